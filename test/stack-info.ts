@@ -1,0 +1,10 @@
+/** What the integration tier's global set-up hands to tests: plain data, so it crosses process boundaries. */
+import type { SushySystem } from '../stack/sushy.ts';
+
+export interface StackInfo {
+  stateDir: string;
+  temporal: { address: string; namespace: string; cli: string };
+  kube: { server: string; kubeconfig: string; kubectl: string };
+  sushy: { url: string; username: string; password: string; systems: SushySystem[] };
+  ipmi: { address: string; port: number; username: string; password: string; ipmitool: string; stateDir: string }[];
+}

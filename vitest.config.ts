@@ -1,0 +1,38 @@
+// Test tiers, split by realism and all run by `npm test` (STYLE.md):
+//   unit        *.test.ts anywhere: pure logic, fakes, no servers
+//   replay      test/replay/**: stored histories replayed against the current workflow code
+//   integration *.int.test.ts: the real local stack (Temporal dev server, kube-apiserver + etcd,
+//               sushy-tools, ipmi_sim, the simulator), started once by test/stack-setup.ts
+import { defineConfig } from 'vitest/config';
+
+const serverTimeouts = { testTimeout: 120_000, hookTimeout: 900_000, teardownTimeout: 60_000 };
+
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['{domain,workflows,activities,workers,bridge,sim,stack,cli,deploy,test}/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', 'test/replay/**', 'node_modules/**'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'replay', include: ['test/replay/**/*.test.ts'], testTimeout: 60_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['**/*.int.test.ts'],
+          exclude: ['node_modules/**'],
+          globalSetup: ['test/stack-setup.ts'],
+          ...serverTimeouts,
+        },
+      },
+    ],
+  },
+});
