@@ -1,0 +1,130 @@
+/**
+ * `npm start`: the main job on the embedded default. Installs what is missing, brings the local stack up
+ * (Temporal dev server with its Web UI, kube-apiserver + etcd with the CRDs, BMC peers), creates the
+ * simulated hosts (BMCs, credential Secrets, BareMetalHosts), writes `.tempered/stack.json`, prints where
+ * everything is, and runs until Ctrl-C, when it stops everything it started.
+ *
+ *   npm start -- [--hosts N] [--bmc sushy]
+ */
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
+import { startStack, type Stack } from './index.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DOT_DIR = join(ROOT, '.tempered');
+const STACK_JSON = join(DOT_DIR, 'stack.json');
+const DEMO_NAMESPACE = 'metal3';
+
+/** The machine-readable handle of a running `npm start` (fields are a contract: add, never rename). */
+export interface StackJson {
+  kubeconfig: string;
+  kubectl: string;
+  temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
+  hosts: DemoHost[];
+  bmc: { kind: 'sushy'; url: string };
+  stateDir: string;
+  pid: number;
+  startedAt: string;
+}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      hosts: { type: 'string', default: '5' },
+      bmc: { type: 'string', default: 'sushy' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('usage: npm start -- [--hosts N] [--bmc sushy]');
+    process.exit(0);
+  }
+  const hosts = Number(values.hosts);
+  if (!Number.isInteger(hosts) || hosts < 0 || hosts > 1000) throw new Error(`--hosts must be a whole number from 0 to 1000, got '${values.hosts}'`);
+  if (values.bmc !== 'sushy') throw new Error(`--bmc must be 'sushy', got '${values.bmc}'`);
+  return { hosts, bmc: values.bmc };
+}
+
+async function main(): Promise<void> {
+  const options = parse(process.argv.slice(2));
+  const started = Date.now();
+  const say = (message: string) => console.log(`tempered: ${message}`);
+  const stateDir = join(DOT_DIR, 'run');
+  rmSync(STACK_JSON, { force: true });
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(stateDir, { recursive: true });
+
+  let stack: Stack | undefined = undefined;
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${reason}: stopping everything`);
+    rmSync(STACK_JSON, { force: true });
+    await stack?.stop();
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('Ctrl-C'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  say(`bringing up the local stack in ${stateDir} (first run builds the servers from the package registries: several minutes)`);
+  stack = await startStack({
+    stateDir,
+    temporal: { ui: true },
+    sushy: { systems: Math.max(options.hosts, 1) },
+    ipmi: false,
+    progress: (m) => say(m),
+  });
+  const { temporal, kube, sushy } = stack;
+  if (!temporal || !kube || !sushy) throw new Error('the stack came up incomplete');
+
+  const kubeconfig = join(DOT_DIR, 'kubeconfig');
+  copyFileSync(kube.kubeconfig, kubeconfig);
+  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, sushy.systems.slice(0, options.hosts).map((s) => ({
+    address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`,
+    username: sushy.username,
+    password: sushy.password,
+    bootMACAddress: s.mac,
+  })));
+
+  const handle: StackJson = {
+    kubeconfig,
+    kubectl: kube.kubectl,
+    temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
+    hosts,
+    bmc: { kind: 'sushy', url: sushy.url },
+    stateDir,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(STACK_JSON, `${JSON.stringify(handle, null, 2)}\n`);
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log([
+    '',
+    `Tempered local stack is up (${seconds} s), with ${hosts.length} simulated hosts.`,
+    '',
+    `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`,
+    `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
+    `  kubeconfig    ${kubeconfig}`,
+    `  BMCs          sushy-tools at ${sushy.url}`,
+    `  stack.json    ${STACK_JSON}`,
+    '',
+    'Try:',
+    `  ${kube.kubectl} --kubeconfig ${kubeconfig} get bmh -A`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n'));
+  await new Promise(() => {});
+}
+
+main().catch((err: unknown) => {
+  console.error(`tempered: npm start failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
