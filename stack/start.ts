@@ -121,7 +121,8 @@ async function main(): Promise<void> {
     'Ctrl-C stops everything.',
     '',
   ].join('\n'));
-  await new Promise(() => {});
+  // Everything the stack started is unref'd; this keeps the process (and so the stack) alive until a signal.
+  setInterval(() => {}, 1 << 30);
 }
 
 main().catch((err: unknown) => {
