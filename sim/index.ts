@@ -1,0 +1,325 @@
+/**
+ * The simulated data centre: Redfish BMCs on 127.0.0.1 that serve real vendor mockup trees as stateful
+ * services, with vendor quirks, fault injection and side-effect counters.
+ *
+ * ```ts
+ * const sim = await startSimulator({ bmcs: [{ profile: 'idrac' }, { profile: 'ilo5', powerDelayMs: 500 }] });
+ * const [dell] = sim.bmcs;
+ * // dell.address: 'idrac-virtualmedia+http://127.0.0.1:41234/redfish/v1/Systems/System.Embedded.1'
+ * dell.faults({ errorRate: 0.2 });
+ * // ... drive it over HTTP ...
+ * dell.counters().mediaInserts; dell.state().booted;
+ * await sim.stop();
+ * ```
+ *
+ * Layouts: `port-per-bmc` gives every BMC its own port and the mockup's own ids; `shared` puts every BMC of a
+ * profile behind one port as `/redfish/v1/Systems/<bmc id>` (manager and chassis likewise), like a multi-node
+ * service or sushy-tools. Trees are loaded once and shared read-only by all BMCs serving them.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { type BmcCounters, type BmcState, type BmcTimings, type FaultSettings, SimBmc } from './bmc.ts';
+import { Endpoint } from './endpoint.ts';
+import type { HostEvent, PowerState } from './host.ts';
+import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
+import { type QuirkId, quirk } from './quirks.ts';
+import { serviceModel } from './service-model.ts';
+import { loadMockupTree } from './tree.ts';
+
+export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
+export type { BootOverride, BootRecord, HostEvent } from './host.ts';
+export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
+export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
+
+/** How BMCs are spread over ports. */
+export type Layout = 'port-per-bmc' | 'shared';
+
+/** One BMC to simulate. Every field is optional. */
+export interface BmcSpec {
+  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`). Default `dmtf`. */
+  profile?: string;
+  /** A mockup folder (either layout) or the name of a bundled one under `sim/mockups/`. Default: the profile's. */
+  mockup?: string;
+  /** Which member of the tree's Systems collection is the host. Default: the first. */
+  systemId?: string;
+  /** A handle for the BMC (and its system id behind a shared endpoint). Default `bmc-0001`, `bmc-0002`, ... */
+  id?: string;
+  /** Default `admin`. */
+  username?: string;
+  /** Default `password` for listed BMCs, a random one for generated fleets. */
+  password?: string;
+  /** Time a power change takes, in ms. Default 0 (instant). */
+  powerDelayMs?: number;
+  /** Length of the time-window quirks, in ms. Default 1000; 0 turns them off. */
+  quirkWindowMs?: number;
+  /** Duration of firmware and configuration tasks, in ms. Default 1000. */
+  taskDurationMs?: number;
+  /** Power state at start. Default `Off`. */
+  initialPowerState?: PowerState;
+  /** Quirks to add to or remove from the profile's defaults. */
+  quirks?: { add?: readonly string[]; remove?: readonly string[] };
+  /** Initial fault switches. */
+  faults?: Partial<FaultSettings>;
+  /** Report MACs and system UUID unique to this BMC instead of the mockup's. Default: false for listed BMCs, true for fleets. */
+  uniqueIdentity?: boolean;
+  /** Port (port-per-bmc layout). Default: a free port. */
+  port?: number;
+}
+
+/** A generated fleet: `count` BMCs with profiles taken in turn from `profiles`. */
+export interface FleetSpec extends Omit<BmcSpec, 'profile' | 'id' | 'port'> {
+  count: number;
+  /** `mix` (every profile in turn, the default) or a list of profile ids/aliases. */
+  profiles?: 'mix' | readonly string[];
+  /** First port (port-per-bmc layout); BMC i listens on basePort + i. Default: free ports. */
+  basePort?: number;
+}
+
+/** Options of `startSimulator`. */
+export interface SimulatorOptions {
+  /** The BMCs: a list, or a fleet to generate. */
+  bmcs: readonly BmcSpec[] | FleetSpec;
+  /** Default `port-per-bmc`. */
+  layout?: Layout;
+  /** TLS is not supported yet: Metal3 addresses use `+http`. */
+  tls?: false;
+  /** Address to listen on. Default 127.0.0.1 (addresses then name 127.0.0.1 too). */
+  listenHost?: string;
+  /** Session idle timeout for every endpoint. Default: the mockup's SessionService.SessionTimeout. */
+  sessionTimeoutSec?: number;
+  /** Concurrent sessions per endpoint. Default: the profile's limit times the BMCs behind the endpoint. */
+  maxSessions?: number;
+}
+
+/** A running simulated BMC. */
+export interface SimulatedBmc {
+  readonly id: string;
+  readonly profile: ProfileId;
+  /** The Metal3 BMC address, e.g. `redfish-virtualmedia+http://127.0.0.1:8000/redfish/v1/Systems/1`. */
+  readonly address: string;
+  /** The service root URL, `http://127.0.0.1:<port>/redfish/v1`. */
+  readonly url: string;
+  /** The system's URI path, e.g. `/redfish/v1/Systems/System.Embedded.1`. */
+  readonly systemPath: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password: string;
+  /** MAC of the host's first Ethernet interface (for BareMetalHost.spec.bootMACAddress), or null. */
+  readonly bootMACAddress: string | null;
+  /** A copy of the side-effect counters. */
+  counters(): BmcCounters;
+  /** Zeroes the counters. */
+  resetCounters(): void;
+  /** Changes fault switches (partial) and returns the current ones; call with no argument to read them. */
+  faults(set?: Partial<FaultSettings>): FaultSettings;
+  /** A snapshot of the host: power, boot override, media, what it booted, BIOS, firmware. */
+  state(): BmcState;
+  /** The quirks on for this BMC. */
+  quirks(): QuirkId[];
+  /** Switches quirks at run time. */
+  setQuirks(change: { add?: readonly string[]; remove?: readonly string[] }): QuirkId[];
+  /** Subscribes to host power and boot events; returns the unsubscribe function. */
+  onHostEvent(listener: (event: HostEvent) => void): () => void;
+}
+
+/** A running simulator. */
+export interface Simulator {
+  readonly bmcs: readonly SimulatedBmc[];
+  /** The listening services (one per BMC, or one per profile when shared). */
+  readonly endpoints: readonly { port: number; profile: ProfileId; url: string; bmcIds: readonly string[] }[];
+  /** The BMC with this id; throws when there is none. */
+  bmc(id: string): SimulatedBmc;
+  /** Stops every endpoint, closes connections, cancels timers. */
+  stop(): Promise<void>;
+}
+
+interface ResolvedSpec extends BmcSpec {
+  id: string;
+  profile: ProfileId;
+  mockupPath: string;
+  username: string;
+  password: string;
+  uniqueIdentity: boolean;
+  index: number;
+}
+
+/** Resolves a mockup name or folder to a folder. */
+export function resolveMockup(mockup: string): string {
+  if (existsSync(mockup)) return mockup;
+  const bundled = mockupDir(mockup);
+  if (existsSync(bundled)) return bundled;
+  throw new Error(`mockup '${mockup}' is neither a folder nor a bundled mockup under sim/mockups/`);
+}
+
+function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
+  const pad = (index: number): string => `bmc-${String(index + 1).padStart(4, '0')}`;
+  if (Array.isArray(bmcs)) {
+    const list = bmcs as readonly BmcSpec[];
+    return list.map((spec, index) => {
+      const profile = profileId(spec.profile ?? 'dmtf');
+      return {
+        ...spec,
+        id: spec.id ?? pad(index),
+        profile,
+        mockupPath: resolveMockup(spec.mockup ?? PROFILES[profile].mockup),
+        username: spec.username ?? 'admin',
+        password: spec.password ?? 'password',
+        uniqueIdentity: spec.uniqueIdentity ?? false,
+        index,
+      };
+    });
+  }
+  const fleet = bmcs as FleetSpec;
+  if (!Number.isInteger(fleet.count) || fleet.count < 1) throw new Error('bmcs.count must be a positive integer');
+  const profiles = !fleet.profiles || fleet.profiles === 'mix' ? [...PROFILE_IDS] : fleet.profiles.map(profileId);
+  if (profiles.length === 0) throw new Error('bmcs.profiles is empty');
+  const { count: _count, profiles: _profiles, basePort, ...common } = fleet;
+  return Array.from({ length: fleet.count }, (_, index) => {
+    const profile = profiles[index % profiles.length] ?? 'dmtf';
+    return {
+      ...common,
+      id: pad(index),
+      profile,
+      mockupPath: resolveMockup(common.mockup ?? PROFILES[profile].mockup),
+      username: common.username ?? 'admin',
+      password: common.password ?? randomBytes(6).toString('hex'),
+      uniqueIdentity: common.uniqueIdentity ?? true,
+      index,
+      ...(basePort !== undefined ? { port: basePort + index } : {}),
+    };
+  });
+}
+
+function quirkSet(spec: ResolvedSpec): Set<QuirkId> {
+  const set = new Set<QuirkId>(PROFILES[spec.profile].quirks);
+  for (const id of spec.quirks?.add ?? []) set.add(quirk(id).id as QuirkId);
+  for (const id of spec.quirks?.remove ?? []) set.delete(quirk(id).id as QuirkId);
+  return set;
+}
+
+/**
+ * Starts simulated BMCs and resolves once every endpoint listens. Throws on unknown profiles, quirks or
+ * mockups, and when a port is taken (after stopping what it had started).
+ */
+export async function startSimulator(options: SimulatorOptions): Promise<Simulator> {
+  if (options.tls) throw new Error('tls is not supported by the simulator yet; use +http addresses');
+  const layout = options.layout ?? 'port-per-bmc';
+  if (layout !== 'port-per-bmc' && layout !== 'shared') throw new Error(`unknown layout '${String(layout)}'`);
+  const specs = expand(options.bmcs);
+  const ids = new Set<string>();
+  for (const spec of specs) {
+    if (ids.has(spec.id)) throw new Error(`duplicate BMC id '${spec.id}'`);
+    ids.add(spec.id);
+  }
+
+  const groups = new Map<string, ResolvedSpec[]>();
+  for (const spec of specs) {
+    const key = layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
+    const group = groups.get(key) ?? [];
+    group.push(spec);
+    groups.set(key, group);
+  }
+
+  const endpoints: Endpoint[] = [];
+  const handles: SimulatedBmc[] = [];
+  try {
+    for (const group of groups.values()) {
+      const first = group[0];
+      if (!first) continue;
+      const profile = PROFILES[first.profile];
+      const tree = loadMockupTree(first.mockupPath);
+      const model = serviceModel(tree, quirkSet(first).has('case-insensitive-uris'), first.systemId);
+      const endpoint = new Endpoint({
+        profile,
+        model,
+        port: first.port ?? 0,
+        ...(options.listenHost !== undefined ? { host: options.listenHost } : {}),
+        ...(options.sessionTimeoutSec !== undefined ? { sessionTimeoutSec: options.sessionTimeoutSec } : {}),
+        ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+      });
+      endpoints.push(endpoint);
+      for (const spec of group) {
+        const timings: BmcTimings = {
+          powerDelayMs: spec.powerDelayMs ?? 0,
+          quirkWindowMs: spec.quirkWindowMs ?? 1000,
+          taskDurationMs: spec.taskDurationMs ?? 1000,
+        };
+        const bmc = new SimBmc({
+          id: spec.id,
+          index: spec.index,
+          profile,
+          model,
+          quirks: quirkSet(spec),
+          username: spec.username,
+          password: spec.password,
+          timings,
+          initialPower: spec.initialPowerState ?? 'Off',
+          shared: layout === 'shared',
+          uniqueIdentity: spec.uniqueIdentity,
+          tasks: endpoint.tasks,
+          faults: spec.faults ?? {},
+        });
+        endpoint.add(bmc);
+      }
+      await endpoint.listen();
+      for (const bmc of endpoint.bmcs) handles.push(handle(bmc, endpoint, addressHost(options.listenHost)));
+    }
+  } catch (error) {
+    await Promise.all(endpoints.map((endpoint) => endpoint.close().catch(() => undefined)));
+    throw error;
+  }
+  const order = new Map(specs.map((spec, index) => [spec.id, index]));
+  handles.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+  let stopped: Promise<void> | undefined;
+  return {
+    bmcs: handles,
+    endpoints: endpoints.map((endpoint) => ({
+      port: endpoint.port,
+      profile: endpoint.profile.id,
+      url: `http://${addressHost(options.listenHost)}:${endpoint.port}/redfish/v1`,
+      bmcIds: endpoint.bmcs.map((bmc) => bmc.id),
+    })),
+    bmc(id) {
+      const found = handles.find((candidate) => candidate.id === id);
+      if (!found) throw new Error(`no simulated BMC '${id}'`);
+      return found;
+    },
+    stop() {
+      stopped ??= Promise.all(endpoints.map((endpoint) => endpoint.close())).then(() => undefined);
+      return stopped;
+    },
+  };
+}
+
+/** The host name to put in addresses: the listen address, or 127.0.0.1 for wildcard and default. */
+function addressHost(listenHost: string | undefined): string {
+  if (!listenHost || listenHost === '0.0.0.0' || listenHost === '::') return '127.0.0.1';
+  return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
+}
+
+function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
+  const port = endpoint.port;
+  const origin = `http://${host}:${port}`;
+  return {
+    id: bmc.id,
+    profile: bmc.profile.id,
+    address: `${bmc.profile.scheme}+http://${host}:${port}${bmc.systemPath}`,
+    url: `${origin}/redfish/v1`,
+    systemPath: bmc.systemPath,
+    port,
+    username: bmc.username,
+    password: bmc.password,
+    bootMACAddress: bmc.macs[0] ?? null,
+    counters: () => structuredClone(bmc.counters),
+    resetCounters: () => bmc.resetCounters(),
+    faults: (set) => (set ? bmc.setFaults(set) : { ...bmc.faultSettings }),
+    state: () => bmc.state(),
+    quirks: () => [...bmc.quirks],
+    setQuirks(change) {
+      for (const id of change.add ?? []) bmc.quirks.add(quirk(id).id as QuirkId);
+      for (const id of change.remove ?? []) bmc.quirks.delete(quirk(id).id as QuirkId);
+      return [...bmc.quirks];
+    },
+    onHostEvent: (listener) => bmc.host.on(listener),
+  };
+}
