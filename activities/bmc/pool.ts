@@ -1,0 +1,121 @@
+/**
+ * A per-process pool of BMC drivers, keyed by address, user and TLS choice, so sessions, keep-alive connections
+ * and discovery survive across activity calls (the register→provisioned pipeline's request budget depends on it).
+ * Idle drivers are closed (Redfish session DELETEd) after `idleMs`; a changed password replaces the driver.
+ */
+import { createHash } from 'node:crypto';
+import type { BmcDriver } from './driver.ts';
+import { createBmcDriver, type BmcDriverOptions } from './factory.ts';
+
+export interface BmcPoolOptions {
+  /** Close a driver unused for this long (default 2 min, well under typical BMC session timeouts). */
+  idleMs?: number;
+  /** Options applied to every driver the pool creates (timings, client knobs, ipmitool path). */
+  defaults?: Pick<BmcDriverOptions, 'redfish' | 'ipmi'>;
+  /** Builds drivers (tests substitute fakes). */
+  create?: (options: BmcDriverOptions) => BmcDriver;
+}
+
+interface Entry {
+  driver: BmcDriver;
+  fingerprint: string;
+  leases: number;
+  lastUsed: number;
+}
+
+function fingerprint(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex').slice(0, 16);
+}
+
+export class BmcConnectionPool {
+  readonly #entries = new Map<string, Entry>();
+  readonly #idleMs: number;
+  readonly #defaults: BmcPoolOptions['defaults'];
+  readonly #create: (options: BmcDriverOptions) => BmcDriver;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(options: BmcPoolOptions = {}) {
+    this.#idleMs = options.idleMs ?? 120_000;
+    this.#defaults = options.defaults;
+    this.#create = options.create ?? createBmcDriver;
+  }
+
+  /** Number of open drivers. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  static key(options: BmcDriverOptions): string {
+    const address = typeof options.address === 'string' ? options.address : options.address.raw;
+    return `${address}|${options.credentials.username}|${options.disableCertificateVerification ? 'insecure' : 'verify'}`;
+  }
+
+  /** Runs `fn` with the pooled driver for `options` (creating it on first use). */
+  async use<T>(options: BmcDriverOptions, fn: (driver: BmcDriver) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('the BMC connection pool is closed');
+    const key = BmcConnectionPool.key(options);
+    const print = fingerprint(options.credentials.password);
+    let entry = this.#entries.get(key);
+    if (entry && entry.fingerprint !== print) {
+      // The Secret changed: drop the old session once nobody uses it.
+      const stale = entry;
+      this.#entries.delete(key);
+      if (stale.leases === 0) void stale.driver.close();
+      entry = undefined;
+    }
+    if (!entry) {
+      entry = {
+        driver: this.#create({ ...this.#defaults, ...options, redfish: { ...this.#defaults?.redfish, ...options.redfish }, ipmi: { ...this.#defaults?.ipmi, ...options.ipmi } }),
+        fingerprint: print,
+        leases: 0,
+        lastUsed: Date.now(),
+      };
+      this.#entries.set(key, entry);
+      this.#schedule();
+    }
+    entry.leases++;
+    try {
+      return await fn(entry.driver);
+    } finally {
+      entry.leases--;
+      entry.lastUsed = Date.now();
+      if (this.#entries.get(key) !== entry && entry.leases === 0) void entry.driver.close();
+    }
+  }
+
+  /** Closes drivers idle for longer than `idleMs`. */
+  async sweep(now: number = Date.now()): Promise<number> {
+    const closing: Promise<void>[] = [];
+    for (const [key, entry] of this.#entries) {
+      if (entry.leases === 0 && now - entry.lastUsed >= this.#idleMs) {
+        this.#entries.delete(key);
+        closing.push(entry.driver.close());
+      }
+    }
+    await Promise.allSettled(closing);
+    return closing.length;
+  }
+
+  #schedule(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      void this.sweep();
+      if (this.#entries.size === 0 && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    }, Math.max(1000, Math.min(this.#idleMs, 30_000)));
+    this.#timer.unref();
+  }
+
+  /** Closes every driver (worker shutdown). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const all = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.allSettled(all.map((e) => e.driver.close()));
+  }
+}

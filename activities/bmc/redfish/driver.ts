@@ -1,0 +1,139 @@
+/** The Redfish implementation of {@link BmcDriver}: every public operation holds the BMC's mutex. */
+import type { RedfishBmcAddress } from '../../../domain/bmc-address.ts';
+import type {
+  BiosOps,
+  BmcCredentials,
+  BmcDriver,
+  BmcIdentity,
+  BootOverride,
+  BootOverrideResult,
+  CallOptions,
+  FirmwareOps,
+  InspectionOps,
+  PowerAction,
+  PowerOptions,
+  PowerResult,
+  PowerState,
+  SecureBootOps,
+  VirtualMediaOps,
+} from '../driver.ts';
+import { Mutex } from '../lock.ts';
+import { applyBios, getBios, resetBios } from './bios.ts';
+import { setBootOverride } from './boot.ts';
+import { RedfishClient, type RedfishClientOptions } from './client.ts';
+import { DEFAULT_REDFISH_TIMINGS, RedfishContext, type RedfishTimings } from './context.ts';
+import { getTask, listFirmware, pushUpdate, simpleUpdate, waitTask } from './firmware.ts';
+import { collectInventory, normaliseInventory } from './inventory.ts';
+import { ejectAll, insert, listSlots } from './media.ts';
+import { getPowerState, readPowerState, setPower } from './power.ts';
+import { str } from './resources.ts';
+import { getSecureBoot, setSecureBoot } from './secure-boot.ts';
+
+export interface RedfishDriverOptions {
+  address: RedfishBmcAddress;
+  credentials: BmcCredentials;
+  disableCertificateVerification?: boolean;
+  /** Client knobs (auth mode, keep-alive, timeouts, CA, exchange observer). */
+  client?: Omit<RedfishClientOptions, 'endpoint' | 'username' | 'password' | 'insecure'>;
+  timings?: Partial<RedfishTimings>;
+}
+
+export class RedfishDriver implements BmcDriver {
+  readonly address: RedfishBmcAddress;
+  readonly client: RedfishClient;
+  readonly context: RedfishContext;
+  readonly #lock = new Mutex();
+  readonly virtualMedia: VirtualMediaOps;
+  readonly inspection: InspectionOps;
+  readonly bios: BiosOps;
+  readonly firmware: FirmwareOps;
+  readonly secureBoot: SecureBootOps;
+
+  constructor(options: RedfishDriverOptions) {
+    this.address = options.address;
+    this.client = new RedfishClient({
+      ...options.client,
+      endpoint: options.address.endpoint,
+      username: options.credentials.username,
+      password: options.credentials.password,
+      insecure: options.disableCertificateVerification ?? false,
+    });
+    const ctx = new RedfishContext(this.client, options.address, { ...DEFAULT_REDFISH_TIMINGS, ...options.timings });
+    this.context = ctx;
+    const x = <T>(fn: () => Promise<T>) => this.#lock.run(fn);
+    this.virtualMedia = {
+      list: (o: CallOptions = {}) => x(() => listSlots(ctx, o.signal)),
+      insert: (url: string, o: CallOptions = {}) => x(() => insert(ctx, url, o)),
+      eject: (o: CallOptions = {}) => x(() => ejectAll(ctx, o)),
+    };
+    this.inspection = {
+      inventory: (o: CallOptions = {}) => x(async () => normaliseInventory(await collectInventory(ctx, o))),
+    };
+    this.bios = {
+      get: (o = {}) => x(() => getBios(ctx, o)),
+      apply: (changes, o = {}) => x(() => applyBios(ctx, changes, o)),
+      resetToDefaults: (o = {}) => x(() => resetBios(ctx, o)),
+    };
+    this.firmware = {
+      list: (o = {}) => x(() => listFirmware(ctx, o)),
+      simpleUpdate: (req, o = {}) => x(() => simpleUpdate(ctx, req, o)),
+      push: (req, o = {}) => x(() => pushUpdate(ctx, req, o)),
+      task: (ref, o = {}) => x(async () => {
+        const { retryAfterMs: _ignored, ...task } = await getTask(ctx, ref, o);
+        return task;
+      }),
+      // Waiting holds no lock between polls: other operations on the BMC may interleave with a long task.
+      waitTask: (ref, o = {}) => waitTask(ctx, ref, o),
+    };
+    this.secureBoot = {
+      get: (o = {}) => x(() => getSecureBoot(ctx, o)),
+      set: (enabled, o = {}) => x(() => setSecureBoot(ctx, enabled, o)),
+    };
+  }
+
+  identify(opts: CallOptions = {}): Promise<BmcIdentity> {
+    return this.#lock.run(async () => {
+      const ctx = this.context;
+      const system = (await ctx.system(opts.signal)).body;
+      const root = await ctx.root(opts.signal);
+      const managerPath = await ctx.managerPath(opts.signal);
+      let firmwareVersion: string | undefined;
+      if (managerPath) {
+        const manager = await ctx.client.get(managerPath, { signal: opts.signal, accept: [404, 500, 501] });
+        if (manager.status < 300) firmwareVersion = str(manager.body.FirmwareVersion);
+      }
+      return {
+        protocol: 'redfish',
+        vendor: str(root.Vendor) ?? str(system.Manufacturer),
+        manufacturer: str(system.Manufacturer),
+        model: str(system.Model),
+        firmwareVersion,
+        redfishVersion: str(root.RedfishVersion),
+        systemPath: await ctx.systemPath(opts.signal),
+        managerPath,
+        powerState: readPowerState(system) ?? 'off',
+      };
+    });
+  }
+
+  getPowerState(opts: CallOptions = {}): Promise<PowerState> {
+    return this.#lock.run(() => getPowerState(this.context, opts.signal));
+  }
+
+  setPower(action: PowerAction, opts: PowerOptions = {}): Promise<PowerResult> {
+    return this.#lock.run(() => setPower(this.context, action, opts));
+  }
+
+  setBootOverride(override: BootOverride, opts: CallOptions = {}): Promise<BootOverrideResult> {
+    return this.#lock.run(() => setBootOverride(this.context, override, opts));
+  }
+
+  /** Requests sent so far on this connection. */
+  get requestCount(): number {
+    return this.client.requests;
+  }
+
+  close(): Promise<void> {
+    return this.#lock.run(() => this.client.close());
+  }
+}
