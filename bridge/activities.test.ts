@@ -1,0 +1,237 @@
+import { ApplicationFailure } from '@temporalio/common';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { HostState, StatusPublication } from '../domain/host-model.ts';
+import { createBridgeActivities } from './activities.ts';
+import type { EventBody } from './events.ts';
+import { HostCache } from './host-cache.ts';
+import { KubeError, type Kube, type ResourceClient } from './kube.ts';
+import type { HostObject, KubeObject } from './objects.ts';
+
+const state: HostState = {
+  provisioningState: 'available',
+  operationalStatus: 'OK',
+  errorType: '',
+  errorMessage: '',
+  errorCount: 0,
+  poweredOn: false,
+  provisioningId: 'uid-0',
+  operationHistory: { register: {}, inspect: {}, provision: {}, deprovision: {} },
+  provisioningFailCount: 0,
+  consumedAnnotations: [],
+  deleteAttempts: 0,
+  detached: false,
+};
+const ref = { namespace: 'ns', name: 'h', uid: 'uid-0' };
+const publication = (overrides: Partial<StatusPublication> = {}): StatusPublication => ({ ref, state, events: [], removeAnnotations: [], ...overrides });
+
+/** RFC 7386, as the apiserver applies a merge patch. */
+function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = applyMergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** Just enough of a ResourceClient: an in-memory store that records writes, with a switch to fail. */
+function fakeResource(initial?: KubeObject) {
+  const store = new Map<string, KubeObject>(initial ? [[`${initial.metadata.namespace}/${initial.metadata.name}`, initial]] : []);
+  const writes: string[] = [];
+  let failWith: KubeError | undefined;
+  const check = () => {
+    if (failWith) throw failWith;
+  };
+  const client: ResourceClient = {
+    listWatch: () => {
+      throw new Error('not used');
+    },
+    get: async (ns, name) => (check(), store.get(`${ns}/${name}`)),
+    create: async (ns, body) => {
+      check();
+      writes.push('create');
+      const object = { ...body, metadata: { ...(body['metadata'] as object), namespace: ns } } as KubeObject;
+      store.set(`${ns}/${object.metadata.name}`, object);
+      return object;
+    },
+    patch: async (ns, name, patch) => {
+      check();
+      writes.push(`patch ${JSON.stringify(patch)}`);
+      const current = store.get(`${ns}/${name}`);
+      if (!current) return undefined;
+      const annotations = { ...current.metadata.annotations };
+      for (const [k, v] of Object.entries(((patch['metadata'] as { annotations?: Record<string, string | null> }) ?? {}).annotations ?? {})) {
+        if (v === null) delete annotations[k];
+        else annotations[k] = v;
+      }
+      const next = { ...current, metadata: { ...current.metadata, annotations } };
+      store.set(`${ns}/${name}`, next);
+      return next;
+    },
+    patchStatus: async (ns, name, patch) => {
+      check();
+      writes.push('status');
+      const current = store.get(`${ns}/${name}`);
+      if (!current) return undefined;
+      const next = { ...current, status: { ...(current['status'] as object), ...(patch['status'] as object) }, metadata: { ...current.metadata, resourceVersion: `${Number(current.metadata.resourceVersion ?? 0) + 1}` } };
+      store.set(`${ns}/${name}`, next);
+      return next;
+    },
+    delete: async (ns, name) => (check(), writes.push('delete'), store.delete(`${ns}/${name}`)),
+    update: async (ns, name, mutate) => {
+      check();
+      const current = store.get(`${ns}/${name}`);
+      if (!current) return undefined;
+      const patch = mutate(current);
+      if (!patch) return current;
+      writes.push(`update ${JSON.stringify(patch)}`);
+      const next = applyMergePatch(current, patch) as KubeObject;
+      store.set(`${ns}/${name}`, next);
+      return next;
+    },
+  };
+  return { client, store, writes, fail: (e: KubeError | undefined) => (failWith = e) };
+}
+
+function setup(host?: HostObject) {
+  const hosts = fakeResource(host);
+  const hardwareData = fakeResource();
+  const events: EventBody[] = [];
+  const logs: { level: number; problems?: string[] }[] = [];
+  let eventsFail = false;
+  const kube: Pick<Kube, 'hosts' | 'hardwareData' | 'createEvent'> = {
+    hosts: hosts.client,
+    hardwareData: hardwareData.client,
+    createEvent: async (e) => {
+      if (eventsFail) throw new KubeError(500, 'InternalError', 'events are down');
+      events.push(e);
+    },
+  };
+  const activities = createBridgeActivities({
+    kube,
+    hosts: new HostCache({ get: () => undefined }),
+    sentGeneration: () => undefined,
+    identity: 'bridge-test',
+    logger: pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as { level: number; problems?: string[] }) }),
+    now: () => new Date('2026-05-01T12:00:00.500Z'),
+  });
+  return { activities, hosts, hardwareData, events, logs, failEvents: () => (eventsFail = true) };
+}
+
+const liveHost = (extra: Partial<HostObject['metadata']> = {}): HostObject => ({
+  apiVersion: 'metal3.io/v1alpha1',
+  kind: 'BareMetalHost',
+  metadata: { name: 'h', namespace: 'ns', uid: 'uid-0', generation: 4, resourceVersion: '10', ...extra },
+  spec: { online: true, consumerRef: { kind: 'Metal3Machine', name: 'm', namespace: 'ns' } },
+});
+
+describe('publishStatus', () => {
+  it('writes once, then not again for the same state', async () => {
+    const t = setup(liveHost());
+    expect(await t.activities.publishStatus(publication())).toEqual({ written: true });
+    const status = t.hosts.store.get('ns/h')?.['status'] as Record<string, unknown>;
+    expect(status['lastUpdated']).toBe('2026-05-01T12:00:00Z');
+    expect((status['conditions'] as { observedGeneration: number }[])[0]?.observedGeneration).toBe(4);
+    expect(await t.activities.publishStatus(publication())).toEqual({ written: false });
+    expect(t.hosts.writes).toEqual(['status']);
+  });
+
+  it('is a success with nothing written when the host is gone or was re-created', async () => {
+    const gone = setup();
+    expect(await gone.activities.publishStatus(publication())).toEqual({ written: false });
+    const recreated = setup(liveHost({ uid: 'uid-1' }));
+    expect(await recreated.activities.publishStatus(publication({ events: [{ type: 'Normal', reason: 'X', message: 'y' }] }))).toEqual({ written: false });
+    expect(recreated.hosts.writes).toEqual([]);
+    expect(recreated.events).toEqual([]);
+  });
+
+  it('removes only consumed annotations that are present, and records events as BMO does', async () => {
+    const t = setup(liveHost({ annotations: { 'inspect.metal3.io': '', keep: 'me' } }));
+    await t.activities.publishStatus(publication({ removeAnnotations: ['inspect.metal3.io', 'reboot.metal3.io'], events: [{ type: 'Warning', reason: 'InspectionError', message: 'the BMC said no' }] }));
+    expect(t.hosts.store.get('ns/h')?.metadata.annotations).toEqual({ keep: 'me' });
+    expect(t.hosts.writes.filter((w) => w.startsWith('patch'))).toEqual(['patch {"metadata":{"annotations":{"inspect.metal3.io":null}}}']);
+    expect(t.events).toEqual([
+      expect.objectContaining({
+        reason: 'InspectionError',
+        type: 'Warning',
+        message: 'the BMC said no',
+        source: { component: 'metal3-baremetal-controller' },
+        reportingComponent: 'metal3.io/baremetal-controller',
+        reportingInstance: 'bridge-test',
+        involvedObject: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', namespace: 'ns', name: 'h', uid: 'uid-0' },
+        related: { kind: 'Metal3Machine', name: 'm', namespace: 'ns' },
+        metadata: { generateName: 'h.', namespace: 'ns' },
+      }),
+    ]);
+  });
+
+  it('does not fail (or repeat the status write) when events cannot be recorded', async () => {
+    const t = setup(liveHost());
+    t.failEvents();
+    expect(await t.activities.publishStatus(publication({ events: [{ type: 'Normal', reason: 'X', message: 'y' }] }))).toEqual({ written: true });
+  });
+
+  it('creates HardwareData with its finalizer and owner, then updates only what changed', async () => {
+    const t = setup(liveHost());
+    await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 1024, hostname: 'old' } }));
+    expect(t.hardwareData.store.get('ns/h')).toMatchObject({
+      kind: 'HardwareData',
+      metadata: { name: 'h', finalizers: ['baremetalhost.metal3.io/hardwareData'], ownerReferences: [{ kind: 'BareMetalHost', name: 'h', uid: 'uid-0' }] },
+      spec: { hardware: { ramMebibytes: 1024, hostname: 'old' } },
+    });
+    await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 2048 } }));
+    expect(t.hardwareData.writes).toEqual(['create', 'update {"spec":{"hardware":{"ramMebibytes":2048,"hostname":null}}}']);
+    expect(t.hardwareData.store.get('ns/h')?.['spec']).toEqual({ hardware: { ramMebibytes: 2048 } });
+    await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 2048 } }));
+    expect(t.hardwareData.writes).toHaveLength(2);
+  });
+
+  it.each([
+    ['an unavailable apiserver', new KubeError(503, 'ServiceUnavailable', 'down'), 'KubernetesUnavailable', false],
+    ['a conflict left after retries', new KubeError(409, 'Conflict', 'modified'), 'KubernetesConflict', false],
+    ['a refused request', new KubeError(403, 'Forbidden', 'no RBAC'), 'KubernetesRejected', false],
+  ])('fails with a typed failure for %s', async (_s, error, type, nonRetryable) => {
+    const t = setup(liveHost());
+    t.hosts.fail(error);
+    const failure = await t.activities.publishStatus(publication()).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure).toMatchObject({ type, nonRetryable });
+  });
+
+  it('writes what fits when part of the state or hardware data does not fit the CRD (and logs the rest)', async () => {
+    const t = setup(liveHost());
+    const result = await t.activities.publishStatus(publication({ state: { ...state, bootMode: 'BIOS', provisioningState: 'preparing' }, hardwareData: { ramMebibytes: 'lots', hostname: 'h0' } }));
+    expect(result).toEqual({ written: true });
+    const status = t.hosts.store.get('ns/h')?.['status'] as { provisioning: Record<string, unknown> };
+    expect(status.provisioning).toEqual({ state: 'preparing', ID: 'uid-0' });
+    expect(t.hardwareData.store.get('ns/h')?.['spec']).toEqual({ hardware: { hostname: 'h0' } });
+    expect(t.logs.filter((l) => l.level === 50).map((l) => l.problems)).toEqual([
+      [expect.stringMatching(/^status\.provisioning\.bootMode: /)],
+      [expect.stringMatching(/^hardware\.ramMebibytes: /)],
+    ]);
+  });
+});
+
+describe('releaseHost', () => {
+  it('removes both finalizers and deletes the HardwareData of a deleting host', async () => {
+    const t = setup(liveHost({ deletionTimestamp: '2026-05-01T11:00:00Z', finalizers: ['baremetalhost.metal3.io', 'example.com/keep'] }));
+    await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 1 } }));
+    await t.activities.releaseHost(ref);
+    expect(t.hosts.store.get('ns/h')?.metadata.finalizers).toEqual(['example.com/keep']);
+    expect(t.hardwareData.store.has('ns/h')).toBe(false);
+  });
+
+  it('refuses to release a host that is not being deleted', async () => {
+    const t = setup(liveHost({ finalizers: ['baremetalhost.metal3.io'] }));
+    expect(await t.activities.releaseHost(ref).catch((e: unknown) => e)).toMatchObject({ type: 'HostNotDeleting', nonRetryable: true });
+    expect(t.hosts.store.get('ns/h')?.metadata.finalizers).toEqual(['baremetalhost.metal3.io']);
+  });
+
+  it('leaves a re-created host and its HardwareData alone', async () => {
+    const t = setup(liveHost({ uid: 'uid-new', deletionTimestamp: '2026-05-01T11:00:00Z', finalizers: ['baremetalhost.metal3.io'] }));
+    await t.activities.releaseHost(ref);
+    expect(t.hosts.store.get('ns/h')?.metadata.finalizers).toEqual(['baremetalhost.metal3.io']);
+  });
+});

@@ -1,0 +1,191 @@
+/**
+ * The activities the bridge serves on its own task queue (`BridgeActivities`): `publishStatus` projects a
+ * host workflow's state onto the BareMetalHost (status merge patch of only our fields, only when changed, at
+ * most one status write; HardwareData; consumed annotations; Events) and `releaseHost` lets a deleted host go.
+ * Failures carry a Kubernetes error type for the workflow's retry policy; a host that is gone is success; a
+ * field that does not fit the CRD is logged and left as it was, never blocking the rest of the publication.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from 'pino';
+import type { BridgeActivities, HostRef, StatusPublication } from '../domain/host-model.ts';
+import { METAL3_API_VERSION } from '../domain/names.ts';
+import { hostEvent } from './events.ts';
+import type { HostCache } from './host-cache.ts';
+import { KubeError, toKubeError, type Kube } from './kube.ts';
+import { HARDWARE_DATA_FINALIZER, HOST_FINALIZER, hasFinalizer, objectKey, type HostObject, type KubeObject } from './objects.ts';
+import { mergeDiff, metaTime, projectStatus, statusPatch, validHardware } from './status.ts';
+
+export interface BridgeActivityDeps {
+  kube: Pick<Kube, 'hosts' | 'hardwareData' | 'createEvent'>;
+  hosts: HostCache;
+  /** The generation the workflow was last sent for a host, if this bridge sent it. */
+  sentGeneration: (key: string, uid: string) => number | undefined;
+  /** This bridge's identity (Events' reportingInstance). */
+  identity: string;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** Turns a Kubernetes failure into a typed ApplicationFailure the workflow's retry policy can match. */
+function kubeFailure(error: unknown, what: string): never {
+  const e = toKubeError(error, what);
+  const type = e.code === 409 ? 'KubernetesConflict' : e.retryable ? 'KubernetesUnavailable' : 'KubernetesRejected';
+  throw ApplicationFailure.create({ type, message: e.message, details: [{ code: e.code, reason: e.reason }] });
+}
+
+function ownerReference(host: HostObject): Record<string, unknown> {
+  return { apiVersion: METAL3_API_VERSION, kind: 'BareMetalHost', name: host.metadata.name, uid: host.metadata.uid ?? '' };
+}
+
+/** HardwareData belongs to the host with `uid` unless it names another BareMetalHost as owner. */
+function belongsTo(hardwareData: KubeObject, uid: string): boolean {
+  const owners = (hardwareData.metadata.ownerReferences ?? []).filter((o) => o.kind === 'BareMetalHost');
+  return owners.length === 0 || owners.some((o) => o.uid === uid);
+}
+
+/** Creates the bridge's activities from their dependencies. */
+export function createBridgeActivities(deps: BridgeActivityDeps): BridgeActivities {
+  const { kube, hosts, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function currentHost(ref: HostRef): Promise<HostObject | undefined> {
+    const host = hosts.get(objectKey(ref.namespace, ref.name)) ?? (await kube.hosts.get(ref.namespace, ref.name));
+    return host && host.metadata.uid === ref.uid ? host : undefined;
+  }
+
+  async function upsertHardwareData(host: HostObject, details: Record<string, unknown>, log: Logger): Promise<void> {
+    const { namespace = '', name } = host.metadata;
+    const owner = ownerReference(host);
+    const desiredOwners = (current: KubeObject) => [...(current.metadata.ownerReferences ?? []).filter((o) => o.kind !== 'BareMetalHost'), owner];
+    const existing = await kube.hardwareData.get(namespace, name);
+    const existingHardware = (existing?.['spec'] as { hardware?: Record<string, unknown> } | undefined)?.hardware;
+    const { status: hardware, problems } = validHardware(details, existingHardware);
+    if (problems.length > 0) log.error({ problems }, 'hardware data does not fit HardwareDetails; writing the parts that do');
+    if (!existing) {
+      try {
+        await kube.hardwareData.create(namespace, {
+          apiVersion: METAL3_API_VERSION,
+          kind: 'HardwareData',
+          metadata: { name, namespace, finalizers: [HARDWARE_DATA_FINALIZER], ownerReferences: [owner] },
+          spec: { hardware },
+        });
+        logger.info({ host: objectKey(namespace, name) }, 'created HardwareData');
+        return;
+      } catch (error) {
+        if (!(error instanceof KubeError && error.code === 409)) throw error;
+        // Created meanwhile (AlreadyExists): update it below.
+      }
+    }
+    await kube.hardwareData.update(
+      namespace,
+      name,
+      (current) => {
+        const patch: Record<string, unknown> = {};
+        const metadata: Record<string, unknown> = {};
+        const spec = current['spec'] as { hardware?: unknown } | undefined;
+        const hardwarePatch = mergeDiff(spec?.hardware, hardware);
+        if (hardwarePatch !== undefined) patch['spec'] = { hardware: hardwarePatch };
+        if (!hasFinalizer(current, HARDWARE_DATA_FINALIZER)) metadata['finalizers'] = [...(current.metadata.finalizers ?? []), HARDWARE_DATA_FINALIZER];
+        const owners = desiredOwners(current);
+        if (mergeDiff(current.metadata.ownerReferences ?? [], owners) !== undefined) metadata['ownerReferences'] = owners;
+        if (Object.keys(metadata).length > 0) patch['metadata'] = metadata;
+        return Object.keys(patch).length > 0 ? patch : undefined;
+      },
+      existing,
+    );
+  }
+
+  return {
+    async publishStatus(publication: StatusPublication): Promise<{ written: boolean }> {
+      const { ref, state } = publication;
+      const key = objectKey(ref.namespace, ref.name);
+      const log = logger.child({ host: key });
+      try {
+        let host = await currentHost(ref);
+        if (!host) {
+          log.debug('host is gone; nothing to publish');
+          return { written: false };
+        }
+        const at = now();
+        const stamp = metaTime(at) as string;
+        const generation = deps.sentGeneration(key, ref.uid) ?? host.metadata.generation ?? 0;
+        const projected = projectStatus(state, { now: stamp, generation, current: host.status });
+        // An engine bug, not the user's: the rest of the status is still written, the bad field kept as it was.
+        if (projected.problems.length > 0) log.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
+
+        let written = false;
+        const patch = statusPatch(host.status, projected.status);
+        if (patch) {
+          const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
+          if (!result || result.metadata.uid !== ref.uid) return { written: false };
+          hosts.wrote(result);
+          host = result;
+          written = true;
+          log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
+        }
+
+        if (publication.hardwareData) await upsertHardwareData(host, publication.hardwareData, log);
+
+        const remove = publication.removeAnnotations.filter((k) => host?.metadata.annotations?.[k] !== undefined);
+        if (remove.length > 0) {
+          const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
+          if (result) hosts.wrote(result);
+          log.info({ annotations: remove }, 'removed consumed annotations');
+        }
+
+        // Last, and best effort (as BMO): a retried activity must not repeat them, a failed one must not fail it.
+        for (const event of publication.events) {
+          try {
+            await kube.createEvent(hostEvent(host, event, at, deps.identity));
+          } catch (error) {
+            log.warn({ reason: event.reason, err: toKubeError(error, 'create event').message }, 'could not record event');
+          }
+        }
+        return { written };
+      } catch (error) {
+        if (error instanceof ApplicationFailure) throw error;
+        kubeFailure(error, `publish status of ${key}`);
+      }
+    },
+
+    async releaseHost(ref: HostRef): Promise<void> {
+      const key = objectKey(ref.namespace, ref.name);
+      const log = logger.child({ host: key });
+      try {
+        // A fresh read, not the cache: releasing on a stale view could strand a host with its finalizer.
+        const host = await kube.hosts.get(ref.namespace, ref.name);
+        if (!host || host.metadata.uid !== ref.uid) {
+          log.debug('host is already gone');
+          return;
+        }
+        if (!host.metadata.deletionTimestamp) {
+          throw ApplicationFailure.nonRetryable(`cannot release ${key}: it is not being deleted`, 'HostNotDeleting');
+        }
+        const hardwareData = await kube.hardwareData.get(ref.namespace, ref.name);
+        if (hardwareData && belongsTo(hardwareData, ref.uid)) {
+          await kube.hardwareData.update(
+            ref.namespace,
+            ref.name,
+            (current) => (hasFinalizer(current, HARDWARE_DATA_FINALIZER) ? { metadata: { finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== HARDWARE_DATA_FINALIZER) } } : undefined),
+            hardwareData,
+          );
+          await kube.hardwareData.delete(ref.namespace, ref.name);
+          log.info('deleted HardwareData');
+        }
+        await kube.hosts.update(
+          ref.namespace,
+          ref.name,
+          (current) =>
+            current.metadata.uid === ref.uid && hasFinalizer(current, HOST_FINALIZER)
+              ? { metadata: { finalizers: (current.metadata.finalizers ?? []).filter((f) => f !== HOST_FINALIZER) } }
+              : undefined,
+          host,
+        );
+        log.info('removed finalizer; the host is released');
+      } catch (error) {
+        if (error instanceof ApplicationFailure) throw error;
+        kubeFailure(error, `release ${key}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { WorkQueue } from './work-queue.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A handler whose calls can be held open, recording order and per-key concurrency. */
+function recorder(options: { state?: Map<string, number>; hold?: boolean } = {}) {
+  const calls: { key: string; seen: number | undefined }[] = [];
+  const inFlight = new Map<string, number>();
+  let maxPerKey = 0;
+  let maxTotal = 0;
+  const releases: (() => void)[] = [];
+  const handler = async (key: string) => {
+    inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+    maxPerKey = Math.max(maxPerKey, inFlight.get(key) ?? 0);
+    maxTotal = Math.max(maxTotal, [...inFlight.values()].reduce((a, b) => a + b, 0));
+    // The reconcile reads the object when it runs: the latest state.
+    calls.push({ key, seen: options.state?.get(key) });
+    if (options.hold) await new Promise<void>((resolve) => releases.push(resolve));
+    inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
+  };
+  return { calls, handler, releases, stats: () => ({ maxPerKey, maxTotal }) };
+}
+
+describe('WorkQueue', () => {
+  it('coalesces adds of a queued key into one reconcile', async () => {
+    const r = recorder();
+    const queue = new WorkQueue({ concurrency: 2, handler: r.handler });
+    for (let i = 0; i < 5; i++) queue.add('ns/a');
+    queue.add('ns/b');
+    expect(queue.length).toBe(2);
+    queue.start();
+    await queue.idle();
+    expect(r.calls.map((c) => c.key).sort()).toEqual(['ns/a', 'ns/b']);
+    await queue.stop();
+  });
+
+  it('runs one reconcile per key at a time; adds during it run once more, with the latest state', async () => {
+    const state = new Map([['ns/a', 1]]);
+    const r = recorder({ state, hold: true });
+    const queue = new WorkQueue({ concurrency: 4, handler: r.handler });
+    queue.start();
+    queue.add('ns/a');
+    await sleep(5);
+    for (let v = 2; v <= 4; v++) {
+      state.set('ns/a', v);
+      queue.add('ns/a');
+    }
+    await sleep(5);
+    expect(r.releases).toHaveLength(1);
+    r.releases.shift()?.();
+    await sleep(5);
+    expect(r.releases).toHaveLength(1);
+    r.releases.shift()?.();
+    await queue.idle();
+    expect(r.calls).toEqual([
+      { key: 'ns/a', seen: 1 },
+      { key: 'ns/a', seen: 4 },
+    ]);
+    expect(r.stats().maxPerKey).toBe(1);
+    await queue.stop();
+  });
+
+  it('runs different keys concurrently up to the limit', async () => {
+    const r = recorder({ hold: true });
+    const queue = new WorkQueue({ concurrency: 2, handler: r.handler });
+    queue.start();
+    for (const k of ['a', 'b', 'c', 'd']) queue.add(k);
+    await sleep(5);
+    expect(r.releases).toHaveLength(2);
+    expect(queue.length).toBe(2);
+    while (r.releases.length > 0 || queue.length > 0) {
+      r.releases.shift()?.();
+      await sleep(2);
+    }
+    await queue.idle();
+    expect(r.calls).toHaveLength(4);
+    expect(r.stats().maxTotal).toBe(2);
+    await queue.stop();
+  });
+
+  it('retries a failing key with exponential backoff and resets after success', async () => {
+    const times: number[] = [];
+    let fail = 2;
+    const errors: { failures: number; retryInMs: number }[] = [];
+    const queue = new WorkQueue({
+      concurrency: 1,
+      backoff: { baseMs: 20, maxMs: 1000 },
+      handler: async () => {
+        times.push(Date.now());
+        if (fail-- > 0) throw new Error('apiserver down');
+      },
+      onError: (_k, _e, failures, retryInMs) => errors.push({ failures, retryInMs }),
+    });
+    queue.start();
+    queue.add('k');
+    await sleep(150);
+    expect(times).toHaveLength(3);
+    expect(errors).toEqual([
+      { failures: 1, retryInMs: 20 },
+      { failures: 2, retryInMs: 40 },
+    ]);
+    expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(18);
+    expect((times[2] ?? 0) - (times[1] ?? 0)).toBeGreaterThanOrEqual(38);
+    expect(queue.failures('k')).toBe(0);
+    await queue.stop();
+  });
+
+  it('requeues after the delay a reconcile asks for', async () => {
+    let n = 0;
+    const queue = new WorkQueue({ concurrency: 1, handler: async () => (++n < 3 ? { requeueAfterMs: 10 } : undefined) });
+    queue.start();
+    queue.add('k');
+    await sleep(100);
+    expect(n).toBe(3);
+    await queue.stop();
+  });
+
+  it('stop() waits for reconciles in flight and drops the rest', async () => {
+    const r = recorder({ hold: true });
+    const queue = new WorkQueue({ concurrency: 1, handler: r.handler });
+    queue.start();
+    queue.add('a');
+    queue.add('b');
+    await sleep(5);
+    let stopped = false;
+    const stopping = queue.stop().then(() => (stopped = true));
+    await sleep(5);
+    expect(stopped).toBe(false);
+    r.releases.shift()?.();
+    await stopping;
+    expect(r.calls.map((c) => c.key)).toEqual(['a']);
+    queue.add('c');
+    await sleep(5);
+    expect(r.calls.map((c) => c.key)).toEqual(['a']);
+  });
+});
