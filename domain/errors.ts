@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   ImageChecksumMismatch: { retryable: false, summary: "the image does not match its checksum" },
   ImageFormatUnsupported: { retryable: false, summary: 'the image format is not supported by this deploy method' },
   VirtualMediaFailed: { retryable: false, summary: 'the BMC could not insert the virtual media' },
+  // Operations
+  OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
+  OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },
+  InternalError: { retryable: false, summary: 'an unexpected failure inside Tempered (a bug: the message names it)' },
   // Spec and Kubernetes
   SpecInvalid: { retryable: false, summary: 'the BareMetalHost spec is invalid' },
   KubernetesConflict: { retryable: true, summary: 'a Kubernetes write conflicted; retried with the latest version' },

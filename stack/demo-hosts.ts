@@ -10,6 +10,8 @@ export interface DemoBmc {
   username: string;
   password: string;
   bootMACAddress?: string;
+  /** A live ISO to boot, with `online: true`: the host goes on to `provisioned`. */
+  liveIso?: string;
 }
 
 export interface DemoHost {
@@ -42,9 +44,10 @@ export async function createDemoHosts(kubeconfig: string, namespace: string, bmc
         kind: 'BareMetalHost',
         metadata: { name, labels: { 'tempered.dev/demo': 'true' } },
         spec: {
-          online: false,
+          online: Boolean(bmc.liveIso),
           bmc: { address: bmc.address, credentialsName },
           ...(bmc.bootMACAddress ? { bootMACAddress: bmc.bootMACAddress } : {}),
+          ...(bmc.liveIso ? { image: { url: bmc.liveIso, format: 'live-iso' } } : {}),
         },
       },
     }).catch(ignoreConflict);

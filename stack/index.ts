@@ -24,8 +24,8 @@ export interface StackOptions {
   stateDir?: string;
   temporal?: false | { ui?: boolean };
   kube?: false | { crdDirs?: string[] };
-  sushy?: false | { systems: number; powerDelay?: number | 'stock' };
-  ipmi?: false | { bmcs: number };
+  sushy?: false | { systems: number; powerDelay?: number | 'stock'; password?: string };
+  ipmi?: false | { bmcs: number; password?: string };
   progress?: Progress;
 }
 
@@ -77,9 +77,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await Promise.all([
       temporalOpt && startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress }).then((t) => (stack.temporal = t)),
       kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
-      sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, progress }).then((s) => (stack.sushy = s)),
+      sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, ...(sushyOpt.password ? { password: sushyOpt.password } : {}), progress }).then((s) => (stack.sushy = s)),
       ipmiOpt && (async () => {
-        for (let i = 0; i < ipmiOpt.bmcs; i++) stack.ipmi.push(await startIpmiSim({ stateDir: sub(`ipmi-${i}`), progress }));
+        for (let i = 0; i < ipmiOpt.bmcs; i++) stack.ipmi.push(await startIpmiSim({ stateDir: sub(`ipmi-${i}`), ...(ipmiOpt.password ? { password: ipmiOpt.password } : {}), progress }));
       })(),
     ]);
     return stack;

@@ -1,8 +1,10 @@
 /**
  * `npm start`: the main job on the embedded default. Installs what is missing, brings the local stack up
- * (Temporal dev server with its Web UI, kube-apiserver + etcd with the CRDs, BMC peers), creates the
- * simulated hosts (BMCs, credential Secrets, BareMetalHosts), writes `.tempered/stack.json`, prints where
- * everything is, and runs until Ctrl-C, when it stops everything it started.
+ * (Temporal dev server with its Web UI, kube-apiserver + etcd with the CRDs, BMC peers), starts Tempered
+ * itself (a worker and a bridge, with the validating webhook), creates the simulated hosts (BMCs, credential
+ * Secrets, BareMetalHosts; every other one with a live ISO to boot), writes `.tempered/stack.json`, prints
+ * where everything is, shows how many hosts are in each state, and runs until Ctrl-C, when it stops
+ * everything it started.
  *
  *   npm start -- [--hosts N] [--bmc sushy]
  */
@@ -11,7 +13,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
+import { startEngine, type Engine } from './engine.ts';
+import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
+import { startLiveView } from './live-view.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOT_DIR = join(ROOT, '.tempered');
@@ -25,6 +30,10 @@ export interface StackJson {
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
   hosts: DemoHost[];
   bmc: { kind: 'sushy'; url: string };
+  /** Tempered's own processes and their JSON logs. */
+  engine: { workerLog: string; bridgeLog: string };
+  /** Where the demo's live ISO is served from. */
+  images: { liveIso: string };
   stateDir: string;
   pid: number;
   startedAt: string;
@@ -59,12 +68,19 @@ async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true });
 
   let stack: Stack | undefined = undefined;
+  let engine: Engine | undefined = undefined;
+  let images: ImageServer | undefined = undefined;
+  let stopView: (() => void) | undefined = undefined;
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
+    stopView?.();
+    if (process.stdout.isTTY) process.stdout.write('\n');
     say(`${reason}: stopping everything`);
     rmSync(STACK_JSON, { force: true });
+    await engine?.stop();
+    await images?.stop();
     await stack?.stop();
     say('stopped');
     process.exit(0);
@@ -85,11 +101,16 @@ async function main(): Promise<void> {
 
   const kubeconfig = join(DOT_DIR, 'kubeconfig');
   copyFileSync(kube.kubeconfig, kubeconfig);
-  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, sushy.systems.slice(0, options.hosts).map((s) => ({
+  images = await startImageServer({ '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e) });
+  const liveIso = images.url('/demo-live.iso');
+  say('starting Tempered: a worker and a bridge (with the validating webhook)');
+  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
+  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, sushy.systems.slice(0, options.hosts).map((s, i) => ({
     address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`,
     username: sushy.username,
     password: sushy.password,
     bootMACAddress: s.mac,
+    ...(i % 2 === 1 ? { liveIso } : {}),
   })));
 
   const handle: StackJson = {
@@ -98,6 +119,8 @@ async function main(): Promise<void> {
     temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
     hosts,
     bmc: { kind: 'sushy', url: sushy.url },
+    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
+    images: { liveIso },
     stateDir,
     pid: process.pid,
     startedAt: new Date().toISOString(),
@@ -107,20 +130,24 @@ async function main(): Promise<void> {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log([
     '',
-    `Tempered local stack is up (${seconds} s), with ${hosts.length} simulated hosts.`,
+    `Tempered is up (${seconds} s), with ${hosts.length} simulated hosts (every other one boots a live ISO).`,
     '',
     `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`,
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          sushy-tools at ${sushy.url}`,
+    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',
     `  ${kube.kubectl} --kubeconfig ${kubeconfig} get bmh -A`,
     '',
-    'Ctrl-C stops everything.',
-    '',
+    'Ctrl-C stops everything. Hosts by state:',
   ].join('\n'));
+  stopView = startLiveView(kubeconfig, (line, inPlace) => {
+    if (inPlace) process.stdout.write(`\r\x1b[2K  ${line}`);
+    else console.log(`  ${line}`);
+  });
   // Everything the stack started is unref'd; this keeps the process (and so the stack) alive until a signal.
   setInterval(() => {}, 1 << 30);
 }

@@ -18,8 +18,9 @@ let stack: Stack | undefined;
 export async function setup(project: TestProject): Promise<void> {
   const started = Date.now();
   stack = await startStack({
-    sushy: { systems: 12 },
-    ipmi: { bmcs: 2 },
+    // Distinctive passwords, so tests that scan histories and logs for them cannot be fooled by the word.
+    sushy: { systems: 12, password: `sushy-${Date.now().toString(36)}-pw` },
+    ipmi: { bmcs: 2, password: `ipmi${Date.now().toString(36).slice(-6)}` },
     progress: (m) => process.stderr.write(`[stack] ${m}\n`),
   });
   const { temporal, kube, sushy } = stack;

@@ -1,0 +1,132 @@
+/**
+ * `createActivities(deps)`: the host task queue's activities, built from their dependencies (a source of BMC
+ * credentials, a pool of BMC drivers, an HTTP client for image checks). Each activity resolves the
+ * credentials itself, acts through the driver boundary, reads the result back, and reports failures as
+ * ApplicationFailures whose type is a Tempered error code.
+ */
+import { Context } from '@temporalio/activity';
+import type { BmcTarget, HostActivities, InspectResult, RegisterResult } from './contract.ts';
+import type { BmcDriver } from './bmc/driver.ts';
+import { BmcError } from './bmc/errors.ts';
+import { withBmcFailures } from './bmc/failure.ts';
+import type { BmcConnectionPool } from './bmc/pool.ts';
+import type { CredentialsSource } from './credentials.ts';
+import { checkImageUrl } from './images.ts';
+
+export interface ActivityDeps {
+  credentials: CredentialsSource;
+  /** Hands out a driver per BMC, keeping sessions across calls (bmc/pool.ts). */
+  drivers: Pick<BmcConnectionPool, 'use'>;
+  fetch?: typeof fetch;
+}
+
+function cancellationSignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined; // called outside an activity (unit tests)
+  }
+}
+
+export function createActivities(deps: ActivityDeps): HostActivities {
+  const withDriver = async <T>(target: BmcTarget, fn: (driver: BmcDriver, version: string) => Promise<T>, fresh = false): Promise<T> =>
+    withBmcFailures(async () => {
+      const { namespace } = target.host;
+      const creds = await deps.credentials.read(namespace, target.credentialsName, { fresh, ...(target.credentialsVersion ? { expectedVersion: target.credentialsVersion } : {}) });
+      return deps.drivers.use(
+        { address: target.address, credentials: { username: creds.username, password: creds.password }, disableCertificateVerification: Boolean(target.disableCertificateVerification) },
+        (driver) => fn(driver, creds.version),
+      );
+    });
+  const opts = () => {
+    const signal = cancellationSignal();
+    return signal ? { signal } : {};
+  };
+
+  return {
+    async registerBmc(target): Promise<RegisterResult> {
+      return withDriver(target, async (driver, version) => {
+        const identity = await driver.identify(opts());
+        return {
+          poweredOn: identity.powerState === 'on',
+          credentialsVersion: version,
+          bmcAddress: target.address,
+          driver: driver.address.type,
+          ...(identity.manufacturer ? { manufacturer: identity.manufacturer } : {}),
+          ...(identity.model ? { model: identity.model } : {}),
+        };
+      }, true);
+    },
+
+    async readPower(target) {
+      return withDriver(target, async (driver) => ({ poweredOn: (await driver.getPowerState(opts())) === 'on' }));
+    },
+
+    async setPower(target, request) {
+      return withDriver(target, async (driver) => {
+        if (request.on) {
+          const r = await driver.setPower('on', opts());
+          return { poweredOn: r.state === 'on', changed: r.changed };
+        }
+        if (request.mode === 'soft') {
+          try {
+            const r = await driver.setPower('soft-off', opts());
+            return { poweredOn: r.state === 'on', changed: r.changed };
+          } catch (err) {
+            // BMO and Ironic: a soft power off that does not complete falls back to a hard one.
+            if (!(err instanceof BmcError) || (err.code !== 'PowerStateNotReached' && err.code !== 'BmcUnsupported')) throw err;
+          }
+        }
+        const r = await driver.setPower('off', opts());
+        return { poweredOn: r.state === 'on', changed: r.changed };
+      });
+    },
+
+    async inspectHardware(target): Promise<InspectResult> {
+      return withDriver(target, async (driver) => {
+        if (!driver.inspection) {
+          return { poweredOn: (await driver.getPowerState(opts())) === 'on', skipped: `the ${driver.address.type} driver has no out-of-band inspection` };
+        }
+        const inventory = await driver.inspection.inventory(opts());
+        return { poweredOn: inventory.system.powerState === 'on', hardware: inventory.hardware as unknown as Record<string, unknown> };
+      });
+    },
+
+    async checkImage(image) {
+      return withBmcFailures(() => checkImageUrl(image.url, { fetch: deps.fetch ?? fetch, ...opts() }));
+    },
+
+    async insertVirtualMedia(target, request) {
+      return withDriver(target, async (driver) => {
+        if (!driver.virtualMedia) throw new BmcError('BmcUnsupported', `the ${driver.address.type} driver has no virtual media`);
+        const r = await driver.virtualMedia.insert(request.url, opts());
+        return { changed: r.changed };
+      });
+    },
+
+    async ejectVirtualMedia(target) {
+      return withDriver(target, async (driver) => {
+        if (!driver.virtualMedia) return { changed: false };
+        const r = await driver.virtualMedia.eject(opts());
+        return { changed: r.some((x) => x.changed) };
+      });
+    },
+
+    async setBootDevice(target, request) {
+      return withDriver(target, async (driver) => {
+        const device = request.device === 'Cd' ? 'cd' : request.device === 'Pxe' ? 'pxe' : 'disk';
+        const r = await driver.setBootOverride({ device, persistent: !request.once, ...(request.mode ? { mode: request.mode } : {}) }, opts());
+        return { changed: r.changed };
+      });
+    },
+
+    async readBootState(target) {
+      return withDriver(target, async (driver) => {
+        const power = await driver.getPowerState(opts());
+        const slots = driver.virtualMedia ? await driver.virtualMedia.list(opts()) : [];
+        const inserted = slots.find((s) => s.inserted);
+        return { poweredOn: power === 'on', mediaInserted: Boolean(inserted), ...(inserted?.image ? { mediaUrl: inserted.image } : {}) };
+      });
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * `npm run bench [-- <name> ...]`: runs benchmarks and prints their figures (not timed assertions).
+ * Each benchmark is a module under bench/ exporting `run(args)`. With no name, all run in turn.
+ */
+const benches: Record<string, { describe: string; load: () => Promise<{ run(args: string[]): Promise<void> }> }> = {
+  stack: { describe: 'local stack start-up: each server and the whole stack, warm cache', load: () => import('./stack.ts') },
+  bmc: { describe: 'Redfish operations per second: simulator vs sushy-tools; simulator memory per 1,000 BMCs', load: () => import('./bmc.ts') },
+};
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h') {
+    console.log(['usage: npm run bench [-- <name> [args]]', '', ...Object.entries(benches).map(([n, b]) => `  ${n.padEnd(10)} ${b.describe}`)].join('\n'));
+    return;
+  }
+  const selected = name ? [name] : Object.keys(benches);
+  for (const n of selected) {
+    const bench = benches[n];
+    if (!bench) throw new Error(`unknown benchmark '${n}'; known: ${Object.keys(benches).join(', ')}`);
+    console.log(`\n== ${n}: ${bench.describe}`);
+    await (await bench.load()).run(name ? rest : []);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

@@ -1,0 +1,176 @@
+/**
+ * The contract between the bridge and the host workflow. The bridge turns a BareMetalHost (spec,
+ * annotations, the version of its credentials Secret, deletion) into a `HostDesired` and signals it; the
+ * workflow owns `HostState` and publishes snapshots of it back through the bridge's status activity, which
+ * maps them onto `.status` (see bridge/status.ts). Plain JSON only: these travel through Temporal payloads
+ * and continue-as-new. No secret ever appears here: credentials are a Secret reference plus its version.
+ */
+import type { ErrorCode, Metal3ErrorType } from './errors.ts';
+
+/** Identity of a BareMetalHost object. `uid` distinguishes a re-created object of the same name. */
+export interface HostRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** The subset of `BareMetalHost.spec` the engine acts on, in Metal3's field names. */
+export interface HostSpecIntent {
+  online: boolean;
+  bmc?: { address: string; credentialsName: string; disableCertificateVerification?: boolean };
+  bootMACAddress?: string;
+  bootMode?: 'UEFI' | 'UEFISecureBoot' | 'legacy';
+  image?: ImageIntent;
+  customDeploy?: { method: string };
+  externallyProvisioned?: boolean;
+  automatedCleaningMode?: 'metadata' | 'disabled';
+  inspectionMode?: 'disabled' | 'agent' | 'fast';
+  rootDeviceHints?: Record<string, unknown>;
+  raid?: Record<string, unknown>;
+  disablePowerOff?: boolean;
+  architecture?: string;
+  userData?: { name: string; namespace?: string };
+  networkData?: { name: string; namespace?: string };
+  metaData?: { name: string; namespace?: string };
+  consumerRef?: { apiVersion?: string; kind?: string; name?: string; namespace?: string };
+}
+
+export interface ImageIntent {
+  url: string;
+  checksum?: string;
+  checksumType?: 'md5' | 'sha256' | 'sha512' | 'auto';
+  format?: 'raw' | 'qcow2' | 'vdi' | 'vmdk' | 'live-iso';
+}
+
+/** A reboot request from a `reboot.metal3.io[/key]` annotation. */
+export interface RebootRequest {
+  mode: 'soft' | 'hard';
+  force: boolean;
+}
+
+/** The annotations BMO honours, parsed. Invalid values arrive as `invalid` entries, for an event. */
+export interface HostAnnotations {
+  paused: boolean;
+  /** `baremetalhost.metal3.io/detached`, parsed; absent when not detached. */
+  detached?: { deleteAction: 'delete' | 'delay'; force: boolean };
+  /** Keyed by the annotation key (`reboot.metal3.io` or `reboot.metal3.io/<key>`). */
+  reboot: Record<string, RebootRequest>;
+  /** `inspect.metal3.io`: '' = re-inspect request, 'disabled' = skip inspection. */
+  inspect?: '' | 'disabled';
+  /** `inspect.metal3.io/hardwaredetails`, parsed JSON of HardwareDetails. */
+  hardwareDetails?: Record<string, unknown>;
+  invalid: { key: string; message: string }[];
+}
+
+/** What the bridge knows of the credentials Secret: never its content. */
+export interface CredentialsView {
+  name: string;
+  /** The Secret's resourceVersion; absent when the Secret does not exist. */
+  version?: string;
+  /** Why the Secret cannot be used (missing, or lacks `username`/`password`), for the error message. */
+  problem?: string;
+}
+
+/** The user's intent as of one version of the BareMetalHost, sent by the bridge with `syncHost`. */
+export interface HostDesired {
+  ref: HostRef;
+  generation: number;
+  resourceVersion: string;
+  spec: HostSpecIntent;
+  annotations: HostAnnotations;
+  credentials?: CredentialsView;
+  /** `metadata.deletionTimestamp` is set. */
+  deleting: boolean;
+  /** `.status` of the object is empty (restore, pivot, or deleted by hand): publish it again. */
+  statusMissing: boolean;
+  /** Parsed `baremetalhost.metal3.io/status` annotation, sent only when `.status` is empty. */
+  restoredStatus?: Record<string, unknown>;
+  /**
+   * The object's current `.status`, sent with the first signal a bridge sends for a host (it may be starting
+   * a new workflow for a host whose history was lost): a fresh workflow adopts it instead of starting over.
+   */
+  adoptStatus?: Record<string, unknown>;
+}
+
+export type OperationalStatus = 'OK' | 'discovered' | 'error' | 'delayed' | 'detached' | 'servicing' | '';
+
+export interface CredentialsRecord {
+  name: string;
+  namespace: string;
+  version: string;
+}
+
+export interface OperationTimes {
+  start?: string;
+  end?: string;
+}
+
+/** The host as the workflow knows it; the source of truth that `.status` projects. */
+export interface HostState {
+  provisioningState: string;
+  operationalStatus: OperationalStatus;
+  errorType: Metal3ErrorType | '';
+  errorMessage: string;
+  errorCount: number;
+  /** Tempered's precise error code behind `errorType`. */
+  errorCode?: ErrorCode;
+  poweredOn: boolean;
+  /** `status.provisioning.ID`: the host's identity in the engine (the BareMetalHost UID). */
+  provisioningId: string;
+  /** The image last provisioned successfully (`status.provisioning.image`). */
+  image?: ImageIntent;
+  bootMode?: string;
+  rootDeviceHints?: Record<string, unknown>;
+  raid?: Record<string, unknown>;
+  customDeploy?: { method: string };
+  goodCredentials?: CredentialsRecord;
+  triedCredentials?: CredentialsRecord;
+  operationHistory: { register: OperationTimes; inspect: OperationTimes; provision: OperationTimes; deprovision: OperationTimes };
+  hardware?: Record<string, unknown>;
+  lastAttemptedImage?: ImageIntent;
+  provisioningFailCount: number;
+  /** The operation running now, for the UI and the Progressing condition. */
+  operation?: { name: string; workflowId: string; startedAt: string; summary: string };
+  /** A human note on why the host waits (shown in the Progressing condition), e.g. an unsupported deploy. */
+  waitingReason?: string;
+  /** The BMC address the host was last registered with. */
+  bmcAddress?: string;
+  /** After an error: no new attempt before this time (ISO), unless the user changes something. */
+  retryAfter?: string;
+  /** Fingerprint of the user's intent when the last error happened; a different intent retries at once. */
+  errorIntent?: string;
+  /** Annotation keys acted on and handed to the bridge for removal; ignored until they are gone. */
+  consumedAnnotations: string[];
+  /** Failed attempts at a deletion step (deprovision, power off); BMO gives up after 3. */
+  deleteAttempts: number;
+  /** The host is detached (`baremetalhost.metal3.io/detached` honoured): no power enforcement. */
+  detached: boolean;
+  /** When power was last read from the BMC (ISO), for the steady-state drift check. */
+  powerCheckedAt?: string;
+}
+
+/** A Kubernetes Event the bridge emits for the host (BMO's reasons). */
+export interface HostEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** One status publication: the state to project, events since the last one, annotations now consumed. */
+export interface StatusPublication {
+  ref: HostRef;
+  state: HostState;
+  events: HostEvent[];
+  /** Annotation keys the workflow has acted on and the bridge must remove (inspect, reboot, hardwaredetails, status). */
+  removeAnnotations: string[];
+  /** HardwareData to create or update (same name as the host), when inspection produced new data. */
+  hardwareData?: Record<string, unknown>;
+}
+
+/** The activities the bridge process serves on its own task queue (BRIDGE_TASK_QUEUE). */
+export interface BridgeActivities {
+  /** Merge-patches `.status` (only our fields, only when changed), emits events, removes consumed annotations. */
+  publishStatus(publication: StatusPublication): Promise<{ written: boolean }>;
+  /** The host is deleted: removes the finalizer (and HardwareData's), so Kubernetes can delete the object. */
+  releaseHost(ref: HostRef): Promise<void>;
+}

@@ -1,0 +1,111 @@
+/**
+ * Tempered's own processes on top of the local stack: the worker (`workers/worker.ts`) and the bridge
+ * (`workers/bridge.ts`), run as real processes with their configuration in the environment, JSON logs in
+ * the state directory, and the same supervision as the servers. `npm start` and the end-to-end tests use it.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, waitUntil, type Supervised } from './processes.ts';
+
+export interface EngineOptions {
+  stateDir: string;
+  temporal: { address: string; namespace: string };
+  kubeconfig: string;
+  /** Task queues (tests isolate runs by giving each its own). */
+  hostTaskQueue?: string;
+  bridgeTaskQueue?: string;
+  /** Serve and register the validating webhook (local certificates). */
+  admission?: boolean;
+  /** Namespaces the bridge watches; default all. */
+  watchNamespaces?: string[];
+  leaseName?: string;
+  /** Extra environment for both processes. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface EngineProcess {
+  proc: Supervised;
+  logFile: string;
+}
+
+export interface Engine {
+  worker(): EngineProcess;
+  bridges(): EngineProcess[];
+  /** Starts another worker (after a kill, or to scale out). */
+  startWorker(): Promise<EngineProcess>;
+  /** Starts another bridge (it waits for the Lease unless it is the first). */
+  startBridge(options?: { waitForLeadership?: boolean }): Promise<EngineProcess>;
+  /** Every log line the engine's processes wrote so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function readLog(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
+export async function startEngine(options: EngineOptions): Promise<Engine> {
+  mkdirSync(options.stateDir, { recursive: true });
+  const baseEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: options.temporal.address,
+    TEMPORAL_NAMESPACE: options.temporal.namespace,
+    KUBECONFIG: options.kubeconfig,
+    LOG_FORMAT: 'json',
+    ...(options.hostTaskQueue ? { TEMPERED_HOST_TASK_QUEUE: options.hostTaskQueue } : {}),
+    ...(options.bridgeTaskQueue ? { TEMPERED_BRIDGE_TASK_QUEUE: options.bridgeTaskQueue } : {}),
+    ...options.env,
+  };
+  const workers: EngineProcess[] = [];
+  const bridges: EngineProcess[] = [];
+  let counter = 0;
+
+  const launch = (kind: 'worker' | 'bridge', env: NodeJS.ProcessEnv): EngineProcess => {
+    counter += 1;
+    const logFile = join(options.stateDir, `${kind}-${counter}.log`);
+    const proc = startProcess(`tempered-${kind}`, process.execPath, [join(ROOT, 'workers', `${kind}.ts`)], { cwd: ROOT, env, logFile });
+    return { proc, logFile };
+  };
+
+  const startWorker = async (): Promise<EngineProcess> => {
+    const w = launch('worker', baseEnv);
+    workers.push(w);
+    await waitUntil('worker', async () => readLog(w.logFile).includes('"worker polling"'), { timeoutMs: 60_000, intervalMs: 100, process: w.proc });
+    return w;
+  };
+
+  const startBridge = async ({ waitForLeadership = true } = {}): Promise<EngineProcess> => {
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv,
+      TEMPERED_LEASE_NAME: options.leaseName ?? 'tempered-bridge',
+      TEMPERED_LEASE_IDENTITY: `bridge-${counter + 1}`,
+      ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),
+      ...(options.admission ? { TEMPERED_ADMISSION_LOCAL_CERT_DIR: join(options.stateDir, 'webhook') } : {}),
+    };
+    const b = launch('bridge', env);
+    bridges.push(b);
+    const ready = waitForLeadership ? '"became the leader"' : '"msg"';
+    await waitUntil('bridge', async () => readLog(b.logFile).includes(ready), { timeoutMs: 60_000, intervalMs: 100, process: b.proc });
+    return b;
+  };
+
+  await Promise.all([startWorker(), startBridge()]);
+
+  return {
+    worker: () => {
+      const live = workers.filter((w) => w.proc.isRunning()).at(-1) ?? workers.at(-1);
+      if (!live) throw new Error('no worker was started');
+      return live;
+    },
+    bridges: () => bridges,
+    startWorker,
+    startBridge,
+    logs: () => [...workers, ...bridges].map((p) => readLog(p.logFile)).join('\n'),
+    async stop() {
+      await Promise.all([...bridges, ...workers].map((p) => p.proc.stop(15_000)));
+    },
+  };
+}

@@ -1,0 +1,305 @@
+/**
+ * The host lifecycle end to end, as a Metal3 user drives it: BareMetalHost objects on the real apiserver,
+ * Tempered's real worker and bridge processes, the real Temporal server, and real BMC peers (sushy-tools,
+ * ipmi_sim) plus the simulator where side effects must be counted. Nothing is faked.
+ *
+ * Uses its own namespace, task queues and Lease, a private sushy-tools, the simulator, and ipmi_sim 1 of
+ * the shared stack. The validating webhook is tested in bridge/admission (it is cluster-wide).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startSimulator, type Simulator } from '../sim/index.ts';
+import { startEngine, type Engine } from '../stack/engine.ts';
+import { startImageServer, type ImageServer } from '../stack/image-server.ts';
+import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
+
+const stack = inject('stack');
+const RUN = Date.now().toString(36);
+const NS = `life-${RUN}`;
+const SUSHY_PASSWORD = `Sushy-${RUN}-pw`;
+const SIM_PASSWORD = `Sim-${RUN}-pw`;
+
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(stack.kube.kubeconfig);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+const bmh = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
+
+interface Bmh {
+  metadata: { name: string; annotations?: Record<string, string>; finalizers?: string[]; uid?: string };
+  spec: Record<string, unknown>;
+  status?: {
+    provisioning?: { state?: string; image?: { url?: string } };
+    operationalStatus?: string;
+    errorType?: string;
+    errorMessage?: string;
+    errorCount?: number;
+    poweredOn?: boolean;
+    goodCredentials?: { credentialsVersion?: string };
+    hardware?: { nics?: { mac: string }[] };
+  };
+}
+
+let sushy: SushyEmulator;
+let sim: Simulator;
+let images: ImageServer;
+let engine: Engine;
+let client: Client;
+let connection: Connection;
+let stopWatch: (() => void) | undefined;
+/** Every provisioning state each host showed, in order, from a watch (so fast states are not missed). */
+const seen = new Map<string, string[]>();
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tempered-life-'));
+  sushy = await startSushy({ stateDir: join(dir, 'sushy'), systems: 3, password: SUSHY_PASSWORD, progress: () => {} });
+  sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }] });
+  images = await startImageServer({ '/live.iso': Buffer.alloc(512 * 1024, 1), '/slow.iso': Buffer.alloc(512 * 1024, 2) });
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  // The watch is restarted when it ends (the apiserver answers 429 while a new CRD's watch cache fills).
+  let request: AbortController | undefined;
+  let watching = true;
+  const watch = async (): Promise<void> => {
+    if (!watching) return;
+    request = await new k8s.Watch(kc).watch(`/apis/metal3.io/v1alpha1/namespaces/${NS}/baremetalhosts`, {}, (_type, obj: Bmh) => {
+      const state = obj.status?.provisioning?.state;
+      if (state === undefined) return;
+      const list = seen.get(obj.metadata.name) ?? [];
+      if (list.at(-1) !== state) list.push(state);
+      seen.set(obj.metadata.name, list);
+    }, () => void setTimeout(() => void watch().catch(() => {}), 300)).catch(() => {
+      setTimeout(() => void watch().catch(() => {}), 300);
+      return undefined;
+    });
+  };
+  await watch();
+  stopWatch = () => {
+    watching = false;
+    request?.abort();
+  };
+  engine = await startEngine({
+    stateDir: join(dir, 'engine'),
+    temporal: stack.temporal,
+    kubeconfig: stack.kube.kubeconfig,
+    hostTaskQueue: `hosts-${RUN}`,
+    bridgeTaskQueue: `bridge-${RUN}`,
+    watchNamespaces: [NS],
+    leaseName: `bridge-${RUN}`,
+  });
+  connection = await Connection.connect({ address: stack.temporal.address });
+  client = new Client({ connection, namespace: stack.temporal.namespace });
+});
+
+afterAll(async () => {
+  stopWatch?.();
+  await engine?.stop();
+  await connection?.close();
+  await images?.stop();
+  await sim?.stop();
+  await sushy?.stop();
+});
+
+async function secret(name: string, username: string, password: string): Promise<string> {
+  const body = { metadata: { name }, stringData: { username, password } };
+  const existing = await core.readNamespacedSecret({ namespace: NS, name }).catch(() => undefined);
+  const result = existing ? await core.replaceNamespacedSecret({ namespace: NS, name, body }) : await core.createNamespacedSecret({ namespace: NS, body });
+  return result.metadata?.resourceVersion ?? '';
+}
+
+async function createHost(name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+  await objects.createNamespacedCustomObject({ ...bmh, body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name, ...(annotations ? { annotations } : {}) }, spec } });
+}
+
+const getHost = async (name: string): Promise<Bmh> => (await objects.getNamespacedCustomObject({ ...bmh, name })) as Bmh;
+const patchSpec = (name: string, spec: Record<string, unknown>) => objects.patchNamespacedCustomObject({ ...bmh, name, body: { spec } }, mergePatch);
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const name = what.split(' ')[0] ?? '';
+      const status = await getHost(name).then((h) => JSON.stringify(h.status), () => 'no such host');
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}; status ${status}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const inState = (name: string, state: string, extra: (h: Bmh) => boolean = () => true) =>
+  until(`${name} in ${state}`, async () => {
+    const h = await getHost(name);
+    return h.status?.provisioning?.state === state && extra(h) ? h : undefined;
+  });
+
+async function redfish(path: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${sushy.url}${path}`, { headers: { authorization: `Basic ${Buffer.from(`${sushy.username}:${SUSHY_PASSWORD}`).toString('base64')}` } });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+const sushyAddress = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[i]!.path}`;
+
+describe('a BareMetalHost through its lifecycle', () => {
+  it('on sushy-tools: available, provisioned with a live ISO the BMC fetched, available again, then deleted', async () => {
+    const version = await secret('redfish-0-bmc', sushy.username, SUSHY_PASSWORD);
+    await createHost('redfish-0', { online: false, bootMACAddress: sushy.systems[0]!.mac, bmc: { address: sushyAddress(0), credentialsName: 'redfish-0-bmc' } });
+    const available = await inState('redfish-0', 'available');
+    expect(seen.get('redfish-0')).toEqual(['registering', 'inspecting', 'preparing', 'available']);
+    expect(available.status).toMatchObject({ operationalStatus: 'OK', errorCount: 0, goodCredentials: { credentialsVersion: version } });
+    expect(available.status?.errorType).toBeUndefined(); // BMO omits an empty errorType
+    expect(available.metadata.finalizers).toContain('baremetalhost.metal3.io');
+    expect(available.status?.hardware?.nics?.map((n) => n.mac)).toContain(sushy.systems[0]!.mac);
+    const hardwareData = (await objects.getNamespacedCustomObject({ ...bmh, plural: 'hardwaredata', name: 'redfish-0' })) as { spec: { hardware: unknown } };
+    expect(hardwareData.spec.hardware).toEqual(available.status?.hardware);
+
+    const iso = images.url('/live.iso');
+    await patchSpec('redfish-0', { online: true, image: { url: iso, format: 'live-iso' } });
+    const provisioned = await inState('redfish-0', 'provisioned');
+    expect(seen.get('redfish-0')?.slice(-2)).toEqual(['provisioning', 'provisioned']);
+    expect(provisioned.status).toMatchObject({ poweredOn: true, provisioning: { image: { url: iso } } });
+    expect(images.gets('/live.iso')).toBe(1);
+    expect(await redfish(sushy.systems[0]!.path)).toMatchObject({ PowerState: 'On' });
+    expect(await redfish(`${sushy.systems[0]!.path}/VirtualMedia/Cd`)).toMatchObject({ Inserted: true, Image: iso });
+
+    await objects.patchNamespacedCustomObject({ ...bmh, name: 'redfish-0', body: { spec: { image: null } } }, mergePatch);
+    await inState('redfish-0', 'available', (h) => h.status?.poweredOn === true);
+    expect(seen.get('redfish-0')?.slice(-2)).toEqual(['deprovisioning', 'available']);
+    expect(await redfish(`${sushy.systems[0]!.path}/VirtualMedia/Cd`)).toMatchObject({ Inserted: false });
+
+    await objects.deleteNamespacedCustomObject({ ...bmh, name: 'redfish-0' });
+    await until('redfish-0 gone', async () => (await getHost('redfish-0').then(() => false, (e: { code?: number }) => e.code === 404)));
+    expect(seen.get('redfish-0')?.slice(-2)).toEqual(['powering off before delete', 'deleting']);
+    expect(await redfish(sushy.systems[0]!.path)).toMatchObject({ PowerState: 'Off' });
+    const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-0' });
+    expect(new Set(events.items.map((e) => e.reason))).toEqual(expect.objectContaining({}));
+    expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Registered', 'InspectionComplete', 'ProvisioningStarted', 'ProvisioningComplete', 'DeprovisioningStarted']));
+  });
+
+  it('on ipmi_sim: registers, and follows online to power on and off', async () => {
+    const bmc = stack.ipmi[1]!;
+    await secret('ipmi-1-bmc', bmc.username, bmc.password);
+    const journal = () => readFileSync(`${bmc.stateDir}/journal`, 'utf8').trim().split('\n').filter((l) => /^(power|shutdown)/.test(l));
+    const before = journal().length;
+    await createHost('ipmi-1', { online: false, bootMACAddress: '52:54:00:aa:bb:01', bmc: { address: bmc.address, credentialsName: 'ipmi-1-bmc' } });
+    await inState('ipmi-1', 'available');
+    await patchSpec('ipmi-1', { online: true });
+    await inState('ipmi-1', 'available', (h) => h.status?.poweredOn === true);
+    await patchSpec('ipmi-1', { online: false });
+    await inState('ipmi-1', 'available', (h) => h.status?.poweredOn === false);
+    expect(journal().slice(before)).toEqual(['power 1', 'shutdown 1']);
+  });
+
+  it('a wrong password is a registration error naming the cause; fixing the Secret recovers the same object', async () => {
+    await secret('redfish-1-bmc', sushy.username, 'wrong-password');
+    await createHost('redfish-1', { online: false, bmc: { address: sushyAddress(1), credentialsName: 'redfish-1-bmc' } });
+    const failed = await until('redfish-1 registration error', async () => {
+      const h = await getHost('redfish-1');
+      return h.status?.errorType === 'registration error' ? h : undefined;
+    });
+    expect(failed.status).toMatchObject({ operationalStatus: 'error', provisioning: { state: 'registering' }, errorCount: 1 });
+    expect(failed.status?.errorMessage).toMatch(/refused the credentials/);
+    const warnings = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-1,reason=RegistrationError' });
+    expect(warnings.items.length).toBeGreaterThan(0);
+
+    const fixed = await secret('redfish-1-bmc', sushy.username, SUSHY_PASSWORD);
+    const recovered = await inState('redfish-1', 'available');
+    expect(recovered.status).toMatchObject({ errorCount: 0, errorMessage: '', operationalStatus: 'OK', goodCredentials: { credentialsVersion: fixed } });
+    expect(recovered.status?.errorType).toBeUndefined();
+    expect(recovered.metadata.uid).toBe(failed.metadata.uid);
+  });
+
+  it('pointing credentialsName at a missing Secret is an error; pointing it back recovers', async () => {
+    await patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'no-such-secret' } });
+    const failed = await until('redfish-1 credentials error', async () => {
+      const h = await getHost('redfish-1');
+      return h.status?.errorType === 'registration error' ? h : undefined;
+    });
+    expect(failed.status?.errorMessage).toContain('no-such-secret');
+    await patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'redfish-1-bmc' } });
+    await inState('redfish-1', 'available', (h) => h.status?.operationalStatus === 'OK');
+  });
+
+  it('an unreachable BMC gets a clear error and a backoff, not a tight loop', async () => {
+    await secret('dead-bmc', 'admin', 'whatever');
+    await createHost('dead', { online: false, bmc: { address: 'redfish+http://127.0.0.1:9/redfish/v1/Systems/1', credentialsName: 'dead-bmc' } });
+    const failed = await until('dead registration error', async () => {
+      const h = await getHost('dead');
+      return h.status?.errorType === 'registration error' ? h : undefined;
+    });
+    expect(failed.status?.errorMessage).toMatch(/127\.0\.0\.1:9/);
+    expect(failed.status?.errorMessage).toMatch(/reach|refused|connect/i);
+    await new Promise((r) => setTimeout(r, 15_000));
+    const later = await getHost('dead');
+    expect(later.status?.errorCount).toBe(1);
+    let attempts = 0;
+    for await (const _wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/dead/register/"` })) attempts += 1;
+    expect(attempts).toBe(1);
+  });
+
+  it('a worker killed (SIGKILL) in the middle of provisioning: a new worker finishes, each side effect happens once', async () => {
+    const bmc = sim.bmc('kill-test');
+    await secret('sim-bmc', bmc.username, SIM_PASSWORD);
+    await createHost('sim-0', { online: false, bmc: { address: bmc.address, credentialsName: 'sim-bmc' } });
+    await inState('sim-0', 'available');
+    bmc.resetCounters();
+    images.setDelay(4000); // the BMC's fetch of the ISO takes a while: the insert is in flight
+    const iso = images.url('/slow.iso');
+    await patchSpec('sim-0', { online: true, image: { url: iso, format: 'live-iso' } });
+    await until('the BMC fetching the ISO', async () => images.gets('/slow.iso') >= 1, 60_000);
+    const victim = engine.worker();
+    process.kill(-victim.proc.pid, 'SIGKILL');
+    await victim.proc.exited;
+    images.setDelay(0);
+    await engine.startWorker();
+    await inState('sim-0', 'provisioned', undefined);
+    const counters = bmc.counters();
+    expect(counters.mediaInserts).toBe(1);
+    expect(counters.powerOn).toBe(1);
+    expect(bmc.state().booted).toMatchObject({ image: iso });
+  });
+
+  it('rebuilds status deleted by hand, and restores a host from the status annotation after a pivot', async () => {
+    const version = await secret('redfish-2-bmc', sushy.username, SUSHY_PASSWORD);
+    const iso = images.url('/live.iso');
+    await createHost('redfish-2', { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: sushyAddress(2), credentialsName: 'redfish-2-bmc' } });
+    const provisioned = await inState('redfish-2', 'provisioned');
+    const isoFetches = images.gets('/live.iso');
+
+    await objects.patchNamespacedCustomObjectStatus({ ...bmh, name: 'redfish-2', body: [{ op: 'remove', path: '/status' }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+    const rebuilt = await inState('redfish-2', 'provisioned');
+    expect(rebuilt.status).toMatchObject({ poweredOn: true, provisioning: { image: { url: iso } }, goodCredentials: { credentialsVersion: version } });
+
+    // A pivot: the object reappears elsewhere (here: under a new name) with its status in the annotation.
+    const annotation = JSON.stringify(provisioned.status);
+    await createHost('redfish-2-moved', { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: sushyAddress(2), credentialsName: 'redfish-2-bmc' } }, { 'baremetalhost.metal3.io/status': annotation });
+    const restored = await inState('redfish-2-moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');
+    expect(seen.get('redfish-2-moved')?.[0]).toBe('provisioned');
+    expect(restored.metadata.annotations?.['baremetalhost.metal3.io/status']).toBeUndefined();
+    expect(images.gets('/live.iso')).toBe(isoFetches); // restored, not provisioned again
+  });
+
+  it('no BMC password appears in any workflow history or log line', async () => {
+    const passwords = [SUSHY_PASSWORD, SIM_PASSWORD, 'wrong-password', stack.ipmi[1]!.password];
+    let histories = 0;
+    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) {
+      const history = JSON.stringify(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
+      for (const p of passwords) expect(history.includes(p), `${p} in ${wf.workflowId}`).toBe(false);
+      histories += 1;
+    }
+    expect(histories).toBeGreaterThan(15);
+    const logs = engine.logs();
+    expect(logs.length).toBeGreaterThan(1000);
+    for (const p of passwords) expect(logs.includes(p), `${p} in the worker or bridge log`).toBe(false);
+  });
+});

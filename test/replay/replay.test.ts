@@ -1,0 +1,30 @@
+/**
+ * The replay tier: every history recorded by the workflow tier (test/replay/histories/*.json, written with
+ * RECORD_HISTORIES=1) is replayed against the current workflow code. A change that is not behind
+ * `patched()` and alters what a recorded workflow does fails here with a determinism error.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const dir = fileURLToPath(new URL('./histories/', import.meta.url));
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+let bundle: WorkflowBundleWithSourceMap;
+beforeAll(async () => {
+  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)), logger: silent });
+});
+
+describe('recorded histories replay against the current workflow code', () => {
+  it('has histories to replay', () => {
+    expect(files.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(files)('%s', async (file) => {
+    const history = JSON.parse(readFileSync(`${dir}${file}`, 'utf8'));
+    await Worker.runReplayHistory({ workflowBundle: bundle, replayName: file }, history);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Every activity proxy of the workflows, with its timeouts and retry policy: the one place where they live.
+ * Values follow Ironic's where Ironic has one (power-state change timeout 60-120 s, soft power-off 180 s,
+ * virtual-media and deploy timeouts), so behaviour on real hardware stays sane.
+ *
+ * BMC calls run as local activities: they are recorded in history as markers like any activity, but cost no
+ * extra Temporal tasks (about 5 ms of server CPU each). Each call reads BMC state back before acting, so a
+ * re-execution after a worker crash does nothing twice. Status publication runs on the bridge's own queue.
+ */
+import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import type { HostActivities } from '../activities/contract.ts';
+import { NON_RETRYABLE_CODES } from '../domain/errors.ts';
+import type { BridgeActivities } from '../domain/host-model.ts';
+import { BRIDGE_TASK_QUEUE } from '../domain/names.ts';
+
+/** Transient BMC faults (timeouts, 5xx, resets) are retried a few times inside one attempt of an operation. */
+const bmcRetry = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '10 seconds',
+  maximumAttempts: 4,
+  nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+};
+
+const bmc = (startToCloseTimeout: LocalActivityOptions['startToCloseTimeout']): LocalActivityOptions => ({
+  startToCloseTimeout,
+  retry: bmcRetry,
+});
+
+/** Reads and quick calls: one Redfish/IPMI round trip or a few. */
+export const bmcQuick = proxyLocalActivities<HostActivities>(bmc('60 seconds'));
+
+/** Power changes, waiting until the BMC reports the new state (Ironic: 120 s, plus the soft-off window). */
+export const bmcPower = proxyLocalActivities<HostActivities>(bmc('5 minutes'));
+
+/** Virtual media: the BMC downloads the image while the call runs. */
+export const bmcMedia = proxyLocalActivities<HostActivities>(bmc('10 minutes'));
+
+/** Inventory of a whole system (processors, memory, NICs, storage, firmware, BIOS). */
+export const bmcInventory = proxyLocalActivities<HostActivities>(bmc('5 minutes'));
+
+const bridgeOptions: ActivityOptions = {
+  taskQueue: BRIDGE_TASK_QUEUE,
+  startToCloseTimeout: '30 seconds',
+  // The bridge may be down or not yet leader: keep trying, the host's state is safe in history meanwhile.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};
+
+/** The bridge's activities, for workflows whose bridge queue is the default one. */
+export const bridge = proxyActivities<BridgeActivities>(bridgeOptions);
+
+/** The bridge's activities on a given task queue (tests and multi-tenant set-ups run their own bridge). */
+export function bridgeOn(taskQueue: string | undefined): BridgeActivities {
+  return taskQueue && taskQueue !== BRIDGE_TASK_QUEUE ? proxyActivities<BridgeActivities>({ ...bridgeOptions, taskQueue }) : bridge;
+}
+
+/**
+ * Makes the local activities run so far durable before going on: their results are recorded in history when
+ * the current workflow task completes, which a 1 ms timer forces. Used where a later side effect's decision
+ * depends on an earlier read that must not be re-taken after a crash.
+ */
+export async function checkpoint(): Promise<void> {
+  await sleep(1);
+}

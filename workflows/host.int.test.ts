@@ -1,0 +1,222 @@
+/**
+ * The workflow tier: the real host workflow and its children on the real Temporal dev server, with fake BMC
+ * activities and a fake bridge that records publications. Proves the lifecycle's wiring (children, status
+ * publication, signals, abort, deletion, continue-as-new) and records histories for the replay tier
+ * (`RECORD_HISTORIES=1` writes them to test/replay/histories/).
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { HostDesired, HostSpecIntent, HostState, StatusPublication } from '../domain/host-model.ts';
+import { hostWorkflowId } from '../domain/names.ts';
+import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
+import type { hostWorkflow } from './host.ts';
+import { abortOperation, hostState, syncHost } from './messages.ts';
+
+const stack = inject('stack');
+const RUN = `wf${Date.now().toString(36)}`;
+const HOST_QUEUE = `hosts-${RUN}`;
+const BRIDGE_QUEUE = `bridge-${RUN}`;
+const ISO = 'http://images.example/live.iso';
+const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+let bundle: WorkflowBundleWithSourceMap;
+let client: Client;
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let hostWorker: Worker;
+let bridgeWorker: Worker;
+let running: Promise<unknown>;
+const fake: FakeHostActivities = fakeHostActivities();
+const publications = new Map<string, StatusPublication[]>();
+const released = new Set<string>();
+
+beforeAll(async () => {
+  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
+  nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
+  connection = await Connection.connect({ address: stack.temporal.address });
+  client = new Client({ connection, namespace: stack.temporal.namespace });
+  hostWorker = await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE, workflowBundle: bundle, activities: fake });
+  bridgeWorker = await Worker.create({
+    connection: nativeConnection,
+    namespace: stack.temporal.namespace,
+    taskQueue: BRIDGE_QUEUE,
+    activities: {
+      async publishStatus(p: StatusPublication) {
+        const key = `${p.ref.namespace}/${p.ref.name}`;
+        publications.set(key, [...(publications.get(key) ?? []), p]);
+        return { written: true };
+      },
+      async releaseHost(ref: { namespace: string; name: string }) {
+        released.add(`${ref.namespace}/${ref.name}`);
+      },
+    },
+  });
+  running = Promise.all([hostWorker.run(), bridgeWorker.run()]);
+});
+
+afterAll(async () => {
+  hostWorker?.shutdown();
+  bridgeWorker?.shutdown();
+  await running;
+  await connection?.close();
+  await nativeConnection?.close();
+});
+
+function desiredFor(name: string, spec: Partial<HostSpecIntent> = {}, extra: Partial<HostDesired> = {}): HostDesired {
+  return {
+    ref: { namespace: RUN, name, uid: `uid-${name}` },
+    generation: 1,
+    resourceVersion: '1',
+    spec: { online: false, bmc: { address: `redfish-virtualmedia+http://bmc-${name}.example/redfish/v1/Systems/1`, credentialsName: `${name}-bmc` }, ...spec },
+    annotations: { paused: false, reboot: {}, invalid: [] },
+    credentials: { name: `${name}-bmc`, version: '1' },
+    deleting: false,
+    statusMissing: false,
+    ...extra,
+  };
+}
+
+async function start(name: string, desired: HostDesired, config: Record<string, unknown> = {}) {
+  return client.workflow.start<typeof hostWorkflow>('hostWorkflow', {
+    taskQueue: HOST_QUEUE,
+    workflowId: hostWorkflowId(RUN, name),
+    args: [{ desired, config: { bridgeTaskQueue: BRIDGE_QUEUE, errorBackoffBaseMs: 500, ...config } }],
+  });
+}
+
+function published(name: string): StatusPublication[] {
+  return publications.get(`${RUN}/${name}`) ?? [];
+}
+
+async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const lastState = (name: string): HostState | undefined => published(name).at(-1)?.state;
+const statesSeen = (name: string) => published(name).map((p) => p.state.provisioningState).filter((s, i, a) => s !== a[i - 1]);
+
+/** Replays the host workflow's history and each child's; with RECORD_HISTORIES=1, stores them for the replay tier. */
+async function record(handle: WorkflowHandle, file: string): Promise<void> {
+  const runs: { name: string; history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> }[] = [{ name: file, history: await handle.fetchHistory() }];
+  const seen = new Set<string>();
+  for await (const child of client.workflow.list({ query: `WorkflowId STARTS_WITH "${handle.workflowId}/"` })) {
+    if (seen.has(child.type)) continue; // one history per child type is enough to pin its behaviour
+    seen.add(child.type);
+    runs.push({ name: `${file}.${child.type}`, history: await client.workflow.getHandle(child.workflowId, child.runId).fetchHistory() });
+  }
+  for (const run of runs) {
+    if (process.env.RECORD_HISTORIES === '1') {
+      writeFileSync(fileURLToPath(new URL(`../test/replay/histories/${run.name}.json`, import.meta.url)), `${JSON.stringify(JSON.parse(historyToJSON(run.history)), null, 1)}\n`);
+    }
+    // Always replay what was just produced against the same code.
+    await Worker.runReplayHistory({ workflowBundle: bundle, replayName: run.name }, run.history);
+  }
+}
+
+describe('host workflow on the real Temporal server', () => {
+  it('walks a host through the lifecycle: available, provisioned (live ISO), back, and deleted', async () => {
+    const name = 'life';
+    const handle = await start(name, desiredFor(name));
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    expect(statesSeen(name)).toEqual(['registering', 'inspecting', 'preparing', 'available']);
+    expect(lastState(name)).toMatchObject({ operationalStatus: 'OK', hardware: { ramMebibytes: 8192 }, goodCredentials: { version: '1' } });
+    expect(published(name).some((p) => p.hardwareData)).toBe(true);
+
+    await handle.signal(syncHost, desiredFor(name, { online: true, image: { url: ISO, format: 'live-iso' } }));
+    await until('provisioned', () => lastState(name)?.provisioningState === 'provisioned');
+    const b = fake.bmc(desiredFor(name).spec.bmc!.address);
+    expect(b).toMatchObject({ power: true, media: ISO, bootOverride: 'Cd' });
+    expect(b.counters).toMatchObject({ inserts: 1, powerOn: 1 });
+    expect(lastState(name)).toMatchObject({ poweredOn: true, image: { url: ISO } });
+
+    await handle.signal(syncHost, desiredFor(name, { online: true }));
+    await until('available again', () => lastState(name)?.provisioningState === 'available' && !lastState(name)?.poweredOn === false);
+    await until('powered on as asked', () => lastState(name)?.poweredOn === true);
+    expect(b.media).toBeUndefined();
+
+    await handle.signal(syncHost, desiredFor(name, { online: true }, { deleting: true }));
+    await handle.result();
+    expect(released.has(`${RUN}/${name}`)).toBe(true);
+    expect(statesSeen(name).slice(-2)).toEqual(['powering off before delete', 'deleting']);
+    expect(b.power).toBe(false);
+
+    const children = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/"` })) children.push(wf.type);
+    expect(new Set(children)).toEqual(new Set(['registerWorkflow', 'inspectWorkflow', 'provisionWorkflow', 'deprovisionWorkflow', 'powerWorkflow']));
+
+    const history = JSON.stringify(await handle.fetchHistory());
+    expect(history).not.toContain(fake.secret);
+    await record(handle, 'host-lifecycle');
+  });
+
+  it('records a registration error with backoff and recovers on a new Secret version', async () => {
+    const name = 'badcreds';
+    const d = desiredFor(name);
+    fake.failNext(d.spec.bmc!.address, 'registerBmc', 'BmcAuthFailed', 100);
+    const handle = await start(name, d, { errorBackoffBaseMs: 60_000 });
+    await until('registration error', () => lastState(name)?.errorType === 'registration error');
+    expect(lastState(name)).toMatchObject({ operationalStatus: 'error', errorCount: 1, provisioningState: 'registering' });
+    const attempts = fake.bmc(d.spec.bmc!.address).counters.registrations;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(fake.bmc(d.spec.bmc!.address).counters.registrations).toBe(attempts); // backoff, not a tight loop
+
+    fake.failNext(d.spec.bmc!.address, 'registerBmc', 'BmcAuthFailed', 0);
+    fake.secretVersions.set(`${name}-bmc`, '2');
+    await handle.signal(syncHost, desiredFor(name, {}, { credentials: { name: `${name}-bmc`, version: '2' } }));
+    await until('available after the fix', () => lastState(name)?.provisioningState === 'available');
+    expect(lastState(name)).toMatchObject({ errorType: '', errorCount: 0, operationalStatus: 'OK' });
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, credentials: { name: `${name}-bmc`, version: '2' } }));
+    await handle.result();
+    await record(handle, 'host-registration-error');
+  });
+
+  it('waits in provisioning with a clear message for a disk image (no deploy agent yet)', async () => {
+    const name = 'diskimage';
+    const handle = await start(name, desiredFor(name, { online: true, image: { url: 'http://images.example/os.qcow2', checksum: 'abc', format: 'qcow2' } }));
+    await until('waiting in provisioning', () => Boolean(lastState(name)?.waitingReason));
+    expect(lastState(name)).toMatchObject({ provisioningState: 'provisioning', errorType: '' });
+    expect(lastState(name)?.waitingReason).toContain('deploy agent');
+    expect(published(name).flatMap((p) => p.events).some((e) => e.reason === 'ProvisioningWaiting')).toBe(true);
+    const q = await handle.query(hostState);
+    expect(q.provisioningState).toBe('provisioning');
+    await handle.terminate('test done');
+  });
+
+  it('aborts a running operation on request', async () => {
+    const name = 'abort';
+    const d = desiredFor(name);
+    // Registration keeps failing transiently (retried inside the operation), so it is running when aborted.
+    fake.failNext(d.spec.bmc!.address, 'registerBmc', 'BmcUnreachable', 1000);
+    const handle = await start(name, d);
+    await until('register running', async () => (await handle.query(hostState)).operation?.name === 'register');
+    const answer = await handle.executeUpdate(abortOperation, { args: [{ reason: 'BMC is being replaced' }] });
+    expect(answer).toEqual({ aborted: 'register' });
+    await until('aborted error', () => lastState(name)?.errorMessage.includes('aborted by an operator') ?? false);
+    expect(lastState(name)).toMatchObject({ errorType: 'registration error', operationalStatus: 'error' });
+    await handle.terminate('test done');
+  });
+
+  it('continues as new with its state when history grows', async () => {
+    const name = 'can';
+    const handle = await start(name, desiredFor(name, { online: false }), { maxHistoryEvents: 60 });
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    for (let i = 0; i < 6; i++) {
+      await handle.signal(syncHost, desiredFor(name, { online: i % 2 === 0 }));
+      await until(`power ${i % 2 === 0}`, () => lastState(name)?.poweredOn === (i % 2 === 0));
+    }
+    const description = await client.workflow.getHandle(hostWorkflowId(RUN, name)).describe();
+    expect(description.runId).not.toBe(handle.firstExecutionRunId);
+    const q = await client.workflow.getHandle(hostWorkflowId(RUN, name)).query(hostState);
+    expect(q).toMatchObject({ provisioningState: 'available', goodCredentials: { version: '1' } });
+    await client.workflow.getHandle(hostWorkflowId(RUN, name)).terminate('test done');
+  });
+});
