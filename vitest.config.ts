@@ -10,6 +10,7 @@ const serverTimeouts = { testTimeout: 120_000, hookTimeout: 900_000, teardownTim
 export default defineConfig({
   test: {
     pool: 'forks',
+    setupFiles: ['test/setup-runtime.ts'],
     projects: [
       {
         extends: true,

@@ -12,6 +12,7 @@ import {
   type Step,
 } from './host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState } from './host-model.ts';
+import { canTransition, parseProvisioningState } from './host-state.ts';
 
 const NOW = Date.parse('2026-11-24T10:00:00Z');
 const ISO = 'http://images.example/live.iso';
@@ -262,5 +263,27 @@ describe('transitions and results', () => {
     expect(s).toMatchObject({ provisioningState: 'provisioned', poweredOn: true, image: live, provisioningId: 'uid-9' });
     // It must register with the BMC again before anything else.
     expect(nextStep(s, desired({ online: true, image: live }), NOW)).toMatchObject({ kind: 'operation', request: { name: 'register' } });
+  });
+});
+
+describe('agreement with the transition table (domain/host-state.ts)', () => {
+  const moves = cases.filter((c) => c.expect.kind === 'transition' && (c.expect as { to: string }).to !== c.state.provisioningState);
+  it.each(moves)('$name is an edge of the table', ({ state: s, expect: e }) => {
+    const from = parseProvisioningState(s.provisioningState);
+    const to = parseProvisioningState((e as { to: string }).to);
+    expect(from !== undefined && to !== undefined && canTransition(from, to)).toBe(true);
+  });
+
+  it('state changes made by operation results are edges of the table', () => {
+    const d = desired({ online: true, image: live });
+    const pairs: [string, string][] = [
+      ['inspecting', applySuccess(state('inspecting'), { name: 'inspect' }, { poweredOn: false }, d, NOW).state.provisioningState],
+      ['preparing', applySuccess(state('preparing'), { name: 'prepare' }, { poweredOn: false }, d, NOW).state.provisioningState],
+      ['provisioning', applySuccess(state('provisioning'), { name: 'provision', image: live }, { poweredOn: true }, d, NOW).state.provisioningState],
+      ['deprovisioning', applySuccess(state('deprovisioning'), { name: 'deprovision' }, { poweredOn: false }, d, NOW).state.provisioningState],
+      ['deprovisioning', applySuccess(state('deprovisioning'), { name: 'deprovision' }, { poweredOn: false }, { ...d, deleting: true }, NOW).state.provisioningState],
+      ['provisioning', applyFailure(state('provisioning'), 'provision', { code: 'VirtualMediaFailed', message: 'x' }, d, NOW, 0).state.provisioningState],
+    ];
+    for (const [from, to] of pairs) expect(canTransition(from as never, to as never), `${from} -> ${to}`).toBe(true);
   });
 });

@@ -6,6 +6,9 @@
  * and continue-as-new. No secret ever appears here: credentials are a Secret reference plus its version.
  */
 import type { ErrorCode, Metal3ErrorType } from './errors.ts';
+import type { OperationalStatus } from './host-state.ts';
+
+export type { OperationalStatus };
 
 /** Identity of a BareMetalHost object. `uid` distinguishes a re-created object of the same name. */
 export interface HostRef {
@@ -91,8 +94,6 @@ export interface HostDesired {
    */
   adoptStatus?: Record<string, unknown>;
 }
-
-export type OperationalStatus = 'OK' | 'discovered' | 'error' | 'delayed' | 'detached' | 'servicing' | '';
 
 export interface CredentialsRecord {
   name: string;

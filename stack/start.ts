@@ -6,9 +6,12 @@
  * where everything is, shows how many hosts are in each state, and runs until Ctrl-C, when it stops
  * everything it started.
  *
- *   npm start -- [--hosts N] [--bmc sushy]
+ *   npm start -- [--hosts N] [--bmc sim|sushy]
+ *
+ * `--bmc sim` (the default) runs the simulated data centre (`tempered sim datacenter`, a mix of vendor
+ * profiles) as its own process; `--bmc sushy` uses sushy-tools' fake systems.
  */
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +20,7 @@ import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
 import { startLiveView } from './live-view.ts';
+import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOT_DIR = join(ROOT, '.tempered');
@@ -29,7 +33,7 @@ export interface StackJson {
   kubectl: string;
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
   hosts: DemoHost[];
-  bmc: { kind: 'sushy'; url: string };
+  bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
   /** Tempered's own processes and their JSON logs. */
   engine: { workerLog: string; bridgeLog: string };
   /** Where the demo's live ISO is served from. */
@@ -44,18 +48,18 @@ function parse(argv: string[]) {
     args: argv,
     options: {
       hosts: { type: 'string', default: '5' },
-      bmc: { type: 'string', default: 'sushy' },
+      bmc: { type: 'string', default: 'sim' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm start -- [--hosts N] [--bmc sushy]');
+    console.log('usage: npm start -- [--hosts N] [--bmc sim|sushy]');
     process.exit(0);
   }
   const hosts = Number(values.hosts);
   if (!Number.isInteger(hosts) || hosts < 0 || hosts > 1000) throw new Error(`--hosts must be a whole number from 0 to 1000, got '${values.hosts}'`);
-  if (values.bmc !== 'sushy') throw new Error(`--bmc must be 'sushy', got '${values.bmc}'`);
-  return { hosts, bmc: values.bmc };
+  if (values.bmc !== 'sushy' && values.bmc !== 'sim') throw new Error(`--bmc must be 'sim' or 'sushy', got '${values.bmc}'`);
+  return { hosts, bmc: values.bmc as 'sim' | 'sushy' };
 }
 
 async function main(): Promise<void> {
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   let stack: Stack | undefined = undefined;
   let engine: Engine | undefined = undefined;
   let images: ImageServer | undefined = undefined;
+  let simulator: Supervised | undefined = undefined;
   let stopView: (() => void) | undefined = undefined;
   let stopping = false;
   const stop = async (reason: string) => {
@@ -81,6 +86,7 @@ async function main(): Promise<void> {
     rmSync(STACK_JSON, { force: true });
     await engine?.stop();
     await images?.stop();
+    await simulator?.stop();
     await stack?.stop();
     say('stopped');
     process.exit(0);
@@ -92,12 +98,20 @@ async function main(): Promise<void> {
   stack = await startStack({
     stateDir,
     temporal: { ui: true },
-    sushy: { systems: Math.max(options.hosts, 1) },
+    sushy: options.bmc === 'sushy' ? { systems: Math.max(options.hosts, 1) } : false,
     ipmi: false,
     progress: (m) => say(m),
   });
   const { temporal, kube, sushy } = stack;
-  if (!temporal || !kube || !sushy) throw new Error('the stack came up incomplete');
+  if (!temporal || !kube) throw new Error('the stack came up incomplete');
+  let bmcs;
+  if (sushy) {
+    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
+  } else {
+    const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
+    simulator = datacenter.proc;
+    bmcs = datacenter.bmcs;
+  }
 
   const kubeconfig = join(DOT_DIR, 'kubeconfig');
   copyFileSync(kube.kubeconfig, kubeconfig);
@@ -105,20 +119,14 @@ async function main(): Promise<void> {
   const liveIso = images.url('/demo-live.iso');
   say('starting Tempered: a worker and a bridge (with the validating webhook)');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
-  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, sushy.systems.slice(0, options.hosts).map((s, i) => ({
-    address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`,
-    username: sushy.username,
-    password: sushy.password,
-    bootMACAddress: s.mac,
-    ...(i % 2 === 1 ? { liveIso } : {}),
-  })));
+  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...(i % 2 === 1 ? { liveIso } : {}) })));
 
   const handle: StackJson = {
     kubeconfig,
     kubectl: kube.kubectl,
     temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
     hosts,
-    bmc: { kind: 'sushy', url: sushy.url },
+    bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
     engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
     images: { liveIso },
     stateDir,
@@ -135,7 +143,7 @@ async function main(): Promise<void> {
     `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`,
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
-    `  BMCs          sushy-tools at ${sushy.url}`,
+    `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
     `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
     `  stack.json    ${STACK_JSON}`,
     '',
@@ -150,6 +158,20 @@ async function main(): Promise<void> {
   });
   // Everything the stack started is unref'd; this keeps the process (and so the stack) alive until a signal.
   setInterval(() => {}, 1 << 30);
+}
+
+/** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */
+async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: string) => void): Promise<{ proc: Supervised; bmcs: { address: string; username: string; password: string; bootMACAddress?: string }[] }> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'bmcs.json');
+  say(`starting the simulated data centre: ${hosts} BMCs, a mix of vendor profiles`);
+  const sim: Supervised = startProcess('tempered-sim', process.execPath, [join(ROOT, 'cli', 'main.ts'), 'sim', 'datacenter', '--hosts', String(Math.max(hosts, 1)), '--profiles', 'mix', '--write', file, '--json'], {
+    cwd: ROOT,
+    logFile: join(dir, 'sim.log'),
+  });
+  await waitUntil('simulated data centre', async () => existsSync(file), { timeoutMs: 60_000, intervalMs: 100, process: sim });
+  const listed = JSON.parse(readFileSync(file, 'utf8')) as { address: string; username: string; password: string; bootMACAddress?: string | null }[];
+  return { proc: sim, bmcs: listed.slice(0, hosts).map((b) => ({ address: b.address, username: b.username, password: b.password, ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}) })) };
 }
 
 main().catch((err: unknown) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
@@ -23,7 +23,6 @@ import { syncHost } from '../workflows/messages.ts';
 import type { hostWorkflow } from '../workflows/host.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
 const stack = inject('stack');
 const RUN = `peers-${Date.now().toString(36)}`;
 const HOST_QUEUE = `hosts-${RUN}`;

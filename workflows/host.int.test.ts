@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { HostDesired, HostSpecIntent, HostState, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
@@ -22,7 +22,6 @@ const HOST_QUEUE = `hosts-${RUN}`;
 const BRIDGE_QUEUE = `bridge-${RUN}`;
 const ISO = 'http://images.example/live.iso';
 const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-Runtime.install({ logger: new DefaultLogger('WARN') });
 
 let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
