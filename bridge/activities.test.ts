@@ -109,7 +109,7 @@ function setup(host?: HostObject) {
       events.push(e);
     },
   };
-  const activities = createBridgeActivities({
+  const { activities, eventsIdle } = createBridgeActivities({
     kube,
     hosts: new HostCache({ get: () => undefined }),
     sentGeneration: () => undefined,
@@ -117,7 +117,7 @@ function setup(host?: HostObject) {
     logger: pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as { level: number; problems?: string[] }) }),
     now: () => new Date('2026-05-01T12:00:00.500Z'),
   });
-  return { activities, hosts, hardwareData, events, logs, failEvents: () => (eventsFail = true) };
+  return { activities, eventsIdle, hosts, hardwareData, events, logs, failEvents: () => (eventsFail = true) };
 }
 
 const liveHost = (extra: Partial<HostObject['metadata']> = {}): HostObject => ({
@@ -144,12 +144,14 @@ describe('publishStatus', () => {
     const recreated = setup(liveHost({ uid: 'uid-1' }));
     expect(await recreated.activities.publishStatus(publication({ events: [{ type: 'Normal', reason: 'X', message: 'y' }] }))).toEqual({ written: false });
     expect(recreated.hosts.writes).toEqual([]);
+    await recreated.eventsIdle();
     expect(recreated.events).toEqual([]);
   });
 
   it('removes only consumed annotations that are present, and records events as BMO does', async () => {
     const t = setup(liveHost({ annotations: { 'inspect.metal3.io': '', keep: 'me' } }));
     await t.activities.publishStatus(publication({ removeAnnotations: ['inspect.metal3.io', 'reboot.metal3.io'], events: [{ type: 'Warning', reason: 'InspectionError', message: 'the BMC said no' }] }));
+    await t.eventsIdle(); // Events go out in the background, after the status
     expect(t.hosts.store.get('ns/h')?.metadata.annotations).toEqual({ keep: 'me' });
     expect(t.hosts.writes.filter((w) => w.startsWith('patch'))).toEqual(['patch {"metadata":{"annotations":{"inspect.metal3.io":null}}}']);
     expect(t.events).toEqual([
@@ -171,6 +173,8 @@ describe('publishStatus', () => {
     const t = setup(liveHost());
     t.failEvents();
     expect(await t.activities.publishStatus(publication({ events: [{ type: 'Normal', reason: 'X', message: 'y' }] }))).toEqual({ written: true });
+    await t.eventsIdle();
+    expect(t.logs.some((l) => (l as { msg?: string }).msg === 'could not record event')).toBe(true);
   });
 
   it('creates HardwareData with its finalizer and owner, then updates only what changed', async () => {

@@ -24,6 +24,8 @@ export interface BridgeActivityDeps {
   identity: string;
   logger: Logger;
   now?: () => Date;
+  /** Events waiting to be sent beyond this are dropped (and counted): they are best effort. */
+  maxPendingEvents?: number;
 }
 
 /** Turns a Kubernetes failure into a typed ApplicationFailure the workflow's retry policy can match. */
@@ -44,9 +46,34 @@ function belongsTo(hardwareData: KubeObject, uid: string): boolean {
 }
 
 /** Creates the bridge's activities from their dependencies. */
-export function createBridgeActivities(deps: BridgeActivityDeps): BridgeActivities {
+export function createBridgeActivities(deps: BridgeActivityDeps): { activities: BridgeActivities; eventsIdle(): Promise<void> } {
   const { kube, hosts, logger } = deps;
   const now = deps.now ?? (() => new Date());
+  const maxPending = deps.maxPendingEvents ?? 10_000;
+  let pendingEvents = 0;
+  let droppedEvents = 0;
+  let idle: Promise<void> = Promise.resolve();
+
+  /**
+   * Sends an Event in the background under its own budget (kube.ts), so a publication never waits for its
+   * Events: status first, Events best effort and in order, as client-go's event recorder does.
+   */
+  function emit(body: Parameters<Kube['createEvent']>[0], log: Logger): void {
+    if (pendingEvents >= maxPending) {
+      droppedEvents += 1;
+      if (droppedEvents % 100 === 1) log.warn({ dropped: droppedEvents }, 'too many Events waiting: dropping');
+      return;
+    }
+    pendingEvents += 1;
+    idle = idle.then(() =>
+      kube.createEvent(body).then(
+        () => undefined,
+        (error: unknown) => log.warn({ reason: body.reason, err: toKubeError(error, 'create event').message }, 'could not record event'),
+      ).finally(() => {
+        pendingEvents -= 1;
+      }),
+    );
+  }
 
   async function currentHost(ref: HostRef): Promise<HostObject | undefined> {
     const host = hosts.get(objectKey(ref.namespace, ref.name)) ?? (await kube.hosts.get(ref.namespace, ref.name));
@@ -95,7 +122,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): BridgeActiviti
     );
   }
 
-  return {
+  const activities: BridgeActivities = {
     async publishStatus(publication: StatusPublication): Promise<{ written: boolean }> {
       const { ref, state } = publication;
       const key = objectKey(ref.namespace, ref.name);
@@ -134,13 +161,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): BridgeActiviti
         }
 
         // Last, and best effort (as BMO): a retried activity must not repeat them, a failed one must not fail it.
-        for (const event of publication.events) {
-          try {
-            await kube.createEvent(hostEvent(host, event, at, deps.identity));
-          } catch (error) {
-            log.warn({ reason: event.reason, err: toKubeError(error, 'create event').message }, 'could not record event');
-          }
-        }
+        for (const event of publication.events) emit(hostEvent(host, event, at, deps.identity), log);
         return { written };
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;
@@ -188,4 +209,6 @@ export function createBridgeActivities(deps: BridgeActivityDeps): BridgeActiviti
       }
     },
   };
+  /** Resolves once every Event queued so far was sent or given up (shutdown, tests). */
+  return { activities, eventsIdle: () => idle };
 }

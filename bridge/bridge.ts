@@ -193,13 +193,14 @@ export class Bridge {
     if (signal.aborted) return;
     queue.start();
 
-    const activities = createBridgeActivities({
+    const { activities, eventsIdle } = createBridgeActivities({
       kube: o.kube,
       hosts: cache,
       sentGeneration: (key, uid) => reconciler.sentGeneration(key, uid),
       identity: o.identity,
       logger: log,
     });
+    term.eventsIdle = eventsIdle;
     term.workerRun = this.#superviseWorker(term, activities, signal);
     term.resync = setInterval(() => this.resync(), o.resyncPeriodMs ?? 600_000);
     term.resync.unref();
@@ -211,7 +212,7 @@ export class Bridge {
   }
 
   /** Runs the worker for the whole term, creating it again (with backoff) if it fails. */
-  async #superviseWorker(term: Term, activities: ReturnType<typeof createBridgeActivities>, signal: AbortSignal): Promise<void> {
+  async #superviseWorker(term: Term, activities: ReturnType<typeof createBridgeActivities>['activities'], signal: AbortSignal): Promise<void> {
     const o = this.#options;
     let failures = 0;
     while (!signal.aborted) {
@@ -262,6 +263,8 @@ export class Bridge {
     // Reverse order: stop serving activities (the term's end signal shut the worker down), stop reconciling,
     // stop watching.
     await term.workerRun;
+    // Events still queued get a few seconds to go out (best effort, as everywhere).
+    if (term.eventsIdle) await Promise.race([term.eventsIdle(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     await term.queue.stop();
     await Promise.all([term.hosts.stop(), term.secrets.stop()]);
     term.reconciler.reset();
@@ -300,6 +303,8 @@ export interface Term {
   workerRun: Promise<void> | undefined;
   resync: NodeJS.Timeout | undefined;
   ready: boolean;
+  /** Resolves when the Events queued by this term's publications were sent. */
+  eventsIdle?: () => Promise<void>;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -112,13 +112,16 @@ export interface Kube {
   /** The Lease of leader election; its calls use a small budget of their own so status traffic cannot starve it. */
   lease(namespace: string, name: string): LeaseClient;
   /** Requests made so far (for tests and the benchmark: writes per state change); Lease calls counted apart. */
-  readonly counters: { reads: number; writes: number; retries: number; conflicts: number; lease: number };
+  readonly counters: { reads: number; writes: number; retries: number; conflicts: number; lease: number; events: number };
 }
 
 export interface KubeOptions {
   kubeConfig: k8s.KubeConfig;
   /** Request budget shared by all calls but watches and the Lease: client-go's QPS and burst. */
   qps: number;
+  /** Events' own budget (default 10 qps, burst 25). */
+  eventQps?: number;
+  eventBurst?: number;
   burst: number;
   /** Retries of 429/5xx/unreached before the error is thrown (default 3), and their backoff. */
   retry?: { attempts: number; baseMs: number; maxMs: number };
@@ -147,16 +150,19 @@ export function createKube(options: KubeOptions): Kube {
   const conflictAttempts = options.conflictAttempts ?? 5;
   const budget = new TokenBucket({ qps: options.qps, burst: options.burst, clock });
   const leaseBudget = new TokenBucket({ qps: 5, burst: 10, clock });
+  // Events are best effort and plentiful: a budget of their own (like client-go's event recorder), so they
+  // never delay a status write.
+  const eventBudget = new TokenBucket({ qps: options.eventQps ?? 10, burst: options.eventBurst ?? 25, clock });
   const objects = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
-  const counters = { reads: 0, writes: 0, retries: 0, conflicts: 0, lease: 0 };
+  const counters = { reads: 0, writes: 0, retries: 0, conflicts: 0, lease: 0, events: 0 };
 
   /** One API call under the budget, with transient failures retried. */
   async function call<T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>, bucket = budget, attempts = retry.attempts): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       await bucket.take();
-      counters[bucket === leaseBudget ? 'lease' : kind === 'read' ? 'reads' : 'writes']++;
+      counters[bucket === leaseBudget ? 'lease' : bucket === eventBudget ? 'events' : kind === 'read' ? 'reads' : 'writes']++;
       try {
         return await fn();
       } catch (raw) {
@@ -301,7 +307,7 @@ export function createKube(options: KubeOptions): Kube {
     async createEvent(body) {
       await call(`create event ${body.metadata.namespace}/${body.involvedObject.name}`, 'write', () =>
         core.createNamespacedEvent({ namespace: body.metadata.namespace, body: body as unknown as k8s.CoreV1Event }),
-      );
+      eventBudget);
     },
     lease(namespace, name) {
       const toRecord = (lease: k8s.V1Lease): LeaseRecord => ({

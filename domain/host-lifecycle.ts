@@ -357,9 +357,6 @@ export function applyTransition(state: HostState, step: Extract<Step, { kind: 't
       consume.push(ANNOTATION.hardwareDetails);
       events.push({ type: 'Normal', reason: 'UpdateHardwareDetails', message: 'Hardware details set from the inspect.metal3.io/hardwaredetails annotation' });
     }
-    if (step.to === 'registering' && state.provisioningState === '') {
-      events.push({ type: 'Normal', reason: 'Registering', message: 'Registering the host with its BMC' });
-    }
     if (step.to === 'provisioned' && state.provisioningState === 'externally provisioned') next.image = desired.spec.image;
     if (step.to === 'deleting' || step.to === 'powering off before delete') next.deleteAttempts = 0;
     if (step.to === 'available' && state.provisioningState === 'provisioning') next.lastAttemptedImage = undefined;

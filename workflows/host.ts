@@ -14,6 +14,7 @@ import {
   continueAsNew,
   executeChild,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -101,11 +102,16 @@ function describe(state: HostState, desired: HostDesired): string {
 
 export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const config: HostWorkflowConfig = { ...DEFAULT_CONFIG, ...input.config };
+  // v2: one search-attribute upsert per decision (not one per attribute change), and a snapshot superseded by
+  // a later state in the queue is not published on its own. Each costs server work; histories from before
+  // replay the old way.
+  const v2 = patched('coalesce-publications-and-search-attributes');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
   let sequence = input.carried?.sequence ?? 0;
   let lastPublished = input.carried?.lastPublished ?? '';
+  let lastPublishedState: string | undefined;
   let changed = false;
   let forcePublish = !input.carried || desired.statusMissing;
 
@@ -166,6 +172,15 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       await condition(() => queue.length > 0);
       const next = queue.shift();
       if (!next) continue;
+      const following = queue[0];
+      if (v2 && following && next.state.provisioningState === lastPublishedState && !forcePublish) {
+        // Only fields of a state already shown changed, and a later snapshot carries them too: fold this one
+        // into it (its Events first) instead of spending a write and two Temporal tasks on it.
+        following.events.unshift(...next.events);
+        following.removeAnnotations = [...new Set([...next.removeAnnotations, ...following.removeAnnotations])];
+        if (next.hardwareData && !following.hardwareData) following.hardwareData = next.hardwareData;
+        continue;
+      }
       const key = visibleKey(next.state);
       if (!forcePublish && key === lastPublished && next.events.length === 0 && next.removeAnnotations.length === 0 && !next.hardwareData) continue;
       forcePublish = false;
@@ -173,6 +188,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       try {
         await bridge.publishStatus({ ref: desired.ref, ...next });
         lastPublished = key;
+        lastPublishedState = next.state.provisioningState;
       } catch (err) {
         // The bridge refused this snapshot for good (transient failures are retried by the policy): the
         // host goes on, and the next change publishes again. The refusal is in history and the log.
@@ -293,7 +309,17 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   }
 
   const searchAttributes = { provisioningState: '', operationalStatus: '', errorType: '', operation: '' };
+  let pendingOperation: string | undefined;
   async function upsertOperation(operation: string): Promise<void> {
+    if (v2) {
+      // Starting an operation shows at once; its end is shown with the next state, in the same upsert.
+      if (operation === '') pendingOperation = '';
+      else {
+        pendingOperation = operation;
+        upsertStateAttributes();
+      }
+      return;
+    }
     if (searchAttributes.operation === operation) return;
     searchAttributes.operation = operation;
     upsertSearchAttributes([{ key: SA.operation, value: operation }]);
@@ -304,6 +330,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (next.provisioningState !== searchAttributes.provisioningState) updates.push({ key: SA.provisioningState, value: next.provisioningState });
     if (next.operationalStatus !== searchAttributes.operationalStatus) updates.push({ key: SA.operationalStatus, value: next.operationalStatus });
     if (next.errorType !== searchAttributes.errorType) updates.push({ key: SA.errorType, value: next.errorType });
+    if (v2 && pendingOperation !== undefined && pendingOperation !== searchAttributes.operation) {
+      updates.push({ key: SA.operation, value: pendingOperation });
+      searchAttributes.operation = pendingOperation;
+    }
+    pendingOperation = undefined;
     if (updates.length === 0) return;
     Object.assign(searchAttributes, next);
     upsertSearchAttributes(updates);

@@ -1,14 +1,14 @@
 /**
  * provisionWorkflow: boots a live ISO through virtual media, as a rufio-style job of single actions, each
- * read back from the BMC: check the image URL, read the power state, power off if on, insert the ISO, set a
- * one-time boot from CD, power on, verify the BMC reports the ISO inserted and the host on.
+ * read back from the BMC: check the image URL, power off if on, insert the ISO, set a one-time boot from CD,
+ * power on, verify the BMC reports the ISO inserted and the host on.
  *
- * Exactly-once under crashes: insert, boot override, power off and power on are each skipped when the BMC
- * already shows them done. A restart (off, then on) is not idempotent by reading back, so the decision
- * "was the host on when we started" is made durable (a checkpoint records it in history) before any side
- * effect: a worker killed at any point and replaced powers the host on once.
+ * Exactly-once under crashes, decided from the BMC's own state: the ISO is inserted only while the host is
+ * off, so "our ISO inserted and power on" can only mean the host already booted it. One read tells where the
+ * job stands, and a worker killed at any point and replaced (its local activities run again) goes on from
+ * there: one insert, one power-on. (Histories from before this rule replay the older, checkpointed path.)
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { ImageIntent } from '../domain/host-model.ts';
@@ -35,8 +35,22 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
       nonRetryable: true,
     });
   }
+  const bootDevice = { device: 'Cd' as const, once: true, mode: input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const) };
   try {
     await bmcQuick.checkImage(image);
+    if (patched('provision-from-bmc-state')) {
+      const now = await bmcQuick.readBootState(target);
+      const ours = now.mediaInserted && now.mediaUrl === image.url;
+      if (!ours) {
+        if (now.poweredOn) await bmcPower.setPower(target, { on: false, mode: 'hard' });
+        await bmcMedia.insertVirtualMedia(target, { url: image.url });
+      }
+      if (!ours || !now.poweredOn) {
+        await bmcQuick.setBootDevice(target, bootDevice);
+        await bmcPower.setPower(target, { on: true, mode: 'hard' });
+      }
+      return await verifyBooted(target, image.url);
+    }
     const before = await bmcQuick.readPower(target);
     await checkpoint();
     if (before.poweredOn) {
@@ -44,18 +58,23 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
       await checkpoint();
     }
     await bmcMedia.insertVirtualMedia(target, { url: image.url });
-    await bmcQuick.setBootDevice(target, { device: 'Cd', once: true, mode: input.bootMode === 'legacy' ? 'Legacy' : 'UEFI' });
+    await bmcQuick.setBootDevice(target, bootDevice);
     await bmcPower.setPower(target, { on: true, mode: 'hard' });
-    const booted = await bmcQuick.readBootState(target);
-    if (!booted.poweredOn || !booted.mediaInserted || booted.mediaUrl !== image.url) {
-      throw ApplicationFailure.create({
-        message: `after booting, the BMC reports power ${booted.poweredOn ? 'on' : 'off'} and media ${booted.mediaInserted ? `'${booted.mediaUrl}'` : 'not inserted'}, not the live ISO ${image.url}`,
-        type: 'VirtualMediaFailed',
-        nonRetryable: true,
-      });
-    }
-    return { poweredOn: booted.poweredOn };
+    return await verifyBooted(target, image.url);
   } catch (err) {
     throw asHostFailure(err);
   }
+}
+
+/** The BMC must report the host on with the live ISO inserted. */
+async function verifyBooted(target: BmcTarget, url: string): Promise<{ poweredOn: boolean }> {
+  const booted = await bmcQuick.readBootState(target);
+  if (!booted.poweredOn || !booted.mediaInserted || booted.mediaUrl !== url) {
+    throw ApplicationFailure.create({
+      message: `after booting, the BMC reports power ${booted.poweredOn ? 'on' : 'off'} and media ${booted.mediaInserted ? `'${booted.mediaUrl}'` : 'not inserted'}, not the live ISO ${url}`,
+      type: 'VirtualMediaFailed',
+      nonRetryable: true,
+    });
+  }
+  return { poweredOn: booted.poweredOn };
 }
