@@ -58,7 +58,7 @@ const seen = new Map<string, string[]>();
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tempered-life-'));
   sushy = await startSushy({ stateDir: join(dir, 'sushy'), systems: 3, password: SUSHY_PASSWORD, progress: () => {} });
-  sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }] });
+  sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }, { profile: 'dmtf', password: SIM_PASSWORD, id: 'steady', uniqueIdentity: true }] });
   images = await startImageServer({ '/live.iso': Buffer.alloc(512 * 1024, 1), '/slow.iso': Buffer.alloc(512 * 1024, 2) });
   await core.createNamespace({ body: { metadata: { name: NS } } });
   // The watch is restarted when it ends (the apiserver answers 429 while a new CRD's watch cache fills).
@@ -287,6 +287,59 @@ describe('a BareMetalHost through its lifecycle', () => {
     expect(seen.get('redfish-2-moved')?.[0]).toBe('provisioned');
     expect(restored.metadata.annotations?.['baremetalhost.metal3.io/status']).toBeUndefined();
     expect(images.gets('/live.iso')).toBe(isoFetches); // restored, not provisioned again
+  });
+
+  it('honours reboot annotations (plain and keyed), re-inspection, and detach in the steady state', async () => {
+    const bmc = sim.bmc('steady');
+    await secret('steady-bmc', bmc.username, SIM_PASSWORD);
+    const iso = images.url('/live.iso');
+    await createHost('steady', { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: bmc.address, credentialsName: 'steady-bmc' } });
+    await inState('steady', 'provisioned', (h) => h.status?.poweredOn === true);
+    const annotate = (annotations: Record<string, string | null>) => objects.patchNamespacedCustomObject({ ...bmh, name: 'steady', body: { metadata: { annotations } } }, mergePatch);
+    const annotationsOf = async () => (await getHost('steady')).metadata.annotations ?? {};
+
+    // Plain reboot: powered off, the annotation removed, powered on again.
+    bmc.resetCounters();
+    await annotate({ 'reboot.metal3.io': '' });
+    await until('steady rebooted', async () => !('reboot.metal3.io' in (await annotationsOf())) && bmc.counters().powerOn === 1 && bmc.state().power === 'On');
+    expect(bmc.counters()).toMatchObject({ powerOff: 1, powerOn: 1 });
+
+    // Keyed (phased) reboot: kept off until its owner removes the annotation; a hard request wins.
+    bmc.resetCounters();
+    await annotate({ 'reboot.metal3.io/remediation': '{"mode":"hard"}' });
+    await inState('steady', 'provisioned', (h) => h.status?.poweredOn === false);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(bmc.state().power).toBe('Off');
+    expect((await annotationsOf())['reboot.metal3.io/remediation']).toBeDefined();
+    expect(bmc.counters().resetActions).toMatchObject({ ForceOff: 1 });
+    await annotate({ 'reboot.metal3.io/remediation': null });
+    await inState('steady', 'provisioned', (h) => h.status?.poweredOn === true);
+
+    // Detached: no power management; deleting a detached host skips deprovisioning and power-off.
+    await annotate({ 'baremetalhost.metal3.io/detached': '' });
+    await until('steady detached', async () => (await getHost('steady')).status?.operationalStatus === 'detached');
+    bmc.resetCounters();
+    await patchSpec('steady', { online: false });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(bmc.state().power).toBe('On');
+    await objects.deleteNamespacedCustomObject({ ...bmh, name: 'steady' });
+    await until('steady gone', async () => (await getHost('steady').then(() => false, (e: { code?: number }) => e.code === 404)));
+    expect(bmc.counters().powerOff).toBe(0);
+    expect(seen.get('steady')).not.toContain('deprovisioning');
+  });
+
+  it('re-inspects an available host on the inspect.metal3.io annotation, then removes it', async () => {
+    const version = await secret('redfish-0-bmc', sushy.username, SUSHY_PASSWORD);
+    await createHost('reinspect', { online: false, bmc: { address: sushyAddress(0), credentialsName: 'redfish-0-bmc' } });
+    const first = await inState('reinspect', 'available');
+    expect(first.status?.goodCredentials?.credentialsVersion).toBe(version);
+    await objects.patchNamespacedCustomObject({ ...bmh, name: 'reinspect', body: { metadata: { annotations: { 'inspect.metal3.io': '' } } } }, mergePatch);
+    await until('reinspect inspected again', async () => {
+      const h = await getHost('reinspect');
+      return h.status?.provisioning?.state === 'available' && !(h.metadata.annotations && 'inspect.metal3.io' in h.metadata.annotations) && (seen.get('reinspect') ?? []).filter((s) => s === 'inspecting').length === 2;
+    });
+    const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=reinspect,reason=InspectionStarted' });
+    expect(events.items.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(2);
   });
 
   it('no BMC password appears in any workflow history or log line', async () => {
