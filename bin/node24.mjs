@@ -35,8 +35,9 @@ export function ensureNode24BinDir() {
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
+  // npm's own output goes to stderr: stdout carries only the answer (`--print-bin-dir` is captured by scripts).
   const npm = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', staging, `node@${NODE_VERSION}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 2, 2],
   });
   if (npm.status !== 0 || !existsSync(join(staging, 'node_modules', 'node', 'bin', 'node'))) {
     rmSync(staging, { recursive: true, force: true });
