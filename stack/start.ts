@@ -23,7 +23,8 @@ import { startLiveView } from './live-view.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DOT_DIR = join(ROOT, '.tempered');
+/** Where `npm start` keeps its state and writes stack.json (TEMPERED_HOME overrides, e.g. for tests). */
+const DOT_DIR = process.env.TEMPERED_HOME ?? join(ROOT, '.tempered');
 const STACK_JSON = join(DOT_DIR, 'stack.json');
 const DEMO_NAMESPACE = 'metal3';
 
@@ -119,7 +120,9 @@ async function main(): Promise<void> {
   const liveIso = images.url('/demo-live.iso');
   say('starting Tempered: a worker and a bridge (with the validating webhook)');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
-  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...(i % 2 === 1 ? { liveIso } : {}) })));
+  // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
+  // simulator's mix (six of them) gets hosts of both kinds.
+  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...((i + Math.floor(i / 6)) % 2 === 1 ? { liveIso } : {}) })));
 
   const handle: StackJson = {
     kubeconfig,
@@ -170,7 +173,7 @@ async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: str
     logFile: join(dir, 'sim.log'),
   });
   await waitUntil('simulated data centre', async () => existsSync(file), { timeoutMs: 60_000, intervalMs: 100, process: sim });
-  const listed = JSON.parse(readFileSync(file, 'utf8')) as { address: string; username: string; password: string; bootMACAddress?: string | null }[];
+  const listed = (JSON.parse(readFileSync(file, 'utf8')) as { bmcs: { address: string; username: string; password: string; bootMACAddress?: string | null }[] }).bmcs;
   return { proc: sim, bmcs: listed.slice(0, hosts).map((b) => ({ address: b.address, username: b.username, password: b.password, ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}) })) };
 }
 

@@ -1,0 +1,87 @@
+/**
+ * `npm start` as a user sees it: the main job comes up on the simulated data centre, writes stack.json,
+ * `kubectl get bmh -A` shows the hosts reaching their states (the live-ISO host to provisioned), a host
+ * applied with kubectl goes the same way, and Ctrl-C stops everything it started. Runs stack/start.ts (what
+ * `npm start` runs) with TEMPERED_HOME pointing at a temporary directory.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isListening } from '../stack/ports.ts';
+import type { StackJson } from '../stack/start.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'tempered-npm-start-'));
+let child: ChildProcess | undefined;
+let output = '';
+
+afterAll(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+});
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = (() => {
+      try {
+        return probe();
+      } catch {
+        return undefined;
+      }
+    })();
+    if (value) return value;
+    if (Date.now() > deadline || child?.exitCode !== null) throw new Error(`${child?.exitCode !== null ? `npm start exited (${child?.exitCode})` : 'timed out'} waiting for ${what}; output:\n${output.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('npm start', () => {
+  it('brings Tempered up on simulated hosts, shows them in kubectl, takes a kubectl-applied host, and stops on Ctrl-C', async () => {
+    child = spawn(process.execPath, [fileURLToPath(new URL('../stack/start.ts', import.meta.url)), '--hosts', '2'], {
+      env: { ...process.env, TEMPERED_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d) => (output += d));
+    child.stderr?.on('data', (d) => (output += d));
+    const stackJson = join(home, 'stack.json');
+    const handle = await until('stack.json', () => existsSync(stackJson) && (JSON.parse(readFileSync(stackJson, 'utf8')) as StackJson), 240_000);
+    expect(handle).toMatchObject({ kubeconfig: join(home, 'kubeconfig'), temporal: { namespace: 'default' }, bmc: { kind: 'sim' } });
+    expect(handle.hosts.map((h) => h.name)).toEqual(['host-0', 'host-1']);
+    expect(output).toContain('Temporal UI');
+    expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
+    expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+
+    const kubectl = (args: string[], input?: string) => execFileSync(handle.kubectl, ['--kubeconfig', handle.kubeconfig, ...args], { encoding: 'utf8', ...(input ? { input } : {}) });
+    const rows = () => kubectl(['get', 'bmh', '-A', '--no-headers']).trim().split('\n').map((l) => l.trim().split(/\s+/));
+    await until('host-0 available and host-1 provisioned in kubectl get bmh -A', () => {
+      const r = rows();
+      return r.some((x) => x[1] === 'host-0' && x[2] === 'available') && r.some((x) => x[1] === 'host-1' && x[2] === 'provisioned');
+    }, 120_000);
+    expect(kubectl(['get', 'bmh', '-A'])).toMatch(/NAMESPACE\s+NAME\s+STATE\s+CONSUMER\s+ONLINE\s+ERROR\s+AGE/);
+
+    // A user's own manifest: the first host is removed, and a new one applied on its BMC.
+    kubectl(['delete', 'bmh', '-n', 'metal3', 'host-0', '--wait=true', '--timeout=90s']);
+    const bmcAddress = handle.hosts[0]?.bmcAddress ?? '';
+    kubectl(['apply', '-f', '-'], [
+      'apiVersion: metal3.io/v1alpha1',
+      'kind: BareMetalHost',
+      'metadata: {name: applied, namespace: metal3}',
+      'spec:',
+      '  online: false',
+      `  bmc: {address: "${bmcAddress}", credentialsName: ${handle.hosts[0]?.credentialsName}}`,
+      '',
+    ].join('\n'));
+    await until('the applied host available', () => rows().some((x) => x[1] === 'applied' && x[2] === 'available'), 90_000);
+
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child?.once('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    expect(output).toContain('stopped');
+    expect(existsSync(stackJson)).toBe(false);
+    const port = Number(handle.temporal.address.split(':')[1]);
+    expect(await isListening(port)).toBe(false);
+    expect(await fetch(`${handle.images.liveIso}`).then(() => 'up', () => 'down')).toBe('down');
+  }, 480_000);
+});
