@@ -8,7 +8,8 @@
  * re-execution after a worker crash does nothing twice. Status publication runs on the bridge's own queue.
  */
 import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
-import type { HostActivities } from '../activities/contract.ts';
+import type { BmcTarget, HostActivities } from '../activities/contract.ts';
+import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { NON_RETRYABLE_CODES } from '../domain/errors.ts';
 import type { BridgeActivities } from '../domain/host-model.ts';
 import { BRIDGE_TASK_QUEUE } from '../domain/names.ts';
@@ -27,17 +28,42 @@ const bmc = (startToCloseTimeout: LocalActivityOptions['startToCloseTimeout']): 
   retry: bmcRetry,
 });
 
-/** Reads and quick calls: one Redfish/IPMI round trip or a few. */
-export const bmcQuick = proxyLocalActivities<HostActivities>(bmc('60 seconds'));
+/** The time limit of each kind of BMC call. */
+const BMC_OPTIONS = {
+  /** Reads and quick calls: one Redfish/IPMI round trip or a few. */
+  quick: bmc('60 seconds'),
+  /** Power changes, waiting until the BMC reports the new state (Ironic: 120 s, plus the soft-off window). */
+  power: bmc('5 minutes'),
+  /** Virtual media: the BMC downloads the image while the call runs. */
+  media: bmc('10 minutes'),
+  /** Inventory of a whole system (processors, memory, NICs, storage, firmware, BIOS). */
+  inventory: bmc('5 minutes'),
+} as const;
 
-/** Power changes, waiting until the BMC reports the new state (Ironic: 120 s, plus the soft-off window). */
-export const bmcPower = proxyLocalActivities<HostActivities>(bmc('5 minutes'));
+export const bmcQuick = proxyLocalActivities<HostActivities>(BMC_OPTIONS.quick);
+export const bmcPower = proxyLocalActivities<HostActivities>(BMC_OPTIONS.power);
+export const bmcMedia = proxyLocalActivities<HostActivities>(BMC_OPTIONS.media);
+export const bmcInventory = proxyLocalActivities<HostActivities>(BMC_OPTIONS.inventory);
+const BMC_PROXIES = { quick: bmcQuick, power: bmcPower, media: bmcMedia, inventory: bmcInventory };
 
-/** Virtual media: the BMC downloads the image while the call runs. */
-export const bmcMedia = proxyLocalActivities<HostActivities>(bmc('10 minutes'));
+const PROTOCOL_NAME = { redfish: 'Redfish', ipmi: 'IPMI' } as const;
 
-/** Inventory of a whole system (processors, memory, NICs, storage, firmware, BIOS). */
-export const bmcInventory = proxyLocalActivities<HostActivities>(bmc('5 minutes'));
+/**
+ * Calls a BMC activity with a summary a person understands in the Temporal UI ("power on via Redfish"):
+ * `what` plus the protocol the target's address selects.
+ */
+export function bmcCall<K extends keyof HostActivities>(
+  kind: keyof typeof BMC_OPTIONS,
+  activity: K,
+  what: string,
+  ...args: Parameters<HostActivities[K]>
+): Promise<Awaited<ReturnType<HostActivities[K]>>> {
+  const first = args[0] as Partial<BmcTarget> | undefined;
+  const parsed = first?.address ? checkBmcAddress(first.address) : undefined;
+  const summary = parsed?.ok ? `${what} via ${PROTOCOL_NAME[parsed.address.protocol]}` : what;
+  const fn = BMC_PROXIES[kind][activity] as unknown as { executeWithOptions(options: LocalActivityOptions, args: unknown[]): Promise<Awaited<ReturnType<HostActivities[K]>>> };
+  return fn.executeWithOptions({ ...BMC_OPTIONS[kind], summary }, args);
+}
 
 const bridgeOptions: ActivityOptions = {
   taskQueue: BRIDGE_TASK_QUEUE,

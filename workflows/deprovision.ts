@@ -4,13 +4,13 @@
  * no disk to clean here yet.)
  */
 import type { BmcTarget } from '../activities/contract.ts';
-import { bmcMedia, bmcPower } from './activities.ts';
+import { bmcCall } from './activities.ts';
 import { asHostFailure } from './failures.ts';
 
 export async function deprovisionWorkflow(input: { target: BmcTarget; virtualMedia: boolean }): Promise<{ poweredOn: boolean }> {
   try {
-    if (input.virtualMedia) await bmcMedia.ejectVirtualMedia(input.target);
-    const { poweredOn } = await bmcPower.setPower(input.target, { on: false, mode: 'hard' });
+    if (input.virtualMedia) await bmcCall('media', 'ejectVirtualMedia', 'eject virtual media', input.target);
+    const { poweredOn } = await bmcCall('power', 'setPower', 'power off (hard)', input.target, { on: false, mode: 'hard' });
     return { poweredOn };
   } catch (err) {
     throw asHostFailure(err);

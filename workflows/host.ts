@@ -41,7 +41,7 @@ import {
 } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostEvent, HostState } from '../domain/host-model.ts';
 import { operationWorkflowId } from '../domain/names.ts';
-import { bmcQuick, bridgeOn } from './activities.ts';
+import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
 import { deprovisionWorkflow } from './deprovision.ts';
@@ -388,7 +388,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         break;
       case 'checkPower': {
         try {
-          const { poweredOn } = await bmcQuick.readPower(target());
+          const { poweredOn } = await bmcCall('quick', 'readPower', 'steady state: read power', target());
           if (poweredOn !== state.poweredOn) {
             events.push({ type: 'Normal', reason: 'PowerChanged', message: `The BMC reports power ${poweredOn ? 'on' : 'off'}, changed outside Tempered` });
           }

@@ -3,12 +3,12 @@
  * read back from the BMC. Soft requests fall back to hard when the host does not go off in time.
  */
 import type { BmcTarget } from '../activities/contract.ts';
-import { bmcPower } from './activities.ts';
+import { bmcCall } from './activities.ts';
 import { asHostFailure } from './failures.ts';
 
 export async function powerWorkflow(input: { target: BmcTarget; on: boolean; mode: 'soft' | 'hard' }): Promise<{ poweredOn: boolean }> {
   try {
-    const { poweredOn } = await bmcPower.setPower(input.target, { on: input.on, mode: input.mode });
+    const { poweredOn } = await bmcCall('power', 'setPower', `power ${input.on ? 'on' : `off (${input.mode})`}`, input.target, { on: input.on, mode: input.mode });
     return { poweredOn };
   } catch (err) {
     throw asHostFailure(err);

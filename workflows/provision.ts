@@ -12,7 +12,7 @@ import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { ImageIntent } from '../domain/host-model.ts';
-import { bmcMedia, bmcPower, bmcQuick, checkpoint } from './activities.ts';
+import { bmcCall, bmcMedia, bmcPower, bmcQuick, checkpoint } from './activities.ts';
 import { asHostFailure } from './failures.ts';
 
 export interface ProvisionInput {
@@ -37,17 +37,17 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
   }
   const bootDevice = { device: 'Cd' as const, once: true, mode: input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const) };
   try {
-    await bmcQuick.checkImage(image);
+    await bmcCall('quick', 'checkImage', `check the image URL ${image.url}`, image);
     if (patched('provision-from-bmc-state')) {
-      const now = await bmcQuick.readBootState(target);
+      const now = await bmcCall('quick', 'readBootState', 'read power and virtual media', target);
       const ours = now.mediaInserted && now.mediaUrl === image.url;
       if (!ours) {
-        if (now.poweredOn) await bmcPower.setPower(target, { on: false, mode: 'hard' });
-        await bmcMedia.insertVirtualMedia(target, { url: image.url });
+        if (now.poweredOn) await bmcCall('power', 'setPower', 'power off (hard) before inserting the ISO', target, { on: false, mode: 'hard' });
+        await bmcCall('media', 'insertVirtualMedia', `insert virtual media ${image.url}`, target, { url: image.url });
       }
       if (!ours || !now.poweredOn) {
-        await bmcQuick.setBootDevice(target, bootDevice);
-        await bmcPower.setPower(target, { on: true, mode: 'hard' });
+        await bmcCall('quick', 'setBootDevice', 'one-time boot from virtual CD', target, bootDevice);
+        await bmcCall('power', 'setPower', 'power on', target, { on: true, mode: 'hard' });
       }
       return await verifyBooted(target, image.url);
     }
@@ -68,7 +68,7 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
 
 /** The BMC must report the host on with the live ISO inserted. */
 async function verifyBooted(target: BmcTarget, url: string): Promise<{ poweredOn: boolean }> {
-  const booted = await bmcQuick.readBootState(target);
+  const booted = await bmcCall('quick', 'readBootState', 'verify: power on, live ISO inserted', target);
   if (!booted.poweredOn || !booted.mediaInserted || booted.mediaUrl !== url) {
     throw ApplicationFailure.create({
       message: `after booting, the BMC reports power ${booted.poweredOn ? 'on' : 'off'} and media ${booted.mediaInserted ? `'${booted.mediaUrl}'` : 'not inserted'}, not the live ISO ${url}`,

@@ -4,12 +4,12 @@
  * Ends with the credentials version that worked, or fails with a coded error (BmcAuthFailed, ...).
  */
 import type { BmcTarget, RegisterResult } from '../activities/contract.ts';
-import { bmcQuick } from './activities.ts';
+import { bmcCall } from './activities.ts';
 import { asHostFailure } from './failures.ts';
 
 export async function registerWorkflow(input: { target: BmcTarget }): Promise<RegisterResult> {
   try {
-    return await bmcQuick.registerBmc(input.target);
+    return await bmcCall('quick', 'registerBmc', 'register: authenticate, read the system and its power', input.target);
   } catch (err) {
     throw asHostFailure(err);
   }
