@@ -342,6 +342,31 @@ describe('a BareMetalHost through its lifecycle', () => {
     expect(events.items.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(2);
   });
 
+  it('a host whose workflow history is lost adopts its object status instead of starting over', async () => {
+    // redfish-2-moved is provisioned (previous test). Its history goes (a new Temporal), the bridge restarts.
+    const before = await getHost('redfish-2-moved');
+    expect(before.status?.provisioning?.state).toBe('provisioned');
+    const isoFetches = images.gets('/live.iso');
+    const lost = await client.workflow.getHandle(`bmh/${NS}/redfish-2-moved`).describe();
+    await client.workflow.getHandle(`bmh/${NS}/redfish-2-moved`).terminate('simulating a lost Temporal history');
+    const [bridge] = engine.bridges();
+    await bridge?.proc.stop();
+    await engine.startBridge();
+    const adopted = await until('a new run for redfish-2-moved', async () => {
+      const description = await client.workflow.getHandle(`bmh/${NS}/redfish-2-moved`).describe();
+      return description.status.name === 'RUNNING' && description.runId !== lost.runId ? description : undefined;
+    });
+    expect(adopted.runId).not.toBe(lost.runId);
+    await until('redfish-2-moved registered again', async () => {
+      const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-2-moved,reason=StatusAdopted' });
+      return events.items.length > 0;
+    });
+    const after = await inState('redfish-2-moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');
+    expect(after.status?.provisioning?.image?.url).toBe(before.status?.provisioning?.image?.url);
+    expect(images.gets('/live.iso')).toBe(isoFetches); // not provisioned again
+    expect(seen.get('redfish-2-moved')).not.toContain('registering');
+  });
+
   it('no BMC password appears in any workflow history or log line', async () => {
     const passwords = [SUSHY_PASSWORD, SIM_PASSWORD, 'wrong-password', stack.ipmi[1]!.password];
     let histories = 0;
