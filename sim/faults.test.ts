@@ -1,24 +1,15 @@
 // Fault injection per BMC (error rate, latency, connection resets, lost responses, 503 bursts, auth
 // failures), switchable at run time, and the side-effect counters that show whether a client did something
 // twice under those faults.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type SimulatedBmc, type Simulator, startSimulator } from './index.ts';
-import { type FileServer, type RedfishClient, redfishClient, startFileServer } from './testing.ts';
+import { describe, expect, it } from 'vitest';
+import { type SimulatedBmc, startSimulator } from './index.ts';
+import { useSimulatorFixture, type RedfishClient, redfishClient } from './testing.ts';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
 const CD1 = `${SYSTEM}/VirtualMedia/CD1`;
 
-let files: FileServer;
-const running: Simulator[] = [];
-beforeAll(async () => {
-  files = await startFileServer();
-});
-afterAll(async () => {
-  await files.close();
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((sim) => sim.stop()));
-});
+const fixture = useSimulatorFixture();
+const { running } = fixture;
 
 async function dmtf(count = 1): Promise<SimulatedBmc[]> {
   const sim = await startSimulator({ bmcs: Array.from({ length: count }, () => ({ profile: 'dmtf', quirkWindowMs: 0 })) });
@@ -141,7 +132,7 @@ async function read(client: RedfishClient, path: string): Promise<Record<string,
 describe('side-effect counters under 20% transient faults', () => {
   it('show each side effect once for a client that reads back before retrying', async () => {
     const bmcs = await dmtf(10);
-    const url = files.add('/media/converge.iso', 1000);
+    const url = fixture.files.add('/media/converge.iso', 1000);
     let attempts = 0;
     await Promise.all(
       bmcs.map(async (bmc, index) => {
@@ -172,13 +163,13 @@ describe('side-effect counters under 20% transient faults', () => {
     const [bmc] = await dmtf();
     if (!bmc) throw new Error('no BMC');
     const client = redfishClient(bmc);
-    const url = files.add('/media/blind.iso', 1000);
+    const url = fixture.files.add('/media/blind.iso', 1000);
     bmc.faults({ lostResponseRate: 1 });
     await client.post(`${CD1}/Actions/VirtualMedia.InsertMedia`, { Image: url }).catch(() => undefined);
     bmc.faults({ lostResponseRate: 0 });
     expect((await client.post(`${CD1}/Actions/VirtualMedia.InsertMedia`, { Image: url })).status).toBe(204);
     expect(bmc.counters().mediaInserts).toBe(2);
-    expect(files.hits.get('/media/blind.iso')).toBe(2);
+    expect(fixture.files.hits.get('/media/blind.iso')).toBe(2);
     bmc.resetCounters();
     expect(bmc.counters().mediaInserts).toBe(0);
   });

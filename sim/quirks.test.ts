@@ -2,21 +2,12 @@
 // quirk is observable (counters().quirks[id]) or, for structural quirks, visible in the served tree. The
 // first test fails when a quirk is added to the registry without a test here, or left out of the README.
 import { readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type BmcSpec, QUIRKS, type QuirkId, type SimulatedBmc, type Simulator, startSimulator } from './index.ts';
-import { type FileServer, type RedfishClient, redfishClient, sleep, startFileServer, until } from './testing.ts';
+import { describe, expect, it } from 'vitest';
+import { type BmcSpec, QUIRKS, type QuirkId, type SimulatedBmc, startSimulator } from './index.ts';
+import { useSimulatorFixture, type RedfishClient, redfishClient, sleep, until } from './testing.ts';
 
-let files: FileServer;
-const running: Simulator[] = [];
-beforeAll(async () => {
-  files = await startFileServer();
-});
-afterAll(async () => {
-  await files.close();
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((sim) => sim.stop()));
-});
+const fixture = useSimulatorFixture();
+const { running } = fixture;
 
 async function start(spec: BmcSpec): Promise<{ bmc: SimulatedBmc; client: RedfishClient }> {
   const sim = await startSimulator({ bmcs: [{ quirkWindowMs: 60_000, taskDurationMs: 100, ...spec }] });
@@ -127,7 +118,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
     const info = await client.get(String(action['@Redfish.ActionInfo']));
     const protocol = (info.json?.['Parameters'] as { Name: string; AllowableValues?: string[] }[]).find((parameter) => parameter.Name === 'TransferProtocol');
     expect(protocol?.AllowableValues).not.toContain('NFS');
-    const refused = await client.post(String(action['target']), { ImageURI: files.add('/fw/a-1.bin', 1), TransferProtocol: 'NFS' });
+    const refused = await client.post(String(action['target']), { ImageURI: fixture.files.add('/fw/a-1.bin', 1), TransferProtocol: 'NFS' });
     expect(messageId(refused.json)).toBe('Base.1.5.ActionParameterValueNotInList');
     expect(bmc.counters().firmwareUpdates).toBe(0);
   },
@@ -333,7 +324,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
     const view = await client.get(slot);
     expect(view.json).not.toHaveProperty('Actions');
     expect(view.headers.get('allow')).toContain('PATCH');
-    const url = files.add('/media/xcc.iso', 4096);
+    const url = fixture.files.add('/media/xcc.iso', 4096);
     expect((await client.patchWithEtag(slot, { Image: url })).status).toBe(400);
     expect(hits(bmc, 'vmedia-patch-only')).toBe(1);
     expect((await client.post(`${slot}/Actions/VirtualMedia.InsertMedia`, { Image: url })).status).toBe(501);
@@ -346,8 +337,8 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'eject-before-insert': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirks: { remove: DELL_NOISE } });
     const insert = `${DELL_SLOT1}/Actions/VirtualMedia.InsertMedia`;
-    expect((await client.post(insert, { Image: files.add('/media/d1.iso', 10) })).status).toBe(204);
-    const again = await client.post(insert, { Image: files.add('/media/d2.iso', 10) });
+    expect((await client.post(insert, { Image: fixture.files.add('/media/d1.iso', 10) })).status).toBe(204);
+    const again = await client.post(insert, { Image: fixture.files.add('/media/d2.iso', 10) });
     expect(again.status).toBe(400);
     expect(messageId(again.json)).toBe('IDRAC.2.8.VRM0012');
     expect(hits(bmc, 'eject-before-insert')).toBe(1);
@@ -356,7 +347,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'insert-after-eject-5xx': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirkWindowMs: 500, quirks: { remove: DELL_NOISE } });
     const insert = `${DELL_SLOT1}/Actions/VirtualMedia.InsertMedia`;
-    const url = files.add('/media/d3.iso', 10);
+    const url = fixture.files.add('/media/d3.iso', 10);
     await client.post(insert, { Image: url });
     await client.post(`${DELL_SLOT1}/Actions/VirtualMedia.EjectMedia`, {});
     const busy = await client.post(insert, { Image: url });
@@ -367,7 +358,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'stale-inserted-after-eject': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirkWindowMs: 500, quirks: { remove: DELL_NOISE } });
-    const url = files.add('/media/d4.iso', 10);
+    const url = fixture.files.add('/media/d4.iso', 10);
     await client.post(`${DELL_SLOT1}/Actions/VirtualMedia.InsertMedia`, { Image: url });
     await client.post(`${DELL_SLOT1}/Actions/VirtualMedia.EjectMedia`, {});
     expect((await client.get(DELL_SLOT1)).json).toMatchObject({ Inserted: true, Image: url });
@@ -378,7 +369,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'vmedia-slot1-only': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirks: { remove: DELL_NOISE } });
-    const url = files.add('/media/d5.iso', 10);
+    const url = fixture.files.add('/media/d5.iso', 10);
     await client.post(`${DELL_SLOT2}/Actions/VirtualMedia.InsertMedia`, { Image: url });
     await dellVirtualBoot(client, bmc);
     await client.post(DELL_RESET, { ResetType: 'On' });
@@ -391,7 +382,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'vmedia-boot-needs-oem': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirks: { remove: DELL_NOISE } });
-    const url = files.add('/media/d6.iso', 10);
+    const url = fixture.files.add('/media/d6.iso', 10);
     await client.post(`${DELL_SLOT1}/Actions/VirtualMedia.InsertMedia`, { Image: url });
     await client.patch(DELL, { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once' } });
     await client.post(DELL_RESET, { ResetType: 'On' });
@@ -404,7 +395,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'eject-needs-body': async () => {
     const { bmc, client } = await start({ profile: 'ilo5' });
     const slot = '/redfish/v1/Managers/1/VirtualMedia/2';
-    await client.post(`${slot}/Actions/VirtualMedia.InsertMedia`, { Image: files.add('/media/h1.iso', 10) });
+    await client.post(`${slot}/Actions/VirtualMedia.InsertMedia`, { Image: fixture.files.add('/media/h1.iso', 10) });
     expect((await client.request('POST', `${slot}/Actions/VirtualMedia.EjectMedia`)).status).toBe(415);
     expect(hits(bmc, 'eject-needs-body')).toBe(1);
     expect((await client.post(`${slot}/Actions/VirtualMedia.EjectMedia`, {})).status).toBe(204);
@@ -412,7 +403,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'vmedia-boot-usbcd': async () => {
     const { bmc, client } = await start({ profile: 'supermicro' });
-    const url = files.add('/media/s1.iso', 10);
+    const url = fixture.files.add('/media/s1.iso', 10);
     await client.post('/redfish/v1/Managers/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', { Image: url });
     const boot = (target: string) => ({ Boot: { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI' } });
     await client.patch(SMC, boot('Cd'));
@@ -425,7 +416,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'insert-rejects-default-flags': async () => {
     const { bmc, client } = await start({ profile: 'supermicro' });
     const insert = '/redfish/v1/Managers/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia';
-    const url = files.add('/media/s2.iso', 10);
+    const url = fixture.files.add('/media/s2.iso', 10);
     const refused = await client.post(insert, { Image: url, Inserted: true, WriteProtected: true });
     expect(messageId(refused.json)).toBe('Base.1.5.ActionParameterNotSupported');
     expect(hits(bmc, 'insert-rejects-default-flags')).toBe(1);
@@ -434,7 +425,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'transfer-protocol-required': async () => {
     const { bmc, client } = await start({ profile: 'dmtf', quirks: { add: ['transfer-protocol-required'] } });
     const insert = `${DMTF_CD1}/Actions/VirtualMedia.InsertMedia`;
-    const url = files.add('/media/n1.iso', 10);
+    const url = fixture.files.add('/media/n1.iso', 10);
     expect(messageId((await client.post(insert, { Image: url })).json)).toBe('Base.1.5.ActionParameterMissing');
     expect(hits(bmc, 'transfer-protocol-required')).toBe(1);
     expect((await client.post(insert, { Image: url, TransferProtocolType: 'HTTP' })).status).toBe(204);
@@ -445,11 +436,11 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'image-url-no-query': async () => {
     const { bmc, client } = await start({ profile: 'dmtf', quirks: { add: ['image-url-no-query'] } });
-    const url = files.add('/media/q.iso', 10);
+    const url = fixture.files.add('/media/q.iso', 10);
     const refused = await client.post(`${DMTF_CD1}/Actions/VirtualMedia.InsertMedia`, { Image: `${url}?token=1&x=2` });
     expect(refused.status).toBe(400);
     expect(hits(bmc, 'image-url-no-query')).toBe(1);
-    expect(files.hits.get('/media/q.iso')).toBeUndefined();
+    expect(fixture.files.hits.get('/media/q.iso')).toBeUndefined();
   },
 
   // ---------------------------------------------------------------- BIOS
@@ -491,7 +482,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   // ---------------------------------------------------------------- firmware and tasks
   'task-starts-new': async () => {
     const { bmc, client } = await start({ profile: 'idrac', taskDurationMs: 600, quirks: { remove: DELL_NOISE } });
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/bios-2.3.0.bin', 10) });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-2.3.0.bin', 10) });
     const task = accepted.headers.get('location') ?? '';
     expect((await client.get(task)).json?.['TaskState']).toBe('New');
     await until(async () => (await client.get(task)).json?.['TaskState'] === 'Running');
@@ -500,7 +491,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'task-location-is-task': async () => {
     const { bmc, client } = await start({ profile: 'idrac', taskDurationMs: 400, quirks: { remove: DELL_NOISE } });
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/bios-2.4.0.bin', 10) });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-2.4.0.bin', 10) });
     const location = accepted.headers.get('location') ?? '';
     expect(location).toMatch(/^\/redfish\/v1\/TaskService\/Tasks\/JID_\d{12}$/);
     const running = await client.get(location);
@@ -510,7 +501,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'transient-404-new-task': async () => {
     const { bmc, client } = await start({ profile: 'idrac', quirkWindowMs: 500, quirks: { remove: ['sys518-after-write'] } });
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/bios-2.5.0.bin', 10) });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-2.5.0.bin', 10) });
     const task = accepted.headers.get('location') ?? '';
     expect((await client.get(task)).status).toBe(404);
     expect(hits(bmc, 'transient-404-new-task')).toBe(1);
@@ -519,7 +510,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'update-202-no-location': async () => {
     const { bmc, client } = await start({ profile: 'ilo5' });
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/ilo5_2.47.bin', 10), TransferProtocol: 'HTTP' });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/ilo5_2.47.bin', 10), TransferProtocol: 'HTTP' });
     expect(accepted.status).toBe(202);
     expect(accepted.headers.get('location')).toBeNull();
     const task = String(accepted.json?.['@odata.id']);
@@ -532,7 +523,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   'bios-firmware-staged': async () => {
     const { bmc, client } = await start({ profile: 'ilo5', quirkWindowMs: 0 });
     const rom = '/redfish/v1/UpdateService/FirmwareInventory/2';
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/U46_2.90.fwpkg', 10), Targets: [rom] });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/U46_2.90.fwpkg', 10), Targets: [rom] });
     const task = String(accepted.json?.['@odata.id']);
     await until(async () => (await client.get(task)).json?.['TaskState'] === 'Completed');
     expect((await client.get(rom)).json?.['Version']).toBe('A43 v2.52 (10/29/2021)');
@@ -544,10 +535,10 @@ const cases: Record<QuirkId, () => Promise<void>> = {
   },
   'update-service-busy': async () => {
     const { bmc, client } = await start({ profile: 'xcc', taskDurationMs: 400 });
-    const first = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/uefi-3.1.bin', 10) });
+    const first = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/uefi-3.1.bin', 10) });
     expect(first.status).toBe(202);
     expect((await client.get('/redfish/v1/UpdateService')).json?.['HttpPushUriTargetsBusy']).toBe(true);
-    const second = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/uefi-3.2.bin', 10) });
+    const second = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/uefi-3.2.bin', 10) });
     expect(second.status).toBe(503);
     expect(hits(bmc, 'update-service-busy')).toBe(1);
     await until(() => bmc.counters().firmwareFlashes === 1);

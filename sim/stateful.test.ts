@@ -1,9 +1,9 @@
 // The simulator's stateful behaviour over real HTTP on loopback, on the DMTF reference profile (no vendor
 // quirks in the way): auth and sessions, power, boot override, ETags, virtual media that is really fetched,
 // booting from it, BIOS pending/apply, firmware tasks, and Redfish error answers.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from './index.ts';
-import { type FileServer, redfishClient, sleep, startFileServer, until } from './testing.ts';
+import { describe, expect, it } from 'vitest';
+import { startSimulator } from './index.ts';
+import { useSimulatorFixture, redfishClient, sleep, until } from './testing.ts';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
 const RESET = `${SYSTEM}/Actions/ComputerSystem.Reset`;
@@ -11,18 +11,8 @@ const CD1 = `${SYSTEM}/VirtualMedia/CD1`;
 const INSERT = `${CD1}/Actions/VirtualMedia.InsertMedia`;
 const EJECT = `${CD1}/Actions/VirtualMedia.EjectMedia`;
 
-let files: FileServer;
-const running: Simulator[] = [];
-
-beforeAll(async () => {
-  files = await startFileServer();
-});
-afterAll(async () => {
-  await files.close();
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((sim) => sim.stop()));
-});
+const fixture = useSimulatorFixture();
+const { running } = fixture;
 
 async function dmtf(extra: Parameters<typeof startSimulator>[0] extends infer O ? Partial<O> & { bmc?: Record<string, unknown> } : never = {}) {
   const { bmc, ...options } = extra;
@@ -172,10 +162,10 @@ describe('boot override and ETags', () => {
 describe('virtual media', () => {
   it('really fetches the image, counts its bytes, and shows it inserted', async () => {
     const { bmc, client } = await dmtf();
-    const url = files.add('/media/ramdisk.iso', 300_000);
+    const url = fixture.files.add('/media/ramdisk.iso', 300_000);
     expect((await client.post(INSERT, { Image: url })).status).toBe(204);
     await until(() => bmc.state().media.find((slot) => slot.id === 'CD1')?.bytesRead === 300_000);
-    expect(files.hits.get('/media/ramdisk.iso')).toBe(1);
+    expect(fixture.files.hits.get('/media/ramdisk.iso')).toBe(1);
     const slot = await client.get(CD1);
     expect(slot.json).toMatchObject({ Inserted: true, Image: url, ConnectedVia: 'URI', ImageName: 'ramdisk.iso' });
     expect(bmc.counters()).toMatchObject({ mediaInserts: 1, mediaBytesRead: 300_000 });
@@ -183,7 +173,7 @@ describe('virtual media', () => {
 
   it('fails the insert like a BMC when the URL is 404 or unreachable, and leaves the slot empty', async () => {
     const { bmc, client } = await dmtf();
-    const missing = await client.post(INSERT, { Image: `${files.origin}/media/nope.iso` });
+    const missing = await client.post(INSERT, { Image: `${fixture.files.origin}/media/nope.iso` });
     expect(missing.status).toBe(400);
     expect(messageId(missing.json)).toBe('Base.1.5.ResourceAtUriUnauthorized');
     const unreachable = await client.post(INSERT, { Image: 'http://127.0.0.1:1/x.iso' });
@@ -195,7 +185,7 @@ describe('virtual media', () => {
 
   it('ejects, and a second eject changes nothing', async () => {
     const { bmc, client } = await dmtf();
-    await client.post(INSERT, { Image: files.add('/media/a.iso', 10) });
+    await client.post(INSERT, { Image: fixture.files.add('/media/a.iso', 10) });
     expect((await client.post(EJECT, {})).status).toBe(204);
     expect((await client.post(EJECT)).status).toBe(204);
     expect((await client.get(CD1)).json).toMatchObject({ Inserted: false, ConnectedVia: 'NotConnected' });
@@ -204,7 +194,7 @@ describe('virtual media', () => {
 
   it('boots the inserted ISO after a power-on with a one-time Cd override', async () => {
     const { bmc, client } = await dmtf();
-    const url = files.add('/media/boot.iso', 2048);
+    const url = fixture.files.add('/media/boot.iso', 2048);
     await client.post(INSERT, { Image: url });
     await client.patch(SYSTEM, { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI' } });
     await client.post(RESET, { ResetType: 'On' });
@@ -267,7 +257,7 @@ describe('BIOS settings', () => {
 describe('firmware updates', () => {
   it('SimpleUpdate fetches the image and a Task changes the BIOS version once', async () => {
     const { bmc, client } = await dmtf();
-    const url = files.add('/fw/bios-P79-v2.10.bin', 4096);
+    const url = fixture.files.add('/fw/bios-P79-v2.10.bin', 4096);
     const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: url, TransferProtocol: 'HTTP' });
     expect(accepted.status).toBe(202);
     const monitor = accepted.headers.get('location') ?? '';
@@ -280,7 +270,7 @@ describe('firmware updates', () => {
     expect(done.json).toMatchObject({ TaskState: 'Completed', TaskStatus: 'OK', PercentComplete: 100 });
     expect((await client.get('/redfish/v1/UpdateService/FirmwareInventory/BIOS')).json?.['Version']).toBe('2.10');
     expect((await client.get(SYSTEM)).json?.['BiosVersion']).toBe('2.10');
-    expect(files.hits.get('/fw/bios-P79-v2.10.bin')).toBe(1);
+    expect(fixture.files.hits.get('/fw/bios-P79-v2.10.bin')).toBe(1);
     expect(bmc.counters()).toMatchObject({ firmwareUpdates: 1, firmwareFlashes: 1, firmwareBytesRead: 4096 });
     const tasks = await client.get('/redfish/v1/TaskService/Tasks');
     expect(tasks.json?.['Members']).toContainEqual({ '@odata.id': `/redfish/v1/TaskService/Tasks/${monitor.split('/').pop()}` });
@@ -288,7 +278,7 @@ describe('firmware updates', () => {
 
   it('ends the Task in Exception when the image cannot be fetched, leaving the version alone', async () => {
     const { bmc, client } = await dmtf();
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: `${files.origin}/fw/missing-1.2.bin` });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: `${fixture.files.origin}/fw/missing-1.2.bin` });
     const monitor = accepted.headers.get('location') ?? '';
     await until(async () => (await client.get(monitor)).status === 200);
     expect((await client.get(monitor)).json).toMatchObject({ TaskState: 'Exception', TaskStatus: 'Critical' });
@@ -305,13 +295,13 @@ describe('firmware updates', () => {
     expect(pushed.status).toBe(202);
     await until(() => bmc.counters().firmwareFlashes === 1);
     expect(bmc.state().firmware['/redfish/v1/UpdateService/FirmwareInventory/BMC']).toBe('1.47.0');
-    const bad = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: `${files.origin}/x-1.bin`, Targets: ['/redfish/v1/Chassis/1U'] });
+    const bad = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: `${fixture.files.origin}/x-1.bin`, Targets: ['/redfish/v1/Chassis/1U'] });
     expect(messageId(bad.json)).toBe('Base.1.5.ActionParameterValueNotInList');
   });
 
   it('cancels a running task with DELETE on its monitor', async () => {
     const { bmc, client } = await dmtf({ bmc: { taskDurationMs: 2000 } });
-    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: files.add('/fw/bios-3.0.bin', 10) });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-3.0.bin', 10) });
     const monitor = accepted.headers.get('location') ?? '';
     expect((await client.delete(monitor)).status).toBe(204);
     expect((await client.get(monitor)).json?.['TaskState']).toBe('Cancelled');

@@ -4,7 +4,8 @@
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SimulatedBmc } from './index.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { SimulatedBmc, Simulator } from './index.ts';
 
 /** A response as tests look at it. */
 export interface ClientResponse {
@@ -129,4 +130,37 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await sleep(10);
   }
+}
+
+/** What a test file gets from {@link useSimulatorFixture}. */
+export interface SimulatorFixture {
+  /** The file's image server (started before its first test). */
+  readonly files: FileServer;
+  /** Simulators started by the current test; each is stopped after it. */
+  readonly running: Simulator[];
+}
+
+/**
+ * The set-up most simulator test files share: one file server for images per file, and every simulator a
+ * test starts (pushed on `running`) stopped after that test. Call once at the top of a test file.
+ */
+export function useSimulatorFixture(): SimulatorFixture {
+  let files: FileServer | undefined;
+  const running: Simulator[] = [];
+  beforeAll(async () => {
+    files = await startFileServer();
+  });
+  afterAll(async () => {
+    await files?.close();
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((sim) => sim.stop()));
+  });
+  return {
+    get files() {
+      if (!files) throw new Error('the file server starts in beforeAll: use it inside a test or hook');
+      return files;
+    },
+    running,
+  };
 }

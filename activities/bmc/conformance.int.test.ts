@@ -16,9 +16,9 @@ import { freePort } from '../../stack/ports.ts';
 import { startSushy, type SushyEmulator } from '../../stack/sushy.ts';
 import { PROFILE_IDS, startSimulator, type Simulator } from '../../sim/index.ts';
 import type { BmcDriver } from './driver.ts';
-import type { BmcError } from './errors.ts';
 import { createBmcDriver } from './factory.ts';
 import { ipmiPeer, serveIso, simPeer, sushyPeer, type Peer } from './testing/peers.ts';
+import { failure } from './testing/expect-failure.ts';
 
 const quiet = () => {};
 const stateDir = mkdtempSync(join(tmpdir(), 'tempered-bmc-conformance-'));
@@ -45,15 +45,6 @@ afterAll(async () => {
 
 function driverFor(peer: Peer, password = peer.password): BmcDriver {
   return createBmcDriver({ address: peer.address, credentials: { username: peer.username, password }, ...peer.driverOptions });
-}
-
-async function failure(p: Promise<unknown>): Promise<BmcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BmcError;
-  }
-  throw new Error('expected a failure');
 }
 
 interface Operation {

@@ -9,10 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUIRKS, startSimulator, type BmcSpec, type QuirkId, type SimulatedBmc, type Simulator } from '../../sim/index.ts';
 import type { BmcDriver } from './driver.ts';
-import type { BmcError } from './errors.ts';
 import { createBmcDriver } from './factory.ts';
 import { RedfishDriver } from './redfish/driver.ts';
 import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { failure } from './testing/expect-failure.ts';
 
 interface Ctx {
   d: RedfishDriver;
@@ -29,15 +29,6 @@ interface QuirkCase {
   fires: boolean;
   spec?: Partial<BmcSpec>;
   run: (c: Ctx) => Promise<void>;
-}
-
-async function failure(p: Promise<unknown>): Promise<BmcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BmcError;
-  }
-  throw new Error('expected a failure');
 }
 
 const media = (bmc: SimulatedBmc) => bmc.state().media.filter((m) => m.inserted);

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseBmcAddress, type RedfishBmcAddress } from '../../../domain/bmc-address.ts';
-import type { BmcError } from '../errors.ts';
 import { basicResources, startFakeRedfish, type FakeRedfish, type FakeRedfishOptions, type Json } from '../testing/fake-redfish.ts';
 import { RedfishDriver } from './driver.ts';
+import { failure } from '../testing/expect-failure.ts';
 
 const SYS = '/redfish/v1/Systems/1';
 const RESET = `${SYS}/Actions/ComputerSystem.Reset`;
@@ -51,15 +51,6 @@ function powerActions(f?: { onReset?: (type: string) => void }): FakeRedfishOpti
 }
 
 const posts = (f: FakeRedfish, path: string) => f.requests.filter((r) => r.method === 'POST' && r.path === path);
-
-async function failure(p: Promise<unknown>): Promise<BmcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as BmcError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('Redfish auth', () => {
   it('logs in with a session, sends X-Auth-Token, and DELETEs the session on close', async () => {

@@ -1,0 +1,11 @@
+/** Test helper: the BmcError a promise rejects with (fails the test when it resolves). */
+import type { BmcError } from '../errors.ts';
+
+export async function failure(p: Promise<unknown>): Promise<BmcError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as BmcError;
+  }
+  throw new Error('expected a failure');
+}
