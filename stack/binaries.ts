@@ -56,29 +56,34 @@ async function run(what: string, command: string, args: string[], options: { cwd
 async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return;
-  const lock = `${dir}.lock`;
   mkdirSync(join(dir, '..'), { recursive: true });
+  await withLock(`${dir}.lock`, async () => {
+    if (existsSync(marker)) return;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    await produce();
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+  });
+}
+
+/** Runs `fn` holding a directory lock shared across processes; a lock older than an hour is from a dead holder. */
+async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
+  mkdirSync(join(lock, '..'), { recursive: true });
   for (;;) {
     try {
       mkdirSync(lock);
       break;
     } catch {
-      // Someone else is building; a lock older than an hour is from a dead build.
       try {
         if (Date.now() - statSync(lock).mtimeMs > 3_600_000) rmSync(lock, { recursive: true, force: true });
       } catch {
         // It went away meanwhile.
       }
       await new Promise((r) => setTimeout(r, 1000));
-      if (existsSync(marker)) return;
     }
   }
   try {
-    if (existsSync(marker)) return;
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-    await produce();
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
+    await fn();
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
@@ -185,23 +190,39 @@ function onPath(command: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Commands from Debian's packages, installed with apt when any is missing from PATH. `commands` maps each
+ * command to the package that provides it; one apt run installs every missing package. Concurrent callers
+ * (several test files, `npm start` beside a test run) are serialised by a lock, since apt allows one at a time.
+ * Returns the absolute path of each command.
+ */
+export async function debianCommands<C extends string>(commands: Record<C, string>, progress: Progress): Promise<Record<C, string>> {
+  const find = () => Object.fromEntries(Object.keys(commands).map((c) => [c, onPath(c)])) as Record<C, string | undefined>;
+  let found = find();
+  const missing = () => (Object.keys(commands) as C[]).filter((c) => !found[c]);
+  if (missing().length > 0) {
+    await withLock(join(cacheRoot(), 'apt.lock'), async () => {
+      found = find();
+      const packages = [...new Set(missing().map((c) => commands[c]))];
+      if (packages.length === 0) return;
+      const root = process.getuid?.() === 0;
+      const apt = (args: string[]) => [...(root ? [] : ['sudo', '-n']), 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+      const update = apt(['update', '-qq']);
+      const install = apt(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
+      await run('apt-get update', update[0] ?? 'apt-get', update.slice(1), { progress });
+      await run(`installing ${packages.join(', ')} from Debian`, install[0] ?? 'apt-get', install.slice(1), { progress });
+      found = find();
+    });
+    const still = missing();
+    if (still.length > 0) throw new Error(`${still.join(', ')} still missing after installing ${[...new Set(still.map((c) => commands[c]))].join(', ')} from Debian`);
+  }
+  return found as Record<C, string>;
+}
+
 /** OpenIPMI's `ipmi_sim` and `ipmitool`, installed from Debian's packages when missing. */
 export async function ipmiTools(progress: Progress): Promise<{ ipmiSim: string; ipmitool: string }> {
-  let ipmiSim = onPath('ipmi_sim');
-  let ipmitool = onPath('ipmitool');
-  if (!ipmiSim || !ipmitool) {
-    const root = process.getuid?.() === 0;
-    const sudo = root ? [] : ['sudo', '-n'];
-    const apt = (args: string[]) => [...sudo, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
-    const update = apt(['update', '-qq']);
-    const install = apt(['install', '-y', '-qq', '--no-install-recommends', 'openipmi', 'ipmitool']);
-    await run('apt-get update', update[0] ?? 'apt-get', update.slice(1), { progress });
-    await run('installing openipmi and ipmitool from Debian', install[0] ?? 'apt-get', install.slice(1), { progress });
-    ipmiSim = onPath('ipmi_sim');
-    ipmitool = onPath('ipmitool');
-    if (!ipmiSim || !ipmitool) throw new Error('ipmi_sim or ipmitool still missing after installing openipmi and ipmitool');
-  }
-  return { ipmiSim, ipmitool };
+  const found = await debianCommands({ ipmi_sim: 'openipmi', ipmitool: 'ipmitool' }, progress);
+  return { ipmiSim: found.ipmi_sim, ipmitool: found.ipmitool };
 }
 
 /** `openssl`, which the stack uses to make its certificates. */
