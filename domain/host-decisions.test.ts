@@ -218,6 +218,12 @@ const cases: Case[] = [
     desired: desired({}, { deleting: true, annotations: detachedAnnotation() }),
     expect: on('deleteRequestedWhileDetached'),
   },
+  {
+    name: 'a detached host that reached deleting is released (not held as detached)',
+    state: state('deleting', { detached: true }),
+    desired: desired({}, { deleting: true, annotations: detachedAnnotation() }),
+    expect: { kind: 'release' },
+  },
   // Re-registration
   {
     name: 'a credentials change re-registers a provisioned host',

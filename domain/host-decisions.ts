@@ -251,11 +251,15 @@ function initiateDelete(c: Context): Step | undefined {
   return move('deleteRequested', why);
 }
 
-/** BMO's checkDetachedHost: detach in a steady state (or anywhere with `force`), re-attach, or wait. */
+/**
+ * BMO's checkDetachedHost: detach in a steady state (or anywhere with `force`), re-attach, or wait. A host
+ * already `deleting` is neither detached nor held: its handler lets it go.
+ */
 function checkDetached(c: Context): Step | undefined {
   const { state, desired, ps } = c;
+  if (ps === 'deleting') return undefined;
   const annotation = desired.annotations.detached;
-  if (annotation && !state.detached && ps !== 'deleting' && (isOneOf(ps, STEADY_STATES) || annotation.force)) return { kind: 'detach' };
+  if (annotation && !state.detached && (isOneOf(ps, STEADY_STATES) || annotation.force)) return { kind: 'detach' };
   if (!annotation && state.detached) return { kind: 'attach' };
   if (state.detached) return wait('detached', 'detached (baremetalhost.metal3.io/detached)');
   return undefined;

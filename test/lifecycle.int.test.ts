@@ -13,10 +13,11 @@ import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import type { HostDesired } from '../domain/host-model.ts';
+import { startTestEngine, watchHosts } from './engine-fixture.ts';
 import { waitFor } from './wait.ts';
 import { settledAfter, waitingOnTimer } from './workflow-waits.ts';
 
@@ -64,36 +65,14 @@ beforeAll(async () => {
   sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }, { profile: 'dmtf', password: SIM_PASSWORD, id: 'steady', uniqueIdentity: true }] });
   images = await startImageServer({ '/live.iso': Buffer.alloc(512 * 1024, 1), '/slow.iso': Buffer.alloc(512 * 1024, 2) });
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  // The watch is restarted when it ends (the apiserver answers 429 while a new CRD's watch cache fills).
-  let request: AbortController | undefined;
-  let watching = true;
-  const watch = async (): Promise<void> => {
-    if (!watching) return;
-    request = await new k8s.Watch(kc).watch(`/apis/metal3.io/v1alpha1/namespaces/${NS}/baremetalhosts`, {}, (_type, obj: Bmh) => {
-      const state = obj.status?.provisioning?.state;
-      if (state === undefined) return;
-      const list = seen.get(obj.metadata.name) ?? [];
-      if (list.at(-1) !== state) list.push(state);
-      seen.set(obj.metadata.name, list);
-    }, () => void setTimeout(() => void watch().catch(() => {}), 300)).catch(() => {
-      setTimeout(() => void watch().catch(() => {}), 300);
-      return undefined;
-    });
-  };
-  await watch();
-  stopWatch = () => {
-    watching = false;
-    request?.abort();
-  };
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
+  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, obj) => {
+    const state = obj.status?.provisioning?.state;
+    if (state === undefined) return;
+    const list = seen.get(obj.metadata.name) ?? [];
+    if (list.at(-1) !== state) list.push(state);
+    seen.set(obj.metadata.name, list);
   });
+  engine = await startTestEngine(stack, dir, RUN, NS);
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
 });
@@ -237,9 +216,9 @@ describe('a BareMetalHost through its lifecycle', () => {
     });
     expect(failed.status?.errorMessage).toMatch(/127\.0\.0\.1:9/);
     expect(failed.status?.errorMessage).toMatch(/reach|refused|connect/i);
-    // Backing off: the workflow waits on a timer of a minute or more (BMO: 2^errorCount minutes minus
-    // jitter), with nothing running, instead of trying again.
-    const backoff = await until('dead backing off', () => waitingOnTimer(hostWorkflow('dead'), 60_000));
+    // Backing off: the workflow waits on a timer (BMO: 2 minutes minus up to half of it as jitter), with
+    // nothing running, instead of trying again.
+    const backoff = await until('dead backing off', () => waitingOnTimer(hostWorkflow('dead'), 30_000));
     expect(backoff).toBeLessThanOrEqual(120_000);
     const later = await getHost('dead');
     expect(later.status?.errorCount).toBe(1);

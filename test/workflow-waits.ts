@@ -36,7 +36,7 @@ export function signalInputs<T>(history: History, name: string): T[] {
     .filter((e: HistoryEvent) => e.workflowExecutionSignaledEventAttributes?.signalName === name)
     .map((e) => {
       const data = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
-      return JSON.parse(Buffer.from(data ?? new Uint8Array()).toString('utf8')) as T;
+      return (data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined) as T;
     });
 }
 

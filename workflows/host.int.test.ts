@@ -179,8 +179,8 @@ describe('host workflow on the real Temporal server', () => {
     const handle = await start(name, d, { errorBackoffBaseMs: 60_000 });
     await until('registration error', () => lastState(name)?.errorType === 'registration error');
     expect(lastState(name)).toMatchObject({ operationalStatus: 'error', errorCount: 1, provisioningState: 'registering' });
-    // Backing off (a minute or more), not a tight loop: the workflow waits on its timer with nothing running.
-    await until('backing off', async () => (await waitingOnTimer(handle, 60_000)) !== undefined);
+    // Backing off (about a minute or two), not a tight loop: the workflow waits on its timer, nothing running.
+    await until('backing off', async () => (await waitingOnTimer(handle, 30_000)) !== undefined);
     const children = (await handle.fetchHistory()).events?.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes) ?? [];
     expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name)).toEqual(['registerWorkflow']);
 
