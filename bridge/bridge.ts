@@ -156,6 +156,7 @@ export class Bridge {
       kube: o.kube.hosts,
       logger: log,
       send: (desired, why) => this.#send(desired, why),
+      countsTowardLimit: (host) => limiter.counts(host),
     });
     const queue = new WorkQueue({
       concurrency: o.concurrency ?? 4,

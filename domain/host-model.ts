@@ -84,6 +84,11 @@ export interface HostDesired {
   credentials?: CredentialsView;
   /** `metadata.deletionTimestamp` is set. */
   deleting: boolean;
+  /**
+   * The host counts towards the provisioning limit (PROVISIONING_LIMIT; the bridge decides, by its BMC
+   * driver): its moves into inspecting, provisioning or deprovisioning claim a slot. Absent: they need none.
+   */
+  countsTowardProvisioningLimit?: boolean;
   /** `.status` of the object is empty (restore, pivot, or deleted by hand): publish it again. */
   statusMissing: boolean;
   /** Parsed `baremetalhost.metal3.io/status` annotation, sent only when `.status` is empty. */

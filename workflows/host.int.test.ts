@@ -196,14 +196,14 @@ describe('host workflow on the real Temporal server', () => {
 
   it('waits delayed when the bridge refuses a slot, and moves on, in one claim, when offered one', async () => {
     const name = 'delayed';
-    const handle = await start(name, desiredFor(name));
+    const handle = await start(name, desiredFor(name, {}, { countsTowardProvisioningLimit: true }));
     await until('delayed', () => lastState(name)?.operationalStatus === 'delayed');
     expect(lastState(name)).toMatchObject({ provisioningState: 'registering', delayed: { state: 'inspecting', reason: NO_SLOT }, goodCredentials: { version: '1' } });
     // It waits for the offer, nothing running, and does not ask again meanwhile.
     await until('idle while delayed', () => isIdle(handle));
     const claims = () => published(name).filter((p) => p.claim).length;
     expect(claims()).toBe(1);
-    await handle.signal(syncHost, desiredFor(name)); // a change that does not change what it wants
+    await handle.signal(syncHost, desiredFor(name, {}, { countsTowardProvisioningLimit: true })); // no change in what it wants
     await until('idle again', () => isIdle(handle));
     expect(claims()).toBe(1);
 
@@ -212,7 +212,7 @@ describe('host workflow on the real Temporal server', () => {
     expect(statesSeen(name)).toEqual(['registering', 'inspecting', 'preparing', 'available']);
     expect(lastState(name)).toMatchObject({ operationalStatus: 'OK' });
     expect(claims()).toBe(2);
-    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true }));
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
     await handle.result();
     await record(handle, 'host-delayed');
   });

@@ -333,7 +333,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
    */
   async function move(step: Extract<Step, { kind: 'transition' }>, now: number): Promise<void> {
     const before = state;
-    const claim = v3 && claimsSlot(state, step.trigger);
+    // Only a host the bridge counts claims: for the others the move costs no wait for an answer.
+    const claim = v3 && desired.countsTowardProvisioningLimit === true && claimsSlot(state, step.trigger);
     const moved = transition(state, step.trigger, desired, now);
     log.info('transition', { from: before.provisioningState, to: moved.state.provisioningState, trigger: step.trigger, reason: step.reason });
     if (!claim) {
