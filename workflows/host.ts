@@ -121,8 +121,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // a later state in the queue is not published on its own. Each costs server work; histories from before
   // replay the old way.
   const v2 = patched('coalesce-publications-and-search-attributes');
-  // v3: entering a provisioning-heavy state claims a slot under the provisioning limit on its publication,
-  // and waits for the bridge's answer before going on.
+  // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
+  // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
