@@ -84,7 +84,7 @@ interface Host {
   poweredOff: Promise<void>;
 }
 
-async function bootHost(id: string, disks: SimDisk[], node: Partial<FakeIronic['node']> = {}): Promise<Host> {
+async function bootHost(id: string, disks: SimDisk[], bootMode: 'UEFI' | 'Legacy', node: Partial<FakeIronic['node']> = {}): Promise<Host> {
   const mac = `52:54:00:${randomBytes(3).toString('hex').match(/../g)?.join(':')}`;
   const token = randomBytes(32).toString('base64url');
   const ironic = await FakeIronic.start({
@@ -104,7 +104,7 @@ async function bootHost(id: string, disks: SimDisk[], node: Partial<FakeIronic['
       'ipa-debug': '1',
     },
     disks,
-    bootMode: 'Legacy',
+    bootMode,
     powerOff: () => powerOff(),
     log: (line) => process.stderr.write(`[${id}] ${line}\n`),
   });
@@ -133,7 +133,7 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
       sparseDisk(dir, { name: '/dev/sdb', sizeBytes: 4.25 * GiB, model: 'SAMSUNG MZ7LH480', vendor: 'ATA',
         serial: 'SN-SSD-1', wwn: '0x5002538e00000002', rotational: false, hctl: '1:0:0:0' }),
     ];
-    host = await bootHost('ipa-deploy', disks);
+    host = await bootHost('ipa-deploy', disks, 'UEFI');
     await host.ironic.heartbeat();
   });
 
@@ -167,7 +167,7 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
     expect(inventory.interfaces).toEqual([expect.objectContaining({ name: 'eth0', mac_address: host.mac })]);
     expect(inventory.cpu.count).toBe(4);
     expect(inventory.memory.physical_mb).toBe(8192);
-    expect(inventory.boot.current_boot_mode).toBe('bios');
+    expect(inventory.boot.current_boot_mode).toBe('uefi');
   });
 
   async function writeImage(id: string, format: 'raw' | 'qcow2', hints: Record<string, unknown>) {
@@ -228,6 +228,21 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
     expect(result.command_result).toEqual({ 'root uuid': expect.stringMatching(/^0x[0-9a-f]{8}$/) });
   });
 
+  it('leaves the EFI variables alone when Ironic asks for a UEFI bootloader on a whole-disk image', async () => {
+    const uuids = await host.ironic.command('standby.get_partition_uuids', {});
+    const root = (uuids.command_result as Record<string, string>)['root uuid'];
+    const result = await host.ironic.command('image.install_bootloader', {
+      root_uuid: root, efi_system_part_uuid: null, prep_boot_part_uuid: null, target_boot_mode: 'uefi',
+    });
+    // A GPT whole-disk image has no MBR disk signature (root uuid 0x00000000): with no efibootmgr on the host,
+    // IPA has nothing to do and says so, as a stock ramdisk without efibootmgr would.
+    expect(root).toBe('0x00000000');
+    expect(result.command_status, JSON.stringify(result.command_error)).toBe('SUCCEEDED');
+    const efibootmgr = guardEntries(host.ramdisk).filter((e) => e.argv?.[0] === 'efibootmgr');
+    expect(efibootmgr.length).toBeGreaterThan(0);
+    expect(efibootmgr.every((e) => e.decision === 'absent')).toBe(true);
+  });
+
   it('fails a root device hint that names a device outside the host, without touching it', async () => {
     const result = await writeImage('image-elsewhere', 'raw', { name: 's== /dev/vda' });
     expect(result.command_status).toBe('FAILED');
@@ -280,7 +295,7 @@ describe('erase_devices on the real IPA', () => {
     writeFileSync(decoyFile, randomBytes(32 * MiB));
     decoyHash = sha256(readFileSync(decoyFile));
     decoy = await attachLoopDevice(decoyFile);
-    host = await bootHost('ipa-erase', disks, {
+    host = await bootHost('ipa-erase', disks, 'Legacy', {
       driver_internal_info: { agent_erase_devices_iterations: 0, agent_erase_devices_zeroize: true },
     });
     await host.ironic.heartbeat();
