@@ -27,14 +27,15 @@ export interface IpaInstall {
 /**
  * The Debian tools IPA 13.0.0 runs for lookup, inventory, write_image (raw and qcow2, config drive),
  * erase_devices(_metadata) and get_partition_uuids on loop devices; missing ones are installed from Debian.
- * `udevadm settle` and `hdparm -I` are called unconditionally (IPA fails without them); `lshw` is not needed
+ * `udevadm settle`, `hdparm -I` and `fuser` are called unconditionally (IPA fails without them); `lshw` is not needed
  * because the simulated host's hardware manager answers everything IPA would ask lshw.
  */
 const IPA_TOOLS = {
   lsblk: 'util-linux', blkid: 'util-linux', wipefs: 'util-linux', blockdev: 'util-linux',
   blkdiscard: 'util-linux', findmnt: 'util-linux', unshare: 'util-linux', losetup: 'mount',
-  sgdisk: 'gdisk', parted: 'parted', partprobe: 'parted', 'qemu-img': 'qemu-utils', hdparm: 'hdparm',
-  udevadm: 'udev', hexdump: 'bsdextrautils', xorriso: 'xorriso',
+  partx: 'util-linux', findfs: 'util-linux', sgdisk: 'gdisk', parted: 'parted', partprobe: 'parted',
+  'qemu-img': 'qemu-utils', hdparm: 'hdparm', udevadm: 'udev', hexdump: 'bsdextrautils', fuser: 'psmisc',
+  xorriso: 'xorriso',
 } as const;
 
 function hashTree(dir: string, hash = createHash('sha256')): ReturnType<typeof createHash> {

@@ -115,7 +115,10 @@ class Guard:
         return os.path.realpath(found) if found else program
 
     def check_command(self, executable, argv, env):
-        """Returns (kind, reason, devices): kind None to allow, 'refused' (EPERM) or 'absent' (ENOENT)."""
+        """Returns (kind, reason, devices): kind None to allow, 'refused' (EPERM) or 'absent' (ENOENT).
+
+        On a refused device, `devices` holds the path that was refused.
+        """
         argv = [os.fsdecode(a) for a in argv] if not isinstance(argv, (str, bytes)) else [os.fsdecode(argv)]
         resolved = self._resolve(executable, argv, env)
         # Both the name asked for and the file it resolves to: Debian's alternatives and multi-call binaries
@@ -135,7 +138,7 @@ class Guard:
                     continue
                 reason = self.check_path(candidate)
                 if reason:
-                    return 'refused', reason, devices
+                    return 'refused', reason, [candidate]
                 kname = self.block_kname(candidate)
                 if kname:
                     devices.append(kname)
