@@ -108,6 +108,10 @@ async function bootHost(id: string, disks: SimDisk[], bootMode: 'UEFI' | 'Legacy
     powerOff: () => powerOff(),
     log: (line) => process.stderr.write(`[${id}] ${line}\n`),
   });
+  // Fail fast, with the log's name, when the agent dies before it heartbeats.
+  await Promise.race([ironic.heartbeat(), ramdisk.exited.then((exit) => {
+    throw new Error(`IPA exited (${exit.signal ?? exit.code}) before heartbeating; see ${ramdisk.logFile}`);
+  })]);
   return { ironic, ramdisk, disks, token, mac, poweredOff };
 }
 
@@ -134,7 +138,6 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
         serial: 'SN-SSD-1', wwn: '0x5002538e00000002', rotational: false, hctl: '1:0:0:0' }),
     ];
     host = await bootHost('ipa-deploy', disks, 'UEFI');
-    await host.ironic.heartbeat();
   });
 
   afterAll(async () => {
@@ -153,6 +156,30 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
     expect(hb.agent_verify_ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
     // The command API answers only with the token, over TLS pinned to that certificate.
     expect((await ironic.agent('GET', '/v1/commands/')).status).toBe(200);
+  });
+
+  it('sees the booted command line as /proc/cmdline and the machine\'s system directories read-only', () => {
+    // The agent is the launcher's child in its own PID namespace; look at the machine through its eyes.
+    const agent = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).find((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === host.ramdisk.pid;
+      } catch {
+        return false;
+      }
+    });
+    expect(agent).toBeDefined();
+    const cmdline = readFileSync(`/proc/${agent}/root/proc/cmdline`, 'utf8');
+    expect(cmdline).toContain(`ipa-agent-token=${host.token}`);
+    expect(cmdline).not.toBe(readFileSync('/proc/cmdline', 'utf8'));
+    const mounts = new Map(readFileSync(`/proc/${agent}/mountinfo`, 'utf8').split('\n').filter(Boolean).map((line) => {
+      const fields = line.split(' ');
+      return [fields[4] ?? '', { options: fields[5] ?? '', fs: fields[fields.indexOf('-') + 1] ?? '' }] as const;
+    }));
+    for (const dir of ['/etc', '/usr', '/var', '/root']) expect(mounts.get(dir)?.options, dir).toMatch(/^ro\b/);
+    expect(mounts.get('/var/log')?.fs).toBe('tmpfs');
+    expect(mounts.get('/run/ironic-python-agent')?.fs).toBe('tmpfs');
+    expect(mounts.get(host.ramdisk.dir)?.options).toMatch(/^rw\b/);
   });
 
   it('reports exactly the host\'s loop devices and its NIC in the inspection inventory', () => {
@@ -299,7 +326,6 @@ describe('erase_devices on the real IPA', () => {
     host = await bootHost('ipa-erase', disks, 'Legacy', {
       driver_internal_info: { agent_erase_devices_iterations: 0, agent_erase_devices_zeroize: true },
     });
-    await host.ironic.heartbeat();
   });
 
   afterAll(async () => {

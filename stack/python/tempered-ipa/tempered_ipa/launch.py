@@ -6,6 +6,8 @@ imported:
 
 - the booted kernel command line is bind-mounted over /proc/cmdline, so IPA reads its parameters
   (ipa-api-url, ipa-agent-token, BOOTIF, ...) exactly as in a ramdisk, through its own get_agent_params();
+- the machine's system directories (/etc, /usr, /var, /tmp, ...) become read-only, but for this boot's own
+  directory (IPA's TMPDIR);
 - /run/ironic-python-agent (auto-TLS key and certificate) and /var/log (what IPA's log collector tars up)
   become private tmpfs, so hosts running side by side neither share keys nor ship the machine's logs;
 - the simulated host's own tools (poweroff, reboot, hwclock; host_tools.py) go first on PATH;
@@ -23,6 +25,7 @@ from tempered_ipa import guard
 from tempered_ipa import spec as host_spec
 
 HOST_TOOLS = ('poweroff', 'reboot', 'hwclock')
+READ_ONLY = ('/etc', '/usr', '/boot', '/root', '/home', '/opt', '/srv', '/var', '/tmp')
 
 
 def _fail(message):
@@ -61,6 +64,14 @@ def main(argv):
     _private_namespace(spec)
 
     _mount('--bind', spec['cmdlineFile'], '/proc/cmdline')
+    # The machine's system directories are read-only for IPA (it would write /etc in rescue mode, for one);
+    # only this boot's own directory stays writable.
+    for system in READ_ONLY:
+        if os.path.isdir(system) and not os.path.islink(system):
+            _mount('--bind', system, system)
+            _mount('-o', 'remount,bind,ro', system)
+    _mount('--bind', spec['stateDir'], spec['stateDir'])
+    _mount('-o', 'remount,bind,rw', spec['stateDir'])
     for private in ('/run/ironic-python-agent', '/var/log'):
         os.makedirs(private, exist_ok=True)
         _mount('-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tempered-ipa', private)
