@@ -21,7 +21,7 @@ export interface IpaInstall {
   /** The directory holding the `tempered_ipa` package and its entry point (put it on PYTHONPATH). */
   pluginPath: string;
   /** Absolute paths of the tools the runner itself calls. */
-  tools: { losetup: string; unshare: string; xorriso: string; qemuImg: string };
+  tools: { losetup: string; unshare: string };
 }
 
 /**
@@ -35,7 +35,6 @@ const IPA_TOOLS = {
   blkdiscard: 'util-linux', findmnt: 'util-linux', unshare: 'util-linux', losetup: 'mount',
   partx: 'util-linux', findfs: 'util-linux', sgdisk: 'gdisk', parted: 'parted', partprobe: 'parted',
   'qemu-img': 'qemu-utils', hdparm: 'hdparm', udevadm: 'udev', hexdump: 'bsdextrautils', fuser: 'psmisc',
-  xorriso: 'xorriso',
 } as const;
 
 function hashTree(dir: string, hash = createHash('sha256')): ReturnType<typeof createHash> {
@@ -80,6 +79,6 @@ export async function ipaAgent(progress: Progress): Promise<IpaInstall> {
   return {
     python,
     pluginPath: join(plugin, 'lib'),
-    tools: { losetup: tools.losetup, unshare: tools.unshare, xorriso: tools.xorriso, qemuImg: tools['qemu-img'] },
+    tools: { losetup: tools.losetup, unshare: tools.unshare },
   };
 }
