@@ -3,7 +3,8 @@
  * size how many of them it runs on 2 cores. Boots N hosts at once (default 3; one 5 GiB sparse disk each, a
  * fake Ironic each), and prints the time from boot to lookup and to the first heartbeat, the latency of a
  * synchronous command (get_deploy_steps) and of a command listing, the CPU time and resident memory of each
- * agent's process tree, its CPU use while idle, and the time to stop. IPA is installed first (cached), outside the timings.
+ * agent's process tree, its CPU use while idle, and the time to stop. IPA is installed first (cached), outside
+ * the timings.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,8 @@ export async function run(args: string[]): Promise<void> {
   await ipaAgent((m) => console.log(`  ${m}`));
   const dir = mkdtempSync(join(tmpdir(), 'bench-ipa-'));
   const runner = ipaRunner({ stateDir: dir });
-  const booted: Array<{ ironic: FakeIronic; ramdisk: IpaRamdisk; started: number; lookup: number; heartbeat: number }> = [];
+  type Booted = { ironic: FakeIronic; ramdisk: IpaRamdisk; started: number; lookup: number; heartbeat: number };
+  const booted: Booted[] = [];
   try {
     await Promise.all(Array.from({ length: hosts }, async (_, i) => {
       const mac = `52:54:00:be:00:${i.toString(16).padStart(2, '0')}`;
@@ -78,14 +80,20 @@ export async function run(args: string[]): Promise<void> {
       writeFileSync(disk, '');
       truncateSync(disk, 5 * 1024 ** 3);
       const ironic = await FakeIronic.start({
-        node: { uuid: `be000000-0000-4000-8000-${i.toString().padStart(12, '0')}`, properties: {}, instance_info: {}, driver_internal_info: {} },
+        node: {
+          uuid: `be000000-0000-4000-8000-${i.toString().padStart(12, '0')}`,
+          properties: {}, instance_info: {}, driver_internal_info: {},
+        },
         macs: [mac],
       });
       const started = Date.now();
       const ramdisk = await runner.start({
         host: { id: `bench-${i}`, macs: [mac], cpus: 2, memoryMiB: 4096 },
         params: { 'ipa-api-url': ironic.url, 'ipa-agent-token': 'b'.repeat(43) },
-        disks: [{ name: '/dev/sda', path: disk, sizeBytes: 5 * 1024 ** 3, model: 'BENCH', vendor: 'T', serial: `B${i}`, rotational: false }],
+        disks: [{
+          name: '/dev/sda', path: disk, sizeBytes: 5 * 1024 ** 3, model: 'BENCH', vendor: 'T', serial: `B${i}`,
+          rotational: false,
+        }],
         bootMode: 'UEFI',
         powerOff: () => {},
         log: () => {},

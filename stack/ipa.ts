@@ -56,7 +56,8 @@ export async function ipaAgent(progress: Progress): Promise<IpaInstall> {
   const python = join(venv, 'bin', 'python');
   const tools = await debianCommands(IPA_TOOLS, progress);
   await cached(venv, async () => {
-    await run('creating a Python venv for ironic-python-agent', process.env.PYTHON ?? 'python3', ['-m', 'venv', venv], { progress });
+    const system = process.env.PYTHON ?? 'python3';
+    await run('creating a Python venv for ironic-python-agent', system, ['-m', 'venv', venv], { progress });
     await run(`installing ironic-python-agent ${v} from PyPI (cold: about 20-60 s)`, python, [
       '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-c', constraints, `ironic-python-agent==${v}`,
       // A setuptools that builds wheels on its own, for installing the plugin below without the network.

@@ -18,7 +18,9 @@ import { startImageServer, type ImageServer } from '../../stack/image-server.ts'
 import { attachLoopDevice, loopBackingFile, type LoopDevice } from '../../stack/loop-devices.ts';
 import { waitUntil } from '../../stack/processes.ts';
 import { FakeIronic } from '../../test/fakes/ironic-agent-api.ts';
-import { isoFile, isoVolumeId, makeConfigDrive, makeRawImage, readAt, readGpt, toQcow2 } from '../../test/fixtures/disk-images.ts';
+import {
+  isoFile, isoVolumeId, makeConfigDrive, makeRawImage, readAt, readGpt, toQcow2,
+} from '../../test/fixtures/disk-images.ts';
 import { ipaRunner, type IpaRamdisk } from './ipa-runner.ts';
 import type { SimDisk } from './runner.ts';
 
@@ -84,7 +86,9 @@ interface Host {
   poweredOff: Promise<void>;
 }
 
-async function bootHost(id: string, disks: SimDisk[], bootMode: 'UEFI' | 'Legacy', node: Partial<FakeIronic['node']> = {}): Promise<Host> {
+async function bootHost(
+  id: string, disks: SimDisk[], bootMode: 'UEFI' | 'Legacy', node: Partial<FakeIronic['node']> = {},
+): Promise<Host> {
   const mac = `52:54:00:${randomBytes(3).toString('hex').match(/../g)?.join(':')}`;
   const token = randomBytes(32).toString('base64url');
   const ironic = await FakeIronic.start({
@@ -235,7 +239,7 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
     expect(JSON.parse(await isoFile(volume, '/openstack/latest/meta_data.json'))).toMatchObject({ uuid: 'host-uid-1' });
   }
 
-  it('writes a raw image onto the disk the serial hint picks, with the config drive at the end of the disk', async () => {
+  it('writes a raw image onto the disk the serial hint picks, with the config drive at the disk\'s end', async () => {
     const [sda, sdb] = host.disks as [SimDisk, SimDisk];
     const result = await writeImage('image-raw', 'raw', { serial: 's== SN-SSD-1' });
     expect(result.command_status, JSON.stringify(result.command_error)).toBe('SUCCEEDED');
@@ -278,7 +282,8 @@ describe('the real IPA deploys a simulated host on loop devices', () => {
 
   it('erases the partition tables and signatures of every disk with erase_devices_metadata', async () => {
     const before = host.disks.map((d) => readGpt(d.path)?.partitions.at(-1));
-    const result = await host.ironic.step('clean', { interface: 'deploy', step: 'erase_devices_metadata', priority: 99 });
+    const step = { interface: 'deploy', step: 'erase_devices_metadata', priority: 99 };
+    const result = await host.ironic.step('clean', step);
     expect(result.command_status, JSON.stringify(result.command_error)).toBe('SUCCEEDED');
     host.disks.forEach((disk, i) => {
       expect(readGpt(disk.path), `${disk.name} still has a GPT`).toBeUndefined();
@@ -314,8 +319,10 @@ describe('erase_devices on the real IPA', () => {
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true });
     const disks = [
-      sparseDisk(dir, { name: '/dev/sda', sizeBytes: 96 * MiB, model: 'SMALL-A', vendor: 'TEMPERED', serial: 'E-A', rotational: true }),
-      sparseDisk(dir, { name: '/dev/sdb', sizeBytes: 80 * MiB, model: 'SMALL-B', vendor: 'TEMPERED', serial: 'E-B', rotational: false }),
+      sparseDisk(dir, { name: '/dev/sda', sizeBytes: 96 * MiB, model: 'SMALL-A', vendor: 'TEMPERED', serial: 'E-A',
+        rotational: true }),
+      sparseDisk(dir, { name: '/dev/sdb', sizeBytes: 80 * MiB, model: 'SMALL-B', vendor: 'TEMPERED', serial: 'E-B',
+        rotational: false }),
     ];
     for (const d of disks) writeFileSync(d.path, randomBytes(d.sizeBytes));
     // A neighbour block device on the same machine that the host does not own.
@@ -394,12 +401,16 @@ results = [
 print(json.dumps(results))
 `;
       const out = await new Promise<string>((resolve, reject) => {
-        const child = spawn(python, ['-c', script, owned.device, decoy.device, dir], { env: { ...process.env, PYTHONPATH: pluginPath } });
+        const env = { ...process.env, PYTHONPATH: pluginPath };
+        const child = spawn(python, ['-c', script, owned.device, decoy.device, dir], { env });
         let text = '';
         let err = '';
         child.stdout.on('data', (c: Buffer) => (text += c.toString()));
         child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-        child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`guard self-test exited ${code}: ${err}`))));
+        child.on('exit', (code) => {
+          if (code === 0) resolve(text);
+          else reject(new Error(`guard self-test exited ${code}: ${err}`));
+        });
       });
       expect(Object.fromEntries(JSON.parse(out) as Array<[string, string]>)).toEqual({
         'read decoy': 'PermissionError',
@@ -437,7 +448,8 @@ print(json.dumps(results))
     }));
     writeFileSync(join(dir, 'cmdline'), 'ipa-api-url=http://127.0.0.1:9\n');
     const result = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      const child = spawn(python, ['-m', 'tempered_ipa.launch', spec], { env: { ...process.env, PYTHONPATH: pluginPath } });
+      const env = { ...process.env, PYTHONPATH: pluginPath };
+      const child = spawn(python, ['-m', 'tempered_ipa.launch', spec], { env });
       let err = '';
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       child.on('exit', (code) => resolve({ code, err }));
@@ -456,7 +468,8 @@ describe('a real IPA whose owner dies', () => {
     let out = '';
     owner.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await waitUntil('the owner to start IPA', async () => out.includes('\n'), { timeoutMs: 120_000, intervalMs: 200 });
-    const started = JSON.parse(out.split('\n')[0] ?? '{}') as { pid: number; disks: Array<{ device: string; file: string }> };
+    type Started = { pid: number; disks: Array<{ device: string; file: string }> };
+    const started = JSON.parse(out.split('\n')[0] ?? '{}') as Started;
     expect(started.disks.length).toBeGreaterThan(0);
     for (const d of started.disks) expect(loopBackingFile(d.device)).toBe(d.file);
     const alive = (pid: number) => {

@@ -1,8 +1,8 @@
 """Starts the stock ironic-python-agent as the deploy ramdisk of one simulated host.
 
 Run as `unshare --mount --propagation private --pid --fork --mount-proc -- python -m tempered_ipa.launch SPEC`
-with TEMPERED_IPA_SPEC set to the same file (sim/agent/ipa-runner.ts does both). Inside that private mount namespace, before IPA is
-imported:
+with TEMPERED_IPA_SPEC set to the same file (sim/agent/ipa-runner.ts does both). Inside that private mount
+namespace, before IPA is imported:
 
 - the booted kernel command line is bind-mounted over /proc/cmdline, so IPA reads its parameters
   (ipa-api-url, ipa-agent-token, BOOTIF, ...) exactly as in a ramdisk, through its own get_agent_params();
