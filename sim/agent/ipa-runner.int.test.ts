@@ -341,6 +341,13 @@ describe('erase_devices on the real IPA', () => {
     await decoy?.detach();
   });
 
+  it('will not give a disk file to a second ramdisk while the first one runs', async () => {
+    await expect(runner.start({
+      host: { id: 'ipa-erase-twin', macs: ['52:54:00:00:00:99'], cpus: 1, memoryMiB: 1024 }, params: {},
+      disks: host.disks, bootMode: 'Legacy', powerOff: () => {}, log: () => {},
+    })).rejects.toThrow(/still attached to the running ramdisk of ipa-erase/);
+  });
+
   it('zeroes every disk of the host and never touches a device it does not own', async () => {
     const inventory = host.ironic.inspections[0]?.inventory as { disks: Array<{ name: string }> };
     expect(inventory.disks.map((d) => d.name)).toEqual(host.ramdisk.disks.map((d) => d.device));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Progress } from '../../stack/binaries.ts';
 import { ipaAgent, type IpaInstall } from '../../stack/ipa.ts';
 import { attachLoopDevice, type LoopDevice } from '../../stack/loop-devices.ts';
-import { freePort } from '../../stack/ports.ts';
+import { freeServerPort } from '../../stack/ports.ts';
 import { startProcess, type ProcessExit, type Supervised } from '../../stack/processes.ts';
 import type { RamdiskBoot, RamdiskRunner, RunningRamdisk, SimDisk } from './runner.ts';
 
@@ -80,27 +80,39 @@ export function ipaRunner(options: IpaRunnerOptions): IpaRunner {
   const progress = options.progress ?? (() => {});
   let install: Promise<IpaInstall> | undefined;
   mkdirSync(options.stateDir, { recursive: true });
+  // A disk file serves one ramdisk at a time: two loop devices over one file would each cache its own view.
+  const holders = new Map<string, { hostId: string; released?: Promise<void> }>();
 
   return {
     async start(boot) {
-      install ??= ipaAgent(progress);
-      const { python, pluginPath, tools } = await install;
-      const safeId = boot.host.id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40);
-      const dir = mkdtempSync(join(options.stateDir, `ipa-${safeId}-`));
-      const tmp = join(dir, 'tmp');
-      mkdirSync(tmp);
-
+      for (const disk of boot.disks) {
+        const holder = holders.get(disk.path);
+        if (holder?.released) await holder.released;
+        else if (holder) throw new Error(`${disk.path} is still attached to the running ramdisk of ${holder.hostId}`);
+      }
+      const holder: { hostId: string; released?: Promise<void> } = { hostId: boot.host.id };
+      for (const disk of boot.disks) holders.set(disk.path, holder);
       const loops: LoopDevice[] = [];
       let server: Server | undefined;
       let proc: Supervised | undefined;
-      const release = async () => {
-        await proc?.stop();
-        await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-        for (const loop of loops.reverse()) await loop.detach();
-      };
+      const release = () => (holder.released ??= (async () => {
+        try {
+          await proc?.stop();
+          await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+          for (const loop of loops.reverse()) await loop.detach();
+        } finally {
+          for (const disk of boot.disks) if (holders.get(disk.path) === holder) holders.delete(disk.path);
+        }
+      })());
       try {
+        install ??= ipaAgent(progress);
+        const { python, pluginPath, tools } = await install;
+        const safeId = boot.host.id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40);
+        const dir = mkdtempSync(join(options.stateDir, `ipa-${safeId}-`));
+        const tmp = join(dir, 'tmp');
+        mkdirSync(tmp);
         for (const disk of boot.disks) loops.push(await attachLoopDevice(disk.path, tools.losetup));
-        const port = await freePort();
+        const port = await freeServerPort();
         const cmdlineFile = join(dir, 'cmdline');
         writeFileSync(cmdlineFile, `${kernelCommandLine(boot.params)}\n`);
         const controlSocket = join(dir, 'control.sock');
@@ -154,7 +166,6 @@ export function ipaRunner(options: IpaRunnerOptions): IpaRunner {
         boot.log(`ipa: ironic-python-agent started (pid ${running.pid}, port ${port}, disks ` +
           `${loops.map((l, i) => `${boot.disks[i]?.name}=${l.device}`).join(' ')}, log ${logFile})`);
         void running.exited.then((exit) => boot.log(`ipa: ironic-python-agent exited (${exit.signal ?? exit.code})`));
-        let stopping: Promise<void> | undefined;
         return {
           disks: boot.disks.map((disk, i) => ({ disk, device: loops[i]?.device ?? '' })),
           port,
@@ -163,7 +174,7 @@ export function ipaRunner(options: IpaRunnerOptions): IpaRunner {
           guardLog,
           pid: running.pid,
           exited: running.exited,
-          stop: () => (stopping ??= release()),
+          stop: release,
         };
       } catch (e) {
         await release();
