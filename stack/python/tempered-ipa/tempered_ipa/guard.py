@@ -114,7 +114,7 @@ class Guard:
         found = shutil.which(program, path=search or os.environ.get('PATH'))
         return os.path.realpath(found) if found else program
 
-    def check_command(self, executable, argv, env):
+    def check_command(self, executable, argv, env, cwd=None):
         """Returns (kind, reason, devices): kind None to allow, 'refused' (EPERM) or 'absent' (ENOENT).
 
         On a refused device, `devices` holds the path that was refused.
@@ -123,7 +123,8 @@ class Guard:
         resolved = self._resolve(executable, argv, env)
         # Both the name asked for and the file it resolves to: Debian's alternatives and multi-call binaries
         # hide a tool behind another name (iptables -> xtables-nft-multi, sh -> dash).
-        names = {os.path.basename(resolved), os.path.basename(os.fsdecode(executable or argv[0]))}
+        names = {os.path.basename(resolved), os.path.basename(os.fsdecode(executable or argv[0])),
+                 os.path.basename(argv[0])}
         name = os.path.basename(os.fsdecode(argv[0])) if argv else os.path.basename(resolved)
         devices = []
         if os.path.dirname(resolved) == self.host_bin:
@@ -135,7 +136,11 @@ class Guard:
         for arg in argv[1:]:
             for candidate in (arg, arg.rpartition('=')[2]):
                 if not candidate.startswith('/'):
-                    continue
+                    # A relative path only matters when it names a block device from the command's directory.
+                    local = os.path.join(os.fsdecode(cwd) if cwd else os.getcwd(), candidate)
+                    if not candidate or self.block_kname(local) is None:
+                        continue
+                    candidate = local
                 reason = self.check_path(candidate)
                 if reason:
                     return 'refused', reason, [candidate]
@@ -170,8 +175,10 @@ class Guard:
                 raise PermissionError(errno.EPERM, 'os.system refused by the Tempered IPA guard')
             else:
                 executable, argv = args[0], args[1]
-                env = args[3] if event == 'subprocess.Popen' else args[2]
-                self._on_exec(executable, argv, env)
+                if event == 'subprocess.Popen':
+                    self._on_exec(executable, argv, args[3], args[2])
+                else:
+                    self._on_exec(executable, argv, args[2])
         finally:
             self._local.busy = False
 
@@ -200,8 +207,8 @@ class Guard:
         if reason:
             raise PermissionError(errno.EPERM, f'{reason} (refused by the Tempered IPA guard)')
 
-    def _on_exec(self, executable, argv, env):
-        kind, reason, devices = self.check_command(executable, argv, env)
+    def _on_exec(self, executable, argv, env, cwd=None):
+        kind, reason, devices = self.check_command(executable, argv, env, cwd)
         shown = [os.fsdecode(a) for a in argv] if not isinstance(argv, (str, bytes)) else [os.fsdecode(argv)]
         entry = {'event': 'exec', 'argv': shown, 'devices': devices,
                  'decision': 'allowed' if kind is None else kind}
