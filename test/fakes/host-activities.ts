@@ -78,6 +78,16 @@ export function fakeHostActivities(): FakeHostActivities {
     async checkImage() {
       return { sizeBytes: 1024 };
     },
+    async resolveImage(image) {
+      return {
+        url: image.url,
+        fileName: image.url.split('/').pop() ?? '',
+        checksum: { algorithm: 'sha256', value: '0'.repeat(64) },
+        diskFormat: image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw',
+        detectedFormat: image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw',
+        sizeBytes: 1024,
+      };
+    },
     async insertVirtualMedia(target, request) {
       check(target, 'insertVirtualMedia');
       const b = bmc(target.address);
