@@ -10,6 +10,8 @@ import { ImageError } from './image-error.ts';
 /** IPA's limit on a config drive once decoded (its partition is the last 64 MiB of the disk). */
 export const CONFIG_DRIVE_MAX_BYTES = 64 * 1024 * 1024;
 
+const tooLargeMessage = `the config drive is larger than ${CONFIG_DRIVE_MAX_BYTES} bytes once decompressed (IPA's limit)`;
+
 /** The ISO gzipped then base64-encoded, as Ironic sends it. */
 export function configDriveWireForm(iso: Buffer): string {
   return gzipSync(iso).toString('base64');
@@ -28,12 +30,12 @@ export function configDriveFromWireForm(text: string): Buffer {
     const tooLarge = (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
     throw new ImageError(
       'HostConfigDataInvalid',
-      tooLarge ? `the config drive is larger than ${CONFIG_DRIVE_MAX_BYTES} bytes once decompressed` : 'the config drive is not gzip-compressed',
+      tooLarge ? tooLargeMessage : 'the config drive is not gzip-compressed',
       { cause: err },
     );
   }
   if (iso.length > CONFIG_DRIVE_MAX_BYTES) {
-    throw new ImageError('HostConfigDataInvalid', `the config drive has ${iso.length} bytes, more than IPA's ${CONFIG_DRIVE_MAX_BYTES}`, {
+    throw new ImageError('HostConfigDataInvalid', tooLargeMessage, {
       expected: `at most ${CONFIG_DRIVE_MAX_BYTES} bytes`,
       found: `${iso.length} bytes`,
     });

@@ -68,6 +68,12 @@ function dispatcher(): Dispatcher {
 
 const MiB = 1024 * 1024;
 
+/** Drops a response body we stop reading (undici reports the abort as an error event: expected here). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 /** Downloads `url` onto `target`, verifying the digest; see the file header. */
 export async function streamImageToTarget(req: StreamImageRequest): Promise<StreamImageResult> {
   const started = performance.now();
@@ -91,7 +97,7 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
     throw fetchFailure('the image', req.url, err);
   }
   if (response.statusCode < 200 || response.statusCode > 299) {
-    response.body.destroy();
+    discard(response.body);
     throw httpFailure('the image', req.url, response.statusCode);
   }
   const length = Number(response.headers['content-length']);
@@ -103,7 +109,7 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
       found: `${size} bytes`,
     });
   if (req.capacityBytes !== undefined && totalBytes !== undefined && totalBytes > req.capacityBytes) {
-    response.body.destroy();
+    discard(response.body);
     throw tooLarge(totalBytes);
   }
 
@@ -113,7 +119,7 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
   try {
     file = await open(req.target, constants.O_WRONLY | constants.O_CREAT, 0o644);
   } catch (err) {
-    response.body.destroy();
+    discard(response.body);
     const code = (err as { code?: string }).code;
     throw new ImageError('ImageWriteFailed', `cannot open ${req.target} to write the image: ${code ?? (err as Error).message}`, { cause: err });
   }
@@ -188,7 +194,7 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
     if (failure) throw failure;
     await file.sync();
   } catch (err) {
-    response.body.destroy();
+    discard(response.body);
     await Promise.allSettled(inFlight);
     if (err instanceof ImageError) throw err;
     req.signal?.throwIfAborted();

@@ -5,9 +5,10 @@
  * is kept (`-boot_image any replay`). Builds are reproducible: file times and SOURCE_DATE_EPOCH are fixed.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { describeFormat, detectDiskFormat, FORMAT_PROBE_BYTES } from '../domain/image.ts';
 import { ImageError } from './image-error.ts';
 
 /** Where builds take their time stamps from: fixed, so the same files make the same bytes. */
@@ -106,11 +107,33 @@ export async function makeIso(req: MakeIsoRequest): Promise<{ output: string; si
   }, req.scratch);
 }
 
+/**
+ * Fails with DeployIsoInvalid unless `iso` is a readable ISO 9660 image (xorriso itself treats anything else
+ * as a blank medium, with no error).
+ */
+export async function assertIso(iso: string): Promise<void> {
+  let head: Buffer;
+  try {
+    const file = await open(iso, 'r');
+    try {
+      head = Buffer.alloc(FORMAT_PROBE_BYTES);
+      head = head.subarray(0, (await file.read(head, 0, head.length, 0)).bytesRead);
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    throw new ImageError('DeployIsoInvalid', `${iso} cannot be read: ${(err as { code?: string }).code ?? (err as Error).message}`, { cause: err });
+  }
+  const format = detectDiskFormat(head);
+  if (format !== 'iso') {
+    throw new ImageError('DeployIsoInvalid', `${iso} cannot be read as an ISO 9660 image: it is ${describeFormat(format)}`, { expected: 'iso', found: format });
+  }
+}
+
 /** The paths of the files in an ISO (`/boot/grub/grub.cfg`, ...). */
 export async function listIsoFiles(iso: string, options: XorrisoOptions = {}): Promise<string[]> {
-  const out = await runXorriso(['-indev', iso, '-find', '/', '-type', 'f'], options).catch((err: unknown) => {
-    throw new ImageError('DeployIsoInvalid', `${iso} cannot be read as an ISO 9660 image: ${(err as Error).message}`, { cause: err });
-  });
+  await assertIso(iso);
+  const out = await runXorriso(['-indev', iso, '-find', '/', '-type', 'f'], options);
   return out
     .split('\n')
     .map((l) => l.trim())
