@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,29 @@ describe('streamImageToTarget: what goes wrong on the way', () => {
     } finally {
       short.closeAllConnections();
       await new Promise((resolve) => short.close(resolve));
+    }
+  });
+
+  it('sends the GET again when a connection closes before any answer (a kept-alive socket the server dropped)', async () => {
+    let connections = 0;
+    const http = createServer((_, res) => {
+      res.writeHead(200, { 'content-length': image.length }).end(image);
+    });
+    // The first connection reads the request and closes unanswered; the next ones are handed to the HTTP server.
+    const flaky = createNetServer((socket) => {
+      connections += 1;
+      if (connections === 1) socket.once('data', () => socket.destroy());
+      else http.emit('connection', socket);
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    const { port } = flaky.address() as AddressInfo;
+    try {
+      const result = await streamImageToTarget({ url: `http://127.0.0.1:${port}/os.img`, target: newTarget(), checksum: { algorithm: 'sha256', value: sha256 } });
+      expect(result.bytes).toBe(image.length);
+      expect(connections).toBe(2);
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => flaky.close(resolve));
     }
   });
 

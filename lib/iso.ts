@@ -4,12 +4,12 @@
  * the volume label and El Torito boot entries, and remaster an ISO with some files replaced while its boot setup
  * is kept (`-boot_image any replay`). Builds are reproducible: file times and SOURCE_DATE_EPOCH are fixed.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describeFormat, detectDiskFormat, FORMAT_PROBE_BYTES } from '../domain/image.ts';
 import { ImageError } from './image-error.ts';
+import { runTool } from './run-tool.ts';
 
 /** Where builds take their time stamps from: fixed, so the same files make the same bytes. */
 const EPOCH_SECONDS = 1_700_000_000;
@@ -22,28 +22,13 @@ export interface XorrisoOptions {
 
 /** Runs xorriso, resolving with stdout; a failure names the command's last lines of stderr. */
 export async function runXorriso(args: string[], options: XorrisoOptions = {}): Promise<string> {
-  const command = options.xorriso ?? 'xorriso';
-  const child = spawn(command, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH_SECONDS) },
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  }).catch((err: unknown) => {
-    options.signal?.throwIfAborted();
-    throw new ImageError('InternalError', `${command} cannot run (${(err as { code?: string }).code ?? (err as Error).message}); install Debian's xorriso`, { cause: err });
-  });
-  if (code !== 0) {
-    const tail = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('xorriso 1.')).slice(-4).join(' | ');
-    throw new ImageError('InternalError', `xorriso ${args.slice(0, 4).join(' ')} … failed (exit ${code}): ${tail}`);
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH_SECONDS) };
+  const run = await runTool(options.xorriso ?? 'xorriso', args, { debianPackage: 'xorriso', env, ...(options.signal ? { signal: options.signal } : {}) });
+  if (run.code !== 0) {
+    const tail = run.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('xorriso 1.')).slice(-4).join(' | ');
+    throw new ImageError('InternalError', `xorriso ${args.slice(0, 4).join(' ')} … failed (exit ${run.code}): ${tail}`);
   }
-  return stdout;
+  return run.stdout;
 }
 
 /** File content for an ISO, by its path inside the ISO (`openstack/latest/meta_data.json`). */
