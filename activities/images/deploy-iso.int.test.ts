@@ -90,6 +90,14 @@ describe('buildDeployIso', () => {
     expect(kernelParamsOf(await text(output, '/isolinux/isolinux.cfg'), 'isolinux')?.params).toEqual({ nofb: true, ...agent });
   });
 
+  it('is reproducible: replicas of the agent API serve byte-identical ISOs for the same boot', async () => {
+    const one = join(dir, 'replica-1.iso');
+    const two = join(dir, 'replica-2.iso');
+    await buildDeployIso({ baseIso: standIn, output: one, kernelParams: agent, xorriso });
+    await buildDeployIso({ baseIso: standIn, output: two, kernelParams: agent, xorriso });
+    expect(readFileSync(one).equals(readFileSync(two))).toBe(true);
+  });
+
   it('can remaster its own output (a new token for the next boot)', async () => {
     const first = join(dir, 'first.iso');
     const second = join(dir, 'second.iso');
