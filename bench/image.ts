@@ -58,7 +58,17 @@ function cpuPressure(): number | undefined {
 /** Runs dd as the raw-write reference; returns wall seconds and its CPU seconds (bash's `time`). */
 function ddWrite(source: string, target: string, blockSize: number): { seconds: number; cpu: number } {
   const started = performance.now();
-  const run = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time dd if="$1" of="$2" bs=${blockSize} conv=fsync,notrunc status=none`, 'dd', source, target], { encoding: 'utf8' });
+  const run = spawnSync(
+    'bash',
+    [
+      '-c',
+      `TIMEFORMAT='%U %S'; time dd if="$1" of="$2" bs=${blockSize} conv=fsync,notrunc status=none`,
+      'dd',
+      source,
+      target,
+    ],
+    { encoding: 'utf8' },
+  );
   const seconds = (performance.now() - started) / 1000;
   if (run.status !== 0) throw new Error(`dd failed: ${run.stderr}`);
   const [user, system] = run.stderr.trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
@@ -74,7 +84,10 @@ async function serveFromChild(file: string): Promise<{ url: string; pid: number;
     `process.stdout.write(s.url('/bench.img') + '\\n');`,
     `process.stdin.resume(); process.stdin.on('end', () => s.stop().then(() => process.exit(0)));`,
   ].join('\n');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, BENCH_IMAGE_FILE: file }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    env: { ...process.env, BENCH_IMAGE_FILE: file },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -106,7 +119,14 @@ interface TargetResult {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { 'size-mib': { type: 'string', default: '1024' }, runs: { type: 'string', default: '3' }, 'block-mib': { type: 'string', default: '8' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      'size-mib': { type: 'string', default: '1024' },
+      runs: { type: 'string', default: '3' },
+      'block-mib': { type: 'string', default: '8' },
+    },
+  });
   const sizeBytes = Number(values['size-mib']) * MiB;
   const runs = Number(values.runs);
   const blockSize = Number(values['block-mib']) * MiB;
@@ -114,7 +134,10 @@ export async function run(args: string[]): Promise<void> {
   const pressureBefore = cpuPressure();
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-image-'));
   const source = join(dir, 'image.raw');
-  console.log(`image: ${sizeBytes / MiB} MiB of random bytes; ${blockSize / MiB} MiB writes; ${runs} runs of each, alternating; temp dir ${dir}`);
+  console.log(
+    `image: ${sizeBytes / MiB} MiB of random bytes; ${blockSize / MiB} MiB writes; ` +
+      `${runs} runs of each, alternating; temp dir ${dir}`,
+  );
   const digest = makeImage(source, sizeBytes);
   const server = await serveFromChild(source);
   let loop: LoopDevice | undefined;
@@ -144,13 +167,21 @@ export async function run(args: string[]): Promise<void> {
         target.reset();
         const cpuBefore = process.cpuUsage();
         const serverBefore = cpuSecondsOf(server.pid);
-        const result = await streamImageToTarget({ url: server.url, target: target.path, checksum: { algorithm: 'sha256', value: digest }, blockSize });
+        const result = await streamImageToTarget({
+          url: server.url,
+          target: target.path,
+          checksum: { algorithm: 'sha256', value: digest },
+          blockSize,
+        });
         const used = process.cpuUsage(cpuBefore);
         cpu += (used.user + used.system) / 1e6;
         serverCpu += cpuSecondsOf(server.pid) - serverBefore;
         if (result.bytes !== sizeBytes) throw new Error(`streamed ${result.bytes} bytes, expected ${sizeBytes}`);
         stream.push(sizeBytes / MiB / (result.elapsedMs / 1000));
-        console.log(`  ${target.name} run ${i + 1}: dd ${raw.at(-1)?.toFixed(0)} MiB/s, stream ${stream.at(-1)?.toFixed(0)} MiB/s`);
+        console.log(
+          `  ${target.name} run ${i + 1}: ` +
+            `dd ${raw.at(-1)?.toFixed(0)} MiB/s, stream ${stream.at(-1)?.toFixed(0)} MiB/s`,
+        );
       }
       const rawMedian = median(raw);
       const streamMedian = median(stream);
@@ -173,12 +204,28 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const pressure = { before: pressureBefore, after: cpuPressure() };
-  console.log('\n| target | dd (raw write, fsync) MiB/s | download + sha256 + write + fsync MiB/s | ratio (target ≥ 0.8) | CPU-s per GiB: dd / stream / server |');
+  console.log(
+    '\n| target | dd (raw write, fsync) MiB/s | download + sha256 + write + fsync MiB/s | ratio (target ≥ 0.8) ' +
+      '| CPU-s per GiB: dd / stream / server |',
+  );
   console.log('|---|---|---|---|---|');
   for (const r of results) {
-    console.log(`| ${r.target} | ${r.rawMedianMiBps} (${r.rawMiBps.join(', ')}) | ${r.streamMedianMiBps} (${r.streamMiBps.join(', ')}) | ${r.ratio.toFixed(2)} | ${r.ddCpuSecondsPerGiB} / ${r.streamCpuSecondsPerGiB} / ${r.serverCpuSecondsPerGiB} |`);
+    console.log(
+      `| ${r.target} | ${r.rawMedianMiBps} (${r.rawMiBps.join(', ')}) ` +
+        `| ${r.streamMedianMiBps} (${r.streamMiBps.join(', ')}) | ${r.ratio.toFixed(2)} ` +
+        `| ${r.ddCpuSecondsPerGiB} / ${r.streamCpuSecondsPerGiB} / ${r.serverCpuSecondsPerGiB} |`,
+    );
   }
-  console.log(`CPU pressure (PSI some avg60, % of time a task waited for a CPU): ${pressure.before ?? '?'} before, ${pressure.after ?? '?'} after`);
-  const file = recordResult('image', { sizeMiB: sizeBytes / MiB, blockMiB: blockSize / MiB, runs, cpuPressureAvg60: pressure, results });
+  console.log(
+    'CPU pressure (PSI some avg60, % of time a task waited for a CPU): ' +
+      `${pressure.before ?? '?'} before, ${pressure.after ?? '?'} after`,
+  );
+  const file = recordResult('image', {
+    sizeMiB: sizeBytes / MiB,
+    blockMiB: blockSize / MiB,
+    runs,
+    cpuPressureAvg60: pressure,
+    results,
+  });
   console.log(`\nfigures appended to ${file}`);
 }

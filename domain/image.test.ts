@@ -17,15 +17,33 @@ import {
 
 const MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 const SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const SHA512 = 'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
+const SHA512 =
+  'cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce' +
+  '47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e';
 
 describe('imageSpecProblem: BMO admission of spec.image (Image.GetChecksum)', () => {
   it.each([
-    ['a qcow2 image without a checksum', { url: 'http://i/os.qcow2', format: 'qcow2' as const }, 'checksum is required for normal images'],
+    [
+      'a qcow2 image without a checksum',
+      { url: 'http://i/os.qcow2', format: 'qcow2' as const },
+      'checksum is required for normal images',
+    ],
     ['an image without format or checksum', { url: 'http://i/os.img' }, 'checksum is required for normal images'],
-    ['an unknown checksumType', { url: 'http://i/os.img', checksum: SHA256, checksumType: 'SHA42' as never }, 'unknown checksumType SHA42, supported are auto, md5, sha256, sha512'],
-    ['an OCI image with a checksum', { url: 'oci://registry/os:1', checksum: SHA256 }, 'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)'],
-    ['an OCI image, upper-case scheme, with a checksum', { url: 'OCI://registry/os:1', checksum: SHA256 }, 'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)'],
+    [
+      'an unknown checksumType',
+      { url: 'http://i/os.img', checksum: SHA256, checksumType: 'SHA42' as never },
+      'unknown checksumType SHA42, supported are auto, md5, sha256, sha512',
+    ],
+    [
+      'an OCI image with a checksum',
+      { url: 'oci://registry/os:1', checksum: SHA256 },
+      'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)',
+    ],
+    [
+      'an OCI image, upper-case scheme, with a checksum',
+      { url: 'OCI://registry/os:1', checksum: SHA256 },
+      'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)',
+    ],
   ])('refuses %s', (_, image, message) => {
     expect(imageSpecProblem(image)).toBe(message);
   });
@@ -55,9 +73,25 @@ describe('checksumOf: algorithm from checksumType, or auto by digest length', ()
   });
 
   it.each([
-    ['a digest of the wrong length for its type', MD5, 'sha256', 'checksumType sha256 expects a digest of 64 hexadecimal digits, but the checksum has 32'],
-    ['a length no algorithm has', 'abcdef', 'auto', 'checksumType auto cannot tell the algorithm of a digest of 6 hexadecimal digits (md5 has 32, sha256 64, sha512 128); set checksumType'],
-    ['text that is not hex', 'not-a-digest', undefined, "the checksum 'not-a-digest' is neither a hexadecimal digest nor an http(s):// URL of a checksum file"],
+    [
+      'a digest of the wrong length for its type',
+      MD5,
+      'sha256',
+      'checksumType sha256 expects a digest of 64 hexadecimal digits, but the checksum has 32',
+    ],
+    [
+      'a length no algorithm has',
+      'abcdef',
+      'auto',
+      'checksumType auto cannot tell the algorithm of a digest of 6 hexadecimal digits ' +
+        '(md5 has 32, sha256 64, sha512 128); set checksumType',
+    ],
+    [
+      'text that is not hex',
+      'not-a-digest',
+      undefined,
+      "the checksum 'not-a-digest' is neither a hexadecimal digest nor an http(s):// URL of a checksum file",
+    ],
     ['an Ironic-style algo:value', `sha256:${SHA256}`, undefined, 'is neither a hexadecimal digest'],
     ['an unknown type', SHA256, 'sha1', 'unknown checksumType sha1, supported are auto, md5, sha256, sha512'],
   ])('refuses %s, naming what was expected and found', (_, digest, type, message) => {
@@ -94,7 +128,11 @@ describe('parseChecksumFile: SHA256SUMS-style files, as Ironic and IPA read them
     ['GNU binary mode', `${SHA256} *os.img\n`, SHA256],
     ['BSD tag (shasum --tag, CentOS CHECKSUM)', `SHA256 (os.img) = ${SHA256}\n`, SHA256],
     ['several entries, the named one', `${other}  other.img\n${SHA256}  os.img\n${other}  os.img.sig\n`, SHA256],
-    ['comments and blank lines', `# SHA256 checksums\n\n${other}  a.img\n# os.img is next\n${SHA256}  os.img\n`, SHA256],
+    [
+      'comments and blank lines',
+      `# SHA256 checksums\n\n${other}  a.img\n# os.img is next\n${SHA256}  os.img\n`,
+      SHA256,
+    ],
     ['CRLF line ends', `${other}  a.img\r\n${SHA256}  os.img\r\n`, SHA256],
     ['MD5SUMS', `${MD5}  os.img\n`, MD5],
     ['SHA512SUMS in BSD form', `SHA512 (os.img) = ${SHA512}\n`, SHA512],
@@ -115,8 +153,18 @@ describe('parseChecksumFile: SHA256SUMS-style files, as Ironic and IPA read them
   });
 
   it.each([
-    ['not listed: names what it lists', `${other}  a.img\n${other}  b.img\n`, 'not-listed', 'the checksum file does not list os.img (it lists a.img, b.img)'],
-    ['not listed: many names shortened', Array.from({ length: 8 }, (_, i) => `${other}  f${i}.img`).join('\n'), 'not-listed', 'it lists f0.img, f1.img, f2.img, f3.img, f4.img, and 3 more'],
+    [
+      'not listed: names what it lists',
+      `${other}  a.img\n${other}  b.img\n`,
+      'not-listed',
+      'the checksum file does not list os.img (it lists a.img, b.img)',
+    ],
+    [
+      'not listed: many names shortened',
+      Array.from({ length: 8 }, (_, i) => `${other}  f${i}.img`).join('\n'),
+      'not-listed',
+      'it lists f0.img, f1.img, f2.img, f3.img, f4.img, and 3 more',
+    ],
     ['empty', '\n \n', 'empty', 'the checksum file is empty'],
     ['one line that is no digest', 'hello\n', 'invalid', "holds neither a digest nor '<digest>  <file name>' lines"],
     ['no digest lines at all', '<html><body>Not here</body></html>\n<p>x</p>', 'invalid', 'does not list os.img'],
@@ -163,7 +211,10 @@ describe('detectDiskFormat: the first bytes', () => {
 
   it('calls a hybrid ISO (ISO 9660 and GPT) an ISO, as Ironic does', () => {
     const hybrid = head(512, 'EFI PART');
-    hybrid.set([...'CD001'].map((c) => c.charCodeAt(0)), 0x8001);
+    hybrid.set(
+      [...'CD001'].map((c) => c.charCodeAt(0)),
+      0x8001,
+    );
     expect(detectDiskFormat(hybrid)).toBe('iso');
   });
 
@@ -228,6 +279,9 @@ describe('imageInfoFor: IPA write_image image_info', () => {
   });
 
   it('duplicates the config drive for old agents when given', () => {
-    expect(imageInfoFor(resolved, { nodeUuid: 'uid-1', configDrive: 'H4sI', streamRawImages: false })).toMatchObject({ configdrive: 'H4sI', stream_raw_images: false });
+    expect(imageInfoFor(resolved, { nodeUuid: 'uid-1', configDrive: 'H4sI', streamRawImages: false })).toMatchObject({
+      configdrive: 'H4sI',
+      stream_raw_images: false,
+    });
   });
 });

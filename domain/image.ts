@@ -28,8 +28,20 @@ export type DiskFormat = 'raw' | 'qcow2' | 'vmdk' | 'vdi';
  * the compressed ones and `empty` are what users hand over by mistake, detected to say so precisely.
  */
 export type DetectedFormat =
-  | 'raw' | 'gpt' | 'qcow2' | 'vmdk' | 'vdi' | 'vhd' | 'vhdx' | 'iso' | 'luks'
-  | 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'empty';
+  | 'raw'
+  | 'gpt'
+  | 'qcow2'
+  | 'vmdk'
+  | 'vdi'
+  | 'vhd'
+  | 'vhdx'
+  | 'iso'
+  | 'luks'
+  | 'gzip'
+  | 'xz'
+  | 'zstd'
+  | 'bzip2'
+  | 'empty';
 
 /** How many leading bytes {@link detectDiskFormat} needs to see every signature (ISO 9660 sits at 32 KiB + 1). */
 export const FORMAT_PROBE_BYTES = 64 * 1024;
@@ -70,9 +82,13 @@ const SUPPORTED_CHECKSUM_TYPES = ['auto', 'md5', 'sha256', 'sha512'];
  * BMO's admission check of `spec.image` (`Image.GetChecksum` in the BMO API), with BMO's messages: a non-live-ISO
  * image needs a checksum, an OCI image must not have one, `checksumType` must be known. Undefined when fine.
  */
-export function imageSpecProblem(image: Pick<ImageIntent, 'url' | 'checksum' | 'checksumType' | 'format'>): string | undefined {
+export function imageSpecProblem(
+  image: Pick<ImageIntent, 'url' | 'checksum' | 'checksumType' | 'format'>,
+): string | undefined {
   if (image.url.toLowerCase().startsWith('oci://')) {
-    return image.checksum ? 'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)' : undefined;
+    return image.checksum
+      ? 'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)'
+      : undefined;
   }
   if (image.format === 'live-iso') return undefined;
   if (!image.checksum) return 'checksum is required for normal images';
@@ -101,16 +117,27 @@ const clip = (text: string, max = 140): string => (text.length > max ? `${text.s
 export function checksumOf(digest: string, checksumType?: string): ChecksumCheck {
   const value = digest.trim();
   if (!/^[0-9a-fA-F]+$/.test(value)) {
-    return { ok: false, message: `the checksum '${clip(value)}' is neither a hexadecimal digest nor an http(s):// URL of a checksum file` };
+    return {
+      ok: false,
+      message: `the checksum '${clip(value)}' is neither a hexadecimal digest nor an http(s):// URL of a checksum file`,
+    };
   }
   if (checksumType && checksumType !== 'auto') {
     if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(checksumType)) {
-      return { ok: false, message: `unknown checksumType ${checksumType}, supported are ${SUPPORTED_CHECKSUM_TYPES.join(', ')}` };
+      return {
+        ok: false,
+        message: `unknown checksumType ${checksumType}, supported are ${SUPPORTED_CHECKSUM_TYPES.join(', ')}`,
+      };
     }
     const algorithm = checksumType as ChecksumAlgorithm;
     const expected = DIGEST_HEX_LENGTH[algorithm];
     if (value.length !== expected) {
-      return { ok: false, message: `checksumType ${algorithm} expects a digest of ${expected} hexadecimal digits, but the checksum has ${value.length}` };
+      return {
+        ok: false,
+        message:
+          `checksumType ${algorithm} expects a digest of ${expected} hexadecimal digits, ` +
+          `but the checksum has ${value.length}`,
+      };
     }
     return { ok: true, checksum: { algorithm, value: value.toLowerCase() } };
   }
@@ -118,7 +145,9 @@ export function checksumOf(digest: string, checksumType?: string): ChecksumCheck
   if (!algorithm) {
     return {
       ok: false,
-      message: `checksumType auto cannot tell the algorithm of a digest of ${value.length} hexadecimal digits (md5 has 32, sha256 64, sha512 128); set checksumType`,
+      message:
+        `checksumType auto cannot tell the algorithm of a digest of ${value.length} hexadecimal digits ` +
+        '(md5 has 32, sha256 64, sha512 128); set checksumType',
     };
   }
   return { ok: true, checksum: { algorithm, value: value.toLowerCase() } };
@@ -159,12 +188,22 @@ function safeDecode(text: string): string {
  * the first whose name is exactly `fileName` (or its percent-decoded form) wins. Digests of 32, 64 and 128 digits.
  */
 export function parseChecksumFile(text: string, fileName: string): ChecksumFileResult {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (lines.length === 0) return { ok: false, reason: 'empty', message: 'the checksum file is empty', listed: [] };
   const only = lines[0] ?? '';
   if (lines.length === 1 && !/\s/.test(only)) {
     if (DIGEST.test(only)) return { ok: true, value: only.toLowerCase() };
-    return { ok: false, reason: 'invalid', message: `the checksum file holds neither a digest nor '<digest>  <file name>' lines (it holds '${clip(only, 80)}')`, listed: [] };
+    return {
+      ok: false,
+      reason: 'invalid',
+      message:
+        "the checksum file holds neither a digest nor '<digest>  <file name>' lines " +
+        `(it holds '${clip(only, 80)}')`,
+      listed: [],
+    };
   }
   const names = new Set([fileName, safeDecode(fileName)]);
   const listed: string[] = [];
@@ -179,10 +218,20 @@ export function parseChecksumFile(text: string, fileName: string): ChecksumFileR
     listed.push(name);
   }
   if (listed.length === 0) {
-    return { ok: false, reason: 'invalid', message: `the checksum file has no '<digest>  <file name>' lines, so it does not list ${fileName}`, listed };
+    return {
+      ok: false,
+      reason: 'invalid',
+      message: `the checksum file has no '<digest>  <file name>' lines, so it does not list ${fileName}`,
+      listed,
+    };
   }
   const shown = listed.slice(0, 5).join(', ') + (listed.length > 5 ? `, and ${listed.length - 5} more` : '');
-  return { ok: false, reason: 'not-listed', message: `the checksum file does not list ${fileName} (it lists ${shown})`, listed };
+  return {
+    ok: false,
+    reason: 'not-listed',
+    message: `the checksum file does not list ${fileName} (it lists ${shown})`,
+    listed,
+  };
 }
 
 function startsWith(bytes: Uint8Array, offset: number, signature: readonly number[]): boolean {
@@ -242,7 +291,13 @@ export function describeFormat(format: DetectedFormat): string {
   return FORMAT_NAMES[format];
 }
 
-const WRITABLE: Readonly<Partial<Record<DetectedFormat, DiskFormat>>> = { raw: 'raw', gpt: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vdi: 'vdi' };
+const WRITABLE: Readonly<Partial<Record<DetectedFormat, DiskFormat>>> = {
+  raw: 'raw',
+  gpt: 'raw',
+  qcow2: 'qcow2',
+  vmdk: 'vmdk',
+  vdi: 'vdi',
+};
 
 /** The disk format the agent converts from, for a detected format it can write; undefined when it cannot. */
 export function writableFormat(detected: DetectedFormat): DiskFormat | undefined {
@@ -266,7 +321,10 @@ export function formatMatches(declared: ImageIntent['format'], detected: Detecte
  * `image_download_source = http`: the user's URL, the resolved digest as `os_hash_algo`/`os_hash_value` (so
  * the agent neither re-fetches a checksum file nor guesses an algorithm), and `stream_raw_images` on.
  */
-export function imageInfoFor(image: ResolvedImage, options: { nodeUuid: string; configDrive?: string; streamRawImages?: boolean }): IpaImageInfo {
+export function imageInfoFor(
+  image: ResolvedImage,
+  options: { nodeUuid: string; configDrive?: string; streamRawImages?: boolean },
+): IpaImageInfo {
   return {
     id: image.fileName,
     urls: [image.url],

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { RootDeviceHints } from './baremetalhost.schema.ts';
-import { matchRootDevice, MIN_ROOT_DISK_BYTES, translateRootDeviceHints, type BlockDevice } from './root-device-hints.ts';
+import {
+  matchRootDevice,
+  MIN_ROOT_DISK_BYTES,
+  translateRootDeviceHints,
+  type BlockDevice,
+} from './root-device-hints.ts';
 
 const GiB = 2 ** 30;
 
@@ -9,7 +14,11 @@ describe('translateRootDeviceHints: BMO MakeHintMap', () => {
     ['no hints', undefined, {}],
     ['empty hints', {}, {}],
     ['deviceName', { deviceName: '/dev/sda' }, { name: 's== /dev/sda' }],
-    ['deviceName by path', { deviceName: '/dev/disk/by-path/pci-0000:00:1f.2-ata-1' }, { by_path: 's== /dev/disk/by-path/pci-0000:00:1f.2-ata-1' }],
+    [
+      'deviceName by path',
+      { deviceName: '/dev/disk/by-path/pci-0000:00:1f.2-ata-1' },
+      { by_path: 's== /dev/disk/by-path/pci-0000:00:1f.2-ata-1' },
+    ],
     ['hctl', { hctl: '0:0:0:0' }, { hctl: 's== 0:0:0:0' }],
     ['model is a substring', { model: 'PERC H730' }, { model: '<in> PERC H730' }],
     ['vendor is a substring', { vendor: 'DELL' }, { vendor: '<in> DELL' }],
@@ -17,15 +26,41 @@ describe('translateRootDeviceHints: BMO MakeHintMap', () => {
     ['minSizeGigabytes', { minSizeGigabytes: 100 }, { size: '>= 100' }],
     ['minSizeGigabytes 0 is unset', { minSizeGigabytes: 0 }, {}],
     ['wwn', { wwn: '0x5000c500a1b2c3d4' }, { wwn: 's== 0x5000c500a1b2c3d4' }],
-    ['wwnWithExtension', { wwnWithExtension: '0x5000c500a1b2c3d4abc' }, { wwn_with_extension: 's== 0x5000c500a1b2c3d4abc' }],
+    [
+      'wwnWithExtension',
+      { wwnWithExtension: '0x5000c500a1b2c3d4abc' },
+      { wwn_with_extension: 's== 0x5000c500a1b2c3d4abc' },
+    ],
     ['wwnVendorExtension', { wwnVendorExtension: '0xabc' }, { wwn_vendor_extension: 's== 0xabc' }],
     ['rotational true', { rotational: true }, { rotational: 'true' }],
     ['rotational false', { rotational: false }, { rotational: 'false' }],
     ['empty strings are unset', { deviceName: '', model: '', serialNumber: '' }, {}],
     [
       'every hint at once',
-      { deviceName: '/dev/vda', hctl: '1:0:0:0', model: 'm', vendor: 'v', serialNumber: 's', minSizeGigabytes: 20, wwn: 'w', wwnWithExtension: 'we', wwnVendorExtension: 'wv', rotational: false },
-      { name: 's== /dev/vda', hctl: 's== 1:0:0:0', model: '<in> m', vendor: '<in> v', serial: 's== s', size: '>= 20', wwn: 's== w', wwn_with_extension: 's== we', wwn_vendor_extension: 's== wv', rotational: 'false' },
+      {
+        deviceName: '/dev/vda',
+        hctl: '1:0:0:0',
+        model: 'm',
+        vendor: 'v',
+        serialNumber: 's',
+        minSizeGigabytes: 20,
+        wwn: 'w',
+        wwnWithExtension: 'we',
+        wwnVendorExtension: 'wv',
+        rotational: false,
+      },
+      {
+        name: 's== /dev/vda',
+        hctl: 's== 1:0:0:0',
+        model: '<in> m',
+        vendor: '<in> v',
+        serial: 's== s',
+        size: '>= 20',
+        wwn: 's== w',
+        wwn_with_extension: 's== we',
+        wwn_vendor_extension: 's== wv',
+        rotational: 'false',
+      },
     ],
   ];
   it.each(table)('%s', (_, hints, expected) => {
@@ -36,16 +71,68 @@ describe('translateRootDeviceHints: BMO MakeHintMap', () => {
 /** IPA's own matcher fixture: three disks, lists of serials and WWNs, a rotational flag given as text. */
 const ipaDevices = [
   { name: '/dev/sda', size: 64424509440, model: 'ok model', serial: 'fakeserial', wwn: 'wwn_1' },
-  { name: '/dev/sdb', size: 128849018880, model: 'big model', serial: ['veryfakeserial', 'alsoveryfakeserial'], rotational: 'yes', wwn: ['wwn_2', 'wwn_2_ext'] },
-  { name: '/dev/sdc', size: 10737418240, model: 'small model', serial: 'veryveryfakeserial', rotational: false, wwn: 'wwn_3' },
+  {
+    name: '/dev/sdb',
+    size: 128849018880,
+    model: 'big model',
+    serial: ['veryfakeserial', 'alsoveryfakeserial'],
+    rotational: 'yes',
+    wwn: ['wwn_2', 'wwn_2_ext'],
+  },
+  {
+    name: '/dev/sdc',
+    size: 10737418240,
+    model: 'small model',
+    serial: 'veryveryfakeserial',
+    rotational: false,
+    wwn: 'wwn_3',
+  },
 ] as unknown as BlockDevice[];
 
 /** A small host: a USB stick, two SSDs and an HDD, in lsblk order. */
 const host: BlockDevice[] = [
-  { name: '/dev/sda', size: 960 * GiB, model: 'SAMSUNG MZ7LH960', vendor: 'ATA', serial: 'S4NFNA0M', wwn: '0x5002538e0000aaaa', rotational: false, hctl: '0:0:0:0', by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-1' },
-  { name: '/dev/sdb', size: 480 * GiB, model: 'INTEL SSDSC2KB48', vendor: 'ATA', serial: 'BTYF0001', wwn: '0x55cd2e4150000001', rotational: false, hctl: '1:0:0:0', by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-2' },
-  { name: '/dev/sdc', size: 4000 * GiB, model: 'ST4000NM0035', vendor: 'SEAGATE', serial: 'ZC1A2B3C', wwn: '0x5000c500a1b2c3d4', rotational: true, hctl: '2:0:0:0', by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-3' },
-  { name: '/dev/sdd', size: 2 * GiB, model: 'Cruzer Blade', vendor: 'SanDisk', serial: '4C530001', rotational: true, hctl: '6:0:0:0' },
+  {
+    name: '/dev/sda',
+    size: 960 * GiB,
+    model: 'SAMSUNG MZ7LH960',
+    vendor: 'ATA',
+    serial: 'S4NFNA0M',
+    wwn: '0x5002538e0000aaaa',
+    rotational: false,
+    hctl: '0:0:0:0',
+    by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-1',
+  },
+  {
+    name: '/dev/sdb',
+    size: 480 * GiB,
+    model: 'INTEL SSDSC2KB48',
+    vendor: 'ATA',
+    serial: 'BTYF0001',
+    wwn: '0x55cd2e4150000001',
+    rotational: false,
+    hctl: '1:0:0:0',
+    by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-2',
+  },
+  {
+    name: '/dev/sdc',
+    size: 4000 * GiB,
+    model: 'ST4000NM0035',
+    vendor: 'SEAGATE',
+    serial: 'ZC1A2B3C',
+    wwn: '0x5000c500a1b2c3d4',
+    rotational: true,
+    hctl: '2:0:0:0',
+    by_path: '/dev/disk/by-path/pci-0000:00:17.0-ata-3',
+  },
+  {
+    name: '/dev/sdd',
+    size: 2 * GiB,
+    model: 'Cruzer Blade',
+    vendor: 'SanDisk',
+    serial: '4C530001',
+    rotational: true,
+    hctl: '6:0:0:0',
+  },
 ];
 
 const pick = (devices: readonly BlockDevice[], hints?: Record<string, unknown>) => {
@@ -58,11 +145,23 @@ describe('matchRootDevice: IPA device_hints semantics', () => {
     ['one size hint', { size: '>= 70' }, '/dev/sdb'],
     ['rotational false (a bool hint)', { rotational: false }, '/dev/sdc'],
     ['rotational true against "yes" on the device', { size: '>=100', rotational: true }, '/dev/sdb'],
-    ['several hints, operators without a space', { size: '>= 50', model: 's==big model', serial: 's==veryfakeserial' }, '/dev/sdb'],
-    ['<or> with a trailing <or>', { size: '<= 20', model: '<or> model 5 <or> foomodel <or> small model <or>', serial: 's== veryveryfakeserial' }, '/dev/sdc'],
+    [
+      'several hints, operators without a space',
+      { size: '>= 50', model: 's==big model', serial: 's==veryfakeserial' },
+      '/dev/sdb',
+    ],
+    [
+      '<or> with a trailing <or>',
+      { size: '<= 20', model: '<or> model 5 <or> foomodel <or> small model <or>', serial: 's== veryveryfakeserial' },
+      '/dev/sdc',
+    ],
     ['<in> substring', { rotational: false, model: '<in> small' }, '/dev/sdc'],
     ['a WWN from a list of WWNs', { wwn: 'wwn_2_ext' }, '/dev/sdb'],
-    ['no operators: size == and strings s==', { size: '120', model: 'big model', serial: 'veryfakeserial' }, '/dev/sdb'],
+    [
+      'no operators: size == and strings s==',
+      { size: '120', model: 'big model', serial: 'veryfakeserial' },
+      '/dev/sdb',
+    ],
     ['size as a number', { size: 120 }, '/dev/sdb'],
     ['a serial from a list of serials', { serial: 's== alsoveryfakeserial' }, '/dev/sdb'],
     ['case-insensitive strings', { model: 'BIG MODEL' }, '/dev/sdb'],
@@ -97,9 +196,24 @@ describe('matchRootDevice: Metal3 hints through BMO translation', () => {
     ['minSizeGigabytes: first large enough in lsblk order', { minSizeGigabytes: 500 }, '/dev/sda'],
     ['minSizeGigabytes beyond the SSDs', { minSizeGigabytes: 1000 }, '/dev/sdc'],
     ['rotational false: the first SSD', { rotational: false }, '/dev/sda'],
-    ['rotational true and at least 4 GiB: the HDD, not the USB stick', { rotational: true, minSizeGigabytes: 4 }, '/dev/sdc'],
+    [
+      'rotational true and at least 4 GiB: the HDD, not the USB stick',
+      { rotational: true, minSizeGigabytes: 4 },
+      '/dev/sdc',
+    ],
     ['wwn', { wwn: '0x55cd2e4150000001' }, '/dev/sdb'],
-    ['all hints of one disk', { model: 'INTEL', vendor: 'ATA', serialNumber: 'BTYF0001', minSizeGigabytes: 400, rotational: false, hctl: '1:0:0:0' }, '/dev/sdb'],
+    [
+      'all hints of one disk',
+      {
+        model: 'INTEL',
+        vendor: 'ATA',
+        serialNumber: 'BTYF0001',
+        minSizeGigabytes: 400,
+        rotational: false,
+        hctl: '1:0:0:0',
+      },
+      '/dev/sdb',
+    ],
   ];
   it.each(table)('%s', (_, hints, expected) => {
     expect(pick(host, translateRootDeviceHints(hints))).toBe(expected);
@@ -113,25 +227,48 @@ describe('matchRootDevice: no hints, IPA guess_root_disk', () => {
   });
 
   it('breaks a size tie by name', () => {
-    expect(pick([{ name: '/dev/sdb', size: 8 * GiB }, { name: '/dev/sda', size: 8 * GiB }])).toBe('/dev/sda');
+    expect(
+      pick([
+        { name: '/dev/sdb', size: 8 * GiB },
+        { name: '/dev/sda', size: 8 * GiB },
+      ]),
+    ).toBe('/dev/sda');
   });
 
   it('accepts exactly 4 GiB', () => {
-    expect(pick([{ name: '/dev/vda', size: MIN_ROOT_DISK_BYTES }, { name: '/dev/vdb', size: MIN_ROOT_DISK_BYTES - 1 }])).toBe('/dev/vda');
+    expect(
+      pick([
+        { name: '/dev/vda', size: MIN_ROOT_DISK_BYTES },
+        { name: '/dev/vdb', size: MIN_ROOT_DISK_BYTES - 1 },
+      ]),
+    ).toBe('/dev/vda');
   });
 
   it('fails when every disk is smaller, naming the largest', () => {
-    const choice = matchRootDevice([{ name: '/dev/vda', size: 3 * GiB }, { name: '/dev/vdb', size: GiB }]);
-    expect(choice).toEqual({ ok: false, code: 'RootDeviceNotFound', message: 'no disk of at least 4 GiB: root device hints were not given and every disk is smaller (the largest, /dev/vda, has 3 GiB)' });
+    const choice = matchRootDevice([
+      { name: '/dev/vda', size: 3 * GiB },
+      { name: '/dev/vdb', size: GiB },
+    ]);
+    expect(choice).toEqual({
+      ok: false,
+      code: 'RootDeviceNotFound',
+      message:
+        'no disk of at least 4 GiB: root device hints were not given and every disk is smaller ' +
+        '(the largest, /dev/vda, has 3 GiB)',
+    });
   });
 
   it('fails when there is no disk', () => {
-    expect(matchRootDevice([])).toMatchObject({ ok: false, code: 'RootDeviceNotFound', message: 'the host reports no disks to write the image to' });
+    expect(matchRootDevice([])).toMatchObject({
+      ok: false,
+      code: 'RootDeviceNotFound',
+      message: 'the host reports no disks to write the image to',
+    });
   });
 });
 
 describe('matchRootDevice: a failure names the hint and what each disk has', () => {
-  it('names a serialNumber no disk has, and the disks\' serials', () => {
+  it("names a serialNumber no disk has, and the disks' serials", () => {
     const choice = matchRootDevice(host, translateRootDeviceHints({ serialNumber: 'NOPE123' }));
     expect(choice.ok).toBe(false);
     expect(choice.ok ? '' : choice.message).toBe(
@@ -140,9 +277,11 @@ describe('matchRootDevice: a failure names the hint and what each disk has', () 
     );
   });
 
-  it('names minSizeGigabytes with the disks\' sizes', () => {
+  it("names minSizeGigabytes with the disks' sizes", () => {
     const choice = matchRootDevice(host, translateRootDeviceHints({ minSizeGigabytes: 5000 }));
-    expect(choice.ok ? '' : choice.message).toContain('no disk matches rootDeviceHints.minSizeGigabytes (Ironic hint size: ">= 5000"');
+    expect(choice.ok ? '' : choice.message).toContain(
+      'no disk matches rootDeviceHints.minSizeGigabytes (Ironic hint size: ">= 5000"',
+    );
     expect(choice.ok ? '' : choice.message).toContain('/dev/sdc has 4000 GiB');
   });
 
@@ -155,7 +294,9 @@ describe('matchRootDevice: a failure names the hint and what each disk has', () 
   it('says when each hint matches some disk but no disk matches all', () => {
     const choice = matchRootDevice(host, translateRootDeviceHints({ rotational: true, serialNumber: 'S4NFNA0M' }));
     expect(choice).toMatchObject({ ok: false, code: 'RootDeviceNotFound' });
-    expect(choice.ok ? '' : choice.message).toContain('each hint matches some disk, but no single disk matches them all');
+    expect(choice.ok ? '' : choice.message).toContain(
+      'each hint matches some disk, but no single disk matches them all',
+    );
     expect(choice.ok ? '' : choice.message).toContain('/dev/sda has false');
   });
 });
@@ -167,7 +308,11 @@ describe('matchRootDevice: hints IPA refuses', () => {
     ['size zero', { size: 0 }, 'Root device hint "size" should be a positive integer'],
     ['size negative', { size: -123 }, 'should be a positive integer'],
     ['<or> of sizes with a non-integer', { size: '<or> 123 <or> non-int <or> 789' }, 'is not an integer value'],
-    ['<range-in> on size (IPA reads its values as integers)', { size: '<range-in> [ 10 100 )' }, 'is not an integer value'],
+    [
+      '<range-in> on size (IPA reads its values as integers)',
+      { size: '<range-in> [ 10 100 )' },
+      'is not an integer value',
+    ],
     ['rotational not a bool', { rotational: 'not-bool' }, 'Root device hint "rotational" is not a Boolean value'],
     ['a string hint given as a number', { serial: 123 }, 'Root device hint "serial" is not a string value'],
     ['an empty expression', { model: '  ' }, 'expression is empty'],

@@ -61,15 +61,34 @@ type HintType = 'str' | 'int' | 'bool';
 
 /** IPA's `VALID_ROOT_DEVICE_HINTS`, in its order. */
 const HINT_TYPES: Readonly<Record<string, HintType>> = {
-  size: 'int', model: 'str', wwn: 'str', serial: 'str', vendor: 'str', wwn_with_extension: 'str',
-  wwn_vendor_extension: 'str', name: 'str', rotational: 'bool', hctl: 'str', by_path: 'str', tran: 'str',
+  size: 'int',
+  model: 'str',
+  wwn: 'str',
+  serial: 'str',
+  vendor: 'str',
+  wwn_with_extension: 'str',
+  wwn_vendor_extension: 'str',
+  name: 'str',
+  rotational: 'bool',
+  hctl: 'str',
+  by_path: 'str',
+  tran: 'str',
 };
 
 /** The Metal3 field behind each Ironic hint, for messages. */
 const METAL3_FIELD: Readonly<Record<string, string>> = {
-  size: 'minSizeGigabytes', model: 'model', wwn: 'wwn', serial: 'serialNumber', vendor: 'vendor',
-  wwn_with_extension: 'wwnWithExtension', wwn_vendor_extension: 'wwnVendorExtension', name: 'deviceName',
-  rotational: 'rotational', hctl: 'hctl', by_path: 'deviceName', tran: 'tran',
+  size: 'minSizeGigabytes',
+  model: 'model',
+  wwn: 'wwn',
+  serial: 'serialNumber',
+  vendor: 'vendor',
+  wwn_with_extension: 'wwnWithExtension',
+  wwn_vendor_extension: 'wwnVendorExtension',
+  name: 'deviceName',
+  rotational: 'rotational',
+  hctl: 'hctl',
+  by_path: 'deviceName',
+  tran: 'tran',
 };
 
 /** A hint that cannot be parsed or applied (IPA: ValueError, or an exception of the matcher). */
@@ -180,7 +199,13 @@ function operatorAndValues(expression: unknown, hint: string): { op: string; val
   if (!ast) throw new HintError(`Root device hint ${hint} expression ${JSON.stringify(expr)} cannot be parsed`);
   if (ast.length <= 1) return { op: '', values: [expr] };
   const op = ast[0] ?? '';
-  return { op, values: expr.split(op).filter((v) => v !== '').map((v) => v.trim()) };
+  return {
+    op,
+    values: expr
+      .split(op)
+      .filter((v) => v !== '')
+      .map((v) => v.trim()),
+  };
 }
 
 /** IPA's `_normalize_hint_expression`: values lower-cased and URL-quoted, operators kept. */
@@ -226,7 +251,8 @@ function rangeIn(x: unknown, args: string[]): boolean {
   if (lo > hi) throw new HintError("<range-in> operator's first argument has to be smaller or equal to the second");
   const lower = open === '[' ? value >= lo : open === '(' ? value > lo : undefined;
   const upper = close === ']' ? value <= hi : close === ')' ? value < hi : undefined;
-  if (lower === undefined || upper === undefined) throw new HintError('<range-in> needs "[" or "(" first and "]" or ")" last');
+  if (lower === undefined || upper === undefined)
+    throw new HintError('<range-in> needs "[" or "(" first and "]" or ")" last');
   return lower && upper;
 }
 
@@ -285,7 +311,9 @@ function parseHints(hints: Readonly<Record<string, unknown>> | undefined): Map<s
   if (!hints || Object.keys(hints).length === 0) return undefined;
   const invalid = Object.keys(hints).filter((name) => !(name in HINT_TYPES));
   if (invalid.length > 0) {
-    throw new HintError(`The hints "${invalid.join(', ')}" are invalid. Valid hints are: "${Object.keys(HINT_TYPES).join(', ')}"`);
+    throw new HintError(
+      `The hints "${invalid.join(', ')}" are invalid. Valid hints are: "${Object.keys(HINT_TYPES).join(', ')}"`,
+    );
   }
   const parsed = new Map<string, unknown>();
   for (const [name, expression] of Object.entries(hints)) {
@@ -298,16 +326,21 @@ function parseHints(hints: Readonly<Record<string, unknown>> | undefined): Map<s
     } else if (type === 'int') {
       for (const v of operatorAndValues(expression, name).values) {
         if (!/^[+-]?\d+$/.test(v.replace(/_/g, ''))) {
-          throw new HintError(`Root device hint "${name}" is not an integer value. Current value: ${pyStr(expression)}`);
+          throw new HintError(
+            `Root device hint "${name}" is not an integer value. Current value: ${pyStr(expression)}`,
+          );
         }
         if (Number(v.replace(/_/g, '')) <= 0) {
-          throw new HintError(`Root device hint "${name}" should be a positive integer. Current value: ${pyStr(expression)}`);
+          throw new HintError(
+            `Root device hint "${name}" should be a positive integer. Current value: ${pyStr(expression)}`,
+          );
         }
       }
       parsed.set(name, expression);
     } else {
       const value = strictBool(expression);
-      if (value === undefined) throw new HintError(`Root device hint "${name}" is not a Boolean value. Current value: ${pyStr(expression)}`);
+      if (value === undefined)
+        throw new HintError(`Root device hint "${name}" is not a Boolean value. Current value: ${pyStr(expression)}`);
       parsed.set(name, value);
     }
   }
@@ -366,7 +399,9 @@ function shown(device: BlockDevice, hint: string): string {
 }
 
 function describeHint(hint: string, original: Readonly<Record<string, unknown>>, parsed: unknown): string {
-  return `rootDeviceHints.${METAL3_FIELD[hint] ?? hint} (Ironic hint ${hint}: ${JSON.stringify(pyStr(original[hint]))}, matched as ${JSON.stringify(pyStr(parsed))})`;
+  const given = JSON.stringify(pyStr(original[hint]));
+  const matched = JSON.stringify(pyStr(parsed));
+  return `rootDeviceHints.${METAL3_FIELD[hint] ?? hint} (Ironic hint ${hint}: ${given}, matched as ${matched})`;
 }
 
 /**
@@ -374,12 +409,20 @@ function describeHint(hint: string, original: Readonly<Record<string, unknown>>,
  * `lsblk` order) that satisfies every hint; without, the smallest disk of at least 4 GiB (ties by name). When
  * none fits, the message names each hint no disk satisfies and what each disk has for it.
  */
-export function matchRootDevice(devices: readonly BlockDevice[], hints?: Readonly<Record<string, unknown>>): RootDeviceChoice {
+export function matchRootDevice(
+  devices: readonly BlockDevice[],
+  hints?: Readonly<Record<string, unknown>>,
+): RootDeviceChoice {
   let parsed: Map<string, unknown> | undefined;
   try {
     parsed = parseHints(hints);
   } catch (err) {
-    if (err instanceof HintError) return { ok: false, code: 'RootDeviceHintsInvalid', message: `the root device hints cannot be used: ${err.message}` };
+    if (err instanceof HintError)
+      return {
+        ok: false,
+        code: 'RootDeviceHintsInvalid',
+        message: `the root device hints cannot be used: ${err.message}`,
+      };
     throw err;
   }
   if (!parsed) return guessRootDisk(devices);
@@ -387,10 +430,19 @@ export function matchRootDevice(devices: readonly BlockDevice[], hints?: Readonl
   try {
     for (const device of devices) {
       if ([...parsed].every(([hint, expected]) => satisfies(device, hint, expected))) {
-        return { ok: true, device, reason: `the first disk matching the root device hints ${[...parsed.keys()].join(', ')}` };
+        return {
+          ok: true,
+          device,
+          reason: `the first disk matching the root device hints ${[...parsed.keys()].join(', ')}`,
+        };
       }
     }
-    if (devices.length === 0) return { ok: false, code: 'RootDeviceNotFound', message: 'the host reports no disks, so none can match the root device hints' };
+    if (devices.length === 0)
+      return {
+        ok: false,
+        code: 'RootDeviceNotFound',
+        message: 'the host reports no disks, so none can match the root device hints',
+      };
     const unmatched = [...parsed].filter(([hint, expected]) => !devices.some((d) => satisfies(d, hint, expected)));
     const disks = (hint: string) => devices.map((d) => `${d.name} has ${shown(d, hint)}`).join(', ');
     if (unmatched.length > 0) {
@@ -398,9 +450,18 @@ export function matchRootDevice(devices: readonly BlockDevice[], hints?: Readonl
       return { ok: false, code: 'RootDeviceNotFound', message: `no disk matches ${parts.join('; no disk matches ')}` };
     }
     const all = [...parsed].map(([hint, expected]) => `${describeHint(hint, original, expected)}: ${disks(hint)}`);
-    return { ok: false, code: 'RootDeviceNotFound', message: `each hint matches some disk, but no single disk matches them all: ${all.join('; ')}` };
+    return {
+      ok: false,
+      code: 'RootDeviceNotFound',
+      message: `each hint matches some disk, but no single disk matches them all: ${all.join('; ')}`,
+    };
   } catch (err) {
-    if (err instanceof HintError) return { ok: false, code: 'RootDeviceHintsInvalid', message: `the root device hints cannot be applied to the disks: ${err.message}` };
+    if (err instanceof HintError)
+      return {
+        ok: false,
+        code: 'RootDeviceHintsInvalid',
+        message: `the root device hints cannot be applied to the disks: ${err.message}`,
+      };
     throw err;
   }
 }
@@ -410,11 +471,14 @@ function guessRootDisk(devices: readonly BlockDevice[]): RootDeviceChoice {
   const sorted = [...devices].sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const device = sorted.find((d) => d.size >= MIN_ROOT_DISK_BYTES);
   if (device) return { ok: true, device, reason: 'no root device hints: the smallest disk of at least 4 GiB' };
-  if (devices.length === 0) return { ok: false, code: 'RootDeviceNotFound', message: 'the host reports no disks to write the image to' };
+  if (devices.length === 0)
+    return { ok: false, code: 'RootDeviceNotFound', message: 'the host reports no disks to write the image to' };
   const largest = sorted[sorted.length - 1] as BlockDevice;
   return {
     ok: false,
     code: 'RootDeviceNotFound',
-    message: `no disk of at least 4 GiB: root device hints were not given and every disk is smaller (the largest, ${largest.name}, has ${gib(largest.size)})`,
+    message:
+      'no disk of at least 4 GiB: root device hints were not given and every disk is smaller ' +
+      `(the largest, ${largest.name}, has ${gib(largest.size)})`,
   };
 }

@@ -1,10 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { formatKernelParams, kernelParamsOf, parseKernelParams, splitCommandLine, withKernelParams, type KernelParams } from './boot-config.ts';
+import {
+  formatKernelParams,
+  kernelParamsOf,
+  parseKernelParams,
+  splitCommandLine,
+  withKernelParams,
+  type KernelParams,
+} from './boot-config.ts';
 
-const AGENT: KernelParams = { 'ipa-api-url': 'https://10.0.0.1:6385', 'ipa-agent-token': 'tok-123', boot_method: 'vmedia' };
+const AGENT_LINE = 'ipa-api-url=https://10.0.0.1:6385 ipa-agent-token=tok-123 boot_method=vmedia';
+const AGENT: KernelParams = {
+  'ipa-api-url': 'https://10.0.0.1:6385',
+  'ipa-agent-token': 'tok-123',
+  boot_method: 'vmedia',
+};
 
 // Shapes of boot configurations found on IPA ISOs: Ironic's templates, ironic-python-agent-builder's, distro-like.
-const IRONIC_GRUB = 'set default=0\nset timeout=5\n\nmenuentry "boot_partition" {\nlinux /vmlinuz  --\ninitrd /initrd\n}\n';
+const IRONIC_GRUB =
+  'set default=0\nset timeout=5\n\nmenuentry "boot_partition" {\nlinux /vmlinuz  --\ninitrd /initrd\n}\n';
 const BUILDER_GRUB = [
   'set default=0',
   'menuentry "Ironic Python Agent" {',
@@ -19,22 +32,22 @@ const BUILDER_GRUB = [
 const IRONIC_ISOLINUX = 'default boot\n\nlabel boot\nkernel /vmlinuz\nappend initrd=/initrd text  --\n';
 
 describe('withKernelParams: agent parameters into every kernel line', () => {
-  it('fills Ironic\'s GRUB template before the closing --, keeping linux and initrd', () => {
+  it("fills Ironic's GRUB template before the closing --, keeping linux and initrd", () => {
     const out = withKernelParams(IRONIC_GRUB, 'grub', AGENT);
     expect(out.lines).toBe(1);
-    expect(out.text).toContain('linux /vmlinuz ipa-api-url=https://10.0.0.1:6385 ipa-agent-token=tok-123 boot_method=vmedia --\ninitrd /initrd\n');
+    expect(out.text).toContain(`linux /vmlinuz ${AGENT_LINE} --\ninitrd /initrd\n`);
   });
 
-  it('fills Ironic\'s ISOLINUX template, keeping initrd= and text', () => {
+  it("fills Ironic's ISOLINUX template, keeping initrd= and text", () => {
     const out = withKernelParams(IRONIC_ISOLINUX, 'isolinux', AGENT);
     expect(out.lines).toBe(1);
-    expect(out.text).toContain('kernel /vmlinuz\nappend initrd=/initrd text ipa-api-url=https://10.0.0.1:6385 ipa-agent-token=tok-123 boot_method=vmedia --\n');
+    expect(out.text).toContain(`kernel /vmlinuz\nappend initrd=/initrd text ${AGENT_LINE} --\n`);
   });
 
   it('replaces an old value of the same key and keeps the other parameters, in every menu entry', () => {
     const out = withKernelParams(BUILDER_GRUB, 'grub', AGENT);
     expect(out.lines).toBe(2);
-    expect(out.text).toContain('  linuxefi /vmlinuz nofb nomodeset vga=normal ipa-insecure=1 ipa-api-url=https://10.0.0.1:6385 ipa-agent-token=tok-123 boot_method=vmedia\n');
+    expect(out.text).toContain(`  linuxefi /vmlinuz nofb nomodeset vga=normal ipa-insecure=1 ${AGENT_LINE}\n`);
     expect(out.text).toContain('  linux /vmlinuz rescue ipa-api-url=');
     expect(out.text).not.toContain('http://old:6385');
     expect(out.text).toContain('  initrdefi /initrd');
@@ -51,12 +64,16 @@ describe('withKernelParams: agent parameters into every kernel line', () => {
   });
 
   it('writes bare flags and quotes values with spaces', () => {
-    expect(formatKernelParams({ nofb: true, 'ipa-debug': '1', note: 'a b' })).toEqual(['nofb', 'ipa-debug=1', 'note="a b"']);
+    expect(formatKernelParams({ nofb: true, 'ipa-debug': '1', note: 'a b' })).toEqual([
+      'nofb',
+      'ipa-debug=1',
+      'note="a b"',
+    ]);
   });
 });
 
 describe('kernelParamsOf: how the simulator reads a deploy ISO', () => {
-  it('reads GRUB\'s first kernel line', () => {
+  it("reads GRUB's first kernel line", () => {
     const patched = withKernelParams(BUILDER_GRUB, 'grub', AGENT).text;
     expect(kernelParamsOf(patched, 'grub')).toEqual({
       kernel: '/vmlinuz',
@@ -65,8 +82,11 @@ describe('kernelParamsOf: how the simulator reads a deploy ISO', () => {
     });
   });
 
-  it('reads ISOLINUX\'s append line, without initrd= and what follows --', () => {
-    const patched = withKernelParams(IRONIC_ISOLINUX, 'isolinux', { ...AGENT, 'ipa-inspection-callback-url': 'https://10.0.0.1:6385/v1/continue_inspection' }).text;
+  it("reads ISOLINUX's append line, without initrd= and what follows --", () => {
+    const patched = withKernelParams(IRONIC_ISOLINUX, 'isolinux', {
+      ...AGENT,
+      'ipa-inspection-callback-url': 'https://10.0.0.1:6385/v1/continue_inspection',
+    }).text;
     expect(kernelParamsOf(patched, 'isolinux')).toEqual({
       kernel: '/vmlinuz',
       initrd: '/initrd',

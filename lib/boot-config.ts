@@ -81,7 +81,11 @@ function mergeTokens(tokens: string[], params: KernelParams): string[] {
  * Writes `params` into every kernel line of a boot configuration; returns the new text and how many lines
  * carry them (0 means the configuration boots no kernel this way).
  */
-export function withKernelParams(text: string, kind: BootConfigKind, params: KernelParams): { text: string; lines: number } {
+export function withKernelParams(
+  text: string,
+  kind: BootConfigKind,
+  params: KernelParams,
+): { text: string; lines: number } {
   let lines = 0;
   const out = text.split('\n').map((line) => {
     if (kind === 'grub') {
@@ -99,19 +103,33 @@ export function withKernelParams(text: string, kind: BootConfigKind, params: Ker
 }
 
 /** The kernel, initrd and parameters of the first kernel line of a boot configuration; undefined if none. */
-export function kernelParamsOf(text: string, kind: BootConfigKind): { kernel?: string; initrd?: string; params: KernelParams } | undefined {
+export function kernelParamsOf(
+  text: string,
+  kind: BootConfigKind,
+): { kernel?: string; initrd?: string; params: KernelParams } | undefined {
   const lines = text.split('\n');
   if (kind === 'grub') {
     const index = lines.findIndex((l) => GRUB_KERNEL.test(l));
     if (index < 0) return undefined;
     const m = GRUB_KERNEL.exec(lines[index] ?? '');
-    const initrd = lines.slice(index + 1).map((l) => /^\s*initrd(?:efi|16)?\s+(\S+)/.exec(l)?.[1]).find(Boolean);
-    return { ...(m?.[2] ? { kernel: m[2] } : {}), ...(initrd ? { initrd } : {}), params: parseKernelParams(splitCommandLine(m?.[3] ?? '')) };
+    const initrd = lines
+      .slice(index + 1)
+      .map((l) => /^\s*initrd(?:efi|16)?\s+(\S+)/.exec(l)?.[1])
+      .find(Boolean);
+    return {
+      ...(m?.[2] ? { kernel: m[2] } : {}),
+      ...(initrd ? { initrd } : {}),
+      params: parseKernelParams(splitCommandLine(m?.[3] ?? '')),
+    };
   }
   const index = lines.findIndex((l) => ISOLINUX_APPEND.test(l));
   if (index < 0) return undefined;
   const tokens = splitCommandLine(ISOLINUX_APPEND.exec(lines[index] ?? '')?.[2] ?? '');
-  const kernel = lines.slice(0, index).reverse().map((l) => /^\s*(?:kernel|linux)\s+(\S+)/i.exec(l)?.[1]).find(Boolean);
+  const kernel = lines
+    .slice(0, index)
+    .reverse()
+    .map((l) => /^\s*(?:kernel|linux)\s+(\S+)/i.exec(l)?.[1])
+    .find(Boolean);
   const initrd = tokens.find((t) => t.startsWith('initrd='))?.slice('initrd='.length);
   const params = parseKernelParams(tokens.filter((t) => !t.startsWith('initrd=')));
   return { ...(kernel ? { kernel } : {}), ...(initrd ? { initrd } : {}), params };

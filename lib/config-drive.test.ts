@@ -22,11 +22,15 @@ describe('config drive wire form (Ironic gzip + base64, IPA get_configdrive)', (
   });
 
   it('refuses base64 that is not gzip', async () => {
-    expect((await failure(() => configDriveFromWireForm(Buffer.from('plain').toString('base64')))).message).toBe('the config drive is not gzip-compressed');
+    expect((await failure(() => configDriveFromWireForm(Buffer.from('plain').toString('base64')))).message).toBe(
+      'the config drive is not gzip-compressed',
+    );
   });
 
   it('refuses a drive over 64 MiB once decompressed, as IPA does', async () => {
     const big = gzipSync(Buffer.alloc(CONFIG_DRIVE_MAX_BYTES + 1)).toString('base64');
-    expect((await failure(() => configDriveFromWireForm(big))).message).toContain(`larger than ${CONFIG_DRIVE_MAX_BYTES} bytes`);
+    expect((await failure(() => configDriveFromWireForm(big))).message).toContain(
+      `larger than ${CONFIG_DRIVE_MAX_BYTES} bytes`,
+    );
   });
 });

@@ -10,7 +10,8 @@ import { ImageError } from './image-error.ts';
 /** IPA's limit on a config drive once decoded (its partition is the last 64 MiB of the disk). */
 export const CONFIG_DRIVE_MAX_BYTES = 64 * 1024 * 1024;
 
-const tooLargeMessage = `the config drive is larger than ${CONFIG_DRIVE_MAX_BYTES} bytes once decompressed (IPA's limit)`;
+const tooLargeMessage =
+  `the config drive is larger than ${CONFIG_DRIVE_MAX_BYTES} bytes once decompressed ` + "(IPA's limit)";
 
 /** The ISO gzipped then base64-encoded, as Ironic sends it. */
 export function configDriveWireForm(iso: Buffer): string {
@@ -21,7 +22,10 @@ export function configDriveWireForm(iso: Buffer): string {
 export function configDriveFromWireForm(text: string): Buffer {
   const compact = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw new ImageError('HostConfigDataInvalid', 'the config drive is not base64-encoded', { expected: 'base64 of a gzipped ISO', found: 'other text' });
+    throw new ImageError('HostConfigDataInvalid', 'the config drive is not base64-encoded', {
+      expected: 'base64 of a gzipped ISO',
+      found: 'other text',
+    });
   }
   let iso: Buffer;
   try {

@@ -40,9 +40,23 @@ export function isImageError(err: unknown): err is ImageError {
 
 /** Codes of errors thrown by the HTTP client before an answer (undici and Node), all transient. */
 const TRANSPORT_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE',
-  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_ABORTED', 'ABORT_ERR', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_ABORTED',
+  'ABORT_ERR',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ]);
 
 /** The most telling `code` on an error or its causes (a known transport code first), for messages. */
@@ -61,7 +75,10 @@ export function fetchFailure(what: string, url: string, err: unknown): ImageErro
   if (err instanceof ImageError) return err;
   const code = errorCodeOf(err);
   const text = err instanceof Error ? err.message : String(err);
-  return new ImageError('ImageFetchFailed', `fetching ${what} ${url} failed: ${code ?? text}`, { cause: err, retryable: true });
+  return new ImageError('ImageFetchFailed', `fetching ${what} ${url} failed: ${code ?? text}`, {
+    cause: err,
+    retryable: true,
+  });
 }
 
 /**
@@ -72,7 +89,16 @@ export function httpFailure(what: string, url: string, status: number, statusTex
   const answer = `${status}${statusText ? ` ${statusText}` : ''}`;
   if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
     const fix = field ? `; fix ${field}` : '';
-    return new ImageError('ImageUrlRefused', `${what} ${url} answered ${answer}${fix}`, { status, expected: '200 or 206', found: String(status) });
+    return new ImageError('ImageUrlRefused', `${what} ${url} answered ${answer}${fix}`, {
+      status,
+      expected: '200 or 206',
+      found: String(status),
+    });
   }
-  return new ImageError('ImageFetchFailed', `${what} ${url} answered ${answer}`, { status, retryable: true, expected: '200 or 206', found: String(status) });
+  return new ImageError('ImageFetchFailed', `${what} ${url} answered ${answer}`, {
+    status,
+    retryable: true,
+    expected: '200 or 206',
+    found: String(status),
+  });
 }

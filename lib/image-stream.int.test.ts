@@ -59,20 +59,29 @@ afterAll(async () => {
 describe('writing images onto loop devices', () => {
   it('streams a raw image onto the device, verified, the rest of the disk untouched', async () => {
     const loop = await loopDisk('raw-disk');
-    const result = await streamImageToTarget({ url: server.url('/os.raw'), target: loop.device, checksum: { algorithm: 'sha256', value: sha256(images.raw.bytes) } });
+    const result = await streamImageToTarget({
+      url: server.url('/os.raw'),
+      target: loop.device,
+      checksum: { algorithm: 'sha256', value: sha256(images.raw.bytes) },
+    });
     expect(result.bytes).toBe(images.raw.bytes.length);
     const onDisk = await readDevice(loop.device, DISK_BYTES);
     expect(onDisk.subarray(0, images.raw.bytes.length).equals(images.raw.bytes)).toBe(true);
     expect(onDisk.subarray(images.raw.bytes.length).every((b) => b === 0x5a)).toBe(true);
     await loop.detach();
-    expect(readFileSync(loop.file).subarray(0, images.raw.bytes.length).equals(images.raw.bytes)).toBe(true); // fsynced to the backing file
+    // fsynced through to the backing file
+    expect(readFileSync(loop.file).subarray(0, images.raw.bytes.length).equals(images.raw.bytes)).toBe(true);
   });
 
   it('downloads a qcow2 image, verifies it and converts it onto the device with qemu-img', async () => {
     const loop = await loopDisk('qcow2-disk');
     const staged = join(dir, 'staged.qcow2');
     const qcow2 = readFileSync(images.qcow2);
-    await streamImageToTarget({ url: server.url('/os.qcow2'), target: staged, checksum: { algorithm: 'sha256', value: sha256(qcow2) } });
+    await streamImageToTarget({
+      url: server.url('/os.qcow2'),
+      target: staged,
+      checksum: { algorithm: 'sha256', value: sha256(qcow2) },
+    });
     await convertToRaw({ source: staged, sourceFormat: 'qcow2', target: loop.device, qemuImg: tools.qemuImg });
     const onDisk = await readDevice(loop.device, images.raw.bytes.length);
     expect(sha256(onDisk)).toBe(sha256(images.raw.bytes));
@@ -80,6 +89,13 @@ describe('writing images onto loop devices', () => {
 
   it('refuses an image larger than the device', async () => {
     const loop = await loopDisk('small-disk');
-    await expect(streamImageToTarget({ url: server.url('/os.raw'), target: loop.device, offset: DISK_BYTES - 4096, capacityBytes: 4096 })).rejects.toMatchObject({ code: 'ImageWriteFailed' });
+    await expect(
+      streamImageToTarget({
+        url: server.url('/os.raw'),
+        target: loop.device,
+        offset: DISK_BYTES - 4096,
+        capacityBytes: 4096,
+      }),
+    ).rejects.toMatchObject({ code: 'ImageWriteFailed' });
   });
 });

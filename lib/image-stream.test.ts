@@ -23,7 +23,10 @@ const newTarget = (fill?: { size: number; byte: number }) => {
 };
 
 beforeAll(async () => {
-  server = await startImageServer({ '/os.img': image, '/moved': { redirect: '/os.img' }, '/broken': { status: 503 } }, { refuseHead: true });
+  server = await startImageServer(
+    { '/os.img': image, '/moved': { redirect: '/os.img' }, '/broken': { status: 503 } },
+    { refuseHead: true },
+  );
 });
 
 afterAll(async () => {
@@ -33,7 +36,13 @@ afterAll(async () => {
 describe('streamImageToTarget', () => {
   it('writes exactly the image at the offset, leaving the rest of the disk as it was', async () => {
     const disk = newTarget({ size: 8 * 1024 * 1024, byte: 0xaa });
-    const result = await streamImageToTarget({ url: server.url('/os.img'), target: disk, offset: 4096, checksum: { algorithm: 'sha256', value: sha256 }, blockSize: 1024 * 1024 });
+    const result = await streamImageToTarget({
+      url: server.url('/os.img'),
+      target: disk,
+      offset: 4096,
+      checksum: { algorithm: 'sha256', value: sha256 },
+      blockSize: 1024 * 1024,
+    });
     expect(result).toMatchObject({ bytes: image.length, digest: { algorithm: 'sha256', value: sha256 } });
     const bytes = readFileSync(disk);
     expect(bytes.length).toBe(8 * 1024 * 1024); // not truncated
@@ -56,7 +65,11 @@ describe('streamImageToTarget', () => {
     ['md5', md5],
     ['sha512', sha512],
   ] as const)('verifies %s', async (algorithm, value) => {
-    const result = await streamImageToTarget({ url: server.url('/os.img'), target: newTarget(), checksum: { algorithm, value: value.toUpperCase() } });
+    const result = await streamImageToTarget({
+      url: server.url('/os.img'),
+      target: newTarget(),
+      checksum: { algorithm, value: value.toUpperCase() },
+    });
     expect(result.digest).toEqual({ algorithm, value });
   });
 
@@ -67,13 +80,23 @@ describe('streamImageToTarget', () => {
   });
 
   it('follows a redirect', async () => {
-    const result = await streamImageToTarget({ url: server.url('/moved'), target: newTarget(), checksum: { algorithm: 'sha256', value: sha256 } });
+    const result = await streamImageToTarget({
+      url: server.url('/moved'),
+      target: newTarget(),
+      checksum: { algorithm: 'sha256', value: sha256 },
+    });
     expect(result.bytes).toBe(image.length);
   });
 
   it('fails on a mismatch with the expected and the found digest', async () => {
     const wrong = 'f'.repeat(64);
-    const err = await failure(streamImageToTarget({ url: server.url('/os.img'), target: newTarget(), checksum: { algorithm: 'sha256', value: wrong } }));
+    const err = await failure(
+      streamImageToTarget({
+        url: server.url('/os.img'),
+        target: newTarget(),
+        checksum: { algorithm: 'sha256', value: wrong },
+      }),
+    );
     expect(err.code).toBe('ImageChecksumMismatch');
     expect(err.retryable).toBe(false);
     expect(err.expected).toBe(wrong);
@@ -83,7 +106,13 @@ describe('streamImageToTarget', () => {
 
   it('reports progress up to the whole image', async () => {
     const seen: StreamProgress[] = [];
-    await streamImageToTarget({ url: server.url('/os.img'), target: newTarget(), blockSize: 256 * 1024, progressIntervalMs: 0, onProgress: (p) => seen.push(p) });
+    await streamImageToTarget({
+      url: server.url('/os.img'),
+      target: newTarget(),
+      blockSize: 256 * 1024,
+      progressIntervalMs: 0,
+      onProgress: (p) => seen.push(p),
+    });
     expect(seen.length).toBeGreaterThan(2);
     expect(seen.at(-1)).toMatchObject({ bytesWritten: image.length, totalBytes: image.length });
     expect(seen.map((p) => p.bytesWritten)).toEqual([...seen.map((p) => p.bytesWritten)].sort((a, b) => a - b));
@@ -91,15 +120,22 @@ describe('streamImageToTarget', () => {
 
   it('refuses an image larger than the disk before writing past it', async () => {
     const disk = newTarget({ size: 1024 * 1024, byte: 0 });
-    const err = await failure(streamImageToTarget({ url: server.url('/os.img'), target: disk, capacityBytes: 1024 * 1024 }));
+    const err = await failure(
+      streamImageToTarget({ url: server.url('/os.img'), target: disk, capacityBytes: 1024 * 1024 }),
+    );
     expect(err.code).toBe('ImageWriteFailed');
     expect(err.message).toContain(`has ${image.length} bytes, more than the 1048576 bytes of ${disk}`);
     expect(statSync(disk).size).toBe(1024 * 1024);
   });
 
-  it('slows writes down to maxBytesPerSecond (the simulator\'s slow disks)', async () => {
+  it("slows writes down to maxBytesPerSecond (the simulator's slow disks)", async () => {
     const started = performance.now();
-    await streamImageToTarget({ url: server.url('/os.img'), target: newTarget(), blockSize: 1024 * 1024, maxBytesPerSecond: 20 * 1024 * 1024 });
+    await streamImageToTarget({
+      url: server.url('/os.img'),
+      target: newTarget(),
+      blockSize: 1024 * 1024,
+      maxBytesPerSecond: 20 * 1024 * 1024,
+    });
     // 5.01 MiB at 20 MiB/s: the last block may start no earlier than 250 ms in; a lower bound only.
     expect(performance.now() - started).toBeGreaterThanOrEqual(200);
   });
@@ -158,7 +194,7 @@ describe('streamImageToTarget: what goes wrong on the way', () => {
     }
   });
 
-  it('sends the GET again when a connection closes before any answer (a kept-alive socket the server dropped)', async () => {
+  it('resends the GET when a connection closes before any answer (a kept-alive socket closed)', async () => {
     let connections = 0;
     const http = createServer((_, res) => {
       res.writeHead(200, { 'content-length': image.length }).end(image);
@@ -172,7 +208,11 @@ describe('streamImageToTarget: what goes wrong on the way', () => {
     await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
     const { port } = flaky.address() as AddressInfo;
     try {
-      const result = await streamImageToTarget({ url: `http://127.0.0.1:${port}/os.img`, target: newTarget(), checksum: { algorithm: 'sha256', value: sha256 } });
+      const result = await streamImageToTarget({
+        url: `http://127.0.0.1:${port}/os.img`,
+        target: newTarget(),
+        checksum: { algorithm: 'sha256', value: sha256 },
+      });
       expect(result.bytes).toBe(image.length);
       expect(connections).toBe(2);
     } finally {
@@ -182,7 +222,9 @@ describe('streamImageToTarget: what goes wrong on the way', () => {
   });
 
   it('a target that cannot be opened fails the write', async () => {
-    const err = await failure(streamImageToTarget({ url: server.url('/os.img'), target: join(dir, 'no-such-dir', 'disk') }));
+    const err = await failure(
+      streamImageToTarget({ url: server.url('/os.img'), target: join(dir, 'no-such-dir', 'disk') }),
+    );
     expect(err).toMatchObject({ code: 'ImageWriteFailed', retryable: false });
     expect(err.message).toContain('ENOENT');
   });

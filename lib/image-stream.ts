@@ -77,7 +77,11 @@ const STALE_CONNECTION = new Set(['UND_ERR_SOCKET', 'ECONNRESET']);
 function writeFailure(target: string, err: unknown): ImageError {
   if (err instanceof ImageError) return err;
   const code = (err as { code?: string }).code;
-  return new ImageError('ImageWriteFailed', `writing the image to ${target} failed: ${code ?? (err as Error).message}`, { cause: err });
+  return new ImageError(
+    'ImageWriteFailed',
+    `writing the image to ${target} failed: ${code ?? (err as Error).message}`,
+    { cause: err },
+  );
 }
 
 interface BlockWriter {
@@ -97,7 +101,15 @@ interface BlockWriter {
  */
 function blockWriter(
   req: StreamImageRequest,
-  o: { blockSize: number; depth: number; offset: number; started: number; interval: number; totalBytes: number | undefined; hash: Hash },
+  o: {
+    blockSize: number;
+    depth: number;
+    offset: number;
+    started: number;
+    interval: number;
+    totalBytes: number | undefined;
+    hash: Hash;
+  },
 ): BlockWriter {
   const free: Buffer[] = Array.from({ length: o.depth + 1 }, () => Buffer.allocUnsafeSlow(o.blockSize));
   const inFlight = new Set<Promise<void>>();
@@ -113,13 +125,22 @@ function blockWriter(
     const now = performance.now();
     if (!req.onProgress || (!force && now - lastReport < o.interval)) return;
     lastReport = now;
-    req.onProgress({ bytesWritten: written, ...(o.totalBytes === undefined ? {} : { totalBytes: o.totalBytes }), elapsedMs: now - o.started });
+    req.onProgress({
+      bytesWritten: written,
+      ...(o.totalBytes === undefined ? {} : { totalBytes: o.totalBytes }),
+      elapsedMs: now - o.started,
+    });
   };
   // O_CREAT for a file that does not exist yet; no O_TRUNC: a disk file keeps its size and what lies beyond.
-  const target = () => (file ??= open(req.target, constants.O_WRONLY | constants.O_CREAT, 0o644).catch((err: unknown) => {
-    const code = (err as { code?: string }).code;
-    throw new ImageError('ImageWriteFailed', `cannot open ${req.target} to write the image: ${code ?? (err as Error).message}`, { cause: err });
-  }));
+  const target = () =>
+    (file ??= open(req.target, constants.O_WRONLY | constants.O_CREAT, 0o644).catch((err: unknown) => {
+      const code = (err as { code?: string }).code;
+      throw new ImageError(
+        'ImageWriteFailed',
+        `cannot open ${req.target} to write the image: ${code ?? (err as Error).message}`,
+        { cause: err },
+      );
+    }));
   const submit = (buffer: Buffer, size: number) => {
     const at = position;
     position += size;
@@ -210,18 +231,29 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
   let answered = false;
   let received = 0;
   const tooLarge = (size: number) =>
-    new ImageError('ImageWriteFailed', `the image ${req.url} has ${size} bytes, more than the ${req.capacityBytes} bytes of ${req.target}`, {
-      expected: `at most ${req.capacityBytes} bytes`,
-      found: `${size} bytes`,
-    });
+    new ImageError(
+      'ImageWriteFailed',
+      `the image ${req.url} has ${size} bytes, more than the ${req.capacityBytes} bytes of ${req.target}`,
+      {
+        expected: `at most ${req.capacityBytes} bytes`,
+        found: `${size} bytes`,
+      },
+    );
 
   /** The answer's headers are in: refuse a bad status or size, else return the Writable the body goes to. */
-  const onResponse = ({ statusCode, headers }: { statusCode: number; headers: Record<string, string | string[] | undefined> }): Writable => {
+  const onResponse = ({
+    statusCode,
+    headers,
+  }: {
+    statusCode: number;
+    headers: Record<string, string | string[] | undefined>;
+  }): Writable => {
     answered = true;
     if (statusCode < 200 || statusCode > 299) throw httpFailure('the image', req.url, statusCode);
     const length = Number(headers['content-length']);
     const totalBytes = Number.isFinite(length) && length >= 0 ? length : undefined;
-    if (req.capacityBytes !== undefined && totalBytes !== undefined && totalBytes > req.capacityBytes) throw tooLarge(totalBytes);
+    if (req.capacityBytes !== undefined && totalBytes !== undefined && totalBytes > req.capacityBytes)
+      throw tooLarge(totalBytes);
     const blocks = blockWriter(req, { blockSize, depth, offset, started, interval, totalBytes, hash });
     writer = blocks;
     return new Writable({
@@ -237,7 +269,12 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
       },
       final(callback) {
         if (totalBytes !== undefined && received !== totalBytes) {
-          callback(new ImageError('ImageFetchFailed', `the image ${req.url} ended after ${received} of ${totalBytes} bytes`, { expected: String(totalBytes), found: String(received) }));
+          callback(
+            new ImageError('ImageFetchFailed', `the image ${req.url} ended after ${received} of ${totalBytes} bytes`, {
+              expected: String(totalBytes),
+              found: String(received),
+            }),
+          );
           return;
         }
         blocks.finish().then(() => callback(), callback);
@@ -250,7 +287,12 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
     for (let attempt = 1; ; attempt++) {
       try {
         // stream(): the body goes straight to a Writable (half the CPU of iterating a response body, measured).
-        const options = { method: 'GET' as const, dispatcher: req.dispatcher ?? dispatcher(), ...(req.headers ? { headers: req.headers } : {}), ...(req.signal ? { signal: req.signal } : {}) };
+        const options = {
+          method: 'GET' as const,
+          dispatcher: req.dispatcher ?? dispatcher(),
+          ...(req.headers ? { headers: req.headers } : {}),
+          ...(req.signal ? { signal: req.signal } : {}),
+        };
         await stream(req.url, options, onResponse);
         break;
       } catch (err) {
@@ -270,7 +312,8 @@ export async function streamImageToTarget(req: StreamImageRequest): Promise<Stre
   if (req.checksum && value !== req.checksum.value.toLowerCase()) {
     throw new ImageError(
       'ImageChecksumMismatch',
-      `the image ${req.url} has ${algorithm} ${value}, but spec.image.checksum expects ${req.checksum.value.toLowerCase()} (${received} bytes written to ${req.target})`,
+      `the image ${req.url} has ${algorithm} ${value}, but spec.image.checksum expects ` +
+        `${req.checksum.value.toLowerCase()} (${received} bytes written to ${req.target})`,
       { expected: req.checksum.value.toLowerCase(), found: value },
     );
   }

@@ -23,10 +23,19 @@ export interface XorrisoOptions {
 /** Runs xorriso, resolving with stdout; a failure names the command's last lines of stderr. */
 export async function runXorriso(args: string[], options: XorrisoOptions = {}): Promise<string> {
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(EPOCH_SECONDS) };
-  const run = await runTool(options.xorriso ?? 'xorriso', args, { debianPackage: 'xorriso', env, ...(options.signal ? { signal: options.signal } : {}) });
+  const run = await runTool(options.xorriso ?? 'xorriso', args, {
+    debianPackage: 'xorriso',
+    env,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   if (run.code !== 0) {
-    const tail = run.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('xorriso 1.')).slice(-4).join(' | ');
-    throw new ImageError('InternalError', `xorriso ${args.slice(0, 4).join(' ')} … failed (exit ${run.code}): ${tail}`);
+    const tail = run.stderr
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('xorriso 1.'))
+      .slice(-4)
+      .join(' | ');
+    const what = `xorriso ${args.slice(0, 4).join(' ')} …`;
+    throw new ImageError('InternalError', `${what} failed (exit ${run.code}): ${tail}`);
   }
   return run.stdout;
 }
@@ -83,8 +92,24 @@ export async function makeIso(req: MakeIsoRequest): Promise<{ output: string; si
       ...(req.boot?.efi ? [...(req.boot.bios ? ['-eltorito-alt-boot'] : []), '-e', req.boot.efi, '-no-emul-boot'] : []),
     ];
     await runXorriso(
-      ['-as', 'mkisofs', '-o', partial, '-ldots', '-allow-lowercase', '-allow-multidot', '-l', '-J', '-r', '-V', req.volumeId,
-        ...(req.publisher ? ['-publisher', req.publisher] : []), ...boot, '-quiet', root],
+      [
+        '-as',
+        'mkisofs',
+        '-o',
+        partial,
+        '-ldots',
+        '-allow-lowercase',
+        '-allow-multidot',
+        '-l',
+        '-J',
+        '-r',
+        '-V',
+        req.volumeId,
+        ...(req.publisher ? ['-publisher', req.publisher] : []),
+        ...boot,
+        '-quiet',
+        root,
+      ],
       req,
     );
     await rename(partial, req.output);
@@ -107,11 +132,19 @@ export async function assertIso(iso: string): Promise<void> {
       await file.close();
     }
   } catch (err) {
-    throw new ImageError('DeployIsoInvalid', `${iso} cannot be read: ${(err as { code?: string }).code ?? (err as Error).message}`, { cause: err });
+    throw new ImageError(
+      'DeployIsoInvalid',
+      `${iso} cannot be read: ${(err as { code?: string }).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   const format = detectDiskFormat(head);
   if (format !== 'iso') {
-    throw new ImageError('DeployIsoInvalid', `${iso} cannot be read as an ISO 9660 image: it is ${describeFormat(format)}`, { expected: 'iso', found: format });
+    throw new ImageError(
+      'DeployIsoInvalid',
+      `${iso} cannot be read as an ISO 9660 image: it is ${describeFormat(format)}`,
+      { expected: 'iso', found: format },
+    );
   }
 }
 
@@ -127,7 +160,11 @@ export async function listIsoFiles(iso: string, options: XorrisoOptions = {}): P
 }
 
 /** One file of an ISO, or undefined when the ISO has no such file. */
-export async function readIsoFile(iso: string, path: string, options: XorrisoOptions = {}): Promise<Buffer | undefined> {
+export async function readIsoFile(
+  iso: string,
+  path: string,
+  options: XorrisoOptions = {},
+): Promise<Buffer | undefined> {
   if (!(await listIsoFiles(iso, options)).includes(path)) return undefined;
   return withScratch(async (dir) => {
     const out = join(dir, 'file');
@@ -143,7 +180,10 @@ export async function isoVolumeId(iso: string, options: XorrisoOptions = {}): Pr
 }
 
 /** The El Torito boot images: platform (`BIOS`, `UEFI`) and path inside the ISO. */
-export async function isoBootImages(iso: string, options: XorrisoOptions = {}): Promise<{ platform: string; path: string }[]> {
+export async function isoBootImages(
+  iso: string,
+  options: XorrisoOptions = {},
+): Promise<{ platform: string; path: string }[]> {
   const out = await runXorriso(['-indev', iso, '-report_el_torito', 'plain'], options);
   const platforms = new Map<string, string>();
   const paths = new Map<string, string>();
@@ -160,12 +200,18 @@ export async function isoBootImages(iso: string, options: XorrisoOptions = {}): 
  * Copies `base` to `output` with `replace` written over (or added to) its files, keeping the El Torito boot
  * entries as they were. Written to a temporary name, then renamed.
  */
-export async function remasterIso(req: XorrisoOptions & { base: string; output: string; replace: IsoFiles }): Promise<{ output: string; sizeBytes: number }> {
+export async function remasterIso(
+  req: XorrisoOptions & { base: string; output: string; replace: IsoFiles },
+): Promise<{ output: string; sizeBytes: number }> {
   return withScratch(async (dir) => {
     await writeTree(dir, req.replace);
     const partial = `${req.output}.partial`;
     await rm(partial, { force: true });
-    const maps = Object.keys(req.replace).flatMap((path) => ['-map', join(dir, path.replace(/^\/+/, '')), `/${path.replace(/^\/+/, '')}`]);
+    const maps = Object.keys(req.replace).flatMap((path) => [
+      '-map',
+      join(dir, path.replace(/^\/+/, '')),
+      `/${path.replace(/^\/+/, '')}`,
+    ]);
     await runXorriso(['-indev', req.base, '-outdev', partial, '-boot_image', 'any', 'replay', ...maps], req);
     await rename(partial, req.output);
     return { output: req.output, sizeBytes: (await stat(req.output)).size };

@@ -22,8 +22,15 @@ export interface ConvertRequest {
 export async function convertToRaw(req: ConvertRequest): Promise<void> {
   // -n: the target exists (a disk); -t directsync: written through, as IPA; -W: out-of-order writes.
   const args = ['convert', '-f', req.sourceFormat, '-O', 'raw', '-n', '-t', 'directsync', '-W', req.source, req.target];
-  const run = await runTool(req.qemuImg ?? 'qemu-img', args, { debianPackage: 'qemu-utils', ...(req.signal ? { signal: req.signal } : {}) });
+  const run = await runTool(req.qemuImg ?? 'qemu-img', args, {
+    debianPackage: 'qemu-utils',
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
   if (run.code !== 0) {
-    throw new ImageError('ImageWriteFailed', `qemu-img could not convert the ${req.sourceFormat} image onto ${req.target}: ${run.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+    throw new ImageError(
+      'ImageWriteFailed',
+      `qemu-img could not convert the ${req.sourceFormat} image onto ${req.target}: ` +
+        run.stderr.trim().split('\n').slice(-2).join(' | '),
+    );
   }
 }

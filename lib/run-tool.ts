@@ -34,7 +34,9 @@ export async function runTool(
   }).catch((err: unknown) => {
     options.signal?.throwIfAborted();
     const why = (err as { code?: string }).code ?? (err as Error).message;
-    throw new ImageError('InternalError', `${command} cannot run (${why}); install Debian's ${options.debianPackage}`, { cause: err });
+    throw new ImageError('InternalError', `${command} cannot run (${why}); install Debian's ${options.debianPackage}`, {
+      cause: err,
+    });
   });
   return { code, stdout, stderr };
 }

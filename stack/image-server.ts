@@ -47,7 +47,10 @@ function byteRange(header: string, size: number): { start: number; end: number }
   return start <= end && start < size ? { start, end } : undefined;
 }
 
-export async function startImageServer(files: Record<string, ServedFile>, options: ImageServerOptions = {}): Promise<ImageServer> {
+export async function startImageServer(
+  files: Record<string, ServedFile>,
+  options: ImageServerOptions = {},
+): Promise<ImageServer> {
   const served = new Map<string, ServedFile>(Object.entries(files));
   const counts = { get: new Map<string, number>(), ranged: new Map<string, number>(), head: new Map<string, number>() };
   const bump = (map: Map<string, number>, path: string) => map.set(path, (map.get(path) ?? 0) + 1);
@@ -83,7 +86,10 @@ export async function startImageServer(files: Record<string, ServedFile>, option
       let start = 0;
       let end = size - 1;
       let status = 200;
-      const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+      const headers: Record<string, string | number> = {
+        'content-type': 'application/octet-stream',
+        'accept-ranges': 'bytes',
+      };
       if (rangeHeader) {
         const range = byteRange(rangeHeader, size);
         if (!range) {
@@ -122,9 +128,10 @@ export async function startImageServer(files: Record<string, ServedFile>, option
       if (file === undefined) served.delete(path);
       else served.set(path, file);
     },
-    stop: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -123,7 +123,10 @@ async function main(): Promise<void> {
   copyFileSync(kube.kubeconfig, kubeconfig);
   const { xorriso } = await imageTools(say);
   const standIn = await buildStandInIpaIso(join(stateDir, 'ipa-stand-in.iso'), { xorriso });
-  images = await startImageServer({ '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e), '/ipa.iso': { path: standIn.output } });
+  images = await startImageServer({
+    '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e),
+    '/ipa.iso': { path: standIn.output },
+  });
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
   say('starting Tempered: a worker and a bridge (with the validating webhook)');

@@ -27,14 +27,28 @@ const host: HostRef = { namespace, name: 'worker-7', uid: '5f0c6a1e-2b1d-4c35-9a
 // Distinctive content, so a test can prove it never reaches a message.
 const marker = `secret-marker-${randomBytes(6).toString('hex')}`;
 const userData = `#cloud-config\nusers:\n  - name: core\n    passwd: ${marker}\n`;
-const networkYaml = `links:\n  - id: enp1s0\n    type: phy\n    ethernet_mac_address: "52:54:00:aa:bb:cc"\nnetworks:\n  - id: provisioning\n    link: enp1s0\n    type: ipv4_dhcp\nservices: []\n`;
+const networkYaml = [
+  'links:',
+  '  - id: enp1s0',
+  '    type: phy',
+  '    ethernet_mac_address: "52:54:00:aa:bb:cc"',
+  'networks:',
+  '  - id: provisioning',
+  '    link: enp1s0',
+  '    type: ipv4_dhcp',
+  'services: []',
+  '',
+].join('\n');
 let secrets: SecretReader;
 let xorriso: string;
 
 async function secret(name: string, data: Record<string, string | Buffer>): Promise<void> {
   await core.createNamespacedSecret({
     namespace,
-    body: { metadata: { name }, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+    body: {
+      metadata: { name },
+      data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+    },
   });
 }
 
@@ -45,9 +59,13 @@ beforeAll(async () => {
   await secret('user-data-value', { value: '#!/bin/sh\necho from the value key\n' });
   await secret('user-data-binary', { userData: Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe]) });
   await secret('network-data', { networkData: networkYaml });
-  await secret('network-data-json', { value: JSON.stringify({ links: [{ id: 'eth0', type: 'phy' }], networks: [], services: [] }) });
+  await secret('network-data-json', {
+    value: JSON.stringify({ links: [{ id: 'eth0', type: 'phy' }], networks: [], services: [] }),
+  });
   await secret('network-data-without-key', { other: 'x' });
-  await secret('meta-data', { metaData: `name: renamed\npublic_keys:\n  default: ssh-ed25519 AAAA ${marker}\navailability_zone: rack-3\n` });
+  await secret('meta-data', {
+    metaData: `name: renamed\npublic_keys:\n  default: ssh-ed25519 AAAA ${marker}\navailability_zone: rack-3\n`,
+  });
   await secret('no-keys', { other: marker });
   await secret('bad-yaml', { networkData: `links: [\n  - ${marker}: {\n` });
   await secret('list-yaml', { metaData: `- ${marker}\n- b\n` });
@@ -67,7 +85,8 @@ async function readBack(iso: Buffer): Promise<{ label: string; files: Record<str
   const path = join(mkdtempSync(join(tmpdir(), 'tempered-cd-read-')), 'config-drive.iso');
   writeFileSync(path, iso);
   const files: Record<string, Buffer> = {};
-  for (const file of await listIsoFiles(path, { xorriso })) files[file] = (await readIsoFile(path, file, { xorriso })) ?? Buffer.alloc(0);
+  for (const file of await listIsoFiles(path, { xorriso }))
+    files[file] = (await readIsoFile(path, file, { xorriso })) ?? Buffer.alloc(0);
   return { label: await isoVolumeId(path, { xorriso }), files };
 }
 
@@ -75,7 +94,11 @@ const json = (bytes: Buffer | undefined) => JSON.parse(bytes?.toString('utf8') ?
 
 describe('buildConfigDrive: what the host finds on its config-2 partition', () => {
   it('carries Metal3 meta_data, the user data and the network data from the Secrets', async () => {
-    const built = await drive({ userData: { name: 'user-data' }, networkData: { name: 'network-data' }, metaData: { name: 'meta-data' } });
+    const built = await drive({
+      userData: { name: 'user-data' },
+      networkData: { name: 'network-data' },
+      metaData: { name: 'meta-data' },
+    });
     const { label, files } = await readBack(built.iso);
     expect(label).toBe('config-2');
     expect(Object.keys(files).sort()).toEqual([
@@ -99,21 +122,40 @@ describe('buildConfigDrive: what the host finds on its config-2 partition', () =
     });
     expect(files['/openstack/latest/user_data']?.toString('utf8')).toBe(userData);
     expect(json(files['/openstack/latest/network_data.json'])).toEqual(parseYaml(networkYaml));
-    expect(files['/openstack/2012-08-10/meta_data.json']?.equals(files['/openstack/latest/meta_data.json'] ?? Buffer.alloc(0))).toBe(true);
+    expect(
+      files['/openstack/2012-08-10/meta_data.json']?.equals(
+        files['/openstack/latest/meta_data.json'] ?? Buffer.alloc(0),
+      ),
+    ).toBe(true);
   });
 
   it('without Secrets: Metal3 meta_data only', async () => {
     const { files } = await readBack((await drive({})).iso);
-    expect(Object.keys(files).sort()).toEqual(['/openstack/2012-08-10/meta_data.json', '/openstack/latest/meta_data.json']);
+    expect(Object.keys(files).sort()).toEqual([
+      '/openstack/2012-08-10/meta_data.json',
+      '/openstack/latest/meta_data.json',
+    ]);
     expect(json(files['/openstack/latest/meta_data.json'])).toEqual({
-      uuid: host.uid, 'metal3-namespace': namespace, 'metal3-name': 'worker-7', 'local-hostname': 'worker-7', local_hostname: 'worker-7', name: 'worker-7',
+      uuid: host.uid,
+      'metal3-namespace': namespace,
+      'metal3-name': 'worker-7',
+      'local-hostname': 'worker-7',
+      local_hostname: 'worker-7',
+      name: 'worker-7',
     });
   });
 
-  it('reads the value key when the named key is missing (BMO\'s fallback), also for JSON network data', async () => {
-    const { files } = await readBack((await drive({ userData: { name: 'user-data-value' }, networkData: { name: 'network-data-json', namespace } })).iso);
+  it("reads the value key when the named key is missing (BMO's fallback), also for JSON network data", async () => {
+    const { files } = await readBack(
+      (await drive({ userData: { name: 'user-data-value' }, networkData: { name: 'network-data-json', namespace } }))
+        .iso,
+    );
     expect(files['/openstack/latest/user_data']?.toString('utf8')).toBe('#!/bin/sh\necho from the value key\n');
-    expect(json(files['/openstack/latest/network_data.json'])).toEqual({ links: [{ id: 'eth0', type: 'phy' }], networks: [], services: [] });
+    expect(json(files['/openstack/latest/network_data.json'])).toEqual({
+      links: [{ id: 'eth0', type: 'phy' }],
+      networks: [],
+      services: [],
+    });
   });
 
   it('keeps binary user data byte for byte', async () => {
@@ -121,7 +163,7 @@ describe('buildConfigDrive: what the host finds on its config-2 partition', () =
     expect(files['/openstack/latest/user_data']).toEqual(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0xfe]));
   });
 
-  it('takes preprovisioningNetworkDataName when networkData is unset, and no network data from a Secret without the key', async () => {
+  it('reads preprovisioningNetworkDataName without networkData; a Secret lacking the key: none', async () => {
     const pre = await readBack((await drive({ preprovisioningNetworkDataName: 'network-data' })).iso);
     expect(json(pre.files['/openstack/latest/network_data.json'])).toEqual(parseYaml(networkYaml));
     const none = await readBack((await drive({ networkData: { name: 'network-data-without-key' } })).iso);
@@ -142,14 +184,62 @@ describe('buildConfigDrive: what the host finds on its config-2 partition', () =
 });
 
 describe('buildConfigDrive: Secret problems, each with its code, none quoting the content', () => {
-  const cases: [scenario: string, request: Omit<ConfigDriveRequest, 'host'>, code: string, retryable: boolean, message: string][] = [
-    ['a userData Secret that does not exist', { userData: { name: 'nope' } }, 'HostConfigDataMissing', true, `the userData Secret ${namespace}/nope does not exist; create it or fix spec.userData`],
-    ['a metaData Secret that does not exist', { metaData: { name: 'nope' } }, 'HostConfigDataMissing', true, `the metaData Secret ${namespace}/nope does not exist`],
-    ['a userData Secret without userData or value', { userData: { name: 'no-keys' } }, 'HostConfigDataInvalid', false, 'Secret no-keys does not contain key userData (nor value)'],
-    ['a metaData Secret without metaData or value', { metaData: { name: 'no-keys' } }, 'HostConfigDataInvalid', false, 'Secret no-keys does not contain key metaData (nor value)'],
-    ['network data that is not YAML', { networkData: { name: 'bad-yaml' } }, 'HostConfigDataInvalid', false, 'the networkData Secret bad-yaml is not valid YAML or JSON (line'],
-    ['meta data that is a list', { metaData: { name: 'list-yaml' } }, 'HostConfigDataInvalid', false, 'the metaData Secret list-yaml must be a YAML or JSON mapping, not a list'],
-    ['a Secret in another namespace', { userData: { name: 'user-data', namespace: 'other' } }, 'HostConfigDataInvalid', false, `userData secret must be in same namespace as host ${namespace}/worker-7`],
+  const cases: [
+    scenario: string,
+    request: Omit<ConfigDriveRequest, 'host'>,
+    code: string,
+    retryable: boolean,
+    message: string,
+  ][] = [
+    [
+      'a userData Secret that does not exist',
+      { userData: { name: 'nope' } },
+      'HostConfigDataMissing',
+      true,
+      `the userData Secret ${namespace}/nope does not exist; create it or fix spec.userData`,
+    ],
+    [
+      'a metaData Secret that does not exist',
+      { metaData: { name: 'nope' } },
+      'HostConfigDataMissing',
+      true,
+      `the metaData Secret ${namespace}/nope does not exist`,
+    ],
+    [
+      'a userData Secret without userData or value',
+      { userData: { name: 'no-keys' } },
+      'HostConfigDataInvalid',
+      false,
+      'Secret no-keys does not contain key userData (nor value)',
+    ],
+    [
+      'a metaData Secret without metaData or value',
+      { metaData: { name: 'no-keys' } },
+      'HostConfigDataInvalid',
+      false,
+      'Secret no-keys does not contain key metaData (nor value)',
+    ],
+    [
+      'network data that is not YAML',
+      { networkData: { name: 'bad-yaml' } },
+      'HostConfigDataInvalid',
+      false,
+      'the networkData Secret bad-yaml is not valid YAML or JSON (line',
+    ],
+    [
+      'meta data that is a list',
+      { metaData: { name: 'list-yaml' } },
+      'HostConfigDataInvalid',
+      false,
+      'the metaData Secret list-yaml must be a YAML or JSON mapping, not a list',
+    ],
+    [
+      'a Secret in another namespace',
+      { userData: { name: 'user-data', namespace: 'other' } },
+      'HostConfigDataInvalid',
+      false,
+      `userData secret must be in same namespace as host ${namespace}/worker-7`,
+    ],
   ];
   it.each(cases)('%s', async (_, request, code, retryable, message) => {
     const err = await imageFailure(drive(request));

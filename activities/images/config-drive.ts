@@ -50,9 +50,17 @@ export function kubeSecretReader(kubeconfig: k8s.KubeConfig): SecretReader {
         const code = (err as { code?: number }).code;
         if (code === 404) return undefined;
         if (code === 403) {
-          throw new ImageError('HostConfigDataMissing', `the worker may not read the Secret ${namespace}/${name} (forbidden); check its RBAC`, { retryable: false });
+          throw new ImageError(
+            'HostConfigDataMissing',
+            `the worker may not read the Secret ${namespace}/${name} (forbidden); check its RBAC`,
+            { retryable: false },
+          );
         }
-        throw new ImageError('KubernetesUnavailable', `reading the Secret ${namespace}/${name} failed: ${(err as Error).message}`, { retryable: true });
+        throw new ImageError(
+          'KubernetesUnavailable',
+          `reading the Secret ${namespace}/${name} failed: ${(err as Error).message}`,
+          { retryable: true },
+        );
       }
       return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
     },
@@ -72,14 +80,27 @@ type DataKey = 'userData' | 'networkData' | 'metaData';
  * BMO's `getSecretDataWithFinalizer`: the Secret must be in the host's namespace; its `dataKey` entry, else its
  * `value` entry. Undefined when neither exists (the caller decides whether that is an error).
  */
-async function secretData(host: HostRef, ref: SecretRef, key: DataKey, secrets: SecretReader): Promise<Buffer | undefined> {
+async function secretData(
+  host: HostRef,
+  ref: SecretRef,
+  key: DataKey,
+  secrets: SecretReader,
+): Promise<Buffer | undefined> {
   const namespace = ref.namespace || host.namespace;
   if (namespace !== host.namespace) {
-    throw new ImageError('HostConfigDataInvalid', `${key} secret must be in same namespace as host ${host.namespace}/${host.name}`, { expected: host.namespace, found: namespace });
+    throw new ImageError(
+      'HostConfigDataInvalid',
+      `${key} secret must be in same namespace as host ${host.namespace}/${host.name}`,
+      { expected: host.namespace, found: namespace },
+    );
   }
   const data = await secrets.read(namespace, ref.name);
   if (!data) {
-    throw new ImageError('HostConfigDataMissing', `the ${key} Secret ${namespace}/${ref.name} does not exist; create it or fix spec.${key}`, { expected: `Secret ${namespace}/${ref.name}`, found: 'none' });
+    throw new ImageError(
+      'HostConfigDataMissing',
+      `the ${key} Secret ${namespace}/${ref.name} does not exist; create it or fix spec.${key}`,
+      { expected: `Secret ${namespace}/${ref.name}`, found: 'none' },
+    );
   }
   return data[key] ?? data.value;
 }
@@ -90,12 +111,22 @@ function parseMapping(text: string, what: string): Record<string, unknown> | und
   try {
     value = parseYaml(text);
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line}, column ${err.linePos[0].col})` : '';
-    throw new ImageError('HostConfigDataInvalid', `${what} is not valid YAML or JSON${where}`, { expected: 'a YAML or JSON mapping', found: 'unparsable text' });
+    const where =
+      err instanceof YAMLParseError && err.linePos
+        ? ` (line ${err.linePos[0].line}, column ${err.linePos[0].col})`
+        : '';
+    throw new ImageError('HostConfigDataInvalid', `${what} is not valid YAML or JSON${where}`, {
+      expected: 'a YAML or JSON mapping',
+      found: 'unparsable text',
+    });
   }
   if (value === null || value === undefined) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ImageError('HostConfigDataInvalid', `${what} must be a YAML or JSON mapping, not ${Array.isArray(value) ? 'a list' : typeof value}`, { expected: 'a mapping', found: Array.isArray(value) ? 'a list' : typeof value });
+    throw new ImageError(
+      'HostConfigDataInvalid',
+      `${what} must be a YAML or JSON mapping, not ${Array.isArray(value) ? 'a list' : typeof value}`,
+      { expected: 'a mapping', found: Array.isArray(value) ? 'a list' : typeof value },
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -117,22 +148,33 @@ export async function readHostConfigData(request: ConfigDriveRequest, secrets: S
     const ref = request.userData;
     const data = await secretData(host, ref, 'userData', secrets);
     if (data === undefined) {
-      throw new ImageError('HostConfigDataInvalid', `Secret ${ref.name} does not contain key userData (nor value)`, { expected: 'key userData or value', found: 'neither' });
+      throw new ImageError('HostConfigDataInvalid', `Secret ${ref.name} does not contain key userData (nor value)`, {
+        expected: 'key userData or value',
+        found: 'neither',
+      });
     }
     if (data.length > 0) out.userData = data;
   }
-  const networkRef = request.networkData ?? (request.preprovisioningNetworkDataName ? { name: request.preprovisioningNetworkDataName } : undefined);
+  const networkRef =
+    request.networkData ??
+    (request.preprovisioningNetworkDataName ? { name: request.preprovisioningNetworkDataName } : undefined);
   if (networkRef) {
     // A networkData Secret without its key means "no network data", as in BMO.
     const data = await secretData(host, networkRef, 'networkData', secrets);
-    const parsed = data && data.length > 0 ? parseMapping(data.toString('utf8'), `the networkData Secret ${networkRef.name}`) : undefined;
+    const parsed =
+      data && data.length > 0
+        ? parseMapping(data.toString('utf8'), `the networkData Secret ${networkRef.name}`)
+        : undefined;
     if (parsed && Object.keys(parsed).length > 0) out.networkData = parsed;
   }
   if (request.metaData) {
     const ref = request.metaData;
     const data = await secretData(host, ref, 'metaData', secrets);
     if (data === undefined) {
-      throw new ImageError('HostConfigDataInvalid', `Secret ${ref.name} does not contain key metaData (nor value)`, { expected: 'key metaData or value', found: 'neither' });
+      throw new ImageError('HostConfigDataInvalid', `Secret ${ref.name} does not contain key metaData (nor value)`, {
+        expected: 'key metaData or value',
+        found: 'neither',
+      });
     }
     const parsed = data.length > 0 ? parseMapping(data.toString('utf8'), `the metaData Secret ${ref.name}`) : undefined;
     // Go's json.Unmarshal into the existing map: the Secret's keys win, the defaults stay.
@@ -164,19 +206,34 @@ export interface ConfigDrive {
  * does not exist yet: transient) or HostConfigDataInvalid (a key is missing, the YAML does not parse, the drive
  * would exceed IPA's 64 MiB).
  */
-export async function buildConfigDrive(request: ConfigDriveRequest, deps: XorrisoOptions & { secrets: SecretReader; scratch?: string }): Promise<ConfigDrive> {
+export async function buildConfigDrive(
+  request: ConfigDriveRequest,
+  deps: XorrisoOptions & { secrets: SecretReader; scratch?: string },
+): Promise<ConfigDrive> {
   const data = await readHostConfigData(request, deps.secrets);
   const files = configDriveFiles(data);
   const iso = await withScratch(async (dir) => {
     const output = join(dir, 'config-drive.iso');
-    await makeIso({ ...deps, files, output, volumeId: 'config-2', publisher: 'tempered', ...(deps.scratch ? { scratch: deps.scratch } : {}) });
+    await makeIso({
+      ...deps,
+      files,
+      output,
+      volumeId: 'config-2',
+      publisher: 'tempered',
+      ...(deps.scratch ? { scratch: deps.scratch } : {}),
+    });
     return readFile(output);
   }, deps.scratch);
   if (iso.length > CONFIG_DRIVE_MAX_BYTES) {
-    throw new ImageError('HostConfigDataInvalid', `the config drive of ${request.host.namespace}/${request.host.name} would have ${iso.length} bytes, more than IPA's ${CONFIG_DRIVE_MAX_BYTES}; shrink the user data`, {
-      expected: `at most ${CONFIG_DRIVE_MAX_BYTES} bytes`,
-      found: `${iso.length} bytes`,
-    });
+    throw new ImageError(
+      'HostConfigDataInvalid',
+      `the config drive of ${request.host.namespace}/${request.host.name} would have ${iso.length} bytes, ` +
+        `more than IPA's ${CONFIG_DRIVE_MAX_BYTES}; shrink the user data`,
+      {
+        expected: `at most ${CONFIG_DRIVE_MAX_BYTES} bytes`,
+        found: `${iso.length} bytes`,
+      },
+    );
   }
   return { iso, files: Object.keys(files).map((p) => `/${p}`) };
 }

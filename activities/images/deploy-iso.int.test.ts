@@ -30,16 +30,30 @@ beforeAll(async () => {
   await buildStandInIpaIso(standIn, { xorriso });
 }, 120_000);
 
-describe('buildStandInIpaIso: the local stack\'s base IPA ISO', () => {
-  it('has placeholder kernel and initramfs that say what they stand for, real boot configs, BIOS and UEFI entries', async () => {
+describe("buildStandInIpaIso: the local stack's base IPA ISO", () => {
+  it('has a placeholder kernel and initramfs saying so, real boot configs, BIOS and UEFI entries', async () => {
     expect(await isoVolumeId(standIn, { xorriso })).toBe('VMEDIA_BOOT_ISO');
-    expect((await listIsoFiles(standIn, { xorriso })).sort()).toEqual(
-      ['/README.txt', '/boot/grub/efiboot.img', '/boot/grub/grub.cfg', '/initrd', '/isolinux/isolinux.bin', '/isolinux/isolinux.cfg', '/vmlinuz'],
-    );
+    expect((await listIsoFiles(standIn, { xorriso })).sort()).toEqual([
+      '/README.txt',
+      '/boot/grub/efiboot.img',
+      '/boot/grub/grub.cfg',
+      '/initrd',
+      '/isolinux/isolinux.bin',
+      '/isolinux/isolinux.cfg',
+      '/vmlinuz',
+    ]);
     expect(await text(standIn, '/vmlinuz')).toContain('Tempered stand-in for the ironic-python-agent kernel');
     expect(await text(standIn, '/initrd')).toContain('Tempered stand-in for the ironic-python-agent initramfs');
-    expect(kernelParamsOf(await text(standIn, '/boot/grub/grub.cfg'), 'grub')).toEqual({ kernel: '/vmlinuz', initrd: '/initrd', params: {} });
-    expect(kernelParamsOf(await text(standIn, '/isolinux/isolinux.cfg'), 'isolinux')).toEqual({ kernel: '/vmlinuz', initrd: '/initrd', params: { text: true } });
+    expect(kernelParamsOf(await text(standIn, '/boot/grub/grub.cfg'), 'grub')).toEqual({
+      kernel: '/vmlinuz',
+      initrd: '/initrd',
+      params: {},
+    });
+    expect(kernelParamsOf(await text(standIn, '/isolinux/isolinux.cfg'), 'isolinux')).toEqual({
+      kernel: '/vmlinuz',
+      initrd: '/initrd',
+      params: { text: true },
+    });
     expect(await isoBootImages(standIn, { xorriso })).toEqual([
       { platform: 'BIOS', path: '/isolinux/isolinux.bin' },
       { platform: 'UEFI', path: '/boot/grub/efiboot.img' },
@@ -58,9 +72,20 @@ describe('buildDeployIso', () => {
     const output = join(dir, 'deploy.iso');
     const result = await buildDeployIso({ baseIso: standIn, output, kernelParams: agent, xorriso });
     expect(result.patched).toEqual(['/boot/grub/grub.cfg', '/isolinux/isolinux.cfg']);
-    expect(kernelParamsOf(await text(output, '/boot/grub/grub.cfg'), 'grub')).toEqual({ kernel: '/vmlinuz', initrd: '/initrd', params: agent });
-    expect(kernelParamsOf(await text(output, '/isolinux/isolinux.cfg'), 'isolinux')).toEqual({ kernel: '/vmlinuz', initrd: '/initrd', params: { text: true, ...agent } });
-    expect(await text(output, '/boot/grub/grub.cfg')).toContain(`linux /vmlinuz ipa-api-url=${agent['ipa-api-url']} ipa-agent-token=${agent['ipa-agent-token']} boot_method=vmedia`);
+    expect(kernelParamsOf(await text(output, '/boot/grub/grub.cfg'), 'grub')).toEqual({
+      kernel: '/vmlinuz',
+      initrd: '/initrd',
+      params: agent,
+    });
+    expect(kernelParamsOf(await text(output, '/isolinux/isolinux.cfg'), 'isolinux')).toEqual({
+      kernel: '/vmlinuz',
+      initrd: '/initrd',
+      params: { text: true, ...agent },
+    });
+    expect(await text(output, '/boot/grub/grub.cfg')).toContain(
+      `linux /vmlinuz ipa-api-url=${agent['ipa-api-url']} ipa-agent-token=${agent['ipa-agent-token']} ` +
+        'boot_method=vmedia',
+    );
     expect(await isoBootImages(output, { xorriso })).toEqual(await isoBootImages(standIn, { xorriso }));
     expect(await isoVolumeId(output, { xorriso })).toBe('VMEDIA_BOOT_ISO');
     for (const file of ['/vmlinuz', '/initrd', '/isolinux/isolinux.bin']) {
@@ -77,8 +102,11 @@ describe('buildDeployIso', () => {
       files: {
         vmlinuz: 'k',
         initrd: 'i',
-        'EFI/BOOT/grub.cfg': 'menuentry "IPA" {\n  linuxefi /vmlinuz nofb ipa-api-url=http://stale:6385 ipa-debug=1\n  initrdefi /initrd\n}\n',
-        'isolinux/isolinux.cfg': 'default ipa\nlabel ipa\n  kernel /vmlinuz\n  append initrd=/initrd nofb ipa-api-url=http://stale:6385 --\n',
+        'EFI/BOOT/grub.cfg':
+          'menuentry "IPA" {\n  linuxefi /vmlinuz nofb ipa-api-url=http://stale:6385 ipa-debug=1\n' +
+          '  initrdefi /initrd\n}\n',
+        'isolinux/isolinux.cfg':
+          'default ipa\nlabel ipa\n  kernel /vmlinuz\n  append initrd=/initrd nofb ipa-api-url=http://stale:6385 --\n',
       },
     });
     const output = join(dir, 'builder-deploy.iso');
@@ -87,7 +115,10 @@ describe('buildDeployIso', () => {
     const grub = await text(output, '/EFI/BOOT/grub.cfg');
     expect(grub).not.toContain('stale');
     expect(kernelParamsOf(grub, 'grub')?.params).toEqual({ nofb: true, 'ipa-debug': '1', ...agent });
-    expect(kernelParamsOf(await text(output, '/isolinux/isolinux.cfg'), 'isolinux')?.params).toEqual({ nofb: true, ...agent });
+    expect(kernelParamsOf(await text(output, '/isolinux/isolinux.cfg'), 'isolinux')?.params).toEqual({
+      nofb: true,
+      ...agent,
+    });
   });
 
   it('is reproducible: replicas of the agent API serve byte-identical ISOs for the same boot', async () => {
@@ -102,14 +133,24 @@ describe('buildDeployIso', () => {
     const first = join(dir, 'first.iso');
     const second = join(dir, 'second.iso');
     await buildDeployIso({ baseIso: standIn, output: first, kernelParams: agent, xorriso });
-    await buildDeployIso({ baseIso: first, output: second, kernelParams: { 'ipa-agent-token': 'another-token' }, xorriso });
-    expect(kernelParamsOf(await text(second, '/boot/grub/grub.cfg'), 'grub')?.params).toEqual({ ...agent, 'ipa-agent-token': 'another-token' });
+    await buildDeployIso({
+      baseIso: first,
+      output: second,
+      kernelParams: { 'ipa-agent-token': 'another-token' },
+      xorriso,
+    });
+    expect(kernelParamsOf(await text(second, '/boot/grub/grub.cfg'), 'grub')?.params).toEqual({
+      ...agent,
+      'ipa-agent-token': 'another-token',
+    });
   });
 
   it('refuses a base that is not an ISO', async () => {
     const junk = join(dir, 'junk.iso');
     writeFileSync(junk, Buffer.alloc(64 * 1024, 1));
-    const err = await imageFailure(buildDeployIso({ baseIso: junk, output: join(dir, 'x.iso'), kernelParams: agent, xorriso }));
+    const err = await imageFailure(
+      buildDeployIso({ baseIso: junk, output: join(dir, 'x.iso'), kernelParams: agent, xorriso }),
+    );
     expect(err.code).toBe('DeployIsoInvalid');
     expect(err.message).toContain(`${junk} cannot be read as an ISO 9660 image`);
   });
@@ -117,15 +158,27 @@ describe('buildDeployIso', () => {
   it('refuses an ISO without GRUB or ISOLINUX configuration, naming the paths it looked for', async () => {
     const bare = join(dir, 'bare.iso');
     await makeIso({ xorriso, output: bare, volumeId: 'BARE', files: { 'README.txt': 'nothing to boot' } });
-    const err = await imageFailure(buildDeployIso({ baseIso: bare, output: join(dir, 'y.iso'), kernelParams: agent, xorriso }));
+    const err = await imageFailure(
+      buildDeployIso({ baseIso: bare, output: join(dir, 'y.iso'), kernelParams: agent, xorriso }),
+    );
     expect(err.code).toBe('DeployIsoInvalid');
-    expect(err.message).toBe(`the deploy ISO ${bare} has neither /boot/grub/grub.cfg nor /EFI/BOOT/grub.cfg nor /isolinux/isolinux.cfg, so it cannot carry the agent's kernel parameters`);
+    expect(err.message).toBe(
+      `the deploy ISO ${bare} has neither /boot/grub/grub.cfg nor /EFI/BOOT/grub.cfg nor /isolinux/isolinux.cfg, ` +
+        "so it cannot carry the agent's kernel parameters",
+    );
   });
 
   it('refuses a GRUB configuration without a linux line', async () => {
     const base = join(dir, 'no-linux.iso');
-    await makeIso({ xorriso, output: base, volumeId: 'X', files: { 'boot/grub/grub.cfg': 'set timeout=5\nchainloader +1\n' } });
-    const err = await imageFailure(buildDeployIso({ baseIso: base, output: join(dir, 'z.iso'), kernelParams: agent, xorriso }));
+    await makeIso({
+      xorriso,
+      output: base,
+      volumeId: 'X',
+      files: { 'boot/grub/grub.cfg': 'set timeout=5\nchainloader +1\n' },
+    });
+    const err = await imageFailure(
+      buildDeployIso({ baseIso: base, output: join(dir, 'z.iso'), kernelParams: agent, xorriso }),
+    );
     expect(err.code).toBe('DeployIsoInvalid');
     expect(err.message).toContain('has /boot/grub/grub.cfg without a linux line');
   });

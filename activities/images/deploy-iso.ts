@@ -40,20 +40,30 @@ export async function buildDeployIso(req: DeployIsoRequest): Promise<DeployIsoRe
   const files = new Set(await listIsoFiles(req.baseIso, req));
   const configs = Object.entries(BOOT_CONFIG_PATHS).filter(([path]) => files.has(path));
   if (configs.length === 0) {
-    throw new ImageError('DeployIsoInvalid', `the deploy ISO ${req.baseIso} has neither ${Object.keys(BOOT_CONFIG_PATHS).join(' nor ')}, so it cannot carry the agent's kernel parameters`, {
-      expected: Object.keys(BOOT_CONFIG_PATHS).join(' or '),
-      found: 'none',
-    });
+    throw new ImageError(
+      'DeployIsoInvalid',
+      `the deploy ISO ${req.baseIso} has neither ${Object.keys(BOOT_CONFIG_PATHS).join(' nor ')}, ` +
+        "so it cannot carry the agent's kernel parameters",
+      {
+        expected: Object.keys(BOOT_CONFIG_PATHS).join(' or '),
+        found: 'none',
+      },
+    );
   }
   const replace: Record<string, string> = {};
   for (const [path, kind] of configs) {
     const text = (await readIsoFile(req.baseIso, path, req))?.toString('utf8') ?? '';
     const patched = withKernelParams(text, kind, req.kernelParams);
     if (patched.lines === 0) {
-      throw new ImageError('DeployIsoInvalid', `the deploy ISO ${req.baseIso} has ${path} without a ${kind === 'grub' ? 'linux' : 'append'} line to carry the agent's kernel parameters`, {
-        expected: kind === 'grub' ? 'a linux line' : 'an append line',
-        found: 'none',
-      });
+      throw new ImageError(
+        'DeployIsoInvalid',
+        `the deploy ISO ${req.baseIso} has ${path} without a ${kind === 'grub' ? 'linux' : 'append'} line ` +
+          "to carry the agent's kernel parameters",
+        {
+          expected: kind === 'grub' ? 'a linux line' : 'an append line',
+          found: 'none',
+        },
+      );
     }
     replace[path] = patched.text;
   }
@@ -77,16 +87,31 @@ const placeholder = (what: string) =>
   ].join('\n');
 
 /** GRUB's configuration as Ironic's `grub_conf.template` writes it, with no parameters yet. */
-const GRUB_CFG = ['set default=0', 'set timeout=5', 'set hidden_timeout_quiet=false', '', 'menuentry "boot_partition" {', 'linux /vmlinuz --', 'initrd /initrd', '}', ''].join('\n');
+const GRUB_CFG = [
+  'set default=0',
+  'set timeout=5',
+  'set hidden_timeout_quiet=false',
+  '',
+  'menuentry "boot_partition" {',
+  'linux /vmlinuz --',
+  'initrd /initrd',
+  '}',
+  '',
+].join('\n');
 
 /** ISOLINUX's configuration as Ironic's `isolinux_config.template` writes it. */
-const ISOLINUX_CFG = ['default boot', '', 'label boot', 'kernel /vmlinuz', 'append initrd=/initrd text --', ''].join('\n');
+const ISOLINUX_CFG = ['default boot', '', 'label boot', 'kernel /vmlinuz', 'append initrd=/initrd text --', ''].join(
+  '\n',
+);
 
 /**
  * Builds the local stack's stand-in base IPA ISO at `output`: placeholder kernel, initramfs and boot loaders that
  * say what they stand for, real boot configurations, El Torito entries for BIOS and UEFI. Label VMEDIA_BOOT_ISO.
  */
-export async function buildStandInIpaIso(output: string, options: XorrisoOptions = {}): Promise<{ output: string; sizeBytes: number }> {
+export async function buildStandInIpaIso(
+  output: string,
+  options: XorrisoOptions = {},
+): Promise<{ output: string; sizeBytes: number }> {
   return makeIso({
     ...options,
     output,

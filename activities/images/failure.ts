@@ -19,7 +19,12 @@ export interface ImageFailureDetails {
 export function toImageFailure(err: unknown): unknown {
   if (!(err instanceof ImageError)) return toApplicationFailure(err);
   const details: ImageFailureDetails = { code: err.code, status: err.status, expected: err.expected, found: err.found };
-  return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: !err.retryable, details: [details] });
+  return ApplicationFailure.create({
+    type: err.code,
+    message: err.message,
+    nonRetryable: !err.retryable,
+    details: [details],
+  });
 }
 
 /** Runs `fn`, rethrowing image errors as ApplicationFailures (wrap each image activity body with it). */

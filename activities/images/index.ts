@@ -17,5 +17,12 @@ export {
   type SecretReader,
   type SecretRef,
 } from './config-drive.ts';
-export { buildDeployIso, buildStandInIpaIso, STAND_IN_IPA_VERSION, type DeployIsoRequest, type DeployIsoResult, type KernelParams } from './deploy-iso.ts';
+export {
+  buildDeployIso,
+  buildStandInIpaIso,
+  STAND_IN_IPA_VERSION,
+  type DeployIsoRequest,
+  type DeployIsoResult,
+  type KernelParams,
+} from './deploy-iso.ts';
 export { toImageFailure, withImageFailures, type ImageFailureDetails } from './failure.ts';

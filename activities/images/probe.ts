@@ -33,7 +33,11 @@ export function httpUrl(url: string, field: string): URL {
     throw new ImageError('ImageUrlInvalid', `${field} '${url}' cannot be parsed as a URL`, { found: url });
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ImageError('ImageUrlInvalid', `${field} '${url}' must be an http:// or https:// URL, not ${parsed.protocol}`, { expected: 'http or https', found: parsed.protocol });
+    throw new ImageError(
+      'ImageUrlInvalid',
+      `${field} '${url}' must be an http:// or https:// URL, not ${parsed.protocol}`,
+      { expected: 'http or https', found: parsed.protocol },
+    );
   }
   return parsed;
 }
@@ -74,12 +78,21 @@ async function readAtMost(body: ReadableStream<Uint8Array> | null, limit: number
  * GETs the first `bytes` of `url` (`Range: bytes=0-…`; a server that ignores Range answers 200 and is cut off
  * after them). `what` names the URL in messages ("the image", "the checksum file").
  */
-export async function probeUrl(url: string, what: string, options: ProbeOptions & { bytes?: number } = {}): Promise<ProbeResult> {
+export async function probeUrl(
+  url: string,
+  what: string,
+  options: ProbeOptions & { bytes?: number } = {},
+): Promise<ProbeResult> {
   const bytes = options.bytes ?? FORMAT_PROBE_BYTES;
   const doFetch = options.fetch ?? fetch;
   let response: Response;
   try {
-    response = await doFetch(url, { method: 'GET', headers: { range: `bytes=0-${bytes - 1}` }, redirect: 'follow', signal: signalFor(options) });
+    response = await doFetch(url, {
+      method: 'GET',
+      headers: { range: `bytes=0-${bytes - 1}` },
+      redirect: 'follow',
+      signal: signalFor(options),
+    });
   } catch (err) {
     options.signal?.throwIfAborted();
     throw fetchFailure(what, url, err);
@@ -100,14 +113,19 @@ export async function probeUrl(url: string, what: string, options: ProbeOptions 
     options.signal?.throwIfAborted();
     throw fetchFailure(what, url, err);
   }
-  const total = response.status === 206
-    ? Number(/\/(\d+)\s*$/.exec(response.headers.get('content-range') ?? '')?.[1])
-    : Number(response.headers.get('content-length') ?? NaN);
+  const total =
+    response.status === 206
+      ? Number(/\/(\d+)\s*$/.exec(response.headers.get('content-range') ?? '')?.[1])
+      : Number(response.headers.get('content-length') ?? NaN);
   return { head, ...(Number.isFinite(total) && total >= 0 ? { sizeBytes: total } : {}) };
 }
 
 /** GETs a whole small text file (a checksum file), refusing one over `maxBytes`. */
-export async function fetchText(url: string, what: string, options: ProbeOptions & { maxBytes?: number } = {}): Promise<string> {
+export async function fetchText(
+  url: string,
+  what: string,
+  options: ProbeOptions & { maxBytes?: number } = {},
+): Promise<string> {
   const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
   const doFetch = options.fetch ?? fetch;
   let response: Response;
@@ -129,7 +147,11 @@ export async function fetchText(url: string, what: string, options: ProbeOptions
     throw fetchFailure(what, url, err);
   }
   if (body.length > maxBytes) {
-    throw new ImageError('ImageChecksumFileInvalid', `${what} ${url} is larger than ${maxBytes} bytes; is it a checksum file?`, { expected: `at most ${maxBytes} bytes`, found: 'more' });
+    throw new ImageError(
+      'ImageChecksumFileInvalid',
+      `${what} ${url} is larger than ${maxBytes} bytes; is it a checksum file?`,
+      { expected: `at most ${maxBytes} bytes`, found: 'more' },
+    );
   }
   return new TextDecoder().decode(body);
 }
@@ -138,13 +160,17 @@ export async function fetchText(url: string, what: string, options: ProbeOptions
  * The live-ISO check before a BMC is asked to fetch the image: the URL must parse and, when the worker can reach
  * it, must not be refused. Unreachable from here is not an error (the BMC's network may differ).
  */
-export async function checkImageUrl(url: string, options: ProbeOptions = {}): Promise<{ sizeBytes?: number; reachable: boolean }> {
+export async function checkImageUrl(
+  url: string,
+  options: ProbeOptions = {},
+): Promise<{ sizeBytes?: number; reachable: boolean }> {
   httpUrl(url, 'the image URL');
   try {
     const probe = await probeUrl(url, 'the image URL', { field: 'spec.image.url', ...options, bytes: 1 });
     return { reachable: true, ...(probe.sizeBytes ? { sizeBytes: probe.sizeBytes } : {}) };
   } catch (err) {
-    if (err instanceof ImageError && err.code === 'ImageFetchFailed' && err.status === undefined) return { reachable: false };
+    if (err instanceof ImageError && err.code === 'ImageFetchFailed' && err.status === undefined)
+      return { reachable: false };
     throw err;
   }
 }

@@ -23,11 +23,18 @@ import { ImageError } from '../../lib/image-error.ts';
 import { fetchText, httpUrl, probeUrl, type ProbeOptions } from './probe.ts';
 
 /** The checksum of `image`: its digest, or the digest its checksum file lists for the image's file name. */
-async function resolveChecksum(image: ImageIntent, fileName: string, options: ProbeOptions): Promise<{ checksum: Checksum; checksumUrl?: string }> {
+async function resolveChecksum(
+  image: ImageIntent,
+  fileName: string,
+  options: ProbeOptions,
+): Promise<{ checksum: Checksum; checksumUrl?: string }> {
   const given = (image.checksum ?? '').trim();
   if (!isChecksumUrl(given)) {
     const check = checksumOf(given, image.checksumType);
-    if (!check.ok) throw new ImageError('ImageChecksumInvalid', `spec.image.checksum: ${check.message}`, { found: given.slice(0, 140) });
+    if (!check.ok)
+      throw new ImageError('ImageChecksumInvalid', `spec.image.checksum: ${check.message}`, {
+        found: given.slice(0, 140),
+      });
     return { checksum: check.checksum };
   }
   httpUrl(given, 'the checksum URL');
@@ -42,7 +49,11 @@ async function resolveChecksum(image: ImageIntent, fileName: string, options: Pr
   }
   const check = checksumOf(entry.value, image.checksumType);
   if (!check.ok) {
-    throw new ImageError('ImageChecksumInvalid', `the digest ${given} lists for ${fileName} does not fit: ${check.message}`, { found: entry.value });
+    throw new ImageError(
+      'ImageChecksumInvalid',
+      `the digest ${given} lists for ${fileName} does not fit: ${check.message}`,
+      { found: entry.value },
+    );
   }
   return { checksum: check.checksum, checksumUrl: given };
 }
@@ -55,13 +66,21 @@ async function resolveChecksum(image: ImageIntent, fileName: string, options: Pr
  */
 export async function resolveImage(image: ImageIntent, options: ProbeOptions = {}): Promise<ResolvedImage> {
   if (image.format === 'live-iso') {
-    throw new ImageError('ImageFormatUnsupported', `a live-iso image (${image.url}) is booted by virtual media, not written to a disk by the deploy agent`, {
-      expected: 'raw, qcow2, vmdk or vdi',
-      found: 'live-iso',
-    });
+    throw new ImageError(
+      'ImageFormatUnsupported',
+      `a live-iso image (${image.url}) is booted by virtual media, not written to a disk by the deploy agent`,
+      {
+        expected: 'raw, qcow2, vmdk or vdi',
+        found: 'live-iso',
+      },
+    );
   }
   if (image.url.toLowerCase().startsWith('oci://')) {
-    throw new ImageError('ImageFormatUnsupported', `oci:// images (${image.url}) are not supported yet; serve the image over http(s)`, { found: 'oci://' });
+    throw new ImageError(
+      'ImageFormatUnsupported',
+      `oci:// images (${image.url}) are not supported yet; serve the image over http(s)`,
+      { found: 'oci://' },
+    );
   }
   httpUrl(image.url, 'spec.image.url');
   const problem = imageSpecProblem(image);
@@ -69,28 +88,45 @@ export async function resolveImage(image: ImageIntent, options: ProbeOptions = {
   const fileName = imageFileName(image.url);
 
   // Both requests at once; the checksum's verdict is reported first when both fail.
-  const [checksum, probe] = await Promise.allSettled([resolveChecksum(image, fileName, options), probeUrl(image.url, 'the image', { ...options, field: 'spec.image.url' })]);
+  const [checksum, probe] = await Promise.allSettled([
+    resolveChecksum(image, fileName, options),
+    probeUrl(image.url, 'the image', { ...options, field: 'spec.image.url' }),
+  ]);
   if (checksum.status === 'rejected') throw checksum.reason;
   if (probe.status === 'rejected') throw probe.reason;
 
   const detected = detectDiskFormat(probe.value.head);
   const declared = image.format;
   if (detected === 'empty') {
-    throw new ImageError('ImageFormatUnsupported', `the image ${image.url} is an empty file`, { expected: declared ?? 'a disk image', found: 'an empty file' });
+    throw new ImageError('ImageFormatUnsupported', `the image ${image.url} is an empty file`, {
+      expected: declared ?? 'a disk image',
+      found: 'an empty file',
+    });
   }
   if (declared !== undefined && !formatMatches(declared, detected)) {
-    const hint = writableFormat(detected) ? `; set spec.image.format to ${writableFormat(detected)}` : '; the agent writes raw, qcow2, vmdk and vdi images';
-    throw new ImageError('ImageFormatMismatch', `spec.image.format is ${declared}, but the image ${image.url} is ${describeFormat(detected)}${hint}`, {
-      expected: declared,
-      found: detected,
-    });
+    const hint = writableFormat(detected)
+      ? `; set spec.image.format to ${writableFormat(detected)}`
+      : '; the agent writes raw, qcow2, vmdk and vdi images';
+    throw new ImageError(
+      'ImageFormatMismatch',
+      `spec.image.format is ${declared}, but the image ${image.url} is ${describeFormat(detected)}${hint}`,
+      {
+        expected: declared,
+        found: detected,
+      },
+    );
   }
   const diskFormat = declared ?? writableFormat(detected);
   if (diskFormat === undefined) {
-    throw new ImageError('ImageFormatUnsupported', `the image ${image.url} is ${describeFormat(detected)}, which the deploy agent cannot write (raw, qcow2, vmdk and vdi can be)`, {
-      expected: 'raw, qcow2, vmdk or vdi',
-      found: detected,
-    });
+    throw new ImageError(
+      'ImageFormatUnsupported',
+      `the image ${image.url} is ${describeFormat(detected)}, ` +
+        'which the deploy agent cannot write (raw, qcow2, vmdk and vdi can be)',
+      {
+        expected: 'raw, qcow2, vmdk or vdi',
+        found: detected,
+      },
+    );
   }
   return {
     url: image.url,

@@ -79,14 +79,10 @@ export function fakeHostActivities(): FakeHostActivities {
       return { sizeBytes: 1024 };
     },
     async resolveImage(image) {
-      return {
-        url: image.url,
-        fileName: image.url.split('/').pop() ?? '',
-        checksum: { algorithm: 'sha256', value: '0'.repeat(64) },
-        diskFormat: image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw',
-        detectedFormat: image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw',
-        sizeBytes: 1024,
-      };
+      const format = image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw';
+      const checksum = { algorithm: 'sha256' as const, value: '0'.repeat(64) };
+      const fileName = image.url.split('/').pop() ?? '';
+      return { url: image.url, fileName, checksum, diskFormat: format, detectedFormat: format, sizeBytes: 1024 };
     },
     async insertVirtualMedia(target, request) {
       check(target, 'insertVirtualMedia');
