@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { streamImageToTarget } from '../lib/image-stream.ts';
 import { imageTools } from '../stack/binaries.ts';
-import { attachLoopDevice, type LoopDevice } from '../stack/loop-device.ts';
+import { attachLoopDevice, type LoopDevice } from '../stack/loop-devices.ts';
 import { recordResult } from './results.ts';
 
 const MiB = 1024 * 1024;
@@ -146,7 +146,7 @@ export async function run(args: string[]): Promise<void> {
     const backing = join(dir, 'loop-backing');
     closeSync(openSync(backing, 'w'));
     spawnSync('truncate', ['-s', String(sizeBytes + 16 * MiB), backing]);
-    loop = await attachLoopDevice(backing, { losetup: tools.losetup });
+    loop = await attachLoopDevice(backing, tools.losetup);
     const file = join(dir, 'target.img');
     const targets = [
       { name: 'file', path: file, reset: () => rmSync(file, { force: true }) },

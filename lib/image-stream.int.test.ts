@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { imageTools } from '../stack/binaries.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
-import { attachLoopDevice, type LoopDevice } from '../stack/loop-device.ts';
+import { attachLoopDevice, type LoopDevice } from '../stack/loop-devices.ts';
 import { makeTestImages, sha256, type TestImages } from '../test/images.ts';
 import { streamImageToTarget } from './image-stream.ts';
 import { convertToRaw } from './qemu-img.ts';
@@ -26,7 +26,7 @@ const attached: LoopDevice[] = [];
 async function loopDisk(name: string): Promise<LoopDevice> {
   const file = join(dir, name);
   writeFileSync(file, Buffer.alloc(DISK_BYTES, 0x5a));
-  const loop = await attachLoopDevice(file, { losetup: tools.losetup });
+  const loop = await attachLoopDevice(file, tools.losetup);
   attached.push(loop);
   return loop;
 }
@@ -44,7 +44,7 @@ async function readDevice(device: string, length: number): Promise<Buffer> {
 
 beforeAll(async () => {
   tools = await imageTools(() => {});
-  images = makeTestImages(dir, tools.qemuImg);
+  images = await makeTestImages(dir);
   server = await startImageServer({ '/os.raw': { path: images.raw.path }, '/os.qcow2': { path: images.qcow2 } });
 }, 120_000);
 

@@ -40,6 +40,9 @@ export async function runXorriso(args: string[], options: XorrisoOptions = {}): 
   return run.stdout;
 }
 
+/** xorriso's name for an image to read: `stdio:` lets it be a block device or partition as well as a file. */
+const indev = (iso: string): string => `stdio:${iso}`;
+
 /** File content for an ISO, by its path inside the ISO (`openstack/latest/meta_data.json`). */
 export type IsoFiles = Record<string, Buffer | string>;
 
@@ -151,7 +154,7 @@ export async function assertIso(iso: string): Promise<void> {
 /** The paths of the files in an ISO (`/boot/grub/grub.cfg`, ...). */
 export async function listIsoFiles(iso: string, options: XorrisoOptions = {}): Promise<string[]> {
   await assertIso(iso);
-  const out = await runXorriso(['-indev', iso, '-find', '/', '-type', 'f'], options);
+  const out = await runXorriso(['-indev', indev(iso), '-find', '/', '-type', 'f'], options);
   return out
     .split('\n')
     .map((l) => l.trim())
@@ -168,14 +171,14 @@ export async function readIsoFile(
   if (!(await listIsoFiles(iso, options)).includes(path)) return undefined;
   return withScratch(async (dir) => {
     const out = join(dir, 'file');
-    await runXorriso(['-osirrox', 'on', '-indev', iso, '-extract', path, out], options);
+    await runXorriso(['-osirrox', 'on', '-indev', indev(iso), '-extract', path, out], options);
     return readFile(out);
   });
 }
 
 /** The volume label (`config-2`, `VMEDIA_BOOT_ISO`). */
 export async function isoVolumeId(iso: string, options: XorrisoOptions = {}): Promise<string> {
-  const out = await runXorriso(['-indev', iso, '-pvd_info'], options);
+  const out = await runXorriso(['-indev', indev(iso), '-pvd_info'], options);
   return /^Volume Id\s*:\s?(.*)$/m.exec(out)?.[1]?.trim() ?? '';
 }
 
@@ -184,7 +187,7 @@ export async function isoBootImages(
   iso: string,
   options: XorrisoOptions = {},
 ): Promise<{ platform: string; path: string }[]> {
-  const out = await runXorriso(['-indev', iso, '-report_el_torito', 'plain'], options);
+  const out = await runXorriso(['-indev', indev(iso), '-report_el_torito', 'plain'], options);
   const platforms = new Map<string, string>();
   const paths = new Map<string, string>();
   for (const line of out.split('\n')) {
@@ -212,7 +215,7 @@ export async function remasterIso(
       join(dir, path.replace(/^\/+/, '')),
       `/${path.replace(/^\/+/, '')}`,
     ]);
-    await runXorriso(['-indev', req.base, '-outdev', partial, '-boot_image', 'any', 'replay', ...maps], req);
+    await runXorriso(['-indev', indev(req.base), '-outdev', partial, '-boot_image', 'any', 'replay', ...maps], req);
     await rename(partial, req.output);
     return { output: req.output, sizeBytes: (await stat(req.output)).size };
   });

@@ -1,14 +1,14 @@
 /**
- * Test helpers for images: the ImageError a call fails with, and disk images made by the real `qemu-img` from one
- * raw disk (a protective MBR, a GPT header and random data), so format detection and conversion are checked on
- * what the tools really write, not on hand-made headers.
+ * Test helpers for images: the ImageError a call fails with, and disk images made by the real tools from one raw
+ * disk (test/fixtures/disk-images.ts: a GPT by sgdisk, random bytes; the rest by qemu-img), so format detection
+ * and conversion are checked on what the tools really write, not on hand-made headers.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ImageError } from '../lib/image-error.ts';
+import { convertRawImage, makeRawImage } from './fixtures/disk-images.ts';
 
 /** The ImageError `fn` (a promise or a function) fails with; fails the test when it does not. */
 export async function imageFailure(fn: Promise<unknown> | (() => unknown)): Promise<ImageError> {
@@ -24,7 +24,7 @@ export async function imageFailure(fn: Promise<unknown> | (() => unknown)): Prom
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 export interface TestImages {
-  /** The raw disk every other image is converted from. */
+  /** The raw disk every other image is converted from: a GPT (sgdisk) and random bytes. */
   raw: { path: string; bytes: Buffer };
   qcow2: string;
   vmdk: string;
@@ -35,36 +35,23 @@ export interface TestImages {
   gzip: string;
 }
 
-/** A raw disk of `sizeBytes` with a protective MBR and a GPT header, the rest random. */
-export function rawDisk(sizeBytes: number): Buffer {
-  const disk = randomBytes(sizeBytes);
-  disk.fill(0, 0, 1024);
-  disk[450] = 0xee; // protective MBR partition type
-  disk[510] = 0x55;
-  disk[511] = 0xaa;
-  disk.write('EFI PART', 512, 'latin1');
-  return disk;
-}
-
-/** Writes a raw disk and its qcow2, vmdk, vdi, vhdx, vhd and gzip forms under `dir`. */
-export function makeTestImages(dir: string, qemuImg: string, sizeBytes = 4 * 1024 * 1024): TestImages {
+/** Writes a raw disk of `sizeMiB` and its qcow2, vmdk, vdi, vhdx, vhd and gzip forms under `dir`. */
+export async function makeTestImages(dir: string, sizeMiB = 4): Promise<TestImages> {
   const raw = join(dir, 'disk.raw');
-  const bytes = rawDisk(sizeBytes);
-  writeFileSync(raw, bytes);
-  const convert = (format: string, name: string) => {
-    const out = join(dir, name);
-    execFileSync(qemuImg, ['convert', '-f', 'raw', '-O', format, raw, out], { stdio: 'pipe' });
-    return out;
+  const bytes = await makeRawImage(raw, sizeMiB);
+  const convert = async (format: 'qcow2' | 'vmdk' | 'vdi' | 'vhdx' | 'vpc', name: string) => {
+    await convertRawImage(raw, format, join(dir, name));
+    return join(dir, name);
   };
   const gzip = join(dir, 'disk.raw.gz');
-  writeFileSync(gzip, gzipSync(readFileSync(raw)));
+  writeFileSync(gzip, gzipSync(bytes));
   return {
     raw: { path: raw, bytes },
-    qcow2: convert('qcow2', 'disk.qcow2'),
-    vmdk: convert('vmdk', 'disk.vmdk'),
-    vdi: convert('vdi', 'disk.vdi'),
-    vhdx: convert('vhdx', 'disk.vhdx'),
-    vhd: convert('vpc', 'disk.vhd'),
+    qcow2: await convert('qcow2', 'disk.qcow2'),
+    vmdk: await convert('vmdk', 'disk.vmdk'),
+    vdi: await convert('vdi', 'disk.vdi'),
+    vhdx: await convert('vhdx', 'disk.vhdx'),
+    vhd: await convert('vpc', 'disk.vhd'),
     gzip,
   };
 }

@@ -32,7 +32,7 @@ let ignoresRangeUrl: string;
 
 beforeAll(async () => {
   const tools = await imageTools(() => {});
-  images = makeTestImages(dir, tools.qemuImg);
+  images = await makeTestImages(dir);
   const iso = join(dir, 'live.iso');
   await makeIso({ files: { 'README.txt': 'a live ISO' }, output: iso, volumeId: 'LIVE', xorriso: tools.xorriso });
   const read = (path: string) => readFileSync(path);
