@@ -46,6 +46,9 @@ describe('npm start', () => {
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+    // The stand-in base IPA ISO deploy ISOs are remastered from (docs/images.md): an ISO 9660 image.
+    const ipaIso = Buffer.from(await (await fetch(handle.images.ipaIso)).arrayBuffer());
+    expect(ipaIso.subarray(0x8001, 0x8006).toString('latin1')).toBe('CD001');
 
     const kubectl = (args: string[], input?: string) => execFileSync(handle.kubectl, ['--kubeconfig', handle.kubeconfig, ...args], { encoding: 'utf8', ...(input ? { input } : {}) });
     const rows = () => kubectl(['get', 'bmh', '-A', '--no-headers']).trim().split('\n').map((l) => l.trim().split(/\s+/));
