@@ -148,6 +148,7 @@ export class Bridge {
     const reconciler = new HostReconciler({
       hosts,
       secrets,
+      claimSecret: (namespace, name) => o.kube.secrets.claim(namespace, name),
       kube: o.kube.hosts,
       logger: log,
       send: (desired, why) => this.#send(desired, why),

@@ -10,6 +10,14 @@ export const HOST_FINALIZER = 'baremetalhost.metal3.io';
 /** Finalizer on the HardwareData object of a host (BMO's, unchanged). */
 export const HARDWARE_DATA_FINALIZER = 'baremetalhost.metal3.io/hardwareData';
 
+/**
+ * The label BMO puts on every Secret a host references, and the only Secrets its cache holds (BMO's
+ * `secretutils.LabelEnvironmentName`/`Value`): the bridge watches these and labels what hosts name.
+ */
+export const SECRET_ENVIRONMENT_LABEL = 'environment.metal3.io';
+export const SECRET_ENVIRONMENT_VALUE = 'baremetal';
+export const SECRET_ENVIRONMENT_SELECTOR = `${SECRET_ENVIRONMENT_LABEL}=${SECRET_ENVIRONMENT_VALUE}`;
+
 /** Any namespaced object as JSON. */
 export interface KubeObject {
   apiVersion?: string;
