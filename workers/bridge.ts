@@ -96,7 +96,7 @@ async function startAdmission(config: BridgeConfig, kc: ReturnType<typeof loadKu
     logger: logger.child({ component: 'admission' }),
   });
   if (!local) {
-    // In a cluster deploy/webhook/ registers the Service that fronts this server.
+    // In a cluster deploy/base/webhook/ registers the Service that fronts this server.
     logger.info({ url: server.validateUrl }, 'admission webhook serving');
     return () => server.stop();
   }
