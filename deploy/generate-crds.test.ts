@@ -187,7 +187,7 @@ describe('deploy/crds is what the schemas generate (drift)', () => {
   });
 
   it('driftedFiles reports a changed, a missing and a stray file', () => {
-    const files = renderCrds();
+    const files = renderCrdFiles();
     const changed = new Map(files);
     const first = [...files.keys()][0] as string;
     changed.set(first, `${files.get(first)}# edited\n`);
