@@ -6,9 +6,11 @@
  *    qemu-utils, xorriso, and the non-root user 65532), cached by a hash of its recipe outside the repo
  *    (`~/.cache/tempered/image-base-…/rootfs.tar`) and imported into the builder's storage once;
  * 2. Node 24 from the npm registry (the `node-linux-<arch>` package of bin/node24.mjs's version), cached;
- * 3. the app: the `npm pack` package (its prepack is `npm run build`) with production dependencies only
- *    (`npm ci --omit=dev` against the lockfile), the Temporal core's binaries for other platforms dropped;
- * 4. `buildah bud` of the Containerfile over them: COPY steps only, no container runtime needed.
+ * 3. the production dependencies (`npm ci --omit=dev` against package-lock.json, the Temporal core's
+ *    binaries for other platforms dropped), cached by a hash of the lockfile, so they are installed once per
+ *    dependency change and form an image layer of their own that buildah reuses;
+ * 4. the app: the `npm pack` package (its prepack is `npm run build`: compiled JavaScript, workflow bundle);
+ * 5. `buildah bud` of the Containerfile over them: COPY steps only, no container runtime needed.
  *
  *   npm run image                      builds localhost/tempered:<package version>
  *   npm run image -- --tarball T.tgz   uses an already packed package
@@ -151,16 +153,38 @@ export async function packRepository(destination: string): Promise<string> {
   return join(destination, file);
 }
 
-/** The package with production dependencies only, installed from the lockfile into `dir`. */
-async function installApp(tarball: string, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  await run('tar', ['-xzf', tarball, '-C', dir, '--strip-components=1']);
-  cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
-  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir });
-  // The Temporal core ships a native library per platform (about 30 MB each): keep this one's.
-  const releases = join(dir, 'node_modules', '@temporalio', 'core-bridge', 'releases');
-  if (PLATFORM && existsSync(releases)) {
-    for (const platform of readdirSync(releases)) if (platform !== PLATFORM.core) rmSync(join(releases, platform), { recursive: true, force: true });
+/**
+ * The production dependencies of package-lock.json, installed once per lockfile (cached by its hash);
+ * returns the directory holding `node_modules`. Older entries are removed once a newer one exists.
+ */
+export async function productionDependencies(progress: Progress): Promise<string> {
+  const lock = readFileSync(join(ROOT, 'package-lock.json'));
+  const key = createHash('sha256').update(lock).update(process.arch).digest('hex').slice(0, 12);
+  const dir = join(cacheRoot(), `image-deps-${key}`);
+  await cached(dir, async () => {
+    progress('installing the production dependencies (npm ci --omit=dev)');
+    cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+    cpSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir });
+    // The Temporal core ships a native library per platform (about 30 MB each): keep this one's.
+    const releases = join(dir, 'node_modules', '@temporalio', 'core-bridge', 'releases');
+    if (PLATFORM && existsSync(releases)) {
+      for (const platform of readdirSync(releases)) if (platform !== PLATFORM.core) rmSync(join(releases, platform), { recursive: true, force: true });
+    }
+  });
+  for (const old of readdirSync(cacheRoot()).filter((d) => d.startsWith('image-deps-') && d !== `image-deps-${key}` && !d.endsWith('.lock'))) {
+    rmSync(join(cacheRoot(), old), { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** A copy of `from` at `to` made of hard links (instant, no space) where the filesystem allows, else a copy. */
+async function linkTree(from: string, to: string): Promise<void> {
+  try {
+    await run('cp', ['-al', from, to]);
+  } catch {
+    rmSync(to, { recursive: true, force: true });
+    cpSync(from, to, { recursive: true });
   }
 }
 
@@ -181,12 +205,21 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
       progress('packing the repository (npm pack: npm run build first)');
       return packRepository(join(context, 'pack'));
     });
-    const [, dependenciesSeconds] = await timed(() => installApp(tarball, join(context, 'app')));
+    const [, dependenciesSeconds] = await timed(async () => {
+      mkdirSync(join(context, 'deps'), { recursive: true });
+      await linkTree(join(await productionDependencies(progress), 'node_modules'), join(context, 'deps', 'node_modules'));
+    });
+    mkdirSync(join(context, 'app'), { recursive: true });
+    await run('tar', ['-xzf', tarball, '-C', join(context, 'app'), '--strip-components=1']);
     rmSync(join(context, 'pack'), { recursive: true, force: true });
     progress(`building ${image} over ${base}`);
+    const imageId = async () => (await run(tools.buildah, ['images', '--quiet', '--no-trunc', image]).catch(() => '')).trim();
+    const previous = await imageId();
     const [, buildSeconds] = await timed(() =>
       run(tools.buildah, ['bud', '--quiet', '--layers', '--pull-never', '-f', CONTAINERFILE, '--build-arg', `BASE_IMAGE=${base}`, '-t', image, context]),
     );
+    // The image this tag named before is now nameless: remove it, unless a container still uses it.
+    if (previous && previous !== (await imageId())) await run(tools.buildah, ['rmi', previous]).catch(() => '');
     const listed = JSON.parse(await run(tools.buildah, ['images', '--json', image])) as { size?: string }[];
     const size = listed[0]?.size ?? 'unknown';
     const total = Math.round((performance.now() - started) / 100) / 10;
