@@ -16,6 +16,7 @@ export const VERSIONS = {
   sushyTools: '2.2.0',
   certManager: '1.21.2',
   prometheusOperator: '0.85.0',
+  ironicPythonAgent: '13.0.0',
 } as const;
 
 export type Progress = (message: string) => void;
@@ -25,7 +26,7 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 export { cacheRoot };
 
 /** Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. */
-async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
+export async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
   const started = Date.now();
   options.progress(`${what} ...`);
   const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
