@@ -61,6 +61,12 @@ export function hasFinalizer(object: KubeObject, finalizer: string): boolean {
   return object.metadata.finalizers?.includes(finalizer) ?? false;
 }
 
+/** `spec.bmc.credentialsName` of a host, read before the spec is validated (it may be invalid elsewhere). */
+export function credentialsNameOf(host: HostObject): string | undefined {
+  const name = (host.spec as { bmc?: { credentialsName?: unknown } } | undefined)?.bmc?.credentialsName;
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}
+
 /** Narrows a JSON value from the apiserver to an object with metadata.name, or undefined. */
 export function asKubeObject(value: unknown): KubeObject | undefined {
   if (value === null || typeof value !== 'object') return undefined;

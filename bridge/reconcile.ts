@@ -14,7 +14,7 @@ import type { HostDesired } from '../domain/host-model.ts';
 import { PAUSED_ANNOTATION, STATUS_ANNOTATION } from './annotations.ts';
 import { computeDesired, hasStatus } from './desired.ts';
 import type { ResourceClient } from './kube.ts';
-import { HOST_FINALIZER, hasFinalizer, objectKey, splitKey, type HostObject, type SecretView } from './objects.ts';
+import { HOST_FINALIZER, credentialsNameOf, hasFinalizer, objectKey, splitKey, type HostObject, type SecretView } from './objects.ts';
 import { jsonEqual } from './status.ts';
 import type { ReconcileOutcome } from './work-queue.ts';
 
@@ -43,12 +43,6 @@ export type SendReason = 'first' | 'changed' | 'status-missing';
 /** How soon a host whose credentials Secret is missing looks for it again: doubling, capped at 5 minutes. */
 export function missingSecretRetryMs(attempt: number): number {
   return Math.min(300_000, 2000 * 2 ** Math.min(attempt - 1, 10));
-}
-
-/** `spec.bmc.credentialsName` of a host, read before the spec is validated (it may be invalid elsewhere). */
-function credentialsNameOf(host: HostObject): string | undefined {
-  const name = (host.spec as { bmc?: { credentialsName?: unknown } } | undefined)?.bmc?.credentialsName;
-  return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
 /** Reconciles hosts and remembers what was sent (see the file header). */
