@@ -36,6 +36,8 @@ export interface BmcCounters {
   mediaReadFailures: number;
   /** Accepted PATCHes of the BIOS settings object. */
   biosPatches: number;
+  /** PATCHes of the BIOS settings object refused for their values (registry, names, types). */
+  biosRefusals: number;
   /** Pending BIOS settings applied at boot. */
   biosApplies: number;
   /** Accepted #Bios.ResetBios actions. */
@@ -162,6 +164,7 @@ function zeroCounters(): BmcCounters {
     mediaBytesRead: 0,
     mediaReadFailures: 0,
     biosPatches: 0,
+    biosRefusals: 0,
     biosApplies: 0,
     biosResets: 0,
     firmwareUpdates: 0,

@@ -27,6 +27,8 @@ export interface VendorProfile {
   readonly sessionLimitError: { readonly status: number; readonly messageId: string; readonly message: string };
   /** `changed`: the settings object lists only pending changes (Dell, AMI); `full`: every attribute (HPE, Lenovo). */
   readonly biosPendingView: 'changed' | 'full';
+  /** How refusals of BIOS values are worded: HPE answers from its iLO registry, the others from Base. */
+  readonly biosMessages: 'base' | 'ilo';
   /** SupportedApplyTimes published on `@Redfish.Settings` of the BIOS. */
   readonly biosApplyTimes: readonly string[];
   /** `jid`: Dell-style `JID_<12 digits>` task ids; `number`: 1, 2, 3. */
@@ -43,6 +45,7 @@ const base = {
     message: 'The session establishment failed due to the number of simultaneous sessions exceeding the limit of the implementation.',
   },
   biosPendingView: 'full',
+  biosMessages: 'base',
   biosApplyTimes: ['OnReset'],
   taskIds: 'number',
 } as const;
@@ -71,6 +74,7 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
       'network-adapters-400-os-down',
     ],
     maxSessions: 10,
+    biosMessages: 'ilo',
     realm: 'iLO',
   },
   ami: {
