@@ -6,6 +6,7 @@
  * Failures are {@link BmcError}s (errors.ts) with a code from domain/errors.ts.
  */
 import type { BmcAddress } from '../../domain/bmc-address.ts';
+import type { FirmwareSettingRule } from '../../domain/firmware-schema.ts';
 
 export interface BmcCredentials {
   username: string;
@@ -186,9 +187,33 @@ export interface BiosApplyResult {
   rebootRequired: boolean;
 }
 
+/**
+ * The BMC's BIOS attribute registry, as FirmwareSchema rules: what the schema of a HostFirmwareSettings is
+ * built from. `schema` keys are attribute names; rules carry FirmwareSchema's snake_case fields plus the
+ * registry's `value_expression`, `scalar_increment` and `reset_required` (drop those three when writing a
+ * FirmwareSchema object: its CRD has no such fields).
+ */
+export interface BiosRegistry {
+  /** The registry's Id, e.g. `BiosAttributeRegistryA43.v1_2_52` (what the Bios resource names). */
+  id: string;
+  /** `OwningEntity` (the vendor) and the systems it applies to, when the registry says. */
+  owningEntity: string | undefined;
+  supportedSystems: { productName: string | undefined; systemId: string | undefined; firmwareVersion: string | undefined }[];
+  schema: Record<string, FirmwareSettingRule>;
+}
+
 export interface BiosOps {
   get(opts?: CallOptions): Promise<BiosSettings>;
-  /** Stages `changes` in the settings object (skipping values already current or pending). */
+  /**
+   * The attribute registry the Bios resource names, found through the service's Registries collection;
+   * undefined when the BMC publishes none (then only names and types can be checked).
+   */
+  registry(opts?: CallOptions): Promise<BiosRegistry | undefined>;
+  /**
+   * Stages `changes` in the settings object (skipping values already current or pending). The changes are
+   * validated against the registry first (FirmwareSettingsInvalid, naming each setting and rule, with
+   * nothing sent) and converted to the types the registry gives (`"5"` for an Integer is sent as 5).
+   */
   apply(changes: Record<string, string | number | boolean>, opts?: CallOptions & { applyTime?: ApplyTime }): Promise<BiosApplyResult>;
   /** Requests a reset of the BIOS to factory defaults (`#Bios.ResetBios`); takes effect at the next reboot. */
   resetToDefaults(opts?: CallOptions): Promise<void>;

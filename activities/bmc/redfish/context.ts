@@ -61,13 +61,15 @@ interface Discovered {
   cdSlots?: string[];
   vendor?: string;
   actionInfo: Map<string, Json | null>;
+  /** Other discovered facts by key (attribute registries, storage layout), loaded once per connection. */
+  memo: Map<string, Promise<unknown>>;
 }
 
 export class RedfishContext {
   readonly client: RedfishClient;
   readonly address: RedfishBmcAddress;
   readonly timings: RedfishTimings;
-  #d: Discovered = { actionInfo: new Map() };
+  #d: Discovered = { actionInfo: new Map(), memo: new Map() };
   #recentEjectAt = 0;
 
   constructor(client: RedfishClient, address: RedfishBmcAddress, timings: RedfishTimings) {
@@ -82,7 +84,23 @@ export class RedfishContext {
 
   /** Forgets discovered paths (after a 404 on one of them). */
   forget(): void {
-    this.#d = { actionInfo: new Map() };
+    this.#d = { actionInfo: new Map(), memo: new Map() };
+  }
+
+  /**
+   * A fact that does not change while the connection lives, loaded once by `load` under `key`. A failed load
+   * is not kept: the next call asks the BMC again.
+   */
+  remember<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const memo = this.#d.memo;
+    const known = memo.get(key);
+    if (known) return known as Promise<T>;
+    const loading = load();
+    memo.set(key, loading);
+    loading.catch(() => {
+      if (memo.get(key) === loading) memo.delete(key);
+    });
+    return loading;
   }
 
   root(signal?: AbortSignal): Promise<Json> {

@@ -18,7 +18,7 @@ import type {
   VirtualMediaOps,
 } from '../driver.ts';
 import { Mutex } from '../lock.ts';
-import { applyBios, getBios, resetBios } from './bios.ts';
+import { applyBios, getBios, getBiosRegistry, resetBios } from './bios.ts';
 import { setBootOverride } from './boot.ts';
 import { RedfishClient, type RedfishClientOptions } from './client.ts';
 import { DEFAULT_REDFISH_TIMINGS, RedfishContext, type RedfishTimings } from './context.ts';
@@ -71,6 +71,7 @@ export class RedfishDriver implements BmcDriver {
     };
     this.bios = {
       get: (o = {}) => x(() => getBios(ctx, o)),
+      registry: (o = {}) => x(() => getBiosRegistry(ctx, o)),
       apply: (changes, o = {}) => x(() => applyBios(ctx, changes, o)),
       resetToDefaults: (o = {}) => x(() => resetBios(ctx, o)),
     };
