@@ -5,6 +5,7 @@
  */
 import { type BootOverride, type BootRecord, type PowerState, SimHost } from './host.ts';
 import { errors, etagOf, mapStrings } from './http.ts';
+import { type FlashRecord, renderFirmwareInventory } from './firmware.ts';
 import type { OpenedImage } from './image-fetch.ts';
 import type { VendorProfile } from './profiles.ts';
 import { type QuirkId } from './quirks.ts';
@@ -42,8 +43,17 @@ export interface BmcCounters {
   biosApplies: number;
   /** Accepted #Bios.ResetBios actions. */
   biosResets: number;
-  /** Accepted firmware update requests (SimpleUpdate, pushes). */
+  /** Accepted firmware update requests (SimpleUpdate, pushes): every flash started. */
   firmwareUpdates: number;
+  /** Accepted firmware update requests by image file name (`bios-2.3.4.bin`). */
+  firmwareUpdatesByImage: Record<string, number>;
+  /** Times the BMC rebooted itself (after flashing its own firmware). */
+  bmcReboots: number;
+  /** Requests that found the BMC rebooting (their connection was dropped). */
+  requestsWhileRebooting: number;
+  /** Requests being answered now, and the most ever at once (the driver allows one per BMC). */
+  inFlight: number;
+  maxInFlight: number;
   /** Completed flashes (a FirmwareInventory version changed or was staged). */
   firmwareFlashes: number;
   firmwareBytesRead: number;
@@ -100,6 +110,10 @@ export interface BmcState {
   /** FirmwareInventory versions by public URI, plus staged ones. */
   firmware: Record<string, string>;
   stagedFirmware: Record<string, string>;
+  /** Every accepted firmware update (the last 50), with its task and outcome. */
+  flashes: FlashRecord[];
+  /** True while the BMC reboots (after flashing itself). */
+  bmcRebooting: boolean;
   /** MAC addresses this BMC reports for its host. */
   macs: string[];
 }
@@ -111,6 +125,10 @@ export interface BmcTimings {
   quirkWindowMs: number;
   /** Duration of firmware tasks. */
   taskDurationMs: number;
+  /** When set, firmware tasks take their realistic time (FIRMWARE_SECONDS) divided by this factor. */
+  firmwareCompression: number | null;
+  /** How long the BMC is away when it reboots after flashing itself (without a compression factor). */
+  bmcRebootMs: number;
 }
 
 /** Everything a BMC is built from. */
@@ -168,6 +186,11 @@ function zeroCounters(): BmcCounters {
     biosApplies: 0,
     biosResets: 0,
     firmwareUpdates: 0,
+    firmwareUpdatesByImage: {},
+    bmcReboots: 0,
+    requestsWhileRebooting: 0,
+    inFlight: 0,
+    maxInFlight: 0,
     firmwareFlashes: 0,
     firmwareBytesRead: 0,
     sessionsCreated: 0,
@@ -213,6 +236,12 @@ export class SimBmc {
   readonly awaitingStart: (() => void)[] = [];
   /** BIOS attributes of the mockup, the base of current values. */
   readonly baseBiosAttributes: Readonly<Record<string, Json>>;
+  /** Accepted firmware updates, newest last (bounded). */
+  readonly flashes: FlashRecord[] = [];
+  /** Until when the BMC is rebooting (every request's connection is dropped), or null. */
+  rebootingUntil: number | null = null;
+  /** When the BMC last rebooted: sessions created before are gone. */
+  restartedAt: number | null = null;
   private random: () => number;
 
   constructor(config: BmcConfig) {
@@ -320,6 +349,33 @@ export class SimBmc {
     return { ...this.faultSettings };
   }
 
+  /** True while the BMC reboots. */
+  get rebooting(): boolean {
+    if (this.rebootingUntil !== null && Date.now() >= this.rebootingUntil) this.rebootingUntil = null;
+    return this.rebootingUntil !== null;
+  }
+
+  /** Reboots the BMC (not the host): unreachable for `ms`, sessions dropped. Resolves when it is back. */
+  async rebootBmc(ms: number): Promise<void> {
+    this.counters.bmcReboots += 1;
+    this.restartedAt = Date.now();
+    this.rebootingUntil = Date.now() + ms;
+    await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    this.rebootingUntil = null;
+  }
+
+  /** Resolves at the host's next boot (a completed power-on). */
+  nextBoot(): Promise<void> {
+    return new Promise((resolve) => {
+      const off = this.host.on((event) => {
+        if (event.type === 'boot') {
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
   /** Zeroes the counters. */
   resetCounters(): void {
     this.counters = zeroCounters();
@@ -395,6 +451,8 @@ export class SimBmc {
       bios: { current, pending: { ...host.bios.pending }, lastApplied: host.bios.lastApplied },
       firmware,
       stagedFirmware: staged,
+      flashes: this.flashes.map((flash) => ({ ...flash, targets: [...flash.targets] })),
+      bmcRebooting: this.rebooting,
       macs: [...this.macs],
     };
   }
@@ -445,6 +503,8 @@ export class SimBmc {
     if (path === model.biosPath && base) return this.renderBios(base);
     if (path === model.biosSettingsPath) return this.renderBiosSettings(base);
     if (path === model.systemSettingsPath && this.has('boot-settings-object')) return this.renderSystemSettings();
+    const firmware = renderFirmwareInventory(this, path);
+    if (firmware !== null) return firmware;
     if (!base) return undefined;
     const slot = this.host.slot(path);
     if (slot) return this.renderSlot(base, path);
@@ -453,10 +513,6 @@ export class SimBmc {
       return version !== undefined && 'FirmwareVersion' in base ? { ...base, FirmwareVersion: version } : base;
     }
     if (path === model.chassisPath && 'PowerState' in base) return { ...base, PowerState: this.host.power };
-    if (model.firmwareItems.includes(path)) {
-      const version = this.host.firmware.get(path);
-      return version !== undefined ? { ...base, Version: version } : base;
-    }
     if (path === model.updateServicePath && 'HttpPushUriTargetsBusy' in base) {
       return { ...base, HttpPushUriTargetsBusy: this.has('update-service-busy') && this.updateBusy() };
     }

@@ -15,6 +15,7 @@ import { RedfishError, type Reply, errors, etagValue, parseJsonBody, readBody } 
 import type { VendorProfile } from './profiles.ts';
 import type { ServiceModel } from './service-model.ts';
 import { TaskStore } from './tasks.ts';
+import { Traffic } from './traffic.ts';
 import { type Json, type JsonObject, ROOT, linkOf, normalizePath } from './tree.ts';
 
 /** A logged-in session. */
@@ -47,6 +48,8 @@ export interface EndpointOptions {
   sessionTimeoutSec?: number;
   /** Concurrent session limit; default: the profile's limit times the number of BMCs. */
   maxSessions?: number;
+  /** Record a timeline of every request (start, end, BMC) from the start. */
+  timeline?: boolean;
 }
 
 const PUBLIC_GET = new Set([ROOT, `${ROOT}/$metadata`, `${ROOT}/odata`]);
@@ -57,6 +60,8 @@ export class Endpoint {
   readonly model: ServiceModel;
   readonly tasks: TaskStore;
   readonly bmcs: SimBmc[] = [];
+  /** Requests in flight now, the most at once, and (when recording) the timeline. */
+  readonly traffic: Traffic;
   private readonly server: Server;
   private readonly requestedPort: number;
   private readonly listenHost: string;
@@ -76,6 +81,7 @@ export class Endpoint {
     this.listenHost = options.host ?? '127.0.0.1';
     this.ci = options.model.caseInsensitive;
     this.tasks = new TaskStore(options.model.tasksPath, options.profile.taskIds);
+    this.traffic = new Traffic(options.timeline ?? false);
     const timeout = options.model.tree.resources.get(options.model.sessionServicePath)?.['SessionTimeout'];
     this.sessionTimeoutSec = options.sessionTimeoutSec ?? (typeof timeout === 'number' && timeout > 0 ? timeout : 1800);
     this.maxSessionsOption = options.maxSessions;
@@ -164,7 +170,29 @@ export class Endpoint {
     const credentials = peekCredentials(request);
     const actor = scope.bmc ?? this.actorFor(credentials);
     if (actor) actor.counters.requests[method] = (actor.counters.requests[method] ?? 0) + 1;
+    if (actor?.rebooting || (!actor && this.bmcs.length === 1 && this.bmcs[0]?.rebooting)) {
+      // A BMC rebooting itself answers nothing: the connection drops.
+      const rebooting = actor ?? this.bmcs[0];
+      if (rebooting) rebooting.counters.requestsWhileRebooting += 1;
+      request.socket.destroy();
+      return;
+    }
+    const done = this.traffic.begin(actor, method, publicPath);
+    try {
+      await this.answer(method, publicPath, scope, actor, request, response);
+    } finally {
+      done();
+    }
+  }
 
+  private async answer(
+    method: string,
+    publicPath: string,
+    scope: { bmc: SimBmc | undefined; path: string },
+    actor: SimBmc | undefined,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     let reply: Reply | undefined;
     if (actor) reply = await this.injectFault(actor);
     if (reply?.destroy) {
@@ -285,7 +313,11 @@ export class Endpoint {
     if (credentials?.kind === 'token') {
       this.expireSessions();
       const session = this.sessions.get(credentials.token);
-      if (!session) throw errors.noValidSession(this.profile.realm);
+      if (session && [...session.bmcs].some((bmc) => bmc.restartedAt !== null && bmc.restartedAt >= session.createdAt)) {
+        // The BMC rebooted since this session was created: its sessions are gone.
+        this.dropSession(session);
+      }
+      if (!session || !this.sessions.has(session.token)) throw errors.noValidSession(this.profile.realm);
       session.lastUsed = Date.now();
       return { username: session.username, bmcs: session.bmcs, session };
     }

@@ -24,12 +24,15 @@ import type { HostEvent, PowerState } from './host.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
 import { serviceModel } from './service-model.ts';
+import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
 
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
 export type { BootOverride, BootRecord, HostEvent } from './host.ts';
 export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
+export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
+export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
 
 /** How BMCs are spread over ports. */
 export type Layout = 'port-per-bmc' | 'shared';
@@ -54,6 +57,14 @@ export interface BmcSpec {
   quirkWindowMs?: number;
   /** Duration of firmware and configuration tasks, in ms. Default 1000. */
   taskDurationMs?: number;
+  /**
+   * Realistic firmware time, compressed: flashes take FIRMWARE_SECONDS (a 7-minute BIOS flash, a 10-minute BMC
+   * flash and its 150 s reboot) divided by this factor, instead of `taskDurationMs`. `describeFirmwareTiming`
+   * prints what a factor means.
+   */
+  firmwareCompression?: number;
+  /** How long the BMC is unreachable when it reboots after flashing itself. Default 1000. */
+  bmcRebootMs?: number;
   /** Power state at start. Default `Off`. */
   initialPowerState?: PowerState;
   /** Quirks to add to or remove from the profile's defaults. */
@@ -89,6 +100,22 @@ export interface SimulatorOptions {
   sessionTimeoutSec?: number;
   /** Concurrent sessions per endpoint. Default: the profile's limit times the BMCs behind the endpoint. */
   maxSessions?: number;
+  /** Record every request's start and end per endpoint from the start (`endpoints[i].timeline()`). */
+  timeline?: boolean;
+}
+
+/** A listening service: one physical BMC (or, in the shared layout, every BMC of a profile). */
+export interface SimulatedEndpoint {
+  readonly port: number;
+  readonly profile: ProfileId;
+  readonly url: string;
+  readonly bmcIds: readonly string[];
+  /** Requests answered, in flight now, and the most in flight at once. */
+  traffic(): TrafficFigures;
+  /** Every request's start and end (only when recording: the `timeline` option or `resetTraffic(true)`). */
+  timeline(): RequestSpan[];
+  /** Clears figures and timeline; `recording` switches the timeline on or off. */
+  resetTraffic(recording?: boolean): void;
 }
 
 /** A running simulated BMC. */
@@ -126,7 +153,7 @@ export interface SimulatedBmc {
 export interface Simulator {
   readonly bmcs: readonly SimulatedBmc[];
   /** The listening services (one per BMC, or one per profile when shared). */
-  readonly endpoints: readonly { port: number; profile: ProfileId; url: string; bmcIds: readonly string[] }[];
+  readonly endpoints: readonly SimulatedEndpoint[];
   /** The BMC with this id; throws when there is none. */
   bmc(id: string): SimulatedBmc;
   /** Stops every endpoint, closes connections, cancels timers. */
@@ -236,6 +263,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         ...(options.listenHost !== undefined ? { host: options.listenHost } : {}),
         ...(options.sessionTimeoutSec !== undefined ? { sessionTimeoutSec: options.sessionTimeoutSec } : {}),
         ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+        ...(options.timeline !== undefined ? { timeline: options.timeline } : {}),
       });
       endpoints.push(endpoint);
       for (const spec of group) {
@@ -243,6 +271,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
           powerDelayMs: spec.powerDelayMs ?? 0,
           quirkWindowMs: spec.quirkWindowMs ?? 1000,
           taskDurationMs: spec.taskDurationMs ?? 1000,
+          firmwareCompression: spec.firmwareCompression ?? null,
+          bmcRebootMs: spec.bmcRebootMs ?? 1000,
         };
         const bmc = new SimBmc({
           id: spec.id,
@@ -278,6 +308,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       profile: endpoint.profile.id,
       url: `http://${addressHost(options.listenHost)}:${endpoint.port}/redfish/v1`,
       bmcIds: endpoint.bmcs.map((bmc) => bmc.id),
+      traffic: () => endpoint.traffic.read(),
+      timeline: () => endpoint.traffic.timeline(),
+      resetTraffic: (recording) => endpoint.traffic.reset(recording),
     })),
     bmc(id) {
       const found = handles.find((candidate) => candidate.id === id);

@@ -71,7 +71,7 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
     quirks: [
       'vmedia-on-manager', 'reset-no-force-on', 'case-insensitive-uris', 'weak-etag-strict-if-match', 'registries-406-identity',
       'power-change-too-fast', 'patch-during-post', 'eject-needs-body', 'update-202-no-location', 'bios-firmware-staged',
-      'network-adapters-400-os-down',
+      'network-adapters-400-os-down', 'bmc-reboots-after-update',
     ],
     maxSessions: 10,
     biosMessages: 'ilo',
@@ -83,7 +83,10 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
     title: 'AMI MegaRAC (Gigabyte H262-Z63)',
     mockup: 'ami-gigabyte',
     scheme: 'redfish-virtualmedia',
-    quirks: ['vmedia-on-manager', 'reset-actioninfo-only', 'simpleupdate-actioninfo', 'full-boot-payload-required', 'reset-202-task'],
+    quirks: [
+      'vmedia-on-manager', 'reset-actioninfo-only', 'simpleupdate-actioninfo', 'full-boot-payload-required', 'reset-202-task',
+      'bmc-reboots-after-update',
+    ],
     biosPendingView: 'changed',
     realm: 'AMI Redfish Server',
     biosApplyTimes: ['OnReset'],
@@ -94,7 +97,10 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
     title: 'Lenovo XCC (ThinkSystem SR650)',
     mockup: 'lenovo-xcc',
     scheme: 'redfish-virtualmedia',
-    quirks: ['vmedia-on-manager', 'multipart-push-update', 'if-match-required', 'vmedia-patch-only', 'stale-power-state', 'update-service-busy'],
+    quirks: [
+      'vmedia-on-manager', 'multipart-push-update', 'if-match-required', 'vmedia-patch-only', 'stale-power-state', 'update-service-busy',
+      'bmc-reboots-after-update',
+    ],
     realm: 'XCC',
   },
   idrac: {
@@ -107,7 +113,8 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
       'service-tag-in-sku', 'multipart-push-update', 'sys518-after-write', 'busy-503-after-power-on', 'stale-power-state',
       'power-on-conflict-after-off', 'already-in-state-409', 'eject-before-insert', 'insert-after-eject-5xx',
       'stale-inserted-after-eject', 'vmedia-slot1-only', 'vmedia-boot-needs-oem', 'bios-apply-time-required',
-      'reset-bios-needs-body', 'task-starts-new', 'task-location-is-task', 'transient-404-new-task',
+      'reset-bios-needs-body', 'task-starts-new', 'task-location-is-task', 'transient-404-new-task', 'bmc-reboots-after-update',
+      'bios-update-waits-for-reboot', 'firmware-id-carries-version',
     ],
     maxSessions: 8,
     sessionLimitError: {
@@ -128,7 +135,7 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
     scheme: 'redfish-virtualmedia',
     quirks: [
       'vmedia-on-manager', 'multipart-push-update', 'override-enabled-reverts', 'boot-mode-resets-legacy', 'vmedia-boot-usbcd',
-      'insert-rejects-default-flags', 'secureboot-license-required',
+      'insert-rejects-default-flags', 'secureboot-license-required', 'bmc-reboots-after-update',
     ],
     maxSessions: 4,
     biosPendingView: 'changed',
