@@ -80,7 +80,11 @@ export class Endpoint {
     this.requestedPort = options.port;
     this.listenHost = options.host ?? '127.0.0.1';
     this.ci = options.model.caseInsensitive;
-    this.tasks = new TaskStore(options.model.tasksPath, options.profile.taskIds);
+    // Numbered task ids start after the captured tasks the tree lists, so a new task never hides behind one.
+    const captured = options.model.tree.resources.get(options.model.tasksPath)?.['Members'];
+    const numbers = (Array.isArray(captured) ? captured : []).map((member) => Number(linkOf(member)?.split('/').pop()));
+    const firstNumber = Math.max(0, ...numbers.filter((n) => Number.isInteger(n))) + 1;
+    this.tasks = new TaskStore(options.model.tasksPath, options.profile.taskIds, Date.now, firstNumber);
     this.traffic = new Traffic(options.timeline ?? false);
     const timeout = options.model.tree.resources.get(options.model.sessionServicePath)?.['SessionTimeout'];
     this.sessionTimeoutSec = options.sessionTimeoutSec ?? (typeof timeout === 'number' && timeout > 0 ? timeout : 1800);

@@ -61,10 +61,12 @@ export class TaskStore {
   private readonly ids: 'jid' | 'number';
   private readonly now: () => number;
 
-  constructor(tasksPath: string, ids: 'jid' | 'number', now: () => number = Date.now) {
+  /** `firstNumber`: where numbered ids start, past the tasks a captured tree already lists. */
+  constructor(tasksPath: string, ids: 'jid' | 'number', now: () => number = Date.now, firstNumber = 1) {
     this.tasksPath = tasksPath;
     this.ids = ids;
     this.now = now;
+    this.next = firstNumber;
   }
 
   /** The monitor URI of a task. */

@@ -128,15 +128,33 @@ export interface HardwareDetails {
   hostname: string;
 }
 
-/** One firmware component: `bios`, `bmc`, or another FirmwareInventory member. */
+/** One firmware component: `bios`, `bmc`, or another FirmwareInventory/SoftwareInventory member. */
 export interface FirmwareComponent {
   /** HostFirmwareComponents' component name (`bios`, `bmc`, `nic:<id>`) or the inventory id. */
   component: string;
   id: string;
   name: string;
+  /** The version the BMC reports; '' when the member states none. */
   version: string;
   updateable: boolean | undefined;
   path: string | undefined;
+  /** Where it was listed: the System/Manager themselves (bios, bmc), or an inventory collection. */
+  source?: 'System' | 'Manager' | 'FirmwareInventory' | 'SoftwareInventory';
+  /** What the member is, as far as its links and names tell: the host BIOS, the BMC, a NIC, or other. */
+  role?: 'bios' | 'bmc' | 'nic' | 'other';
+  softwareId?: string | undefined;
+  releaseDate?: string | undefined;
+  manufacturer?: string | undefined;
+  lowestSupportedVersion?: string | undefined;
+  /** RelatedItem links (the System, Manager or device the firmware runs on). */
+  relatedItems?: string[];
+}
+
+/** The firmware inventory: every member of FirmwareInventory and SoftwareInventory, and what could not be read. */
+export interface FirmwareInventory {
+  components: FirmwareComponent[];
+  /** Members a collection lists that did not answer (a component removed or mid-update): path and status. */
+  missing: { path: string; status: number }[];
 }
 
 export interface ManagerFacts {
@@ -236,8 +254,46 @@ export interface TaskStatus {
   vanished: boolean;
 }
 
+/** What `startUpdate` found or did. */
+export interface FirmwareUpdateStart {
+  /** `started`: this call sent the update; `running`/`completed`: the BMC already has a task for this image
+   * (nothing was sent); `current`: the component already has the expected version (nothing was sent). */
+  state: 'started' | 'running' | 'completed' | 'current';
+  /** The task to poll with `readTask` (undefined for `current`, or when the BMC named no task). */
+  taskUri: string | undefined;
+  ref: TaskRef;
+}
+
+/** An update to start: pulled by the BMC from `imageUrl`, or pushed (the image's bytes). */
+export interface FirmwareUpdateRequest {
+  /** The image URL (the BMC fetches it), or, with `push`, the name it is known by (its last segment is the file name). */
+  imageUrl: string;
+  /** Push the bytes (MultipartHttpPushUri, else HttpPushUri) instead of a SimpleUpdate pull. */
+  push?: { image: Uint8Array; filename: string; applyTime?: string };
+  targets?: string[];
+  forceUpdate?: boolean;
+  /**
+   * Only tasks started at or after this time (ISO 8601; the operation's start, from the workflow) count as this
+   * update's own: an older task for the same image was another update.
+   */
+  since?: string;
+  /** When given with `version`: nothing is sent if this component (`bios`, `bmc` or an inventory id) has it. */
+  component?: string;
+  version?: string;
+}
+
 export interface FirmwareOps {
   list(opts?: CallOptions): Promise<FirmwareComponent[]>;
+  /** Every inventory member, with the ones that did not answer. */
+  inventory(opts?: CallOptions): Promise<FirmwareInventory>;
+  /**
+   * Starts an update exactly once: when the BMC already has a task for this image (found by the request it
+   * echoes, Task.Payload) that is running or completed since `since`, or the component already has `version`,
+   * nothing is sent and that task is returned. A restarted worker calls it again and gets the same task.
+   */
+  startUpdate(request: FirmwareUpdateRequest, opts?: CallOptions): Promise<FirmwareUpdateStart>;
+  /** Reads a task by its URI (Task resource or task monitor). */
+  readTask(uri: string, opts?: CallOptions): Promise<TaskStatus>;
   /** Pull update: the BMC downloads `imageUrl` (SimpleUpdate). */
   simpleUpdate(request: { imageUrl: string; targets?: string[]; forceUpdate?: boolean }, opts?: CallOptions): Promise<TaskRef>;
   /** Push update: uploads the image (MultipartHttpPushUri, else HttpPushUri). */

@@ -22,7 +22,7 @@ import { applyBios, getBios, getBiosRegistry, resetBios } from './bios.ts';
 import { setBootOverride } from './boot.ts';
 import { RedfishClient, type RedfishClientOptions } from './client.ts';
 import { DEFAULT_REDFISH_TIMINGS, RedfishContext, type RedfishTimings } from './context.ts';
-import { getTask, listFirmware, pushUpdate, simpleUpdate, waitTask } from './firmware.ts';
+import { getTask, listFirmware, pushUpdate, readFirmwareInventory, readTaskAt, simpleUpdate, startFirmwareUpdate, waitTask } from './firmware.ts';
 import { collectInventory, normaliseInventory } from './inventory.ts';
 import { ejectAll, insert, listSlots } from './media.ts';
 import { getPowerState, readPowerState, setPower } from './power.ts';
@@ -77,14 +77,17 @@ export class RedfishDriver implements BmcDriver {
     };
     this.firmware = {
       list: (o = {}) => x(() => listFirmware(ctx, o)),
+      inventory: (o = {}) => x(() => readFirmwareInventory(ctx, o)),
+      startUpdate: (req, o = {}) => x(() => startFirmwareUpdate(ctx, req, o)),
+      readTask: (uri, o = {}) => x(() => readTaskAt(ctx, uri, o)),
       simpleUpdate: (req, o = {}) => x(() => simpleUpdate(ctx, req, o)),
       push: (req, o = {}) => x(() => pushUpdate(ctx, req, o)),
       task: (ref, o = {}) => x(async () => {
         const { retryAfterMs: _ignored, ...task } = await getTask(ctx, ref, o);
         return task;
       }),
-      // Waiting holds no lock between polls: other operations on the BMC may interleave with a long task.
-      waitTask: (ref, o = {}) => waitTask(ctx, ref, o),
+      // Each poll holds the lock, the waits between polls do not: other operations interleave with a long task.
+      waitTask: (ref, o = {}) => waitTask(ctx, ref, o, x),
     };
     this.secureBoot = {
       get: (o = {}) => x(() => getSecureBoot(ctx, o)),
