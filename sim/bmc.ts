@@ -144,6 +144,8 @@ export interface BmcConfig {
   initialPower: PowerState;
   /** Public ids: in a shared endpoint the system, manager and chassis take the BMC's id. */
   shared: boolean;
+  /** One of several systems behind one BMC (a multi-node chassis): requests are routed to it by its system path. */
+  routeBySystem?: boolean;
   uniqueIdentity: boolean;
   tasks: TaskStore;
   faults: Partial<FaultSettings>;
@@ -301,6 +303,9 @@ export class SimBmc {
       for (const item of model.firmwareItems) {
         pairs.push({ base: item, public: `${lastSegment(item)}/${config.id}-${item.slice(item.lastIndexOf('/') + 1)}` });
       }
+    } else if (config.routeBySystem) {
+      // Same path outside and in: the pair only tells the endpoint which node a request is for.
+      pairs.push({ base: model.systemPath, public: model.systemPath });
     }
     const values = new Map<string, string>();
     const macs = [...model.macs];

@@ -23,13 +23,14 @@ import { Endpoint } from './endpoint.ts';
 import type { HostEvent, PowerState } from './host.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
+import { multiNodeTree, nodeId } from './multinode.ts';
 import { serviceModel } from './service-model.ts';
 import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
 
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
 export type { BootOverride, BootRecord, HostEvent } from './host.ts';
-export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
+export { ALL_PROFILE_IDS, PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
 export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
 export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
@@ -39,12 +40,18 @@ export type Layout = 'port-per-bmc' | 'shared';
 
 /** One BMC to simulate. Every field is optional. */
 export interface BmcSpec {
-  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`). Default `dmtf`. */
+  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`, `multinode`). Default `dmtf`. */
   profile?: string;
   /** A mockup folder (either layout) or the name of a bundled one under `sim/mockups/`. Default: the profile's. */
   mockup?: string;
   /** Which member of the tree's Systems collection is the host. Default: the first. */
   systemId?: string;
+  /**
+   * A multi-node chassis: this many systems (`Node0`, `Node1`, ...) behind one BMC on one port, composed from the
+   * mockup's system; each node is a SimulatedBmc of its own (`<id>-node0`, ...). Default: the profile's
+   * (`multinode`: 4), else one system.
+   */
+  nodes?: number;
   /** A handle for the BMC (and its system id behind a shared endpoint). Default `bmc-0001`, `bmc-0002`, ... */
   id?: string;
   /** Default `admin`. */
@@ -168,6 +175,33 @@ interface ResolvedSpec extends BmcSpec {
   password: string;
   uniqueIdentity: boolean;
   index: number;
+  /** For the nodes of a multi-node chassis: the chassis's id (their shared endpoint) and node count. */
+  chassis: { id: string; nodes: number } | null;
+}
+
+/** One spec per system: a multi-node chassis becomes one spec per node, sharing the chassis's endpoint. */
+function perSystem(specs: Omit<ResolvedSpec, 'index' | 'chassis'>[]): ResolvedSpec[] {
+  const out: ResolvedSpec[] = [];
+  for (const spec of specs) {
+    const nodes = spec.nodes ?? PROFILES[spec.profile].nodes ?? 1;
+    if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`${spec.id}: nodes must be a positive integer`);
+    if (nodes === 1) {
+      out.push({ ...spec, index: out.length, chassis: null });
+      continue;
+    }
+    for (let node = 0; node < nodes; node += 1) {
+      const { port: _port, ...rest } = spec;
+      out.push({
+        ...rest,
+        ...(node === 0 && spec.port !== undefined ? { port: spec.port } : {}),
+        id: `${spec.id}-node${node}`,
+        systemId: nodeId(node),
+        index: out.length,
+        chassis: { id: spec.id, nodes },
+      });
+    }
+  }
+  return out;
 }
 
 /** Resolves a mockup name or folder to a folder. */
@@ -182,7 +216,7 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
   const pad = (index: number): string => `bmc-${String(index + 1).padStart(4, '0')}`;
   if (Array.isArray(bmcs)) {
     const list = bmcs as readonly BmcSpec[];
-    return list.map((spec, index) => {
+    return perSystem(list.map((spec, index) => {
       const profile = profileId(spec.profile ?? 'dmtf');
       return {
         ...spec,
@@ -192,16 +226,15 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
         username: spec.username ?? 'admin',
         password: spec.password ?? 'password',
         uniqueIdentity: spec.uniqueIdentity ?? false,
-        index,
       };
-    });
+    }));
   }
   const fleet = bmcs as FleetSpec;
   if (!Number.isInteger(fleet.count) || fleet.count < 1) throw new Error('bmcs.count must be a positive integer');
   const profiles = !fleet.profiles || fleet.profiles === 'mix' ? [...PROFILE_IDS] : fleet.profiles.map(profileId);
   if (profiles.length === 0) throw new Error('bmcs.profiles is empty');
   const { count: _count, profiles: _profiles, basePort, ...common } = fleet;
-  return Array.from({ length: fleet.count }, (_, index) => {
+  return perSystem(Array.from({ length: fleet.count }, (_, index) => {
     const profile = profiles[index % profiles.length] ?? 'dmtf';
     return {
       ...common,
@@ -211,10 +244,9 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
       username: common.username ?? 'admin',
       password: common.password ?? randomBytes(6).toString('hex'),
       uniqueIdentity: common.uniqueIdentity ?? true,
-      index,
       ...(basePort !== undefined ? { port: basePort + index } : {}),
     };
-  });
+  }));
 }
 
 function quirkSet(spec: ResolvedSpec): Set<QuirkId> {
@@ -241,7 +273,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   const groups = new Map<string, ResolvedSpec[]>();
   for (const spec of specs) {
-    const key = layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
+    // The nodes of a chassis share its endpoint in either layout: they are one BMC.
+    const key = spec.chassis ? `chassis\u0000${spec.chassis.id}` : layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
     const group = groups.get(key) ?? [];
     group.push(spec);
     groups.set(key, group);
@@ -254,8 +287,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       const first = group[0];
       if (!first) continue;
       const profile = PROFILES[first.profile];
-      const tree = loadMockupTree(first.mockupPath);
-      const model = serviceModel(tree, quirkSet(first).has('case-insensitive-uris'), first.systemId);
+      const loaded = loadMockupTree(first.mockupPath);
+      const tree = first.chassis ? multiNodeTree(loaded, first.chassis.nodes) : loaded;
+      const modelOf = (spec: ResolvedSpec) => serviceModel(tree, quirkSet(spec).has('case-insensitive-uris'), spec.systemId);
+      const model = modelOf(first);
       const endpoint = new Endpoint({
         profile,
         model,
@@ -278,13 +313,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
           id: spec.id,
           index: spec.index,
           profile,
-          model,
+          model: spec.chassis ? modelOf(spec) : model,
           quirks: quirkSet(spec),
           username: spec.username,
           password: spec.password,
           timings,
           initialPower: spec.initialPowerState ?? 'Off',
-          shared: layout === 'shared',
+          shared: layout === 'shared' && !spec.chassis,
+          routeBySystem: spec.chassis !== null,
           uniqueIdentity: spec.uniqueIdentity,
           tasks: endpoint.tasks,
           faults: spec.faults ?? {},

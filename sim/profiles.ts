@@ -5,10 +5,12 @@
 import { fileURLToPath } from 'node:url';
 import type { QuirkId } from './quirks.ts';
 
-/** The profile ids. */
+/** The one-system vendor profiles: every one a fleet `mix` uses in turn. */
 export const PROFILE_IDS = ['dmtf', 'ilo5', 'ami', 'xcc', 'idrac', 'supermicro'] as const;
+/** Every profile: the vendor ones and `multinode` (several systems behind one BMC). */
+export const ALL_PROFILE_IDS = [...PROFILE_IDS, 'multinode'] as const;
 /** A profile id. */
-export type ProfileId = (typeof PROFILE_IDS)[number];
+export type ProfileId = (typeof ALL_PROFILE_IDS)[number];
 
 /** A vendor profile. */
 export interface VendorProfile {
@@ -35,6 +37,8 @@ export interface VendorProfile {
   readonly taskIds: 'jid' | 'number';
   /** The realm in `WWW-Authenticate`. */
   readonly realm: string;
+  /** Systems behind the one BMC (a multi-node chassis composed from the mockup's system); absent for one. */
+  readonly nodes?: number;
 }
 
 const base = {
@@ -50,18 +54,18 @@ const base = {
   taskIds: 'number',
 } as const;
 
+const dmtf = {
+  ...base,
+  mockup: 'dmtf-rackmount1',
+  scheme: 'redfish-virtualmedia',
+  quirks: ['simpleupdate-actioninfo'],
+  realm: 'Redfish',
+  biosApplyTimes: ['Immediate', 'OnReset'],
+} as const;
+
 /** All profiles by id. */
 export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
-  dmtf: {
-    ...base,
-    id: 'dmtf',
-    title: 'DMTF reference (public-rackmount1)',
-    mockup: 'dmtf-rackmount1',
-    scheme: 'redfish-virtualmedia',
-    quirks: ['simpleupdate-actioninfo'],
-    realm: 'Redfish',
-    biosApplyTimes: ['Immediate', 'OnReset'],
-  },
+  dmtf: { ...dmtf, id: 'dmtf', title: 'DMTF reference (public-rackmount1)' },
   ilo5: {
     ...base,
     id: 'ilo5',
@@ -141,6 +145,12 @@ export const PROFILES: Readonly<Record<ProfileId, VendorProfile>> = {
     biosPendingView: 'changed',
     realm: 'Supermicro',
   },
+  multinode: {
+    ...dmtf,
+    id: 'multinode',
+    title: 'Multi-node chassis: public-rackmount1 composed into 4 systems behind one BMC',
+    nodes: 4,
+  },
 };
 
 const aliases: Record<string, ProfileId> = {
@@ -150,12 +160,13 @@ const aliases: Record<string, ProfileId> = {
   xcc: 'xcc', lenovo: 'xcc',
   idrac: 'idrac', dell: 'idrac',
   supermicro: 'supermicro', smc: 'supermicro',
+  multinode: 'multinode', '2u4n': 'multinode', blade: 'multinode',
 };
 
 /** Resolves a profile id or alias (`dell`, `hpe`, `lenovo`, `gigabyte`, `smc`); throws on unknown names. */
 export function profileId(name: string): ProfileId {
   const id = aliases[name.toLowerCase()];
-  if (!id) throw new Error(`unknown profile '${name}': use one of ${PROFILE_IDS.join(', ')}`);
+  if (!id) throw new Error(`unknown profile '${name}': use one of ${ALL_PROFILE_IDS.join(', ')}`);
   return id;
 }
 

@@ -142,7 +142,8 @@ const CASES: QuirkCase[] = [
   { quirk: 'already-in-state-409', profile: 'dmtf', add: ['already-in-state-409'], fires: true, run: async ({ d, bmc }) => {
     // Two clients (two workers, or an operator in the BMC UI) both see Off and both ask for On: the second
     // gets 409, re-reads the state, finds On, and reports success.
-    const other = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: SIM_REDFISH });
+    // A second worker process: in one process the drivers of a BMC share its lock and could not race.
+    const other = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: { ...SIM_REDFISH, lockScope: 'another worker' } });
     try {
       await other.getPowerState();
       await d.getPowerState();

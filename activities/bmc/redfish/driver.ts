@@ -17,7 +17,7 @@ import type {
   SecureBootOps,
   VirtualMediaOps,
 } from '../driver.ts';
-import { Mutex } from '../lock.ts';
+import { leaseBmcLock, type BmcLockLease } from '../lock.ts';
 import { applyBios, getBios, getBiosRegistry, resetBios } from './bios.ts';
 import { setBootOverride } from './boot.ts';
 import { RedfishClient, type RedfishClientOptions } from './client.ts';
@@ -36,13 +36,20 @@ export interface RedfishDriverOptions {
   /** Client knobs (auth mode, keep-alive, timeouts, CA, exchange observer). */
   client?: Omit<RedfishClientOptions, 'endpoint' | 'username' | 'password' | 'insecure'>;
   timings?: Partial<RedfishTimings>;
+  /**
+   * Drivers share a BMC's lock within one scope (default: this process). A test that plays two worker
+   * processes against one BMC gives each its own scope.
+   */
+  lockScope?: string;
 }
 
 export class RedfishDriver implements BmcDriver {
   readonly address: RedfishBmcAddress;
   readonly client: RedfishClient;
   readonly context: RedfishContext;
-  readonly #lock = new Mutex();
+  /** The BMC's lock, shared with the drivers of the other systems behind the same BMC. */
+  readonly #lease: BmcLockLease;
+  readonly #lock: BmcLockLease['mutex'];
   readonly virtualMedia: VirtualMediaOps;
   readonly inspection: InspectionOps;
   readonly bios: BiosOps;
@@ -51,6 +58,8 @@ export class RedfishDriver implements BmcDriver {
 
   constructor(options: RedfishDriverOptions) {
     this.address = options.address;
+    this.#lease = leaseBmcLock(`${options.lockScope ?? 'process'}|${options.address.host.toLowerCase()}:${options.address.port}`);
+    this.#lock = this.#lease.mutex;
     this.client = new RedfishClient({
       ...options.client,
       endpoint: options.address.endpoint,
@@ -138,6 +147,6 @@ export class RedfishDriver implements BmcDriver {
   }
 
   close(): Promise<void> {
-    return this.#lock.run(() => this.client.close());
+    return this.#lock.run(() => this.client.close()).finally(() => this.#lease.release());
   }
 }
