@@ -6,6 +6,7 @@
 import { type BootOverride, type BootRecord, type PowerState, SimHost } from './host.ts';
 import { errors, etagOf, mapStrings } from './http.ts';
 import { type FlashRecord, renderFirmwareInventory } from './firmware.ts';
+import { renderStorage, storageAllow } from './storage.ts';
 import type { OpenedImage } from './image-fetch.ts';
 import type { VendorProfile } from './profiles.ts';
 import { type QuirkId } from './quirks.ts';
@@ -56,6 +57,11 @@ export interface BmcCounters {
   maxInFlight: number;
   /** Completed flashes (a FirmwareInventory version changed or was staged). */
   firmwareFlashes: number;
+  /** Accepted volume creations and deletions (immediate or held for the next boot), refused ones, and held changes applied at boot. */
+  volumeCreates: number;
+  volumeDeletes: number;
+  volumeRefusals: number;
+  volumeChangesApplied: number;
   firmwareBytesRead: number;
   sessionsCreated: number;
   sessionsDeleted: number;
@@ -194,6 +200,10 @@ function zeroCounters(): BmcCounters {
     inFlight: 0,
     maxInFlight: 0,
     firmwareFlashes: 0,
+    volumeCreates: 0,
+    volumeDeletes: 0,
+    volumeRefusals: 0,
+    volumeChangesApplied: 0,
     firmwareBytesRead: 0,
     sessionsCreated: 0,
     sessionsDeleted: 0,
@@ -493,7 +503,7 @@ export class SimBmc {
     if (path === model.biosSettingsPath) return 'GET, HEAD, PATCH';
     if (path === model.systemSettingsPath && this.has('boot-settings-object')) return 'GET, HEAD, PATCH';
     if (this.host.slot(path)) return this.has('vmedia-patch-only') ? 'GET, HEAD, PATCH' : 'GET, HEAD';
-    return 'GET, HEAD';
+    return storageAllow(this, path) ?? 'GET, HEAD';
   }
 
   /**
@@ -510,6 +520,8 @@ export class SimBmc {
     if (path === model.systemSettingsPath && this.has('boot-settings-object')) return this.renderSystemSettings();
     const firmware = renderFirmwareInventory(this, path);
     if (firmware !== null) return firmware;
+    const storage = renderStorage(this, path);
+    if (storage !== null) return storage;
     if (!base) return undefined;
     const slot = this.host.slot(path);
     if (slot) return this.renderSlot(base, path);

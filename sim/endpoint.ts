@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { type SimBmc, etagOfBody } from './bmc.ts';
 import { type WriteRequest, actionAt, patchResource, postAction } from './bmc-writes.ts';
 import { pushUpdate, simpleUpdate, startUpdate } from './firmware.ts';
+import { storageWrite } from './storage.ts';
 import { RedfishError, type Reply, errors, etagValue, parseJsonBody, readBody } from './http.ts';
 import type { VendorProfile } from './profiles.ts';
 import type { ServiceModel } from './service-model.ts';
@@ -302,7 +303,7 @@ export class Endpoint {
       case 'POST':
         return this.post(path, publicPath, bmc, principal, write);
       case 'DELETE':
-        return this.delete(path, publicPath, bmc);
+        return this.delete(path, publicPath, bmc, write);
       default:
         throw errors.methodNotAllowed(method, publicPath, this.allow(path, bmc));
     }
@@ -606,6 +607,8 @@ export class Endpoint {
       }
       throw errors.actionNotSupported(action.name);
     }
+    const storage = bmc ? storageWrite(bmc, 'POST', path, publicPath, write.json) : undefined;
+    if (storage) return storage;
     if (this.key(path) === this.key(model.multipartPushUri ?? '\0')) {
       return pushUpdate(this.updateBmc(bmc, principal, undefined), write, true);
     }
@@ -636,8 +639,10 @@ export class Endpoint {
     throw errors.actionParameterMissing('SimpleUpdate', 'Targets');
   }
 
-  private delete(path: string, publicPath: string, bmc: SimBmc | undefined): Reply {
+  private delete(path: string, publicPath: string, bmc: SimBmc | undefined, write: WriteRequest): Reply {
     const model = this.model;
+    const storage = bmc ? storageWrite(bmc, 'DELETE', path, publicPath, write.json) : undefined;
+    if (storage) return storage;
     const sessionsKey = this.key(model.sessionsPath);
     if (this.key(path).startsWith(`${sessionsKey}/`)) {
       const session = this.sessionsById.get(path.slice(model.sessionsPath.length + 1));

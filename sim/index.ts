@@ -24,6 +24,7 @@ import type { HostEvent, PowerState } from './host.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
 import { multiNodeTree, nodeId } from './multinode.ts';
+import { type LogicalDisk, logicalDisks, storageState } from './storage.ts';
 import { serviceModel } from './service-model.ts';
 import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
@@ -34,6 +35,7 @@ export { ALL_PROFILE_IDS, PROFILES, PROFILE_IDS, type ProfileId, type VendorProf
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
 export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
 export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
+export type { LogicalDisk, VolumeState } from './storage.ts';
 
 /** How BMCs are spread over ports. */
 export type Layout = 'port-per-bmc' | 'shared';
@@ -154,6 +156,10 @@ export interface SimulatedBmc {
   setQuirks(change: { add?: readonly string[]; remove?: readonly string[] }): QuirkId[];
   /** Subscribes to host power and boot events; returns the unsubscribe function. */
   onHostEvent(listener: (event: HostEvent) => void): () => void;
+  /** Storage controllers, RAID volumes as they are now, and volume changes held for the next boot. */
+  storage(): ReturnType<typeof storageState>;
+  /** The disks the host's OS sees now: every RAID volume, and every drive not in one. */
+  logicalDisks(): LogicalDisk[];
 }
 
 /** A running simulator. */
@@ -390,5 +396,7 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
       return [...bmc.quirks];
     },
     onHostEvent: (listener) => bmc.host.on(listener),
+    storage: () => storageState(bmc),
+    logicalDisks: () => logicalDisks(bmc),
   };
 }
