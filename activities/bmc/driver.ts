@@ -6,7 +6,9 @@
  * Failures are {@link BmcError}s (errors.ts) with a code from domain/errors.ts.
  */
 import type { BmcAddress } from '../../domain/bmc-address.ts';
+import type { HardwareRaidVolume } from '../../domain/baremetalhost.schema.ts';
 import type { FirmwareSettingRule } from '../../domain/firmware-schema.ts';
+import type { RaidController } from '../../domain/raid.ts';
 
 export interface BmcCredentials {
   username: string;
@@ -303,6 +305,38 @@ export interface FirmwareOps {
   waitTask(ref: TaskRef, opts?: CallOptions & { timeoutMs?: number }): Promise<TaskStatus>;
 }
 
+/** The host's storage controllers and volumes, and the RAID changes the BMC holds for the next reboot. */
+export interface RaidReadout {
+  controllers: RaidController[];
+  /** What the controllers hold, in the shape of BareMetalHost `status.raid.hardwareRAIDVolumes`. */
+  status: HardwareRaidVolume[];
+  /** Unfinished RAID tasks (URIs) and volumes with a pending Delete. */
+  pending: { tasks: string[]; volumes: string[] };
+}
+
+/** What `applyRaid` did. */
+export interface RaidApplyResult {
+  /** `unchanged`: the host has that configuration (nothing sent); `applied`: done now; `pending`: the BMC holds
+   * changes for the next reboot (reboot, then call again). */
+  state: 'unchanged' | 'applied' | 'pending';
+  rebootRequired: boolean;
+  /** Volumes deleted and created (paths), and tasks of changes held for the reboot. */
+  deleted: string[];
+  created: string[];
+  tasks: string[];
+}
+
+export interface RaidOps {
+  /** Controllers, drives and volumes; `status` is `status.raid.hardwareRAIDVolumes`. */
+  read(opts?: CallOptions): Promise<RaidReadout>;
+  /**
+   * Applies Metal3's `hardwareRAIDVolumes` (null/undefined: leave as is, []: delete all), planned with
+   * domain/raid.ts: RaidConfigInvalid (nothing sent) when the host cannot have it. Call again after each reboot
+   * while `rebootRequired`; a host that has the configuration answers `unchanged`.
+   */
+  apply(volumes: readonly HardwareRaidVolume[] | null | undefined, opts?: CallOptions): Promise<RaidApplyResult>;
+}
+
 export interface SecureBootState {
   /** Undefined when the BMC cannot tell (Supermicro without the licence). */
   enabled: boolean | undefined;
@@ -330,6 +364,8 @@ export interface BmcDriver {
   readonly bios: BiosOps | undefined;
   readonly firmware: FirmwareOps | undefined;
   readonly secureBoot: SecureBootOps | undefined;
+  /** Hardware RAID through the BMC (Redfish Storage/Volumes); software RAID goes through the deploy agent. */
+  readonly raid: RaidOps | undefined;
   /** Ends the session (Redfish DELETE) and closes connections. */
   close(): Promise<void>;
 }

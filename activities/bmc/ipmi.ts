@@ -100,6 +100,7 @@ export class IpmiDriver implements BmcDriver {
   readonly bios = undefined;
   readonly firmware = undefined;
   readonly secureBoot = undefined;
+  readonly raid = undefined;
   readonly timings: IpmiTimings;
   readonly #credentials: BmcCredentials;
   readonly #ipmitool: string;

@@ -14,6 +14,7 @@ import type {
   PowerOptions,
   PowerResult,
   PowerState,
+  RaidOps,
   SecureBootOps,
   VirtualMediaOps,
 } from '../driver.ts';
@@ -26,6 +27,7 @@ import { getTask, listFirmware, pushUpdate, readFirmwareInventory, readTaskAt, s
 import { collectInventory, normaliseInventory } from './inventory.ts';
 import { ejectAll, insert, listSlots } from './media.ts';
 import { getPowerState, readPowerState, setPower } from './power.ts';
+import { applyRaid, readRaid } from './raid.ts';
 import { str } from './resources.ts';
 import { getSecureBoot, setSecureBoot } from './secure-boot.ts';
 
@@ -55,6 +57,7 @@ export class RedfishDriver implements BmcDriver {
   readonly bios: BiosOps;
   readonly firmware: FirmwareOps;
   readonly secureBoot: SecureBootOps;
+  readonly raid: RaidOps;
 
   constructor(options: RedfishDriverOptions) {
     this.address = options.address;
@@ -97,6 +100,10 @@ export class RedfishDriver implements BmcDriver {
       }),
       // Each poll holds the lock, the waits between polls do not: other operations interleave with a long task.
       waitTask: (ref, o = {}) => waitTask(ctx, ref, o, x),
+    };
+    this.raid = {
+      read: (o = {}) => x(() => readRaid(ctx, o)),
+      apply: (volumes, o = {}) => x(() => applyRaid(ctx, volumes, o)),
     };
     this.secureBoot = {
       get: (o = {}) => x(() => getSecureBoot(ctx, o)),

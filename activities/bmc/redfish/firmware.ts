@@ -21,7 +21,7 @@ import type { RedfishResponse } from './client.ts';
 import type { RedfishContext } from './context.ts';
 import { action, isObject, link, links, num, obj, samePath, str, strings, type Json } from './resources.ts';
 
-const RUNNING = new Set(['New', 'Starting', 'Running', 'Pending', 'Suspended', 'Stopping', 'Service', 'Cancelling']);
+export const RUNNING = new Set(['New', 'Starting', 'Running', 'Pending', 'Suspended', 'Stopping', 'Service', 'Cancelling']);
 
 async function updateService(ctx: RedfishContext, signal?: AbortSignal): Promise<{ path: string; body: Json }> {
   const path = link((await ctx.root(signal)).UpdateService);
@@ -293,7 +293,7 @@ export function taskIsFor(task: Json, request: Pick<FirmwareUpdateRequest, 'imag
 const KEEP_LOOKING_AT = 100;
 
 /** The BMC's tasks, newest last (the last KEEP_LOOKING_AT of them). */
-async function recentTasks(ctx: RedfishContext, signal?: AbortSignal): Promise<Json[]> {
+export async function recentTasks(ctx: RedfishContext, signal?: AbortSignal): Promise<Json[]> {
   const service = link((await ctx.root(signal)).Tasks);
   if (!service) return [];
   const res = await ctx.client.get(service, { signal, accept: MEMBER_TOLERATED });
