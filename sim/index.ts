@@ -191,6 +191,10 @@ function perSystem(specs: Omit<ResolvedSpec, 'index' | 'chassis'>[]): ResolvedSp
   for (const spec of specs) {
     const nodes = spec.nodes ?? PROFILES[spec.profile].nodes ?? 1;
     if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`${spec.id}: nodes must be a positive integer`);
+    if (nodes > 1 && PROFILES[spec.profile].quirks.includes('case-insensitive-uris')) {
+      // Composing nodes rewrites the system's links as written; a tree that mixes their case would keep some.
+      throw new Error(`${spec.id}: a multi-node chassis cannot be composed from the ${spec.profile} tree (its links mix case)`);
+    }
     if (nodes === 1) {
       out.push({ ...spec, index: out.length, chassis: null });
       continue;
