@@ -67,7 +67,11 @@ function listed(values: readonly string[]): string {
 }
 
 /** Checks one value against its rule; returns the converted value or the problem. */
-function check(name: string, rule: FirmwareSettingRule, value: FirmwareSettingValue): FirmwareSettingValue | FirmwareSettingProblem {
+function check(
+  name: string,
+  rule: FirmwareSettingRule,
+  value: FirmwareSettingValue,
+): FirmwareSettingValue | FirmwareSettingProblem {
   if (rule.read_only === true) return problem(name, 'read-only', 'it is ReadOnly');
   if (name.includes('Password') || rule.attribute_type === 'Password') {
     return problem(name, 'password', "Password fields can't be set");
@@ -82,8 +86,18 @@ function check(name: string, rule: FirmwareSettingRule, value: FirmwareSettingVa
       return text;
     }
     case 'Integer': {
-      const number = typeof value === 'number' ? value : typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value) ? Number(value) : NaN;
-      if (!Number.isInteger(number)) return problem(name, 'type', `${typeof value === 'string' ? 'String' : 'value'} ${text} entered while integer expected`);
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)
+            ? Number(value)
+            : NaN;
+      if (!Number.isInteger(number))
+        return problem(
+          name,
+          'type',
+          `${typeof value === 'string' ? 'String' : 'value'} ${text} entered while integer expected`,
+        );
       if (rule.lower_bound !== undefined && number < rule.lower_bound) {
         return problem(name, 'lower-bound', `integer ${number} is below minimum value ${rule.lower_bound}`);
       }
@@ -92,7 +106,11 @@ function check(name: string, rule: FirmwareSettingRule, value: FirmwareSettingVa
       }
       const step = rule.scalar_increment;
       if (step !== undefined && step > 1 && (number - (rule.lower_bound ?? 0)) % step !== 0) {
-        return problem(name, 'increment', `integer ${number} is not ${rule.lower_bound ?? 0} plus a multiple of ${step}`);
+        return problem(
+          name,
+          'increment',
+          `integer ${number} is not ${rule.lower_bound ?? 0} plus a multiple of ${step}`,
+        );
       }
       return number;
     }
@@ -107,7 +125,11 @@ function check(name: string, rule: FirmwareSettingRule, value: FirmwareSettingVa
       }
       const pattern = compile(rule.value_expression);
       if (pattern && !pattern.test(value)) {
-        return problem(name, 'value-expression', `string ${value} does not match the pattern ${rule.value_expression ?? ''}`);
+        return problem(
+          name,
+          'value-expression',
+          `string ${value} does not match the pattern ${rule.value_expression ?? ''}`,
+        );
       }
       return value;
     }

@@ -131,17 +131,26 @@ function checkSpec(volumes: readonly HardwareRaidVolume[]): string | undefined {
   for (const [index, volume] of volumes.entries()) {
     if (volume.name) {
       const seen = names.get(volume.name);
-      if (seen !== undefined) return `the names (${volume.name}) of hardwareRAIDVolumes[${index}] and hardwareRAIDVolumes[${seen}] are repeated`;
+      if (seen !== undefined) {
+        const pair = `hardwareRAIDVolumes[${index}] and hardwareRAIDVolumes[${seen}]`;
+        return `the names (${volume.name}) of ${pair} are repeated`;
+      }
       names.set(volume.name, index);
     }
     if (volume.physicalDisks?.length && !volume.controller) {
       return `${describeVolume(index, volume)}: 'controller' must be specified if 'physicalDisks' are used`;
     }
-    if (volume.numberOfPhysicalDisks !== undefined && volume.physicalDisks?.length && volume.numberOfPhysicalDisks !== volume.physicalDisks.length) {
-      return `${describeVolume(index, volume)}: numberOfPhysicalDisks (${volume.numberOfPhysicalDisks}) is not the number of physicalDisks (${volume.physicalDisks.length})`;
+    if (
+      volume.numberOfPhysicalDisks !== undefined &&
+      volume.physicalDisks?.length &&
+      volume.numberOfPhysicalDisks !== volume.physicalDisks.length
+    ) {
+      const counts = `numberOfPhysicalDisks (${volume.numberOfPhysicalDisks})`;
+      return `${describeVolume(index, volume)}: ${counts} is not the number of physicalDisks (${volume.physicalDisks.length})`;
     }
     if (!RAID_LEVEL_RULES[volume.level]) {
-      return `${describeVolume(index, volume)}: RAID level ${volume.level} cannot be built through Redfish (levels: ${Object.keys(RAID_LEVEL_RULES).join(', ')})`;
+      const levels = Object.keys(RAID_LEVEL_RULES).join(', ');
+      return `${describeVolume(index, volume)}: RAID level ${volume.level} cannot be built through Redfish (levels: ${levels})`;
     }
   }
   return undefined;
@@ -151,12 +160,18 @@ function findController(controllers: readonly RaidController[], name: string): R
   return controllers.find((c) => c.id === name || c.name === name || c.path === name);
 }
 
-/** Picks drives for a volume without `physicalDisks`: unused, of the asked rotation, alike, as few as the level needs. */
-function pickDrives(controller: RaidController, volume: HardwareRaidVolume, used: ReadonlySet<string>): RaidDrive[] | undefined {
+/** Picks drives for a volume without `physicalDisks`: unused, of the asked rotation, alike, as few as it needs. */
+function pickDrives(
+  controller: RaidController,
+  volume: HardwareRaidVolume,
+  used: ReadonlySet<string>,
+): RaidDrive[] | undefined {
   const rule = RAID_LEVEL_RULES[volume.level];
   if (!rule) return undefined;
   const count = volume.numberOfPhysicalDisks ?? rule.minDisks;
-  const free = controller.drives.filter((d) => !used.has(d.path) && (volume.rotational === undefined || d.rotational === volume.rotational));
+  const free = controller.drives.filter(
+    (d) => !used.has(d.path) && (volume.rotational === undefined || d.rotational === volume.rotational),
+  );
   // Homogeneous drives (Ironic groups by media, protocol and size): the group with the smallest drives that is
   // large enough goes first, so big drives stay for later volumes.
   const groups = new Map<string, RaidDrive[]>();
@@ -164,33 +179,45 @@ function pickDrives(controller: RaidController, volume: HardwareRaidVolume, used
     const key = `${drive.rotational}|${drive.mediaType ?? ''}|${drive.protocol ?? ''}|${drive.capacityBytes}`;
     groups.set(key, [...(groups.get(key) ?? []), drive]);
   }
-  const candidates = [...groups.values()].filter((g) => g.length >= count).sort((a, b) => (a[0]?.capacityBytes ?? 0) - (b[0]?.capacityBytes ?? 0));
+  const candidates = [...groups.values()]
+    .filter((g) => g.length >= count)
+    .sort((a, b) => (a[0]?.capacityBytes ?? 0) - (b[0]?.capacityBytes ?? 0));
   const wanted = volume.sizeGibibytes ? volume.sizeGibibytes * GIB : 0;
   const group = candidates.find((g) => raidCapacityBytes(volume.level, g.slice(0, count)) >= wanted);
   return group?.slice(0, count);
 }
 
 /** Plans one volume on the (already emptied) controllers; `used` holds drives earlier volumes took. */
-function planVolume(controllers: readonly RaidController[], volume: HardwareRaidVolume, index: number, used: Set<string>): RaidCreate | string {
+function planVolume(
+  controllers: readonly RaidController[],
+  volume: HardwareRaidVolume,
+  index: number,
+  used: Set<string>,
+): RaidCreate | string {
   const rule = RAID_LEVEL_RULES[volume.level];
   const what = describeVolume(index, volume);
   if (!rule) return `${what}: RAID level ${volume.level} is not supported`;
   const raidCapable = controllers.filter((c) => c.supportedRaidTypes.length > 0 && c.volumesPath);
   if (raidCapable.length === 0) {
     const seen = controllers.map((c) => c.id).join(', ');
-    return `${what}: the host has no hardware RAID controller${seen ? ` (its storage ${seen} does no RAID)` : ''}; use softwareRAIDVolumes or remove raid`;
+    const storage = seen ? ` (its storage ${seen} does no RAID)` : '';
+    return `${what}: the host has no hardware RAID controller${storage}; use softwareRAIDVolumes or remove raid`;
   }
   let candidates = raidCapable;
   if (volume.controller) {
     const named = findController(controllers, volume.controller);
-    if (!named) return `${what}: there is no controller ${volume.controller} (controllers: ${controllers.map((c) => c.id).join(', ')})`;
+    if (!named) {
+      const ids = controllers.map((c) => c.id).join(', ');
+      return `${what}: there is no controller ${volume.controller} (controllers: ${ids})`;
+    }
     if (!raidCapable.includes(named)) return `${what}: controller ${named.id} does no hardware RAID`;
     candidates = [named];
   }
   const supporting = candidates.filter((c) => c.supportedRaidTypes.includes(rule.raidType));
   if (supporting.length === 0) {
     const offered = candidates.map((c) => `${c.id}: ${c.supportedRaidTypes.join(', ')}`).join('; ');
-    return `${what}: level ${volume.level} (${rule.raidType}) is not supported by ${candidates.length === 1 ? 'controller' : 'any controller'} (${offered})`;
+    const which = candidates.length === 1 ? 'controller' : 'any controller';
+    return `${what}: level ${volume.level} (${rule.raidType}) is not supported by ${which} (${offered})`;
   }
   for (const controller of supporting) {
     let drives: RaidDrive[] | undefined;
@@ -198,7 +225,10 @@ function planVolume(controllers: readonly RaidController[], volume: HardwareRaid
       drives = [];
       for (const id of volume.physicalDisks) {
         const drive = controller.drives.find((d) => d.id === id || d.path === id);
-        if (!drive) return `${what}: controller ${controller.id} has no drive ${id} (drives: ${controller.drives.map((d) => d.id).join(', ')})`;
+        if (!drive) {
+          const ids = controller.drives.map((d) => d.id).join(', ');
+          return `${what}: controller ${controller.id} has no drive ${id} (drives: ${ids})`;
+        }
         if (used.has(drive.path)) return `${what}: drive ${id} is already used by another volume`;
         drives.push(drive);
       }
@@ -207,12 +237,15 @@ function planVolume(controllers: readonly RaidController[], volume: HardwareRaid
       if (!drives) continue;
     }
     if (!diskCountFits(volume.level, drives.length)) {
-      return `${what}: ${drives.length} drive(s) cannot make RAID level ${volume.level} (it takes ${rule.minDisks}${rule.maxDisks === rule.minDisks ? '' : ' or more'}${rule.multipleOf > 1 ? `, a multiple of ${rule.multipleOf}` : ''})`;
+      const more = rule.maxDisks === rule.minDisks ? '' : ' or more';
+      const multiple = rule.multipleOf > 1 ? `, a multiple of ${rule.multipleOf}` : '';
+      return `${what}: ${drives.length} drive(s) cannot make RAID level ${volume.level} (it takes ${rule.minDisks}${more}${multiple})`;
     }
     const max = raidCapacityBytes(volume.level, drives);
     const wanted = volume.sizeGibibytes ? volume.sizeGibibytes * GIB : undefined;
     if (wanted !== undefined && wanted > max) {
-      return `${what}: ${volume.sizeGibibytes} GiB does not fit on ${drives.map((d) => d.id).join(', ')} (at most ${Math.floor(max / GIB)} GiB at level ${volume.level})`;
+      const on = drives.map((d) => d.id).join(', ');
+      return `${what}: ${volume.sizeGibibytes} GiB does not fit on ${on} (at most ${Math.floor(max / GIB)} GiB at level ${volume.level})`;
     }
     for (const drive of drives) used.add(drive.path);
     return {
@@ -227,22 +260,30 @@ function planVolume(controllers: readonly RaidController[], volume: HardwareRaid
     };
   }
   const rotation = volume.rotational === undefined ? '' : volume.rotational ? ' rotational' : ' non-rotational';
-  return `${what}: no controller has ${volume.numberOfPhysicalDisks ?? rule.minDisks} free${rotation} drives of one kind for level ${volume.level}${volume.sizeGibibytes ? ` and ${volume.sizeGibibytes} GiB` : ''}`;
+  const count = volume.numberOfPhysicalDisks ?? rule.minDisks;
+  const size = volume.sizeGibibytes ? ` and ${volume.sizeGibibytes} GiB` : '';
+  return `${what}: no controller has ${count} free${rotation} drives of one kind for level ${volume.level}${size}`;
 }
 
 /**
  * Whether the controllers already hold exactly the wanted volumes (then nothing is done). Drives are compared
  * when the spec named them (`physicalDisks`); otherwise only how many a volume has.
  */
-function alreadyThere(controllers: readonly RaidController[], wanted: readonly { create: RaidCreate; namedDrives: boolean }[]): boolean {
-  const existing = controllers.flatMap((c) => c.volumes.filter((v) => v.pendingOperation === undefined).map((v) => ({ controller: c, volume: v })));
+function alreadyThere(
+  controllers: readonly RaidController[],
+  wanted: readonly { create: RaidCreate; namedDrives: boolean }[],
+): boolean {
+  const existing = controllers.flatMap((c) =>
+    c.volumes.filter((v) => v.pendingOperation === undefined).map((v) => ({ controller: c, volume: v })),
+  );
   if (existing.length !== wanted.length) return false;
   const left = [...existing];
   for (const { create, namedDrives } of wanted) {
     const at = left.findIndex(({ controller, volume }) => {
       if (controller.id !== create.controller || volume.raidType !== create.raidType) return false;
       if (create.name !== undefined && volume.name !== create.name) return false;
-      if (create.capacityBytes !== undefined && Math.abs(volume.capacityBytes - create.capacityBytes) > GIB) return false;
+      if (create.capacityBytes !== undefined && Math.abs(volume.capacityBytes - create.capacityBytes) > GIB)
+        return false;
       if (volume.drives.length !== create.driveIds.length) return false;
       const have = new Set(volume.drives);
       return !namedDrives || create.driveIds.every((id) => have.has(id));
@@ -257,11 +298,16 @@ function alreadyThere(controllers: readonly RaidController[], wanted: readonly {
  * Plans the hardware RAID configuration `volumes` on `controllers`: `undefined`/`null` leaves the host as it is,
  * `[]` deletes every volume, a list replaces what the host has (unless it has exactly that already).
  */
-export function planHardwareRaid(controllers: readonly RaidController[], volumes: readonly HardwareRaidVolume[] | null | undefined): RaidPlan {
+export function planHardwareRaid(
+  controllers: readonly RaidController[],
+  volumes: readonly HardwareRaidVolume[] | null | undefined,
+): RaidPlan {
   if (volumes === undefined || volumes === null) return { ok: true, unchanged: true, deletes: [], creates: [] };
   const invalid = checkSpec(volumes);
   if (invalid) return refuse(invalid);
-  const existing = controllers.flatMap((c) => c.volumes.filter((v) => v.pendingOperation === undefined).map((volume) => ({ controller: c.id, volume })));
+  const existing = controllers.flatMap((c) =>
+    c.volumes.filter((v) => v.pendingOperation === undefined).map((volume) => ({ controller: c.id, volume })),
+  );
   const used = new Set<string>();
   const creates: RaidCreate[] = [];
   for (const [index, volume] of volumes.entries()) {
@@ -282,7 +328,9 @@ export function hardwareRaidStatus(controllers: readonly RaidController[]): Hard
     for (const volume of controller.volumes) {
       const level = levelOfRaidType(volume.raidType);
       if (!level || volume.pendingOperation !== undefined) continue;
-      const drives = volume.drives.map((id) => controller.drives.find((d) => d.id === id)).filter((d): d is RaidDrive => d !== undefined);
+      const drives = volume.drives
+        .map((id) => controller.drives.find((d) => d.id === id))
+        .filter((d): d is RaidDrive => d !== undefined);
       const entry: HardwareRaidVolume = {
         level: level as HardwareRaidVolume['level'],
         controller: controller.id,
@@ -293,7 +341,8 @@ export function hardwareRaidStatus(controllers: readonly RaidController[]): Hard
         entry.physicalDisks = [...volume.drives];
         entry.numberOfPhysicalDisks = volume.drives.length;
       }
-      if (drives.length > 0 && drives.length === volume.drives.length) entry.rotational = drives.every((d) => d.rotational);
+      if (drives.length > 0 && drives.length === volume.drives.length)
+        entry.rotational = drives.every((d) => d.rotational);
       out.push(entry);
     }
   }

@@ -21,7 +21,9 @@ async function one(profile: string) {
 }
 
 function infos(body: Record<string, unknown> | undefined): { MessageId: string; MessageArgs: string[] }[] {
-  const error = body?.['error'] as { '@Message.ExtendedInfo'?: { MessageId: string; MessageArgs: string[] }[] } | undefined;
+  const error = body?.['error'] as
+    | { '@Message.ExtendedInfo'?: { MessageId: string; MessageArgs: string[] }[] }
+    | undefined;
   return error?.['@Message.ExtendedInfo'] ?? [];
 }
 
@@ -47,10 +49,12 @@ describe('attribute registries in the bundled trees', () => {
     const { bmc, client } = await one('ilo5');
     const current = bmc.state().bios.current;
     const registry = biosRegistry(serviceModel(loadMockupTree(mockupDir('hpe-ilo5-dl325')), true));
-    const writable = Object.fromEntries(Object.entries(current).filter(([name]) => {
-      const attribute = registry?.attributes.get(name);
-      return attribute && !attribute.readOnly;
-    }));
+    const writable = Object.fromEntries(
+      Object.entries(current).filter(([name]) => {
+        const attribute = registry?.attributes.get(name);
+        return attribute && !attribute.readOnly;
+      }),
+    );
     expect(Object.keys(writable).length).toBeGreaterThan(200);
     const res = await client.patchWithEtag(ILO_SETTINGS, { Attributes: writable }, true);
     expect(res.status).toBe(204);
@@ -59,11 +63,19 @@ describe('attribute registries in the bundled trees', () => {
 
 describe('BIOS changes checked against the registry', () => {
   it.each([
-    { scenario: 'a value not in the list', change: { ProcTurboMode: 'Sometimes' }, id: 'Base.1.5.PropertyValueNotInList' },
+    {
+      scenario: 'a value not in the list',
+      change: { ProcTurboMode: 'Sometimes' },
+      id: 'Base.1.5.PropertyValueNotInList',
+    },
     { scenario: 'an integer out of range', change: { ProcCoreDisable: 8 }, id: 'Base.1.8.PropertyValueOutOfRange' },
     { scenario: 'an integer as a string', change: { ProcCoreDisable: '2' }, id: 'Base.1.5.PropertyValueTypeError' },
     { scenario: 'a string over its length', change: { AdminPhone: '0'.repeat(21) }, id: 'Base.1.5.StringValueTooLong' },
-    { scenario: 'a string outside its ValueExpression', change: { AdminPhone: 'call me' }, id: 'Base.1.5.PropertyValueFormatError' },
+    {
+      scenario: 'a string outside its ValueExpression',
+      change: { AdminPhone: 'call me' },
+      id: 'Base.1.5.PropertyValueFormatError',
+    },
     { scenario: 'an unknown attribute', change: { NoSuchAttribute: 'x' }, id: 'Base.1.5.PropertyUnknown' },
   ])('dmtf refuses $scenario with $id, and stages nothing', async ({ change, id }) => {
     const { bmc, client } = await one('dmtf');
@@ -76,11 +88,31 @@ describe('BIOS changes checked against the registry', () => {
 
   it.each([
     { scenario: 'a read-only attribute', change: { TpmChipId: 'None' }, id: 'iLO.2.14.PropertyNotWritableOrUnknown' },
-    { scenario: 'an unknown attribute', change: { TurboBoost: 'Enabled' }, id: 'iLO.2.14.PropertyNotWritableOrUnknown' },
-    { scenario: 'an integer above its UpperBound', change: { PatrolScrubDuration: 25 }, id: 'iLO.2.14.PropertyValueOutOfRange' },
-    { scenario: 'a string over its MaxLength', change: { ServerName: 'n'.repeat(29) }, id: 'iLO.2.14.PropertyValueExceedsMaxLength' },
-    { scenario: 'a value not in the list', change: { WorkloadProfile: 'Fastest' }, id: 'Base.1.4.PropertyValueNotInList' },
-    { scenario: 'a string outside its ValueExpression', change: { Ipv4Address: '10.0.0.300' }, id: 'Base.1.4.PropertyValueFormatError' },
+    {
+      scenario: 'an unknown attribute',
+      change: { TurboBoost: 'Enabled' },
+      id: 'iLO.2.14.PropertyNotWritableOrUnknown',
+    },
+    {
+      scenario: 'an integer above its UpperBound',
+      change: { PatrolScrubDuration: 25 },
+      id: 'iLO.2.14.PropertyValueOutOfRange',
+    },
+    {
+      scenario: 'a string over its MaxLength',
+      change: { ServerName: 'n'.repeat(29) },
+      id: 'iLO.2.14.PropertyValueExceedsMaxLength',
+    },
+    {
+      scenario: 'a value not in the list',
+      change: { WorkloadProfile: 'Fastest' },
+      id: 'Base.1.4.PropertyValueNotInList',
+    },
+    {
+      scenario: 'a string outside its ValueExpression',
+      change: { Ipv4Address: '10.0.0.300' },
+      id: 'Base.1.4.PropertyValueFormatError',
+    },
   ])('ilo5 refuses $scenario with $id', async ({ change, id }) => {
     const { bmc, client } = await one('ilo5');
     const res = await client.patchWithEtag(ILO_SETTINGS, { Attributes: change }, true);
@@ -91,7 +123,9 @@ describe('BIOS changes checked against the registry', () => {
 
   it('answers every problem of one PATCH together, naming each attribute', async () => {
     const { client } = await one('dmtf');
-    const res = await client.patch(DMTF_SETTINGS, { Attributes: { ProcTurboMode: 'Sometimes', BootMode: 'Uefi', ProcCoreDisable: -1, Bogus: 1 } });
+    const res = await client.patch(DMTF_SETTINGS, {
+      Attributes: { ProcTurboMode: 'Sometimes', BootMode: 'Uefi', ProcCoreDisable: -1, Bogus: 1 },
+    });
     expect(res.status).toBe(400);
     expect(infos(res.json).map((i) => [i.MessageId, i.MessageArgs.join(',')])).toEqual([
       ['Base.1.5.PropertyValueNotInList', 'Sometimes,ProcTurboMode'],
@@ -105,7 +139,9 @@ describe('BIOS changes checked against the registry', () => {
     const change = { WorkloadProfile: 'LowLatency', PatrolScrubDuration: 12, ServerName: 'rack-12 node-3' };
     expect((await client.patchWithEtag(ILO_SETTINGS, { Attributes: change }, true)).status).toBe(204);
     expect(bmc.state().bios.pending).toEqual(change);
-    expect((await client.post('/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', { ResetType: 'On' })).status).toBeLessThan(300);
+    expect(
+      (await client.post('/redfish/v1/Systems/1/Actions/ComputerSystem.Reset', { ResetType: 'On' })).status,
+    ).toBeLessThan(300);
     await until(() => bmc.state().bios.lastApplied !== null);
     expect(bmc.state().bios.current).toMatchObject(change);
     expect(bmc.counters()).toMatchObject({ biosPatches: 1, biosApplies: 1, biosRefusals: 0 });
@@ -123,6 +159,9 @@ describe('profiles without a registry', () => {
     const unknown = await client.patch('/redfish/v1/Systems/1/Bios/Settings', { Attributes: { NotAnAttribute: 'x' } });
     expect(infos(unknown.json).map((i) => i.MessageId)).toEqual(['Base.1.5.PropertyUnknown']);
     // Any string is taken: without a registry the BMC cannot know the allowed values.
-    expect((await client.patch('/redfish/v1/Systems/1/Bios/Settings', { Attributes: { [name]: `${String(value)}-x` } })).status).toBe(204);
+    expect(
+      (await client.patch('/redfish/v1/Systems/1/Bios/Settings', { Attributes: { [name]: `${String(value)}-x` } }))
+        .status,
+    ).toBe(204);
   });
 });

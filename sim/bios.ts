@@ -118,32 +118,89 @@ function refusals(style: BiosMessageStyle) {
   return {
     unknown: (name: string) =>
       style === 'ilo'
-        ? new RedfishError(400, `${ilo}.PropertyNotWritableOrUnknown`, `The property ${name} is a read-only property and cannot be assigned a value, or not valid for this resource.`, { args: [name], related: at(name) })
-        : new RedfishError(400, `${base}.PropertyUnknown`, `The property ${name} is not in the list of valid properties for the resource.`, { args: [name], related: at(name) }),
+        ? new RedfishError(
+            400,
+            `${ilo}.PropertyNotWritableOrUnknown`,
+            `The property ${name} is a read-only property and cannot be assigned a value, or not valid for this resource.`,
+            { args: [name], related: at(name) },
+          )
+        : new RedfishError(
+            400,
+            `${base}.PropertyUnknown`,
+            `The property ${name} is not in the list of valid properties for the resource.`,
+            { args: [name], related: at(name) },
+          ),
     readOnly: (name: string) =>
       style === 'ilo'
-        ? new RedfishError(400, `${ilo}.PropertyNotWritableOrUnknown`, `The property ${name} is a read-only property and cannot be assigned a value, or not valid for this resource.`, { args: [name], related: at(name) })
-        : new RedfishError(400, `${base}.PropertyNotWritable`, `The property ${name} is a read only property and cannot be assigned a value.`, { args: [name], related: at(name) }),
+        ? new RedfishError(
+            400,
+            `${ilo}.PropertyNotWritableOrUnknown`,
+            `The property ${name} is a read-only property and cannot be assigned a value, or not valid for this resource.`,
+            { args: [name], related: at(name) },
+          )
+        : new RedfishError(
+            400,
+            `${base}.PropertyNotWritable`,
+            `The property ${name} is a read only property and cannot be assigned a value.`,
+            { args: [name], related: at(name) },
+          ),
     type: (name: string, value: string) =>
-      new RedfishError(400, `${base}.PropertyValueTypeError`, `The value ${value} for the property ${name} is of a different type than the property can accept.`, { args: [value, name], related: at(name) }),
+      new RedfishError(
+        400,
+        `${base}.PropertyValueTypeError`,
+        `The value ${value} for the property ${name} is of a different type than the property can accept.`,
+        { args: [value, name], related: at(name) },
+      ),
     notInList: (name: string, value: string) =>
-      new RedfishError(400, `${base}.PropertyValueNotInList`, `The value ${value} for the property ${name} is not in the list of acceptable values.`, { args: [value, name], related: at(name) }),
+      new RedfishError(
+        400,
+        `${base}.PropertyValueNotInList`,
+        `The value ${value} for the property ${name} is not in the list of acceptable values.`,
+        { args: [value, name], related: at(name) },
+      ),
     outOfRange: (name: string, value: string, range: string) =>
       style === 'ilo'
-        ? new RedfishError(400, `${ilo}.PropertyValueOutOfRange`, `The value ${value} for the property ${name} is out of range ${range}.`, { args: [value, name, range], related: at(name) })
+        ? new RedfishError(
+            400,
+            `${ilo}.PropertyValueOutOfRange`,
+            `The value ${value} for the property ${name} is out of range ${range}.`,
+            { args: [value, name, range], related: at(name) },
+          )
         : // PropertyValueOutOfRange joined the Base registry in 1.8; older services have no better word for it.
-          new RedfishError(400, 'Base.1.8.PropertyValueOutOfRange', `The value ${value} for the property ${name} is not in the supported range of acceptable values (${range}).`, { args: [value, name], related: at(name) }),
+          new RedfishError(
+            400,
+            'Base.1.8.PropertyValueOutOfRange',
+            `The value ${value} for the property ${name} is not in the supported range of acceptable values (${range}).`,
+            { args: [value, name], related: at(name) },
+          ),
     tooLong: (name: string, value: string, max: number) =>
       style === 'ilo'
-        ? new RedfishError(400, `${ilo}.PropertyValueExceedsMaxLength`, `The value ${value} for the property ${name} exceeds the maximum length of ${max}.`, { args: [value, name, String(max)], related: at(name) })
-        : new RedfishError(400, `${base}.StringValueTooLong`, `The string ${value} exceeds the length limit ${max}.`, { args: [value, String(max)], related: at(name) }),
+        ? new RedfishError(
+            400,
+            `${ilo}.PropertyValueExceedsMaxLength`,
+            `The value ${value} for the property ${name} exceeds the maximum length of ${max}.`,
+            { args: [value, name, String(max)], related: at(name) },
+          )
+        : new RedfishError(400, `${base}.StringValueTooLong`, `The string ${value} exceeds the length limit ${max}.`, {
+            args: [value, String(max)],
+            related: at(name),
+          }),
     format: (name: string, value: string) =>
-      new RedfishError(400, `${base}.PropertyValueFormatError`, `The value ${value} for the property ${name} is of a different format than the property can accept.`, { args: [value, name], related: at(name) }),
+      new RedfishError(
+        400,
+        `${base}.PropertyValueFormatError`,
+        `The value ${value} for the property ${name} is of a different format than the property can accept.`,
+        { args: [value, name], related: at(name) },
+      ),
   };
 }
 
 /** Checks one value against its registry attribute; returns the refusal or null. */
-function checkAgainstRegistry(attribute: RegistryAttribute, value: Json, refuse: ReturnType<typeof refusals>): RedfishError | null {
+function checkAgainstRegistry(
+  attribute: RegistryAttribute,
+  value: Json,
+  refuse: ReturnType<typeof refusals>,
+): RedfishError | null {
   const { name } = attribute;
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   if (attribute.readOnly) return refuse.readOnly(name);
@@ -159,13 +216,15 @@ function checkAgainstRegistry(attribute: RegistryAttribute, value: Json, refuse:
       const range = `${low ?? '-inf'}-${high ?? 'inf'}`;
       if ((low !== null && value < low) || (high !== null && value > high)) return refuse.outOfRange(name, text, range);
       const step = attribute.scalarIncrement;
-      if (step !== null && step > 1 && (value - (low ?? 0)) % step !== 0) return refuse.outOfRange(name, text, `${range} in steps of ${step}`);
+      if (step !== null && step > 1 && (value - (low ?? 0)) % step !== 0)
+        return refuse.outOfRange(name, text, `${range} in steps of ${step}`);
       return null;
     }
     case 'String':
     case 'Password':
       if (typeof value !== 'string') return refuse.type(name, text);
-      if (attribute.maxLength !== null && [...value].length > attribute.maxLength) return refuse.tooLong(name, value, attribute.maxLength);
+      if (attribute.maxLength !== null && [...value].length > attribute.maxLength)
+        return refuse.tooLong(name, value, attribute.maxLength);
       if (attribute.minLength !== null && [...value].length < attribute.minLength) return refuse.format(name, value);
       if (attribute.valueExpression && !attribute.valueExpression.test(value)) return refuse.format(name, value);
       return null;
@@ -180,7 +239,11 @@ function checkAgainstRegistry(attribute: RegistryAttribute, value: Json, refuse:
  * Every problem of a set of attribute changes, as the BMC would answer them: checked against the registry
  * when the tree has one, else against the names and JSON types of the current attributes.
  */
-export function biosProblems(bmc: SimBmc, attributes: JsonObject, current: Readonly<Record<string, Json>>): RedfishError[] {
+export function biosProblems(
+  bmc: SimBmc,
+  attributes: JsonObject,
+  current: Readonly<Record<string, Json>>,
+): RedfishError[] {
   const registry = biosRegistry(bmc.model);
   const refuse = refusals(bmc.profile.biosMessages);
   const problems: RedfishError[] = [];
@@ -209,17 +272,26 @@ export function patchBiosSettings(bmc: SimBmc, json: JsonObject): Reply {
   for (const key of Object.keys(json)) {
     if (key !== 'Attributes' && key !== '@Redfish.SettingsApplyTime') throw errors.propertyUnknown(key);
   }
-  if (!attributes || typeof attributes !== 'object' || Array.isArray(attributes)) throw errors.propertyMissing('Attributes');
+  if (!attributes || typeof attributes !== 'object' || Array.isArray(attributes))
+    throw errors.propertyMissing('Attributes');
   const bios = bmc.host.bios;
   if (bmc.has('bios-apply-time-required') && Object.keys(bios.pending).length > 0) {
     bmc.hit('bios-apply-time-required');
-    throw new RedfishError(400, 'IDRAC.2.8.SYS011', 'Pending configuration values are already committed, unable to perform another set operation.');
+    throw new RedfishError(
+      400,
+      'IDRAC.2.8.SYS011',
+      'Pending configuration values are already committed, unable to perform another set operation.',
+    );
   }
   const current = { ...bmc.baseBiosAttributes, ...bios.applied };
   const [first, ...more] = biosProblems(bmc, attributes, current);
   if (first) {
     bmc.counters.biosRefusals += 1;
-    throw new RedfishError(first.status, first.messageId, first.message, { args: [...first.args], related: [...first.related], more });
+    throw new RedfishError(first.status, first.messageId, first.message, {
+      args: [...first.args],
+      related: [...first.related],
+      more,
+    });
   }
   const applyTime = asObject(json['@Redfish.SettingsApplyTime'])['ApplyTime'];
   if (applyTime !== undefined && (typeof applyTime !== 'string' || !bmc.biosApplyTimes().includes(applyTime))) {

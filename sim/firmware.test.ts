@@ -53,7 +53,11 @@ describe('firmware tasks', () => {
     const missing = `${fixture.files.origin}/fw/missing-bios-3.2.0.bin`;
     for (const image of [good, good, missing]) {
       const accepted = await client.post(SIMPLE_UPDATE, { ImageURI: image });
-      await until(async () => ['Completed', 'Exception'].includes(String((await client.get(accepted.headers.get('location') ?? '')).json?.['TaskState'])));
+      await until(async () =>
+        ['Completed', 'Exception'].includes(
+          String((await client.get(accepted.headers.get('location') ?? '')).json?.['TaskState']),
+        ),
+      );
     }
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bios-3.1.0.bin': 2, 'missing-bios-3.2.0.bin': 1 });
     expect(bmc.counters()).toMatchObject({ firmwareUpdates: 3, firmwareFlashes: 2 });
@@ -62,7 +66,10 @@ describe('firmware tasks', () => {
       ['bios-3.1.0.bin', '3.1.0', 'completed'],
       ['missing-bios-3.2.0.bin', '3.2.0', 'failed'],
     ]);
-    expect(bmc.state().flashes[0]).toMatchObject({ imageUri: good, targets: ['/redfish/v1/UpdateService/FirmwareInventory/BIOS'] });
+    expect(bmc.state().flashes[0]).toMatchObject({
+      imageUri: good,
+      targets: ['/redfish/v1/UpdateService/FirmwareInventory/BIOS'],
+    });
     expect(bmc.state().flashes.every((f) => f.taskId !== '' && f.endedAt !== null)).toBe(true);
   });
 });

@@ -11,7 +11,10 @@ import { redfishClient, until, useSimulatorFixture } from './testing.ts';
 const fixture = useSimulatorFixture();
 
 async function chassis(nodes?: number) {
-  const sim = await startSimulator({ bmcs: [{ profile: 'multinode', id: 'chassis', quirkWindowMs: 0, ...(nodes ? { nodes } : {}) }], timeline: true });
+  const sim = await startSimulator({
+    bmcs: [{ profile: 'multinode', id: 'chassis', quirkWindowMs: 0, ...(nodes ? { nodes } : {}) }],
+    timeline: true,
+  });
   fixture.running.push(sim);
   return sim;
 }
@@ -26,9 +29,15 @@ describe('the composed tree', () => {
     expect(tree.resources.has('/redfish/v1/Systems/437XR1138R2')).toBe(false);
     expect(tree.resources.get('/redfish/v1/Systems/Node2/Bios')?.['@odata.id']).toBe('/redfish/v1/Systems/Node2/Bios');
     const manager = tree.resources.get('/redfish/v1/Managers/BMC') ?? {};
-    expect((manager['Links'] as Record<string, unknown>)['ManagerForServers']).toEqual(['Node0', 'Node1', 'Node2'].map((id) => ({ '@odata.id': `/redfish/v1/Systems/${id}` })));
-    expect(tree.action('/redfish/v1/Systems/Node1/Actions/ComputerSystem.Reset', false)?.resource).toBe('/redfish/v1/Systems/Node1');
-    const macs = ['Node0', 'Node1', 'Node2'].map((id) => tree.resources.get(`/redfish/v1/Systems/${id}/EthernetInterfaces/12446A3B0411`)?.['MACAddress']);
+    expect((manager['Links'] as Record<string, unknown>)['ManagerForServers']).toEqual(
+      ['Node0', 'Node1', 'Node2'].map((id) => ({ '@odata.id': `/redfish/v1/Systems/${id}` })),
+    );
+    expect(tree.action('/redfish/v1/Systems/Node1/Actions/ComputerSystem.Reset', false)?.resource).toBe(
+      '/redfish/v1/Systems/Node1',
+    );
+    const macs = ['Node0', 'Node1', 'Node2'].map(
+      (id) => tree.resources.get(`/redfish/v1/Systems/${id}/EthernetInterfaces/12446A3B0411`)?.['MACAddress'],
+    );
     expect(new Set(macs).size).toBe(3);
   });
 
@@ -44,11 +53,15 @@ describe('a 4-node chassis behind one BMC', () => {
     expect(sim.endpoints).toHaveLength(1);
     expect(sim.endpoints[0]?.bmcIds).toHaveLength(4);
     expect(new Set(sim.bmcs.map((b) => b.port)).size).toBe(1);
-    expect(sim.bmcs.map((b) => b.address.split(String(b.port))[1])).toEqual(['Node0', 'Node1', 'Node2', 'Node3'].map((id) => `/redfish/v1/Systems/${id}`));
+    expect(sim.bmcs.map((b) => b.address.split(String(b.port))[1])).toEqual(
+      ['Node0', 'Node1', 'Node2', 'Node3'].map((id) => `/redfish/v1/Systems/${id}`),
+    );
     expect(new Set(sim.bmcs.map((b) => b.bootMACAddress)).size).toBe(4);
     const client = redfishClient(sim.bmcs[0] ?? { port: 0, username: '', password: '' });
     const systems = (await client.get('/redfish/v1/Systems')).json?.['Members'];
-    expect(systems).toEqual(['Node0', 'Node1', 'Node2', 'Node3'].map((id) => ({ '@odata.id': `/redfish/v1/Systems/${id}` })));
+    expect(systems).toEqual(
+      ['Node0', 'Node1', 'Node2', 'Node3'].map((id) => ({ '@odata.id': `/redfish/v1/Systems/${id}` })),
+    );
   });
 
   it('powers, boots and inserts media on the system the path names, and nowhere else', async () => {
@@ -56,15 +69,30 @@ describe('a 4-node chassis behind one BMC', () => {
     const [n0, n1] = sim.bmcs;
     if (!n0 || !n1) throw new Error('two nodes expected');
     const client = redfishClient(n0);
-    expect((await client.post('/redfish/v1/Systems/Node1/Actions/ComputerSystem.Reset', { ResetType: 'On' })).status).toBe(204);
+    expect(
+      (await client.post('/redfish/v1/Systems/Node1/Actions/ComputerSystem.Reset', { ResetType: 'On' })).status,
+    ).toBe(204);
     expect([n0.state().power, n1.state().power]).toEqual(['Off', 'On']);
     expect((await client.get('/redfish/v1/Systems/Node1')).json?.['PowerState']).toBe('On');
     expect((await client.get('/redfish/v1/Systems/Node0')).json?.['PowerState']).toBe('Off');
-    await client.patch('/redfish/v1/Systems/Node0', { Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' } });
+    await client.patch('/redfish/v1/Systems/Node0', {
+      Boot: { BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' },
+    });
     expect([n0.state().boot.target, n1.state().boot.target]).toEqual(['Pxe', 'None']);
     const image = fixture.files.add('/iso/node.iso', 1000);
-    expect((await client.post('/redfish/v1/Systems/Node1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', { Image: image })).status).toBe(204);
-    expect(n1.state().media.filter((m) => m.inserted).map((m) => m.image)).toEqual([image]);
+    expect(
+      (
+        await client.post('/redfish/v1/Systems/Node1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', {
+          Image: image,
+        })
+      ).status,
+    ).toBe(204);
+    expect(
+      n1
+        .state()
+        .media.filter((m) => m.inserted)
+        .map((m) => m.image),
+    ).toEqual([image]);
     expect(n0.state().media.filter((m) => m.inserted)).toEqual([]);
     expect([n0.counters().resetActions, n1.counters().resetActions]).toEqual([{}, { On: 1 }]);
   });
@@ -81,7 +109,12 @@ describe('a 4-node chassis behind one BMC', () => {
     await Promise.all([client.get('/redfish/v1/Systems/Node0'), client.get('/redfish/v1/Systems/Node1')]);
     expect(endpoint.traffic()).toMatchObject({ requests: 2, inFlight: 0, maxInFlight: 2 });
     expect(maxOverlap(endpoint.timeline())).toBe(2);
-    expect(endpoint.timeline().map((span) => span.bmcId).sort()).toEqual(['chassis-node0', 'chassis-node1']);
+    expect(
+      endpoint
+        .timeline()
+        .map((span) => span.bmcId)
+        .sort(),
+    ).toEqual(['chassis-node0', 'chassis-node1']);
     endpoint.resetTraffic(true);
     await client.get('/redfish/v1/Systems/Node0');
     await client.get('/redfish/v1/Systems/Node1');

@@ -42,7 +42,8 @@ function nodeUuid(uuid: string, node: number): string {
  * when `nodes` is below 2 or the tree has no system.
  */
 export function multiNodeTree(base: MockupTree, nodes: number): MockupTree {
-  if (!Number.isInteger(nodes) || nodes < 2) throw new Error(`a multi-node chassis needs 2 or more nodes, not ${nodes}`);
+  if (!Number.isInteger(nodes) || nodes < 2)
+    throw new Error(`a multi-node chassis needs 2 or more nodes, not ${nodes}`);
   let perTree = composed.get(base);
   if (!perTree) {
     perTree = new Map();
@@ -66,7 +67,8 @@ export function multiNodeTree(base: MockupTree, nodes: number): MockupTree {
       nodePaths.forEach((nodePath, node) => {
         const macs = new Map(model.macs.map((mac, nic) => [mac.toLowerCase(), uniqueMac(mac, node, nic)]));
         const copy = mapJson(resource, (text) => {
-          if (text === systemPath || text.startsWith(`${systemPath}/`) || text.startsWith(`${systemPath}#`)) return nodePath + text.slice(systemPath.length);
+          if (text === systemPath || text.startsWith(`${systemPath}/`) || text.startsWith(`${systemPath}#`))
+            return nodePath + text.slice(systemPath.length);
           const mac = macs.get(text.toLowerCase());
           if (mac !== undefined) return mac;
           if (uuid !== null && text === uuid) return nodeUuid(uuid, node);
@@ -89,11 +91,16 @@ export function multiNodeTree(base: MockupTree, nodes: number): MockupTree {
       copy = { ...resource, Links: links };
     } else if (JSON.stringify(resource).includes(systemPath)) {
       // Anything else naming the system (sensors, firmware RelatedItem) names the first node.
-      copy = mapJson(resource, (text) => (text === systemPath || text.startsWith(`${systemPath}/`) ? (nodePaths[0] ?? '') + text.slice(systemPath.length) : text)) as JsonObject;
+      copy = mapJson(resource, (text) =>
+        text === systemPath || text.startsWith(`${systemPath}/`)
+          ? (nodePaths[0] ?? '') + text.slice(systemPath.length)
+          : text,
+      ) as JsonObject;
     }
     resources.set(path, copy ? deepFreeze(copy) : resource);
   }
-  if (!resources.has(ROOT) || nodePaths.some((path) => !resources.has(path))) throw new Error(`${base.dir}: could not compose ${nodes} nodes`);
+  if (!resources.has(ROOT) || nodePaths.some((path) => !resources.has(path)))
+    throw new Error(`${base.dir}: could not compose ${nodes} nodes`);
   // The first member of the composed Systems collection is a node, so the model of any node finds it.
   const first = linkOf((resources.get(model.systemsCollection)?.['Members'] as Json[] | undefined)?.[0]);
   if (first !== nodePaths[0]) throw new Error(`${base.dir}: the composed Systems collection does not list the nodes`);

@@ -23,13 +23,19 @@ function messageIds(body: Record<string, unknown> | undefined): string[] {
 const XCC = '/redfish/v1/Systems/1/Storage/RAID_Slot1';
 const xccDrive = (n: number) => ({ '@odata.id': `${XCC}/Drives/Disk.${n}` });
 const DELL = '/redfish/v1/Systems/System.Embedded.1/Storage/RAID.Integrated.1-1';
-const dellDrive = (n: number) => ({ '@odata.id': `${DELL}/Drives/Disk.Bay.${n}:Enclosure.Internal.0-1:RAID.Integrated.1-1` });
+const dellDrive = (n: number) => ({
+  '@odata.id': `${DELL}/Drives/Disk.Bay.${n}:Enclosure.Internal.0-1:RAID.Integrated.1-1`,
+});
 
 describe('controllers and volumes of the trees', () => {
   it('xcc: the captured RAID-1 on the two SSDs, and the HDDs the OS sees as they are', async () => {
     const { bmc } = await one({ profile: 'xcc' });
     expect(bmc.storage().controllers).toEqual([
-      expect.objectContaining({ id: 'RAID_Slot1', raidTypes: ['RAID0', 'RAID1', 'RAID5', 'RAID6', 'RAID10', 'RAID50', 'RAID60'], applyTimes: ['Immediate'] }),
+      expect.objectContaining({
+        id: 'RAID_Slot1',
+        raidTypes: ['RAID0', 'RAID1', 'RAID5', 'RAID6', 'RAID10', 'RAID50', 'RAID60'],
+        applyTimes: ['Immediate'],
+      }),
     ]);
     expect(bmc.logicalDisks().map((d) => [d.kind, d.id, d.sizeBytes, d.rotational])).toEqual([
       ['volume', '1', 999653638144, false],
@@ -49,12 +55,21 @@ describe('controllers and volumes of the trees', () => {
 describe('xcc: volumes created and deleted at once', () => {
   it('creates a RAID-1 with a size computed from its drives, then deletes it', async () => {
     const { bmc, client } = await one({ profile: 'xcc' });
-    const created = await client.post(`${XCC}/Volumes`, { RAIDType: 'RAID1', Name: 'data', Links: { Drives: [xccDrive(2), xccDrive(3)] } });
+    const created = await client.post(`${XCC}/Volumes`, {
+      RAIDType: 'RAID1',
+      Name: 'data',
+      Links: { Drives: [xccDrive(2), xccDrive(3)] },
+    });
     expect(created.status).toBe(201);
     const location = created.headers.get('location') ?? '';
     expect(location).toBe(`${XCC}/Volumes/2`);
     const volume = (await client.get(location)).json;
-    expect(volume).toMatchObject({ RAIDType: 'RAID1', Name: 'data', CapacityBytes: Math.floor(2400476553216 / 1048576) * 1048576, Links: { Drives: [xccDrive(2), xccDrive(3)] } });
+    expect(volume).toMatchObject({
+      RAIDType: 'RAID1',
+      Name: 'data',
+      CapacityBytes: Math.floor(2400476553216 / 1048576) * 1048576,
+      Links: { Drives: [xccDrive(2), xccDrive(3)] },
+    });
     expect(((await client.get(`${XCC}/Volumes`)).json?.['Members'] as unknown[]).length).toBe(2);
     expect(bmc.logicalDisks().map((d) => d.id)).toEqual(['1', '2']);
 
@@ -65,12 +80,32 @@ describe('xcc: volumes created and deleted at once', () => {
   });
 
   it.each([
-    { scenario: 'a RAID type the controller lacks', body: { RAIDType: 'RAID00', Links: { Drives: [xccDrive(2), xccDrive(3)] } }, id: 'Base.1.5.PropertyValueNotInList' },
-    { scenario: 'too few drives for the level', body: { RAIDType: 'RAID5', Links: { Drives: [xccDrive(2), xccDrive(3)] } }, id: 'Base.1.8.PropertyValueConflict' },
-    { scenario: 'a drive already in a volume', body: { RAIDType: 'RAID1', Links: { Drives: [xccDrive(0), xccDrive(2)] } }, id: 'Base.1.5.ResourceInUse' },
-    { scenario: 'a size larger than the drives give', body: { RAIDType: 'RAID0', CapacityBytes: 3e12, Links: { Drives: [xccDrive(2)] } }, id: 'Base.1.8.PropertyValueOutOfRange' },
+    {
+      scenario: 'a RAID type the controller lacks',
+      body: { RAIDType: 'RAID00', Links: { Drives: [xccDrive(2), xccDrive(3)] } },
+      id: 'Base.1.5.PropertyValueNotInList',
+    },
+    {
+      scenario: 'too few drives for the level',
+      body: { RAIDType: 'RAID5', Links: { Drives: [xccDrive(2), xccDrive(3)] } },
+      id: 'Base.1.8.PropertyValueConflict',
+    },
+    {
+      scenario: 'a drive already in a volume',
+      body: { RAIDType: 'RAID1', Links: { Drives: [xccDrive(0), xccDrive(2)] } },
+      id: 'Base.1.5.ResourceInUse',
+    },
+    {
+      scenario: 'a size larger than the drives give',
+      body: { RAIDType: 'RAID0', CapacityBytes: 3e12, Links: { Drives: [xccDrive(2)] } },
+      id: 'Base.1.8.PropertyValueOutOfRange',
+    },
     { scenario: 'no drives', body: { RAIDType: 'RAID0' }, id: 'Base.1.5.PropertyMissing' },
-    { scenario: 'a drive of no controller of this system', body: { RAIDType: 'RAID0', Links: { Drives: [{ '@odata.id': `${XCC}/Drives/Disk.9` }] } }, id: 'Base.1.5.PropertyValueNotInList' },
+    {
+      scenario: 'a drive of no controller of this system',
+      body: { RAIDType: 'RAID0', Links: { Drives: [{ '@odata.id': `${XCC}/Drives/Disk.9` }] } },
+      id: 'Base.1.5.PropertyValueNotInList',
+    },
   ])('refuses $scenario with $id', async ({ body, id }) => {
     const { bmc, client } = await one({ profile: 'xcc' });
     const res = await client.post(`${XCC}/Volumes`, body);
@@ -82,29 +117,55 @@ describe('xcc: volumes created and deleted at once', () => {
 
 describe('idrac: volume changes held for the next boot', () => {
   it('creates at the reboot (a Pending task until then), and deletes likewise', async () => {
-    const { bmc, client } = await one({ profile: 'idrac', quirks: { remove: ['sys518-after-write', 'busy-503-after-power-on', 'stale-power-state'] } });
-    const accepted = await client.post(`${DELL}/Volumes`, { RAIDType: 'RAID1', Links: { Drives: [dellDrive(0), dellDrive(1)] } });
+    const { bmc, client } = await one({
+      profile: 'idrac',
+      quirks: { remove: ['sys518-after-write', 'busy-503-after-power-on', 'stale-power-state'] },
+    });
+    const accepted = await client.post(`${DELL}/Volumes`, {
+      RAIDType: 'RAID1',
+      Links: { Drives: [dellDrive(0), dellDrive(1)] },
+    });
     expect(accepted.status).toBe(202);
     const monitor = accepted.headers.get('location') ?? '';
-    expect((await client.get(monitor)).json).toMatchObject({ TaskState: 'Pending', Payload: { HttpOperation: 'POST', TargetUri: `${DELL}/Volumes` } });
+    expect((await client.get(monitor)).json).toMatchObject({
+      TaskState: 'Pending',
+      Payload: { HttpOperation: 'POST', TargetUri: `${DELL}/Volumes` },
+    });
     expect((await client.get(`${DELL}/Volumes`)).json?.['Members']).toEqual([]);
-    expect(bmc.storage().pending).toEqual([{ kind: 'create', volume: `${DELL}/Volumes/Disk.Virtual.0:RAID.Integrated.1-1` }]);
+    expect(bmc.storage().pending).toEqual([
+      { kind: 'create', volume: `${DELL}/Volumes/Disk.Virtual.0:RAID.Integrated.1-1` },
+    ]);
     // The drives are taken already: a second volume on them is refused.
-    expect(messageIds((await client.post(`${DELL}/Volumes`, { RAIDType: 'RAID0', Links: { Drives: [dellDrive(1)] } })).json)).toEqual(['Base.1.5.ResourceInUse']);
+    expect(
+      messageIds((await client.post(`${DELL}/Volumes`, { RAIDType: 'RAID0', Links: { Drives: [dellDrive(1)] } })).json),
+    ).toEqual(['Base.1.5.ResourceInUse']);
 
     await client.post('/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset', { ResetType: 'On' });
     await until(async () => (await client.get(monitor)).json?.['TaskState'] === 'Completed');
     const volume = `${DELL}/Volumes/Disk.Virtual.0:RAID.Integrated.1-1`;
-    expect((await client.get(volume)).json).toMatchObject({ RAIDType: 'RAID1', CapacityBytes: Math.floor(479559942144 / 1048576) * 1048576 });
-    expect(bmc.logicalDisks().filter((d) => d.kind === 'volume').map((d) => d.drives)).toEqual([
-      ['Disk.Bay.0:Enclosure.Internal.0-1:RAID.Integrated.1-1', 'Disk.Bay.1:Enclosure.Internal.0-1:RAID.Integrated.1-1'],
+    expect((await client.get(volume)).json).toMatchObject({
+      RAIDType: 'RAID1',
+      CapacityBytes: Math.floor(479559942144 / 1048576) * 1048576,
+    });
+    expect(
+      bmc
+        .logicalDisks()
+        .filter((d) => d.kind === 'volume')
+        .map((d) => d.drives),
+    ).toEqual([
+      [
+        'Disk.Bay.0:Enclosure.Internal.0-1:RAID.Integrated.1-1',
+        'Disk.Bay.1:Enclosure.Internal.0-1:RAID.Integrated.1-1',
+      ],
     ]);
 
     const deleting = await client.delete(volume);
     expect(deleting.status).toBe(202);
     expect((await client.get(volume)).json?.['Operations']).toEqual([expect.objectContaining({ Operation: 'Delete' })]);
     expect((await client.delete(volume)).status).toBe(400);
-    await client.post('/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset', { ResetType: 'ForceRestart' });
+    await client.post('/redfish/v1/Systems/System.Embedded.1/Actions/ComputerSystem.Reset', {
+      ResetType: 'ForceRestart',
+    });
     await until(async () => (await client.get(volume)).status === 404);
     expect(bmc.counters()).toMatchObject({ volumeCreates: 1, volumeDeletes: 1, volumeChangesApplied: 2 });
   });

@@ -97,7 +97,20 @@ const RULES: Record<string, { min: number; max: number; multiple: number; overhe
   RAID50: { min: 6, max: 1000, multiple: 2, overhead: () => 2 },
   RAID60: { min: 8, max: 1000, multiple: 2, overhead: () => 4 },
 };
-const VOLUME_PROPERTIES = ['RAIDType', 'CapacityBytes', 'Name', 'Links', 'VolumeType', 'Encrypted', 'StripSizeBytes', 'ReadCachePolicy', 'WriteCachePolicy', 'DisplayName', 'InitializeMethod', '@Redfish.OperationApplyTime'];
+const VOLUME_PROPERTIES = [
+  'RAIDType',
+  'CapacityBytes',
+  'Name',
+  'Links',
+  'VolumeType',
+  'Encrypted',
+  'StripSizeBytes',
+  'ReadCachePolicy',
+  'WriteCachePolicy',
+  'DisplayName',
+  'InitializeMethod',
+  '@Redfish.OperationApplyTime',
+];
 const MIB = 1024 * 1024;
 
 function text(value: Json | undefined): string | null {
@@ -119,7 +132,8 @@ export function controllers(model: ServiceModel): ControllerModel[] {
   }
   const cached = perTree.get(model.systemPath);
   if (cached) return cached;
-  const get = (path: string | undefined): Readonly<JsonObject> | undefined => (path ? tree.resources.get(tree.resolve(path, model.caseInsensitive) ?? path) : undefined);
+  const get = (path: string | undefined): Readonly<JsonObject> | undefined =>
+    path ? tree.resources.get(tree.resolve(path, model.caseInsensitive) ?? path) : undefined;
   const canon = (path: string): string => tree.resolve(path, model.caseInsensitive) ?? path;
   const system = tree.resources.get(model.systemPath) ?? {};
   const out: ControllerModel[] = [];
@@ -128,7 +142,11 @@ export function controllers(model: ServiceModel): ControllerModel[] {
     if (!storage) continue;
     const inline = Array.isArray(storage['StorageControllers']) ? storage['StorageControllers'].map(asObject) : [];
     const listed = members(get(linkOf(storage['Controllers']))).map((p) => get(p) ?? {});
-    const raidTypes = [...new Set([...inline, ...listed].flatMap((c) => (Array.isArray(c['SupportedRAIDTypes']) ? c['SupportedRAIDTypes'] : [])))].filter((t): t is string => typeof t === 'string');
+    const raidTypes = [
+      ...new Set(
+        [...inline, ...listed].flatMap((c) => (Array.isArray(c['SupportedRAIDTypes']) ? c['SupportedRAIDTypes'] : [])),
+      ),
+    ].filter((t): t is string => typeof t === 'string');
     const drives: DriveModel[] = [];
     for (const link of Array.isArray(storage['Drives']) ? storage['Drives'] : []) {
       const drivePath = linkOf(link);
@@ -167,7 +185,10 @@ export function controllers(model: ServiceModel): ControllerModel[] {
 function treeVolume(model: ServiceModel, controller: ControllerModel, path: string): VolumeState {
   const volume = model.tree.resources.get(path) ?? {};
   const links = asObject(volume['Links'])['Drives'];
-  const drives = (Array.isArray(links) ? links : []).map((l) => linkOf(l)).filter((p): p is string => p !== undefined).map((p) => model.tree.resolve(p, model.caseInsensitive) ?? p);
+  const drives = (Array.isArray(links) ? links : [])
+    .map((l) => linkOf(l))
+    .filter((p): p is string => p !== undefined)
+    .map((p) => model.tree.resolve(p, model.caseInsensitive) ?? p);
   return {
     path,
     id: text(volume['Id']) ?? path.split('/').pop() ?? path,
@@ -209,7 +230,8 @@ function controllerOfVolumes(bmc: SimBmc, path: string): ControllerModel | undef
 function usedDrives(state: StorageState): Set<string> {
   const used = new Set<string>();
   for (const volume of state.volumes.values()) for (const drive of volume.drives) used.add(drive);
-  for (const change of state.pending) if (change.kind === 'create') for (const drive of change.volume.drives) used.add(drive);
+  for (const change of state.pending)
+    if (change.kind === 'create') for (const drive of change.volume.drives) used.add(drive);
   return used;
 }
 
@@ -226,17 +248,26 @@ export function volumeCapacityBytes(raidType: string, drives: readonly DriveMode
 function applyTimeOf(json: JsonObject | undefined, controller: ControllerModel): string {
   const asked = json?.['@Redfish.OperationApplyTime'];
   if (asked === undefined) return controller.applyTimes[0] ?? 'Immediate';
-  if (typeof asked !== 'string' || !controller.applyTimes.includes(asked)) throw errors.propertyValueNotInList(String(asked), '@Redfish.OperationApplyTime');
+  if (typeof asked !== 'string' || !controller.applyTimes.includes(asked))
+    throw errors.propertyValueNotInList(String(asked), '@Redfish.OperationApplyTime');
   return asked;
 }
 
 /** A Task that completes at the host's next boot, for changes held until then. */
-function taskAtNextBoot(bmc: SimBmc, name: string, targetUri: string, method: string, body: JsonObject | undefined): { id: string; reply: Reply } {
+function taskAtNextBoot(
+  bmc: SimBmc,
+  name: string,
+  targetUri: string,
+  method: string,
+  body: JsonObject | undefined,
+): { id: string; reply: Reply } {
   const task = bmc.tasks.create({
     bmcId: bmc.id,
     name,
     durationMs: 0,
-    work: bmc.nextBoot().then(() => ({ ok: true, messageId: 'Base.1.5.Success', message: `${name}: applied at the reboot.` })),
+    work: bmc
+      .nextBoot()
+      .then(() => ({ ok: true, messageId: 'Base.1.5.Success', message: `${name}: applied at the reboot.` })),
     payload: { targetUri, httpOperation: method, jsonBody: body ? JSON.stringify(body) : '' },
   });
   task.phase = 'Pending';
@@ -246,11 +277,20 @@ function taskAtNextBoot(bmc: SimBmc, name: string, targetUri: string, method: st
   });
   return {
     id: task.id,
-    reply: { status: 202, headers: { Location: bmc.tasks.monitorPath(task.id), 'Retry-After': '5' }, body: bmc.tasks.render(task) },
+    reply: {
+      status: 202,
+      headers: { Location: bmc.tasks.monitorPath(task.id), 'Retry-After': '5' },
+      body: bmc.tasks.render(task),
+    },
   };
 }
 
-function createVolume(bmc: SimBmc, controller: ControllerModel, json: JsonObject | undefined, publicPath: string): Reply {
+function createVolume(
+  bmc: SimBmc,
+  controller: ControllerModel,
+  json: JsonObject | undefined,
+  publicPath: string,
+): Reply {
   if (!json) throw errors.propertyMissing('RAIDType');
   for (const key of Object.keys(json)) {
     if (!VOLUME_PROPERTIES.includes(key) && !key.startsWith('@odata')) throw errors.propertyUnknown(key);
@@ -278,33 +318,57 @@ function createVolume(bmc: SimBmc, controller: ControllerModel, json: JsonObject
     }
     if (used.has(drive.path) || drives.includes(drive)) {
       bmc.counters.volumeRefusals += 1;
-      throw new RedfishError(400, 'Base.1.5.ResourceInUse', `The drive ${asked ?? drive.id} is already part of a volume.`, { related: ['#/Links/Drives'] });
+      throw new RedfishError(
+        400,
+        'Base.1.5.ResourceInUse',
+        `The drive ${asked ?? drive.id} is already part of a volume.`,
+        { related: ['#/Links/Drives'] },
+      );
     }
     drives.push(drive);
   }
   const count = drives.length;
   if (!rule || count < rule.min || count > rule.max || count % rule.multiple !== 0) {
     bmc.counters.volumeRefusals += 1;
-    throw new RedfishError(400, 'Base.1.8.PropertyValueConflict', `The property Links/Drives (${count} drives) conflicts with RAIDType ${raidType}, which takes ${rule?.min ?? '?'}${rule && rule.max !== rule.min ? ' or more' : ''} drives.`, {
-      args: ['Links/Drives', 'RAIDType'],
-      related: ['#/Links/Drives', '#/RAIDType'],
-    });
+    throw new RedfishError(
+      400,
+      'Base.1.8.PropertyValueConflict',
+      `The property Links/Drives (${count} drives) conflicts with RAIDType ${raidType}, which takes ${rule?.min ?? '?'}${rule && rule.max !== rule.min ? ' or more' : ''} drives.`,
+      {
+        args: ['Links/Drives', 'RAIDType'],
+        related: ['#/Links/Drives', '#/RAIDType'],
+      },
+    );
   }
   if (new Set(drives.map((d) => d.mediaType)).size > 1) {
     bmc.counters.volumeRefusals += 1;
-    throw new RedfishError(400, 'Base.1.8.PropertyValueConflict', 'The property Links/Drives mixes HDDs and SSDs, which one volume cannot.', { args: ['Links/Drives', 'MediaType'], related: ['#/Links/Drives'] });
+    throw new RedfishError(
+      400,
+      'Base.1.8.PropertyValueConflict',
+      'The property Links/Drives mixes HDDs and SSDs, which one volume cannot.',
+      { args: ['Links/Drives', 'MediaType'], related: ['#/Links/Drives'] },
+    );
   }
   const max = volumeCapacityBytes(raidType, drives);
   const capacity = json['CapacityBytes'];
-  if (capacity !== undefined && capacity !== null && (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity <= 0)) {
+  if (
+    capacity !== undefined &&
+    capacity !== null &&
+    (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity <= 0)
+  ) {
     throw errors.propertyValueTypeError(JSON.stringify(capacity), 'CapacityBytes');
   }
   if (typeof capacity === 'number' && capacity > max) {
     bmc.counters.volumeRefusals += 1;
-    throw new RedfishError(400, 'Base.1.8.PropertyValueOutOfRange', `The value ${capacity} for the property CapacityBytes is not in the supported range of acceptable values (at most ${max} on these drives).`, {
-      args: [String(capacity), 'CapacityBytes'],
-      related: ['#/CapacityBytes'],
-    });
+    throw new RedfishError(
+      400,
+      'Base.1.8.PropertyValueOutOfRange',
+      `The value ${capacity} for the property CapacityBytes is not in the supported range of acceptable values (at most ${max} on these drives).`,
+      {
+        args: [String(capacity), 'CapacityBytes'],
+        related: ['#/CapacityBytes'],
+      },
+    );
   }
   const applyTime = applyTimeOf(json, controller);
   state.serial += 1;
@@ -336,7 +400,11 @@ function deleteVolume(bmc: SimBmc, volume: VolumeState, json: JsonObject | undef
   const controller = controllers(bmc.model).find((c) => c.path === volume.controller);
   if (!controller) throw errors.notFound(publicPath);
   if (state.pending.some((change) => change.kind === 'delete' && change.volume.path === volume.path)) {
-    throw new RedfishError(400, 'Base.1.5.ResourceInUse', `The volume ${volume.id} is already to be deleted at the next reboot.`);
+    throw new RedfishError(
+      400,
+      'Base.1.5.ResourceInUse',
+      `The volume ${volume.id} is already to be deleted at the next reboot.`,
+    );
   }
   const applyTime = applyTimeOf(json, controller);
   bmc.counters.volumeDeletes += 1;
@@ -352,7 +420,9 @@ function deleteVolume(bmc: SimBmc, volume: VolumeState, json: JsonObject | undef
 /** A Volume resource. */
 function renderVolume(bmc: SimBmc, volume: VolumeState): JsonObject {
   const base = bmc.model.tree.resources.get(volume.path);
-  const pendingDelete = stateOf(bmc).pending.find((change) => change.kind === 'delete' && change.volume.path === volume.path);
+  const pendingDelete = stateOf(bmc).pending.find(
+    (change) => change.kind === 'delete' && change.volume.path === volume.path,
+  );
   const out: JsonObject = {
     '@odata.type': '#Volume.v1_9_0.Volume',
     ...base,
@@ -365,7 +435,13 @@ function renderVolume(bmc: SimBmc, volume: VolumeState): JsonObject {
     Links: { ...asObject(base?.['Links']), Drives: volume.drives.map((path) => ({ '@odata.id': path })) },
   };
   if (pendingDelete) {
-    out['Operations'] = [{ Operation: 'Delete', OperationName: 'Delete', AssociatedTask: { '@odata.id': `${bmc.tasks.tasksPath}/${pendingDelete.taskId}` } }];
+    out['Operations'] = [
+      {
+        Operation: 'Delete',
+        OperationName: 'Delete',
+        AssociatedTask: { '@odata.id': `${bmc.tasks.tasksPath}/${pendingDelete.taskId}` },
+      },
+    ];
   }
   return out;
 }
@@ -395,7 +471,13 @@ export function renderStorage(bmc: SimBmc, path: string): JsonObject | undefined
 }
 
 /** POST to a Volumes collection or DELETE of a volume; undefined when `path` is neither. */
-export function storageWrite(bmc: SimBmc, method: string, path: string, publicPath: string, json: JsonObject | undefined): Reply | undefined {
+export function storageWrite(
+  bmc: SimBmc,
+  method: string,
+  path: string,
+  publicPath: string,
+  json: JsonObject | undefined,
+): Reply | undefined {
   if (controllers(bmc.model).length === 0) return undefined;
   if (method === 'POST') {
     const controller = controllerOfVolumes(bmc, path);
@@ -417,12 +499,27 @@ export function storageAllow(bmc: SimBmc, path: string): string | null {
 }
 
 /** The controllers and volumes as they are now (public URIs), for `SimulatedBmc.storage()`. */
-export function storageState(bmc: SimBmc): { controllers: { id: string; path: string; raidTypes: string[]; drives: string[]; applyTimes: string[] }[]; volumes: VolumeState[]; pending: { kind: 'create' | 'delete'; volume: string }[] } {
+export function storageState(bmc: SimBmc): {
+  controllers: { id: string; path: string; raidTypes: string[]; drives: string[]; applyTimes: string[] }[];
+  volumes: VolumeState[];
+  pending: { kind: 'create' | 'delete'; volume: string }[];
+} {
   const pub = (p: string): string => bmc.rewriter.toPublic(p);
   const state = stateOf(bmc);
   return {
-    controllers: controllers(bmc.model).map((c) => ({ id: c.id, path: pub(c.path), raidTypes: [...c.raidTypes], drives: c.drives.map((d) => pub(d.path)), applyTimes: [...c.applyTimes] })),
-    volumes: [...state.volumes.values()].map((v) => ({ ...v, path: pub(v.path), controller: pub(v.controller), drives: v.drives.map(pub) })),
+    controllers: controllers(bmc.model).map((c) => ({
+      id: c.id,
+      path: pub(c.path),
+      raidTypes: [...c.raidTypes],
+      drives: c.drives.map((d) => pub(d.path)),
+      applyTimes: [...c.applyTimes],
+    })),
+    volumes: [...state.volumes.values()].map((v) => ({
+      ...v,
+      path: pub(v.path),
+      controller: pub(v.controller),
+      drives: v.drives.map(pub),
+    })),
     pending: state.pending.map((change) => ({ kind: change.kind, volume: pub(change.volume.path) })),
   };
 }
@@ -438,7 +535,9 @@ export function logicalDisks(bmc: SimBmc): LogicalDisk[] {
   for (const volume of state.volumes.values()) for (const drive of volume.drives) inVolume.add(drive);
   for (const controller of controllers(bmc.model)) {
     for (const volume of [...state.volumes.values()].filter((v) => v.controller === controller.path)) {
-      const drives = volume.drives.map((p) => controller.drives.find((d) => d.path === p)).filter((d): d is DriveModel => d !== undefined);
+      const drives = volume.drives
+        .map((p) => controller.drives.find((d) => d.path === p))
+        .filter((d): d is DriveModel => d !== undefined);
       out.push({
         kind: 'volume',
         id: volume.id,

@@ -53,7 +53,13 @@ export class Traffic {
       // The BMC's counters may have been reset meanwhile; only the object that was counted is decremented.
       if (counters) counters.inFlight -= 1;
       if (!this.recording) return;
-      this.spans.push({ bmcId: actor?.id ?? null, method, path, start, end: performance.timeOrigin + performance.now() });
+      this.spans.push({
+        bmcId: actor?.id ?? null,
+        method,
+        path,
+        start,
+        end: performance.timeOrigin + performance.now(),
+      });
       if (this.spans.length > KEEP_SPANS) this.spans.splice(0, this.spans.length - KEEP_SPANS);
     };
   }

@@ -34,7 +34,11 @@ afterAll(async () => {
 });
 
 function driverFor(bmc: SimulatedBmc): BmcDriver & { bios: NonNullable<BmcDriver['bios']> } {
-  const d = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: SIM_REDFISH });
+  const d = createBmcDriver({
+    address: bmc.address,
+    credentials: { username: bmc.username, password: bmc.password },
+    redfish: SIM_REDFISH,
+  });
   drivers.push(d);
   if (!d.bios) throw new Error('a Redfish driver has BIOS operations');
   return d as BmcDriver & { bios: NonNullable<BmcDriver['bios']> };
@@ -58,11 +62,23 @@ describe('the attribute registry, as FirmwareSchema rules', () => {
     const registry = await driverFor(sim.bmc('ilo5')).bios.registry();
     const schema = registry?.schema ?? {};
     expect(registry?.owningEntity).toBe('HPE');
-    expect(registry?.supportedSystems).toEqual([{ productName: 'ProLiant DL325 Gen10 Plus', systemId: 'A43', firmwareVersion: 'A43 v2.52 (10/29/2021)' }]);
+    expect(registry?.supportedSystems).toEqual([
+      { productName: 'ProLiant DL325 Gen10 Plus', systemId: 'A43', firmwareVersion: 'A43 v2.52 (10/29/2021)' },
+    ]);
     expect(schema['WorkloadProfile']).toMatchObject({ attribute_type: 'Enumeration', read_only: false });
     expect(schema['WorkloadProfile']?.allowable_values).toContain('LowLatency');
-    expect(schema['PatrolScrubDuration']).toMatchObject({ attribute_type: 'Integer', lower_bound: 1, upper_bound: 24, scalar_increment: 1 });
-    expect(schema['ServerName']).toMatchObject({ attribute_type: 'String', min_length: 0, max_length: 28, value_expression: '^[\\ -\\~]*$' });
+    expect(schema['PatrolScrubDuration']).toMatchObject({
+      attribute_type: 'Integer',
+      lower_bound: 1,
+      upper_bound: 24,
+      scalar_increment: 1,
+    });
+    expect(schema['ServerName']).toMatchObject({
+      attribute_type: 'String',
+      min_length: 0,
+      max_length: 28,
+      value_expression: '^[\\ -\\~]*$',
+    });
     expect(schema['TpmChipId']).toMatchObject({ read_only: true });
     expect(schema['SerialNumber']?.unique).toBe(true);
   });
@@ -87,55 +103,91 @@ describe('changes validated before anything is sent', () => {
     { profile: 'ilo5', changes: { PatrolScrubDuration: 30 }, says: ['PatrolScrubDuration', 'above maximum value 24'] },
     { profile: 'ilo5', changes: { TurboBoost: 'Enabled' }, says: ['TurboBoost', 'not in the associated schema'] },
     { profile: 'ilo5', changes: { TpmChipId: 'None' }, says: ['TpmChipId', 'ReadOnly'] },
-    { profile: 'ilo5', changes: { WorkloadProfile: 'Fastest' }, says: ['WorkloadProfile', 'unknown enumeration value - Fastest'] },
+    {
+      profile: 'ilo5',
+      changes: { WorkloadProfile: 'Fastest' },
+      says: ['WorkloadProfile', 'unknown enumeration value - Fastest'],
+    },
     { profile: 'ilo5', changes: { ServerName: 'tab\there' }, says: ['ServerName', 'does not match the pattern'] },
-    { profile: 'dmtf', changes: { ProcCoreDisable: 'two' }, says: ['ProcCoreDisable', 'String two entered while integer expected'] },
-    { profile: 'idrac', changes: { NoSuchAttribute: 'x' }, says: ['NoSuchAttribute', 'publishes no attribute registry'] },
-  ] as { profile: string; changes: Settings; says: string[] }[])('$profile: $changes is refused naming the setting and the rule', async ({ profile, changes, says }) => {
-    const bmc = sim.bmc(profile);
-    const d = driverFor(bmc);
-    const before = patches(bmc);
-    const err = await failure(d.bios.apply(changes));
-    expect(err).toMatchObject({ code: 'FirmwareSettingsInvalid', disposition: 'permanent' });
-    for (const text of says) expect(err.message).toContain(text);
-    expect(patches(bmc)).toBe(before);
-    expect(bmc.state().bios.pending).toEqual({});
-  });
+    {
+      profile: 'dmtf',
+      changes: { ProcCoreDisable: 'two' },
+      says: ['ProcCoreDisable', 'String two entered while integer expected'],
+    },
+    {
+      profile: 'idrac',
+      changes: { NoSuchAttribute: 'x' },
+      says: ['NoSuchAttribute', 'publishes no attribute registry'],
+    },
+  ] as { profile: string; changes: Settings; says: string[] }[])(
+    '$profile: $changes is refused naming the setting and the rule',
+    async ({ profile, changes, says }) => {
+      const bmc = sim.bmc(profile);
+      const d = driverFor(bmc);
+      const before = patches(bmc);
+      const err = await failure(d.bios.apply(changes));
+      expect(err).toMatchObject({ code: 'FirmwareSettingsInvalid', disposition: 'permanent' });
+      for (const text of says) expect(err.message).toContain(text);
+      expect(patches(bmc)).toBe(before);
+      expect(bmc.state().bios.pending).toEqual({});
+    },
+  );
 
   it('self-test: the PATCH counter does see a PATCH that reaches the BMC (a raw one, refused by the BMC itself)', async () => {
     const bmc = sim.bmc('dmtf');
     const before = patches(bmc);
-    const res = await redfishClient(bmc).patch('/redfish/v1/Systems/437XR1138R2/Bios/Settings', { Attributes: { ProcCoreDisable: 'two' } });
+    const res = await redfishClient(bmc).patch('/redfish/v1/Systems/437XR1138R2/Bios/Settings', {
+      Attributes: { ProcCoreDisable: 'two' },
+    });
     expect(res.status).toBe(400);
     expect(patches(bmc)).toBe(before + 1);
     expect(bmc.counters().biosRefusals).toBeGreaterThan(0);
   });
 
   it('reports every problem of a change set in one message', async () => {
-    const err = await failure(driverFor(sim.bmc('ilo5')).bios.apply({ PatrolScrubDuration: 0, ServerName: 'x'.repeat(40), WorkloadProfile: 'LowLatency' }));
-    expect(err.message).toMatch(/Setting PatrolScrubDuration is invalid, integer 0 is below minimum value 1; Setting ServerName is invalid, string x+ length is above maximum length 28/);
+    const err = await failure(
+      driverFor(sim.bmc('ilo5')).bios.apply({
+        PatrolScrubDuration: 0,
+        ServerName: 'x'.repeat(40),
+        WorkloadProfile: 'LowLatency',
+      }),
+    );
+    expect(err.message).toMatch(
+      /Setting PatrolScrubDuration is invalid, integer 0 is below minimum value 1; Setting ServerName is invalid, string x+ length is above maximum length 28/,
+    );
     expect(err.message).not.toContain('WorkloadProfile');
   });
 });
 
 describe('a valid change', () => {
   it.each([
-    { id: 'ilo5-apply', changes: { WorkloadProfile: 'LowLatency', PatrolScrubDuration: '12' }, applied: { WorkloadProfile: 'LowLatency', PatrolScrubDuration: 12 } },
-    { id: 'dmtf-apply', changes: { ProcTurboMode: 'Disabled', ProcCoreDisable: '2' }, applied: { ProcTurboMode: 'Disabled', ProcCoreDisable: 2 } },
-  ] as { id: string; changes: Settings; applied: Settings }[])('$id: is converted to the registry types, staged, applied at the next boot and read back', async ({ id, changes, applied }) => {
-    const bmc = sim.bmc(id);
-    const d = driverFor(bmc);
-    const staged = await d.bios.apply(changes);
-    expect(staged).toMatchObject({ changed: true, pending: applied, rebootRequired: true });
-    expect(bmc.state().bios.pending).toEqual(applied);
-    // The same change again sends nothing: it is already pending.
-    const sent = patches(bmc);
-    expect(await d.bios.apply(changes)).toMatchObject({ changed: false, rebootRequired: true });
-    expect(patches(bmc)).toBe(sent);
-    await d.setPower('on');
-    const after = await d.bios.get();
-    expect(after.attributes).toMatchObject(applied);
-    expect(after.pending).toEqual({});
-    expect(bmc.counters()).toMatchObject({ biosPatches: 1, biosApplies: 1, biosRefusals: 0 });
-  });
+    {
+      id: 'ilo5-apply',
+      changes: { WorkloadProfile: 'LowLatency', PatrolScrubDuration: '12' },
+      applied: { WorkloadProfile: 'LowLatency', PatrolScrubDuration: 12 },
+    },
+    {
+      id: 'dmtf-apply',
+      changes: { ProcTurboMode: 'Disabled', ProcCoreDisable: '2' },
+      applied: { ProcTurboMode: 'Disabled', ProcCoreDisable: 2 },
+    },
+  ] as { id: string; changes: Settings; applied: Settings }[])(
+    '$id: is converted to the registry types, staged, applied at the next boot and read back',
+    async ({ id, changes, applied }) => {
+      const bmc = sim.bmc(id);
+      const d = driverFor(bmc);
+      const staged = await d.bios.apply(changes);
+      expect(staged).toMatchObject({ changed: true, pending: applied, rebootRequired: true });
+      expect(bmc.state().bios.pending).toEqual(applied);
+      // The same change again sends nothing: it is already pending.
+      const sent = patches(bmc);
+      expect(await d.bios.apply(changes)).toMatchObject({ changed: false, rebootRequired: true });
+      expect(patches(bmc)).toBe(sent);
+      await d.setPower('on');
+      const after = await d.bios.get();
+      expect(after.attributes).toMatchObject(applied);
+      expect(after.pending).toEqual({});
+      expect(bmc.counters()).toMatchObject({ biosPatches: 1, biosApplies: 1, biosRefusals: 0 });
+    },
+  );
 });

@@ -8,7 +8,13 @@
  * Uses a private simulator; nothing of the shared stack.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROFILE_IDS, describeFirmwareTiming, startSimulator, type SimulatedBmc, type Simulator } from '../../sim/index.ts';
+import {
+  PROFILE_IDS,
+  describeFirmwareTiming,
+  startSimulator,
+  type SimulatedBmc,
+  type Simulator,
+} from '../../sim/index.ts';
 import type { BmcDriver, FirmwareOps, FirmwareUpdateRequest } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
 import { failure } from './testing/expect-failure.ts';
@@ -43,7 +49,11 @@ afterAll(async () => {
 
 /** A new driver: what a restarted worker builds (no discovery, session or task shared with another). */
 function worker(bmc: SimulatedBmc): Driver {
-  const d = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: SIM_REDFISH });
+  const d = createBmcDriver({
+    address: bmc.address,
+    credentials: { username: bmc.username, password: bmc.password },
+    redfish: SIM_REDFISH,
+  });
   drivers.push(d);
   if (!d.firmware) throw new Error('a Redfish driver has firmware operations');
   return d as Driver;
@@ -78,13 +88,17 @@ async function pollToEnd(d: Driver, uri: string): Promise<string[]> {
   }
 }
 
-const version = (components: Awaited<ReturnType<FirmwareOps['list']>>, component: string) => components.find((c) => c.component === component)?.version;
+const version = (components: Awaited<ReturnType<FirmwareOps['list']>>, component: string) =>
+  components.find((c) => c.component === component)?.version;
 
 describe.each(PROFILE_IDS.map((p) => [p]))('%s: a BIOS update, exactly once', (profile) => {
   it('starts once, a restarted worker finds the same task, the version is read back after the task (and reboot)', async () => {
     const bmc = sim.bmc(profile);
     const image = `bios-9.${PROFILE_IDS.indexOf(profile)}.1.bin`;
-    const request: FirmwareUpdateRequest = { imageUrl: files.urlFor(image), since: new Date(Date.now() - 1000).toISOString() };
+    const request: FirmwareUpdateRequest = {
+      imageUrl: files.urlFor(image),
+      since: new Date(Date.now() - 1000).toISOString(),
+    };
     const first = worker(bmc);
     const before = version(await first.firmware.list(), 'bios');
     const started = await first.firmware.startUpdate(request);
@@ -111,16 +125,27 @@ describe.each(PROFILE_IDS.map((p) => [p]))('%s: a BIOS update, exactly once', (p
     expect(after).toBe(`9.${PROFILE_IDS.indexOf(profile)}.1`);
 
     // Asked once more after the end: the BMC's task says it is done, nothing is sent.
-    expect(await worker(bmc).firmware.startUpdate(request)).toMatchObject({ state: 'completed', taskUri: started.taskUri });
+    expect(await worker(bmc).firmware.startUpdate(request)).toMatchObject({
+      state: 'completed',
+      taskUri: started.taskUri,
+    });
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ [image]: 1 });
-    expect(bmc.state().flashes.filter((f) => f.image === image).map((f) => f.outcome)).toEqual(['completed']);
+    expect(
+      bmc
+        .state()
+        .flashes.filter((f) => f.image === image)
+        .map((f) => f.outcome),
+    ).toEqual(['completed']);
   });
 });
 
-describe('a BMC update across the BMC\'s own reboot', () => {
+describe("a BMC update across the BMC's own reboot", () => {
   it('a worker restarted while the BMC is away gets the same task once it is back; one flash', async () => {
     const bmc = sim.bmc('ilo5-restart');
-    const request: FirmwareUpdateRequest = { imageUrl: files.urlFor('ilo5_3.10.bin'), since: new Date(Date.now() - 1000).toISOString() };
+    const request: FirmwareUpdateRequest = {
+      imageUrl: files.urlFor('ilo5_3.10.bin'),
+      since: new Date(Date.now() - 1000).toISOString(),
+    };
     const started = await worker(bmc).firmware.startUpdate(request);
     expect(started.state).toBe('started');
     const deadline = Date.now() + 10_000;
@@ -174,7 +199,9 @@ describe('what counts as the same update', () => {
     const request: FirmwareUpdateRequest = { imageUrl: files.urlFor('bios-7.1.bin') };
     const first = await d.firmware.startUpdate(request);
     await pollToEnd(d, first.taskUri ?? '');
-    expect((await d.firmware.startUpdate({ ...request, since: new Date(Date.now() - 60_000).toISOString() })).state).toBe('completed');
+    expect(
+      (await d.firmware.startUpdate({ ...request, since: new Date(Date.now() - 60_000).toISOString() })).state,
+    ).toBe('completed');
     await new Promise((resolve) => setTimeout(resolve, 20));
     const later = await d.firmware.startUpdate({ ...request, since: new Date().toISOString() });
     expect(later.state).toBe('started');
@@ -186,16 +213,24 @@ describe('what counts as the same update', () => {
     const d = worker(bmc);
     const current = version(await d.firmware.list(), 'bios') ?? '';
     const posts = bmc.counters().requests.POST ?? 0;
-    expect(await d.firmware.startUpdate({ imageUrl: files.urlFor('bios-x.bin'), component: 'bios', version: current })).toMatchObject({ state: 'current', taskUri: undefined });
+    expect(
+      await d.firmware.startUpdate({ imageUrl: files.urlFor('bios-x.bin'), component: 'bios', version: current }),
+    ).toMatchObject({ state: 'current', taskUri: undefined });
     expect(bmc.counters().requests.POST ?? 0).toBe(posts);
   });
 
   it('a multipart push is found again by its file name', async () => {
     const bmc = sim.bmc('xcc-push');
-    const request: FirmwareUpdateRequest = { imageUrl: 'lnvgy_fw_uefi_ive999z-9.99.uxz', push: { image: new Uint8Array(2048).fill(3), filename: 'lnvgy_fw_uefi_ive999z-9.99.uxz' } };
+    const request: FirmwareUpdateRequest = {
+      imageUrl: 'lnvgy_fw_uefi_ive999z-9.99.uxz',
+      push: { image: new Uint8Array(2048).fill(3), filename: 'lnvgy_fw_uefi_ive999z-9.99.uxz' },
+    };
     const started = await worker(bmc).firmware.startUpdate(request);
     expect(started.state).toBe('started');
-    expect(await worker(bmc).firmware.startUpdate(request)).toMatchObject({ state: 'running', taskUri: started.taskUri });
+    expect(await worker(bmc).firmware.startUpdate(request)).toMatchObject({
+      state: 'running',
+      taskUri: started.taskUri,
+    });
     expect(bmc.counters()).toMatchObject({ firmwareUpdates: 1, firmwareBytesRead: 2048 });
   });
 });

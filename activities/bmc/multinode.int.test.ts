@@ -9,7 +9,13 @@
  * Uses a private simulator; nothing of the shared stack.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxOverlap, startSimulator, type SimulatedBmc, type SimulatedEndpoint, type Simulator } from '../../sim/index.ts';
+import {
+  maxOverlap,
+  startSimulator,
+  type SimulatedBmc,
+  type SimulatedEndpoint,
+  type Simulator,
+} from '../../sim/index.ts';
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
 import { leasedBmcLocks } from './lock.ts';
@@ -44,7 +50,11 @@ function endpointOf(chassis: string): SimulatedEndpoint {
   return found;
 }
 
-async function withDrivers<T>(bmcs: SimulatedBmc[], run: (drivers: BmcDriver[]) => Promise<T>, lockScope?: (i: number) => string): Promise<T> {
+async function withDrivers<T>(
+  bmcs: SimulatedBmc[],
+  run: (drivers: BmcDriver[]) => Promise<T>,
+  lockScope?: (i: number) => string,
+): Promise<T> {
   const drivers = bmcs.map((bmc, i) =>
     createBmcDriver({
       address: bmc.address,
@@ -81,9 +91,15 @@ describe('each system of the chassis is its own host', () => {
       expect((await d1.virtualMedia?.list())?.some((slot) => slot.inserted)).toBe(false);
 
       const inventories = await Promise.all([d0, d1].map((d) => d.inspection?.inventory()));
-      expect(inventories.map((inv) => inv?.system.path)).toEqual(['/redfish/v1/Systems/Node0', '/redfish/v1/Systems/Node1']);
+      expect(inventories.map((inv) => inv?.system.path)).toEqual([
+        '/redfish/v1/Systems/Node0',
+        '/redfish/v1/Systems/Node1',
+      ]);
       expect(inventories[0]?.hardware.nics[0]?.mac).not.toBe(inventories[1]?.hardware.nics[0]?.mac);
-      expect(inventories.map((inv) => inv?.manager?.path)).toEqual(['/redfish/v1/Managers/BMC', '/redfish/v1/Managers/BMC']);
+      expect(inventories.map((inv) => inv?.manager?.path)).toEqual([
+        '/redfish/v1/Managers/BMC',
+        '/redfish/v1/Managers/BMC',
+      ]);
     });
   });
 });
@@ -113,7 +129,14 @@ describe('one request in flight per BMC, across its systems', () => {
     expect(traffic.maxInFlight).toBe(1);
     expect(maxOverlap(endpoint.timeline())).toBe(1);
     // Every system was really asked for, through the one BMC.
-    expect(new Set(endpoint.timeline().map((span) => span.bmcId).filter((id) => id !== null)).size).toBe(4);
+    expect(
+      new Set(
+        endpoint
+          .timeline()
+          .map((span) => span.bmcId)
+          .filter((id) => id !== null),
+      ).size,
+    ).toBe(4);
   });
 
   it('holds while a firmware task is polled on one system and the others are worked on', async () => {
@@ -123,7 +146,10 @@ describe('one request in flight per BMC, across its systems', () => {
     await withDrivers(chassis, async (drivers) => {
       const [first, ...others] = drivers;
       if (!first?.firmware) throw new Error('firmware expected');
-      const ref = await first.firmware.simpleUpdate({ imageUrl: files.urlFor('bios-4.4.4.bin'), targets: ['/redfish/v1/Systems/Node0'] });
+      const ref = await first.firmware.simpleUpdate({
+        imageUrl: files.urlFor('bios-4.4.4.bin'),
+        targets: ['/redfish/v1/Systems/Node0'],
+      });
       await Promise.all([first.firmware.waitTask(ref), busyChassis(others)]);
     });
     expect(endpoint.traffic().maxInFlight).toBe(1);

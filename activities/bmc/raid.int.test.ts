@@ -18,12 +18,18 @@ type Driver = BmcDriver & { raid: RaidOps };
 
 let sim: Simulator;
 const drivers: BmcDriver[] = [];
-const DELL_QUIET = { quirks: { remove: ['sys518-after-write', 'busy-503-after-power-on', 'power-on-conflict-after-off'] } };
+const DELL_QUIET = {
+  quirks: { remove: ['sys518-after-write', 'busy-503-after-power-on', 'power-on-conflict-after-off'] },
+};
 
 beforeAll(async () => {
   sim = await startSimulator({
     bmcs: [
-      ...['dmtf', 'ilo5', 'ami', 'xcc', 'idrac', 'supermicro'].map((profile) => ({ profile, id: profile, quirkWindowMs: 0 })),
+      ...['dmtf', 'ilo5', 'ami', 'xcc', 'idrac', 'supermicro'].map((profile) => ({
+        profile,
+        id: profile,
+        quirkWindowMs: 0,
+      })),
       { profile: 'xcc', id: 'xcc-apply', quirkWindowMs: 0 },
       { profile: 'idrac', id: 'idrac-apply', quirkWindowMs: 0, ...DELL_QUIET },
     ],
@@ -36,7 +42,11 @@ afterAll(async () => {
 });
 
 function driverFor(bmc: SimulatedBmc): Driver {
-  const d = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: SIM_REDFISH });
+  const d = createBmcDriver({
+    address: bmc.address,
+    credentials: { username: bmc.username, password: bmc.password },
+    redfish: SIM_REDFISH,
+  });
   drivers.push(d);
   if (!d.raid) throw new Error('a Redfish driver has RAID operations');
   return d as Driver;
@@ -55,14 +65,25 @@ async function converge(d: Driver, volumes: HardwareRaidVolume[]): Promise<RaidA
 }
 
 /** POSTs and DELETEs the BMC received (measure after the driver's first call: logging in is a POST too). */
-const writes = (bmc: SimulatedBmc): number => (bmc.counters().requests.POST ?? 0) + (bmc.counters().requests.DELETE ?? 0);
+const writes = (bmc: SimulatedBmc): number =>
+  (bmc.counters().requests.POST ?? 0) + (bmc.counters().requests.DELETE ?? 0);
 
 describe('controllers and volumes, read back as status.raid', () => {
   it('xcc: the captured RAID-1 volume', async () => {
     const readout = await driverFor(sim.bmc('xcc')).raid.read();
-    expect(readout.controllers.map((c) => [c.id, c.supportedRaidTypes.length, c.drives.length, c.applyTimes])).toEqual([['RAID_Slot1', 7, 4, ['Immediate']]]);
+    expect(readout.controllers.map((c) => [c.id, c.supportedRaidTypes.length, c.drives.length, c.applyTimes])).toEqual([
+      ['RAID_Slot1', 7, 4, ['Immediate']],
+    ]);
     expect(readout.status).toEqual([
-      { level: '1', name: 'Volume 1', controller: 'RAID_Slot1', sizeGibibytes: 931, physicalDisks: ['Disk.0', 'Disk.1'], numberOfPhysicalDisks: 2, rotational: false },
+      {
+        level: '1',
+        name: 'Volume 1',
+        controller: 'RAID_Slot1',
+        sizeGibibytes: 931,
+        physicalDisks: ['Disk.0', 'Disk.1'],
+        numberOfPhysicalDisks: 2,
+        rotational: false,
+      },
     ]);
     expect(readout.pending).toEqual({ tasks: [], volumes: [] });
   });
@@ -83,20 +104,45 @@ describe('applying hardwareRAIDVolumes', () => {
   it('xcc (Immediate): replaces the volume at once, reads it back, and a second apply sends nothing', async () => {
     const bmc = sim.bmc('xcc-apply');
     const d = driverFor(bmc);
-    const spec: HardwareRaidVolume[] = [{ level: '1', name: 'root' }, { level: '0', name: 'scratch', rotational: true, numberOfPhysicalDisks: 2 }];
+    const spec: HardwareRaidVolume[] = [
+      { level: '1', name: 'root' },
+      { level: '0', name: 'scratch', rotational: true, numberOfPhysicalDisks: 2 },
+    ];
     const steps = await converge(d, spec);
     expect(steps.map((s) => s.state)).toEqual(['applied']);
-    expect(steps[0]).toMatchObject({ deleted: ['/redfish/v1/Systems/1/Storage/RAID_Slot1/Volumes/1'], rebootRequired: false });
+    expect(steps[0]).toMatchObject({
+      deleted: ['/redfish/v1/Systems/1/Storage/RAID_Slot1/Volumes/1'],
+      rebootRequired: false,
+    });
     expect((await d.raid.read()).status).toEqual([
-      { level: '1', name: 'root', controller: 'RAID_Slot1', sizeGibibytes: 931, physicalDisks: ['Disk.0', 'Disk.1'], numberOfPhysicalDisks: 2, rotational: false },
-      { level: '0', name: 'scratch', controller: 'RAID_Slot1', sizeGibibytes: 4471, physicalDisks: ['Disk.2', 'Disk.3'], numberOfPhysicalDisks: 2, rotational: true },
+      {
+        level: '1',
+        name: 'root',
+        controller: 'RAID_Slot1',
+        sizeGibibytes: 931,
+        physicalDisks: ['Disk.0', 'Disk.1'],
+        numberOfPhysicalDisks: 2,
+        rotational: false,
+      },
+      {
+        level: '0',
+        name: 'scratch',
+        controller: 'RAID_Slot1',
+        sizeGibibytes: 4471,
+        physicalDisks: ['Disk.2', 'Disk.3'],
+        numberOfPhysicalDisks: 2,
+        rotational: true,
+      },
     ]);
     const sent = writes(bmc);
     expect(await d.raid.apply(spec)).toMatchObject({ state: 'unchanged', rebootRequired: false });
     expect(writes(bmc)).toBe(sent);
     expect(bmc.counters()).toMatchObject({ volumeCreates: 2, volumeDeletes: 1, volumeRefusals: 0 });
     // What the host's OS sees now: the two volumes, no bare drive.
-    expect(bmc.logicalDisks().map((disk) => [disk.kind, disk.name])).toEqual([['volume', 'root'], ['volume', 'scratch']]);
+    expect(bmc.logicalDisks().map((disk) => [disk.kind, disk.name])).toEqual([
+      ['volume', 'root'],
+      ['volume', 'scratch'],
+    ]);
   });
 
   it('idrac (OnReset): created at the reboot; repeated calls before it send nothing; [] deletes at the next', async () => {
@@ -120,7 +166,10 @@ describe('applying hardwareRAIDVolumes', () => {
         name: 'os',
         controller: 'RAID.Integrated.1-1',
         sizeGibibytes: 200,
-        physicalDisks: ['Disk.Bay.0:Enclosure.Internal.0-1:RAID.Integrated.1-1', 'Disk.Bay.1:Enclosure.Internal.0-1:RAID.Integrated.1-1'],
+        physicalDisks: [
+          'Disk.Bay.0:Enclosure.Internal.0-1:RAID.Integrated.1-1',
+          'Disk.Bay.1:Enclosure.Internal.0-1:RAID.Integrated.1-1',
+        ],
         numberOfPhysicalDisks: 2,
         rotational: false,
       },
@@ -149,21 +198,36 @@ describe('applying hardwareRAIDVolumes', () => {
 describe('a configuration the host cannot have', () => {
   it.each([
     { profile: 'ami', spec: [{ level: '1' }], says: 'has no hardware RAID controller (its storage 1 does no RAID)' },
-    { profile: 'supermicro', spec: [{ level: '0' }], says: 'has no hardware RAID controller (its storage NVMeSSD does no RAID)' },
+    {
+      profile: 'supermicro',
+      spec: [{ level: '0' }],
+      says: 'has no hardware RAID controller (its storage NVMeSSD does no RAID)',
+    },
     { profile: 'ilo5', spec: [{ level: '1' }], says: 'has no hardware RAID controller' },
     { profile: 'dmtf', spec: [{ level: '1' }], says: 'has no hardware RAID controller' },
     { profile: 'idrac', spec: [{ level: '2' }], says: 'RAID level 2 cannot be built through Redfish' },
     { profile: 'xcc', spec: [{ level: '6+0' }], says: 'no controller has 8 free drives of one kind for level 6+0' },
-    { profile: 'xcc', spec: [{ level: '1', controller: 'RAID_Slot9' }], says: 'there is no controller RAID_Slot9 (controllers: RAID_Slot1)' },
-    { profile: 'idrac', spec: [{ level: '1', sizeGibibytes: 2000 }], says: 'no controller has 2 free drives of one kind for level 1 and 2000 GiB' },
-  ] as { profile: string; spec: HardwareRaidVolume[]; says: string }[])('$profile $spec: RaidConfigInvalid, nothing sent', async ({ profile, spec, says }) => {
-    const bmc = sim.bmc(profile);
-    const d = driverFor(bmc);
-    await d.raid.read();
-    const sent = writes(bmc);
-    const err = await failure(d.raid.apply(spec));
-    expect(err).toMatchObject({ code: 'RaidConfigInvalid', disposition: 'permanent' });
-    expect(err.message).toContain(says);
-    expect(writes(bmc)).toBe(sent);
-  });
+    {
+      profile: 'xcc',
+      spec: [{ level: '1', controller: 'RAID_Slot9' }],
+      says: 'there is no controller RAID_Slot9 (controllers: RAID_Slot1)',
+    },
+    {
+      profile: 'idrac',
+      spec: [{ level: '1', sizeGibibytes: 2000 }],
+      says: 'no controller has 2 free drives of one kind for level 1 and 2000 GiB',
+    },
+  ] as { profile: string; spec: HardwareRaidVolume[]; says: string }[])(
+    '$profile $spec: RaidConfigInvalid, nothing sent',
+    async ({ profile, spec, says }) => {
+      const bmc = sim.bmc(profile);
+      const d = driverFor(bmc);
+      await d.raid.read();
+      const sent = writes(bmc);
+      const err = await failure(d.raid.apply(spec));
+      expect(err).toMatchObject({ code: 'RaidConfigInvalid', disposition: 'permanent' });
+      expect(err.message).toContain(says);
+      expect(writes(bmc)).toBe(sent);
+    },
+  );
 });

@@ -11,7 +11,13 @@
  * `rebootRequired`, until the state is `unchanged`.
  */
 import type { HardwareRaidVolume } from '../../../domain/baremetalhost.schema.ts';
-import { hardwareRaidStatus, planHardwareRaid, type RaidController, type RaidDrive, type RaidVolume } from '../../../domain/raid.ts';
+import {
+  hardwareRaidStatus,
+  planHardwareRaid,
+  type RaidController,
+  type RaidDrive,
+  type RaidVolume,
+} from '../../../domain/raid.ts';
 import type { CallOptions, RaidApplyResult, RaidReadout } from '../driver.ts';
 import { BmcError } from '../errors.ts';
 import type { RedfishContext } from './context.ts';
@@ -19,7 +25,13 @@ import { RUNNING, inventoryMembers, recentTasks } from './firmware.ts';
 import { isObject, link, links, normalisePath, num, obj, str, strings, type Json } from './resources.ts';
 
 /** Volumes that predate RAIDType state only VolumeType. */
-const VOLUME_TYPE_RAID: Record<string, string> = { NonRedundant: 'RAID0', Mirrored: 'RAID1', StripedWithParity: 'RAID5', SpannedMirrors: 'RAID10', SpannedStripesWithParity: 'RAID50' };
+const VOLUME_TYPE_RAID: Record<string, string> = {
+  NonRedundant: 'RAID0',
+  Mirrored: 'RAID1',
+  StripedWithParity: 'RAID5',
+  SpannedMirrors: 'RAID10',
+  SpannedStripesWithParity: 'RAID50',
+};
 const TOLERATED = [400, 403, 404, 405, 500, 501, 503];
 
 function driveOf(body: Json, path: string): RaidDrive {
@@ -44,7 +56,9 @@ function volumeOf(body: Json, drives: readonly RaidDrive[]): RaidVolume {
     name: str(body.Name),
     raidType: str(body.RAIDType) ?? VOLUME_TYPE_RAID[str(body.VolumeType) ?? ''],
     capacityBytes: num(body.CapacityBytes) ?? 0,
-    drives: links(obj(body.Links).Drives).map((p) => drives.find((d) => d.path.toLowerCase() === normalisePath(p).toLowerCase())?.id ?? p.split('/').pop() ?? p),
+    drives: links(obj(body.Links).Drives).map(
+      (p) => drives.find((d) => d.path.toLowerCase() === normalisePath(p).toLowerCase())?.id ?? p.split('/').pop() ?? p,
+    ),
     pendingOperation: pending,
   };
 }
@@ -70,7 +84,8 @@ export async function readRaidControllers(ctx: RedfishContext, opts: CallOptions
     let applyTimes: string[] = [];
     if (volumesPath) {
       const collection = await ctx.client.get(volumesPath, { signal, accept: TOLERATED });
-      if (collection.status < 300) applyTimes = strings(obj(collection.body['@Redfish.OperationApplyTimeSupport']).SupportedValues);
+      if (collection.status < 300)
+        applyTimes = strings(obj(collection.body['@Redfish.OperationApplyTimeSupport']).SupportedValues);
       const read = await inventoryMembers(ctx, volumesPath, signal);
       volumes = (read?.members ?? []).map((v) => volumeOf(v, drives));
     }
@@ -89,7 +104,11 @@ export async function readRaidControllers(ctx: RedfishContext, opts: CallOptions
 }
 
 /** Unfinished tasks of RAID changes (a POST to a Volumes collection, a DELETE of a volume) the BMC holds. */
-async function pendingRaidTasks(ctx: RedfishContext, controllers: readonly RaidController[], signal?: AbortSignal): Promise<string[]> {
+async function pendingRaidTasks(
+  ctx: RedfishContext,
+  controllers: readonly RaidController[],
+  signal?: AbortSignal,
+): Promise<string[]> {
   const collections = controllers.map((c) => c.volumesPath?.toLowerCase()).filter((p): p is string => p !== undefined);
   if (collections.length === 0) return [];
   const out: string[] = [];
@@ -105,8 +124,14 @@ async function pendingRaidTasks(ctx: RedfishContext, controllers: readonly RaidC
 export async function readRaid(ctx: RedfishContext, opts: CallOptions = {}): Promise<RaidReadout> {
   const controllers = await readRaidControllers(ctx, opts);
   const pendingTasks = await pendingRaidTasks(ctx, controllers, opts.signal);
-  const pendingVolumes = controllers.flatMap((c) => c.volumes.filter((v) => v.pendingOperation !== undefined).map((v) => v.path));
-  return { controllers, status: hardwareRaidStatus(controllers), pending: { tasks: pendingTasks, volumes: pendingVolumes } };
+  const pendingVolumes = controllers.flatMap((c) =>
+    c.volumes.filter((v) => v.pendingOperation !== undefined).map((v) => v.path),
+  );
+  return {
+    controllers,
+    status: hardwareRaidStatus(controllers),
+    pending: { tasks: pendingTasks, volumes: pendingVolumes },
+  };
 }
 
 /** The Task a 202 names: the body's Task (what the task list shows), else Location (a monitor). */
@@ -127,7 +152,11 @@ function applyTimeFor(controller: RaidController | undefined): string | undefine
  * Applies `spec.raid.hardwareRAIDVolumes` (see the file comment). Throws RaidConfigInvalid, with nothing sent,
  * when the host cannot have that configuration.
  */
-export async function applyRaid(ctx: RedfishContext, volumes: readonly HardwareRaidVolume[] | null | undefined, opts: CallOptions = {}): Promise<RaidApplyResult> {
+export async function applyRaid(
+  ctx: RedfishContext,
+  volumes: readonly HardwareRaidVolume[] | null | undefined,
+  opts: CallOptions = {},
+): Promise<RaidApplyResult> {
   const signal = opts.signal;
   const before = await readRaid(ctx, opts);
   const result = (state: RaidApplyResult['state'], extra: Partial<RaidApplyResult> = {}): RaidApplyResult => ({
@@ -142,7 +171,11 @@ export async function applyRaid(ctx: RedfishContext, volumes: readonly HardwareR
     return result('pending', { tasks: before.pending.tasks });
   }
   const plan = planHardwareRaid(before.controllers, volumes);
-  if (!plan.ok) throw new BmcError('RaidConfigInvalid', `the RAID configuration cannot be built on ${ctx.endpoint}: ${plan.message}`);
+  if (!plan.ok)
+    throw new BmcError(
+      'RaidConfigInvalid',
+      `the RAID configuration cannot be built on ${ctx.endpoint}: ${plan.message}`,
+    );
   if (plan.unchanged) return result('unchanged');
 
   const byId = new Map(before.controllers.map((c) => [c.id, c]));
