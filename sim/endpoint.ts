@@ -297,7 +297,7 @@ export class Endpoint {
     switch (method) {
       case 'GET':
       case 'HEAD':
-        return this.get(path, publicPath, bmc, request);
+        return this.get(path, publicPath, bmc, request, actor);
       case 'PATCH':
         return this.patch(path, publicPath, bmc, request, write);
       case 'POST':
@@ -395,7 +395,11 @@ export class Endpoint {
   }
 
   /** Renders a resource for GET/HEAD: dynamic resources first, then the BMC's view of the tree. */
-  private render(path: string, publicPath: string, bmc: SimBmc | undefined): { body: JsonObject; base: Readonly<JsonObject> | undefined } {
+  /**
+   * Renders a resource for GET/HEAD. `viewer` is the one BMC the credentials belong to, when they belong to one:
+   * behind a shared port it sees only its own tasks (the nodes of a chassis share theirs).
+   */
+  private render(path: string, publicPath: string, bmc: SimBmc | undefined, viewer?: SimBmc): { body: JsonObject; base: Readonly<JsonObject> | undefined } {
     const model = this.model;
     const tree = model.tree;
     const base = tree.resources.get(path);
@@ -424,7 +428,9 @@ export class Endpoint {
     }
     if (key === this.key(model.tasksPath)) {
       const members: Json[] = Array.isArray(base?.['Members']) ? [...base['Members']] : [];
-      for (const task of this.tasks.all()) members.push({ '@odata.id': `${model.tasksPath}/${task.id}` });
+      for (const task of this.tasks.all()) {
+        if (this.visible(task, viewer)) members.push({ '@odata.id': `${model.tasksPath}/${task.id}` });
+      }
       return {
         body: { '@odata.type': '#TaskCollection.TaskCollection', Name: 'Task Collection', ...base, '@odata.id': model.tasksPath, 'Members@odata.count': members.length, Members: members },
         base,
@@ -432,7 +438,7 @@ export class Endpoint {
     }
     if (key.startsWith(`${this.key(model.tasksPath)}/`) && !base) {
       const task = this.tasks.get(path.slice(model.tasksPath.length + 1));
-      if (!task) throw errors.notFound(publicPath);
+      if (!task || !this.visible(task, viewer)) throw errors.notFound(publicPath);
       const owner = this.bmcs.find((candidate) => candidate.id === task.bmcId);
       if (owner?.has('transient-404-new-task') && owner.within(task.createdAt)) {
         owner.hit('transient-404-new-task');
@@ -467,17 +473,23 @@ export class Endpoint {
     return { body, base };
   }
 
-  private get(path: string, publicPath: string, bmc: SimBmc | undefined, request: IncomingMessage): Reply {
+  /** Whether `viewer` may see a task: its own, or any when the credentials are not one BMC's. */
+  private visible(task: { bmcId: string }, viewer: SimBmc | undefined): boolean {
+    return !viewer || this.bmcs.length === 1 || task.bmcId === viewer.id;
+  }
+
+  private get(path: string, publicPath: string, bmc: SimBmc | undefined, request: IncomingMessage, viewer?: SimBmc): Reply {
     const document = this.model.tree.documents.get(path);
     if (document) return { status: 200, body: document.body, headers: { 'Content-Type': document.contentType } };
     const monitor = this.taskForMonitor(path);
+    if (monitor && !this.visible(monitor, viewer)) throw errors.notFound(publicPath);
     if (monitor) {
       const body = this.tasks.render(monitor);
       if (monitor.final) return { status: 200, body };
       return { status: 202, body, headers: { Location: publicPath, 'Retry-After': '1' } };
     }
     if (bmc) this.checkReadQuirks(path, bmc, request);
-    const { body, base } = this.render(path, publicPath, bmc);
+    const { body, base } = this.render(path, publicPath, bmc, viewer);
     const reply = this.withEtag(body, base, bmc, path);
     return expandsMembers(request.url) ? this.expandMembers(reply) : reply;
   }

@@ -23,6 +23,7 @@ import { SIM_REDFISH, serveIso } from './testing/peers.ts';
 type Driver = BmcDriver & { firmware: FirmwareOps };
 
 let sim: Simulator;
+let shared: Simulator;
 let files: Awaited<ReturnType<typeof serveIso>>;
 const drivers: BmcDriver[] = [];
 const COMPRESSION = 2000;
@@ -37,13 +38,16 @@ beforeAll(async () => {
       { profile: 'ilo5', id: 'ilo5-restart', quirkWindowMs: 200, firmwareCompression: 400 },
       { profile: 'dmtf', id: 'dmtf-again', quirkWindowMs: 0, taskDurationMs: 100 },
       { profile: 'xcc', id: 'xcc-push', quirkWindowMs: 0, taskDurationMs: 300 },
+      { profile: 'multinode', id: 'chassis', nodes: 2, quirkWindowMs: 0, taskDurationMs: 400 },
     ],
   });
+  shared = await startSimulator({ bmcs: { count: 2, profiles: ['dmtf'], quirkWindowMs: 0, taskDurationMs: 400 }, layout: 'shared' });
 });
 
 afterAll(async () => {
   await Promise.all(drivers.map((d) => d.close()));
   await sim?.stop();
+  await shared?.stop();
   await files?.close();
 });
 
@@ -179,6 +183,30 @@ describe('self-test of the proof', () => {
     await d.firmware.simpleUpdate({ imageUrl: files.urlFor('bios-6.6.6.bin') });
     await d.firmware.simpleUpdate({ imageUrl: files.urlFor('bios-6.6.6.bin') });
     expect(bmc.counters().firmwareUpdatesByImage['bios-6.6.6.bin']).toBe(2);
+  });
+});
+
+describe('several hosts behind one task service flash the same image', () => {
+  it.each([
+    { what: 'the two systems of a multi-node chassis', hosts: () => sim.bmcs.filter((b) => b.id.startsWith('chassis-')) },
+    { what: 'two BMCs behind one shared port', hosts: () => [...shared.bmcs] },
+  ])('$what: each starts its own task, and finds its own again', async ({ hosts }) => {
+    const [a, b] = hosts();
+    if (!a || !b) throw new Error('two hosts expected');
+    const request: FirmwareUpdateRequest = { imageUrl: files.urlFor('bios-5.5.5.bin'), since: new Date(Date.now() - 1000).toISOString() };
+    const first = await worker(a).firmware.startUpdate(request);
+    const second = await worker(b).firmware.startUpdate(request);
+    expect([first.state, second.state]).toEqual(['started', 'started']);
+    expect(second.taskUri).not.toBe(first.taskUri);
+    // Restarted workers, one per host: each is handed its own host's task.
+    expect(await worker(b).firmware.startUpdate(request)).toMatchObject({ state: 'running', taskUri: second.taskUri });
+    expect(await worker(a).firmware.startUpdate(request)).toMatchObject({ state: 'running', taskUri: first.taskUri });
+    for (const [host, started] of [[a, first], [b, second]] as const) {
+      const d = worker(host);
+      expect((await pollToEnd(d, started.taskUri ?? '')).at(-1)).toBe('Completed');
+      expect(version(await d.firmware.list(), 'bios')).toBe('5.5.5');
+      expect(host.counters().firmwareUpdatesByImage).toEqual({ 'bios-5.5.5.bin': 1 });
+    }
   });
 });
 

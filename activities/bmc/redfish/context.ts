@@ -271,6 +271,19 @@ export class RedfishContext {
     return this.#d.systemCount;
   }
 
+  /**
+   * How many systems the service has (read once per connection): more than one means a multi-node BMC, whose
+   * service-wide operations (firmware updates, their tasks) must name the system.
+   */
+  async systemsInService(signal?: AbortSignal): Promise<number> {
+    if (this.#d.systemCount !== undefined) return this.#d.systemCount;
+    const root = await this.root(signal);
+    const systems = link(root.Systems);
+    const res = systems ? await this.client.get(systems, { signal, accept: [404, 500, 501] }) : undefined;
+    this.#d.systemCount = res && res.status < 300 ? links(res.body.Members).length : 1;
+    return this.#d.systemCount;
+  }
+
   markEjected(): void {
     this.#recentEjectAt = Date.now();
   }

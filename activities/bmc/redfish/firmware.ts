@@ -149,6 +149,11 @@ function taskRef(res: RedfishResponse<Json>): TaskRef {
   return { monitor: res.location ?? str(body.TaskMonitor), task: isTask ? bodyId : undefined };
 }
 
+/** `[system]` when the service has several systems (Ironic sends Targets then), else undefined. */
+async function ownSystemTargets(ctx: RedfishContext, signal?: AbortSignal): Promise<string[] | undefined> {
+  return (await ctx.systemsInService(signal)) > 1 ? [await ctx.systemPath(signal)] : undefined;
+}
+
 export async function simpleUpdate(ctx: RedfishContext, request: { imageUrl: string; targets?: string[]; forceUpdate?: boolean }, opts: CallOptions = {}): Promise<TaskRef> {
   const { body } = await updateService(ctx, opts.signal);
   const act = action(body, '#UpdateService.SimpleUpdate');
@@ -157,7 +162,7 @@ export async function simpleUpdate(ctx: RedfishContext, request: { imageUrl: str
   const protocols = await ctx.allowableValues(act.annotations, 'TransferProtocol', opts.signal);
   const scheme = request.imageUrl.split(':')[0]?.toUpperCase() ?? 'HTTP';
   if (!protocols || protocols.includes(scheme)) payload.TransferProtocol = scheme;
-  const targets = request.targets ?? (ctx.systemCount !== undefined && ctx.systemCount > 1 ? [await ctx.systemPath(opts.signal)] : undefined);
+  const targets = request.targets ?? (await ownSystemTargets(ctx, opts.signal));
   if (targets) payload.Targets = targets;
   if (request.forceUpdate !== undefined) payload.ForceUpdate = request.forceUpdate;
   const res = await ctx.client.post(act.target, payload, { signal: opts.signal });
@@ -182,7 +187,7 @@ export async function pushUpdate(ctx: RedfishContext, request: { image: Uint8Arr
   if (body.HttpPushUriTargetsBusy === true) throw new BmcError('BmcBusy', `the UpdateService of ${ctx.endpoint} is busy with another push (HttpPushUriTargetsBusy)`, { retryAfterMs: 30_000 });
   const multipart = str(body.MultipartHttpPushUri);
   if (multipart) {
-    const parameters: Json = { Targets: request.targets ?? [] };
+    const parameters: Json = { Targets: request.targets ?? (await ownSystemTargets(ctx, opts.signal)) ?? [] };
     if (request.applyTime) parameters['@Redfish.OperationApplyTime'] = request.applyTime;
     const res = await ctx.client.request<Json>('POST', multipart, { raw: multipartBody(parameters, request.image, request.filename), signal: opts.signal });
     return taskRef(res);
@@ -271,8 +276,12 @@ function refOf(task: Json): TaskRef {
   return { task: str(task['@odata.id']), monitor: str(task.TaskMonitor) };
 }
 
-/** Whether a task was created by an update of this image: by the request it echoes (Payload), else by its name. */
-export function taskIsFor(task: Json, request: Pick<FirmwareUpdateRequest, 'imageUrl' | 'push'>): boolean {
+/**
+ * Whether a task was created by an update of this image: by the request it echoes (Payload), else by its name.
+ * With `system` (a BMC with several systems), only a request that targeted that system counts: the nodes of a
+ * chassis flash the same image through one task service.
+ */
+export function taskIsFor(task: Json, request: Pick<FirmwareUpdateRequest, 'imageUrl' | 'push'>, system?: string): boolean {
   const body = str(obj(task.Payload).JsonBody);
   const file = request.push?.filename ?? decodeURIComponent(request.imageUrl.split(/[?#]/)[0]?.split('/').pop() ?? '');
   if (body) {
@@ -283,8 +292,11 @@ export function taskIsFor(task: Json, request: Pick<FirmwareUpdateRequest, 'imag
       return body.includes(request.push ? file : request.imageUrl);
     }
     const json = obj(parsed);
-    return request.push ? str(json.UpdateFile) === file : str(json.ImageURI) === request.imageUrl;
+    const same = request.push ? str(json.UpdateFile) === file : str(json.ImageURI) === request.imageUrl;
+    return same && (system === undefined || strings(json.Targets).some((target) => samePath(target, system)));
   }
+  // Without the request echoed, a task of a BMC with several systems cannot be told apart.
+  if (system !== undefined) return false;
   // No Payload: only a task that names the image file counts (some BMCs title tasks after the package).
   const texts = [str(task.Name), ...(Array.isArray(task.Messages) ? task.Messages.filter(isObject).map((m) => str(m.Message)) : [])];
   return file !== '' && texts.some((text) => text?.includes(file));
@@ -330,9 +342,11 @@ export async function recentTasks(ctx: RedfishContext, signal?: AbortSignal): Pr
  */
 export async function startFirmwareUpdate(ctx: RedfishContext, request: FirmwareUpdateRequest, opts: CallOptions = {}): Promise<FirmwareUpdateStart> {
   const since = request.since ? Date.parse(request.since) : Number.NEGATIVE_INFINITY;
+  const several = (await ctx.systemsInService(opts.signal)) > 1;
+  const system = several ? (request.targets?.[0] ?? (await ctx.systemPath(opts.signal))) : undefined;
   const mine = (await recentTasks(ctx, opts.signal)).filter((task) => {
     const startTime = Date.parse(str(task.StartTime) ?? '');
-    return taskIsFor(task, request) && (Number.isNaN(startTime) || startTime >= since);
+    return taskIsFor(task, request, system) && (Number.isNaN(startTime) || startTime >= since);
   });
   const running = mine.find((task) => RUNNING.has(str(task.TaskState) ?? ''));
   if (running) return { state: 'running', taskUri: str(running['@odata.id']), ref: refOf(running) };
