@@ -8,7 +8,8 @@
  * host `delayed` until it offers one (`offerSlot`).
  *
  * Messages: `syncHost` (signal: new intent), `offerSlot` (signal: a slot is free), `hostState` (query),
- * `abortOperation` (update). Ends when the host is deleted (after `releaseHost`); continues as new when
+ * `abortOperation` (update), `requestFirmware` / `cancelFirmware` (signals of a firmware rollout, answered with
+ * `firmwareHostReply` to the rollout). Ends when the host is deleted (after `releaseHost`); continues as new when
  * history grows.
  */
 import {
@@ -17,10 +18,12 @@ import {
   condition,
   continueAsNew,
   executeChild,
+  getExternalWorkflowHandle,
   log,
   patched,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowOptions,
@@ -28,11 +31,14 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
+import type { RaidConfig } from '../domain/baremetalhost.schema.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
+import { firmwareWork, hasFirmwareWork, rolloutRefusal, withRolloutRequest, type FirmwareWork } from '../domain/host-firmware.ts';
 import {
   ANNOTATION,
   DEFAULT_LIFECYCLE_CONFIG,
   applyFailure,
+  beginFirmwareOperation,
   applySuccess,
   attach,
   delay,
@@ -49,15 +55,34 @@ import {
   type OperationRequest,
   type OperationResults,
 } from '../domain/host-lifecycle.ts';
-import type { HostDesired, HostEvent, HostState, PublishResult } from '../domain/host-model.ts';
+import type {
+  FirmwarePublication,
+  FirmwareReading,
+  HostDesired,
+  HostEvent,
+  HostState,
+  PublishResult,
+  RolloutReply,
+  RolloutRequest,
+} from '../domain/host-model.ts';
 import { operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
 import { deprovisionWorkflow } from './deprovision.ts';
 import { inspectWorkflow } from './inspect.ts';
-import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
+import {
+  abortOperation,
+  cancelFirmware,
+  firmwareHostReply,
+  hostState,
+  offerSlot,
+  requestFirmware,
+  stopFirmwareWork,
+  syncHost,
+} from './messages.ts';
 import { powerWorkflow } from './power.ts';
+import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { provisionWorkflow } from './provision.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
 import { registerWorkflow } from './register.ts';
@@ -83,9 +108,11 @@ const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHis
 const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
   register: '15 minutes',
   inspect: '30 minutes',
-  prepare: '60 minutes',
+  // Firmware flashes take minutes each (a BMC flash and its reboot over ten); RAID 5-20 minutes (Metal3's docs).
+  prepare: '6 hours',
   provision: '60 minutes',
   deprovision: '30 minutes',
+  servicing: '6 hours',
   power: '15 minutes',
 };
 
@@ -137,17 +164,43 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const events: HostEvent[] = [];
   const removals = new Set<string>();
   let hardwareData: Record<string, unknown> | undefined;
+  let firmwareData: FirmwarePublication | undefined;
   let publishing = false;
+  /** Answers to firmware rollouts, sent in order by `replier`. */
+  const replies: { to: string; reply: RolloutReply }[] = [];
+  let replying = false;
+  /** The firmware operation running now (to ask it to stop after the current flash). */
+  let firmwareChild: { workflowId: string; started: boolean } | undefined;
   /** The bridge's answer to the slot claim in flight. */
   let claimAnswer: PublishResult | undefined;
   let running: { scope: CancellationScope; abortReason?: string } | undefined;
 
   const pending = () => {
-    const p = { events: events.splice(0), removeAnnotations: [...removals], ...(hardwareData ? { hardwareData } : {}) };
+    const p = {
+      events: events.splice(0),
+      removeAnnotations: [...removals],
+      ...(hardwareData ? { hardwareData } : {}),
+      ...(firmwareData ? { firmware: firmwareData } : {}),
+    };
     removals.clear();
     hardwareData = undefined;
+    firmwareData = undefined;
     return p;
   };
+  /** Queues the firmware read from the BMC for the bridge (FirmwareSchema, HostFirmwareSettings, HostFirmwareComponents). */
+  const publishFirmware = (reading: FirmwareReading | undefined, flashed: FirmwarePublication['flashed'] = []) => {
+    if (!reading || (reading.settings === undefined && reading.components.length === 0)) return;
+    const appliedUpdates = state.firmware?.appliedUpdates;
+    firmwareData = { reading, flashed, ...(appliedUpdates ? { appliedUpdates } : {}) };
+  };
+  const reply = (to: string, answer: RolloutReply) => replies.push({ to, reply: answer });
+  const answerOf = (request: RolloutRequest, outcome: RolloutReply['outcome'], message: string, versions?: RolloutReply['versions']): RolloutReply => ({
+    host: { namespace: desired.ref.namespace, name: desired.ref.name },
+    attempt: request.attempt,
+    outcome,
+    message,
+    ...(versions && versions.length > 0 ? { versions } : {}),
+  });
   const publish = () => queue.add(state, pending());
   const consume = (keys: string[]) => {
     for (const k of keys) removals.add(k);
@@ -180,6 +233,37 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     changed = true;
   });
+  setHandler(requestFirmware, (request) => {
+    const current = state.rollout;
+    const refusal =
+      rolloutRefusal(state, desired) ??
+      (current?.started && current.replyTo !== request.replyTo
+        ? `another firmware rollout (${current.rollout.namespace}/${current.rollout.name}) is updating the host`
+        : undefined);
+    if (refusal) {
+      reply(request.replyTo, answerOf(request, 'skipped', refusal));
+      return;
+    }
+    if (current?.started) return; // the same request again: it is under way, its answer follows
+    if (current && current.replyTo !== request.replyTo) {
+      reply(current.replyTo, answerOf(current, 'skipped', `replaced by firmware rollout ${request.rollout.namespace}/${request.rollout.name}`));
+    }
+    state = withRolloutRequest(state, request);
+    changed = true;
+  });
+  setHandler(cancelFirmware, ({ rollout, attempt }) => {
+    const current = state.rollout;
+    if (!current || current.rollout.namespace !== rollout.namespace || current.rollout.name !== rollout.name || current.attempt !== attempt) return;
+    if (!current.started) {
+      state = { ...state, rollout: undefined };
+      reply(current.replyTo, answerOf(current, 'aborted', 'not started: the rollout was aborted'));
+      changed = true;
+      return;
+    }
+    state = { ...state, rollout: { ...current, stop: true } };
+    // The firmware operation finishes its current flash and stops; its outcome answers the rollout.
+    if (firmwareChild?.started) void getExternalWorkflowHandle(firmwareChild.workflowId).signal(stopFirmwareWork).catch(() => undefined);
+  });
   setHandler(offerSlot, () => {
     // The slot is reserved for this host: it claims it on its next move (decide lets it through).
     if (!state.delayed) return;
@@ -200,6 +284,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       try {
         const result = await bridge.publishStatus({ ref: desired.ref, ...next });
         if (next.claim) claimAnswer = result;
+        // The bridge lost the FirmwareSchema: its rules go with the next reading.
+        if (result.firmwareSchemaMissing && state.firmware) state = { ...state, firmware: { ...state.firmware, schemaName: undefined } };
         // A refused claim showed the state before the move; the workflow records what it shows.
         if (!result.delayed) {
           lastPublished = key;
@@ -217,7 +303,26 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
   };
   void publisher();
-  const publicationsDone = () => condition(() => queue.length === 0 && !publishing);
+
+  // Answers to firmware rollouts, one at a time, in order. A rollout that is gone no longer needs its answer.
+  const replier = async () => {
+    for (;;) {
+      await condition(() => replies.length > 0);
+      const next = replies[0];
+      if (!next) continue;
+      replying = true;
+      try {
+        await getExternalWorkflowHandle(next.to).signal(firmwareHostReply, next.reply);
+      } catch (err) {
+        log.warn('could not answer a firmware rollout', { to: next.to, error: hostFailureOf(err).message });
+      } finally {
+        replies.shift();
+        replying = false;
+      }
+    }
+  };
+  void replier();
+  const publicationsDone = () => condition(() => queue.length === 0 && !publishing && replies.length === 0 && !replying);
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -255,19 +360,51 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const capabilities = address.ok ? address.address.capabilities : undefined;
 
     // Operations that need no BMC call are folded without a child.
+    let plan: FirmwarePlan | undefined;
+    let work: FirmwareWork | undefined;
     if (request.name === 'prepare') {
-      if (desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-        const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-        return;
-      }
       if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
         const message =
           'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
         events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
       }
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
-      return;
+      const raid = desired.spec.raid as RaidConfig | undefined;
+      const raidSet = raid !== undefined && Object.keys(raid).length > 0;
+      work = firmwareWork(state, desired, 'preparing');
+      // v5: RAID, BIOS settings and firmware updates in a prepare child (before: spec.raid failed preparing).
+      if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
+        if (raidSet) {
+          const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
+          fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
+          return;
+        }
+        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+        return;
+      }
+      if ((raid?.softwareRAIDVolumes ?? []).length > 0) {
+        const message =
+          'software RAID (spec.raid.softwareRAIDVolumes) is built by the deploy agent, which this engine does not run yet; ' +
+          'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue';
+        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
+        return;
+      }
+      // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
+      const hardware = raid?.hardwareRAIDVolumes ?? undefined;
+      const raidDue = hardware !== undefined && (JSON.stringify(desired.spec.raid) !== JSON.stringify(state.raid) || state.errorType === 'preparation error');
+      if (!hasFirmwareWork(work) && !raidDue) {
+        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+        return;
+      }
+      plan = planOf(work, raidDue ? hardware : undefined);
+    }
+    if (request.name === 'servicing') {
+      work = firmwareWork(state, desired, 'servicing');
+      // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
+      if (!hasFirmwareWork(work)) {
+        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+        return;
+      }
+      plan = planOf(work, undefined);
     }
     if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
       const driver = address.ok ? address.address.type : '';
@@ -288,14 +425,34 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
       staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
     };
+    const rolloutRequest = work?.rollout ? state.rollout : undefined;
+    if (plan && (request.name === 'prepare' || request.name === 'servicing')) {
+      state = beginFirmwareOperation(state, request.name, work?.rollout ?? false, now);
+      publish();
+    }
     const scope = new CancellationScope();
     running = { scope };
     try {
       const t = target();
       const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
         switch (request.name) {
-          case 'register':
-            return executeChild(registerWorkflow, { ...options, args: [{ target: t }] });
+          case 'register': {
+            // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
+            const redfish = address.ok && address.address.protocol === 'redfish';
+            const known = state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {};
+            const firmware = redfish && patched('register-reads-firmware') ? { firmware: known } : {};
+            return executeChild(registerWorkflow, { ...options, args: [{ target: t, ...firmware }] });
+          }
+          case 'prepare':
+          case 'servicing': {
+            firmwareChild = { workflowId, started: false };
+            const input = { target: t, plan: plan ?? planOf(undefined, undefined), since: new Date(now).toISOString() };
+            const child = await startChild(request.name === 'prepare' ? prepareWorkflow : servicingWorkflow, { ...options, args: [input] });
+            firmwareChild.started = true;
+            // A rollout's abort that came while the child was starting: it stops after its current flash.
+            if (state.rollout?.stop) await child.signal(stopFirmwareWork);
+            return child.result();
+          }
           case 'inspect':
             return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
           case 'provision': {
@@ -313,6 +470,22 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         hardwareData = done.state.hardware;
       }
       fold(done);
+      if (request.name === 'register') publishFirmware((result as OperationResults['register']).firmware);
+      if (request.name === 'prepare' || request.name === 'servicing') {
+        const outcome = (result as FirmwareOperationResult).firmware;
+        publishFirmware(outcome.reading, outcome.flashed);
+        publish();
+        if (rolloutRequest) {
+          const versions = outcome.flashed.map((f) => ({ component: f.component, version: f.version }));
+          const what = [...versions.map((v) => `${v.component} ${v.version}`), ...Object.keys(rolloutRequest.settings)].join(', ');
+          reply(
+            rolloutRequest.replyTo,
+            outcome.stopped
+              ? answerOf(rolloutRequest, 'aborted', `stopped after the current flash${what ? ` (done: ${what})` : ''}`, versions)
+              : answerOf(rolloutRequest, 'updated', `updated${what ? `: ${what}` : ''} (${request.name})`, versions),
+          );
+        }
+      }
     } catch (err) {
       let failure: HostFailure = hostFailureOf(err);
       if (running.abortReason !== undefined) {
@@ -320,11 +493,24 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       }
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
+      if (rolloutRequest) reply(rolloutRequest.replyTo, answerOf(rolloutRequest, 'failed', `${failure.code}: ${failure.message}`));
     } finally {
       running = undefined;
+      firmwareChild = undefined;
       state = { ...state, operation: undefined };
       upsert(searchAttributes.operation('', state));
     }
+  }
+
+  /** The prepare or servicing child's plan for `work` (and hardware RAID volumes, in preparing). */
+  function planOf(work: FirmwareWork | undefined, raid: RaidConfig['hardwareRAIDVolumes'] | undefined): FirmwarePlan {
+    return {
+      settings: work?.settings ?? {},
+      updates: work?.updates ?? [],
+      componentUpdates: work?.componentUpdates ?? [],
+      ...(raid ? { raid } : {}),
+      ...(state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {}),
+    };
   }
 
   /**
@@ -441,6 +627,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       continue;
     }
     if (step.kind === 'release') {
+      if (state.rollout) reply(state.rollout.replyTo, answerOf(state.rollout, 'skipped', 'the host was deleted'));
       await publicationsDone();
       await bridge.releaseHost(desired.ref);
       log.info('host released: workflow ends');
@@ -448,6 +635,13 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     try {
       await execute(step, now);
+      // A waiting rollout request the host can no longer take (deprovisioning, detached, ...): answered now.
+      const waiting = state.rollout;
+      const refusal = waiting && !waiting.started ? rolloutRefusal(state, desired) : undefined;
+      if (waiting && refusal) {
+        state = { ...state, rollout: undefined };
+        reply(waiting.replyTo, answerOf(waiting, 'skipped', refusal));
+      }
     } catch (err) {
       // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
       // with a backoff, never a crash loop; the next change decides again.

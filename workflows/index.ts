@@ -5,3 +5,6 @@ export { inspectWorkflow } from './inspect.ts';
 export { provisionWorkflow } from './provision.ts';
 export { deprovisionWorkflow } from './deprovision.ts';
 export { powerWorkflow } from './power.ts';
+export { prepareWorkflow, servicingWorkflow } from './prepare.ts';
+export { firmwareUpdateWorkflow } from './firmware-update.ts';
+export { firmwareRolloutWorkflow, rolloutHostWorkflow } from './rollout.ts';
