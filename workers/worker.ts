@@ -25,6 +25,9 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
+  /** How often a firmware task is polled, and how long a task in Starting means "held for a host reboot". */
+  TEMPERED_FIRMWARE_TASK_POLL_MS: z.coerce.number().int().positive().default(10_000),
+  TEMPERED_FIRMWARE_HELD_AFTER_MS: z.coerce.number().int().positive().default(30_000),
 });
 
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
@@ -56,7 +59,11 @@ export async function main(): Promise<void> {
     namespace: temporal.namespace,
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     ...workflows,
-    activities: createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+    activities: createActivities({
+      credentials: kubeCredentialsSource(kubeconfig),
+      drivers: pool,
+      firmware: { taskPollMs: config.TEMPERED_FIRMWARE_TASK_POLL_MS, heldAfterMs: config.TEMPERED_FIRMWARE_HELD_AFTER_MS },
+    }),
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,

@@ -67,7 +67,8 @@ export async function firmwareRolloutWorkflow(input: RolloutInput): Promise<Roll
   const strategy = strategyOf(input.strategy);
   const bridge = bridgeOn(input.config?.bridgeTaskQueue);
   const me = workflowInfo().workflowId;
-  let state = input.carried?.state ?? initialRolloutState(input.hosts, strategy, input.control);
+  // A rollout created aborted, or with no host, is decided at once.
+  let state = input.carried?.state ?? applyControl(initialRolloutState(input.hosts, strategy, input.control), input.control, iso());
   let changed = true;
   const children = new Map<string, ChildWorkflowHandle<typeof rolloutHostWorkflow>>();
   const replies: RolloutReply[] = [];
