@@ -446,7 +446,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
           case 'prepare':
           case 'servicing': {
             firmwareChild = { workflowId, started: false };
-            const input = { target: t, plan: plan ?? planOf(undefined, undefined), since: new Date(now).toISOString() };
+            const input = { operationId: workflowId, target: t, plan: plan ?? planOf(undefined, undefined), since: new Date(now).toISOString() };
             const child = await startChild(request.name === 'prepare' ? prepareWorkflow : servicingWorkflow, { ...options, args: [input] });
             firmwareChild.started = true;
             // A rollout's abort that came while the child was starting: it stops after its current flash.

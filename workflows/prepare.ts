@@ -9,7 +9,7 @@
  * end the firmware is read again (for HostFirmwareSettings and HostFirmwareComponents) and the host is powered
  * as it was. `stopFirmwareWork` (a rollout's abort) stops the work after the current flash.
  */
-import { ApplicationFailure, executeChild, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import type { HardwareRaidVolume } from '../domain/baremetalhost.schema.ts';
 import { settingText, type FirmwareOutcome } from '../domain/host-firmware.ts';
@@ -34,6 +34,8 @@ export interface FirmwarePlan {
 }
 
 export interface FirmwareOperationInput {
+  /** This operation's workflow ID (its updates' IDs derive from it; replay gives workflows another ID). */
+  operationId: string;
   target: BmcTarget;
   plan: FirmwarePlan;
   /** The operation's start (ISO): older BMC tasks for the same image belong to other updates. */
@@ -74,11 +76,16 @@ async function firmwareOperation(kind: 'prepare' | 'servicing', input: FirmwareO
     };
 
     const flashed: FirmwareFlash[] = [];
+    /** Work left undone because the rollout asked to stop. */
+    let skipped = false;
     for (const [index, update] of plan.updates.entries()) {
-      if (stop) break;
+      if (stop) {
+        skipped = true;
+        break;
+      }
       show(`flashing ${update.component} (${index + 1} of ${plan.updates.length})`);
       const result = await executeChild(firmwareUpdateWorkflow, {
-        workflowId: firmwareUpdateWorkflowId(workflowInfo().workflowId, index + 1),
+        workflowId: firmwareUpdateWorkflowId(input.operationId, index + 1),
         args: [{ target, update, since: input.since, poweredOn }],
         staticSummary: `flash ${update.component} from ${update.url}`,
       });
@@ -88,6 +95,7 @@ async function firmwareOperation(kind: 'prepare' | 'servicing', input: FirmwareO
     }
 
     const names = Object.keys(plan.settings);
+    if (stop && (names.length > 0 || plan.raid !== undefined)) skipped = true;
     if (!stop && names.length > 0) {
       show(`applying ${names.length} BIOS settings`);
       const applied = await bmcCall('firmware', 'applyBiosSettings', `stage BIOS settings ${names.join(', ')}`, target, { settings: plan.settings });
@@ -122,8 +130,8 @@ async function firmwareOperation(kind: 'prepare' | 'servicing', input: FirmwareO
       await bmcCall('power', 'setPower', `power ${initial ? 'on' : 'off (hard)'} as before`, target, { on: initial, mode: 'hard' });
       poweredOn = initial;
     }
-    show(stop ? 'stopped after the current flash' : 'done');
-    return { poweredOn, firmware: { reading, flashed, componentUpdates: plan.componentUpdates, ...(stop ? { stopped: true } : {}) } };
+    show(skipped ? 'stopped after the current flash' : 'done');
+    return { poweredOn, firmware: { reading, flashed, componentUpdates: plan.componentUpdates, ...(skipped ? { stopped: true } : {}) } };
   } catch (err) {
     throw asHostFailure(err);
   }

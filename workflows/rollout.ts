@@ -40,7 +40,7 @@ import {
   type RolloutWork,
 } from '../domain/firmware-rollout.ts';
 import type { HostRef, RolloutReply } from '../domain/host-model.ts';
-import { hostWorkflowId, rolloutHostWorkflowId } from '../domain/names.ts';
+import { hostWorkflowId, rolloutHostWorkflowId, rolloutWorkflowId } from '../domain/names.ts';
 import { bridgeOn } from './activities.ts';
 import { workflowNow } from './clock.ts';
 import { hostFailureOf } from './failures.ts';
@@ -66,7 +66,8 @@ const keyOf = (h: RolloutHostKey) => `${h.namespace}/${h.name}`;
 export async function firmwareRolloutWorkflow(input: RolloutInput): Promise<RolloutStatus> {
   const strategy = strategyOf(input.strategy);
   const bridge = bridgeOn(input.config?.bridgeTaskQueue);
-  const me = workflowInfo().workflowId;
+  // IDs derive from the input, never from workflowInfo(): a replay runs the workflow under another ID.
+  const me = rolloutWorkflowId(input.ref.namespace, input.ref.name);
   // A rollout created aborted, or with no host, is decided at once.
   let state = input.carried?.state ?? applyControl(initialRolloutState(input.hosts, strategy, input.control), input.control, iso());
   let changed = true;
@@ -130,10 +131,12 @@ export async function firmwareRolloutWorkflow(input: RolloutInput): Promise<Roll
           if (!record) return;
           const attempt = record.attempt;
           const wave = state.waves[record.wave] ?? '';
+          const childId = rolloutHostWorkflowId(me, host, attempt);
           const child = await startChild(rolloutHostWorkflow, {
-            workflowId: rolloutHostWorkflowId(me, host, attempt),
+            workflowId: childId,
             args: [
               {
+                replyTo: childId,
                 host: { namespace: host.namespace, name: host.name },
                 rollout: { namespace: input.ref.namespace, name: input.ref.name },
                 work: input.work,
@@ -183,6 +186,8 @@ export async function firmwareRolloutWorkflow(input: RolloutInput): Promise<Roll
 }
 
 export interface RolloutHostInput {
+  /** This child's own workflow ID: where the host sends its answer. */
+  replyTo: string;
   host: RolloutHostKey;
   rollout: { namespace: string; name: string };
   work: RolloutWork;
@@ -209,7 +214,7 @@ export async function rolloutHostWorkflow(input: RolloutHostInput): Promise<Roll
   try {
     await hostWorkflow.signal(requestFirmware, {
       rollout: input.rollout,
-      replyTo: workflowInfo().workflowId,
+      replyTo: input.replyTo,
       attempt,
       updates: input.work.updates,
       settings: input.work.settings,

@@ -32,6 +32,8 @@ export interface FakeHostActivities extends HostActivities {
   bmc(address: string): FakeBmc;
   /** The next calls of `activity` for `address` fail with `code` (permanent or transient per the code). */
   failNext(address: string, activity: keyof HostActivities, code: ErrorCode, times?: number): void;
+  /** While held, firmware tasks do not end (`waitFirmwareTask` waits), so a flash stays in flight. */
+  holdFlashes(held: boolean): void;
   /** Passwords the fake "resolved": they must never appear in history. */
   readonly secret: string;
   /** resourceVersions of the fake credentials Secrets, by name (default '1'). */
@@ -65,6 +67,7 @@ export function fakeHostActivities(): FakeHostActivities {
       throw ApplicationFailure.create({ type: f.code, message: `injected ${f.code} for ${activity}`, nonRetryable: f.code !== 'BmcUnreachable' && f.code !== 'BmcTimeout' });
     }
   };
+  let held: { promise: Promise<void>; release: () => void } | undefined;
   const secret = 'fake-bmc-password-do-not-leak';
   const secretVersions = new Map<string, string>();
   return {
@@ -73,6 +76,17 @@ export function fakeHostActivities(): FakeHostActivities {
     bmc,
     failNext(address, activity, code, times = 1) {
       failures.set(`${address}#${activity}`, { code, times });
+    },
+    holdFlashes(hold) {
+      if (hold && !held) {
+        let release = () => {};
+        const promise = new Promise<void>((resolve) => (release = resolve));
+        held = { promise, release };
+      }
+      if (!hold && held) {
+        held.release();
+        held = undefined;
+      }
     },
     async registerBmc(target) {
       check(target, 'registerBmc');
@@ -144,6 +158,7 @@ export function fakeHostActivities(): FakeHostActivities {
     },
     async waitFirmwareTask(target) {
       check(target, 'waitFirmwareTask');
+      if (held) await held.promise;
       return { state: 'done' as const, taskState: 'Completed', messages: [] };
     },
     async readFirmwareVersion(target, request) {
