@@ -3,12 +3,14 @@
  * (the shared mockup resource with this BMC's state laid over it). Writes are in `bmc-writes.ts`; HTTP,
  * authentication and routing are in `endpoint.ts`.
  */
+import type { SimDisk } from './agent/runner.ts';
+import { type DiskOverride, driveOverlay, hostDisks, mockupDrives } from './disks.ts';
 import { type BootOverride, type BootRecord, type PowerState, SimHost } from './host.ts';
 import { errors, etagOf, mapStrings } from './http.ts';
 import type { OpenedImage } from './image-fetch.ts';
 import type { VendorProfile } from './profiles.ts';
 import { type QuirkId } from './quirks.ts';
-import { type PrefixPair, Rewriter, uniqueMac, uniqueUuid } from './rewrite.ts';
+import { type PrefixPair, Rewriter, uniqueMac, uniqueSerial, uniqueUuid } from './rewrite.ts';
 import { asObject, type ServiceModel } from './service-model.ts';
 import type { TaskStore } from './tasks.ts';
 import type { Json, JsonObject } from './tree.ts';
@@ -127,6 +129,10 @@ export interface BmcConfig {
   uniqueIdentity: boolean;
   tasks: TaskStore;
   faults: Partial<FaultSettings>;
+  /** The folder holding this host's disk files. */
+  diskDir: string;
+  /** Test overrides of the host's disks, by position. */
+  diskOverrides?: readonly (DiskOverride | undefined)[];
 }
 
 const DEFAULT_FAULTS: FaultSettings = {
@@ -195,6 +201,10 @@ export class SimBmc {
   /** Public prefix pairs, used by the endpoint to route requests and to list collections. */
   readonly prefixes: readonly PrefixPair[];
   readonly macs: readonly string[];
+  /** The host's disks (sparse files), in the order the ramdisk names them. */
+  readonly disks: readonly SimDisk[];
+  /** Fields laid over mockup Drive resources (tree URI) for overridden disks. */
+  private readonly driveOverlays = new Map<string, JsonObject>();
   quirks: Set<QuirkId>;
   counters: BmcCounters = zeroCounters();
   faultSettings: FaultSettings;
@@ -280,6 +290,9 @@ export class SimBmc {
       });
       const uuid = system['UUID'];
       if (typeof uuid === 'string') values.set(uuid, uniqueUuid(uuid, config.index));
+      mockupDrives(model).forEach((drive, position) => {
+        if (drive.serial.trim() !== '') values.set(drive.serial, uniqueSerial(drive.serial, config.index, position));
+      });
     }
     this.macs = macs;
     this.prefixes = pairs;
@@ -288,6 +301,18 @@ export class SimBmc {
     this.systemPath = this.rewriter.toPublic(model.systemPath);
     this.managerPath = publicOf(model.managerPath);
     this.chassisPath = publicOf(model.chassisPath);
+    const drives = mockupDrives(model);
+    this.disks = hostDisks({
+      bmcId: config.id,
+      dir: config.diskDir,
+      drives,
+      ...(config.diskOverrides ? { overrides: config.diskOverrides } : {}),
+      identity: (value) => this.rewriter.toPublic(value),
+    });
+    config.diskOverrides?.forEach((override, position) => {
+      const path = drives[position]?.drivePath;
+      if (override && path) this.driveOverlays.set(path, driveOverlay(override));
+    });
   }
 
   /** True when the quirk is on for this BMC. */
@@ -450,6 +475,8 @@ export class SimBmc {
       return version !== undefined && 'FirmwareVersion' in base ? { ...base, FirmwareVersion: version } : base;
     }
     if (path === model.chassisPath && 'PowerState' in base) return { ...base, PowerState: this.host.power };
+    const overlay = this.driveOverlays.get(path);
+    if (overlay) return { ...base, ...overlay };
     if (model.firmwareItems.includes(path)) {
       const version = this.host.firmware.get(path);
       return version !== undefined ? { ...base, Version: version } : base;
