@@ -505,17 +505,17 @@ export class SimRamdisk implements RunningRamdisk {
           this.cacheNode(params);
           return { deploy_steps: deployStepsResult(custom()), hardware_manager_version: managerVersions(custom().length > 0) };
         }),
-        execute_deploy_step: async((params) => this.executeStep('deploy', params)),
+        execute_deploy_step: async((params, record) => this.executeStep('deploy', params, record)),
       },
       clean: {
         get_clean_steps: sync(async (params) => {
           this.cacheNode(params);
           return { clean_steps: { GenericHardwareManager: [...CLEAN_STEPS] }, hardware_manager_version: managerVersions(custom().length > 0) };
         }),
-        execute_clean_step: async((params) => this.executeStep('clean', params)),
+        execute_clean_step: async((params, record) => this.executeStep('clean', params, record)),
       },
       standby: {
-        prepare_image: async(async (params) => this.prepareImage(validateImageInfo(params['image_info']), params['configdrive'])),
+        prepare_image: async(async (params, record) => this.prepareImage(validateImageInfo(params['image_info']), params['configdrive'], record)),
         get_partition_uuids: sync(async () => this.partitionUuids ?? {}),
         power_off: async(async () => {
           this.state.counters.powerOffs += 1;
@@ -542,7 +542,7 @@ export class SimRamdisk implements RunningRamdisk {
     if (node && typeof node === 'object') this.node = node as Json;
   }
 
-  private async executeStep(kind: 'deploy' | 'clean', params: Json): Promise<unknown> {
+  private async executeStep(kind: 'deploy' | 'clean', params: Json, record: CommandRecord): Promise<unknown> {
     this.cacheNode(params);
     const step = params['step'] as Json | undefined;
     const provided = params[`${kind}_version`];
@@ -558,7 +558,7 @@ export class SimRamdisk implements RunningRamdisk {
     if (fault) throw fault;
     let result: unknown;
     try {
-      result = await this.runStep(kind, name, args);
+      result = await this.runStep(kind, name, args, record);
     } catch (error) {
       if (error instanceof IpaError || this.signal.aborted) throw error;
       const text = `Unexpected exception performing ${kind} step ${name}. ${(error as Error).name}: ${(error as Error).message}`;
@@ -567,12 +567,12 @@ export class SimRamdisk implements RunningRamdisk {
     return kind === 'deploy' ? { deploy_result: result ?? null, deploy_step: step } : { clean_result: result ?? null, clean_step: step };
   }
 
-  private async runStep(kind: 'deploy' | 'clean', name: string, args: Json): Promise<unknown> {
+  private async runStep(kind: 'deploy' | 'clean', name: string, args: Json, record: CommandRecord): Promise<unknown> {
     const disks = this.boot.disks;
     if (name === 'write_image' && kind === 'deploy') {
       // IPA's write_image step runs prepare_image and returns that command's result.
       const image = validateImageInfo(args['image_info']);
-      return { result: `prepare_image: ${await this.prepareImage(image, args['configdrive'] ?? image.configdrive)}` };
+      return { result: `prepare_image: ${await this.prepareImage(image, args['configdrive'] ?? image.configdrive, record)}` };
     }
     if (name === 'erase_devices_metadata' || name === 'erase_devices_express') {
       this.state.counters.metadataErases += await eraseMetadata(disks);
@@ -603,46 +603,53 @@ export class SimRamdisk implements RunningRamdisk {
     throw ipaErrors.methodNotFound(name);
   }
 
-  /** IPA's `prepare_image` for whole-disk images. */
-  private async prepareImage(image: ImageInfo, configdrive: unknown): Promise<string> {
+  /**
+   * IPA's `prepare_image` for whole-disk images. While it runs, the command's result shows
+   * `{progress: {phase, bytes_downloaded, bytes_written}}` (IPA leaves it null; the engine shows it in its
+   * activity heartbeats).
+   */
+  private async prepareImage(image: ImageInfo, configdrive: unknown, record: CommandRecord): Promise<string> {
     if (image['image_type'] === 'partition') throw ipaErrors.invalidParams('partition images are not supported by the simulated agent');
     const instanceInfo = (this.node?.['instance_info'] as Json | undefined) ?? {};
     const properties = (this.node?.['properties'] as Json | undefined) ?? {};
     const hints = (instanceInfo['root_device'] ?? properties['root_device']) as Json | undefined;
     const disk = chooseRootDevice(this.boot.disks, hints);
     if (this.cachedImageId !== image.id) {
-      const written = await writeWholeDiskImage(image, disk, {
+      const outcome = await writeWholeDiskImage(image, disk, {
         signal: this.signal,
         scratchDir: join(this.env.scratchRoot, this.boot.host.id),
         bytesPerSec: this.state.settings.diskBytesPerSec,
         permittedFormats: this.permittedFormats,
         log: (line) => this.log(line),
+        progress: (progress) => {
+          if (record.status === 'RUNNING') record.result = { progress };
+        },
       });
       this.state.counters.imageWrites += 1;
-      this.state.counters.imageBytesWritten += written.bytes;
+      this.state.counters.imageBytesWritten += outcome.bytes;
       this.cachedImageId = image.id;
       this.state.writes.set(disk.name, {
         at: new Date().toISOString(),
         device: disk.name,
         imageId: image.id,
-        diskFormat: written.diskFormat,
-        sha256: written.sha256,
-        bytes: written.bytes,
+        diskFormat: outcome.diskFormat,
+        sha256: outcome.sha256,
+        bytes: outcome.bytes,
         configDrive: null,
         rootUuid: '',
       });
     }
     await validatePartitioning(disk);
-    const record = this.state.writes.get(disk.name);
+    const written = this.state.writes.get(disk.name);
     if (typeof configdrive === 'string' && configdrive !== '') {
       const nodeUuid = image.node_uuid ?? this.nodeUuid ?? 'local';
       const partition = await writeConfigDrive(disk, await configDriveBytes(configdrive, nodeUuid, this.signal), nodeUuid);
       this.state.counters.configDrives += 1;
-      if (record) record.configDrive = { number: partition.number, startBytes: partition.startBytes, sizeBytes: partition.sizeBytes };
+      if (written) written.configDrive = { number: partition.number, startBytes: partition.startBytes, sizeBytes: partition.sizeBytes };
       this.log(`config drive written to partition ${partition.number} of ${disk.name}`);
     }
     const rootUuid = await diskIdentifier(disk.path);
-    if (record) record.rootUuid = rootUuid;
+    if (written) written.rootUuid = rootUuid;
     this.partitionUuids = { 'root uuid': rootUuid };
     return `image (${image.id}) written to device ${disk.name} root_uuid=${rootUuid}`;
   }

@@ -7,7 +7,7 @@
  * (URL, or gzip+base64), and written into a partition labelled `config-2` at the end of the disk. Every
  * failure is IPA's error with IPA's wording (`errors.ts`).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
@@ -54,8 +54,17 @@ export interface WrittenImage {
   diskFormat: string;
 }
 
+/** How far a write got, reported while the command runs. */
+export interface WriteProgress {
+  phase: 'download' | 'write';
+  bytes_downloaded: number;
+  bytes_written: number;
+}
+
 /** Knobs of one write. */
 export interface WriteOptions {
+  /** Called as bytes arrive and land on the disk. */
+  progress?(progress: WriteProgress): void;
   signal: AbortSignal;
   /** Where a non-raw download waits for conversion. */
   scratchDir: string;
@@ -269,6 +278,7 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
         hash.update(bytes);
         sha256.update(bytes);
         await writer.write(bytes);
+        options.progress?.({ phase: 'write', bytes_downloaded: writer.bytes, bytes_written: writer.bytes });
       }
     } catch (error) {
       if (error instanceof IpaError || signal.aborted) throw error;
@@ -292,6 +302,7 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
           hash.update(bytes);
           await handle.write(bytes, 0, bytes.byteLength, downloaded);
           downloaded += bytes.byteLength;
+          options.progress?.({ phase: 'download', bytes_downloaded: downloaded, bytes_written: 0 });
         }
       } catch (error) {
         if (signal.aborted) throw error;
@@ -327,7 +338,10 @@ async function writeDownloaded(scratch: string, size: number, diskFormat: string
     const handle = await open(disk.path, 'r+');
     try {
       const writer = new ThrottledWriter(handle, options.bytesPerSec, options.signal);
-      for await (const chunk of createReadStream(scratch, { highWaterMark: CHUNK })) await writer.write(chunk as Buffer);
+      for await (const chunk of createReadStream(scratch, { highWaterMark: CHUNK })) {
+        await writer.write(chunk as Buffer);
+        options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: writer.bytes });
+      }
     } finally {
       await handle.close();
     }
@@ -345,16 +359,48 @@ async function writeDownloaded(scratch: string, size: number, diskFormat: string
   if (virtualSize > disk.sizeBytes) {
     throw ipaErrors.imageWrite(disk.name, 1, '', `the image's virtual size ${virtualSize} is bigger than the device (${disk.sizeBytes} bytes)`);
   }
-  const args = ['convert', '-f', format, '-O', 'raw', '-n', '-W'];
+  const args = ['convert', '-p', '-f', format, '-O', 'raw', '-n', '-W'];
   if (options.bytesPerSec > 0) args.push('-r', String(options.bytesPerSec));
-  try {
-    await run(qemu, [...args, scratch, disk.path], { signal: options.signal });
-  } catch (error) {
-    if (options.signal.aborted) throw error;
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    throw ipaErrors.imageWrite(disk.name, failure.code ?? 1, failure.stdout ?? '', failure.stderr ?? (error as Error).message);
-  }
+  await convert(qemu, [...args, scratch, disk.path], options.signal, (fraction) => {
+    options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: Math.round(fraction * virtualSize) });
+  }).catch((error: unknown) => {
+    if (options.signal.aborted || !(error instanceof ConvertError)) throw error;
+    throw ipaErrors.imageWrite(disk.name, error.exitCode, '', error.stderr);
+  });
   return { sha256: await hashPrefix(disk.path, virtualSize), bytes: virtualSize, diskFormat };
+}
+
+class ConvertError extends Error {
+  readonly exitCode: number;
+  readonly stderr: string;
+
+  constructor(exitCode: number, stderr: string) {
+    super(`qemu-img exited with ${exitCode}: ${stderr}`);
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * Runs `qemu-img convert -p`, reporting the fraction done from its `(12.34/100%)` progress lines (unbuffered
+ * through coreutils' `stdbuf`: piped, qemu-img would only print them at exit). The fraction is qemu-img's own
+ * count; under a rate limit it runs ahead of the bytes that reached the disk.
+ */
+function convert(qemu: string, args: string[], signal: AbortSignal, onFraction: (fraction: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('stdbuf', ['-o0', qemu, ...args], { signal, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      const matches = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
+      const last = matches.at(-1)?.[1];
+      if (last !== undefined) onFraction(Number(last) / 100);
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new ConvertError(code ?? 1, stderr.trim()))));
+  });
 }
 
 /** IPA's `get_configdrive`: the ISO bytes of a config drive given as a URL or gzip+base64. */
