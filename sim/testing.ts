@@ -195,8 +195,16 @@ export function useSimulatorFixture(): SimulatorFixture {
  */
 export async function bootIso(bmc: SimulatedBmc, image: string, mode: 'UEFI' | 'Legacy' = 'UEFI'): Promise<void> {
   const client = redfishClient(bmc);
+  // A slot that says it takes CDs, else one named like a CD drive, else the first.
   const media = bmc.state().media;
-  const slot = media.find((candidate) => /cd/i.test(candidate.id)) ?? media[0];
+  let slot = media.find((candidate) => /cd/i.test(candidate.id)) ?? media[0];
+  for (const candidate of media) {
+    const types = (await client.get(candidate.slot)).json?.['MediaTypes'];
+    if (Array.isArray(types) && types.some((type) => type === 'CD' || type === 'DVD')) {
+      slot = candidate;
+      break;
+    }
+  }
   if (!slot) throw new Error(`${bmc.id} has no virtual media slot`);
   if (slot.inserted) await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.EjectMedia`, {}), 'eject');
   await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.InsertMedia`, { Image: image }), 'insert media');

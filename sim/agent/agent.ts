@@ -633,6 +633,7 @@ export class SimRamdisk implements RunningRamdisk {
         device: disk.name,
         imageId: image.id,
         diskFormat: outcome.diskFormat,
+        checksum: outcome.checksum,
         sha256: outcome.sha256,
         bytes: outcome.bytes,
         configDrive: null,

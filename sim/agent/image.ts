@@ -48,8 +48,14 @@ export interface ImageInfo {
 
 /** What was written. */
 export interface WrittenImage {
-  /** SHA-256 of the raw bytes now at the start of the disk (the converted image). */
-  sha256: string;
+  /** The checksum the downloaded image was verified against. */
+  checksum: { algorithm: string; value: string };
+  /**
+   * SHA-256 of the bytes written at the start of the disk, for raw images (computed on the way, no extra
+   * read); null for converted ones (hashing what qemu-img wrote would read the whole image back).
+   */
+  sha256: string | null;
+  /** Bytes written: the raw image's size, or the converted image's virtual size. */
   bytes: number;
   diskFormat: string;
 }
@@ -241,15 +247,6 @@ function qemuImg(): Promise<string> {
   return qemuImgPath;
 }
 
-/** SHA-256 of the first `bytes` bytes of a file. */
-async function hashPrefix(path: string, bytes: number): Promise<string> {
-  const hash = createHash('sha256');
-  if (bytes > 0) {
-    for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1, highWaterMark: CHUNK })) hash.update(chunk as Buffer);
-  }
-  return hash.digest('hex');
-}
-
 /**
  * Downloads, verifies and writes a whole-disk image onto `disk`. Raw images with `stream_raw_images` go
  * straight to the disk (hashed on the way, verified at the end as IPA does); others land in a scratch file
@@ -259,16 +256,18 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
   const { signal } = options;
   const checksum = await resolveChecksum(image, signal);
   const diskFormat = image.disk_format ?? 'raw';
-  const verify = (hash: Hash, location: string) => {
+  const verify = (hash: Hash, location: string): string => {
     const actual = hash.digest('hex');
     if (actual !== checksum.expected) throw ipaErrors.imageChecksum(location, image.id, checksum.expected, actual);
+    return actual;
   };
   let written: WrittenImage;
   if (diskFormat === 'raw' && image.stream_raw_images) {
     options.log(`streaming raw image ${image.id} onto ${disk.name}`);
     const response = await openImage(image, signal);
     const hash = createHash(checksum.algorithm);
-    const sha256 = createHash('sha256');
+    // The record wants SHA-256 of the bytes written; with a SHA-256 checksum that is the same hash.
+    const sha256 = checksum.algorithm === 'sha256' ? undefined : createHash('sha256');
     const handle = await open(disk.path, 'r+');
     const writer = new ThrottledWriter(handle, options.bytesPerSec, signal);
     try {
@@ -276,7 +275,7 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
         const bytes = chunk as Uint8Array;
         if (bytes.byteLength > disk.sizeBytes - writer.bytes) throw ipaErrors.imageDownload(image.id, `Unable to write image to device ${disk.name}. Error: No space left on device`);
         hash.update(bytes);
-        sha256.update(bytes);
+        sha256?.update(bytes);
         await writer.write(bytes);
         options.progress?.({ phase: 'write', bytes_downloaded: writer.bytes, bytes_written: writer.bytes });
       }
@@ -286,10 +285,11 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
     } finally {
       await handle.close();
     }
-    verify(hash, disk.name);
-    written = { sha256: sha256.digest('hex'), bytes: writer.bytes, diskFormat };
+    const verified = verify(hash, disk.name);
+    written = { checksum: { algorithm: checksum.algorithm, value: verified }, sha256: sha256 ? sha256.digest('hex') : verified, bytes: writer.bytes, diskFormat };
   } else {
     await mkdir(options.scratchDir, { recursive: true });
+    const started = performance.now();
     const scratch = join(options.scratchDir, basename(image.id) || 'image');
     try {
       const response = await openImage(image, signal);
@@ -310,8 +310,11 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
       } finally {
         await handle.close();
       }
-      verify(hash, scratch);
-      written = await writeDownloaded(scratch, downloaded, diskFormat, disk, options);
+      const verified = verify(hash, scratch);
+      options.log(`downloaded and verified ${downloaded} bytes of ${image.id} in ${Math.round(performance.now() - started)} ms`);
+      const outcome = await writeDownloaded(scratch, downloaded, diskFormat, disk, options, checksum.algorithm === 'sha256' ? verified : undefined);
+      written = { checksum: { algorithm: checksum.algorithm, value: verified }, ...outcome };
+      options.log(`wrote ${outcome.bytes} bytes of ${image.id} to ${disk.name} in ${Math.round(performance.now() - started)} ms`);
     } finally {
       await rm(scratch, { force: true });
     }
@@ -320,7 +323,9 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
   return written;
 }
 
-async function writeDownloaded(scratch: string, size: number, diskFormat: string, disk: SimDisk, options: WriteOptions): Promise<WrittenImage> {
+async function writeDownloaded(
+  scratch: string, size: number, diskFormat: string, disk: SimDisk, options: WriteOptions, knownSha256: string | undefined,
+): Promise<Omit<WrittenImage, 'checksum'>> {
   let format = diskFormat;
   if (!RAW_LIKE.includes(diskFormat)) {
     const detected = await detectFormat(scratch);
@@ -336,16 +341,18 @@ async function writeDownloaded(scratch: string, size: number, diskFormat: string
   if (RAW_LIKE.includes(format)) {
     if (size > disk.sizeBytes) throw ipaErrors.imageWrite(disk.name, 1, '', 'No space left on device');
     const handle = await open(disk.path, 'r+');
+    const sha256 = knownSha256 === undefined ? createHash('sha256') : undefined;
     try {
       const writer = new ThrottledWriter(handle, options.bytesPerSec, options.signal);
       for await (const chunk of createReadStream(scratch, { highWaterMark: CHUNK })) {
+        sha256?.update(chunk as Buffer);
         await writer.write(chunk as Buffer);
         options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: writer.bytes });
       }
     } finally {
       await handle.close();
     }
-    return { sha256: await hashPrefix(disk.path, size), bytes: size, diskFormat };
+    return { sha256: sha256 ? sha256.digest('hex') : (knownSha256 ?? null), bytes: size, diskFormat };
   }
   const qemu = await qemuImg();
   let virtualSize: number;
@@ -367,7 +374,7 @@ async function writeDownloaded(scratch: string, size: number, diskFormat: string
     if (options.signal.aborted || !(error instanceof ConvertError)) throw error;
     throw ipaErrors.imageWrite(disk.name, error.exitCode, '', error.stderr);
   });
-  return { sha256: await hashPrefix(disk.path, virtualSize), bytes: virtualSize, diskFormat };
+  return { sha256: null, bytes: virtualSize, diskFormat };
 }
 
 class ConvertError extends Error {

@@ -108,8 +108,10 @@ export interface WriteRecord {
   device: string;
   imageId: string;
   diskFormat: string;
-  /** SHA-256 of the raw bytes written at offset 0 (the converted image), before the GPT fix-up. */
-  sha256: string;
+  /** The checksum the downloaded image was verified against. */
+  checksum: { algorithm: string; value: string };
+  /** SHA-256 of the raw bytes written at offset 0 before the GPT fix-up; null for converted images. */
+  sha256: string | null;
   bytes: number;
   /** The config drive partition, when one was written. */
   configDrive: { number: number; startBytes: number; sizeBytes: number } | null;
