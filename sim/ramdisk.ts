@@ -134,7 +134,8 @@ export class HostBoots {
   kind: AgentKind;
   private status: RamdiskStatus | null = null;
   private diskBoot: DiskBootRecord | null = null;
-  private running: Promise<RunningRamdisk | undefined> | null = null;
+  /** The ramdisk of the current boot, from the moment its runner is asked to start it. */
+  private current: { status: RamdiskStatus; ramdisk: Promise<RunningRamdisk | undefined> } | null = null;
   /** Bumped by every boot and power-off, so work started for an older boot notices it is stale. */
   private generation = 0;
   private readonly listeners = new Set<(record: DiskBootRecord) => void>();
@@ -199,34 +200,34 @@ export class HostBoots {
   }
 
   private async stopRamdisk(): Promise<void> {
-    const running = this.running;
-    this.running = null;
-    if (!running) return;
-    const ramdisk = await running;
+    const current = this.current;
+    this.current = null;
+    if (!current) return;
+    const ramdisk = await current.ramdisk;
     await ramdisk?.stop();
-    if (this.status && this.status.state !== 'failed') this.status.state = 'stopped';
+    if (current.status.state !== 'failed') current.status.state = 'stopped';
     this.options.log('deploy ramdisk stopped');
   }
 
   private async bootIso(record: BootRecord, generation: number): Promise<void> {
     const image = record.image ?? '';
     const kind = this.kind;
+    const status: RamdiskStatus = { kind, bootSeq: record.seq, state: 'reading-iso', params: {}, startedAt: new Date().toISOString(), error: null };
+    this.status = status;
     let params: Record<string, string> | undefined;
-    this.status = { kind, bootSeq: record.seq, state: 'reading-iso', params: {}, startedAt: new Date().toISOString(), error: null };
     try {
       params = await isoKernelParams(httpReader(image), record.mode);
     } catch (error) {
       this.options.log(`booted ${image}: not a readable ISO 9660 image (${(error as Error).message}); treated as a live ISO`);
-      this.status = null;
+    }
+    const isRamdisk = params !== undefined && (params['ipa-api-url'] !== undefined || params['ipa-inspection-callback-url'] !== undefined);
+    // A live ISO, or a boot the host has already left (it powered off while the ISO was read).
+    if (!params || !isRamdisk || generation !== this.generation) {
+      if (this.status === status) this.status = null;
       return;
     }
-    if (!params || (!params['ipa-api-url'] && !params['ipa-inspection-callback-url'])) {
-      this.status = null;
-      return;
-    }
-    if (generation !== this.generation) return;
-    const status: RamdiskStatus = { ...this.status, params: redactParams(params), state: 'starting' };
-    this.status = status;
+    status.params = redactParams(params);
+    status.state = 'starting';
     const runner = this.options.runners[kind];
     if (!runner) {
       status.state = 'failed';
@@ -253,24 +254,21 @@ export class HostBoots {
       },
       log: (line) => this.options.log(line),
     };
-    const starting = (async () => {
+    const ramdisk = (async () => {
       await this.options.ensureDisks();
       return runner.start(boot);
-    })();
-    this.running = starting.catch((error: unknown) => {
+    })().catch((error: unknown) => {
       status.state = 'failed';
       status.error = (error as Error).message;
       this.options.log(`the ${kind} ramdisk did not start: ${status.error}`);
       return undefined;
     });
-    const ramdisk = await this.running;
-    // The host went down while the ramdisk was starting: stop it now.
-    if (generation !== this.generation) {
-      await ramdisk?.stop();
-      return;
+    // Set at once, so a power-off from now on finds it and stops it (when it has started).
+    this.current = { status, ramdisk };
+    if ((await ramdisk) && status.state === 'starting') {
+      status.state = 'running';
+      this.options.log(`deploy ramdisk (${kind}) running: ${JSON.stringify(status.params)}`);
     }
-    if (ramdisk) status.state = 'running';
-    this.options.log(`deploy ramdisk (${kind}) running: ${JSON.stringify(status.params)}`);
   }
 
   private async bootDisk(record: BootRecord, generation: number): Promise<void> {

@@ -188,6 +188,13 @@ describe('booting the deploy ramdisk', () => {
     await bootIso(bmc, deployIso);
     await until(() => ironic.heartbeats.length > before, 20_000);
     expect(bmc.agentCounters().ramdiskBoots).toBe(2);
+    // A reset while it runs: the old ramdisk stops, a new one starts and heartbeats.
+    const beforeReset = ironic.heartbeats.length;
+    await bootIso(bmc, deployIso);
+    await until(() => ironic.heartbeats.length > beforeReset, 20_000);
+    await bmc.bootSettled();
+    expect(bmc.ramdisk()).toMatchObject({ state: 'running', bootSeq: 3 });
+    expect(bmc.agentCounters().ramdiskBoots).toBe(3);
   });
 });
 
