@@ -1,8 +1,8 @@
 /**
- * What firmware finds on a booted ISO: the kernel command line of its boot configuration (`/boot/grub/grub.cfg`
- * for UEFI, `/isolinux/isolinux.cfg` for legacy BIOS), read with HTTP range requests from the virtual media
- * URL so only the few sectors needed travel (a server that ignores ranges is read whole, up to a limit). A
- * deploy ISO carries `ipa-api-url` (and the agent token) there; a live ISO carries none.
+ * What firmware finds on a booted ISO: the kernel command line of its boot configuration (`/boot/grub/grub.cfg`,
+ * else `/EFI/BOOT/grub.cfg`, for UEFI; `/isolinux/isolinux.cfg` for legacy BIOS), read with HTTP range requests
+ * from the virtual media URL so only the few sectors needed travel (a server that ignores ranges is read
+ * whole, up to a limit). A deploy ISO carries `ipa-api-url` (and the agent token) there; a live ISO none.
  */
 import { fetch } from 'undici';
 import { Iso9660, type ReadAt } from '../lib/iso9660.ts';
@@ -102,8 +102,13 @@ export function isolinuxKernelLine(config: string): string | undefined {
 /** The booted kernel's parameters, or undefined when the ISO has no boot configuration for this mode. */
 export async function isoKernelParams(read: ReadAt, mode: 'UEFI' | 'Legacy'): Promise<Record<string, string> | undefined> {
   const iso = await Iso9660.open(read);
-  const path = mode === 'UEFI' ? '/boot/grub/grub.cfg' : '/isolinux/isolinux.cfg';
-  const config = (await iso.readFile(path))?.toString('utf8');
+  // UEFI firmware runs the GRUB of the El Torito EFI image, which reads /boot/grub/grub.cfg (Ironic's layout)
+  // or, on some ISOs, /EFI/BOOT/grub.cfg.
+  const paths = mode === 'UEFI' ? ['/boot/grub/grub.cfg', '/EFI/BOOT/grub.cfg'] : ['/isolinux/isolinux.cfg'];
+  let config: string | undefined;
+  for (const path of paths) {
+    config ??= (await iso.readFile(path))?.toString('utf8');
+  }
   if (config === undefined) return undefined;
   const line = mode === 'UEFI' ? grubKernelLine(config) : isolinuxKernelLine(config);
   return line === undefined ? undefined : parseKernelCommandLine(line);

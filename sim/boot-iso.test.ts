@@ -1,0 +1,100 @@
+/**
+ * Reading a booted ISO's kernel command line: GRUB's default entry and ISOLINUX's default label, quoting,
+ * the EFI/BOOT fallback, and HTTP reads by range (and whole, from a server that ignores ranges), on ISOs built
+ * by the real xorriso.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageTools, makeDeployIso, type ImageTools } from '../test/disk-images.ts';
+import { grubKernelLine, httpReader, isoKernelParams, isolinuxKernelLine, parseKernelCommandLine, redactParams } from './boot-iso.ts';
+import { type FileServer, startFileServer } from './testing.ts';
+
+let tools: ImageTools;
+let dir: string;
+let files: FileServer;
+
+beforeAll(async () => {
+  tools = await imageTools();
+  dir = mkdtempSync(join(tmpdir(), 'boot-iso-test-'));
+  files = await startFileServer();
+}, 600_000);
+
+afterAll(async () => {
+  await files?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('kernel command lines', () => {
+  it('splits key=value pairs, bare flags and quoted values, and drops --', () => {
+    expect(parseKernelCommandLine('nofb ipa-api-url=http://a:6385 a="b c" BOOTIF=01-aa -- tail')).toEqual({
+      nofb: '', 'ipa-api-url': 'http://a:6385', a: 'b c', BOOTIF: '01-aa', tail: '',
+    });
+  });
+
+  it('takes the linux line of GRUB\'s default entry', () => {
+    const config = ['set default="1"', 'menuentry "a" {', '  linux /a first=1', '}', 'menuentry "b" {', '  linuxefi /b second=2', '}'].join('\n');
+    expect(grubKernelLine(config)).toBe('second=2');
+    expect(grubKernelLine('menuentry "x" {\n linux16 /k one\n}')).toBe('one');
+  });
+
+  it('takes the append line of ISOLINUX\'s default label', () => {
+    const config = ['default deploy', 'label live', '  append live=1', 'label deploy', '  kernel /vmlinuz', '  APPEND initrd=/initrd deploy=1'].join('\n');
+    expect(isolinuxKernelLine(config)).toBe('initrd=/initrd deploy=1');
+    expect(isolinuxKernelLine('label only\n append x=1')).toBe('x=1');
+  });
+
+  it('hides tokens and passwords', () => {
+    expect(redactParams({ 'ipa-agent-token': 'secret', 'ipa-api-url': 'http://x', password: 'p', empty_token: '' })).toEqual({
+      'ipa-agent-token': '***', 'ipa-api-url': 'http://x', password: '***', empty_token: '',
+    });
+  });
+});
+
+describe('reading a deploy ISO over HTTP', () => {
+  it('reads grub.cfg for UEFI and isolinux.cfg for legacy BIOS with range requests', async () => {
+    const iso = makeDeployIso(tools, dir, { 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+    const url = files.addBytes('/ranged.iso', iso);
+    const before = files.hits.get('/ranged.iso') ?? 0;
+    expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({ 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+    // A handful of 64 KiB ranges, not the whole image.
+    expect((files.hits.get('/ranged.iso') ?? 0) - before).toBeLessThanOrEqual(4);
+    expect(await isoKernelParams(httpReader(url), 'Legacy')).toEqual({ initrd: '/initrd', text: '', 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+  });
+
+  it('falls back to /EFI/BOOT/grub.cfg, and says undefined when a mode has no configuration', async () => {
+    const tree = join(dir, 'efi-only');
+    mkdirSync(join(tree, 'EFI', 'BOOT'), { recursive: true });
+    writeFileSync(join(tree, 'EFI', 'BOOT', 'grub.cfg'), 'menuentry "x" {\n linuxefi /vmlinuz ipa-api-url=http://e\n}\n');
+    execFileSync(tools.xorriso, ['-as', 'mkisofs', '-quiet', '-r', '-o', `${tree}.iso`, tree], { stdio: 'pipe' });
+    const url = files.addBytes('/efi-only.iso', readFileSync(`${tree}.iso`));
+    expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({ 'ipa-api-url': 'http://e' });
+    expect(await isoKernelParams(httpReader(url), 'Legacy')).toBeUndefined();
+  });
+
+  it('reads the whole image once from a server that ignores ranges', async () => {
+    const iso = makeDeployIso(tools, dir, { 'ipa-api-url': 'http://whole' });
+    let requests = 0;
+    const server: Server = createServer((_request, response) => {
+      requests += 1;
+      response.writeHead(200, { 'content-length': String(iso.length) }).end(iso);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x.iso`;
+      expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({ 'ipa-api-url': 'http://whole' });
+      expect(requests).toBe(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('fails on a missing image', async () => {
+    await expect(isoKernelParams(httpReader(`${files.origin}/missing.iso`), 'UEFI')).rejects.toThrow(/answered 404/);
+  });
+});
