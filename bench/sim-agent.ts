@@ -52,7 +52,9 @@ async function imageServer(dir: string): Promise<{ origin: string; child: ChildP
     });
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => child.stdout?.once('data', (data: Buffer) => resolve(data.toString().trim())));
+  const port = await new Promise<string>((resolve) =>
+    child.stdout?.once('data', (data: Buffer) => resolve(data.toString().trim())),
+  );
   return { origin: `http://127.0.0.1:${port}`, child };
 }
 
@@ -73,7 +75,11 @@ async function booted(bmc: SimulatedBmc, ironic: FakeIronicApi, iso: string, uui
 }
 
 async function write(agent: ReturnType<typeof agentCommandClient>, info: Record<string, unknown>): Promise<void> {
-  await agent.run('deploy.execute_deploy_step', { step: { step: 'write_image', interface: 'deploy', args: { image_info: info } }, node: { uuid: 'x' }, ports: [] });
+  await agent.run('deploy.execute_deploy_step', {
+    step: { step: 'write_image', interface: 'deploy', args: { image_info: info } },
+    node: { uuid: 'x' },
+    ports: [],
+  });
   const done = await agent.waitFor('execute_deploy_step', 600_000);
   if (done.command_status !== 'SUCCEEDED') throw new Error(`write failed: ${JSON.stringify(done.command_error)}`);
 }
@@ -86,13 +92,26 @@ export async function run(): Promise<void> {
   const images = await imageServer(dir);
   let sim: Simulator | undefined;
   try {
-    const iso = files.addBytes('/deploy.iso', makeDeployIso(tools, dir, { 'ipa-api-url': ironic.url, 'ipa-agent-token': TOKEN }));
+    const iso = files.addBytes(
+      '/deploy.iso',
+      makeDeployIso(tools, dir, { 'ipa-api-url': ironic.url, 'ipa-agent-token': TOKEN }),
+    );
 
     // 1. One big image on one host, raw stream and qcow2, against dd on the same file system.
-    const big = makeDiskImage(tools, join(dir, 'big.raw'), { label: 'gpt', sizeMiB: IMAGE_MIB, dataMiB: IMAGE_MIB - 4 });
+    const big = makeDiskImage(tools, join(dir, 'big.raw'), {
+      label: 'gpt',
+      sizeMiB: IMAGE_MIB,
+      dataMiB: IMAGE_MIB - 4,
+    });
     const bigQcow2 = convertImage(tools, big.path, 'qcow2');
 
-    sim = await startSimulator({ stateDir: join(dir, 'state-1'), bmcs: [{ id: 'big', profile: 'dmtf', agentSettings: { forcedHeartbeatMinMs: 0 } }], log: (line) => { if (process.env.BENCH_VERBOSE) console.log(line); } });
+    sim = await startSimulator({
+      stateDir: join(dir, 'state-1'),
+      bmcs: [{ id: 'big', profile: 'dmtf', agentSettings: { forcedHeartbeatMinMs: 0 } }],
+      log: (line) => {
+        if (process.env.BENCH_VERBOSE) console.log(line);
+      },
+    });
     const bmc = sim.bmc('big');
     const agent = await booted(bmc, ironic, iso, 'bench-big');
     const dd = rawWriteSpeed(dir, IMAGE_MIB);
@@ -101,9 +120,25 @@ export async function run(): Promise<void> {
       await write(agent, info);
       return IMAGE_MIB / ((performance.now() - started) / 1000);
     };
-    const rawSpeed = await timed({ id: 'big.raw', urls: [`${images.origin}/big.raw`], disk_format: 'raw', stream_raw_images: true, os_hash_algo: 'sha256', os_hash_value: big.sha256 });
-    const qcow2Speed = await timed({ id: 'big.qcow2', urls: [`${images.origin}/big.qcow2`], disk_format: 'qcow2', checksum: createHash('sha256').update(readFileSync(bigQcow2)).digest('hex') });
-    console.log(`  ${IMAGE_MIB} MiB image on one host: raw stream ${rawSpeed.toFixed(0)} MiB/s, qcow2 via qemu-img ${qcow2Speed.toFixed(0)} MiB/s; dd-style raw write of the same file system ${dd.toFixed(0)} MiB/s (ratio ${(rawSpeed / dd).toFixed(2)} / ${(qcow2Speed / dd).toFixed(2)})`);
+    const rawSpeed = await timed({
+      id: 'big.raw',
+      urls: [`${images.origin}/big.raw`],
+      disk_format: 'raw',
+      stream_raw_images: true,
+      os_hash_algo: 'sha256',
+      os_hash_value: big.sha256,
+    });
+    const qcow2Speed = await timed({
+      id: 'big.qcow2',
+      urls: [`${images.origin}/big.qcow2`],
+      disk_format: 'qcow2',
+      checksum: createHash('sha256').update(readFileSync(bigQcow2)).digest('hex'),
+    });
+    console.log(
+      `  ${IMAGE_MIB} MiB image on one host: raw stream ${rawSpeed.toFixed(0)} MiB/s, qcow2 via qemu-img ` +
+        `${qcow2Speed.toFixed(0)} MiB/s; dd-style raw write of the same file system ${dd.toFixed(0)} MiB/s (ratio ` +
+        `${(rawSpeed / dd).toFixed(2)} / ${(qcow2Speed / dd).toFixed(2)})`,
+    );
     await sim.stop();
     rmSync(join(dir, 'state-1'), { recursive: true, force: true });
 
@@ -112,19 +147,51 @@ export async function run(): Promise<void> {
     const smallQcow2 = convertImage(tools, small.path, 'qcow2');
     const checksum = createHash('sha256').update(readFileSync(smallQcow2)).digest('hex');
     // Every profile, with the quirks that need a vendor-aware driver to boot virtual media switched off.
-    const quirks = { remove: ['vmedia-patch-only', 'if-match-required', 'vmedia-boot-needs-oem', 'vmedia-slot1-only', 'vmedia-boot-usbcd', 'eject-before-insert'] };
-    sim = await startSimulator({ stateDir: join(dir, 'state-n'), bmcs: { count: HOSTS, profiles: 'mix', password: 'pw', quirks, quirkWindowMs: 0, agentSettings: { forcedHeartbeatMinMs: 0 } }, layout: 'shared' });
+    const quirks = {
+      remove: [
+        'vmedia-patch-only',
+        'if-match-required',
+        'vmedia-boot-needs-oem',
+        'vmedia-slot1-only',
+        'vmedia-boot-usbcd',
+        'eject-before-insert',
+      ],
+    };
+    sim = await startSimulator({
+      stateDir: join(dir, 'state-n'),
+      bmcs: {
+        count: HOSTS,
+        profiles: 'mix',
+        password: 'pw',
+        quirks,
+        quirkWindowMs: 0,
+        agentSettings: { forcedHeartbeatMinMs: 0 },
+      },
+      layout: 'shared',
+    });
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const fleet = sim;
-    await Promise.all(fleet.bmcs.map(async (host, index) => {
-      const client = await booted(host, ironic, iso, `bench-${index}`);
-      await write(client, { id: 'small.qcow2', urls: [`${images.origin}/small.qcow2`], disk_format: 'qcow2', os_hash_algo: 'sha256', os_hash_value: checksum });
-    }));
+    await Promise.all(
+      fleet.bmcs.map(async (host, index) => {
+        const client = await booted(host, ironic, iso, `bench-${index}`);
+        await write(client, {
+          id: 'small.qcow2',
+          urls: [`${images.origin}/small.qcow2`],
+          disk_format: 'qcow2',
+          os_hash_algo: 'sha256',
+          os_hash_value: checksum,
+        });
+      }),
+    );
     const minutes = (performance.now() - started) / 60_000;
     const cpu = process.cpuUsage(cpuBefore);
     const writes = fleet.bmcs.reduce((sum, host) => sum + host.agentCounters().imageWrites, 0);
-    console.log(`  ${HOSTS} hosts boot -> lookup -> qcow2 written: ${(HOSTS / minutes).toFixed(0)} hosts/min, ${(((cpu.user + cpu.system) / 1e6) / HOSTS).toFixed(3)} CPU-s per host in this process (simulator + fake API + file server; qemu-img not counted), ${writes} image writes`);
+    console.log(
+      `  ${HOSTS} hosts boot -> lookup -> qcow2 written: ${(HOSTS / minutes).toFixed(0)} hosts/min, ` +
+        `${((cpu.user + cpu.system) / 1e6 / HOSTS).toFixed(3)} CPU-s per host in this process (simulator + fake API ` +
+        `+ file server; qemu-img not counted), ${writes} image writes`,
+    );
   } finally {
     await sim?.stop();
     await files.close();

@@ -66,7 +66,9 @@ describe('tempered sim', () => {
     expect(((await response.json()) as { Manufacturer: string }).Manufacturer).toBe('Dell Inc.');
 
     // Every host's disks are sparse files under the state folder, listed with the BMC.
-    const listing = JSON.parse(readFileSync(file, 'utf8')) as { agentUrl: string; stateDir: string; bmcs: { id: string; agent: string; disks: { name: string; serial: string; sizeBytes: number; path: string }[] }[] };
+    type Disk = { name: string; serial: string; sizeBytes: number; path: string };
+    type Listing = { agentUrl: string; stateDir: string; bmcs: { id: string; agent: string; disks: Disk[] }[] };
+    const listing = JSON.parse(readFileSync(file, 'utf8')) as Listing;
     expect(listing.stateDir).toBe(join(scratch, 'hosts'));
     expect(listing.bmcs.map((bmc) => bmc.agent)).toEqual(['sim', 'sim', 'sim', 'sim']);
     for (const bmc of listing.bmcs) {
@@ -79,8 +81,10 @@ describe('tempered sim', () => {
     }
     // The control API reads and switches the agent of a host.
     const hostUrl = `${listing.agentUrl}/_sim/hosts/${listing.bmcs[0]?.id}`;
-    expect(await (await fetch(hostUrl)).json()).toMatchObject({ agent: 'sim', settings: { bootDelayMs: 0 }, counters: { imageWrites: 0 } });
-    const patched = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body: JSON.stringify({ diskBytesPerSec: 1024 }) });
+    const host = await (await fetch(hostUrl)).json();
+    expect(host).toMatchObject({ agent: 'sim', settings: { bootDelayMs: 0 }, counters: { imageWrites: 0 } });
+    const body = JSON.stringify({ diskBytesPerSec: 1024 });
+    const patched = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body });
     expect(await patched.json()).toMatchObject({ settings: { diskBytesPerSec: 1024 } });
     const refused = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body: JSON.stringify({ kind: 'nope' }) });
     expect(refused.status).toBe(400);

@@ -8,8 +8,8 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  AGENT_KINDS, type AgentKind, type AgentSettings, type BmcSpec, type Layout, PROFILES, PROFILE_IDS, QUIRKS, type RamdiskRunner,
-  type SimulatedBmc, type Simulator, startSimulator,
+  AGENT_KINDS, type AgentKind, type AgentSettings, type BmcSpec, type Layout, PROFILES, PROFILE_IDS, QUIRKS,
+  type RamdiskRunner, type SimulatedBmc, type Simulator, startSimulator,
 } from '../sim/index.ts';
 
 export const usage = [
@@ -102,7 +102,9 @@ function common(values: Values, defaultPowerDelayMs: number): BmcSpec {
   if (values.username !== undefined) spec.username = values.username;
   if (values.password !== undefined) spec.password = values.password;
   const agent = values.agent ?? 'sim';
-  if (!AGENT_KINDS.includes(agent as AgentKind)) throw new UsageError(`--agent must be ${AGENT_KINDS.join(' or ')}, got '${agent}'`);
+  if (!AGENT_KINDS.includes(agent as AgentKind)) {
+    throw new UsageError(`--agent must be ${AGENT_KINDS.join(' or ')}, got '${agent}'`);
+  }
   spec.agent = agent as AgentKind;
   const settings: Partial<AgentSettings> = {};
   const bootDelay = integer(values['boot-delay-ms'], 'boot-delay-ms');
@@ -121,7 +123,8 @@ function common(values: Values, defaultPowerDelayMs: number): BmcSpec {
  */
 async function ipaRunner(stateDir: string, json: boolean): Promise<RamdiskRunner> {
   const path = new URL('../sim/agent/ipa-runner.ts', import.meta.url).href;
-  const module = (await import(path)) as { ipaRunner?: (options: { stateDir: string; progress?: (message: string) => void }) => RamdiskRunner };
+  type Factory = (options: { stateDir: string; progress?: (message: string) => void }) => RamdiskRunner;
+  const module = (await import(path)) as { ipaRunner?: Factory };
   if (!module.ipaRunner) throw new Error('sim/agent/ipa-runner.ts has no ipaRunner export');
   return module.ipaRunner({ stateDir, progress: (message) => say(json, message, { event: 'progress', message }) });
 }
@@ -182,7 +185,9 @@ async function redfish(values: Values): Promise<number> {
   if (values['system-id'] !== undefined) spec.systemId = values['system-id'];
   const json = values.json ?? false;
   const stateDir = values['state-dir'] !== undefined ? resolve(values['state-dir']) : undefined;
-  if (spec.agent === 'ipa' && stateDir === undefined) throw new UsageError('--agent ipa needs --state-dir (the real agent keeps its files there)');
+  if (spec.agent === 'ipa' && stateDir === undefined) {
+    throw new UsageError('--agent ipa needs --state-dir (the real agent keeps its files there)');
+  }
   const sim = await startSimulator({
     bmcs: [spec],
     listenHost: host,
@@ -200,7 +205,8 @@ async function redfish(values: Values): Promise<number> {
       `  BMC address   ${bmc.address}`,
       `  credentials   ${bmc.username} / ${bmc.password}`,
       `  quirks        ${bmc.quirks().join(', ') || '(none)'}`,
-      `  disks         ${bmc.disks().map((disk) => `${disk.name} ${disk.sizeBytes} bytes`).join(', ')} (files under ${sim.stateDir})`,
+      `  disks         ${bmc.disks().map((disk) => `${disk.name} ${disk.sizeBytes} bytes`).join(', ')}`,
+      `  disk files    ${sim.stateDir}`,
       `  agent         ${bmc.agentKind()}, agent server and control API at ${sim.agentUrl}`,
       'Press Ctrl-C to stop.',
     ].join('\n'),
@@ -249,11 +255,20 @@ async function datacenter(values: Values): Promise<number> {
     [
       `${sim.bmcs.length} BMC(s) listening on ${sim.endpoints.length} port(s) ${Math.min(...ports)}..${Math.max(...ports)} in ${elapsedMs} ms (heap +${heapMiB.toFixed(1)} MiB)`,
       `  profiles  ${[...counts].map(([profile, count]) => `${profile} ${count}`).join(', ')}`,
-      `  agents    ${spec.agent ?? 'sim'} (agent server and control API at ${sim.agentUrl}, disks under ${sim.stateDir})`,
+      `  agents    ${spec.agent ?? 'sim'}, agent server and control API at ${sim.agentUrl}`,
+      `  disks     ${sim.stateDir}`,
       `  wrote     ${file}`,
       'Press Ctrl-C to stop.',
     ].join('\n'),
-    { event: 'listening', count: sim.bmcs.length, endpoints: sim.endpoints.length, file, elapsedMs, agentUrl: sim.agentUrl, stateDir: sim.stateDir },
+    {
+      event: 'listening',
+      count: sim.bmcs.length,
+      endpoints: sim.endpoints.length,
+      file,
+      elapsedMs,
+      agentUrl: sim.agentUrl,
+      stateDir: sim.stateDir,
+    },
   );
   return serve(sim, json);
 }

@@ -23,7 +23,10 @@ beforeAll(async () => {
   mkdirSync(join(tree, 'boot', 'grub'), { recursive: true });
   mkdirSync(join(tree, 'isolinux'), { recursive: true });
   mkdirSync(join(tree, 'openstack', 'latest'), { recursive: true });
-  writeFileSync(join(tree, 'boot', 'grub', 'grub.cfg'), 'menuentry "boot" {\n  linuxefi /vmlinuz ipa-api-url=http://x\n}\n');
+  writeFileSync(
+    join(tree, 'boot', 'grub', 'grub.cfg'),
+    'menuentry "boot" {\n  linuxefi /vmlinuz ipa-api-url=http://x\n}\n',
+  );
   writeFileSync(join(tree, 'isolinux', 'isolinux.cfg'), 'label boot\n  append initrd=/initrd ipa-api-url=http://x\n');
   writeFileSync(join(tree, 'openstack', 'latest', 'meta_data.json'), '{"uuid": "1234"}');
   writeFileSync(join(tree, 'openstack', 'latest', 'user_data'), '#cloud-config\n');
@@ -38,13 +41,19 @@ afterAll(() => {
 
 function build(name: string, flags: string[], volumeId = 'config-2'): Buffer {
   const out = join(dir, `${name}.iso`);
-  execFileSync(xorriso, ['-as', 'mkisofs', '-quiet', ...flags, '-V', volumeId, '-o', out, join(dir, 'tree')], { stdio: 'pipe' });
+  execFileSync(xorriso, ['-as', 'mkisofs', '-quiet', ...flags, '-V', volumeId, '-o', out, join(dir, 'tree')], {
+    stdio: 'pipe',
+  });
   return readFileSync(out);
 }
 
 describe('Iso9660', () => {
   it.each([
-    { scenario: 'Rock Ridge and Joliet (openstacksdk config drive flags)', flags: ['-J', '-r', '-l', '-ldots', '-allow-lowercase', '-allow-multidot'], naming: 'rockridge' },
+    {
+      scenario: 'Rock Ridge and Joliet (openstacksdk config drive flags)',
+      flags: ['-J', '-r', '-l', '-ldots', '-allow-lowercase', '-allow-multidot'],
+      naming: 'rockridge',
+    },
     { scenario: 'Rock Ridge only', flags: ['-r'], naming: 'rockridge' },
     { scenario: 'Joliet only', flags: ['--norock', '-J', '-joliet-long'], naming: 'joliet' },
   ])('reads names and files: $scenario', async ({ flags, naming }) => {
@@ -86,7 +95,9 @@ describe('Iso9660', () => {
     writeFileSync(disk, Buffer.concat([Buffer.alloc(base, 0xaa), image, Buffer.alloc(4096)]));
     expect(await isoVolumeId(disk, base)).toBe('VMEDIA_BOOT_ISO');
     expect(await isoVolumeId(disk, 0)).toBeUndefined();
-    const text = await withFileIso(disk, base, async (iso) => (await iso.readFile('/openstack/latest/meta_data.json'))?.toString());
+    const text = await withFileIso(disk, base, async (iso) =>
+      (await iso.readFile('/openstack/latest/meta_data.json'))?.toString(),
+    );
     expect(text).toBe('{"uuid": "1234"}');
   });
 

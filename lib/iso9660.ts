@@ -66,7 +66,13 @@ export class Iso9660 {
       if (type === 255) break;
       if (type === 1 && !primary) primary = descriptor;
       // A supplementary descriptor with a UCS-2 escape sequence (%/@, %/C, %/E) is Joliet.
-      if (type === 2 && !joliet && descriptor[88] === 0x25 && descriptor[89] === 0x2f && [0x40, 0x43, 0x45].includes(descriptor[90] ?? 0)) {
+      if (
+        type === 2 &&
+        !joliet &&
+        descriptor[88] === 0x25 &&
+        descriptor[89] === 0x2f &&
+        [0x40, 0x43, 0x45].includes(descriptor[90] ?? 0)
+      ) {
         joliet = descriptor;
       }
     }
@@ -109,9 +115,10 @@ export class Iso9660 {
     for (const part of path.split('/').filter((segment) => segment !== '')) {
       if (!current.directory) return undefined;
       const children = await this.entries(current);
-      const match = this.naming === 'plain'
-        ? children.find((child) => child.name.toLowerCase() === part.toLowerCase())
-        : children.find((child) => child.name === part);
+      const match =
+        this.naming === 'plain'
+          ? children.find((child) => child.name.toLowerCase() === part.toLowerCase())
+          : children.find((child) => child.name === part);
       if (!match) return undefined;
       current = match;
     }

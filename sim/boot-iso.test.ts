@@ -11,7 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageTools, makeDeployIso, type ImageTools } from '../test/disk-images.ts';
-import { grubKernelLine, httpReader, isoKernelParams, isolinuxKernelLine, parseKernelCommandLine, redactParams } from './boot-iso.ts';
+import {
+  grubKernelLine,
+  httpReader,
+  isoKernelParams,
+  isolinuxKernelLine,
+  parseKernelCommandLine,
+  redactParams,
+} from './boot-iso.ts';
 import { type FileServer, startFileServer } from './testing.ts';
 
 let tools: ImageTools;
@@ -32,25 +39,49 @@ afterAll(async () => {
 describe('kernel command lines', () => {
   it('splits key=value pairs, bare flags and quoted values, and drops --', () => {
     expect(parseKernelCommandLine('nofb ipa-api-url=http://a:6385 a="b c" BOOTIF=01-aa -- tail')).toEqual({
-      nofb: '', 'ipa-api-url': 'http://a:6385', a: 'b c', BOOTIF: '01-aa', tail: '',
+      nofb: '',
+      'ipa-api-url': 'http://a:6385',
+      a: 'b c',
+      BOOTIF: '01-aa',
+      tail: '',
     });
   });
 
-  it('takes the linux line of GRUB\'s default entry', () => {
-    const config = ['set default="1"', 'menuentry "a" {', '  linux /a first=1', '}', 'menuentry "b" {', '  linuxefi /b second=2', '}'].join('\n');
+  it("takes the linux line of GRUB's default entry", () => {
+    const config = [
+      'set default="1"',
+      'menuentry "a" {',
+      '  linux /a first=1',
+      '}',
+      'menuentry "b" {',
+      '  linuxefi /b second=2',
+      '}',
+    ].join('\n');
     expect(grubKernelLine(config)).toBe('second=2');
     expect(grubKernelLine('menuentry "x" {\n linux16 /k one\n}')).toBe('one');
   });
 
-  it('takes the append line of ISOLINUX\'s default label', () => {
-    const config = ['default deploy', 'label live', '  append live=1', 'label deploy', '  kernel /vmlinuz', '  APPEND initrd=/initrd deploy=1'].join('\n');
+  it("takes the append line of ISOLINUX's default label", () => {
+    const config = [
+      'default deploy',
+      'label live',
+      '  append live=1',
+      'label deploy',
+      '  kernel /vmlinuz',
+      '  APPEND initrd=/initrd deploy=1',
+    ].join('\n');
     expect(isolinuxKernelLine(config)).toBe('initrd=/initrd deploy=1');
     expect(isolinuxKernelLine('label only\n append x=1')).toBe('x=1');
   });
 
   it('hides tokens and passwords', () => {
-    expect(redactParams({ 'ipa-agent-token': 'secret', 'ipa-api-url': 'http://x', password: 'p', empty_token: '' })).toEqual({
-      'ipa-agent-token': '***', 'ipa-api-url': 'http://x', password: '***', empty_token: '',
+    expect(
+      redactParams({ 'ipa-agent-token': 'secret', 'ipa-api-url': 'http://x', password: 'p', empty_token: '' }),
+    ).toEqual({
+      'ipa-agent-token': '***',
+      'ipa-api-url': 'http://x',
+      password: '***',
+      empty_token: '',
     });
   });
 });
@@ -60,16 +91,27 @@ describe('reading a deploy ISO over HTTP', () => {
     const iso = makeDeployIso(tools, dir, { 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
     const url = files.addBytes('/ranged.iso', iso);
     const before = files.hits.get('/ranged.iso') ?? 0;
-    expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({ 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+    expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({
+      'ipa-api-url': 'http://127.0.0.1:6385',
+      'ipa-agent-token': 'tok',
+    });
     // A handful of 64 KiB ranges, not the whole image.
     expect((files.hits.get('/ranged.iso') ?? 0) - before).toBeLessThanOrEqual(4);
-    expect(await isoKernelParams(httpReader(url), 'Legacy')).toEqual({ initrd: '/initrd', text: '', 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+    expect(await isoKernelParams(httpReader(url), 'Legacy')).toEqual({
+      initrd: '/initrd',
+      text: '',
+      'ipa-api-url': 'http://127.0.0.1:6385',
+      'ipa-agent-token': 'tok',
+    });
   });
 
   it('falls back to /EFI/BOOT/grub.cfg, and says undefined when a mode has no configuration', async () => {
     const tree = join(dir, 'efi-only');
     mkdirSync(join(tree, 'EFI', 'BOOT'), { recursive: true });
-    writeFileSync(join(tree, 'EFI', 'BOOT', 'grub.cfg'), 'menuentry "x" {\n linuxefi /vmlinuz ipa-api-url=http://e\n}\n');
+    writeFileSync(
+      join(tree, 'EFI', 'BOOT', 'grub.cfg'),
+      'menuentry "x" {\n linuxefi /vmlinuz ipa-api-url=http://e\n}\n',
+    );
     execFileSync(tools.xorriso, ['-as', 'mkisofs', '-quiet', '-r', '-o', `${tree}.iso`, tree], { stdio: 'pipe' });
     const url = files.addBytes('/efi-only.iso', readFileSync(`${tree}.iso`));
     expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({ 'ipa-api-url': 'http://e' });

@@ -23,7 +23,10 @@ export function httpReader(url: string, signal?: AbortSignal): ReadAt {
     if (!cached) {
       cached = (async () => {
         if (whole) return (await whole).subarray(index * BLOCK, (index + 1) * BLOCK);
-        const response = await fetch(url, { headers: { range: `bytes=${index * BLOCK}-${(index + 1) * BLOCK - 1}` }, ...(signal ? { signal } : {}) });
+        const response = await fetch(url, {
+          headers: { range: `bytes=${index * BLOCK}-${(index + 1) * BLOCK - 1}` },
+          ...(signal ? { signal } : {}),
+        });
         if (response.status === 206) return Buffer.from(await response.arrayBuffer());
         if (response.status === 416) {
           await response.body?.cancel();
@@ -100,7 +103,10 @@ export function isolinuxKernelLine(config: string): string | undefined {
 }
 
 /** The booted kernel's parameters, or undefined when the ISO has no boot configuration for this mode. */
-export async function isoKernelParams(read: ReadAt, mode: 'UEFI' | 'Legacy'): Promise<Record<string, string> | undefined> {
+export async function isoKernelParams(
+  read: ReadAt,
+  mode: 'UEFI' | 'Legacy',
+): Promise<Record<string, string> | undefined> {
   const iso = await Iso9660.open(read);
   // UEFI firmware runs the GRUB of the El Torito EFI image, which reads /boot/grub/grub.cfg (Ironic's layout)
   // or, on some ISOs, /EFI/BOOT/grub.cfg.
@@ -117,6 +123,7 @@ export async function isoKernelParams(read: ReadAt, mode: 'UEFI' | 'Legacy'): Pr
 /** Parameters with secrets (the agent token) hidden, for logs and status. */
 export function redactParams(params: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(params)) out[key] = /token|password|secret/i.test(key) && value !== '' ? '***' : value;
+  for (const [key, value] of Object.entries(params))
+    out[key] = /token|password|secret/i.test(key) && value !== '' ? '***' : value;
   return out;
 }

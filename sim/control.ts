@@ -27,15 +27,24 @@ function describe(bmc: SimulatedBmc, full: boolean): Record<string, unknown> {
 export function controlApi(bmcs: readonly SimulatedBmc[]): AgentHandler {
   const byId = new Map(bmcs.map((bmc) => [bmc.id, bmc]));
   return async (request, response, path) => {
-    const parts = path.split('/').filter((part) => part !== '').map(decodeURIComponent);
+    const parts = path
+      .split('/')
+      .filter((part) => part !== '')
+      .map(decodeURIComponent);
     if (parts[0] !== 'hosts') return sendJson(response, 404, { error: `unknown control path ${path}` });
-    if (parts.length === 1 && request.method === 'GET') return sendJson(response, 200, bmcs.map((bmc) => describe(bmc, false)));
+    if (parts.length === 1 && request.method === 'GET')
+      return sendJson(
+        response,
+        200,
+        bmcs.map((bmc) => describe(bmc, false)),
+      );
     const bmc = byId.get(parts[1] ?? '');
     if (!bmc) return sendJson(response, 404, { error: `no simulated host '${parts[1] ?? ''}'` });
     if (parts.length === 2 && request.method === 'GET') return sendJson(response, 200, describe(bmc, true));
     if (parts.length === 3 && parts[2] === 'agent' && request.method === 'PATCH') {
       const body = await readJson(request);
-      if (!body || typeof body !== 'object' || Array.isArray(body)) return sendJson(response, 400, { error: 'the body must be a JSON object' });
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        return sendJson(response, 400, { error: 'the body must be a JSON object' });
       const { kind, ...settings } = body as Record<string, unknown>;
       try {
         if (kind !== undefined) bmc.agentKind(kind as AgentKind);

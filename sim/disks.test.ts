@@ -45,7 +45,8 @@ async function redfishDrives(id: string): Promise<Record<string, unknown>[]> {
   const out: Record<string, unknown>[] = [];
   for (const member of ((await client.get(storageLink)).json?.['Members'] ?? []) as { '@odata.id': string }[]) {
     const storage = (await client.get(member['@odata.id'])).json ?? {};
-    for (const drive of (storage['Drives'] ?? []) as { '@odata.id': string }[]) out.push((await client.get(drive['@odata.id'])).json ?? {});
+    for (const drive of (storage['Drives'] ?? []) as { '@odata.id': string }[])
+      out.push((await client.get(drive['@odata.id'])).json ?? {});
   }
   return out;
 }

@@ -64,10 +64,13 @@ function discover(model: ServiceModel): DriveSpec[] {
     const canonical = path ? tree.resolve(path, model.caseInsensitive) : undefined;
     return canonical ? tree.resources.get(canonical) : undefined;
   };
-  const canon = (path: string | undefined): string | undefined => (path ? tree.resolve(path, model.caseInsensitive) : undefined);
+  const canon = (path: string | undefined): string | undefined =>
+    path ? tree.resolve(path, model.caseInsensitive) : undefined;
   const members = (collection: Readonly<JsonObject> | undefined): string[] => {
     const list = collection?.['Members'];
-    return Array.isArray(list) ? list.map((member) => linkOf(member)).filter((id): id is string => id !== undefined) : [];
+    return Array.isArray(list)
+      ? list.map((member) => linkOf(member)).filter((id): id is string => id !== undefined)
+      : [];
   };
   const system = tree.resources.get(model.systemPath) ?? {};
   const drives: DriveSpec[] = [];
@@ -203,7 +206,10 @@ export async function createDiskFiles(disks: readonly SimDisk[]): Promise<void> 
   const folders = new Set(disks.map((disk) => disk.path.slice(0, disk.path.lastIndexOf('/'))));
   for (const folder of folders) await mkdir(folder, { recursive: true });
   for (const disk of disks) {
-    const size = await stat(disk.path).then((info) => info.size, () => -1);
+    const size = await stat(disk.path).then(
+      (info) => info.size,
+      () => -1,
+    );
     if (size === disk.sizeBytes) continue;
     const handle = await open(disk.path, size < 0 ? 'w' : 'r+');
     try {

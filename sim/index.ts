@@ -22,7 +22,8 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  type AgentCounters, type AgentSettings, AgentServer, type CustomDeployStep, HostAgentState, type SimDisk, simAgentRunner,
+  type AgentCounters, type AgentSettings, AgentServer, type CustomDeployStep, HostAgentState, type SimDisk,
+  simAgentRunner,
 } from './agent/index.ts';
 import { zeroAgentCounters } from './agent/settings.ts';
 import type { RamdiskRunner } from './agent/runner.ts';
@@ -31,16 +32,23 @@ import { controlApi } from './control.ts';
 import { type DiskOverride, createDiskFiles } from './disks.ts';
 import { Endpoint } from './endpoint.ts';
 import type { HostEvent, PowerState } from './host.ts';
-import { AGENT_KINDS, type AgentKind, type DiskBootRecord, HostBoots, type RamdiskStatus, hostIdentity } from './ramdisk.ts';
+import {
+  AGENT_KINDS, type AgentKind, type DiskBootRecord, HostBoots, type RamdiskStatus, hostIdentity,
+} from './ramdisk.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
 import { serviceModel } from './service-model.ts';
 import { loadMockupTree } from './tree.ts';
 
-export type { AgentCounters, AgentSettings, CommandFault, CustomDeployStep, CustomStepContext, InjectableError, RamdiskRunner, SimDisk, WriteRecord } from './agent/index.ts';
+export type {
+  AgentCounters, AgentSettings, CommandFault, CustomDeployStep, CustomStepContext, InjectableError, RamdiskRunner,
+  SimDisk, WriteRecord,
+} from './agent/index.ts';
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
 export type { DiskOverride } from './disks.ts';
-export { AGENT_KINDS, type AgentKind, type ConfigDriveFiles, type DiskBootRecord, type RamdiskStatus, readConfigDrive } from './ramdisk.ts';
+export {
+  AGENT_KINDS, type AgentKind, type ConfigDriveFiles, type DiskBootRecord, type RamdiskStatus, readConfigDrive,
+} from './ramdisk.ts';
 export type { BootOverride, BootRecord, HostEvent } from './host.ts';
 export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
@@ -275,9 +283,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   }
 
   const temporary = options.stateDir === undefined;
-  const stateDir = options.stateDir !== undefined ? resolve(options.stateDir) : mkdtempSync(join(tmpdir(), 'tempered-sim-'));
+  const stateDir = options.stateDir !== undefined
+    ? resolve(options.stateDir)
+    : mkdtempSync(join(tmpdir(), 'tempered-sim-'));
   for (const spec of specs) {
-    if (spec.agent !== undefined && !AGENT_KINDS.includes(spec.agent)) throw new Error(`unknown agent '${String(spec.agent)}' for ${spec.id}; use sim or ipa`);
+    if (spec.agent !== undefined && !AGENT_KINDS.includes(spec.agent)) {
+      throw new Error(`unknown agent '${String(spec.agent)}' for ${spec.id}; use sim or ipa`);
+    }
   }
   const endpoints: Endpoint[] = [];
   const handles: SimulatedBmc[] = [];

@@ -10,8 +10,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debianCommands } from '../stack/binaries.ts';
 import {
-  CONFIG_DRIVE_BYTES, PartitionError, SECTOR, addConfigDrivePartition, destroyDiskMetadata, diskIdentifier, fixGpt,
-  readPartitionTable, zeroDisk,
+  CONFIG_DRIVE_BYTES,
+  PartitionError,
+  SECTOR,
+  addConfigDrivePartition,
+  destroyDiskMetadata,
+  diskIdentifier,
+  fixGpt,
+  readPartitionTable,
+  zeroDisk,
 } from './partitions.ts';
 
 const MIB = 1024 * 1024;
@@ -21,7 +28,10 @@ let dir: string;
 let counter = 0;
 
 beforeAll(async () => {
-  tools = await debianCommands({ sgdisk: 'gdisk', sfdisk: 'fdisk', 'mkfs.ext4': 'e2fsprogs', blkid: 'util-linux', wipefs: 'util-linux' }, () => undefined);
+  tools = await debianCommands(
+    { sgdisk: 'gdisk', sfdisk: 'fdisk', 'mkfs.ext4': 'e2fsprogs', blkid: 'util-linux', wipefs: 'util-linux' },
+    () => undefined,
+  );
   dir = mkdtempSync(join(tmpdir(), 'partitions-test-'));
 }, 600_000);
 
@@ -117,7 +127,10 @@ describe('GPT', () => {
 describe('MBR', () => {
   function mbrDisk(size: number, partitions: string): string {
     const disk = sparse(size);
-    execFileSync(tools.sfdisk, ['--quiet', disk], { input: `label: dos\nlabel-id: 0x1a2b3c4d\n${partitions}`, stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(tools.sfdisk, ['--quiet', disk], {
+      input: `label: dos\nlabel-id: 0x1a2b3c4d\n${partitions}`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     return disk;
   }
 
@@ -125,7 +138,9 @@ describe('MBR', () => {
     const disk = mbrDisk(GIB, 'start=2048, size=32768, type=83\n');
     const added = await addConfigDrivePartition(disk, GIB);
     expect(added).toMatchObject({ number: 2, startBytes: GIB - 64 * MIB, sizeBytes: 64 * MIB, type: '0c' });
-    const dump = JSON.parse(run('sfdisk', ['--json', disk])) as { partitiontable: { label: string; partitions: { start: number; size: number; type: string }[] } };
+    const dump = JSON.parse(run('sfdisk', ['--json', disk])) as {
+      partitiontable: { label: string; partitions: { start: number; size: number; type: string }[] };
+    };
     expect(dump.partitiontable.label).toBe('dos');
     expect(dump.partitiontable.partitions).toEqual([
       expect.objectContaining({ start: 2048, size: 32768, type: '83' }),
@@ -145,7 +160,11 @@ describe('MBR', () => {
   });
 
   it('refuses a fifth primary partition', async () => {
-    const disk = mbrDisk(GIB, ['start=2048, size=2048', 'start=4096, size=2048', 'start=6144, size=2048', 'start=8192, size=2048'].join('\n') + '\n');
+    const disk = mbrDisk(
+      GIB,
+      ['start=2048, size=2048', 'start=4096, size=2048', 'start=6144, size=2048', 'start=8192, size=2048'].join('\n') +
+        '\n',
+    );
     await expect(addConfigDrivePartition(disk, GIB)).rejects.toThrow(/already has 4 primary partitions/);
   });
 
@@ -187,4 +206,3 @@ describe('erasing', () => {
     expect(readBack(disk, 100 * MIB, 4 * MIB).every((byte) => byte === 0)).toBe(true);
   });
 });
-

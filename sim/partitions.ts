@@ -101,10 +101,19 @@ function guidToString(bytes: Buffer): string {
 function guidToBytes(guid: string): Buffer {
   const parts = guid.split('-');
   const le = (part: string | undefined) => Buffer.from(part ?? '', 'hex').reverse();
-  return Buffer.concat([le(parts[0]), le(parts[1]), le(parts[2]), Buffer.from(parts[3] ?? '', 'hex'), Buffer.from(parts[4] ?? '', 'hex')]);
+  return Buffer.concat([
+    le(parts[0]),
+    le(parts[1]),
+    le(parts[2]),
+    Buffer.from(parts[3] ?? '', 'hex'),
+    Buffer.from(parts[4] ?? '', 'hex'),
+  ]);
 }
 
-async function readGpt(handle: FileHandle, diskBytes: number): Promise<{ header: GptHeader; entries: Buffer } | undefined> {
+async function readGpt(
+  handle: FileHandle,
+  diskBytes: number,
+): Promise<{ header: GptHeader; entries: Buffer } | undefined> {
   const lastLba = BigInt(diskBytes / SECTOR - 1);
   for (const lba of [1n, lastLba]) {
     const header = parseGptHeader(await readAt(handle, Number(lba) * SECTOR, SECTOR));
@@ -144,7 +153,12 @@ function mbrPartitions(sector: Buffer): Partition[] | undefined {
     const type = entry[4] ?? 0;
     const sectors = entry.readUInt32LE(12);
     if (type === 0 || sectors === 0) continue;
-    out.push({ number: index + 1, startBytes: entry.readUInt32LE(8) * SECTOR, sizeBytes: sectors * SECTOR, type: type.toString(16).padStart(2, '0') });
+    out.push({
+      number: index + 1,
+      startBytes: entry.readUInt32LE(8) * SECTOR,
+      sizeBytes: sectors * SECTOR,
+      type: type.toString(16).padStart(2, '0'),
+    });
   }
   return out;
 }
@@ -229,7 +243,12 @@ export async function addConfigDrivePartition(path: string, diskBytes: number): 
   }
 }
 
-async function addGptPartition(handle: FileHandle, diskBytes: number, header: GptHeader, entries: Buffer): Promise<Partition> {
+async function addGptPartition(
+  handle: FileHandle,
+  diskBytes: number,
+  header: GptHeader,
+  entries: Buffer,
+): Promise<Partition> {
   const lastLba = BigInt(diskBytes / SECTOR - 1);
   const entrySectors = BigInt(Math.ceil(entries.length / SECTOR));
   const lastUsable = lastLba - entrySectors - 1n;
@@ -241,8 +260,11 @@ async function addGptPartition(handle: FileHandle, diskBytes: number, header: Gp
   // sgdisk: start 64 MiB before the last usable sector, moved up to the next 2048-sector boundary.
   const wanted = lastUsable - BigInt(CONFIG_DRIVE_BYTES / SECTOR);
   const start = ((wanted + BigInt(ALIGN_SECTORS) - 1n) / BigInt(ALIGN_SECTORS)) * BigInt(ALIGN_SECTORS);
-  const busy = existing.some((partition) => BigInt(partition.startBytes + partition.sizeBytes) / BigInt(SECTOR) > start);
-  if (busy || start <= header.firstUsable) throw new PartitionError('Disk partitioning failed: no free space for the config drive at the end of the disk');
+  const busy = existing.some(
+    (partition) => BigInt(partition.startBytes + partition.sizeBytes) / BigInt(SECTOR) > start,
+  );
+  if (busy || start <= header.firstUsable)
+    throw new PartitionError('Disk partitioning failed: no free space for the config drive at the end of the disk');
   const entry = Buffer.alloc(header.entrySize);
   guidToBytes(LINUX_FS_GUID).copy(entry, 0);
   const uuid = randomUUID();
@@ -262,9 +284,17 @@ async function addGptPartition(handle: FileHandle, diskBytes: number, header: Gp
   };
 }
 
-async function addMbrPartition(handle: FileHandle, diskBytes: number, first: Buffer, existing: Partition[]): Promise<Partition> {
+async function addMbrPartition(
+  handle: FileHandle,
+  diskBytes: number,
+  first: Buffer,
+  existing: Partition[],
+): Promise<Partition> {
   if (existing.length > 3) {
-    throw new PartitionError(`Config drive cannot be created: the disk uses MBR partitioning and already has ${existing.length} primary partitions`);
+    throw new PartitionError(
+      `Config drive cannot be created: the disk uses MBR partitioning and already has ${existing.length} primary ` +
+        `partitions`,
+    );
   }
   const diskMiB = Math.floor(diskBytes / MIB);
   const overLimit = diskMiB > MBR_LIMIT_MIB;
@@ -283,7 +313,12 @@ async function addMbrPartition(handle: FileHandle, diskBytes: number, first: Buf
   const updated = Buffer.from(first);
   entry.copy(updated, 446 + index * 16);
   await writeAt(handle, 0, updated);
-  return { number: index + 1, startBytes: startSector * SECTOR, sizeBytes: (endSector - startSector + 1) * SECTOR, type: '0c' };
+  return {
+    number: index + 1,
+    startBytes: startSector * SECTOR,
+    sizeBytes: (endSector - startSector + 1) * SECTOR,
+    type: '0c',
+  };
 }
 
 /** The MBR disk identifier (4 bytes at offset 440) as IPA's `hexdump -e '"0x%08x"'` prints it: `0x1a2b3c4d`. */

@@ -48,14 +48,16 @@ export interface DiskBootRecord {
   image: WriteRecord | null;
 }
 
-/** The files of a config drive (`openstack/latest/meta_data.json`, `user_data`, ...), by path without a leading slash. */
+/** The files of a config drive (`openstack/latest/meta_data.json`, `user_data`, ...), by path without leading slash. */
 export type ConfigDriveFiles = Record<string, Buffer>;
 
 /**
  * Reads the config drive on a disk: the partition whose ISO 9660 volume is labelled `config-2`, every file in
  * it. Undefined when the disk has none. This is what a simulated operating system reads at its first boot.
  */
-export async function readConfigDrive(disk: SimDisk): Promise<{ partition: number; files: ConfigDriveFiles } | undefined> {
+export async function readConfigDrive(
+  disk: SimDisk,
+): Promise<{ partition: number; files: ConfigDriveFiles } | undefined> {
   const table = await readPartitionTable(disk.path, disk.sizeBytes);
   for (const partition of table?.partitions ?? []) {
     const files = await withFileIso(disk.path, partition.startBytes, async (iso) => {
@@ -92,14 +94,19 @@ export function hostIdentity(bmc: SimBmc): HostIdentity {
   const summary = asObject(system['ProcessorSummary']);
   const memory = asObject(system['MemorySummary']);
   const processorsPath = linkOf(system['Processors']);
-  const processorLinks = processorsPath ? model.tree.resources.get(bmc.rewriter.toBase(processorsPath))?.['Members'] : undefined;
+  const processorLinks = processorsPath
+    ? model.tree.resources.get(bmc.rewriter.toBase(processorsPath))?.['Members']
+    : undefined;
   const firstLink = Array.isArray(processorLinks) ? linkOf(processorLinks[0]) : undefined;
   const processor = firstLink ? (model.tree.resources.get(bmc.rewriter.toBase(firstLink)) ?? {}) : {};
   const count = typeof summary['Count'] === 'number' ? summary['Count'] : 1;
   const threads = typeof processor['TotalThreads'] === 'number' ? processor['TotalThreads'] * count : undefined;
   const logical = typeof summary['LogicalProcessorCount'] === 'number' ? summary['LogicalProcessorCount'] : undefined;
   const gib = typeof memory['TotalSystemMemoryGiB'] === 'number' ? memory['TotalSystemMemoryGiB'] : 16;
-  const arch = text(processor['ProcessorArchitecture']) === 'ARM' || /aarch64|arm/i.test(text(processor['InstructionSet'])) ? 'aarch64' : 'x86_64';
+  const arch =
+    text(processor['ProcessorArchitecture']) === 'ARM' || /aarch64|arm/i.test(text(processor['InstructionSet']))
+      ? 'aarch64'
+      : 'x86_64';
   const manufacturer = text(system['Manufacturer']);
   return {
     facts: {
@@ -179,7 +186,9 @@ export class HostBoots {
   }
 
   private track(work: Promise<unknown>): void {
-    const tracked = work.catch((error: unknown) => this.options.log(`boot handling failed: ${(error as Error).message}`));
+    const tracked = work.catch((error: unknown) =>
+      this.options.log(`boot handling failed: ${(error as Error).message}`),
+    );
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));
   }
@@ -195,7 +204,8 @@ export class HostBoots {
     this.generation += 1;
     const record = event.record;
     if (record.failure) return;
-    if (record.image && (record.slot !== null || record.source === 'UefiHttp')) this.track(this.bootIso(record, this.generation));
+    if (record.image && (record.slot !== null || record.source === 'UefiHttp'))
+      this.track(this.bootIso(record, this.generation));
     else if (record.source === 'Hdd') this.track(this.bootDisk(record, this.generation));
   }
 
@@ -212,15 +222,26 @@ export class HostBoots {
   private async bootIso(record: BootRecord, generation: number): Promise<void> {
     const image = record.image ?? '';
     const kind = this.kind;
-    const status: RamdiskStatus = { kind, bootSeq: record.seq, state: 'reading-iso', params: {}, startedAt: new Date().toISOString(), error: null };
+    const status: RamdiskStatus = {
+      kind,
+      bootSeq: record.seq,
+      state: 'reading-iso',
+      params: {},
+      startedAt: new Date().toISOString(),
+      error: null,
+    };
     this.status = status;
     let params: Record<string, string> | undefined;
     try {
       params = await isoKernelParams(httpReader(image), record.mode);
     } catch (error) {
-      this.options.log(`booted ${image}: not a readable ISO 9660 image (${(error as Error).message}); treated as a live ISO`);
+      this.options.log(
+        `booted ${image}: not a readable ISO 9660 image (${(error as Error).message}); treated as a live ISO`,
+      );
     }
-    const isRamdisk = params !== undefined && (params['ipa-api-url'] !== undefined || params['ipa-inspection-callback-url'] !== undefined);
+    const isRamdisk =
+      params !== undefined &&
+      (params['ipa-api-url'] !== undefined || params['ipa-inspection-callback-url'] !== undefined);
     // A live ISO, or a boot the host has already left (it powered off while the ISO was read).
     if (!params || !isRamdisk || generation !== this.generation) {
       if (this.status === status) this.status = null;
@@ -299,7 +320,9 @@ export class HostBoots {
     };
     if (generation !== this.generation) return;
     this.diskBoot = found;
-    this.options.log(`booted from disk ${found.device ?? '(none bootable)'}${found.configDrive ? ' with a config drive' : ''}`);
+    this.options.log(
+      `booted from disk ${found.device ?? '(none bootable)'}${found.configDrive ? ' with a config drive' : ''}`,
+    );
     for (const listener of this.listeners) listener(found);
   }
 }

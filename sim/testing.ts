@@ -104,7 +104,8 @@ export async function startFileServer(): Promise<FileServer> {
       return;
     }
     const size = typeof file === 'number' ? file : file.length;
-    const slice = (start: number, end: number) => (typeof file === 'number' ? Buffer.alloc(end - start, 0x5a) : file.subarray(start, end));
+    const slice = (start: number, end: number) =>
+      typeof file === 'number' ? Buffer.alloc(end - start, 0x5a) : file.subarray(start, end);
     const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
     if (range) {
       const start = Number(range[1]);
@@ -113,11 +114,19 @@ export async function startFileServer(): Promise<FileServer> {
         response.writeHead(416, { 'content-range': `bytes */${size}` }).end();
         return;
       }
-      response.writeHead(206, { 'content-type': 'application/octet-stream', 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${size}` });
+      response.writeHead(206, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(end - start),
+        'content-range': `bytes ${start}-${end - 1}/${size}`,
+      });
       response.end(slice(start, end));
       return;
     }
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size), 'accept-ranges': 'bytes' });
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      'accept-ranges': 'bytes',
+    });
     response.end(slice(0, size));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -208,20 +217,23 @@ export async function bootIso(bmc: SimulatedBmc, image: string, mode: 'UEFI' | '
   if (!slot) throw new Error(`${bmc.id} has no virtual media slot`);
   if (slot.inserted) await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.EjectMedia`, {}), 'eject');
   await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.InsertMedia`, { Image: image }), 'insert media');
-  await expectOk(client.patch(bmc.systemPath, { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: mode } }), 'boot override');
+  const boot = { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: mode };
+  await expectOk(client.patch(bmc.systemPath, { Boot: boot }), 'boot override');
   await resetHost(bmc, bmc.state().power === 'On' ? 'ForceRestart' : 'On');
 }
 
 /** Boots `bmc`'s host from its disk (one-time `Hdd` override, then power on or restart). */
 export async function bootDisk(bmc: SimulatedBmc): Promise<void> {
   const client = redfishClient(bmc);
-  await expectOk(client.patch(bmc.systemPath, { Boot: { BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Once' } }), 'boot override');
+  const boot = { BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Once' };
+  await expectOk(client.patch(bmc.systemPath, { Boot: boot }), 'boot override');
   await resetHost(bmc, bmc.state().power === 'On' ? 'ForceRestart' : 'On');
 }
 
 /** Sends a ComputerSystem.Reset. */
 export async function resetHost(bmc: SimulatedBmc, resetType: string): Promise<void> {
-  await expectOk(redfishClient(bmc).post(`${bmc.systemPath}/Actions/ComputerSystem.Reset`, { ResetType: resetType }), `reset ${resetType}`);
+  const reset = redfishClient(bmc).post(`${bmc.systemPath}/Actions/ComputerSystem.Reset`, { ResetType: resetType });
+  await expectOk(reset, `reset ${resetType}`);
 }
 
 async function expectOk(pending: Promise<ClientResponse>, what: string): Promise<void> {

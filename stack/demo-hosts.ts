@@ -63,7 +63,8 @@ export async function createDemoHosts(kubeconfig: string, namespace: string, bmc
         },
       },
     }).catch(ignoreConflict);
-    hosts.push({ namespace, name, bmcAddress: bmc.address, credentialsName, ...(bmc.disks ? { disks: bmc.disks } : {}) });
+    const disks = bmc.disks ? { disks: bmc.disks } : {};
+    hosts.push({ namespace, name, bmcAddress: bmc.address, credentialsName, ...disks });
   }
   return hosts;
 }

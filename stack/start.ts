@@ -34,7 +34,13 @@ export interface StackJson {
   kubectl: string;
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
   hosts: DemoHost[];
-  bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string; /** The simulator's agent server and control API (`/_sim/`). */ agentUrl?: string };
+  bmc: {
+    kind: 'sushy' | 'sim';
+    url?: string;
+    file?: string;
+    /** The simulator's agent server and control API (`/_sim/`). */
+    agentUrl?: string;
+  };
   /** Tempered's own processes and their JSON logs. */
   engine: { workerLog: string; bridgeLog: string };
   /** Where the demo's live ISO is served from. */
@@ -131,7 +137,9 @@ async function main(): Promise<void> {
     kubectl: kube.kubectl,
     temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
     hosts,
-    bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json'), ...(simAgentUrl ? { agentUrl: simAgentUrl } : {}) },
+    bmc: sushy
+      ? { kind: 'sushy', url: sushy.url }
+      : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json'), ...(simAgentUrl ? { agentUrl: simAgentUrl } : {}) },
     engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
     images: { liveIso },
     stateDir,
@@ -166,7 +174,11 @@ async function main(): Promise<void> {
 }
 
 /** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */
-async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: string) => void): Promise<{ proc: Supervised; agentUrl: string | undefined; bmcs: DemoBmc[] }> {
+async function startSimulatedDatacenter(
+  dir: string,
+  hosts: number,
+  say: (m: string) => void,
+): Promise<{ proc: Supervised; agentUrl: string | undefined; bmcs: DemoBmc[] }> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'bmcs.json');
   say(`starting the simulated data centre: ${hosts} BMCs, a mix of vendor profiles`);
@@ -175,7 +187,8 @@ async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: str
     logFile: join(dir, 'sim.log'),
   });
   await waitUntil('simulated data centre', async () => existsSync(file), { timeoutMs: 60_000, intervalMs: 100, process: sim });
-  const listing = JSON.parse(readFileSync(file, 'utf8')) as { agentUrl?: string; bmcs: (Omit<DemoBmc, 'bootMACAddress'> & { bootMACAddress?: string | null })[] };
+  type Listed = Omit<DemoBmc, 'bootMACAddress'> & { bootMACAddress?: string | null };
+  const listing = JSON.parse(readFileSync(file, 'utf8')) as { agentUrl?: string; bmcs: Listed[] };
   return {
     proc: sim,
     agentUrl: listing.agentUrl,
@@ -184,7 +197,9 @@ async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: str
       username: b.username,
       password: b.password,
       ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}),
-      ...(b.disks ? { disks: b.disks.map((d) => ({ name: d.name, serial: d.serial, sizeBytes: d.sizeBytes, path: d.path })) } : {}),
+      ...(b.disks
+        ? { disks: b.disks.map((d) => ({ name: d.name, serial: d.serial, sizeBytes: d.sizeBytes, path: d.path })) }
+        : {}),
     })),
   };
 }

@@ -23,7 +23,10 @@ export interface ImageTools {
 
 /** Installs (once, from Debian) and returns the tools. */
 export function imageTools(): Promise<ImageTools> {
-  return debianCommands({ sfdisk: 'fdisk', sgdisk: 'gdisk', 'qemu-img': 'qemu-utils', xorriso: 'xorriso' }, () => undefined);
+  return debianCommands(
+    { sfdisk: 'fdisk', sgdisk: 'gdisk', 'qemu-img': 'qemu-utils', xorriso: 'xorriso' },
+    () => undefined,
+  );
 }
 
 /** SHA-256 of a file, or of its first `length` bytes from `start`. */
@@ -60,15 +63,24 @@ export interface DiskImage {
  * A raw whole-disk image of `sizeMiB` with a `gpt` or `dos` table, one Linux partition from 1 MiB, and
  * `dataMiB` of random bytes at its start (so a written disk can be told from an empty one).
  */
-export function makeDiskImage(tools: ImageTools, path: string, options: { label: 'gpt' | 'dos'; sizeMiB: number; dataMiB?: number }): DiskImage {
+export function makeDiskImage(
+  tools: ImageTools,
+  path: string,
+  options: { label: 'gpt' | 'dos'; sizeMiB: number; dataMiB?: number },
+): DiskImage {
   const sizeBytes = options.sizeMiB * MIB;
   writeFileSync(path, '');
   execFileSync('truncate', ['-s', String(sizeBytes), path]);
   const partitionMiB = options.sizeMiB - 2;
   if (options.label === 'gpt') {
-    execFileSync(tools.sgdisk, ['-n', `1:2048:+${partitionMiB - 1}M`, '-t', '1:8300', '-c', '1:root', path], { stdio: 'pipe' });
+    execFileSync(tools.sgdisk, ['-n', `1:2048:+${partitionMiB - 1}M`, '-t', '1:8300', '-c', '1:root', path], {
+      stdio: 'pipe',
+    });
   } else {
-    execFileSync(tools.sfdisk, ['--quiet', path], { input: `label: dos\nstart=2048, size=${(partitionMiB - 1) * 2048}, type=83\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(tools.sfdisk, ['--quiet', path], {
+      input: `label: dos\nstart=2048, size=${(partitionMiB - 1) * 2048}, type=83\n`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   }
   const length = (options.dataMiB ?? 2) * MIB;
   const fd = openSync(path, 'r+');
@@ -91,7 +103,11 @@ export interface ConfigDrive {
 }
 
 /** Builds a config drive holding `openstack/latest/{meta_data.json,user_data,network_data.json}`. */
-export function makeConfigDrive(tools: ImageTools, dir: string, content: { metaData: Record<string, unknown>; userData?: string; networkData?: Record<string, unknown> }): ConfigDrive {
+export function makeConfigDrive(
+  tools: ImageTools,
+  dir: string,
+  content: { metaData: Record<string, unknown>; userData?: string; networkData?: Record<string, unknown> },
+): ConfigDrive {
   const tree = join(dir, `config-drive-${randomBytes(4).toString('hex')}`);
   for (const version of ['2012-08-10', 'latest']) {
     const folder = join(tree, 'openstack', version);
@@ -101,7 +117,26 @@ export function makeConfigDrive(tools: ImageTools, dir: string, content: { metaD
     if (content.networkData) writeFileSync(join(folder, 'network_data.json'), JSON.stringify(content.networkData));
   }
   const out = `${tree}.iso`;
-  execFileSync(tools.xorriso, ['-as', 'mkisofs', '-quiet', '-J', '-r', '-l', '-ldots', '-allow-lowercase', '-allow-multidot', '-V', 'config-2', '-o', out, tree], { stdio: 'pipe' });
+  execFileSync(
+    tools.xorriso,
+    [
+      '-as',
+      'mkisofs',
+      '-quiet',
+      '-J',
+      '-r',
+      '-l',
+      '-ldots',
+      '-allow-lowercase',
+      '-allow-multidot',
+      '-V',
+      'config-2',
+      '-o',
+      out,
+      tree,
+    ],
+    { stdio: 'pipe' },
+  );
   const iso = readFileSync(out);
   return { iso, encoded: gzipSync(iso).toString('base64') };
 }
@@ -111,18 +146,39 @@ export function makeConfigDrive(tools: ImageTools, dir: string, content: { metaD
  * `/isolinux/isolinux.cfg` (legacy BIOS) whose kernel line carries `params`, plus a dummy kernel and initrd.
  * With no params it is a plain live ISO.
  */
-export function makeDeployIso(tools: ImageTools, dir: string, params: Record<string, string>, volumeId = 'VMEDIA_BOOT_ISO'): Buffer {
+export function makeDeployIso(
+  tools: ImageTools,
+  dir: string,
+  params: Record<string, string>,
+  volumeId = 'VMEDIA_BOOT_ISO',
+): Buffer {
   const tree = join(dir, `deploy-iso-${randomBytes(4).toString('hex')}`);
   mkdirSync(join(tree, 'boot', 'grub'), { recursive: true });
   mkdirSync(join(tree, 'isolinux'), { recursive: true });
-  const line = Object.entries(params).map(([key, value]) => (value === '' ? key : `${key}=${value}`)).join(' ');
+  const line = Object.entries(params)
+    .map(([key, value]) => (value === '' ? key : `${key}=${value}`))
+    .join(' ');
   writeFileSync(join(tree, 'vmlinuz'), randomBytes(4096));
   writeFileSync(join(tree, 'initrd'), randomBytes(4096));
-  writeFileSync(join(tree, 'boot', 'grub', 'grub.cfg'), [
-    'set default=0', 'set timeout=5', 'menuentry "boot_partition" {', `linuxefi /vmlinuz ${line} --`, 'initrdefi /initrd', '}', '',
-  ].join('\n'));
-  writeFileSync(join(tree, 'isolinux', 'isolinux.cfg'), ['default boot', 'label boot', 'kernel /vmlinuz', `append initrd=/initrd text ${line} --`, ''].join('\n'));
+  writeFileSync(
+    join(tree, 'boot', 'grub', 'grub.cfg'),
+    [
+      'set default=0',
+      'set timeout=5',
+      'menuentry "boot_partition" {',
+      `linuxefi /vmlinuz ${line} --`,
+      'initrdefi /initrd',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(tree, 'isolinux', 'isolinux.cfg'),
+    ['default boot', 'label boot', 'kernel /vmlinuz', `append initrd=/initrd text ${line} --`, ''].join('\n'),
+  );
   const out = `${tree}.iso`;
-  execFileSync(tools.xorriso, ['-as', 'mkisofs', '-quiet', '-J', '-r', '-V', volumeId, '-o', out, tree], { stdio: 'pipe' });
+  execFileSync(tools.xorriso, ['-as', 'mkisofs', '-quiet', '-J', '-r', '-V', volumeId, '-o', out, tree], {
+    stdio: 'pipe',
+  });
   return readFileSync(out);
 }

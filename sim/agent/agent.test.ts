@@ -12,10 +12,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type AgentCommandClient, type CommandResult, type FakeIronicApi, agentCommandClient, startFakeIronicApi,
+  type AgentCommandClient,
+  type CommandResult,
+  type FakeIronicApi,
+  agentCommandClient,
+  startFakeIronicApi,
 } from '../../test/fakes/ironic-api.ts';
 import {
-  type ConfigDrive, type DiskImage, type ImageTools, convertImage, imageTools, makeConfigDrive, makeDeployIso, makeDiskImage, sha256File,
+  type ConfigDrive,
+  type DiskImage,
+  type ImageTools,
+  convertImage,
+  imageTools,
+  makeConfigDrive,
+  makeDeployIso,
+  makeDiskImage,
+  sha256File,
 } from '../../test/disk-images.ts';
 import { type SimulatedBmc, type Simulator, readConfigDrive, startSimulator } from '../index.ts';
 import { readPartitionTable } from '../partitions.ts';
@@ -54,7 +66,10 @@ beforeAll(async () => {
   raw = makeDiskImage(tools, join(dir, 'mbr.raw'), { label: 'dos', sizeMiB: 24 });
   gpt = makeDiskImage(tools, join(dir, 'gpt.raw'), { label: 'gpt', sizeMiB: 24 });
   qcow2 = convertImage(tools, gpt.path, 'qcow2');
-  drive = makeConfigDrive(tools, dir, { metaData: { uuid: 'host-uid-1234', 'metal3-name': 'host-0', 'metal3-namespace': 'metal3' }, userData: '#cloud-config\nhostname: host-0\n' });
+  drive = makeConfigDrive(tools, dir, {
+    metaData: { uuid: 'host-uid-1234', 'metal3-name': 'host-0', 'metal3-namespace': 'metal3' },
+    userData: '#cloud-config\nhostname: host-0\n',
+  });
   const params = {
     'ipa-api-url': ironic.url,
     'ipa-agent-token': TOKEN,
@@ -66,7 +81,10 @@ beforeAll(async () => {
   deployIso = files.addBytes('/deploy.iso', makeDeployIso(tools, dir, params));
   files.addBytes('/mbr.raw', readFileSync(raw.path));
   files.addBytes('/gpt.qcow2', readFileSync(qcow2));
-  files.addBytes('/SHA256SUMS', `${gpt.sha256}  other.img\n${createHash('sha256').update(readFileSync(qcow2)).digest('hex')}  gpt.qcow2\n`);
+  files.addBytes(
+    '/SHA256SUMS',
+    `${gpt.sha256}  other.img\n${createHash('sha256').update(readFileSync(qcow2)).digest('hex')}  gpt.qcow2\n`,
+  );
   files.addBytes('/SHA256SUMS-without', `${gpt.sha256}  other.img\n`);
 }, 600_000);
 
@@ -77,9 +95,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-
 /** A fresh simulator with one host, booted into the deploy ramdisk; returns the host and a command client. */
-async function bootedHost(extra: Partial<typeof HOST> & Record<string, unknown> = {}): Promise<{ bmc: SimulatedBmc; agent: AgentCommandClient }> {
+async function bootedHost(
+  extra: Partial<typeof HOST> & Record<string, unknown> = {},
+): Promise<{ bmc: SimulatedBmc; agent: AgentCommandClient }> {
   await sim?.stop();
   sim = await startSimulator({ stateDir: join(dir, `state-${Date.now()}`), bmcs: [{ ...HOST, ...extra }] });
   const bmc = sim.bmc(HOST.id);
@@ -92,14 +111,31 @@ async function bootedHost(extra: Partial<typeof HOST> & Record<string, unknown> 
   return { bmc, agent: agentCommandClient(callback, TOKEN) };
 }
 
-async function deploy(agent: AgentCommandClient, step: Record<string, unknown>, node: Record<string, unknown> = { uuid: NODE }): Promise<CommandResult> {
-  const started = await agent.run('deploy.execute_deploy_step', { step: { interface: 'deploy', priority: 80, ...step }, node, ports: [] });
+async function deploy(
+  agent: AgentCommandClient,
+  step: Record<string, unknown>,
+  node: Record<string, unknown> = { uuid: NODE },
+): Promise<CommandResult> {
+  const started = await agent.run('deploy.execute_deploy_step', {
+    step: { interface: 'deploy', priority: 80, ...step },
+    node,
+    ports: [],
+  });
   expect(started.command_status).toBe('RUNNING');
   return agent.waitFor('execute_deploy_step');
 }
 
 function imageInfo(overrides: Record<string, unknown>): Record<string, unknown> {
-  return { id: 'mbr.raw', urls: [files.origin + '/mbr.raw'], disk_format: 'raw', stream_raw_images: true, os_hash_algo: 'sha256', os_hash_value: raw.sha256, node_uuid: NODE, ...overrides };
+  return {
+    id: 'mbr.raw',
+    urls: [files.origin + '/mbr.raw'],
+    disk_format: 'raw',
+    stream_raw_images: true,
+    os_hash_algo: 'sha256',
+    os_hash_value: raw.sha256,
+    node_uuid: NODE,
+    ...overrides,
+  };
 }
 
 afterEach(async () => {
@@ -118,7 +154,9 @@ describe('booting the deploy ramdisk', () => {
       system_vendor: unknown;
       boot: unknown;
     };
-    expect(inventory.interfaces.map((nic) => nic.mac_address)).toEqual(bmc.state().macs.map((mac) => mac.toLowerCase()));
+    expect(inventory.interfaces.map((nic) => nic.mac_address)).toEqual(
+      bmc.state().macs.map((mac) => mac.toLowerCase()),
+    );
     expect(inventory.disks.map((disk) => [disk['name'], disk['size'], disk['serial'], disk['rotational']])).toEqual(
       bmc.disks().map((disk) => [disk.name, disk.sizeBytes, disk.serial, disk.rotational]),
     );
@@ -134,9 +172,17 @@ describe('booting the deploy ramdisk', () => {
     expect(lookup).toMatchObject({ status: 200, versionHeader: '1.62', query: { node_uuid: NODE } });
     expect(lookup?.query['addresses']?.split(',')).toEqual(bmc.state().macs.map((mac) => mac.toLowerCase()));
     const beat = ironic.lastHeartbeat(NODE);
-    expect(beat?.body).toEqual({ callback_url: `${sim.agentUrl}/${NODE}`, agent_version: '13.0.0', agent_token: TOKEN });
+    expect(beat?.body).toEqual({
+      callback_url: `${sim.agentUrl}/${NODE}`,
+      agent_version: '13.0.0',
+      agent_token: TOKEN,
+    });
     expect(beat?.versionHeader).toBe('1.68');
-    expect(bmc.ramdisk()).toMatchObject({ kind: 'sim', state: 'running', params: { 'ipa-agent-token': '***', boot_method: 'vmedia' } });
+    expect(bmc.ramdisk()).toMatchObject({
+      kind: 'sim',
+      state: 'running',
+      params: { 'ipa-agent-token': '***', boot_method: 'vmedia' },
+    });
     expect(bmc.agentCounters()).toMatchObject({ ramdiskBoots: 1, inspections: 1, lookups: 1 });
 
     // Heartbeats keep coming at the configured interval.
@@ -147,7 +193,10 @@ describe('booting the deploy ramdisk', () => {
   it('serves IPA root, status and refuses commands without the token', async () => {
     await bootedHost();
     const base = `${sim.agentUrl}/${NODE}`;
-    expect(await (await fetch(`${base}/`)).json()).toMatchObject({ name: 'OpenStack Ironic Python Agent API', default_version: { id: 'v1' } });
+    expect(await (await fetch(`${base}/`)).json()).toMatchObject({
+      name: 'OpenStack Ironic Python Agent API',
+      default_version: { id: 'v1' },
+    });
     expect(await (await fetch(`${base}/v1/status`)).json()).toMatchObject({ version: '13.0.0' });
     const refused = await fetch(`${base}/v1/commands/`);
     expect(refused.status).toBe(401);
@@ -204,39 +253,78 @@ describe('the command API', () => {
     const steps = await agent.run('deploy.get_deploy_steps', { node: { uuid: NODE }, ports: [] }, true);
     expect(steps).toMatchObject({ command_name: 'get_deploy_steps', command_status: 'SUCCEEDED', command_error: null });
     expect(steps.command_result).toMatchObject({ hardware_manager_version: { generic_hardware_manager: '1.2' } });
-    const generic = (steps.command_result as { deploy_steps: Record<string, { step: string }[]> }).deploy_steps['GenericHardwareManager'];
+    const generic = (steps.command_result as { deploy_steps: Record<string, { step: string }[]> }).deploy_steps[
+      'GenericHardwareManager'
+    ];
     expect(generic?.map((step) => step.step)).toContain('write_image');
     const clean = await agent.run('clean.get_clean_steps', { node: { uuid: NODE }, ports: [] });
-    const cleanSteps = (clean.command_result as { clean_steps: Record<string, { step: string; priority: number }[]> }).clean_steps['GenericHardwareManager'];
-    expect(cleanSteps).toEqual(expect.arrayContaining([
-      expect.objectContaining({ step: 'erase_devices', priority: 10 }), expect.objectContaining({ step: 'erase_devices_metadata', priority: 99 }),
-    ]));
+    const cleanSteps = (clean.command_result as { clean_steps: Record<string, { step: string; priority: number }[]> })
+      .clean_steps['GenericHardwareManager'];
+    expect(cleanSteps).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ step: 'erase_devices', priority: 10 }),
+        expect.objectContaining({ step: 'erase_devices_metadata', priority: 99 }),
+      ]),
+    );
 
     bmc.agent({ commandDurationMs: 1500 });
-    const running = await agent.run('deploy.execute_deploy_step', { step: { step: 'inject_files', interface: 'deploy' }, node: { uuid: NODE }, ports: [] });
+    const running = await agent.run('deploy.execute_deploy_step', {
+      step: { step: 'inject_files', interface: 'deploy' },
+      node: { uuid: NODE },
+      ports: [],
+    });
     expect(running.command_status).toBe('RUNNING');
     const busy = await agent.post('standby.get_partition_uuids', {});
-    expect(busy).toEqual({ status: 409, body: { faultcode: 'Client', faultstring: 'Agent is busy: executing command execute_deploy_step' } });
+    expect(busy).toEqual({
+      status: 409,
+      body: { faultcode: 'Client', faultstring: 'Agent is busy: executing command execute_deploy_step' },
+    });
     const beats = ironic.heartbeats.length;
     const done = await agent.waitFor('execute_deploy_step');
-    expect(done).toMatchObject({ command_status: 'SUCCEEDED', command_result: { deploy_step: { step: 'inject_files' } } });
+    expect(done).toMatchObject({
+      command_status: 'SUCCEEDED',
+      command_result: { deploy_step: { step: 'inject_files' } },
+    });
     // A finished async command forces an early heartbeat.
     await until(() => ironic.heartbeats.length > beats, 2_000);
     bmc.agent({ commandDurationMs: 0 });
 
-    expect(await agent.post('nope.thing', {})).toMatchObject({ status: 404, body: { faultstring: 'Not found: Extension with id nope not found.' } });
-    expect(await agent.post('standby.nope', {})).toMatchObject({ status: 400, body: { faultstring: 'Invalid command: Unknown command: nope' } });
+    expect(await agent.post('nope.thing', {})).toMatchObject({
+      status: 404,
+      body: { faultstring: 'Not found: Extension with id nope not found.' },
+    });
+    expect(await agent.post('standby.nope', {})).toMatchObject({
+      status: 400,
+      body: { faultstring: 'Invalid command: Unknown command: nope' },
+    });
     expect(await agent.post('nodot', {})).toMatchObject({ status: 400 });
     const unknownStep = await deploy(agent, { step: 'no_such_step' });
-    expect(unknownStep.command_error).toEqual({ type: 'HardwareManagerMethodNotFound', code: 500, message: 'No HardwareManager found to handle method', details: 'Could not find method: no_such_step' });
-    const mismatch = await agent.run('deploy.execute_deploy_step', { step: { step: 'inject_files', interface: 'deploy' }, node: { uuid: NODE }, ports: [], deploy_version: { generic_hardware_manager: '1.0' } });
+    expect(unknownStep.command_error).toEqual({
+      type: 'HardwareManagerMethodNotFound',
+      code: 500,
+      message: 'No HardwareManager found to handle method',
+      details: 'Could not find method: no_such_step',
+    });
+    const mismatch = await agent.run('deploy.execute_deploy_step', {
+      step: { step: 'inject_files', interface: 'deploy' },
+      node: { uuid: NODE },
+      ports: [],
+      deploy_version: { generic_hardware_manager: '1.0' },
+    });
     expect(mismatch.command_status).toBe('RUNNING');
     expect((await agent.waitFor('execute_deploy_step')).command_status).toBe('CLEAN_VERSION_MISMATCH');
     const logs = await agent.run('log.collect_system_logs', {});
     const archive = Buffer.from((logs.command_result as { system_logs: string }).system_logs, 'base64');
     expect(archive[0]).toBe(0x1f);
-    expect((await agent.list()).map((command) => command.command_name).slice(0, 2)).toEqual(['get_deploy_steps', 'get_clean_steps']);
-    expect(bmc.agentCounters().commands).toMatchObject({ 'deploy.get_deploy_steps': 1, 'deploy.execute_deploy_step': 3, 'clean.get_clean_steps': 1 });
+    expect((await agent.list()).map((command) => command.command_name).slice(0, 2)).toEqual([
+      'get_deploy_steps',
+      'get_clean_steps',
+    ]);
+    expect(bmc.agentCounters().commands).toMatchObject({
+      'deploy.get_deploy_steps': 1,
+      'deploy.execute_deploy_step': 3,
+      'clean.get_clean_steps': 1,
+    });
   });
 
   it('runs a registered custom deploy step (customDeploy.method)', async () => {
@@ -266,12 +354,18 @@ describe('the command API', () => {
 });
 
 describe('writing images', () => {
-  it('streams a raw image onto the smallest disk: the disk holds exactly the image, the other disk nothing', async () => {
+  it('streams a raw image onto the smallest disk: it holds exactly the image, the other disk nothing', async () => {
     const { bmc, agent } = await bootedHost();
     const result = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } });
     expect(result.command_status).toBe('SUCCEEDED');
     const [hdd, ssd] = bmc.disks();
-    expect(result.command_result).toMatchObject({ deploy_result: { result: expect.stringMatching(/^prepare_image: image \(mbr\.raw\) written to device \/dev\/sdb root_uuid=0x[0-9a-f]{8}$/) } });
+    expect(result.command_result).toMatchObject({
+      deploy_result: {
+        result: expect.stringMatching(
+          /^prepare_image: image \(mbr\.raw\) written to device \/dev\/sdb root_uuid=0x[0-9a-f]{8}$/,
+        ),
+      },
+    });
     expect(sha256File(ssd!.path, 0, raw.sizeBytes)).toBe(raw.sha256);
     expect(statSync(hdd!.path).blocks).toBe(0);
     const uuids = await agent.run('standby.get_partition_uuids', {}, true);
@@ -279,22 +373,32 @@ describe('writing images', () => {
     expect(bmc.agentCounters()).toMatchObject({ imageWrites: 1, imageBytesWritten: raw.sizeBytes, configDrives: 0 });
   });
 
-  it('converts a qcow2 image with qemu-img, adds the config drive at the end of the disk, and boots from it', async () => {
+  it('converts a qcow2 image with qemu-img, adds the config drive at the end, and boots from it', async () => {
     const { bmc, agent } = await bootedHost();
-    const info = { id: 'gpt.qcow2', urls: [files.origin + '/gpt.qcow2'], disk_format: 'qcow2', checksum: files.origin + '/SHA256SUMS', node_uuid: NODE };
+    const info = {
+      id: 'gpt.qcow2',
+      urls: [files.origin + '/gpt.qcow2'],
+      disk_format: 'qcow2',
+      checksum: files.origin + '/SHA256SUMS',
+      node_uuid: NODE,
+    };
     const result = await deploy(agent, { step: 'write_image', args: { image_info: info, configdrive: drive.encoded } });
     expect(result.command_error).toBeNull();
     const [hdd, ssd] = bmc.disks();
     // The partition data is the image's; the GPT itself was extended to the disk and got the config drive entry.
     const dataEnd = gpt.sizeBytes - 33 * 512;
-    expect(sha256File(ssd!.path, 34 * 512, dataEnd - 34 * 512)).toBe(sha256File(gpt.path, 34 * 512, dataEnd - 34 * 512));
+    expect(sha256File(ssd!.path, 34 * 512, dataEnd - 34 * 512)).toBe(
+      sha256File(gpt.path, 34 * 512, dataEnd - 34 * 512),
+    );
     expect(execFileSync(tools.sgdisk, ['-v', ssd!.path], { encoding: 'utf8' })).toContain('No problems found');
     const table = await readPartitionTable(ssd!.path, ssd!.sizeBytes);
     expect(table?.partitions.map((partition) => partition.number)).toEqual([1, 2]);
     expect(table?.partitions[1]!.startBytes).toBeGreaterThan(ssd!.sizeBytes - 65 * MIB);
     const found = await readConfigDrive(ssd!);
     expect(found?.partition).toBe(2);
-    expect(JSON.parse(found?.files['openstack/latest/meta_data.json']?.toString() ?? '{}')).toMatchObject({ uuid: 'host-uid-1234' });
+    expect(JSON.parse(found?.files['openstack/latest/meta_data.json']?.toString() ?? '{}')).toMatchObject({
+      uuid: 'host-uid-1234',
+    });
     expect(found?.files['openstack/latest/user_data']?.toString()).toBe('#cloud-config\nhostname: host-0\n');
     expect(statSync(hdd!.path).blocks).toBe(0);
     expect(bmc.agentCounters()).toMatchObject({ imageWrites: 1, imageBytesWritten: gpt.sizeBytes, configDrives: 1 });
@@ -307,9 +411,16 @@ describe('writing images', () => {
     expect(bmc.diskBoot()).toMatchObject({
       device: '/dev/sdb',
       partitionTable: 'gpt',
-      configDrive: { partition: 2, files: expect.arrayContaining(['openstack/latest/meta_data.json', 'openstack/latest/user_data']) },
+      configDrive: {
+        partition: 2,
+        files: expect.arrayContaining(['openstack/latest/meta_data.json', 'openstack/latest/user_data']),
+      },
       image: {
-        imageId: 'gpt.qcow2', diskFormat: 'qcow2', bytes: gpt.sizeBytes, sha256: null, configDrive: { number: 2 },
+        imageId: 'gpt.qcow2',
+        diskFormat: 'qcow2',
+        bytes: gpt.sizeBytes,
+        sha256: null,
+        configDrive: { number: 2 },
         checksum: { algorithm: 'sha256', value: createHash('sha256').update(readFileSync(qcow2)).digest('hex') },
       },
     });
@@ -323,7 +434,11 @@ describe('writing images', () => {
     { scenario: 'rotational true', hints: { rotational: true }, device: '/dev/sda' },
   ])('root device hint by $scenario picks $device', async ({ hints, device }) => {
     const { bmc, agent } = await bootedHost();
-    const result = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } }, { uuid: NODE, instance_info: { root_device: hints } });
+    const result = await deploy(
+      agent,
+      { step: 'write_image', args: { image_info: imageInfo({}) } },
+      { uuid: NODE, instance_info: { root_device: hints } },
+    );
     expect(result.command_error).toBeNull();
     const chosen = bmc.disks().find((disk) => disk.name === device)!;
     expect(sha256File(chosen.path, 0, raw.sizeBytes)).toBe(raw.sha256);
@@ -332,7 +447,11 @@ describe('writing images', () => {
 
   it('fails with DeviceNotFound when no disk matches the hints', async () => {
     const { agent } = await bootedHost();
-    const result = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } }, { uuid: NODE, instance_info: { root_device: { serial: 's== nothing' } } });
+    const result = await deploy(
+      agent,
+      { step: 'write_image', args: { image_info: imageInfo({}) } },
+      { uuid: NODE, instance_info: { root_device: { serial: 's== nothing' } } },
+    );
     expect(result.command_error).toMatchObject({ type: 'DeviceNotFound', code: 404 });
     expect(result.command_error?.details).toContain('serial');
   });
@@ -352,7 +471,12 @@ describe('writing images', () => {
     },
     {
       scenario: 'checksum file without the image name',
-      info: () => imageInfo({ os_hash_algo: undefined, os_hash_value: undefined, checksum: files.origin + '/SHA256SUMS-without' }),
+      info: () =>
+        imageInfo({
+          os_hash_algo: undefined,
+          os_hash_value: undefined,
+          checksum: files.origin + '/SHA256SUMS-without',
+        }),
       error: { type: 'ImageDownloadError' },
       details: (): string => 'Checksum file does not contain name mbr.raw',
     },
@@ -381,13 +505,26 @@ describe('writing images', () => {
 describe('cleaning', () => {
   async function written(): Promise<{ bmc: SimulatedBmc; agent: AgentCommandClient }> {
     const host = await bootedHost();
-    const info = { id: 'gpt.qcow2', urls: [files.origin + '/gpt.qcow2'], disk_format: 'qcow2', checksum: files.origin + '/SHA256SUMS', node_uuid: NODE };
-    expect((await deploy(host.agent, { step: 'write_image', args: { image_info: info, configdrive: drive.encoded } })).command_error).toBeNull();
+    const info = {
+      id: 'gpt.qcow2',
+      urls: [files.origin + '/gpt.qcow2'],
+      disk_format: 'qcow2',
+      checksum: files.origin + '/SHA256SUMS',
+      node_uuid: NODE,
+    };
+    expect(
+      (await deploy(host.agent, { step: 'write_image', args: { image_info: info, configdrive: drive.encoded } }))
+        .command_error,
+    ).toBeNull();
     return host;
   }
 
   async function clean(agent: AgentCommandClient, step: string): Promise<CommandResult> {
-    await agent.run('clean.execute_clean_step', { step: { step, interface: 'deploy', priority: 99 }, node: { uuid: NODE }, ports: [] });
+    await agent.run('clean.execute_clean_step', {
+      step: { step, interface: 'deploy', priority: 99 },
+      node: { uuid: NODE },
+      ports: [],
+    });
     return agent.waitFor('execute_clean_step');
   }
 
@@ -396,7 +533,10 @@ describe('cleaning', () => {
     const ssd = bmc.disks()[1]!;
     const middle = sha256File(ssd.path, 2 * MIB, MIB);
     const result = await clean(agent, 'erase_devices_metadata');
-    expect(result).toMatchObject({ command_status: 'SUCCEEDED', command_result: { clean_result: null, clean_step: { step: 'erase_devices_metadata' } } });
+    expect(result).toMatchObject({
+      command_status: 'SUCCEEDED',
+      command_result: { clean_result: null, clean_step: { step: 'erase_devices_metadata' } },
+    });
     expect(await readPartitionTable(ssd.path, ssd.sizeBytes)).toBeUndefined();
     expect(await readConfigDrive(ssd)).toBeUndefined();
     expect(execFileSync(tools.sgdisk, ['-p', ssd.path], { encoding: 'utf8' })).toContain('Creating new GPT entries');
@@ -407,7 +547,10 @@ describe('cleaning', () => {
   it('erase_devices zeroes every disk', async () => {
     const { bmc, agent } = await written();
     const result = await clean(agent, 'erase_devices');
-    expect(result).toMatchObject({ command_status: 'SUCCEEDED', command_result: { clean_result: { '/dev/sda': null, '/dev/sdb': null } } });
+    expect(result).toMatchObject({
+      command_status: 'SUCCEEDED',
+      command_result: { clean_result: { '/dev/sda': null, '/dev/sdb': null } },
+    });
     for (const disk of bmc.disks()) {
       expect(statSync(disk.path)).toMatchObject({ size: disk.sizeBytes, blocks: 0 });
     }
@@ -420,7 +563,11 @@ describe('fault switches', () => {
     const { bmc, agent } = await bootedHost();
     bmc.agent({ failCommand: { match: 'write_image', error: 'ImageDownloadError', times: 1 } });
     const failed = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } });
-    expect(failed.command_error).toMatchObject({ type: 'ImageDownloadError', code: 500, message: 'Error downloading image' });
+    expect(failed.command_error).toMatchObject({
+      type: 'ImageDownloadError',
+      code: 500,
+      message: 'Error downloading image',
+    });
     const retried = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } });
     expect(retried.command_status).toBe('SUCCEEDED');
     expect(bmc.agentCounters()).toMatchObject({ injectedFaults: 1, failedCommands: 1, imageWrites: 1 });
@@ -430,30 +577,46 @@ describe('fault switches', () => {
     { scenario: 'a streamed raw image', info: () => imageInfo({}), bytes: () => raw.sizeBytes },
     {
       scenario: 'a qcow2 image converted by qemu-img',
-      info: () => ({ id: 'gpt.qcow2', urls: [files.origin + '/gpt.qcow2'], disk_format: 'qcow2', checksum: files.origin + '/SHA256SUMS', node_uuid: NODE }),
+      info: () => ({
+        id: 'gpt.qcow2',
+        urls: [files.origin + '/gpt.qcow2'],
+        disk_format: 'qcow2',
+        checksum: files.origin + '/SHA256SUMS',
+        node_uuid: NODE,
+      }),
       bytes: () => gpt.sizeBytes,
     },
   ])('slows the disk down and shows the progress of $scenario while it runs', async ({ info, bytes }) => {
     const { bmc, agent } = await bootedHost();
     bmc.agent({ diskBytesPerSec: 12 * MIB });
     const started = Date.now();
-    await agent.run('deploy.execute_deploy_step', { step: { step: 'write_image', interface: 'deploy', args: { image_info: info() } }, node: { uuid: NODE }, ports: [] });
+    await agent.run('deploy.execute_deploy_step', {
+      step: { step: 'write_image', interface: 'deploy', args: { image_info: info() } },
+      node: { uuid: NODE },
+      ports: [],
+    });
     const seen: number[] = [];
     await until(async () => {
       const last = (await agent.list()).at(-1);
-      const written = (last?.command_result as { progress?: { bytes_written: number } } | null)?.progress?.bytes_written;
+      const written = (last?.command_result as { progress?: { bytes_written: number } } | null)?.progress
+        ?.bytes_written;
       if (last?.command_status === 'RUNNING' && written !== undefined) seen.push(written);
       return last?.command_status !== 'RUNNING';
     }, 20_000);
     // 24 MiB at 12 MiB/s: about two seconds, with progress reported meanwhile.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(seen.some((value) => value > 0 && value <= bytes())).toBe(true);
-    expect((await agent.list()).at(-1)).toMatchObject({ command_status: 'SUCCEEDED', command_result: { deploy_result: { result: expect.stringContaining('written to device') } } });
+    expect((await agent.list()).at(-1)).toMatchObject({
+      command_status: 'SUCCEEDED',
+      command_result: { deploy_result: { result: expect.stringContaining('written to device') } },
+    });
   });
 
   it('never heartbeats when told so, and looks up with unknown MACs when lookups must fail', async () => {
     await sim?.stop();
-    sim = await startSimulator({ bmcs: [{ ...HOST, agentSettings: { ...HOST.agentSettings, lookupFails: true, lookupRetryMaxMs: 100 } }] });
+    sim = await startSimulator({
+      bmcs: [{ ...HOST, agentSettings: { ...HOST.agentSettings, lookupFails: true, lookupRetryMaxMs: 100 } }],
+    });
     const bmc = sim.bmc(HOST.id);
     ironic.addNode({ uuid: NODE, macs: bmc.state().macs, token: TOKEN, pregenerated: true });
     const lookups = ironic.lookups.length;

@@ -18,14 +18,29 @@ import { gzipSync } from 'node:zlib';
 import { fetch } from 'undici';
 import { diskIdentifier } from '../partitions.ts';
 import { IpaError, ipaErrors } from './errors.ts';
-import { DEFAULT_PERMITTED_FORMATS, type ImageInfo, configDriveBytes, validateImageInfo, validatePartitioning, writeConfigDrive, writeWholeDiskImage } from './image.ts';
+import {
+  DEFAULT_PERMITTED_FORMATS,
+  type ImageInfo,
+  configDriveBytes,
+  validateImageInfo,
+  validatePartitioning,
+  writeConfigDrive,
+  writeWholeDiskImage,
+} from './image.ts';
 import { type HostFacts, buildInventory, inventoryDisk } from './inventory.ts';
 import { chooseRootDevice } from './root-device.ts';
 import type { RamdiskBoot, RunningRamdisk } from './runner.ts';
 import { type AgentServer, readJson, sendJson } from './server.ts';
 import { HostAgentState } from './settings.ts';
 import {
-  CLEAN_STEPS, CUSTOM_MANAGER, type CustomDeployStep, GENERIC_MANAGER, NO_OP_STEPS, deployStepsResult, eraseDevices, eraseMetadata,
+  CLEAN_STEPS,
+  CUSTOM_MANAGER,
+  type CustomDeployStep,
+  GENERIC_MANAGER,
+  NO_OP_STEPS,
+  deployStepsResult,
+  eraseDevices,
+  eraseMetadata,
   managerVersions,
 } from './steps.ts';
 
@@ -135,7 +150,10 @@ export class SimRamdisk implements RunningRamdisk {
     this.state = state;
     this.facts = facts;
     this.env = env;
-    this.apiUrls = (boot.params['ipa-api-url'] ?? '').split(',').map((url) => url.trim().replace(/\/+$/, '')).filter((url) => url !== '' && url !== 'mdns');
+    this.apiUrls = (boot.params['ipa-api-url'] ?? '')
+      .split(',')
+      .map((url) => url.trim().replace(/\/+$/, ''))
+      .filter((url) => url !== '' && url !== 'mdns');
     this.token = boot.params['ipa-agent-token'] || undefined;
     this.table = this.commandTable();
   }
@@ -185,7 +203,9 @@ export class SimRamdisk implements RunningRamdisk {
     await this.discoverVersion();
     const found = await this.lookup(uuid);
     if (!found || this.signal.aborted) return;
-    this.unregister = this.env.server.register(found, (request, response, path, query) => this.serve(request, response, path, query));
+    this.unregister = this.env.server.register(found, (request, response, path, query) =>
+      this.serve(request, response, path, query),
+    );
     this.log(`lookup found node ${found}; serving commands at ${this.callbackUrl}`);
     await this.heartbeatLoop();
   }
@@ -199,11 +219,18 @@ export class SimRamdisk implements RunningRamdisk {
     return this.boot.params['ipa-inspection-collectors'] && api ? `${api}/v1/continue_inspection` : undefined;
   }
 
-  private async call(url: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}): Promise<{ status: number; json: Json | undefined }> {
+  private async call(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: unknown } = {},
+  ): Promise<{ status: number; json: Json | undefined }> {
     const timeoutMs = Number(this.boot.params['ipa-http-request-timeout'] ?? 30) * 1000;
     const response = await fetch(url, {
       method: init.method ?? 'GET',
-      headers: { accept: 'application/json', ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      headers: {
+        accept: 'application/json',
+        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...init.headers,
+      },
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
       signal: AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)]),
     });
@@ -229,7 +256,10 @@ export class SimRamdisk implements RunningRamdisk {
       inventory,
       root_disk: root,
       boot_interface: this.boot.params['BOOTIF'] ?? null,
-      configuration: { collectors: ['default', 'logs'], managers: [{ name: GENERIC_MANAGER.name, version: GENERIC_MANAGER.version }] },
+      configuration: {
+        collectors: ['default', 'logs'],
+        managers: [{ name: GENERIC_MANAGER.name, version: GENERIC_MANAGER.version }],
+      },
       error: null,
     };
     for (let attempt = 0; attempt < 6 && !this.signal.aborted; attempt += 1) {
@@ -274,7 +304,9 @@ export class SimRamdisk implements RunningRamdisk {
     const deadline = Date.now() + timeoutMs;
     let interval = Number(this.boot.params['ipa-lookup-interval'] ?? 1) * 1000;
     while (!this.signal.aborted) {
-      const macs = this.state.settings.lookupFails ? ['02:00:5e:00:00:00'] : this.boot.host.macs.map((mac) => mac.toLowerCase());
+      const macs = this.state.settings.lookupFails
+        ? ['02:00:5e:00:00:00']
+        : this.boot.host.macs.map((mac) => mac.toLowerCase());
       const query = new URLSearchParams({ addresses: macs.join(',') });
       if (uuid && !this.state.settings.lookupFails) query.set('node_uuid', uuid);
       for (const api of this.apiUrls) {
@@ -292,7 +324,10 @@ export class SimRamdisk implements RunningRamdisk {
         }
       }
       if (Date.now() >= deadline) {
-        this.log(`LookupNodeError: Error getting configuration from Ironic: could not look up node after ${timeoutMs / 1000} s`);
+        this.log(
+          `LookupNodeError: Error getting configuration from Ironic: could not look up node after ` +
+            `${timeoutMs / 1000} s`,
+        );
         return undefined;
       }
       await this.sleeper.sleep(Math.min(interval * uniform(0.5, 1), deadline - Date.now()));
@@ -325,7 +360,8 @@ export class SimRamdisk implements RunningRamdisk {
       }
     }
     const formats = config['permitted_image_formats'];
-    if (Array.isArray(formats) && formats.every((format) => typeof format === 'string')) this.permittedFormats = formats as string[];
+    if (Array.isArray(formats) && formats.every((format) => typeof format === 'string'))
+      this.permittedFormats = formats as string[];
     this.node = node;
     this.nodeUuid = node['uuid'];
     this.heartbeatTimeoutSec = timeout;
@@ -339,7 +375,9 @@ export class SimRamdisk implements RunningRamdisk {
         waitMs = 1_000;
       } else {
         const ok = await this.heartbeat();
-        waitMs = ok ? (this.state.settings.heartbeatIntervalMs ?? this.heartbeatTimeoutSec * 1000 * uniform(0.3, 0.6)) : 5_000 * uniform(1, 2);
+        waitMs = ok
+          ? (this.state.settings.heartbeatIntervalMs ?? this.heartbeatTimeoutSec * 1000 * uniform(0.3, 0.6))
+          : 5_000 * uniform(1, 2);
       }
       const until = Date.now() + waitMs;
       while (!this.signal.aborted && Date.now() < until) {
@@ -385,7 +423,12 @@ export class SimRamdisk implements RunningRamdisk {
 
   // ---- the command API ------------------------------------------------------------------------------------
 
-  private async serve(request: IncomingMessage, response: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
+  private async serve(
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+  ): Promise<void> {
     const route = path.replace(/^\/v1(?=\/|$)/, '') || '/';
     const method = request.method ?? 'GET';
     const base = this.callbackUrl ?? '';
@@ -399,10 +442,20 @@ export class SimRamdisk implements RunningRamdisk {
       });
     }
     if (method === 'GET' && route === '/') {
-      return sendJson(response, 200, { id: 'v1', links: [{ href: `${base}/v1/`, rel: 'self' }], commands: [{ href: `${base}/v1/commands`, rel: 'self' }], status: [{ href: `${base}/v1/status`, rel: 'self' }] });
+      return sendJson(response, 200, {
+        id: 'v1',
+        links: [{ href: `${base}/v1/`, rel: 'self' }],
+        commands: [{ href: `${base}/v1/commands`, rel: 'self' }],
+        status: [{ href: `${base}/v1/status`, rel: 'self' }],
+      });
     }
-    if (method === 'GET' && route === '/status') return sendJson(response, 200, { started_at: this.startedAt, version: AGENT_VERSION });
-    if (!route.startsWith('/commands')) return sendJson(response, 404, { faultcode: 'Client', faultstring: '404 Not Found: The requested URL was not found on the server.' });
+    if (method === 'GET' && route === '/status')
+      return sendJson(response, 200, { started_at: this.startedAt, version: AGENT_VERSION });
+    if (!route.startsWith('/commands'))
+      return sendJson(response, 404, {
+        faultcode: 'Client',
+        faultstring: '404 Not Found: The requested URL was not found on the server.',
+      });
     if (!this.token || query.get('agent_token') !== this.token) {
       return sendJson(response, 401, { faultcode: 'Client', faultstring: '401 Unauthorized: Token invalid.' });
     }
@@ -421,8 +474,17 @@ export class SimRamdisk implements RunningRamdisk {
       return sendJson(response, 405, { faultcode: 'Client', faultstring: '405 Method Not Allowed' });
     }
     const body = (await readJson(request)) as Json | undefined;
-    if (!body || typeof body['name'] !== 'string' || !body['params'] || typeof body['params'] !== 'object' || Array.isArray(body['params'])) {
-      return sendJson(response, 400, { faultcode: 'Client', faultstring: '400 Bad Request: Missing or invalid name or params' });
+    if (
+      !body ||
+      typeof body['name'] !== 'string' ||
+      !body['params'] ||
+      typeof body['params'] !== 'object' ||
+      Array.isArray(body['params'])
+    ) {
+      return sendJson(response, 400, {
+        faultcode: 'Client',
+        faultstring: '400 Bad Request: Missing or invalid name or params',
+      });
     }
     let record: CommandRecord;
     try {
@@ -450,7 +512,15 @@ export class SimRamdisk implements RunningRamdisk {
     if (!spec) throw ipaErrors.invalidCommand(`Unknown command: ${command}`);
     HostAgentState.bump(this.state.counters.commands, fullName);
     this.log(`command ${fullName}`);
-    const record: CommandRecord = { id: randomUUID(), name: command, sync: spec.kind === 'sync', status: 'RUNNING', error: null, result: null, done: Promise.resolve() };
+    const record: CommandRecord = {
+      id: randomUUID(),
+      name: command,
+      sync: spec.kind === 'sync',
+      status: 'RUNNING',
+      error: null,
+      result: null,
+      done: Promise.resolve(),
+    };
     this.commands.push(record);
     const fault = this.state.takeFault([fullName, command]);
     const work = fault ? () => Promise.reject(fault) : () => spec.run(params, record);
@@ -496,43 +566,54 @@ export class SimRamdisk implements RunningRamdisk {
   }
 
   private commandTable(): Record<string, Record<string, CommandSpec>> {
-    const sync = (run: CommandSpec['run']): CommandSpec => ({ kind: 'sync', run });
-    const async = (run: CommandSpec['run']): CommandSpec => ({ kind: 'async', run });
+    const immediate = (run: CommandSpec['run']): CommandSpec => ({ kind: 'sync', run });
+    const background = (run: CommandSpec['run']): CommandSpec => ({ kind: 'async', run });
     const custom = () => [...this.env.customSteps.keys()];
     return {
       deploy: {
-        get_deploy_steps: sync(async (params) => {
+        get_deploy_steps: immediate(async (params) => {
           this.cacheNode(params);
-          return { deploy_steps: deployStepsResult(custom()), hardware_manager_version: managerVersions(custom().length > 0) };
+          return {
+            deploy_steps: deployStepsResult(custom()),
+            hardware_manager_version: managerVersions(custom().length > 0),
+          };
         }),
-        execute_deploy_step: async((params, record) => this.executeStep('deploy', params, record)),
+        execute_deploy_step: background((params, record) => this.executeStep('deploy', params, record)),
       },
       clean: {
-        get_clean_steps: sync(async (params) => {
+        get_clean_steps: immediate(async (params) => {
           this.cacheNode(params);
-          return { clean_steps: { GenericHardwareManager: [...CLEAN_STEPS] }, hardware_manager_version: managerVersions(custom().length > 0) };
+          return {
+            clean_steps: { GenericHardwareManager: [...CLEAN_STEPS] },
+            hardware_manager_version: managerVersions(custom().length > 0),
+          };
         }),
-        execute_clean_step: async((params, record) => this.executeStep('clean', params, record)),
+        execute_clean_step: background((params, record) => this.executeStep('clean', params, record)),
       },
       standby: {
-        prepare_image: async(async (params, record) => this.prepareImage(validateImageInfo(params['image_info']), params['configdrive'], record)),
-        get_partition_uuids: sync(async () => this.partitionUuids ?? {}),
-        power_off: async(async () => {
+        prepare_image: background(async (params, record) =>
+          this.prepareImage(validateImageInfo(params['image_info']), params['configdrive'], record),
+        ),
+        get_partition_uuids: immediate(async () => this.partitionUuids ?? {}),
+        power_off: background(async () => {
           this.state.counters.powerOffs += 1;
           // The machine goes down once the command has been recorded as done.
           setTimeout(() => this.boot.powerOff(), 0).unref();
           return null;
         }),
-        sync: sync(async () => null),
+        sync: immediate(async () => null),
       },
       image: {
-        install_bootloader: async(async (params) => {
-          this.log(`install_bootloader root_uuid=${String(params['root_uuid'])} target_boot_mode=${String(params['target_boot_mode'])}`);
+        install_bootloader: background(async (params) => {
+          this.log(
+            `install_bootloader root_uuid=${String(params['root_uuid'])} ` +
+              `target_boot_mode=${String(params['target_boot_mode'])}`,
+          );
           return null;
         }),
       },
       log: {
-        collect_system_logs: sync(async () => ({ system_logs: this.systemLogs() })),
+        collect_system_logs: immediate(async () => ({ system_logs: this.systemLogs() })),
       },
     };
   }
@@ -547,10 +628,15 @@ export class SimRamdisk implements RunningRamdisk {
     const step = params['step'] as Json | undefined;
     const provided = params[`${kind}_version`];
     const current = managerVersions(this.env.customSteps.size > 0);
-    if (provided && typeof provided === 'object' && JSON.stringify(sortKeys(provided as Json)) !== JSON.stringify(sortKeys(current))) {
+    if (
+      provided &&
+      typeof provided === 'object' &&
+      JSON.stringify(sortKeys(provided as Json)) !== JSON.stringify(sortKeys(current))
+    ) {
       throw ipaErrors.versionMismatch(current, provided);
     }
-    if (!step || typeof step['step'] !== 'string') throw ipaErrors.commandExecution(`Malformed ${kind}_step, no "step" key: ${JSON.stringify(step)}`);
+    if (!step || typeof step['step'] !== 'string')
+      throw ipaErrors.commandExecution(`Malformed ${kind}_step, no "step" key: ${JSON.stringify(step)}`);
     const name = step['step'];
     const args = (step['args'] as Json | undefined) ?? {};
     HostAgentState.bump(this.state.counters.steps, name);
@@ -561,10 +647,13 @@ export class SimRamdisk implements RunningRamdisk {
       result = await this.runStep(kind, name, args, record);
     } catch (error) {
       if (error instanceof IpaError || this.signal.aborted) throw error;
-      const text = `Unexpected exception performing ${kind} step ${name}. ${(error as Error).name}: ${(error as Error).message}`;
+      const { name: type, message } = error as Error;
+      const text = `Unexpected exception performing ${kind} step ${name}. ${type}: ${message}`;
       throw kind === 'deploy' ? ipaErrors.deployment(text) : ipaErrors.cleaning(text);
     }
-    return kind === 'deploy' ? { deploy_result: result ?? null, deploy_step: step } : { clean_result: result ?? null, clean_step: step };
+    return kind === 'deploy'
+      ? { deploy_result: result ?? null, deploy_step: step }
+      : { clean_result: result ?? null, clean_step: step };
   }
 
   private async runStep(kind: 'deploy' | 'clean', name: string, args: Json, record: CommandRecord): Promise<unknown> {
@@ -572,7 +661,9 @@ export class SimRamdisk implements RunningRamdisk {
     if (name === 'write_image' && kind === 'deploy') {
       // IPA's write_image step runs prepare_image and returns that command's result.
       const image = validateImageInfo(args['image_info']);
-      return { result: `prepare_image: ${await this.prepareImage(image, args['configdrive'] ?? image.configdrive, record)}` };
+      return {
+        result: `prepare_image: ${await this.prepareImage(image, args['configdrive'] ?? image.configdrive, record)}`,
+      };
     }
     if (name === 'erase_devices_metadata' || name === 'erase_devices_express') {
       this.state.counters.metadataErases += await eraseMetadata(disks);
@@ -609,7 +700,8 @@ export class SimRamdisk implements RunningRamdisk {
    * activity heartbeats).
    */
   private async prepareImage(image: ImageInfo, configdrive: unknown, record: CommandRecord): Promise<string> {
-    if (image['image_type'] === 'partition') throw ipaErrors.invalidParams('partition images are not supported by the simulated agent');
+    if (image['image_type'] === 'partition')
+      throw ipaErrors.invalidParams('partition images are not supported by the simulated agent');
     const instanceInfo = (this.node?.['instance_info'] as Json | undefined) ?? {};
     const properties = (this.node?.['properties'] as Json | undefined) ?? {};
     const hints = (instanceInfo['root_device'] ?? properties['root_device']) as Json | undefined;
@@ -644,9 +736,18 @@ export class SimRamdisk implements RunningRamdisk {
     const written = this.state.writes.get(disk.name);
     if (typeof configdrive === 'string' && configdrive !== '') {
       const nodeUuid = image.node_uuid ?? this.nodeUuid ?? 'local';
-      const partition = await writeConfigDrive(disk, await configDriveBytes(configdrive, nodeUuid, this.signal), nodeUuid);
+      const partition = await writeConfigDrive(
+        disk,
+        await configDriveBytes(configdrive, nodeUuid, this.signal),
+        nodeUuid,
+      );
       this.state.counters.configDrives += 1;
-      if (written) written.configDrive = { number: partition.number, startBytes: partition.startBytes, sizeBytes: partition.sizeBytes };
+      if (written)
+        written.configDrive = {
+          number: partition.number,
+          startBytes: partition.startBytes,
+          sizeBytes: partition.sizeBytes,
+        };
       this.log(`config drive written to partition ${partition.number} of ${disk.name}`);
     }
     const rootUuid = await diskIdentifier(disk.path);
@@ -664,7 +765,12 @@ export class SimRamdisk implements RunningRamdisk {
     header.write('0000000\0', 108);
     header.write('0000000\0', 116);
     header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124);
-    header.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136);
+    header.write(
+      `${Math.floor(Date.now() / 1000)
+        .toString(8)
+        .padStart(11, '0')}\0`,
+      136,
+    );
     header.write('        ', 148);
     header.write('0', 156);
     header.write('ustar\0', 257);

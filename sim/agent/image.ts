@@ -19,7 +19,13 @@ import { fetch } from 'undici';
 import { isoVolumeId } from '../../lib/iso9660.ts';
 import { debianCommands } from '../../stack/binaries.ts';
 import {
-  CONFIG_DRIVE_BYTES, type Partition, PartitionError, addConfigDrivePartition, destroyDiskMetadata, fixGpt, readPartitionTable,
+  CONFIG_DRIVE_BYTES,
+  type Partition,
+  PartitionError,
+  addConfigDrivePartition,
+  destroyDiskMetadata,
+  fixGpt,
+  readPartitionTable,
 } from '../partitions.ts';
 import { IpaError, ipaErrors } from './errors.ts';
 import type { SimDisk } from './runner.ts';
@@ -87,7 +93,8 @@ export function validateImageInfo(info: unknown): ImageInfo {
   for (const field of ['id', 'urls']) {
     if (!(field in image)) throw ipaErrors.invalidParams(`Image is missing '${field}' field.`);
   }
-  if (!Array.isArray(image.urls) || image.urls.length === 0) throw ipaErrors.invalidParams("Image 'urls' must be a list with at least one element.");
+  if (!Array.isArray(image.urls) || image.urls.length === 0)
+    throw ipaErrors.invalidParams("Image 'urls' must be a list with at least one element.");
   const checksum = image.checksum;
   if (checksum !== undefined && checksum !== null && (typeof checksum !== 'string' || checksum === '')) {
     throw ipaErrors.invalidParams("Image 'checksum' must be a non-empty string.");
@@ -95,11 +102,14 @@ export function validateImageInfo(info: unknown): ImageInfo {
   const algo = image.os_hash_algo;
   const value = image.os_hash_value;
   if (algo || value) {
-    if (typeof algo !== 'string' || !algo) throw ipaErrors.invalidParams("Image 'os_hash_algo' must be a non-empty string.");
-    if (typeof value !== 'string' || !value) throw ipaErrors.invalidParams("Image 'os_hash_value' must be a non-empty string.");
+    if (typeof algo !== 'string' || !algo)
+      throw ipaErrors.invalidParams("Image 'os_hash_algo' must be a non-empty string.");
+    if (typeof value !== 'string' || !value)
+      throw ipaErrors.invalidParams("Image 'os_hash_value' must be a non-empty string.");
   } else if (!checksum) {
     throw ipaErrors.invalidParams(
-      "Image checksum is not available, either the 'checksum' field or the 'os_hash_algo' and 'os_hash_value' fields pair must be set for image verification.",
+      "Image checksum is not available, either the 'checksum' field or the 'os_hash_algo' and 'os_hash_value' " +
+        "fields pair must be set for image verification.",
     );
   }
   return image;
@@ -109,7 +119,9 @@ function algorithmByLength(value: string): string {
   if (value.length === 128) return 'sha512';
   if (value.length === 64) return 'sha256';
   if (value.length === 32) return 'md5';
-  throw new Error('Unable to identify checksum algorithm used, and a value is not specified in the os_hash_algo setting.');
+  throw new Error(
+    'Unable to identify checksum algorithm used, and a value is not specified in the os_hash_algo setting.',
+  );
 }
 
 function isUrl(value: string): boolean {
@@ -126,7 +138,10 @@ async function get(url: string, imageId: string, signal: AbortSignal) {
   }
   if (response.status !== 200) {
     const body = await response.text().catch(() => '');
-    throw ipaErrors.imageDownload(imageId, `Received status code ${response.status} from ${url}, expected 200. Response body: ${body.slice(0, 200)}`);
+    throw ipaErrors.imageDownload(
+      imageId,
+      `Received status code ${response.status} from ${url}, expected 200. Response body: ${body.slice(0, 200)}`,
+    );
   }
   return response;
 }
@@ -135,7 +150,10 @@ async function get(url: string, imageId: string, signal: AbortSignal) {
 async function fetchChecksum(checksum: string, image: ImageInfo, signal: AbortSignal): Promise<string> {
   if (!isUrl(checksum)) return checksum;
   const text = await (await get(checksum, checksum, signal)).text();
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   if (lines.length === 0) throw ipaErrors.imageDownload(checksum, 'Empty checksum file');
   const only = /^([a-fA-F\d]{32}|[a-fA-F\d]{64}|[a-fA-F\d]{128})$/;
   if (lines.length === 1 && !lines[0]?.includes(' ')) {
@@ -148,18 +166,30 @@ async function fetchChecksum(checksum: string, image: ImageInfo, signal: AbortSi
   const names = [new RegExp(`\\s[*]?${escaped}$`), new RegExp(`\\s\\(${escaped}\\)\\s`)];
   for (const line of lines) {
     if (line.startsWith('#') || !names.some((pattern) => pattern.test(line))) continue;
-    const match = /^([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})\s/.exec(line) ?? /\s([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})$/.exec(line);
+    const match =
+      /^([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})\s/.exec(line) ??
+      /\s([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})$/.exec(line);
     if (match?.[1]) return match[1];
   }
   throw ipaErrors.imageDownload(checksum, `Checksum file does not contain name ${expected}`);
 }
 
 /** The algorithm and expected value, as IPA's `ImageDownload` decides them. */
-export async function resolveChecksum(image: ImageInfo, signal: AbortSignal): Promise<{ algorithm: string; expected: string }> {
+export async function resolveChecksum(
+  image: ImageInfo,
+  signal: AbortSignal,
+): Promise<{ algorithm: string; expected: string }> {
   const algo = image.os_hash_algo ?? undefined;
   if (algo && image.os_hash_value) {
     if (!['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(algo)) {
-      throw new IpaError('RESTError', 500, 'An error occurred', `Unable to verify image ${image.id} with available checksums. Please make sure the specified 'os_hash_algo' (currently ${algo}) is supported by this ramdisk, or provide a md5 checksum via the 'checksum' field`);
+      throw new IpaError(
+        'RESTError',
+        500,
+        'An error occurred',
+        `Unable to verify image ${image.id} with available checksums. Please make sure the specified ` +
+          `'os_hash_algo' (currently ${algo}) is supported by this ramdisk, or provide a md5 checksum via the ` +
+          `'checksum' field`,
+      );
     }
     return { algorithm: algo, expected: (await fetchChecksum(image.os_hash_value, image, signal)).toLowerCase() };
   }
@@ -168,7 +198,13 @@ export async function resolveChecksum(image: ImageInfo, signal: AbortSignal): Pr
   try {
     return { algorithm: algorithmByLength(expected), expected };
   } catch (error) {
-    throw new IpaError('RESTError', 500, 'An error occurred', `Unable to proceed with image ${image.id} as the checksum indicator has been used but the algorithm could not be identified. Error: ${(error as Error).message}`);
+    throw new IpaError(
+      'RESTError',
+      500,
+      'An error occurred',
+      `Unable to proceed with image ${image.id} as the checksum indicator has been used but the algorithm could ` +
+        `not be identified. Error: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -225,7 +261,8 @@ export async function detectFormat(path: string): Promise<string> {
   try {
     const head = Buffer.alloc(0x8006);
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    const at = (offset: number, text: string) => bytesRead >= offset + text.length && head.toString('latin1', offset, offset + text.length) === text;
+    const at = (offset: number, text: string) =>
+      bytesRead >= offset + text.length && head.toString('latin1', offset, offset + text.length) === text;
     if (at(0, 'QFI\xfb')) return 'qcow2';
     if (at(0, 'KDMV') || at(0, '# Disk DescriptorFile')) return 'vmdk';
     if (bytesRead >= 0x48 && head.readUInt32LE(0x40) === 0xbeda107f) return 'vdi';
@@ -252,7 +289,11 @@ function qemuImg(): Promise<string> {
  * straight to the disk (hashed on the way, verified at the end as IPA does); others land in a scratch file
  * first, are verified, format-checked and converted. Then the backup GPT moves to the end of the disk.
  */
-export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, options: WriteOptions): Promise<WrittenImage> {
+export async function writeWholeDiskImage(
+  image: ImageInfo,
+  disk: SimDisk,
+  options: WriteOptions,
+): Promise<WrittenImage> {
   const { signal } = options;
   const checksum = await resolveChecksum(image, signal);
   const diskFormat = image.disk_format ?? 'raw';
@@ -273,7 +314,11 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
     try {
       for await (const chunk of response.body ?? []) {
         const bytes = chunk as Uint8Array;
-        if (bytes.byteLength > disk.sizeBytes - writer.bytes) throw ipaErrors.imageDownload(image.id, `Unable to write image to device ${disk.name}. Error: No space left on device`);
+        if (bytes.byteLength > disk.sizeBytes - writer.bytes)
+          throw ipaErrors.imageDownload(
+            image.id,
+            `Unable to write image to device ${disk.name}. Error: No space left on device`,
+          );
         hash.update(bytes);
         sha256?.update(bytes);
         await writer.write(bytes);
@@ -281,12 +326,20 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
       }
     } catch (error) {
       if (error instanceof IpaError || signal.aborted) throw error;
-      throw ipaErrors.imageDownload(image.id, `Unable to write image to device ${disk.name}. Error: ${(error as Error).message}`);
+      throw ipaErrors.imageDownload(
+        image.id,
+        `Unable to write image to device ${disk.name}. Error: ${(error as Error).message}`,
+      );
     } finally {
       await handle.close();
     }
     const verified = verify(hash, disk.name);
-    written = { checksum: { algorithm: checksum.algorithm, value: verified }, sha256: sha256 ? sha256.digest('hex') : verified, bytes: writer.bytes, diskFormat };
+    written = {
+      checksum: { algorithm: checksum.algorithm, value: verified },
+      sha256: sha256 ? sha256.digest('hex') : verified,
+      bytes: writer.bytes,
+      diskFormat,
+    };
   } else {
     await mkdir(options.scratchDir, { recursive: true });
     const started = performance.now();
@@ -306,15 +359,29 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
         }
       } catch (error) {
         if (signal.aborted) throw error;
-        throw ipaErrors.imageDownload(image.id, `Unable to write image to ${scratch}. Error: ${(error as Error).message}`);
+        throw ipaErrors.imageDownload(
+          image.id,
+          `Unable to write image to ${scratch}. Error: ${(error as Error).message}`,
+        );
       } finally {
         await handle.close();
       }
       const verified = verify(hash, scratch);
-      options.log(`downloaded and verified ${downloaded} bytes of ${image.id} in ${Math.round(performance.now() - started)} ms`);
-      const outcome = await writeDownloaded(scratch, downloaded, diskFormat, disk, options, checksum.algorithm === 'sha256' ? verified : undefined);
+      options.log(
+        `downloaded and verified ${downloaded} bytes of ${image.id} in ${Math.round(performance.now() - started)} ms`,
+      );
+      const outcome = await writeDownloaded(
+        scratch,
+        downloaded,
+        diskFormat,
+        disk,
+        options,
+        checksum.algorithm === 'sha256' ? verified : undefined,
+      );
       written = { checksum: { algorithm: checksum.algorithm, value: verified }, ...outcome };
-      options.log(`wrote ${outcome.bytes} bytes of ${image.id} to ${disk.name} in ${Math.round(performance.now() - started)} ms`);
+      options.log(
+        `wrote ${outcome.bytes} bytes of ${image.id} to ${disk.name} in ${Math.round(performance.now() - started)} ms`,
+      );
     } finally {
       await rm(scratch, { force: true });
     }
@@ -324,13 +391,20 @@ export async function writeWholeDiskImage(image: ImageInfo, disk: SimDisk, optio
 }
 
 async function writeDownloaded(
-  scratch: string, size: number, diskFormat: string, disk: SimDisk, options: WriteOptions, knownSha256: string | undefined,
+  scratch: string,
+  size: number,
+  diskFormat: string,
+  disk: SimDisk,
+  options: WriteOptions,
+  knownSha256: string | undefined,
 ): Promise<Omit<WrittenImage, 'checksum'>> {
   let format = diskFormat;
   if (!RAW_LIKE.includes(diskFormat)) {
     const detected = await detectFormat(scratch);
     if (!options.permittedFormats.includes(detected)) {
-      throw ipaErrors.invalidImage(`Security: Detected image format was ${detected}, but only ${options.permittedFormats.join(', ')} are allowed`);
+      throw ipaErrors.invalidImage(
+        `Security: Detected image format was ${detected}, but only ${options.permittedFormats.join(', ')} are allowed`,
+      );
     }
     if (diskFormat && diskFormat !== 'unknown' && diskFormat !== detected) {
       throw ipaErrors.invalidImage(`Security: Expected format was ${diskFormat}, but image was actually ${detected}`);
@@ -364,7 +438,12 @@ async function writeDownloaded(
     throw ipaErrors.invalidImage(`Security: Image failed safety check: ${(error as Error).message}`);
   }
   if (virtualSize > disk.sizeBytes) {
-    throw ipaErrors.imageWrite(disk.name, 1, '', `the image's virtual size ${virtualSize} is bigger than the device (${disk.sizeBytes} bytes)`);
+    throw ipaErrors.imageWrite(
+      disk.name,
+      1,
+      '',
+      `the image's virtual size ${virtualSize} is bigger than the device (${disk.sizeBytes} bytes)`,
+    );
   }
   const args = ['convert', '-p', '-f', format, '-O', 'raw', '-n', '-W'];
   if (options.bytesPerSec > 0) args.push('-r', String(options.bytesPerSec));
@@ -393,7 +472,12 @@ class ConvertError extends Error {
  * through coreutils' `stdbuf`: piped, qemu-img would only print them at exit). The fraction is qemu-img's own
  * count; under a rate limit it runs ahead of the bytes that reached the disk.
  */
-function convert(qemu: string, args: string[], signal: AbortSignal, onFraction: (fraction: number) => void): Promise<void> {
+function convert(
+  qemu: string,
+  args: string[],
+  signal: AbortSignal,
+  onFraction: (fraction: number) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('stdbuf', ['-o0', qemu, ...args], { signal, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -419,10 +503,16 @@ export async function configDriveBytes(configdrive: string, nodeUuid: string, si
       response = await fetch(configdrive, { signal });
     } catch (error) {
       if (signal.aborted) throw error;
-      throw ipaErrors.deployment(`Can't download the configdrive content for node ${nodeUuid} from '${configdrive}'. Reason: ${(error as Error).message}`);
+      throw ipaErrors.deployment(
+        `Can't download the configdrive content for node ${nodeUuid} from '${configdrive}'. Reason: ` +
+          `${(error as Error).message}`,
+      );
     }
     if (response.status >= 400) {
-      throw ipaErrors.deployment(`Can't download the configdrive content for node ${nodeUuid} from '${configdrive}'. Got status code ${response.status}, response body ${await response.text()}`);
+      throw ipaErrors.deployment(
+        `Can't download the configdrive content for node ${nodeUuid} from '${configdrive}'. Got status code ` +
+          `${response.status}, response body ${await response.text()}`,
+      );
     }
     data = Buffer.from(await response.arrayBuffer());
     // A URL may serve the gzip+base64 text as well as the bytes.
@@ -430,7 +520,9 @@ export async function configDriveBytes(configdrive: string, nodeUuid: string, si
     if (/^[A-Za-z0-9+/=\s]+$/.test(text)) data = Buffer.from(text, 'base64');
   } else {
     if (!/^[A-Za-z0-9+/=\s]*$/.test(configdrive)) {
-      throw ipaErrors.deployment(`Config drive for node ${nodeUuid} is not base64 encoded or the content is malformed.`);
+      throw ipaErrors.deployment(
+        `Config drive for node ${nodeUuid} is not base64 encoded or the content is malformed.`,
+      );
     }
     data = Buffer.from(configdrive, 'base64');
   }
@@ -438,11 +530,17 @@ export async function configDriveBytes(configdrive: string, nodeUuid: string, si
     try {
       data = gunzipSync(data);
     } catch (error) {
-      throw ipaErrors.deployment(`Encountered error while decompressing and writing config drive for node ${nodeUuid}. Error: ${(error as Error).message}`);
+      throw ipaErrors.deployment(
+        `Encountered error while decompressing and writing config drive for node ${nodeUuid}. Error: ` +
+          `${(error as Error).message}`,
+      );
     }
   }
   if (data.length > CONFIG_DRIVE_BYTES) {
-    throw ipaErrors.deployment(`Config drive size exceeds maximum limit of 64MiB. Size of the given config drive is ${Math.ceil(data.length / 1024 / 1024)} MiB for node ${nodeUuid}.`);
+    throw ipaErrors.deployment(
+      `Config drive size exceeds maximum limit of 64MiB. Size of the given config drive is ` +
+        `${Math.ceil(data.length / 1024 / 1024)} MiB for node ${nodeUuid}.`,
+    );
   }
   return data;
 }
@@ -462,17 +560,24 @@ export async function writeConfigDrive(disk: SimDisk, iso: Buffer, nodeUuid: str
       await fixGpt(disk.path, disk.sizeBytes);
       partition = await addConfigDrivePartition(disk.path, disk.sizeBytes);
     } catch (error) {
-      if (error instanceof PartitionError) throw ipaErrors.deployment(`Failed to create config drive on disk ${disk.name} for node ${nodeUuid}. Error: ${error.message}`);
+      if (error instanceof PartitionError)
+        throw ipaErrors.deployment(
+          `Failed to create config drive on disk ${disk.name} for node ${nodeUuid}. Error: ${error.message}`,
+        );
       throw error;
     }
   }
   if (iso.length > partition.sizeBytes) {
-    throw ipaErrors.deployment(`Config drive of ${iso.length} bytes does not fit partition ${partition.number} of ${disk.name} (${partition.sizeBytes} bytes) for node ${nodeUuid}`);
+    throw ipaErrors.deployment(
+      `Config drive of ${iso.length} bytes does not fit partition ${partition.number} of ${disk.name} ` +
+        `(${partition.sizeBytes} bytes) for node ${nodeUuid}`,
+    );
   }
   const handle = await open(disk.path, 'r+');
   try {
     let done = 0;
-    while (done < iso.length) done += (await handle.write(iso, done, iso.length - done, partition.startBytes + done)).bytesWritten;
+    while (done < iso.length)
+      done += (await handle.write(iso, done, iso.length - done, partition.startBytes + done)).bytesWritten;
   } finally {
     await handle.close();
   }
@@ -483,7 +588,11 @@ export async function writeConfigDrive(disk: SimDisk, iso: Buffer, nodeUuid: str
 export async function validatePartitioning(disk: SimDisk): Promise<void> {
   const table = await readPartitionTable(disk.path, disk.sizeBytes);
   if (!table) {
-    throw ipaErrors.deployment('Unable to find a valid partition table on the disk after writing the image. The image may be corrupted or it uses a different sector size than the device.');
+    throw ipaErrors.deployment(
+      'Unable to find a valid partition table on the disk after writing the image. The image may be corrupted or ' +
+        'it uses a different sector size than the device.',
+    );
   }
-  if (table.partitions.length === 0) throw ipaErrors.deployment(`No partitions found on the device ${disk.name} after writing the image.`);
+  if (table.partitions.length === 0)
+    throw ipaErrors.deployment(`No partitions found on the device ${disk.name} after writing the image.`);
 }

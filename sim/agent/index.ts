@@ -12,7 +12,14 @@ export { INJECTABLE_ERRORS, type InjectableError, type InjectedError, IpaError, 
 export type { HostFacts } from './inventory.ts';
 export type { RamdiskBoot, RamdiskRunner, RunningRamdisk, SimDisk } from './runner.ts';
 export { AgentServer } from './server.ts';
-export { type AgentCounters, type AgentSettings, type CommandFault, DEFAULT_AGENT_SETTINGS, HostAgentState, type WriteRecord } from './settings.ts';
+export {
+  type AgentCounters,
+  type AgentSettings,
+  type CommandFault,
+  DEFAULT_AGENT_SETTINGS,
+  HostAgentState,
+  type WriteRecord,
+} from './settings.ts';
 export type { CustomDeployStep, CustomStepContext } from './steps.ts';
 
 /** Options of the simulated agent runner. */

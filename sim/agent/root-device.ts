@@ -11,23 +11,50 @@ import { ipaErrors } from './errors.ts';
 
 const GIB = 1024 ** 3;
 const MIN_ROOT_BYTES = 4 * GIB;
-const KNOWN = ['size', 'model', 'vendor', 'serial', 'wwn', 'wwn_with_extension', 'wwn_vendor_extension', 'name', 'hctl', 'by_path', 'tran', 'rotational'];
+const KNOWN = [
+  'size',
+  'model',
+  'vendor',
+  'serial',
+  'wwn',
+  'wwn_with_extension',
+  'wwn_vendor_extension',
+  'name',
+  'hctl',
+  'by_path',
+  'tran',
+  'rotational',
+];
 
 /** The disk to install on; throws DeviceNotFound (IPA's error) when none fits. */
-export function chooseRootDevice(disks: readonly SimDisk[], hints: Record<string, unknown> | null | undefined): SimDisk {
-  const entries = Object.entries(hints ?? {}).filter(([, value]) => value !== undefined && value !== null && value !== '');
+export function chooseRootDevice(
+  disks: readonly SimDisk[],
+  hints: Record<string, unknown> | null | undefined,
+): SimDisk {
+  const entries = Object.entries(hints ?? {}).filter(
+    ([, value]) => value !== undefined && value !== null && value !== '',
+  );
   if (entries.length === 0) {
-    const candidates = disks.filter((disk) => disk.sizeBytes >= MIN_ROOT_BYTES).sort((a, b) => a.sizeBytes - b.sizeBytes || a.name.localeCompare(b.name));
+    const candidates = disks
+      .filter((disk) => disk.sizeBytes >= MIN_ROOT_BYTES)
+      .sort((a, b) => a.sizeBytes - b.sizeBytes || a.name.localeCompare(b.name));
     const chosen = candidates[0];
-    if (!chosen) throw ipaErrors.deviceNotFound('No suitable device was found for deployment - root device hints were not provided and all found block devices are smaller than 4294967296B.');
+    if (!chosen)
+      throw ipaErrors.deviceNotFound(
+        'No suitable device was found for deployment - root device hints were not provided and all found block ' +
+          'devices are smaller than 4294967296B.',
+      );
     return chosen;
   }
   for (const [name] of entries) {
-    if (!KNOWN.includes(name)) throw ipaErrors.deviceNotFound(`No hint named ${name}; valid hints are ${KNOWN.join(', ')}`);
+    if (!KNOWN.includes(name))
+      throw ipaErrors.deviceNotFound(`No hint named ${name}; valid hints are ${KNOWN.join(', ')}`);
   }
   const chosen = disks.find((disk) => entries.every(([name, expression]) => matches(disk, name, expression)));
   if (!chosen) {
-    throw ipaErrors.deviceNotFound(`No suitable device was found for deployment using these hints ${JSON.stringify(Object.fromEntries(entries))}`);
+    throw ipaErrors.deviceNotFound(
+      `No suitable device was found for deployment using these hints ${JSON.stringify(Object.fromEntries(entries))}`,
+    );
   }
   return chosen;
 }
@@ -84,7 +111,9 @@ function numeric(value: number, text: string): boolean {
   const [operator = '', ...rest] = tokens(text);
   const number = (token: string | undefined) => Number(token);
   if (operator === '<or>' || rest.includes('<or>')) {
-    return tokens(text).filter((token) => token !== '<or>').some((token) => value === Number(token));
+    return tokens(text)
+      .filter((token) => token !== '<or>')
+      .some((token) => value === Number(token));
   }
   if (operator === '<range-in>') {
     const match = /^([[(])\s*(\S+)\s+(\S+)\s*([\])])$/.exec(rest.join(' '));
@@ -94,8 +123,13 @@ function numeric(value: number, text: string): boolean {
     return (match[1] === '[' ? value >= low : value > low) && (match[4] === ']' ? value <= high : value < high);
   }
   const operators: Record<string, (a: number, b: number) => boolean> = {
-    '=': (a, b) => a >= b, '==': (a, b) => a === b, '!=': (a, b) => a !== b,
-    '>=': (a, b) => a >= b, '>': (a, b) => a > b, '<=': (a, b) => a <= b, '<': (a, b) => a < b,
+    '=': (a, b) => a >= b,
+    '==': (a, b) => a === b,
+    '!=': (a, b) => a !== b,
+    '>=': (a, b) => a >= b,
+    '>': (a, b) => a > b,
+    '<=': (a, b) => a <= b,
+    '<': (a, b) => a < b,
   };
   const compare = operators[operator];
   if (compare) return compare(value, number(rest[0]));
@@ -121,9 +155,19 @@ function stringMatch(value: string, text: string): boolean {
     case '<in>':
       return value.includes(argument);
     case '<or>':
-      return text.toLowerCase().split('<or>').map((part) => part.trim()).filter((part) => part !== '').includes(value);
+      return text
+        .toLowerCase()
+        .split('<or>')
+        .map((part) => part.trim())
+        .filter((part) => part !== '')
+        .includes(value);
     default:
-      if (text.includes('<or>')) return text.toLowerCase().split('<or>').map((part) => part.trim()).includes(value);
+      if (text.includes('<or>'))
+        return text
+          .toLowerCase()
+          .split('<or>')
+          .map((part) => part.trim())
+          .includes(value);
       return value === text.toLowerCase();
   }
 }

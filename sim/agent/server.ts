@@ -9,7 +9,12 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 
 /** Handles a request under a registered prefix; `path` is what follows the prefix (`/v1/commands/`). */
-export type AgentHandler = (request: IncomingMessage, response: ServerResponse, path: string, query: URLSearchParams) => Promise<void>;
+export type AgentHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+) => Promise<void>;
 
 /** Writes a JSON response. */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
@@ -58,7 +63,8 @@ export class AgentServer {
     const self = new AgentServer(server, `http://${shown}:${port}`);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       self.dispatch(request, response).catch((error: unknown) => {
-        if (!response.headersSent) sendJson(response, 500, { faultcode: 'Server', faultstring: (error as Error).message });
+        if (!response.headersSent)
+          sendJson(response, 500, { faultcode: 'Server', faultstring: (error as Error).message });
         else response.destroy();
       });
     });

@@ -40,9 +40,18 @@ export interface CustomStepContext {
 export type CustomDeployStep = (context: CustomStepContext) => Promise<unknown>;
 
 const cleanable = (step: string, priority: number, iface = 'deploy'): StepDefinition => ({
-  step, priority, interface: iface, reboot_requested: false, abortable: true,
+  step,
+  priority,
+  interface: iface,
+  reboot_requested: false,
+  abortable: true,
 });
-const deployable = (step: string, iface = 'deploy'): StepDefinition => ({ step, priority: 0, interface: iface, reboot_requested: false });
+const deployable = (step: string, iface = 'deploy'): StepDefinition => ({
+  step,
+  priority: 0,
+  interface: iface,
+  reboot_requested: false,
+});
 
 /** IPA's clean steps. */
 export const CLEAN_STEPS: readonly StepDefinition[] = [
@@ -72,13 +81,25 @@ export const DEPLOY_STEPS: readonly StepDefinition[] = [
 
 /** Steps listed for fidelity that change nothing on a simulated machine. */
 export const NO_OP_STEPS = new Set([
-  'erase_pstore', 'clean_uefi_nvram', 'delete_configuration', 'create_configuration', 'apply_configuration', 'inject_files',
-  'burnin_cpu', 'burnin_gpu', 'burnin_disk', 'burnin_memory', 'burnin_network',
+  'erase_pstore',
+  'clean_uefi_nvram',
+  'delete_configuration',
+  'create_configuration',
+  'apply_configuration',
+  'inject_files',
+  'burnin_cpu',
+  'burnin_gpu',
+  'burnin_disk',
+  'burnin_memory',
+  'burnin_network',
 ]);
 
 /** The `hardware_manager_version` map. */
 export function managerVersions(custom: boolean): Record<string, string> {
-  return { [GENERIC_MANAGER.name]: GENERIC_MANAGER.version, ...(custom ? { [CUSTOM_MANAGER.name]: CUSTOM_MANAGER.version } : {}) };
+  return {
+    [GENERIC_MANAGER.name]: GENERIC_MANAGER.version,
+    ...(custom ? { [CUSTOM_MANAGER.name]: CUSTOM_MANAGER.version } : {}),
+  };
 }
 
 /** `get_deploy_steps`' `deploy_steps`: IPA's plus the registered custom steps. */
@@ -91,7 +112,8 @@ export function deployStepsResult(custom: readonly string[]): Record<string, Ste
 /** `erase_devices_metadata` on every disk; returns how many disks were erased. */
 export async function eraseMetadata(disks: readonly SimDisk[]): Promise<number> {
   // IPA works through devices in reverse name order so partitions go before their disks.
-  for (const disk of [...disks].sort((a, b) => b.name.localeCompare(a.name))) await destroyDiskMetadata(disk.path, disk.sizeBytes);
+  for (const disk of [...disks].sort((a, b) => b.name.localeCompare(a.name)))
+    await destroyDiskMetadata(disk.path, disk.sizeBytes);
   return disks.length;
 }
 

@@ -75,18 +75,27 @@ export async function startFakeIronicApi(): Promise<FakeIronicApi> {
     maxVersion: '1.115',
     close: async () => undefined,
   };
-  const byMac = (macs: string[]) => [...nodes.values()].find((node) => node.macs.some((mac) => macs.includes(mac.toLowerCase())));
+  const byMac = (macs: string[]) =>
+    [...nodes.values()].find((node) => node.macs.some((mac) => macs.includes(mac.toLowerCase())));
   const server: Server = createServer((request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://fake');
       const versionHeader = request.headers['x-openstack-ironic-api-version'] as string | undefined;
       if (request.method === 'GET' && url.pathname === '/') {
         const version = { id: 'v1', links: [], status: 'CURRENT', min_version: '1.1', version: api.maxVersion };
-        return send(response, 200, { name: 'OpenStack Ironic API', description: 'fake', default_version: version, versions: [version] });
+        return send(response, 200, {
+          name: 'OpenStack Ironic API',
+          description: 'fake',
+          default_version: version,
+          versions: [version],
+        });
       }
       if (request.method === 'GET' && url.pathname === '/v1/lookup') {
         const query = Object.fromEntries(url.searchParams);
-        const macs = (query['addresses'] ?? '').toLowerCase().split(',').filter((mac) => mac !== '');
+        const macs = (query['addresses'] ?? '')
+          .toLowerCase()
+          .split(',')
+          .filter((mac) => mac !== '');
         const node = (query['node_uuid'] ? nodes.get(query['node_uuid']) : undefined) ?? byMac(macs);
         const status = node ? 200 : macs.length === 0 && !query['node_uuid'] ? 400 : 404;
         api.lookups.push({ query, status, versionHeader });
@@ -94,8 +103,18 @@ export async function startFakeIronicApi(): Promise<FakeIronicApi> {
         const token = node.pregenerated || given.has(node.uuid) ? '******' : node.token;
         given.add(node.uuid);
         return send(response, 200, {
-          node: { uuid: node.uuid, properties: node.properties ?? {}, instance_info: node.instanceInfo ?? {}, driver_internal_info: {} },
-          config: { heartbeat_timeout: 300, agent_token: token, agent_token_required: true, permitted_image_formats: ['raw', 'gpt', 'qcow2'] },
+          node: {
+            uuid: node.uuid,
+            properties: node.properties ?? {},
+            instance_info: node.instanceInfo ?? {},
+            driver_internal_info: {},
+          },
+          config: {
+            heartbeat_timeout: 300,
+            agent_token: token,
+            agent_token_required: true,
+            permitted_image_formats: ['raw', 'gpt', 'qcow2'],
+          },
         });
       }
       const beat = /^\/v1\/heartbeat\/([^/]+)$/.exec(url.pathname);
@@ -105,12 +124,15 @@ export async function startFakeIronicApi(): Promise<FakeIronicApi> {
         const received = await body(request);
         api.heartbeats.push({ node: uuid, at: Date.now(), body: received, versionHeader });
         if (!node) return send(response, 404, ironicError('Node could not be found.'));
-        if (received['agent_token'] !== node.token) return send(response, 400, ironicError('Invalid or missing agent token received.'));
+        if (received['agent_token'] !== node.token)
+          return send(response, 400, ironicError('Invalid or missing agent token received.'));
         return send(response, api.heartbeatStatus ?? 202);
       }
       if (request.method === 'POST' && url.pathname === '/v1/continue_inspection') {
         const received = await body(request);
-        const interfaces = ((received['inventory'] as Record<string, unknown> | undefined)?.['interfaces'] ?? []) as { mac_address?: string }[];
+        const interfaces = ((received['inventory'] as Record<string, unknown> | undefined)?.['interfaces'] ?? []) as {
+          mac_address?: string;
+        }[];
         const node = byMac(interfaces.map((nic) => (nic.mac_address ?? '').toLowerCase()));
         api.inspections.push({ body: received, node: node?.uuid });
         if (!node) return send(response, 404, ironicError('Node could not be found.'));
@@ -143,7 +165,11 @@ export interface CommandResult {
 /** Commands an agent as Ironic does. */
 export interface AgentCommandClient {
   /** `POST /v1/commands/`; returns the HTTP status and body. */
-  post(name: string, params: Record<string, unknown>, wait?: boolean): Promise<{ status: number; body: Record<string, unknown> }>;
+  post(
+    name: string,
+    params: Record<string, unknown>,
+    wait?: boolean,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   /** `POST` that must answer 200; returns the command result. */
   run(name: string, params: Record<string, unknown>, wait?: boolean): Promise<CommandResult>;
   list(): Promise<CommandResult[]>;
@@ -155,11 +181,14 @@ export interface AgentCommandClient {
 export function agentCommandClient(callbackUrl: string, token: string): AgentCommandClient {
   const client: AgentCommandClient = {
     async post(name, params, wait = false) {
-      const response = await fetch(`${callbackUrl}/v1/commands/?wait=${wait}&agent_token=${encodeURIComponent(token)}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ name, params }),
-      });
+      const response = await fetch(
+        `${callbackUrl}/v1/commands/?wait=${wait}&agent_token=${encodeURIComponent(token)}`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name, params }),
+        },
+      );
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     },
     async run(name, params, wait = false) {
@@ -177,7 +206,8 @@ export function agentCommandClient(callbackUrl: string, token: string): AgentCom
       for (;;) {
         const last = (await client.list()).filter((command) => command.command_name === name).at(-1);
         if (last && last.command_status !== 'RUNNING') return last;
-        if (Date.now() > deadline) throw new Error(`${name} still ${last?.command_status ?? 'absent'} after ${timeoutMs} ms`);
+        if (Date.now() > deadline)
+          throw new Error(`${name} still ${last?.command_status ?? 'absent'} after ${timeoutMs} ms`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
