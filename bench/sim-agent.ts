@@ -2,25 +2,26 @@
  * The simulator's deploy agent: how fast it writes an image to a simulated host's disk file, against the raw
  * write speed of the same file system measured in the same run (`dd`-style: 1 MiB blocks of random data to a
  * file, fsync'd), and how many simulated hosts per minute boot the deploy ISO, look up, and get a qcow2 image
- * written (driven as Ironic drives IPA, against the stand-in API of test/fakes/ironic-api.ts), with the
+ * written (driven as Ironic drives IPA, against the stand-in API of test/fakes/ironic-agent-api.ts), with the
  * simulator's CPU time per host. Run with `npm run bench -- sim-agent`. Figures, not assertions.
  *
  * Env: BENCH_IMAGE_MIB (image size, default 1024), BENCH_AGENT_HOSTS (default 50).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agentCommandClient, startFakeIronicApi, type FakeIronicApi } from '../test/fakes/ironic-api.ts';
-import { convertImage, imageTools, makeDeployIso, makeDiskImage } from '../test/disk-images.ts';
+import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
+import { makeDeployIso, makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { type SimulatedBmc, type Simulator, startSimulator } from '../sim/index.ts';
-import { bootIso, startFileServer } from '../sim/testing.ts';
+import { type FileServer, bootIso, startFileServer } from '../sim/testing.ts';
 
 const MIB = 1024 * 1024;
 const IMAGE_MIB = Number(process.env.BENCH_IMAGE_MIB ?? 1024);
 const HOSTS = Number(process.env.BENCH_AGENT_HOSTS ?? 50);
 const TOKEN = 'bench-token-0123456789-0123456789-0123456789';
+
 
 function rawWriteSpeed(dir: string, mib: number): number {
   const path = join(dir, 'dd.bin');
@@ -66,44 +67,42 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs: number)
   }
 }
 
-/** Boots `bmc` into the agent and returns a command client once it heartbeats. */
-async function booted(bmc: SimulatedBmc, ironic: FakeIronicApi, iso: string, uuid: string) {
-  ironic.addNode({ uuid, macs: bmc.state().macs, token: TOKEN, pregenerated: true });
-  await bootIso(bmc, iso);
-  await until(() => ironic.lastHeartbeat(uuid) !== undefined, 120_000);
-  return agentCommandClient(ironic.lastHeartbeat(uuid)?.body.callback_url ?? '', TOKEN);
+/**
+ * Boots `bmc` into the agent, with a stand-in Ironic API of its own (it serves one node) and a deploy ISO that
+ * names it, and returns that API once the agent heartbeats.
+ */
+async function booted(bmc: SimulatedBmc, files: FileServer, uuid: string): Promise<FakeIronic> {
+  const node = { uuid, properties: {}, instance_info: {}, driver_internal_info: {} };
+  const ironic = await FakeIronic.start({ node, macs: bmc.state().macs });
+  const iso = await makeDeployIso({ 'ipa-api-url': ironic.url, 'ipa-agent-token': TOKEN });
+  await bootIso(bmc, files.addBytes(`/${uuid}.iso`, iso));
+  await until(() => ironic.heartbeats.length > 0, 120_000);
+  return ironic;
 }
 
-async function write(agent: ReturnType<typeof agentCommandClient>, info: Record<string, unknown>): Promise<void> {
-  await agent.run('deploy.execute_deploy_step', {
-    step: { step: 'write_image', interface: 'deploy', args: { image_info: info } },
-    node: { uuid: 'x' },
-    ports: [],
-  });
-  const done = await agent.waitFor('execute_deploy_step', 600_000);
+async function write(ironic: FakeIronic, info: Record<string, unknown>): Promise<void> {
+  const step = { step: 'write_image', interface: 'deploy', args: { image_info: info } };
+  const done = await ironic.command('deploy.execute_deploy_step', { step, node: ironic.node, ports: [] }, 600_000);
   if (done.command_status !== 'SUCCEEDED') throw new Error(`write failed: ${JSON.stringify(done.command_error)}`);
 }
 
+/** A whole-disk GPT image of `mib` MiB of random data, its qcow2 conversion, and their SHA-256. */
+async function images(dir: string, name: string, mib: number) {
+  const raw = join(dir, `${name}.raw`);
+  const rawSha256 = createHash('sha256').update(await makeRawImage(raw, mib)).digest('hex');
+  const qcow2Sha256 = createHash('sha256').update(await toQcow2(raw, join(dir, `${name}.qcow2`))).digest('hex');
+  return { rawSha256, qcow2Sha256 };
+}
+
 export async function run(): Promise<void> {
-  const tools = await imageTools();
   const dir = mkdtempSync(join(tmpdir(), 'bench-sim-agent-'));
   const files = await startFileServer();
-  const ironic = await startFakeIronicApi();
-  const images = await imageServer(dir);
+  const server = await imageServer(dir);
+  const apis: FakeIronic[] = [];
   let sim: Simulator | undefined;
   try {
-    const iso = files.addBytes(
-      '/deploy.iso',
-      makeDeployIso(tools, dir, { 'ipa-api-url': ironic.url, 'ipa-agent-token': TOKEN }),
-    );
-
     // 1. One big image on one host, raw stream and qcow2, against dd on the same file system.
-    const big = makeDiskImage(tools, join(dir, 'big.raw'), {
-      label: 'gpt',
-      sizeMiB: IMAGE_MIB,
-      dataMiB: IMAGE_MIB - 4,
-    });
-    const bigQcow2 = convertImage(tools, big.path, 'qcow2');
+    const big = await images(dir, 'big', IMAGE_MIB);
 
     sim = await startSimulator({
       stateDir: join(dir, 'state-1'),
@@ -112,27 +111,27 @@ export async function run(): Promise<void> {
         if (process.env.BENCH_VERBOSE) console.log(line);
       },
     });
-    const bmc = sim.bmc('big');
-    const agent = await booted(bmc, ironic, iso, 'bench-big');
+    const ironic = await booted(sim.bmc('big'), files, 'bench-big');
+    apis.push(ironic);
     const dd = rawWriteSpeed(dir, IMAGE_MIB);
     const timed = async (info: Record<string, unknown>) => {
       const started = performance.now();
-      await write(agent, info);
+      await write(ironic, info);
       return IMAGE_MIB / ((performance.now() - started) / 1000);
     };
     const rawSpeed = await timed({
       id: 'big.raw',
-      urls: [`${images.origin}/big.raw`],
+      urls: [`${server.origin}/big.raw`],
       disk_format: 'raw',
       stream_raw_images: true,
       os_hash_algo: 'sha256',
-      os_hash_value: big.sha256,
+      os_hash_value: big.rawSha256,
     });
     const qcow2Speed = await timed({
       id: 'big.qcow2',
-      urls: [`${images.origin}/big.qcow2`],
+      urls: [`${server.origin}/big.qcow2`],
       disk_format: 'qcow2',
-      checksum: createHash('sha256').update(readFileSync(bigQcow2)).digest('hex'),
+      checksum: big.qcow2Sha256,
     });
     console.log(
       `  ${IMAGE_MIB} MiB image on one host: raw stream ${rawSpeed.toFixed(0)} MiB/s, qcow2 via qemu-img ` +
@@ -143,9 +142,7 @@ export async function run(): Promise<void> {
     rmSync(join(dir, 'state-1'), { recursive: true, force: true });
 
     // 2. Many hosts at once: boot, look up, heartbeat, write a small qcow2 image.
-    const small = makeDiskImage(tools, join(dir, 'small.raw'), { label: 'gpt', sizeMiB: 64, dataMiB: 8 });
-    const smallQcow2 = convertImage(tools, small.path, 'qcow2');
-    const checksum = createHash('sha256').update(readFileSync(smallQcow2)).digest('hex');
+    const small = await images(dir, 'small', 16);
     // Every profile, with the quirks that need a vendor-aware driver to boot virtual media switched off.
     const quirks = {
       remove: [
@@ -174,13 +171,14 @@ export async function run(): Promise<void> {
     const fleet = sim;
     await Promise.all(
       fleet.bmcs.map(async (host, index) => {
-        const client = await booted(host, ironic, iso, `bench-${index}`);
-        await write(client, {
+        const api = await booted(host, files, `bench-${index}`);
+        apis.push(api);
+        await write(api, {
           id: 'small.qcow2',
-          urls: [`${images.origin}/small.qcow2`],
+          urls: [`${server.origin}/small.qcow2`],
           disk_format: 'qcow2',
           os_hash_algo: 'sha256',
-          os_hash_value: checksum,
+          os_hash_value: small.qcow2Sha256,
         });
       }),
     );
@@ -195,8 +193,8 @@ export async function run(): Promise<void> {
   } finally {
     await sim?.stop();
     await files.close();
-    await ironic.close();
-    images.child.kill();
+    await Promise.all(apis.map((api) => api.close()));
+    server.child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 }

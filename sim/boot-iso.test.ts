@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageTools, makeDeployIso, type ImageTools } from '../test/disk-images.ts';
+import { makeDeployIso, tools as imageTools } from '../test/fixtures/disk-images.ts';
 import {
   grubKernelLine,
   httpReader,
@@ -21,7 +21,7 @@ import {
 } from './boot-iso.ts';
 import { type FileServer, startFileServer } from './testing.ts';
 
-let tools: ImageTools;
+let tools: Awaited<ReturnType<typeof imageTools>>;
 let dir: string;
 let files: FileServer;
 
@@ -88,7 +88,7 @@ describe('kernel command lines', () => {
 
 describe('reading a deploy ISO over HTTP', () => {
   it('reads grub.cfg for UEFI and isolinux.cfg for legacy BIOS with range requests', async () => {
-    const iso = makeDeployIso(tools, dir, { 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
+    const iso = await makeDeployIso({ 'ipa-api-url': 'http://127.0.0.1:6385', 'ipa-agent-token': 'tok' });
     const url = files.addBytes('/ranged.iso', iso);
     const before = files.hits.get('/ranged.iso') ?? 0;
     expect(await isoKernelParams(httpReader(url), 'UEFI')).toEqual({
@@ -119,7 +119,7 @@ describe('reading a deploy ISO over HTTP', () => {
   });
 
   it('reads the whole image once from a server that ignores ranges', async () => {
-    const iso = makeDeployIso(tools, dir, { 'ipa-api-url': 'http://whole' });
+    const iso = await makeDeployIso({ 'ipa-api-url': 'http://whole' });
     let requests = 0;
     const server: Server = createServer((_request, response) => {
       requests += 1;

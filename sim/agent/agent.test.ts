@@ -1,6 +1,6 @@
 /**
  * The simulated deploy agent end to end on one simulated host, against a stand-in for Ironic's agent API
- * (`test/fakes/ironic-api.ts`) and commanded as Ironic commands IPA: the host boots a deploy ISO built by
+ * (`test/fakes/ironic-agent-api.ts`, shared with the real IPA's tests) and commanded as Ironic commands IPA: the host boots a deploy ISO built by
  * xorriso over Redfish virtual media, inspects, looks up, heartbeats; then real images made with sfdisk, sgdisk
  * and qemu-img are written to its disk files, checked byte for byte, the config drive is read back from the
  * disk, the erase steps are checked on the files, and every IPA error shape and fault switch is exercised.
@@ -11,24 +11,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentCommand, FakeIronic } from '../../test/fakes/ironic-agent-api.ts';
 import {
-  type AgentCommandClient,
-  type CommandResult,
-  type FakeIronicApi,
-  agentCommandClient,
-  startFakeIronicApi,
-} from '../../test/fakes/ironic-api.ts';
-import {
-  type ConfigDrive,
-  type DiskImage,
-  type ImageTools,
-  convertImage,
-  imageTools,
-  makeConfigDrive,
-  makeDeployIso,
-  makeDiskImage,
-  sha256File,
-} from '../../test/disk-images.ts';
+  makeConfigDrive, makeDeployIso, makeRawImage, sha256Of, toQcow2, tools as imageTools,
+} from '../../test/fixtures/disk-images.ts';
 import { type SimulatedBmc, type Simulator, readConfigDrive, startSimulator } from '../index.ts';
 import { readPartitionTable } from '../partitions.ts';
 import { type FileServer, bootDisk, bootIso, resetHost, startFileServer, until } from '../testing.ts';
@@ -38,16 +24,56 @@ const GIB = 1024 * MIB;
 const TOKEN = 'Xk3-pregenerated-token-of-forty-three-chars';
 const NODE = '6d85703a-0000-4000-8000-00000000a001';
 
-let tools: ImageTools;
+/** A whole-disk image made for the tests. */
+interface DiskImage {
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
+let tools: Awaited<ReturnType<typeof imageTools>>;
 let dir: string;
 let files: FileServer;
-let ironic: FakeIronicApi;
+let ironic: FakeIronic;
 let sim: Simulator;
 let raw: DiskImage;
 let gpt: DiskImage;
 let qcow2: string;
-let drive: ConfigDrive;
+let drive: { iso: Buffer; encoded: string };
 let deployIso: string;
+
+/** Commands the agent as Ironic does, through the fake's client (plain HTTP: the simulated agent has no TLS). */
+const agent = {
+  post: async (name: string, params: Record<string, unknown>, wait = false) => {
+    const { status, body } = await ironic.agent('POST', `/v1/commands/?wait=${wait}`, { name, params });
+    return { status, body: body as Record<string, unknown> };
+  },
+  run: async (name: string, params: Record<string, unknown>, wait = false): Promise<AgentCommand> => {
+    const { status, body } = await agent.post(name, params, wait);
+    if (status !== 200) throw new Error(`${name}: HTTP ${status} ${JSON.stringify(body)}`);
+    return body as unknown as AgentCommand;
+  },
+  list: async (): Promise<AgentCommand[]> =>
+    ((await ironic.agent('GET', '/v1/commands/')).body as { commands: AgentCommand[] }).commands,
+  /** Polls until the last command named `name` leaves RUNNING (Ironic's `poll=True`). */
+  waitFor: async (name: string, timeoutMs = 60_000): Promise<AgentCommand> => {
+    let last: AgentCommand | undefined;
+    await until(async () => {
+      last = (await agent.list()).filter((command) => command.command_name === name).at(-1);
+      return last !== undefined && last.command_status !== 'RUNNING';
+    }, timeoutMs);
+    return last as AgentCommand;
+  },
+};
+type AgentClient = typeof agent;
+
+/** The answered calls to one route of the fake API. */
+const callsTo = (prefix: string) => ironic.calls.filter((call) => call.path.startsWith(prefix));
+
+async function diskImage(path: string, label: 'gpt' | 'dos'): Promise<DiskImage> {
+  const bytes = await makeRawImage(path, 24, label);
+  return { path, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
 
 /** The host: Lenovo XCC mockup (two 960 GB SSDs), the first one turned into a 2 TiB spinning disk. */
 const HOST = {
@@ -62,14 +88,19 @@ beforeAll(async () => {
   tools = await imageTools();
   dir = mkdtempSync(join(tmpdir(), 'sim-agent-test-'));
   files = await startFileServer();
-  ironic = await startFakeIronicApi();
-  raw = makeDiskImage(tools, join(dir, 'mbr.raw'), { label: 'dos', sizeMiB: 24 });
-  gpt = makeDiskImage(tools, join(dir, 'gpt.raw'), { label: 'gpt', sizeMiB: 24 });
-  qcow2 = convertImage(tools, gpt.path, 'qcow2');
-  drive = makeConfigDrive(tools, dir, {
-    metaData: { uuid: 'host-uid-1234', 'metal3-name': 'host-0', 'metal3-namespace': 'metal3' },
-    userData: '#cloud-config\nhostname: host-0\n',
-  });
+  // The host's MACs are its mockup's: read them from a simulator started for that.
+  const probe = await startSimulator({ bmcs: [HOST] });
+  const macs = probe.bmc(HOST.id).state().macs;
+  await probe.stop();
+  ironic = await FakeIronic.start({ node: { uuid: NODE, properties: {}, instance_info: {}, driver_internal_info: {} }, macs });
+  raw = await diskImage(join(dir, 'mbr.raw'), 'dos');
+  gpt = await diskImage(join(dir, 'gpt.raw'), 'gpt');
+  qcow2 = join(dir, 'gpt.qcow2');
+  await toQcow2(gpt.path, qcow2);
+  drive = await makeConfigDrive(
+    { uuid: 'host-uid-1234', 'metal3-name': 'host-0', 'metal3-namespace': 'metal3' },
+    '#cloud-config\nhostname: host-0\n',
+  );
   const params = {
     'ipa-api-url': ironic.url,
     'ipa-agent-token': TOKEN,
@@ -78,7 +109,7 @@ beforeAll(async () => {
     boot_method: 'vmedia',
     nofb: '',
   };
-  deployIso = files.addBytes('/deploy.iso', makeDeployIso(tools, dir, params));
+  deployIso = files.addBytes('/deploy.iso', await makeDeployIso(params));
   files.addBytes('/mbr.raw', readFileSync(raw.path));
   files.addBytes('/gpt.qcow2', readFileSync(qcow2));
   files.addBytes(
@@ -98,24 +129,22 @@ afterAll(async () => {
 /** A fresh simulator with one host, booted into the deploy ramdisk; returns the host and a command client. */
 async function bootedHost(
   extra: Partial<typeof HOST> & Record<string, unknown> = {},
-): Promise<{ bmc: SimulatedBmc; agent: AgentCommandClient }> {
+): Promise<{ bmc: SimulatedBmc; agent: AgentClient }> {
   await sim?.stop();
   sim = await startSimulator({ stateDir: join(dir, `state-${Date.now()}`), bmcs: [{ ...HOST, ...extra }] });
   const bmc = sim.bmc(HOST.id);
-  ironic.addNode({ uuid: NODE, macs: bmc.state().macs, token: TOKEN, pregenerated: true });
+  ironic.node = { ...ironic.node, instance_info: {} };
   const before = ironic.heartbeats.length;
   await bootIso(bmc, deployIso);
   await until(() => ironic.heartbeats.length > before, 20_000);
-  const callback = ironic.lastHeartbeat(NODE)?.body.callback_url;
-  if (!callback) throw new Error('no callback URL in the heartbeat');
-  return { bmc, agent: agentCommandClient(callback, TOKEN) };
+  return { bmc, agent };
 }
 
 async function deploy(
-  agent: AgentCommandClient,
+  agent: AgentClient,
   step: Record<string, unknown>,
   node: Record<string, unknown> = { uuid: NODE },
-): Promise<CommandResult> {
+): Promise<AgentCommand> {
   const started = await agent.run('deploy.execute_deploy_step', {
     step: { interface: 'deploy', priority: 80, ...step },
     node,
@@ -145,7 +174,7 @@ afterEach(async () => {
 describe('booting the deploy ramdisk', () => {
   it('inspects with a full inventory, looks up by MAC, heartbeats with its callback URL and token', async () => {
     const { bmc } = await bootedHost();
-    const inspection = ironic.inspections.at(-1)?.body ?? {};
+    const inspection = ironic.inspections.at(-1) ?? {};
     const inventory = inspection['inventory'] as {
       interfaces: { mac_address: string }[];
       disks: Record<string, unknown>[];
@@ -168,16 +197,16 @@ describe('booting the deploy ramdisk', () => {
     expect(inventory.boot).toMatchObject({ current_boot_mode: 'uefi' });
     expect(inspection['root_disk']).toMatchObject({ name: '/dev/sdb' });
 
-    const lookup = ironic.lookups.at(-1);
-    expect(lookup).toMatchObject({ status: 200, versionHeader: '1.62', query: { node_uuid: NODE } });
-    expect(lookup?.query['addresses']?.split(',')).toEqual(bmc.state().macs.map((mac) => mac.toLowerCase()));
-    const beat = ironic.lastHeartbeat(NODE);
-    expect(beat?.body).toEqual({
+    expect(callsTo('/v1/lookup').at(-1)).toMatchObject({ status: 200, version: '1.62' });
+    const query = ironic.lookups.at(-1);
+    expect(query?.get('node_uuid')).toBe(NODE);
+    expect(query?.get('addresses')?.split(',')).toEqual(bmc.state().macs.map((mac) => mac.toLowerCase()));
+    expect(ironic.heartbeats.at(-1)).toEqual({
       callback_url: `${sim.agentUrl}/${NODE}`,
       agent_version: '13.0.0',
       agent_token: TOKEN,
     });
-    expect(beat?.versionHeader).toBe('1.68');
+    expect(callsTo('/v1/heartbeat/').at(-1)).toMatchObject({ status: 202, version: '1.68' });
     expect(bmc.ramdisk()).toMatchObject({
       kind: 'sim',
       state: 'running',
@@ -208,19 +237,18 @@ describe('booting the deploy ramdisk', () => {
     await sim?.stop();
     sim = await startSimulator({ bmcs: [HOST] });
     const bmc = sim.bmc(HOST.id);
-    ironic.addNode({ uuid: NODE, macs: bmc.state().macs, token: TOKEN, pregenerated: true });
     const before = ironic.heartbeats.length;
     await bootIso(bmc, deployIso, 'Legacy');
     await until(() => ironic.heartbeats.length > before, 20_000);
     expect(bmc.ramdisk()?.params).toMatchObject({ initrd: '/initrd', text: '', 'ipa-api-url': ironic.url });
-    expect(ironic.inspections.at(-1)?.body['inventory']).toMatchObject({ boot: { current_boot_mode: 'bios' } });
+    expect(ironic.inspections.at(-1)?.['inventory']).toMatchObject({ boot: { current_boot_mode: 'bios' } });
   });
 
   it('boots a live ISO (no ipa-api-url) without a ramdisk', async () => {
     await sim?.stop();
     sim = await startSimulator({ bmcs: [HOST] });
     const bmc = sim.bmc(HOST.id);
-    await bootIso(bmc, files.addBytes('/live.iso', makeDeployIso(tools, dir, { quiet: '' })));
+    await bootIso(bmc, files.addBytes('/live.iso', await makeDeployIso({ quiet: '' })));
     await bmc.bootSettled();
     expect(bmc.state().booted).toMatchObject({ source: 'Cd', failure: null });
     expect(bmc.ramdisk()).toBeNull();
@@ -366,7 +394,7 @@ describe('writing images', () => {
         ),
       },
     });
-    expect(sha256File(ssd!.path, 0, raw.sizeBytes)).toBe(raw.sha256);
+    expect(sha256Of(ssd!.path, 0, raw.sizeBytes)).toBe(raw.sha256);
     expect(statSync(hdd!.path).blocks).toBe(0);
     const uuids = await agent.run('standby.get_partition_uuids', {}, true);
     expect(uuids.command_result).toEqual({ 'root uuid': expect.stringMatching(/^0x[0-9a-f]{8}$/) });
@@ -387,8 +415,8 @@ describe('writing images', () => {
     const [hdd, ssd] = bmc.disks();
     // The partition data is the image's; the GPT itself was extended to the disk and got the config drive entry.
     const dataEnd = gpt.sizeBytes - 33 * 512;
-    expect(sha256File(ssd!.path, 34 * 512, dataEnd - 34 * 512)).toBe(
-      sha256File(gpt.path, 34 * 512, dataEnd - 34 * 512),
+    expect(sha256Of(ssd!.path, 34 * 512, dataEnd - 34 * 512)).toBe(
+      sha256Of(gpt.path, 34 * 512, dataEnd - 34 * 512),
     );
     expect(execFileSync(tools.sgdisk, ['-v', ssd!.path], { encoding: 'utf8' })).toContain('No problems found');
     const table = await readPartitionTable(ssd!.path, ssd!.sizeBytes);
@@ -441,7 +469,7 @@ describe('writing images', () => {
     );
     expect(result.command_error).toBeNull();
     const chosen = bmc.disks().find((disk) => disk.name === device)!;
-    expect(sha256File(chosen.path, 0, raw.sizeBytes)).toBe(raw.sha256);
+    expect(sha256Of(chosen.path, 0, raw.sizeBytes)).toBe(raw.sha256);
     for (const other of bmc.disks().filter((disk) => disk.name !== device)) expect(statSync(other.path).blocks).toBe(0);
   });
 
@@ -503,7 +531,7 @@ describe('writing images', () => {
 });
 
 describe('cleaning', () => {
-  async function written(): Promise<{ bmc: SimulatedBmc; agent: AgentCommandClient }> {
+  async function written(): Promise<{ bmc: SimulatedBmc; agent: AgentClient }> {
     const host = await bootedHost();
     const info = {
       id: 'gpt.qcow2',
@@ -519,7 +547,7 @@ describe('cleaning', () => {
     return host;
   }
 
-  async function clean(agent: AgentCommandClient, step: string): Promise<CommandResult> {
+  async function clean(agent: AgentClient, step: string): Promise<AgentCommand> {
     await agent.run('clean.execute_clean_step', {
       step: { step, interface: 'deploy', priority: 99 },
       node: { uuid: NODE },
@@ -531,7 +559,7 @@ describe('cleaning', () => {
   it('erase_devices_metadata removes partition tables and the config drive, and keeps the data between', async () => {
     const { bmc, agent } = await written();
     const ssd = bmc.disks()[1]!;
-    const middle = sha256File(ssd.path, 2 * MIB, MIB);
+    const middle = sha256Of(ssd.path, 2 * MIB, MIB);
     const result = await clean(agent, 'erase_devices_metadata');
     expect(result).toMatchObject({
       command_status: 'SUCCEEDED',
@@ -540,7 +568,7 @@ describe('cleaning', () => {
     expect(await readPartitionTable(ssd.path, ssd.sizeBytes)).toBeUndefined();
     expect(await readConfigDrive(ssd)).toBeUndefined();
     expect(execFileSync(tools.sgdisk, ['-p', ssd.path], { encoding: 'utf8' })).toContain('Creating new GPT entries');
-    expect(sha256File(ssd.path, 2 * MIB, MIB)).toBe(middle);
+    expect(sha256Of(ssd.path, 2 * MIB, MIB)).toBe(middle);
     expect(bmc.agentCounters()).toMatchObject({ metadataErases: 2, fullErases: 0 });
   });
 
@@ -618,14 +646,13 @@ describe('fault switches', () => {
       bmcs: [{ ...HOST, agentSettings: { ...HOST.agentSettings, lookupFails: true, lookupRetryMaxMs: 100 } }],
     });
     const bmc = sim.bmc(HOST.id);
-    ironic.addNode({ uuid: NODE, macs: bmc.state().macs, token: TOKEN, pregenerated: true });
-    const lookups = ironic.lookups.length;
+    const lookups = callsTo('/v1/lookup').length;
     const beats = ironic.heartbeats.length;
     await bootIso(bmc, deployIso);
-    await until(() => ironic.lookups.length >= lookups + 3, 10_000);
-    expect(ironic.lookups.slice(lookups).every((lookup) => lookup.status === 404)).toBe(true);
+    await until(() => callsTo('/v1/lookup').length >= lookups + 3, 10_000);
+    expect(callsTo('/v1/lookup').slice(lookups).every((lookup) => lookup.status === 404)).toBe(true);
     bmc.agent({ lookupFails: false, noHeartbeat: true });
-    await until(() => ironic.lookups.at(-1)?.status === 200, 10_000);
+    await until(() => callsTo('/v1/lookup').at(-1)?.status === 200, 10_000);
     await until(() => bmc.agentCounters().lookups > 3);
     expect(ironic.heartbeats.length).toBe(beats);
     bmc.agent({ noHeartbeat: false });
