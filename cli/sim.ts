@@ -11,6 +11,7 @@ import {
   AGENT_KINDS, type AgentKind, type AgentSettings, type BmcSpec, type Layout, PROFILES, PROFILE_IDS, QUIRKS,
   type RamdiskRunner, type SimulatedBmc, type Simulator, startSimulator,
 } from '../sim/index.ts';
+import { ipaRunner } from '../sim/agent/ipa-runner.ts';
 
 export const usage = [
   'usage: tempered sim <command> [options]',
@@ -117,16 +118,9 @@ function common(values: Values, defaultPowerDelayMs: number): BmcSpec {
   return spec;
 }
 
-/**
- * The real ironic-python-agent runner, loaded only when asked for: it installs IPA from PyPI on first use and
- * needs root for loop devices.
- */
-async function ipaRunner(stateDir: string, json: boolean): Promise<RamdiskRunner> {
-  const path = new URL('../sim/agent/ipa-runner.ts', import.meta.url).href;
-  type Factory = (options: { stateDir: string; progress?: (message: string) => void }) => RamdiskRunner;
-  const module = (await import(path)) as { ipaRunner?: Factory };
-  if (!module.ipaRunner) throw new Error('sim/agent/ipa-runner.ts has no ipaRunner export');
-  return module.ipaRunner({ stateDir, progress: (message) => say(json, message, { event: 'progress', message }) });
+/** The real ironic-python-agent runner (installs IPA from PyPI on first boot; needs root for loop devices). */
+function realIpa(stateDir: string, json: boolean): RamdiskRunner {
+  return ipaRunner({ stateDir, progress: (message) => say(json, message, { event: 'progress', message }) });
 }
 
 function parseListen(listen: string | undefined): { host: string; port: number } {
@@ -192,7 +186,7 @@ async function redfish(values: Values): Promise<number> {
     bmcs: [spec],
     listenHost: host,
     ...(stateDir !== undefined ? { stateDir } : {}),
-    ...(spec.agent === 'ipa' ? { runners: { ipa: await ipaRunner(join(stateDir ?? '', 'ipa'), json) } } : {}),
+    ...(spec.agent === 'ipa' ? { runners: { ipa: realIpa(join(stateDir ?? '', 'ipa'), json) } } : {}),
     log: (line) => say(json, line, { event: 'host', line }),
   });
   const [bmc] = sim.bmcs;
@@ -237,7 +231,7 @@ async function datacenter(values: Values): Promise<number> {
     bmcs: { ...spec, count: hosts, profiles, ...(basePort !== undefined ? { basePort } : {}) },
     layout,
     stateDir,
-    ...(spec.agent === 'ipa' ? { runners: { ipa: await ipaRunner(join(stateDir, 'ipa'), json) } } : {}),
+    ...(spec.agent === 'ipa' ? { runners: { ipa: realIpa(join(stateDir, 'ipa'), json) } } : {}),
     log: (line) => say(json, line, { event: 'host', line }),
   });
   const elapsedMs = Math.round(performance.now() - started);
