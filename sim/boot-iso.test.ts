@@ -1,7 +1,7 @@
 /**
- * Reading a booted ISO's kernel command line: GRUB's default entry and ISOLINUX's default label, quoting,
- * the EFI/BOOT fallback, and HTTP reads by range (and whole, from a server that ignores ranges), on ISOs built
- * by the real xorriso.
+ * Reading a booted ISO's kernel command line (parsed by lib/boot-config.ts): UEFI and legacy configurations, the
+ * EFI/BOOT fallback, and HTTP reads by range (and whole, from a server that ignores ranges), on ISOs built by the
+ * real xorriso.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,14 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDeployIso, tools as imageTools } from '../test/fixtures/disk-images.ts';
-import {
-  grubKernelLine,
-  httpReader,
-  isoKernelParams,
-  isolinuxKernelLine,
-  parseKernelCommandLine,
-  redactParams,
-} from './boot-iso.ts';
+import { httpReader, isoKernelParams, redactParams } from './boot-iso.ts';
 import { type FileServer, startFileServer } from './testing.ts';
 
 let tools: Awaited<ReturnType<typeof imageTools>>;
@@ -37,43 +30,6 @@ afterAll(async () => {
 });
 
 describe('kernel command lines', () => {
-  it('splits key=value pairs, bare flags and quoted values, and drops --', () => {
-    expect(parseKernelCommandLine('nofb ipa-api-url=http://a:6385 a="b c" BOOTIF=01-aa -- tail')).toEqual({
-      nofb: '',
-      'ipa-api-url': 'http://a:6385',
-      a: 'b c',
-      BOOTIF: '01-aa',
-      tail: '',
-    });
-  });
-
-  it("takes the linux line of GRUB's default entry", () => {
-    const config = [
-      'set default="1"',
-      'menuentry "a" {',
-      '  linux /a first=1',
-      '}',
-      'menuentry "b" {',
-      '  linuxefi /b second=2',
-      '}',
-    ].join('\n');
-    expect(grubKernelLine(config)).toBe('second=2');
-    expect(grubKernelLine('menuentry "x" {\n linux16 /k one\n}')).toBe('one');
-  });
-
-  it("takes the append line of ISOLINUX's default label", () => {
-    const config = [
-      'default deploy',
-      'label live',
-      '  append live=1',
-      'label deploy',
-      '  kernel /vmlinuz',
-      '  APPEND initrd=/initrd deploy=1',
-    ].join('\n');
-    expect(isolinuxKernelLine(config)).toBe('initrd=/initrd deploy=1');
-    expect(isolinuxKernelLine('label only\n append x=1')).toBe('x=1');
-  });
-
   it('hides tokens and passwords', () => {
     expect(
       redactParams({ 'ipa-agent-token': 'secret', 'ipa-api-url': 'http://x', password: 'p', empty_token: '' }),

@@ -5,6 +5,7 @@
  * whole, up to a limit). A deploy ISO carries `ipa-api-url` (and the agent token) there; a live ISO none.
  */
 import { fetch } from 'undici';
+import { BOOT_CONFIG_PATHS, type BootConfigKind, kernelParamsOf } from '../lib/boot-config.ts';
 import { Iso9660, type ReadAt } from '../lib/iso9660.ts';
 
 /** Largest ISO read whole from a server that ignores range requests. */
@@ -62,62 +63,30 @@ export function httpReader(url: string, signal?: AbortSignal): ReadAt {
   };
 }
 
-/** Splits a kernel command line into `key=value` parameters (a bare word maps to ''); quotes are honoured. */
-export function parseKernelCommandLine(line: string): Record<string, string> {
-  const params: Record<string, string> = {};
-  for (const match of line.matchAll(/(?:[^\s"]+|"[^"]*")+/g)) {
-    const token = match[0].replace(/"/g, '');
-    if (token === '--' || token === '') continue;
-    const equals = token.indexOf('=');
-    if (equals < 0) params[token] = '';
-    else params[token.slice(0, equals)] = token.slice(equals + 1);
-  }
-  return params;
-}
-
-/** The kernel arguments of the default entry of a GRUB configuration (the `linux`/`linuxefi` line). */
-export function grubKernelLine(config: string): string | undefined {
-  const defaultMatch = /^\s*set\s+default\s*=\s*"?(\d+)"?/m.exec(config);
-  const wanted = defaultMatch ? Number(defaultMatch[1]) : 0;
-  const entries = config.split(/^\s*menuentry\b/m).slice(1);
-  const entry = entries[wanted] ?? entries[0] ?? config;
-  const linux = /^\s*linux(?:efi|16)?\s+\S+\s*(.*)$/m.exec(entry);
-  return linux?.[1]?.trim();
-}
-
-/** The kernel arguments of the default label of an ISOLINUX configuration (its `append` line). */
-export function isolinuxKernelLine(config: string): string | undefined {
-  const lines = config.split('\n').map((line) => line.trim());
-  const wanted = lines.map((line) => /^default\s+(\S+)/i.exec(line)?.[1]).find((label) => label !== undefined);
-  let current: string | undefined;
-  let first: string | undefined;
-  for (const line of lines) {
-    const label = /^label\s+(\S+)/i.exec(line)?.[1];
-    if (label !== undefined) current = label;
-    const append = /^append\s+(.*)$/i.exec(line)?.[1];
-    if (append === undefined) continue;
-    first ??= append;
-    if (wanted === undefined || current === wanted) return append.trim();
-  }
-  return first?.trim();
-}
-
-/** The booted kernel's parameters, or undefined when the ISO has no boot configuration for this mode. */
+/**
+ * The booted kernel's parameters, or undefined when the ISO has no boot configuration for this mode. A bare
+ * flag (`nofb`) maps to ''; ISOLINUX passes `initrd=` on the command line, so it is one of the parameters.
+ */
 export async function isoKernelParams(
   read: ReadAt,
   mode: 'UEFI' | 'Legacy',
 ): Promise<Record<string, string> | undefined> {
   const iso = await Iso9660.open(read);
+  const kind: BootConfigKind = mode === 'UEFI' ? 'grub' : 'isolinux';
   // UEFI firmware runs the GRUB of the El Torito EFI image, which reads /boot/grub/grub.cfg (Ironic's layout)
   // or, on some ISOs, /EFI/BOOT/grub.cfg.
-  const paths = mode === 'UEFI' ? ['/boot/grub/grub.cfg', '/EFI/BOOT/grub.cfg'] : ['/isolinux/isolinux.cfg'];
-  let config: string | undefined;
-  for (const path of paths) {
-    config ??= (await iso.readFile(path))?.toString('utf8');
+  for (const [path, pathKind] of Object.entries(BOOT_CONFIG_PATHS)) {
+    if (pathKind !== kind) continue;
+    const config = (await iso.readFile(path))?.toString('utf8');
+    if (config === undefined) continue;
+    const line = kernelParamsOf(config, kind);
+    if (!line) return undefined;
+    const params: Record<string, string> = {};
+    if (kind === 'isolinux' && line.initrd) params['initrd'] = line.initrd;
+    for (const [key, value] of Object.entries(line.params)) params[key] = value === true ? '' : value;
+    return params;
   }
-  if (config === undefined) return undefined;
-  const line = mode === 'UEFI' ? grubKernelLine(config) : isolinuxKernelLine(config);
-  return line === undefined ? undefined : parseKernelCommandLine(line);
+  return undefined;
 }
 
 /** Parameters with secrets (the agent token) hidden, for logs and status. */

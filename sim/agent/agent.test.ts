@@ -457,7 +457,7 @@ describe('writing images', () => {
 
   it.each([
     { scenario: 'serial', hints: { serial: 's== hdd-serial-1' }, device: '/dev/sda' },
-    { scenario: 'size range', hints: { size: '<range-in> [ 1000 3000 ]' }, device: '/dev/sda' },
+    { scenario: 'minimum size (Metal3 minSizeGigabytes)', hints: { size: '>= 1000' }, device: '/dev/sda' },
     { scenario: 'rotational', hints: { rotational: 'false' }, device: '/dev/sdb' },
     { scenario: 'rotational true', hints: { rotational: true }, device: '/dev/sda' },
   ])('root device hint by $scenario picks $device', async ({ hints, device }) => {

@@ -246,7 +246,7 @@ export class SimRamdisk implements RunningRamdisk {
 
   private async inspect(url: string): Promise<string | undefined> {
     const inventory = buildInventory(this.boot, this.facts);
-    let root: Json | null;
+    let root: ReturnType<typeof inventoryDisk> | null;
     try {
       root = inventoryDisk(chooseRootDevice(this.boot.disks, null));
     } catch {

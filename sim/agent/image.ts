@@ -1,22 +1,36 @@
 /**
- * The simulated agent's image path, IPA's `standby.prepare_image` for whole-disk images: resolve the checksum
- * (`os_hash_algo`/`os_hash_value`, or the legacy `checksum` by length, either possibly a URL of a checksums
- * file matched by the image's file name), download, hash the downloaded bytes, then either stream a raw image
- * onto the disk file or keep the download in a scratch file, check its real format against `disk_format` and
- * the permitted formats, and convert it onto the disk with `qemu-img convert`. Also the config drive: decoded
- * (URL, or gzip+base64), and written into a partition labelled `config-2` at the end of the disk. Every
- * failure is IPA's error with IPA's wording (`errors.ts`).
+ * The simulated agent's image path, IPA's `standby.prepare_image` for whole-disk images, on the project's image
+ * code (domain/image.ts, lib/image-stream.ts, lib/qemu-img.ts) with IPA's decisions and wording around it: the
+ * checksum (`os_hash_algo`/`os_hash_value`, or the legacy `checksum` by length, either possibly the URL of a
+ * checksums file matched by the image's file name), verified over the downloaded bytes; a raw image with
+ * `stream_raw_images` streamed straight onto the disk file; any other downloaded to a scratch file, its real
+ * format checked against `disk_format` and the permitted formats, and converted onto the disk by `qemu-img`.
+ * Also the config drive: decoded (URL, or gzip+base64) and written into a partition labelled `config-2` at the
+ * end of the disk. Every failure is IPA's error with IPA's wording (`errors.ts`).
  */
-import { execFile, spawn } from 'node:child_process';
-import { createHash, type Hash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { fetch } from 'undici';
+import {
+  CHECKSUM_ALGORITHMS,
+  type Checksum,
+  type ChecksumAlgorithm,
+  FORMAT_PROBE_BYTES,
+  checksumOf,
+  detectDiskFormat,
+  imageFileName,
+  isChecksumUrl,
+  parseChecksumFile,
+} from '../../domain/image.ts';
+import { ImageError } from '../../lib/image-error.ts';
+import { streamImageToTarget } from '../../lib/image-stream.ts';
 import { isoVolumeId } from '../../lib/iso9660.ts';
+import { convertToRaw } from '../../lib/qemu-img.ts';
 import { debianCommands } from '../../stack/binaries.ts';
 import {
   CONFIG_DRIVE_BYTES,
@@ -36,7 +50,7 @@ const run = promisify(execFile);
 export const DEFAULT_PERMITTED_FORMATS = ['raw', 'gpt', 'qcow2'];
 /** Formats IPA writes without inspecting them. */
 const RAW_LIKE = ['raw', 'gpt'];
-const CHUNK = 1024 * 1024;
+const CHUNK = 8 * 1024 * 1024;
 
 /** Ironic's `image_info` as the simulated agent reads it. */
 export interface ImageInfo {
@@ -57,8 +71,9 @@ export interface WrittenImage {
   /** The checksum the downloaded image was verified against. */
   checksum: { algorithm: string; value: string };
   /**
-   * SHA-256 of the bytes written at the start of the disk, for raw images (computed on the way, no extra
-   * read); null for converted ones (hashing what qemu-img wrote would read the whole image back).
+   * SHA-256 of the bytes written at the start of the disk, for raw images verified with SHA-256 (the digest of
+   * the download is that of the bytes written); null otherwise (hashing what qemu-img wrote would read the
+   * whole image back).
    */
   sha256: string | null;
   /** Bytes written: the raw image's size, or the converted image's virtual size. */
@@ -93,8 +108,9 @@ export function validateImageInfo(info: unknown): ImageInfo {
   for (const field of ['id', 'urls']) {
     if (!(field in image)) throw ipaErrors.invalidParams(`Image is missing '${field}' field.`);
   }
-  if (!Array.isArray(image.urls) || image.urls.length === 0)
+  if (!Array.isArray(image.urls) || image.urls.length === 0) {
     throw ipaErrors.invalidParams("Image 'urls' must be a list with at least one element.");
+  }
   const checksum = image.checksum;
   if (checksum !== undefined && checksum !== null && (typeof checksum !== 'string' || checksum === '')) {
     throw ipaErrors.invalidParams("Image 'checksum' must be a non-empty string.");
@@ -102,178 +118,134 @@ export function validateImageInfo(info: unknown): ImageInfo {
   const algo = image.os_hash_algo;
   const value = image.os_hash_value;
   if (algo || value) {
-    if (typeof algo !== 'string' || !algo)
+    if (typeof algo !== 'string' || !algo) {
       throw ipaErrors.invalidParams("Image 'os_hash_algo' must be a non-empty string.");
-    if (typeof value !== 'string' || !value)
+    }
+    if (typeof value !== 'string' || !value) {
       throw ipaErrors.invalidParams("Image 'os_hash_value' must be a non-empty string.");
+    }
   } else if (!checksum) {
     throw ipaErrors.invalidParams(
       "Image checksum is not available, either the 'checksum' field or the 'os_hash_algo' and 'os_hash_value' " +
-        "fields pair must be set for image verification.",
+        'fields pair must be set for image verification.',
     );
   }
   return image;
 }
 
-function algorithmByLength(value: string): string {
-  if (value.length === 128) return 'sha512';
-  if (value.length === 64) return 'sha256';
-  if (value.length === 32) return 'md5';
-  throw new Error(
-    'Unable to identify checksum algorithm used, and a value is not specified in the os_hash_algo setting.',
-  );
-}
-
-function isUrl(value: string): boolean {
-  return value.startsWith('http://') || value.startsWith('https://');
-}
-
-async function get(url: string, imageId: string, signal: AbortSignal) {
+/** IPA's `_fetch_checksum`: the checksum itself, or the digest a checksums file lists for the image. */
+async function fetchChecksum(checksum: string, image: ImageInfo, signal: AbortSignal): Promise<string> {
+  if (!isChecksumUrl(checksum)) return checksum;
   let response;
   try {
-    response = await fetch(url, { signal });
+    response = await fetch(checksum, { signal });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw ipaErrors.imageDownload(imageId, `Unable to connect to ${url}: ${(error as Error).message}`);
+    throw ipaErrors.imageDownload(checksum, `Unable to connect to ${checksum}: ${(error as Error).message}`);
   }
+  const text = await response.text();
   if (response.status !== 200) {
-    const body = await response.text().catch(() => '');
-    throw ipaErrors.imageDownload(
-      imageId,
-      `Received status code ${response.status} from ${url}, expected 200. Response body: ${body.slice(0, 200)}`,
-    );
+    throw ipaErrors.imageDownload(checksum, `Received status code ${response.status} from ${checksum}, expected 200.`);
   }
-  return response;
+  const name = imageFileName(image.urls[0] ?? '');
+  const found = parseChecksumFile(text, name);
+  if (found.ok) return found.value;
+  if (found.reason === 'empty') throw ipaErrors.imageDownload(checksum, 'Empty checksum file');
+  if (found.reason === 'not-listed')
+    throw ipaErrors.imageDownload(checksum, `Checksum file does not contain name ${name}`);
+  throw ipaErrors.imageDownload(checksum, `Invalid checksum file (No valid checksum found): ${found.message}`);
 }
 
-/** IPA's `_fetch_checksum`: the checksum itself, or the line of a checksums file naming the image. */
-async function fetchChecksum(checksum: string, image: ImageInfo, signal: AbortSignal): Promise<string> {
-  if (!isUrl(checksum)) return checksum;
-  const text = await (await get(checksum, checksum, signal)).text();
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  if (lines.length === 0) throw ipaErrors.imageDownload(checksum, 'Empty checksum file');
-  const only = /^([a-fA-F\d]{32}|[a-fA-F\d]{64}|[a-fA-F\d]{128})$/;
-  if (lines.length === 1 && !lines[0]?.includes(' ')) {
-    const match = only.exec(lines[0] ?? '');
-    if (match?.[1]) return match[1];
-    throw ipaErrors.imageDownload(checksum, `Invalid checksum file (No valid checksum found) ${JSON.stringify(lines)}`);
-  }
-  const expected = basename(new URL(image.urls[0] ?? '').pathname);
-  const escaped = expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const names = [new RegExp(`\\s[*]?${escaped}$`), new RegExp(`\\s\\(${escaped}\\)\\s`)];
-  for (const line of lines) {
-    if (line.startsWith('#') || !names.some((pattern) => pattern.test(line))) continue;
-    const match =
-      /^([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})\s/.exec(line) ??
-      /\s([a-fA-F\d]{128}|[a-fA-F\d]{64}|[a-fA-F\d]{32})$/.exec(line);
-    if (match?.[1]) return match[1];
-  }
-  throw ipaErrors.imageDownload(checksum, `Checksum file does not contain name ${expected}`);
-}
-
-/** The algorithm and expected value, as IPA's `ImageDownload` decides them. */
-export async function resolveChecksum(
-  image: ImageInfo,
-  signal: AbortSignal,
-): Promise<{ algorithm: string; expected: string }> {
+/** The algorithm and expected digest, as IPA's `ImageDownload` decides them. */
+export async function resolveChecksum(image: ImageInfo, signal: AbortSignal): Promise<Checksum> {
   const algo = image.os_hash_algo ?? undefined;
   if (algo && image.os_hash_value) {
-    if (!['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(algo)) {
+    if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algo)) {
       throw new IpaError(
         'RESTError',
         500,
         'An error occurred',
         `Unable to verify image ${image.id} with available checksums. Please make sure the specified ` +
           `'os_hash_algo' (currently ${algo}) is supported by this ramdisk, or provide a md5 checksum via the ` +
-          `'checksum' field`,
+          "'checksum' field",
       );
     }
-    return { algorithm: algo, expected: (await fetchChecksum(image.os_hash_value, image, signal)).toLowerCase() };
+    const value = (await fetchChecksum(image.os_hash_value, image, signal)).toLowerCase();
+    return { algorithm: algo as ChecksumAlgorithm, value };
   }
-  const checksum = image.checksum ?? '';
-  const expected = (await fetchChecksum(checksum, image, signal)).toLowerCase();
-  try {
-    return { algorithm: algorithmByLength(expected), expected };
-  } catch (error) {
+  const digest = await fetchChecksum(image.checksum ?? '', image, signal);
+  const check = checksumOf(digest);
+  if (!check.ok) {
     throw new IpaError(
       'RESTError',
       500,
       'An error occurred',
       `Unable to proceed with image ${image.id} as the checksum indicator has been used but the algorithm could ` +
-        `not be identified. Error: ${(error as Error).message}`,
+        `not be identified. Error: ${check.message}`,
     );
   }
+  return check.checksum;
 }
 
-/** Downloads from the first URL that answers 200 (IPA tries each in turn). */
-async function openImage(image: ImageInfo, signal: AbortSignal) {
-  const details: string[] = [];
-  for (const url of image.urls) {
+/** IPA's error for a failed download or stream: the wording of `ImageDownloadError`/`ImageChecksumError`. */
+function downloadError(error: unknown, image: ImageInfo, url: string, location: string): unknown {
+  if (!(error instanceof ImageError)) return error;
+  if (error.code === 'ImageChecksumMismatch') {
+    return ipaErrors.imageChecksum(location, image.id, error.expected ?? '', error.found ?? '');
+  }
+  if (error.status !== undefined) {
+    return ipaErrors.imageDownload(
+      image.id,
+      `Received status code ${error.status} from ${url}, expected 200. ${error.message}`,
+    );
+  }
+  if (error.code === 'ImageWriteFailed') {
+    return ipaErrors.imageDownload(image.id, `Unable to write image to ${location}. Error: ${error.message}`);
+  }
+  return ipaErrors.imageDownload(image.id, error.message);
+}
+
+/**
+ * Downloads the image onto `target` at offset 0 from the first URL that answers (IPA tries each in turn),
+ * verifying the checksum over exactly the bytes written. `disk`: the target is the host's disk (its size is
+ * the limit, its speed the simulated one); otherwise a scratch file.
+ */
+async function download(
+  image: ImageInfo,
+  checksum: Checksum,
+  target: string,
+  disk: SimDisk | undefined,
+  options: WriteOptions,
+  onBytes: (bytes: number) => void,
+): Promise<number> {
+  const failures: string[] = [];
+  for (const [index, url] of image.urls.entries()) {
     try {
-      return await get(url, image.id, signal);
+      const result = await streamImageToTarget({
+        url,
+        target,
+        checksum,
+        ...(disk ? { capacityBytes: disk.sizeBytes } : {}),
+        signal: options.signal,
+        ...(disk && options.bytesPerSec > 0 ? { maxBytesPerSecond: options.bytesPerSec } : {}),
+        progressIntervalMs: 250,
+        onProgress: (progress) => onBytes(progress.bytesWritten),
+      });
+      return result.bytes;
     } catch (error) {
-      if (!(error instanceof IpaError)) throw error;
-      details.push(`URL: ${url}; Error: ${error.details}`);
+      if (options.signal.aborted) throw error;
+      const ipa = downloadError(error, image, url, target);
+      // Only failing to reach an image moves on to the next URL; a bad checksum or a write error is final.
+      const retryable =
+        error instanceof ImageError && error.code !== 'ImageChecksumMismatch' && error.code !== 'ImageWriteFailed';
+      if (!retryable || index === image.urls.length - 1) {
+        if (failures.length === 0 || !(ipa instanceof IpaError)) throw ipa;
+        throw ipaErrors.imageDownload(image.id, [...failures, ipa.details].join('\n '));
+      }
+      failures.push(`URL: ${url}; Error: ${ipa instanceof IpaError ? ipa.details : String(ipa)}`);
     }
   }
-  throw ipaErrors.imageDownload(image.id, details.join('\n '));
-}
-
-/** Writes chunks to a file at increasing offsets, no faster than `bytesPerSec`. */
-class ThrottledWriter {
-  private written = 0;
-  private readonly started = performance.now();
-
-  private readonly handle: FileHandle;
-  private readonly bytesPerSec: number;
-  private readonly signal: AbortSignal;
-
-  constructor(handle: FileHandle, bytesPerSec: number, signal: AbortSignal) {
-    this.handle = handle;
-    this.bytesPerSec = bytesPerSec;
-    this.signal = signal;
-  }
-
-  get bytes(): number {
-    return this.written;
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await this.handle.write(chunk, done, chunk.byteLength - done, this.written + done);
-      done += bytesWritten;
-    }
-    this.written += chunk.byteLength;
-    if (this.bytesPerSec > 0) {
-      const due = (this.written / this.bytesPerSec) * 1000 - (performance.now() - this.started);
-      if (due > 0) await sleep(due, undefined, { signal: this.signal });
-    }
-  }
-}
-
-/** Detects an image format from its first bytes, the way IPA's format inspector names them. */
-export async function detectFormat(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(0x8006);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    const at = (offset: number, text: string) =>
-      bytesRead >= offset + text.length && head.toString('latin1', offset, offset + text.length) === text;
-    if (at(0, 'QFI\xfb')) return 'qcow2';
-    if (at(0, 'KDMV') || at(0, '# Disk DescriptorFile')) return 'vmdk';
-    if (bytesRead >= 0x48 && head.readUInt32LE(0x40) === 0xbeda107f) return 'vdi';
-    if (at(0, 'vhdxfile')) return 'vhdx';
-    if (at(0, 'conectix')) return 'vpc';
-    if (at(0x8001, 'CD001')) return 'iso';
-    if (at(512, 'EFI PART')) return 'gpt';
-    return 'raw';
-  } finally {
-    await handle.close();
-  }
+  throw ipaErrors.imageDownload(image.id, 'no URL to download from');
 }
 
 let qemuImgPath: Promise<string> | undefined;
@@ -286,99 +258,39 @@ function qemuImg(): Promise<string> {
 
 /**
  * Downloads, verifies and writes a whole-disk image onto `disk`. Raw images with `stream_raw_images` go
- * straight to the disk (hashed on the way, verified at the end as IPA does); others land in a scratch file
- * first, are verified, format-checked and converted. Then the backup GPT moves to the end of the disk.
+ * straight to the disk (verified at the end, as IPA does); others land in a scratch file first, are verified,
+ * format-checked and converted. Then the backup GPT moves to the end of the disk.
  */
 export async function writeWholeDiskImage(
   image: ImageInfo,
   disk: SimDisk,
   options: WriteOptions,
 ): Promise<WrittenImage> {
-  const { signal } = options;
-  const checksum = await resolveChecksum(image, signal);
+  const checksum = await resolveChecksum(image, options.signal);
   const diskFormat = image.disk_format ?? 'raw';
-  const verify = (hash: Hash, location: string): string => {
-    const actual = hash.digest('hex');
-    if (actual !== checksum.expected) throw ipaErrors.imageChecksum(location, image.id, checksum.expected, actual);
-    return actual;
-  };
+  const started = performance.now();
+  // The digest of a raw download is that of the bytes written; a conversion writes other bytes.
+  const sha256Of = (raw: boolean) => (raw && checksum.algorithm === 'sha256' ? checksum.value : null);
   let written: WrittenImage;
   if (diskFormat === 'raw' && image.stream_raw_images) {
     options.log(`streaming raw image ${image.id} onto ${disk.name}`);
-    const response = await openImage(image, signal);
-    const hash = createHash(checksum.algorithm);
-    // The record wants SHA-256 of the bytes written; with a SHA-256 checksum that is the same hash.
-    const sha256 = checksum.algorithm === 'sha256' ? undefined : createHash('sha256');
-    const handle = await open(disk.path, 'r+');
-    const writer = new ThrottledWriter(handle, options.bytesPerSec, signal);
-    try {
-      for await (const chunk of response.body ?? []) {
-        const bytes = chunk as Uint8Array;
-        if (bytes.byteLength > disk.sizeBytes - writer.bytes)
-          throw ipaErrors.imageDownload(
-            image.id,
-            `Unable to write image to device ${disk.name}. Error: No space left on device`,
-          );
-        hash.update(bytes);
-        sha256?.update(bytes);
-        await writer.write(bytes);
-        options.progress?.({ phase: 'write', bytes_downloaded: writer.bytes, bytes_written: writer.bytes });
-      }
-    } catch (error) {
-      if (error instanceof IpaError || signal.aborted) throw error;
-      throw ipaErrors.imageDownload(
-        image.id,
-        `Unable to write image to device ${disk.name}. Error: ${(error as Error).message}`,
-      );
-    } finally {
-      await handle.close();
-    }
-    const verified = verify(hash, disk.name);
-    written = {
-      checksum: { algorithm: checksum.algorithm, value: verified },
-      sha256: sha256 ? sha256.digest('hex') : verified,
-      bytes: writer.bytes,
-      diskFormat,
-    };
+    const bytes = await download(image, checksum, disk.path, disk, options, (done) =>
+      options.progress?.({ phase: 'write', bytes_downloaded: done, bytes_written: done }),
+    );
+    written = { checksum, sha256: sha256Of(true), bytes, diskFormat };
   } else {
     await mkdir(options.scratchDir, { recursive: true });
-    const started = performance.now();
     const scratch = join(options.scratchDir, basename(image.id) || 'image');
+    await rm(scratch, { force: true });
     try {
-      const response = await openImage(image, signal);
-      const hash = createHash(checksum.algorithm);
-      const handle = await open(scratch, 'w');
-      let downloaded = 0;
-      try {
-        for await (const chunk of response.body ?? []) {
-          const bytes = chunk as Uint8Array;
-          hash.update(bytes);
-          await handle.write(bytes, 0, bytes.byteLength, downloaded);
-          downloaded += bytes.byteLength;
-          options.progress?.({ phase: 'download', bytes_downloaded: downloaded, bytes_written: 0 });
-        }
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw ipaErrors.imageDownload(
-          image.id,
-          `Unable to write image to ${scratch}. Error: ${(error as Error).message}`,
-        );
-      } finally {
-        await handle.close();
-      }
-      const verified = verify(hash, scratch);
+      const size = await download(image, checksum, scratch, undefined, options, (done) =>
+        options.progress?.({ phase: 'download', bytes_downloaded: done, bytes_written: 0 }),
+      );
       options.log(
-        `downloaded and verified ${downloaded} bytes of ${image.id} in ${Math.round(performance.now() - started)} ms`,
+        `downloaded and verified ${size} bytes of ${image.id} in ${Math.round(performance.now() - started)} ms`,
       );
-      const outcome = await writeDownloaded(
-        scratch,
-        downloaded,
-        diskFormat,
-        disk,
-        options,
-        checksum.algorithm === 'sha256' ? verified : undefined,
-      );
-      written = { checksum: { algorithm: checksum.algorithm, value: verified }, ...outcome };
+      const outcome = await writeDownloaded(scratch, size, diskFormat, disk, options);
+      written = { checksum, sha256: sha256Of(outcome.raw), bytes: outcome.bytes, diskFormat };
       options.log(
         `wrote ${outcome.bytes} bytes of ${image.id} to ${disk.name} in ${Math.round(performance.now() - started)} ms`,
       );
@@ -390,14 +302,26 @@ export async function writeWholeDiskImage(
   return written;
 }
 
+/** The format of a downloaded image, as IPA's format inspector names it. */
+async function detectFormat(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(FORMAT_PROBE_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const detected = detectDiskFormat(head.subarray(0, bytesRead));
+    return detected === 'vhd' ? 'vpc' : detected;
+  } finally {
+    await handle.close();
+  }
+}
+
 async function writeDownloaded(
   scratch: string,
   size: number,
   diskFormat: string,
   disk: SimDisk,
   options: WriteOptions,
-  knownSha256: string | undefined,
-): Promise<Omit<WrittenImage, 'checksum'>> {
+): Promise<{ bytes: number; raw: boolean }> {
   let format = diskFormat;
   if (!RAW_LIKE.includes(diskFormat)) {
     const detected = await detectFormat(scratch);
@@ -414,19 +338,8 @@ async function writeDownloaded(
   await destroyDiskMetadata(disk.path, disk.sizeBytes);
   if (RAW_LIKE.includes(format)) {
     if (size > disk.sizeBytes) throw ipaErrors.imageWrite(disk.name, 1, '', 'No space left on device');
-    const handle = await open(disk.path, 'r+');
-    const sha256 = knownSha256 === undefined ? createHash('sha256') : undefined;
-    try {
-      const writer = new ThrottledWriter(handle, options.bytesPerSec, options.signal);
-      for await (const chunk of createReadStream(scratch, { highWaterMark: CHUNK })) {
-        sha256?.update(chunk as Buffer);
-        await writer.write(chunk as Buffer);
-        options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: writer.bytes });
-      }
-    } finally {
-      await handle.close();
-    }
-    return { sha256: sha256 ? sha256.digest('hex') : (knownSha256 ?? null), bytes: size, diskFormat };
+    await copyThrottled(scratch, disk.path, options, size);
+    return { bytes: size, raw: true };
   }
   const qemu = await qemuImg();
   let virtualSize: number;
@@ -445,59 +358,55 @@ async function writeDownloaded(
       `the image's virtual size ${virtualSize} is bigger than the device (${disk.sizeBytes} bytes)`,
     );
   }
-  const args = ['convert', '-p', '-f', format, '-O', 'raw', '-n', '-W'];
-  if (options.bytesPerSec > 0) args.push('-r', String(options.bytesPerSec));
-  await convert(qemu, [...args, scratch, disk.path], options.signal, (fraction) => {
-    options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: Math.round(fraction * virtualSize) });
-  }).catch((error: unknown) => {
-    if (options.signal.aborted || !(error instanceof ConvertError)) throw error;
-    throw ipaErrors.imageWrite(disk.name, error.exitCode, '', error.stderr);
-  });
-  return { sha256: null, bytes: virtualSize, diskFormat };
-}
-
-class ConvertError extends Error {
-  readonly exitCode: number;
-  readonly stderr: string;
-
-  constructor(exitCode: number, stderr: string) {
-    super(`qemu-img exited with ${exitCode}: ${stderr}`);
-    this.exitCode = exitCode;
-    this.stderr = stderr;
+  try {
+    await convertToRaw({
+      source: scratch,
+      sourceFormat: format as 'qcow2',
+      target: disk.path,
+      qemuImg: qemu,
+      signal: options.signal,
+      ...(options.bytesPerSec > 0 ? { maxBytesPerSecond: options.bytesPerSec } : {}),
+      onProgress: (fraction) =>
+        options.progress?.({
+          phase: 'write',
+          bytes_downloaded: size,
+          bytes_written: Math.round(fraction * virtualSize),
+        }),
+    });
+  } catch (error) {
+    if (options.signal.aborted || !(error instanceof ImageError)) throw error;
+    throw ipaErrors.imageWrite(disk.name, 1, '', error.message);
   }
+  return { bytes: virtualSize, raw: false };
 }
 
-/**
- * Runs `qemu-img convert -p`, reporting the fraction done from its `(12.34/100%)` progress lines (unbuffered
- * through coreutils' `stdbuf`: piped, qemu-img would only print them at exit). The fraction is qemu-img's own
- * count; under a rate limit it runs ahead of the bytes that reached the disk.
- */
-function convert(
-  qemu: string,
-  args: string[],
-  signal: AbortSignal,
-  onFraction: (fraction: number) => void,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('stdbuf', ['-o0', qemu, ...args], { signal, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => {
-      const matches = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
-      const last = matches.at(-1)?.[1];
-      if (last !== undefined) onFraction(Number(last) / 100);
-    });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new ConvertError(code ?? 1, stderr.trim()))));
-  });
+/** IPA's `dd` of a downloaded raw image onto the disk, at the simulated disk's speed. */
+async function copyThrottled(source: string, target: string, options: WriteOptions, size: number): Promise<void> {
+  const handle = await open(target, 'r+');
+  const started = performance.now();
+  let written = 0;
+  try {
+    for await (const chunk of createReadStream(source, { highWaterMark: CHUNK })) {
+      const bytes = chunk as Buffer;
+      for (let done = 0; done < bytes.length; )
+        done += (await handle.write(bytes, done, bytes.length - done, written + done)).bytesWritten;
+      written += bytes.length;
+      options.progress?.({ phase: 'write', bytes_downloaded: size, bytes_written: written });
+      if (options.bytesPerSec > 0) {
+        const due = (written / options.bytesPerSec) * 1000 - (performance.now() - started);
+        if (due > 0) await sleep(due, undefined, { signal: options.signal });
+      }
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** IPA's `get_configdrive`: the ISO bytes of a config drive given as a URL or gzip+base64. */
 export async function configDriveBytes(configdrive: string, nodeUuid: string, signal: AbortSignal): Promise<Buffer> {
   let data: Buffer;
-  if (isUrl(configdrive)) {
+  if (/^https?:\/\//i.test(configdrive)) {
     let response;
     try {
       response = await fetch(configdrive, { signal });

@@ -4,6 +4,7 @@
  * `disks[].size` bytes, `memory.physical_mb`), built from the host's BMC facts and its disks, so out-of-band and
  * in-band inspection describe the same machine.
  */
+import type { BlockDevice } from '../../domain/root-device-hints.ts';
 import type { RamdiskBoot, SimDisk } from './runner.ts';
 
 /** What the BMC's mockup says about the machine beyond `RamdiskBoot.host`. */
@@ -32,7 +33,7 @@ export const UNKNOWN_FACTS: HostFacts = {
 };
 
 /** One disk as IPA's `BlockDevice` serializes it. */
-export function inventoryDisk(disk: SimDisk): Record<string, unknown> {
+export function inventoryDisk(disk: SimDisk): BlockDevice & { logical_sectors: number; physical_sectors: number } {
   const nvme = disk.name.startsWith('/dev/nvme');
   return {
     name: disk.name,
