@@ -17,6 +17,9 @@ import { type Partition, readPartitionTable } from './partitions.ts';
 import { asObject } from './service-model.ts';
 import { type JsonObject, linkOf } from './tree.ts';
 
+/** How long reading a booted ISO's boot configuration may take. */
+const ISO_READ_TIMEOUT_MS = 60_000;
+
 /** Which ramdisk runner a host uses. */
 export type AgentKind = 'sim' | 'ipa';
 /** The runner kinds. */
@@ -233,7 +236,8 @@ export class HostBoots {
     this.status = status;
     let params: Record<string, string> | undefined;
     try {
-      params = await isoKernelParams(httpReader(image), record.mode);
+      // A server that stops answering must not leave the boot hanging: firmware gives up too.
+      params = await isoKernelParams(httpReader(image, AbortSignal.timeout(ISO_READ_TIMEOUT_MS)), record.mode);
     } catch (error) {
       this.options.log(
         `booted ${image}: not a readable ISO 9660 image (${(error as Error).message}); treated as a live ISO`,
