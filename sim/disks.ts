@@ -1,19 +1,25 @@
 /**
- * The disks of simulated hosts. Each host gets the drives its mockup describes (Storage → Drives, else the
- * present SimpleStorage devices, the order the engine's out-of-band inspection reads them; a mockup with
- * neither gets one default disk), each backed by a sparse file: it takes no space until a deploy agent writes
- * to it, so a thousand hosts with terabyte disks cost a few thousand inodes. What the BMC serves about a drive
- * (size, model, serial, rotational) and what the deploy agent reports agree because both come from here: the
- * agent's inventory from `SimDisk`, the BMC's Redfish Drive from the mockup plus the same overrides.
+ * The disks of simulated hosts, as the host's operating system (a deploy agent) sees them. On a system with
+ * Storage controllers that is `logicalDisks` (sim/storage.ts): every RAID volume, and every drive not in one, so
+ * a volume created over Redfish becomes one disk at the next boot; otherwise the present SimpleStorage devices;
+ * a mockup with neither gets one default disk. Each disk is backed by a sparse file named after what it is (the
+ * drive's or the volume's id), so it takes no space until a deploy agent writes to it, a thousand hosts with
+ * terabyte disks cost a few thousand inodes, and a disk keeps its bytes when volumes come and go around it.
+ * What the BMC serves about a drive (size, model, serial, rotational) and what the agent reports agree because
+ * both come from here: the agent's inventory from `SimDisk`, the BMC's Redfish Drive from the mockup plus the
+ * same overrides.
  */
 import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimDisk } from './agent/runner.ts';
 import { asObject, type ServiceModel } from './service-model.ts';
+import type { LogicalDisk } from './storage.ts';
 import { type Json, type JsonObject, linkOf } from './tree.ts';
 
 /** A drive as the mockup describes it (before per-host identity and overrides). */
 export interface DriveSpec {
+  /** The Redfish Drive's Id; absent for SimpleStorage devices and the default disk. */
+  id?: string;
   sizeBytes: number;
   model: string;
   vendor: string;
@@ -110,7 +116,9 @@ function fromDrive(drive: Readonly<JsonObject>, path: string): DriveSpec {
   const durable = identifiers.find((id) => ['NAA', 'EUI', 'NGUID'].includes(text(id['DurableNameFormat'])));
   const wwn = durable ? text(durable['DurableName']) : '';
   const rpm = drive['RotationSpeedRPM'];
+  const id = text(drive['Id']) || path.slice(path.lastIndexOf('/') + 1);
   return {
+    id,
     sizeBytes: typeof drive['CapacityBytes'] === 'number' ? drive['CapacityBytes'] : DEFAULT_DISK.sizeBytes,
     model: text(drive['Model']),
     vendor: text(drive['Manufacturer']),
@@ -140,6 +148,26 @@ export interface HostDiskOptions {
   overrides?: readonly (DiskOverride | undefined)[];
   /** The host's view of a mockup string (a unique serial per host in fleets). */
   identity?: (value: string) => string;
+  /** What the OS sees on a system with Storage controllers (RAID volumes, and drives not in one). */
+  logical?: readonly LogicalDisk[];
+}
+
+/** One disk before it gets its device name. */
+interface Entry {
+  /** The backing file's name, from what the disk is. */
+  file: string;
+  sizeBytes: number;
+  model: string;
+  vendor: string;
+  serial: string;
+  wwn?: string;
+  rotational: boolean;
+  nvme: boolean;
+}
+
+/** A file name from a Redfish Id (`Disk.Bay.0:Enclosure...` has characters better kept out of paths). */
+function fileName(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
 /**
@@ -147,28 +175,49 @@ export interface HostDiskOptions {
  * Linux ramdisk gives them (`/dev/sda`, `/dev/sdb`, ... and `/dev/nvme0n1`, ...) and a file each.
  */
 export function hostDisks(options: HostDiskOptions): SimDisk[] {
+  const identity = options.identity ?? ((value: string) => value);
   const drives = options.drives.length > 0 ? options.drives : [DEFAULT_DISK];
-  let scsi = 0;
-  let nvme = 0;
-  return drives.map((drive, position) => {
+  const fromDrive = (drive: DriveSpec, position: number): Entry => {
     const override = options.overrides?.[position] ?? {};
-    const isNvme = drive.protocol === 'NVMe';
-    const name = isNvme ? `/dev/nvme${nvme++}n1` : `/dev/sd${letters(scsi)}`;
-    const hctl = isNvme ? undefined : `${scsi++}:0:0:0`;
-    const mockSerial = (options.identity ?? ((value: string) => value))(drive.serial).trim();
-    const serial = override.serial ?? (mockSerial || `${options.bmcId}-disk${position}`.toUpperCase());
+    const serial = override.serial ?? (identity(drive.serial).trim() || `${options.bmcId}-disk${position}`.toUpperCase());
     const wwn = override.wwn ?? drive.wwn;
     return {
-      name,
-      path: join(options.dir, `${name.slice('/dev/'.length)}.img`),
+      file: drive.id ? fileName(drive.id) : `disk${position}`,
       sizeBytes: override.sizeBytes ?? drive.sizeBytes,
       model: (override.model ?? drive.model).trim(),
       vendor: (override.vendor ?? drive.vendor).trim(),
       serial,
       ...(wwn ? { wwn } : {}),
       rotational: override.rotational ?? drive.rotational,
-      ...(hctl ? { hctl } : {}),
+      nvme: drive.protocol === 'NVMe',
     };
+  };
+  let entries: Entry[];
+  if (options.logical && options.logical.length > 0) {
+    entries = options.logical.map((disk) => {
+      const position = drives.findIndex((drive) => drive.id === disk.id);
+      const drive = drives[position];
+      if (disk.kind === 'drive' && drive) return fromDrive(drive, position);
+      // A RAID volume: the controller presents it as one SCSI disk; its serial is the host's own.
+      return {
+        file: `volume-${fileName(disk.controller ?? 'storage')}-${fileName(disk.id)}`,
+        sizeBytes: disk.sizeBytes,
+        model: disk.model,
+        vendor: '',
+        serial: `${options.bmcId}-volume-${disk.id}`.toUpperCase(),
+        rotational: disk.rotational,
+        nvme: false,
+      };
+    });
+  } else {
+    entries = drives.map(fromDrive);
+  }
+  let scsi = 0;
+  let nvme = 0;
+  return entries.map(({ file, nvme: isNvme, ...disk }) => {
+    const name = isNvme ? `/dev/nvme${nvme++}n1` : `/dev/sd${letters(scsi)}`;
+    const hctl = isNvme ? undefined : `${scsi++}:0:0:0`;
+    return { name, path: join(options.dir, `${file}.img`), ...disk, ...(hctl ? { hctl } : {}) };
   });
 }
 

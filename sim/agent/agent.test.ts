@@ -20,7 +20,6 @@ import { readPartitionTable } from '../partitions.ts';
 import { type FileServer, bootDisk, bootIso, resetHost, startFileServer, until } from '../testing.ts';
 
 const MIB = 1024 * 1024;
-const GIB = 1024 * MIB;
 const TOKEN = 'Xk3-pregenerated-token-of-forty-three-chars';
 const NODE = '6d85703a-0000-4000-8000-00000000a001';
 
@@ -75,12 +74,14 @@ async function diskImage(path: string, label: 'gpt' | 'dos'): Promise<DiskImage>
   return { path, sizeBytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-/** The host: Lenovo XCC mockup (two 960 GB SSDs), the first one turned into a 2 TiB spinning disk. */
+/**
+ * The host: the Lenovo XCC mockup, whose OS sees a RAID1 volume over its two 960 GB SSDs (/dev/sda, the smallest
+ * disk: IPA's default) and its two 2.4 TB SAS HDDs (/dev/sdb, /dev/sdc).
+ */
 const HOST = {
   id: 'xcc-1',
   profile: 'xcc',
   quirks: { remove: ['if-match-required', 'vmedia-patch-only', 'stale-power-state'] },
-  disks: [{ rotational: true, sizeBytes: 2 * 1024 * GIB, serial: 'HDD-SERIAL-1' }, { serial: 'SSD-SERIAL-2' }],
   agentSettings: { heartbeatIntervalMs: 500, forcedHeartbeatMinMs: 0 },
 } as const;
 
@@ -195,7 +196,7 @@ describe('booting the deploy ramdisk', () => {
     expect(inventory.memory.physical_mb).toBeGreaterThan(0);
     expect(inventory.system_vendor).toMatchObject({ manufacturer: 'Lenovo' });
     expect(inventory.boot).toMatchObject({ current_boot_mode: 'uefi' });
-    expect(inspection['root_disk']).toMatchObject({ name: '/dev/sdb' });
+    expect(inspection['root_disk']).toMatchObject({ name: '/dev/sda' });
 
     expect(callsTo('/v1/lookup').at(-1)).toMatchObject({ status: 200, version: '1.62' });
     const query = ironic.lookups.at(-1);
@@ -365,7 +366,7 @@ describe('the command API', () => {
     const steps = await agent.run('deploy.get_deploy_steps', { node: { uuid: NODE }, ports: [] });
     expect(JSON.stringify(steps.command_result)).toContain('install_coreos');
     const result = await deploy(agent, { step: 'install_coreos', args: { channel: 'stable' } }, { uuid: NODE });
-    expect(result).toMatchObject({ command_status: 'SUCCEEDED', command_result: { deploy_result: { installed: 2 } } });
+    expect(result).toMatchObject({ command_status: 'SUCCEEDED', command_result: { deploy_result: { installed: 3 } } });
     expect(seen).toEqual([{ channel: 'stable' }]);
   });
 
@@ -386,16 +387,16 @@ describe('writing images', () => {
     const { bmc, agent } = await bootedHost();
     const result = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } });
     expect(result.command_status).toBe('SUCCEEDED');
-    const [hdd, ssd] = bmc.disks();
+    const [ssd, ...others] = bmc.disks();
     expect(result.command_result).toMatchObject({
       deploy_result: {
         result: expect.stringMatching(
-          /^prepare_image: image \(mbr\.raw\) written to device \/dev\/sdb root_uuid=0x[0-9a-f]{8}$/,
+          /^prepare_image: image \(mbr\.raw\) written to device \/dev\/sda root_uuid=0x[0-9a-f]{8}$/,
         ),
       },
     });
     expect(sha256Of(ssd!.path, 0, raw.sizeBytes)).toBe(raw.sha256);
-    expect(statSync(hdd!.path).blocks).toBe(0);
+    for (const other of others) expect(statSync(other.path).blocks).toBe(0);
     const uuids = await agent.run('standby.get_partition_uuids', {}, true);
     expect(uuids.command_result).toEqual({ 'root uuid': expect.stringMatching(/^0x[0-9a-f]{8}$/) });
     expect(bmc.agentCounters()).toMatchObject({ imageWrites: 1, imageBytesWritten: raw.sizeBytes, configDrives: 0 });
@@ -412,7 +413,7 @@ describe('writing images', () => {
     };
     const result = await deploy(agent, { step: 'write_image', args: { image_info: info, configdrive: drive.encoded } });
     expect(result.command_error).toBeNull();
-    const [hdd, ssd] = bmc.disks();
+    const [ssd, ...others] = bmc.disks();
     // The partition data is the image's; the GPT itself was extended to the disk and got the config drive entry.
     const dataEnd = gpt.sizeBytes - 33 * 512;
     expect(sha256Of(ssd!.path, 34 * 512, dataEnd - 34 * 512)).toBe(
@@ -428,7 +429,7 @@ describe('writing images', () => {
       uuid: 'host-uid-1234',
     });
     expect(found?.files['openstack/latest/user_data']?.toString()).toBe('#cloud-config\nhostname: host-0\n');
-    expect(statSync(hdd!.path).blocks).toBe(0);
+    for (const other of others) expect(statSync(other.path).blocks).toBe(0);
     expect(bmc.agentCounters()).toMatchObject({ imageWrites: 1, imageBytesWritten: gpt.sizeBytes, configDrives: 1 });
 
     // The host boots from that disk and finds the config drive and the record of the image written.
@@ -437,7 +438,7 @@ describe('writing images', () => {
     await bootDisk(bmc);
     await bmc.bootSettled();
     expect(bmc.diskBoot()).toMatchObject({
-      device: '/dev/sdb',
+      device: '/dev/sda',
       partitionTable: 'gpt',
       configDrive: {
         partition: 2,
@@ -456,10 +457,10 @@ describe('writing images', () => {
   });
 
   it.each([
-    { scenario: 'serial', hints: { serial: 's== hdd-serial-1' }, device: '/dev/sda' },
-    { scenario: 'minimum size (Metal3 minSizeGigabytes)', hints: { size: '>= 1000' }, device: '/dev/sda' },
-    { scenario: 'rotational', hints: { rotational: 'false' }, device: '/dev/sdb' },
-    { scenario: 'rotational true', hints: { rotational: true }, device: '/dev/sda' },
+    { scenario: 'serial', hints: { serial: 's== wbn00003' }, device: '/dev/sdc' },
+    { scenario: 'minimum size (Metal3 minSizeGigabytes)', hints: { size: '>= 2000' }, device: '/dev/sdb' },
+    { scenario: 'rotational', hints: { rotational: 'false' }, device: '/dev/sda' },
+    { scenario: 'rotational true', hints: { rotational: true }, device: '/dev/sdb' },
   ])('root device hint by $scenario picks $device', async ({ hints, device }) => {
     const { bmc, agent } = await bootedHost();
     const result = await deploy(
@@ -558,7 +559,7 @@ describe('cleaning', () => {
 
   it('erase_devices_metadata removes partition tables and the config drive, and keeps the data between', async () => {
     const { bmc, agent } = await written();
-    const ssd = bmc.disks()[1]!;
+    const ssd = bmc.disks()[0]!;
     const middle = sha256Of(ssd.path, 2 * MIB, MIB);
     const result = await clean(agent, 'erase_devices_metadata');
     expect(result).toMatchObject({
@@ -569,7 +570,7 @@ describe('cleaning', () => {
     expect(await readConfigDrive(ssd)).toBeUndefined();
     expect(execFileSync(tools.sgdisk, ['-p', ssd.path], { encoding: 'utf8' })).toContain('Creating new GPT entries');
     expect(sha256Of(ssd.path, 2 * MIB, MIB)).toBe(middle);
-    expect(bmc.agentCounters()).toMatchObject({ metadataErases: 2, fullErases: 0 });
+    expect(bmc.agentCounters()).toMatchObject({ metadataErases: 3, fullErases: 0 });
   });
 
   it('erase_devices zeroes every disk', async () => {
@@ -577,12 +578,12 @@ describe('cleaning', () => {
     const result = await clean(agent, 'erase_devices');
     expect(result).toMatchObject({
       command_status: 'SUCCEEDED',
-      command_result: { clean_result: { '/dev/sda': null, '/dev/sdb': null } },
+      command_result: { clean_result: { '/dev/sda': null, '/dev/sdb': null, '/dev/sdc': null } },
     });
     for (const disk of bmc.disks()) {
       expect(statSync(disk.path)).toMatchObject({ size: disk.sizeBytes, blocks: 0 });
     }
-    expect(bmc.agentCounters()).toMatchObject({ fullErases: 2 });
+    expect(bmc.agentCounters()).toMatchObject({ fullErases: 3 });
   });
 });
 
