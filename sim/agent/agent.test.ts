@@ -655,6 +655,16 @@ describe('fault switches', () => {
     bmc.agent({ lookupFails: false, noHeartbeat: true });
     await until(() => callsTo('/v1/lookup').at(-1)?.status === 200, 10_000);
     await until(() => bmc.agentCounters().lookups > 3);
+    // A finished async command asks for an early heartbeat: none is sent, and the agent stays responsive.
+    const commands = `${sim.agentUrl}/${NODE}/v1/commands/?agent_token=${TOKEN}`;
+    await until(async () => (await fetch(commands)).status === 200, 5_000);
+    const step = { step: 'inject_files', interface: 'deploy' };
+    const body = JSON.stringify({ name: 'deploy.execute_deploy_step', params: { step, node: { uuid: NODE }, ports: [] } });
+    expect((await fetch(commands, { method: 'POST', body })).status).toBe(200);
+    await until(async () => {
+      const listed = (await (await fetch(commands)).json()) as { commands: AgentCommand[] };
+      return listed.commands.at(-1)?.command_status === 'SUCCEEDED';
+    }, 5_000);
     expect(ironic.heartbeats.length).toBe(beats);
     bmc.agent({ noHeartbeat: false });
     await until(() => ironic.heartbeats.length > beats, 5_000);

@@ -372,6 +372,8 @@ export class SimRamdisk implements RunningRamdisk {
     while (!this.signal.aborted) {
       let waitMs: number;
       if (this.state.settings.noHeartbeat) {
+        // A heartbeat a finished command asked for is not sent either (and must not spin this loop).
+        this.forced = false;
         waitMs = 1_000;
       } else {
         const ok = await this.heartbeat();
