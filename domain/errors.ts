@@ -43,6 +43,13 @@ export const ERROR_CODES = {
   ImageChecksumMismatch: { retryable: false, summary: "the image does not match its checksum" },
   ImageFormatUnsupported: { retryable: false, summary: 'the image format is not supported by this deploy method' },
   VirtualMediaFailed: { retryable: false, summary: 'the BMC could not insert the virtual media' },
+  // Deploy agent (ironic-python-agent)
+  AgentUnreachable: { retryable: true, summary: 'the deploy agent cannot be reached (connection, timeout or server error)' },
+  AgentBusy: { retryable: true, summary: 'the deploy agent is still running another command' },
+  AgentRejected: { retryable: false, summary: 'the deploy agent refused the request (token, parameters or unknown command)' },
+  AgentCommandFailed: { retryable: false, summary: 'a command on the deploy agent failed' },
+  AgentCallbackTimeout: { retryable: false, summary: 'the deploy agent did not call back in time' },
+  RootDeviceNotFound: { retryable: false, summary: 'no disk of the host matches the root device hints' },
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
   OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },

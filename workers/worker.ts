@@ -11,7 +11,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
+import { createAgentActivities } from '../activities/agent/index.ts';
 import { createActivities } from '../activities/index.ts';
+import { loadAgentKeys } from '../agent-api/token.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { TemporalEnvSchema, createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
 
@@ -21,6 +23,9 @@ const ConfigSchema = TemporalEnvSchema.extend({
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
+  /** The agent installation key (the agent API's): agent tokens derive from it. Without it no agent is commanded. */
+  TEMPERED_AGENT_KEY_FILE: z.string().optional(),
+  TEMPERED_AGENT_KEY: z.string().optional(),
 });
 
 async function main(): Promise<void> {
@@ -31,13 +36,19 @@ async function main(): Promise<void> {
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromDefault();
   const pool = new BmcConnectionPool();
+  const agentKeys = config.TEMPERED_AGENT_KEY_FILE || config.TEMPERED_AGENT_KEY
+    ? loadAgentKeys({ ...(config.TEMPERED_AGENT_KEY_FILE ? { file: config.TEMPERED_AGENT_KEY_FILE } : {}), ...(config.TEMPERED_AGENT_KEY ? { value: config.TEMPERED_AGENT_KEY } : {}) })
+    : undefined;
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-    activities: createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+    activities: {
+      ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+      ...createAgentActivities({ keys: agentKeys }),
+    },
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,

@@ -1,8 +1,9 @@
 /**
- * Every signal, query and update of Tempered's workflows, in one place (the bridge and the CLI import it).
- * The string names are recorded in history: never rename them.
+ * Every signal, query and update of Tempered's workflows, in one place (the bridge, the agent API and the CLI
+ * import it). The string names are recorded in history: never rename them.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AgentHeartbeat, AgentInspection, AgentLookup, AgentLookupReply } from '../domain/agent.ts';
 import type { HostDesired, HostState } from '../domain/host-model.ts';
 
 /** The bridge's view of the BareMetalHost changed (spec, annotations, Secret version, deletion, lost status). */
@@ -13,3 +14,18 @@ export const hostState = defineQuery<HostState>('hostState');
 
 /** Aborts the running operation, if any; the host records an error and waits for a change. */
 export const abortOperation = defineUpdate<{ aborted: string | null }, [{ reason: string }]>('abortOperation');
+
+/**
+ * A deploy agent looked the host up (agent API, `GET /v1/lookup`). The validator rejects it when the host
+ * boots no agent now (the agent API then answers 404, as Ironic does for a node in the wrong state).
+ */
+export const agentLookup = defineUpdate<AgentLookupReply, [AgentLookup]>('agentLookup');
+
+/** A deploy agent heartbeat whose token the agent API checked (`POST /v1/heartbeat/{node}`). */
+export const agentHeartbeat = defineSignal<[AgentHeartbeat]>('agentHeartbeat');
+
+/**
+ * A deploy agent posted its inventory (`POST /v1/continue_inspection`). The validator rejects it when the host
+ * is not inspecting through an agent now.
+ */
+export const agentInspection = defineUpdate<{ accepted: true }, [AgentInspection]>('agentInspection');
