@@ -35,8 +35,8 @@ export interface StackJson {
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
   hosts: DemoHost[];
   bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
-  /** Tempered's own processes and their JSON logs. */
-  engine: { workerLog: string; bridgeLog: string };
+  /** Tempered's own processes and their JSON logs; `agentApi` is the URL deploy agents call (Ironic's API). */
+  engine: { workerLog: string; bridgeLog: string; agentApi: string; agentApiLog: string };
   /** Where the demo's live ISO is served from. */
   images: { liveIso: string };
   stateDir: string;
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   copyFileSync(kube.kubeconfig, kubeconfig);
   images = await startImageServer({ '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e) });
   const liveIso = images.url('/demo-live.iso');
-  say('starting Tempered: a worker and a bridge (with the validating webhook)');
+  say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
     hosts,
     bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
-    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
+    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '', agentApi: engine.agentApi().url, agentApiLog: engine.agentApi().logFile },
     images: { liveIso },
     stateDir,
     pid: process.pid,
@@ -147,7 +147,8 @@ async function main(): Promise<void> {
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
-    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
+    `  agent API     ${handle.engine.agentApi} (what deploy agents call)`,
+    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}, ${handle.engine.agentApiLog}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',

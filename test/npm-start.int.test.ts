@@ -52,6 +52,9 @@ describe('npm start', () => {
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+    // The agent API answers Ironic's version discovery where stack.json says (what deploy agents call).
+    const discovery = (await (await fetch(`${handle.engine.agentApi}/`)).json()) as { default_version?: { version?: string } };
+    expect(discovery.default_version?.version).toBe('1.68');
 
     const kubectl = (args: string[], input?: string) => execFileSync(handle.kubectl, ['--kubeconfig', handle.kubeconfig, ...args], { encoding: 'utf8', ...(input ? { input } : {}) });
     const rows = () => kubectl(['get', 'bmh', '-A', '--no-headers']).trim().split('\n').map((l) => l.trim().split(/\s+/));
@@ -83,5 +86,6 @@ describe('npm start', () => {
     const port = Number(handle.temporal.address.split(':')[1]);
     expect(await isListening(port)).toBe(false);
     expect(await fetch(`${handle.images.liveIso}`).then(() => 'up', () => 'down')).toBe('down');
+    expect(await fetch(`${handle.engine.agentApi}/`).then(() => 'up', () => 'down')).toBe('down');
   }, 480_000);
 });
