@@ -18,7 +18,8 @@ afterAll(async () => images?.stop());
 
 const appendParams: RemasterIso = async ({ baseIso, kernelParams, output }) => {
   await new Promise((r) => setTimeout(r, 20));
-  writeFileSync(output, Buffer.concat([readFileSync(baseIso), Buffer.from(`|${kernelParams}`)]));
+  const text = Object.entries(kernelParams).map(([k, v]) => (v === true ? k : `${k}=${v}`)).join(' ');
+  writeFileSync(output, Buffer.concat([readFileSync(baseIso), Buffer.from(`|${text}`)]));
 };
 
 function store(options: { baseFreshMs?: number } = {}) {
@@ -29,13 +30,13 @@ describe('deploy ISO store', () => {
   it('remasters the base with the boot parameters, once per boot, sharing concurrent builds', async () => {
     const s = store();
     const base = images.url('/ipa.iso');
-    const [a, b] = await Promise.all([s.get('boot-1', base, 'ipa-agent-token=t1'), s.get('boot-1', base, 'ipa-agent-token=t1')]);
+    const [a, b] = await Promise.all([s.get('boot-1', base, { 'ipa-agent-token': 't1' }), s.get('boot-1', base, { 'ipa-agent-token': 't1' })]);
     expect(a).toBe(b);
     expect(readFileSync(a, 'utf8')).toBe('BASE-ISO-BYTES|ipa-agent-token=t1');
-    const c = await s.get('boot-2', base, 'ipa-agent-token=t2');
+    const c = await s.get('boot-2', base, { 'ipa-agent-token': 't2' });
     expect(readFileSync(c, 'utf8')).toBe('BASE-ISO-BYTES|ipa-agent-token=t2');
     expect(s.counters).toMatchObject({ remasters: 2, baseDownloads: 1 });
-    await s.get('boot-1', base, 'ipa-agent-token=t1');
+    await s.get('boot-1', base, { 'ipa-agent-token': 't1' });
     expect(s.counters.remasters).toBe(2);
     expect(images.gets('/ipa.iso')).toBeGreaterThanOrEqual(1);
   });
@@ -43,21 +44,21 @@ describe('deploy ISO store', () => {
   it('asks the base\'s server again once the copy is no longer fresh', async () => {
     const s = store({ baseFreshMs: 0 });
     const before = images.gets('/ipa.iso');
-    await s.get('boot-a', images.url('/ipa.iso'), 'x');
-    await s.get('boot-b', images.url('/ipa.iso'), 'y');
+    await s.get('boot-a', images.url('/ipa.iso'), { x: true });
+    await s.get('boot-b', images.url('/ipa.iso'), { y: true });
     expect(images.gets('/ipa.iso') - before).toBe(2); // the test server has no validators: fetched again
     expect(s.counters.baseDownloads).toBe(2);
   });
 
   it('a base that answers 404 is a BaseIsoError naming the URL and the status', async () => {
-    const error = await store().get('boot-x', images.url('/missing.iso'), 'x').catch((e: unknown) => e);
+    const error = await store().get('boot-x', images.url('/missing.iso'), { x: true }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BaseIsoError);
     expect((error as Error).message).toContain('/missing.iso answers 404');
   });
 
   it('sweeps ISOs not read for longer than the idle time', async () => {
     const s = new DeployIsoStore({ dir: mkdtempSync(join(tmpdir(), 'iso-store-')), remaster: appendParams, isoIdleMs: 60_000 });
-    const path = await s.get('boot-old', images.url('/ipa.iso'), 'x');
+    const path = await s.get('boot-old', images.url('/ipa.iso'), { x: true });
     expect(s.sweep(Date.now())).toBe(0);
     const old = new Date(Date.now() - 120_000);
     utimesSync(path, old, statSync(path).mtime);

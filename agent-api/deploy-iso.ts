@@ -13,8 +13,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 
-/** Rewrites a base ISO's boot configuration (grub, isolinux) to append kernel parameters; writes `output`. */
-export type RemasterIso = (input: { baseIso: string; kernelParams: string; output: string }) => Promise<void>;
+/** Kernel parameters in order: `key=value`, or `true` for a bare flag. */
+export type KernelParams = Record<string, string | true>;
+
+/** Rewrites a base ISO's boot configuration (grub, isolinux) to carry kernel parameters; writes `output`. */
+export type RemasterIso = (input: { baseIso: string; kernelParams: KernelParams; output: string }) => Promise<unknown>;
 
 /** A base ISO that could not be fetched: the agent API answers 502 naming it. */
 export class BaseIsoError extends Error {
@@ -59,7 +62,7 @@ export class DeployIsoStore {
    * The path of the deploy ISO for `key` (one boot: host, boot id, purpose, base), made from `baseIso` with
    * `kernelParams` if not cached. Concurrent calls for one key share one build.
    */
-  async get(key: string, baseIso: string, kernelParams: string): Promise<string> {
+  async get(key: string, baseIso: string, kernelParams: KernelParams): Promise<string> {
     const path = join(this.#o.dir, 'boot', `${hash(key)}.iso`);
     if (existsSync(path)) {
       touch(path);

@@ -12,6 +12,7 @@ import { capturedLogger } from '../bridge/test-support.ts';
 import { leakedSecrets } from '../test/secret-scan.ts';
 import type { IndexedHost } from './host-index.ts';
 import type { HostAddress, HostMessenger, Refusal } from './messenger.ts';
+import type { KernelParams } from './deploy-iso.ts';
 import { deployKernelParams, startAgentApi, type RunningAgentApi } from './server.ts';
 import { AgentKeys } from './token.ts';
 
@@ -25,7 +26,7 @@ const logged = capturedLogger();
 const sent: { kind: string; host: HostAddress; body: unknown }[] = [];
 let lookupAnswer: AgentLookupReply | Refusal = { bootId: 'b1', issueToken: false, heartbeatTimeoutSeconds: 300 };
 let temporalDown = false;
-const isoGets: { key: string; base: string; params: string }[] = [];
+const isoGets: { key: string; base: string; params: KernelParams }[] = [];
 const isoDir = mkdtempSync(join(tmpdir(), 'agent-api-test-'));
 const isoFile = join(isoDir, 'boot.iso');
 writeFileSync(isoFile, Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251)));
@@ -189,9 +190,15 @@ describe('deploy ISO', () => {
     expect((await r.arrayBuffer()).byteLength).toBe(1000);
     const made = isoGets.at(-1);
     expect(made?.base).toBe('http://images/ipa.iso');
-    expect(made?.params).toBe(deployKernelParams({ publicUrl: 'http://agents.example:6385', token: keys.tokenFor('uid-0', 'b5'), purpose: 'inspect', extra: 'nofb ipa-insecure=1' }));
-    expect(made?.params).toContain('ipa-inspection-callback-url=http://agents.example:6385/v1/continue_inspection');
-    expect(made?.params).toContain('boot_method=vmedia');
+    expect(made?.params).toEqual(deployKernelParams({ publicUrl: 'http://agents.example:6385', token: keys.tokenFor('uid-0', 'b5'), purpose: 'inspect', extra: 'nofb ipa-insecure=1' }));
+    expect(made?.params).toMatchObject({
+      nofb: true,
+      'ipa-insecure': '1',
+      'ipa-api-url': 'http://agents.example:6385',
+      'ipa-agent-token': keys.tokenFor('uid-0', 'b5'),
+      'ipa-inspection-callback-url': 'http://agents.example:6385/v1/continue_inspection',
+      boot_method: 'vmedia',
+    });
   });
 
   it('answers range reads with 206 and the right bytes', async () => {

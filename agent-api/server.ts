@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { normalizeMac, type AgentBootPurpose, type AgentInspection } from '../domain/agent.ts';
-import { BaseIsoError, type DeployIsoStore } from './deploy-iso.ts';
+import { BaseIsoError, type DeployIsoStore, type KernelParams } from './deploy-iso.ts';
 import type { HostIndex, IndexedHost } from './host-index.ts';
 import type { HostMessenger, Refusal } from './messenger.ts';
 import type { AgentKeys } from './token.ts';
@@ -42,15 +42,31 @@ export interface AgentApiOptions {
   now?: () => number;
 }
 
-/** The kernel command line of one boot's deploy ISO (Ironic's `build_agent_options` for virtual media). */
-export function deployKernelParams(options: { publicUrl: string; token: string; purpose: AgentBootPurpose; extra: string }): string {
+/** Parses a configured command line (`nofb ipa-insecure=1`) into parameters. */
+export function parseKernelParams(text: string): KernelParams {
+  const params: KernelParams = {};
+  for (const token of text.split(/\s+/).filter((t) => t !== '')) {
+    const eq = token.indexOf('=');
+    if (eq < 0) params[token] = true;
+    else params[token.slice(0, eq)] = token.slice(eq + 1);
+  }
+  return params;
+}
+
+/** The kernel parameters of one boot's deploy ISO (Ironic's `build_agent_options` for virtual media). */
+export function deployKernelParams(options: { publicUrl: string; token: string; purpose: AgentBootPurpose; extra: string }): KernelParams {
   const api = options.publicUrl.replace(/\/+$/, '');
-  const params = [options.extra.trim(), `ipa-api-url=${api}`, `ipa-agent-token=${options.token}`, 'boot_method=vmedia'];
+  const params: KernelParams = { ...parseKernelParams(options.extra), 'ipa-api-url': api, 'ipa-agent-token': options.token, boot_method: 'vmedia' };
   if (options.purpose === 'inspect') {
     // Metal3's inspection parameters; `logs` is not collected (it would travel to the workflow for nothing).
-    params.push(`ipa-inspection-callback-url=${api}/v1/continue_inspection`, 'ipa-inspection-collectors=default', 'ipa-inspection-dhcp-all-interfaces=1', 'ipa-collect-lldp=1');
+    Object.assign(params, {
+      'ipa-inspection-callback-url': `${api}/v1/continue_inspection`,
+      'ipa-inspection-collectors': 'default',
+      'ipa-inspection-dhcp-all-interfaces': '1',
+      'ipa-collect-lldp': '1',
+    });
   }
-  return params.filter((p) => p !== '').join(' ');
+  return params;
 }
 
 class HttpError extends Error {
