@@ -242,10 +242,11 @@ export function agentApiHandler(options: AgentApiOptions): (req: IncomingMessage
     const { ref } = checked;
     const host = hosts.byUid(ref.hostUid);
     if (!host) throw new HttpError(404, 'no such host');
-    const params = deployKernelParams({ publicUrl, token: keys.tokenFor(ref.hostUid, ref.bootId), purpose: ref.purpose, extra: options.extraKernelParams });
+    const extra = `${options.extraKernelParams} ${ref.extraKernelParams ?? ''}`;
+    const params = deployKernelParams({ publicUrl, token: keys.tokenFor(ref.hostUid, ref.bootId), purpose: ref.purpose, extra });
     let path: string;
     try {
-      path = await options.isos.get(JSON.stringify([ref.hostUid, ref.bootId, ref.purpose, ref.baseIso]), ref.baseIso, params);
+      path = await options.isos.get(JSON.stringify([ref.hostUid, ref.bootId, ref.purpose, ref.baseIso, extra]), ref.baseIso, params);
     } catch (error) {
       if (error instanceof BaseIsoError) throw new HttpError(502, error.message);
       throw error;

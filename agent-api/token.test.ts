@@ -68,3 +68,14 @@ describe('deploy ISO URLs', () => {
     expect(keys.checkDeployIso(parse(other.deployIsoUrl('http://api', ref)), 1_000)).toMatchObject({ ok: false, status: 403 });
   });
 });
+
+describe('deploy ISO URLs with extra kernel parameters', () => {
+  it('sign them too', () => {
+    const ref = { hostUid: 'uid-1', bootId: 'b1', purpose: 'deploy' as const, baseIso: 'http://ppi/host.iso', expires: 2_000_000_000, extraKernelParams: 'ip=dhcp console=ttyS0' };
+    const u = new URL(keys.deployIsoUrl('http://api', ref));
+    const parse = () => ({ hostUid: 'uid-1', bootId: 'b1', purpose: 'deploy', query: u.searchParams });
+    expect(keys.checkDeployIso(parse(), 1)).toEqual({ ok: true, ref });
+    u.searchParams.set('params', 'ip=dhcp init=/bin/sh');
+    expect(keys.checkDeployIso(parse(), 1)).toMatchObject({ ok: false, status: 403 });
+  });
+});

@@ -25,6 +25,8 @@ export interface DeployIsoRef {
   baseIso: string;
   /** Unix seconds after which the URL is refused (the ISO holds the boot's token). */
   expires: number;
+  /** More kernel parameters for this boot (a PreprovisioningImage's `status.extraKernelParams`). */
+  extraKernelParams?: string;
 }
 
 const PURPOSES: readonly AgentBootPurpose[] = ['deploy', 'clean', 'inspect'];
@@ -67,14 +69,14 @@ export class AgentKeys {
 
   /** The signature of a deploy ISO reference. */
   signIso(ref: DeployIsoRef): string {
-    const text = JSON.stringify([ref.hostUid, ref.bootId, ref.purpose, ref.baseIso, ref.expires]);
+    const text = JSON.stringify([ref.hostUid, ref.bootId, ref.purpose, ref.baseIso, ref.expires, ref.extraKernelParams ?? '']);
     return b64url(createHmac('sha256', this.#urlKey).update(text).digest());
   }
 
   /** The URL, under the agent API's public URL, from which a BMC fetches the deploy ISO of one boot. */
   deployIsoUrl(apiUrl: string, ref: DeployIsoRef): string {
     if (!BOOT_ID_PATTERN.test(ref.bootId)) throw new Error(`invalid boot id '${ref.bootId}'`);
-    const query = new URLSearchParams({ base: ref.baseIso, expires: String(ref.expires), sig: this.signIso(ref) });
+    const query = new URLSearchParams({ base: ref.baseIso, ...(ref.extraKernelParams ? { params: ref.extraKernelParams } : {}), expires: String(ref.expires), sig: this.signIso(ref) });
     return `${apiUrl.replace(/\/+$/, '')}/v1/deploy-iso/${encodeURIComponent(ref.hostUid)}/${ref.bootId}/${ref.purpose}.iso?${query}`;
   }
 
@@ -91,7 +93,8 @@ export class AgentKeys {
     if (!BOOT_ID_PATTERN.test(input.bootId) || !PURPOSES.includes(purpose) || !base || !Number.isInteger(expires)) {
       return { ok: false, status: 403, reason: 'not a deploy ISO URL this installation signed' };
     }
-    const ref: DeployIsoRef = { hostUid: input.hostUid, bootId: input.bootId, purpose, baseIso: base, expires };
+    const extra = query.get('params') ?? '';
+    const ref: DeployIsoRef = { hostUid: input.hostUid, bootId: input.bootId, purpose, baseIso: base, expires, ...(extra ? { extraKernelParams: extra } : {}) };
     if (!sameText(this.signIso(ref), sig)) return { ok: false, status: 403, reason: 'not a deploy ISO URL this installation signed' };
     if (expires < nowSeconds) return { ok: false, status: 410, reason: 'the deploy ISO URL has expired' };
     return { ok: true, ref };

@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   AgentCommandFailed: { retryable: false, summary: 'a command on the deploy agent failed' },
   AgentCallbackTimeout: { retryable: false, summary: 'the deploy agent did not call back in time' },
   RootDeviceNotFound: { retryable: false, summary: 'no disk of the host matches the root device hints' },
+  DeployRamdiskUnavailable: { retryable: false, summary: 'no deploy ramdisk ISO is configured or ready for the host' },
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
   OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },

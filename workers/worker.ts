@@ -11,6 +11,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
+import { kubePreprovisioningImages } from '../activities/agent/boot.ts';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { createActivities } from '../activities/index.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
@@ -26,6 +27,10 @@ const ConfigSchema = TemporalEnvSchema.extend({
   /** The agent installation key (the agent API's): agent tokens derive from it. Without it no agent is commanded. */
   TEMPERED_AGENT_KEY_FILE: z.string().optional(),
   TEMPERED_AGENT_KEY: z.string().optional(),
+  /** The agent API's URL as agents and BMCs reach it: deploy ISO URLs are signed under it. */
+  TEMPERED_AGENT_API_URL: z.url().optional(),
+  /** The deploy ramdisk ISO hosts boot when no PreprovisioningImage is ready (Metal3's DEPLOY_ISO_URL). */
+  TEMPERED_IPA_ISO_URL: z.url().optional(),
 });
 
 async function main(): Promise<void> {
@@ -47,7 +52,10 @@ async function main(): Promise<void> {
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
     activities: {
       ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
-      ...createAgentActivities({ keys: agentKeys }),
+      ...createAgentActivities({
+        keys: agentKeys,
+        boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },
+      }),
     },
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,

@@ -5,6 +5,9 @@
  * workflow (workflows/activities.ts holds Ironic's values), so it lives in one place.
  */
 import type { AgentSession } from '../../domain/agent.ts';
+import type { AgentBootPlan, AgentBootRequest } from './boot.ts';
+
+export type { AgentBootPlan, AgentBootRequest };
 
 /** How one agent command is timed (Ironic's `[agent]command_timeout`, `command_wait_interval`). */
 export interface AgentTiming {
@@ -44,6 +47,8 @@ export interface AgentCommandOutcome {
 }
 
 export interface AgentActivities {
+  /** Which ramdisk the host boots and the signed URL of this boot's deploy ISO (one Kubernetes read). */
+  prepareAgentBoot(request: AgentBootRequest): Promise<AgentBootPlan>;
   /** A quick command the agent answers at once (`wait=true`): get_*_steps, get_partition_uuids. */
   agentCommand(session: AgentSession, request: AgentCommandRequest): Promise<unknown>;
   /**

@@ -10,12 +10,15 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AgentSession } from '../../domain/agent.ts';
 import type { AgentKeys } from '../../agent-api/token.ts';
+import { planAgentBoot, type AgentBootDeps } from './boot.ts';
 import { AgentClient, AgentError, commandFailure, type AgentCommand } from './client.ts';
 import type { AgentActivities, AgentCommandOutcome, AgentCommandRequest, AgentProgress } from './contract.ts';
 
 export interface AgentActivityDeps {
   /** The installation key; without it no agent can be commanded (the tokens derive from it). */
   keys: AgentKeys | undefined;
+  /** Where deploy ISOs come from (agent API URL, configured IPA ISO, PreprovisioningImages). */
+  boot?: Omit<AgentBootDeps, 'keys'>;
 }
 
 /** Turns an AgentError into an ApplicationFailure typed with its code; anything else passes unchanged. */
@@ -73,6 +76,14 @@ export function createAgentActivities(deps: AgentActivityDeps): AgentActivities 
   };
 
   return {
+    async prepareAgentBoot(request) {
+      try {
+        return await planAgentBoot({ apiUrl: undefined, ipaIsoUrl: undefined, ...deps.boot, keys: deps.keys }, request);
+      } catch (error) {
+        throw toAgentFailure(error);
+      }
+    },
+
     async agentCommand(session, request) {
       let client: AgentClient | undefined;
       try {
