@@ -98,23 +98,42 @@ export const AGENT_TIMING: AgentTiming = { commandTimeoutMs: AGENT_TIMEOUTS.comm
 /** Agent calls are retried while the agent is unreachable or busy; a refusal or a failed command is final. */
 const agentRetry = { ...bmcRetry, maximumInterval: '20 seconds', maximumAttempts: 10 };
 
-/** Quick agent commands (`wait=true`): local activities, one HTTP call each. */
-export const agentQuick = proxyLocalActivities<AgentActivities>({
+const AGENT_QUICK_OPTIONS: LocalActivityOptions = {
   startToCloseTimeout: AGENT_TIMEOUTS.commandTimeoutMs + 10_000,
   retry: agentRetry,
-});
+};
+
+/** Quick agent commands (`wait=true`): local activities, one HTTP call each. */
+export const agentQuick = proxyLocalActivities<AgentActivities>(AGENT_QUICK_OPTIONS);
 
 /**
  * Long agent commands (image writes, erasure, bootloader): regular activities that heartbeat while the
  * command runs, so a worker's crash is noticed within the heartbeat timeout and another worker adopts the
  * command. The whole command is bounded by the deploy callback timeout.
  */
-export const agentLong = proxyActivities<AgentActivities>({
+const AGENT_LONG_OPTIONS: ActivityOptions = {
   startToCloseTimeout: AGENT_TIMEOUTS.deployCallbackTimeoutMs,
   heartbeatTimeout: '30 seconds',
-  retry: { ...agentRetry, maximumAttempts: 0 },
+  // No attempt limit: the schedule-to-close timeout bounds it (an agent unreachable for good fails then).
+  retry: { initialInterval: agentRetry.initialInterval, backoffCoefficient: 2, maximumInterval: agentRetry.maximumInterval, nonRetryableErrorTypes: agentRetry.nonRetryableErrorTypes },
   scheduleToCloseTimeout: AGENT_TIMEOUTS.deployCallbackTimeoutMs,
-});
+};
+
+export const agentLong = proxyActivities<AgentActivities>(AGENT_LONG_OPTIONS);
+
+const AGENT_PROXIES = { quick: agentQuick, long: agentLong };
+
+/** Calls an agent activity with a summary a person understands in the Temporal UI ("write the image"). */
+export function agentCall<K extends keyof AgentActivities>(
+  kind: keyof typeof AGENT_PROXIES,
+  activity: K,
+  what: string,
+  ...args: Parameters<AgentActivities[K]>
+): Promise<Awaited<ReturnType<AgentActivities[K]>>> {
+  const fn = AGENT_PROXIES[kind][activity] as unknown as { executeWithOptions(options: ActivityOptions | LocalActivityOptions, args: unknown[]): Promise<Awaited<ReturnType<AgentActivities[K]>>> };
+  const options = kind === 'quick' ? AGENT_QUICK_OPTIONS : AGENT_LONG_OPTIONS;
+  return fn.executeWithOptions({ ...options, summary: what }, args);
+}
 
 const bridgeOptions: ActivityOptions = {
   taskQueue: BRIDGE_TASK_QUEUE,

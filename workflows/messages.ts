@@ -3,7 +3,7 @@
  * import it). The string names are recorded in history: never rename them.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AgentHeartbeat, AgentInspection, AgentLookup, AgentLookupReply } from '../domain/agent.ts';
+import type { AgentHeartbeat, AgentInspection, AgentLookup, AgentLookupReply, AgentSession } from '../domain/agent.ts';
 import type { HostDesired, HostState } from '../domain/host-model.ts';
 
 /** The bridge's view of the BareMetalHost changed (spec, annotations, Secret version, deletion, lost status). */
@@ -29,3 +29,15 @@ export const agentHeartbeat = defineSignal<[AgentHeartbeat]>('agentHeartbeat');
  * is not inspecting through an agent now.
  */
 export const agentInspection = defineUpdate<{ accepted: true }, [AgentInspection]>('agentInspection');
+
+/**
+ * Host workflow → its operation child: the deploy agent of the child's boot is up (its first heartbeat, or a
+ * heartbeat with a new callback URL after the agent restarted).
+ */
+export const agentReady = defineSignal<[AgentSession]>('agentReady');
+
+/** Host workflow → its operation child: the inventory the agent of the child's boot posted. */
+export const agentInventory = defineSignal<[AgentInspection]>('agentInventory');
+
+/** Operation child → host workflow: the step it is in now, and since when (Progressing condition, UI). */
+export const operationStep = defineSignal<[{ step: string; since: string }]>('operationStep');

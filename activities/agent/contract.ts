@@ -52,6 +52,11 @@ export interface AgentActivities {
   /** A quick command the agent answers at once (`wait=true`): get_*_steps, get_partition_uuids. */
   agentCommand(session: AgentSession, request: AgentCommandRequest): Promise<unknown>;
   /**
+   * Asks the agent to power the host off (`standby.power_off`, not waited for: the agent goes down with the
+   * host). An agent already gone counts as done; the caller then watches the BMC, as Ironic does.
+   */
+  agentPowerOff(session: AgentSession, timing: AgentTiming): Promise<{ requested: boolean }>;
+  /**
    * A command that runs for minutes (`wait=false`: execute_*_step, install_bootloader, power_off): started
    * once, adopted by a later attempt if already started, read back until it ends; heartbeats its progress.
    */

@@ -99,6 +99,21 @@ export function createAgentActivities(deps: AgentActivityDeps): AgentActivities 
       }
     },
 
+    async agentPowerOff(session, timing) {
+      let client: AgentClient | undefined;
+      try {
+        client = clientFor(session, { name: 'standby.power_off', params: {}, timing });
+        await client.execute('standby.power_off', {}, { wait: false });
+        return { requested: true };
+      } catch (error) {
+        // The agent going down mid-answer, or already gone: the BMC's power state tells the rest.
+        if (error instanceof AgentError && error.code === 'AgentUnreachable') return { requested: false };
+        throw toAgentFailure(error);
+      } finally {
+        await client?.close();
+      }
+    },
+
     async agentRun(session, request) {
       let client: AgentClient | undefined;
       try {

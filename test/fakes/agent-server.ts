@@ -22,6 +22,8 @@ export interface FakeCommandBehaviour {
   error?: { type: string; code?: number; message: string; details?: string };
   /** Result reported while RUNNING (e.g. `{ progress: { bytes_written } }`). */
   runningResult?: unknown;
+  /** Called when the command starts, with its parameters (e.g. power_off turning the fake BMC's power off). */
+  onStart?: (params: Record<string, unknown>) => void;
 }
 
 export interface FakeAgent {
@@ -32,6 +34,8 @@ export interface FakeAgent {
   started: Map<string, number>;
   /** Tokens seen on requests. */
   tokens: string[];
+  /** Every command started, with its parameters, in order. */
+  params: { name: string; params: Record<string, unknown> }[];
   behave(name: string, behaviour: FakeCommandBehaviour): void;
   /** The next `count` POSTs are accepted but the answer is dropped (the connection is destroyed). */
   dropAnswers(count: number): void;
@@ -66,6 +70,7 @@ export async function startFakeAgent(options: { token: string; tls?: boolean }):
   const behaviours = new Map<string, FakeCommandBehaviour>();
   const started = new Map<string, number>();
   const tokens: string[] = [];
+  const params: { name: string; params: Record<string, unknown> }[] = [];
   let commands: Command[] = [];
   let drops = 0;
   let counter = 0;
@@ -106,6 +111,8 @@ export async function startFakeAgent(options: { token: string; tls?: boolean }):
     const behaviour = behaviours.get(body.name);
     if (!behaviour) return send(res, 400, { faultcode: 'Client', faultstring: `Invalid command: ${body.name}` });
     started.set(body.name, (started.get(body.name) ?? 0) + 1);
+    params.push({ name: body.name, params: body.params });
+    behaviour.onStart?.(body.params);
     counter += 1;
     const step = (body.params['step'] as { step?: string } | undefined) ?? undefined;
     const command: Command = {
@@ -145,6 +152,7 @@ export async function startFakeAgent(options: { token: string; tls?: boolean }):
     pem: tls?.cert,
     started,
     tokens,
+    params,
     behave: (name, behaviour) => behaviours.set(name, behaviour),
     dropAnswers: (count) => {
       drops = count;
