@@ -18,6 +18,7 @@ import { startFakeAgent, type FakeAgent } from '../test/fakes/agent-server.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import { leakedSecrets, textOf } from '../test/secret-scan.ts';
 import type { cleanWorkflow } from './clean.ts';
+import type { deployWorkflow } from './deploy.ts';
 import type { inspectWorkflow } from './inspect.ts';
 import { agentInventory, agentReady } from './messages.ts';
 
@@ -163,5 +164,35 @@ describe('in-band inspection', () => {
     });
     expect(h.bmc()).toMatchObject({ power: false, media: undefined });
     await record(handle, 'agent-inspect.inspectWorkflow');
+  });
+});
+
+describe('deployWorkflow with customDeploy', () => {
+  const DEPLOY_STEPS = {
+    deploy_steps: { GenericHardwareManager: [{ step: 'write_image', priority: 0, interface: 'deploy', reboot_requested: false }], CustomManager: [{ step: 'install_coreos', priority: 0, interface: 'deploy', reboot_requested: false }] },
+    hardware_manager_version: { generic_hardware_manager: '1.2', custom: '1.0' },
+  };
+
+  it('runs the custom deploy step, boots the host from its disk with secure boot on, and powers it on', async () => {
+    const h = await host('custom-1');
+    h.agent.behave('deploy.get_deploy_steps', { result: DEPLOY_STEPS });
+    h.agent.behave('deploy.execute_deploy_step', { durationMs: 200 });
+    const handle = await client.workflow.start<typeof deployWorkflow>('deployWorkflow', { taskQueue, workflowId: unique('deploy'), args: [{ ...h.input, bootMode: 'UEFISecureBoot', customDeploy: { method: 'install_coreos' } }] });
+    await forwardWhenBooted(handle, h);
+    expect(await handle.result()).toEqual({ poweredOn: true });
+    expect(h.agent.params.map((p) => p.name)).toEqual(['deploy.get_deploy_steps', 'deploy.execute_deploy_step', 'standby.power_off']);
+    expect(h.agent.params[1]?.params).toMatchObject({ step: { step: 'install_coreos', interface: 'deploy', args: {} }, deploy_version: DEPLOY_STEPS.hardware_manager_version });
+    expect(h.bmc()).toMatchObject({ power: true, media: undefined, bootOverride: 'Hdd', secureBoot: true, counters: { inserts: 1, powerOn: 2 } });
+    await record(handle, 'agent-custom-deploy.deployWorkflow');
+  });
+
+  it('a method the ramdisk does not offer fails naming the steps it offers', async () => {
+    const h = await host('custom-2');
+    h.agent.behave('deploy.get_deploy_steps', { result: DEPLOY_STEPS });
+    const handle = await client.workflow.start<typeof deployWorkflow>('deployWorkflow', { taskQueue, workflowId: unique('deploy'), args: [{ ...h.input, customDeploy: { method: 'install_rhel' } }] });
+    await forwardWhenBooted(handle, h);
+    const error = (await handle.result().catch((e: unknown) => e)) as { cause?: { type?: string; message?: string } };
+    expect(error.cause?.type).toBe('AgentCommandFailed');
+    expect(error.cause?.message).toContain("no deploy step 'install_rhel' (spec.customDeploy.method); it offers: install_coreos, write_image");
   });
 });

@@ -6,3 +6,4 @@ export { provisionWorkflow } from './provision.ts';
 export { deprovisionWorkflow } from './deprovision.ts';
 export { powerWorkflow } from './power.ts';
 export { cleanWorkflow } from './clean.ts';
+export { deployWorkflow } from './deploy.ts';
