@@ -14,6 +14,7 @@ export const VERSIONS = {
   kubernetes: '1.34.4',
   etcd: '3.6.4',
   sushyTools: '2.2.0',
+  ironicPythonAgent: '13.0.0',
 } as const;
 
 export type Progress = (message: string) => void;
@@ -23,7 +24,7 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 export { cacheRoot };
 
 /** Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. */
-async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
+export async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
   const started = Date.now();
   options.progress(`${what} ...`);
   const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,7 +54,7 @@ async function run(what: string, command: string, args: string[], options: { cwd
  * Runs `produce` once per cache entry across concurrent processes: a directory lock, and a `.complete`
  * marker written last so an interrupted build is redone rather than trusted.
  */
-async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
+export async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return;
   mkdirSync(join(dir, '..'), { recursive: true });
