@@ -12,7 +12,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
-import { capturedLogger, unique, waitFor } from '../bridge/test-support.ts';
+import { capturedLogger, unique } from '../test/support.ts';
+import { waitFor } from '../test/wait.ts';
 import type { AgentSession } from '../domain/agent.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { ipaRunner, type IpaRamdisk } from '../sim/agent/ipa-runner.ts';
@@ -110,7 +111,7 @@ describe('the real IPA against the agent API', () => {
   let session: AgentSession;
 
   it('posts its inventory, looks up by MAC and heartbeats with the boot token over auto TLS', async () => {
-    const r = await waitFor('the heartbeat in the host workflow', async () => ((await record()).heartbeats.length > 0 ? record() : undefined), 180_000, 500);
+    const r = await waitFor('the heartbeat in the host workflow', async () => ((await record()).heartbeats.length > 0 ? record() : undefined), { timeoutMs: 180_000, intervalMs: 500 });
     expect(r.inspections).toHaveLength(1);
     const inventory = r.inspections[0]?.inventory as { interfaces: { mac_address: string }[]; disks: { serial: string }[] };
     expect(inventory.interfaces.map((i) => i.mac_address)).toEqual([mac]);
@@ -144,6 +145,6 @@ describe('the real IPA against the agent API', () => {
 
   it('powers the host off when asked', async () => {
     await activities.agentPowerOff(session, timing);
-    await waitFor('the host powered off by the agent', () => powerOffs > 0, 60_000);
+    await waitFor('the host powered off by the agent', () => powerOffs > 0, { timeoutMs: 60_000 });
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentHeartbeat, AgentInspection, AgentLookup, AgentLookupReply } from '../domain/agent.ts';
-import { capturedLogger } from '../bridge/test-support.ts';
+import { capturedLogger } from '../test/support.ts';
 import { leakedSecrets } from '../test/secret-scan.ts';
 import type { IndexedHost } from './host-index.ts';
 import type { HostAddress, HostMessenger, Refusal } from './messenger.ts';

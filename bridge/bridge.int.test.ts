@@ -13,8 +13,9 @@ import type { HostDesired, HostState } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { Bridge } from './bridge.ts';
 import { createKube, type Kube } from './kube.ts';
-import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from './test-workflows.ts';
-import { bundleFakeHostWorkflow, capturedLogger, sleep, unique, waitFor } from './test-support.ts';
+import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from '../test/workflows/fake-host.ts';
+import { bundleFakeHostWorkflow, capturedLogger, unique } from '../test/support.ts';
+import { waitFor } from '../test/wait.ts';
 
 const stack = inject('stack');
 const namespace = unique('bridge');
@@ -57,9 +58,21 @@ async function signalCount(name: string): Promise<number> {
   const history = await handle(name).fetchHistory();
   return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'syncHost').length;
 }
-/** Waits until the bridge has nothing queued or in flight and the watch had time to deliver our writes. */
+/**
+ * Waits until the bridge's informers have seen the latest version of every host and Secret of the test (so
+ * every reconcile our writes can cause has been queued) and it has nothing queued or in flight.
+ */
 async function settle(): Promise<void> {
-  await sleep(1500);
+  const rv = (o: { metadata?: { resourceVersion?: string } } | undefined) => Number(o?.metadata?.resourceVersion ?? 0);
+  const hosts = ((await objects.listNamespacedCustomObject({ ...GROUP })) as { items: Host[] }).items;
+  const secrets = (await core.listNamespacedSecret({ namespace })).items;
+  await waitFor('the bridge to see our latest writes', () => {
+    const term = bridge.term;
+    if (!term) return false;
+    const seenHost = (h: Host) => rv(term.hosts.get(`${namespace}/${h.metadata.name}`)) >= rv(h);
+    const seenSecret = (s: k8s.V1Secret) => Number(term.secrets.get(`${namespace}/${s.metadata?.name}`)?.resourceVersion ?? 0) >= rv(s);
+    return hosts.every(seenHost) && secrets.every(seenSecret);
+  });
   await bridge.term?.queue.idle();
 }
 async function publish(name: string, publication: TestPublication): Promise<{ written: boolean }> {
@@ -122,7 +135,6 @@ describe('bridge: BareMetalHost to host workflow', () => {
   let secretVersion: string;
 
   it('adds the finalizer and starts the host workflow with the right HostDesired', async () => {
-    secretVersion = (await core.readNamespacedSecret({ namespace, name: 'bmc-secret' })).metadata?.resourceVersion ?? '';
     const created = (await objects.createNamespacedCustomObject({ ...GROUP, body: bmh('host-0', { annotations: { 'reboot.metal3.io/maintenance': '{"mode":"hard"}' } }) })) as Host;
 
     const withFinalizer = await waitFor('the finalizer', async () => ((await getHost('host-0')).metadata.finalizers?.includes('baremetalhost.metal3.io') ? true : undefined));
@@ -131,6 +143,10 @@ describe('bridge: BareMetalHost to host workflow', () => {
       const r = await received('host-0');
       return r.length > 0 ? r : undefined;
     });
+    // The credentials Secret was created unlabelled; the bridge labelled it (BMO's label), a new version.
+    const labelled = await core.readNamespacedSecret({ namespace, name: 'bmc-secret' });
+    expect(labelled.metadata?.labels).toEqual({ 'environment.metal3.io': 'baremetal' });
+    secretVersion = labelled.metadata?.resourceVersion ?? '';
     expect(first).toEqual<HostDesired>({
       ref: { namespace, name: 'host-0', uid: created.metadata.uid ?? '' },
       generation: 1,
@@ -195,6 +211,27 @@ describe('bridge: BareMetalHost to host workflow', () => {
     await settle();
     expect(bridge.term?.reconciler.counters.unchanged).toBeGreaterThan(unchanged);
     expect(await signalCount('host-0')).toBe(count);
+  });
+
+  it('caches only the Secrets hosts reference, as views without their content', async () => {
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'unreferenced' }, stringData: { username: 'nobody', password: PASSWORD } } });
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'second-bmc' }, stringData: { username: 'admin', password: PASSWORD } } });
+    await objects.createNamespacedCustomObject({ ...GROUP, body: bmh('host-cache', { spec: { bmc: { address: 'ipmi://192.0.2.1', credentialsName: 'second-bmc' } } }) });
+    const version = await waitFor('the labelled second-bmc in the cache', () => bridge.term?.secrets.get(`${namespace}/second-bmc`)?.resourceVersion);
+    expect((await core.readNamespacedSecret({ namespace, name: 'second-bmc' })).metadata).toMatchObject({ resourceVersion: version, labels: { 'environment.metal3.io': 'baremetal' } });
+    // A change to the unreferenced Secret reaches no watch of the bridge's.
+    await core.patchNamespacedSecret({ namespace, name: 'unreferenced', body: { stringData: { password: NEW_PASSWORD } } }, mergePatch);
+    await settle();
+    const cached = bridge.term?.secrets.list() ?? [];
+    expect(cached.map((s) => s.name).sort()).toEqual(['bmc-secret', 'second-bmc']);
+    expect((await core.readNamespacedSecret({ namespace, name: 'unreferenced' })).metadata?.labels).toBeUndefined();
+    // What is kept of a Secret: its name, version and whether the keys are usable; never its content.
+    for (const view of cached) expect(Object.keys(view).sort()).toEqual(['hasPassword', 'hasUsername', 'name', 'namespace', 'resourceVersion']);
+    expect(JSON.stringify(cached)).not.toContain(PASSWORD);
+    // Gone before the next test, which counts the bridge's writes.
+    await objects.deleteNamespacedCustomObject({ ...GROUP, name: 'host-cache' });
+    await waitFor('host-cache to be gone', () => hostGone('host-cache'));
+    await settle();
   });
 
   it('publishStatus writes only our fields, only when changed, keeps lastTransitionTime, and records Events', async () => {
@@ -268,8 +305,9 @@ describe('bridge: BareMetalHost to host workflow', () => {
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     expect(after.status?.['lastUpdated']).toBe(before.status?.['lastUpdated']);
 
-    // A real change, a second later (metav1.Time has whole seconds): Manageable stays True and keeps its time.
-    await sleep(1100);
+    // A real change, in a later second (metav1.Time has whole seconds): Manageable stays True and keeps its time.
+    const second = Math.floor(Date.now() / 1000);
+    await waitFor('the next second on the clock', () => Math.floor(Date.now() / 1000) > second);
     const writesBeforeProvisioned = kube.counters.writes;
     expect(await publish('host-0', { state: { ...available, provisioningState: 'provisioned', poweredOn: true, image: { url: 'http://images/live.iso', format: 'live-iso' } }, events: [], removeAnnotations: [] })).toEqual({ written: true });
     expect(kube.counters.writes - writesBeforeProvisioned).toBe(1);

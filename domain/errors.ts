@@ -42,6 +42,20 @@ export const ERROR_CODES = {
   ImageFetchFailed: { retryable: true, summary: 'the image could not be downloaded' },
   ImageChecksumMismatch: { retryable: false, summary: "the image does not match its checksum" },
   ImageFormatUnsupported: { retryable: false, summary: 'the image format is not supported by this deploy method' },
+  ImageUrlRefused: { retryable: false, summary: 'the image or checksum file server refused the URL (4xx)' },
+  ImageChecksumInvalid: { retryable: false, summary: 'the image checksum is missing, or does not fit checksumType' },
+  ImageChecksumFileInvalid: { retryable: false, summary: 'the checksum file is empty or has no checksum in it' },
+  ImageChecksumNotListed: { retryable: false, summary: "the checksum file does not list the image's file name" },
+  ImageWriteFailed: { retryable: false, summary: 'the image could not be written to the disk (too large, I/O error)' },
+  ImageFormatMismatch: { retryable: false, summary: 'the image is not in the format spec.image.format declares' },
+  HostConfigDataMissing: { retryable: true, summary: 'a userData, networkData or metaData Secret does not exist yet' },
+  HostConfigDataInvalid: {
+    retryable: false,
+    summary: 'a userData, networkData or metaData Secret lacks its key, or its YAML does not parse',
+  },
+  DeployIsoInvalid: { retryable: false, summary: 'the deploy ISO is unreadable or has no boot config for the agent' },
+  RootDeviceHintsInvalid: { retryable: false, summary: 'the root device hints cannot be parsed' },
+  RootDeviceNotFound: { retryable: false, summary: 'no disk matches the root device hints (without: none of 4 GiB)' },
   VirtualMediaFailed: { retryable: false, summary: 'the BMC could not insert the virtual media' },
   // Deploy agent (ironic-python-agent)
   AgentUnreachable: { retryable: true, summary: 'the deploy agent cannot be reached (connection, timeout or server error)' },
@@ -49,7 +63,6 @@ export const ERROR_CODES = {
   AgentRejected: { retryable: false, summary: 'the deploy agent refused the request (token, parameters or unknown command)' },
   AgentCommandFailed: { retryable: false, summary: 'a command on the deploy agent failed' },
   AgentCallbackTimeout: { retryable: false, summary: 'the deploy agent did not call back in time' },
-  RootDeviceNotFound: { retryable: false, summary: 'no disk of the host matches the root device hints' },
   DeployRamdiskUnavailable: { retryable: false, summary: 'no deploy ramdisk ISO is configured or ready for the host' },
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
+import { buildDeployIso } from '../activities/images/deploy-iso.ts';
 import { DeployIsoStore, type RemasterIso } from '../agent-api/deploy-iso.ts';
 import { HostIndex } from '../agent-api/host-index.ts';
 import { temporalMessenger } from '../agent-api/messenger.ts';
@@ -19,7 +20,9 @@ import { loadAgentKeys } from '../agent-api/token.ts';
 import { Informer, InformerGroup } from '../bridge/informer.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
 import { asKubeObject, keyOf, type HostObject, type KubeObject } from '../bridge/objects.ts';
-import { TemporalEnvSchema, createLogger, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
+import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
+import { createLogger, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { TemporalEnvSchema } from './temporal-config.ts';
 
 const list = z
   .string()
@@ -29,7 +32,7 @@ const list = z
 /** Metal3's ramdisk kernel parameters (ironic-image's `[redfish]kernel_append_params`). */
 export const METAL3_KERNEL_PARAMS = 'nofb nomodeset vga=normal ipa-insecure=1 systemd.journald.forward_to_console=yes';
 
-export const AgentApiConfigSchema = TemporalEnvSchema.extend({
+export const AgentApiConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   KUBECONFIG: z.string().optional(),
   /** Namespaces whose hosts this API serves, comma-separated (BMO's variable); empty: all. */
   WATCH_NAMESPACE: list,
@@ -47,6 +50,8 @@ export const AgentApiConfigSchema = TemporalEnvSchema.extend({
   /** Where base and remastered deploy ISOs are cached. */
   TEMPERED_AGENT_ISO_DIR: z.string().default(join(tmpdir(), 'tempered-agent-api')),
   TEMPERED_AGENT_KERNEL_PARAMS: z.string().default(METAL3_KERNEL_PARAMS),
+  /** The xorriso binary that remasters deploy ISOs (Debian's `xorriso`); default: on PATH. */
+  TEMPERED_XORRISO: z.string().optional(),
   /** Deadline of one message to a host workflow; beyond it the agent gets 503 and retries. */
   TEMPERED_AGENT_API_MESSAGE_DEADLINE_SECONDS: z.coerce.number().positive().default(10),
   TEMPERED_KUBE_API_QPS: z.coerce.number().positive().default(20),
@@ -69,21 +74,17 @@ export function publicUrlOf(config: { TEMPERED_AGENT_API_URL?: string; TEMPERED_
   return `${config.TEMPERED_AGENT_API_CERT_FILE ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.TEMPERED_AGENT_API_PORT}`;
 }
 
-/**
- * Rewrites a base ISO's boot configuration with the boot's kernel parameters. The remastering itself
- * (xorriso, grub and isolinux configs) belongs to the images part; until it is wired here, deploy ISO
- * requests fail with this message (503) and nothing else of the API depends on it.
- */
-const remaster: RemasterIso = async () => {
-  throw new Error('deploy ISO remastering is not wired into this build yet (images part: buildDeployIso)');
-};
 
-async function main(): Promise<void> {
+/** Runs the agent API process until SIGTERM/SIGINT (workers/entrypoint.ts, or this file run directly). */
+export async function main(): Promise<void> {
   const config = parseEnv(AgentApiConfigSchema);
   const logger = createLogger('tempered-agent-api');
+  const health = await startHealthServer({ name: 'agent-api', port: config.TEMPERED_METRICS_PORT, host: config.TEMPERED_METRICS_HOST, logger });
+  const temporal = temporalFromEnv();
   const keys = loadAgentKeys({ ...(config.TEMPERED_AGENT_KEY_FILE ? { file: config.TEMPERED_AGENT_KEY_FILE } : {}), ...(config.TEMPERED_AGENT_KEY ? { value: config.TEMPERED_AGENT_KEY } : {}) });
 
-  const kube = createKube({ kubeConfig: loadKubeConfig(config.KUBECONFIG), qps: config.TEMPERED_KUBE_API_QPS, burst: config.TEMPERED_KUBE_API_BURST });
+  const kubeConfig = loadKubeConfig(config.KUBECONFIG);
+  const kube = createKube({ kubeConfig, qps: config.TEMPERED_KUBE_API_QPS, burst: config.TEMPERED_KUBE_API_BURST });
   const namespaces = config.WATCH_NAMESPACE.length > 0 ? config.WATCH_NAMESPACE : [undefined];
   const informers = <T extends KubeObject>(what: string, listWatch: (ns?: string) => ReturnType<typeof kube.hosts.listWatch>) =>
     new InformerGroup<T>(
@@ -104,8 +105,16 @@ async function main(): Promise<void> {
   hostInformers.start();
   hardwareInformers.start();
 
-  const connection = await Connection.connect(temporalConnectionOptions(config));
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const connection = await Connection.connect(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace });
+  health.addReadinessCheck('temporal', temporalReadiness(connection));
+  health.addReadinessCheck('kubernetes', kubernetesReadiness(kubeConfig));
+  health.addReadinessCheck('informers', () => {
+    if (!hostInformers.hasSynced || !hardwareInformers.hasSynced) throw new Error('informers not synced yet');
+    return `${index.size} hosts known`;
+  });
+  // The images part remasters (xorriso: the boot configurations get the kernel parameters, the rest is kept).
+  const remaster: RemasterIso = (input) => buildDeployIso({ ...input, ...(config.TEMPERED_XORRISO ? { xorriso: config.TEMPERED_XORRISO } : {}) });
   const isos = new DeployIsoStore({ dir: config.TEMPERED_AGENT_ISO_DIR, remaster });
   const sweeper = setInterval(() => isos.sweep(), 5 * 60_000);
   sweeper.unref();
@@ -132,10 +141,11 @@ async function main(): Promise<void> {
     await api.stop(config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000);
     clearInterval(sweeper);
     await Promise.all([hostInformers.stop(), hardwareInformers.stop()]);
+    await health.stop();
     await connection.close();
     logger.info('agent API stopped');
   });
-  logger.info({ url: publicUrl, listen: api.url, hosts: index.size, namespaces: config.WATCH_NAMESPACE.length > 0 ? config.WATCH_NAMESPACE : 'all' }, 'agent API serving');
+  logger.info({ url: publicUrl, listen: api.url, hosts: index.size, namespaces: config.WATCH_NAMESPACE.length > 0 ? config.WATCH_NAMESPACE : 'all', temporal: temporal.summary }, 'agent API serving');
 }
 
-await main();
+if (import.meta.main) await main();

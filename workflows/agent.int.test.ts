@@ -12,7 +12,8 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { AgentKeys } from '../agent-api/token.ts';
-import { unique, waitFor } from '../bridge/test-support.ts';
+import { unique } from '../test/support.ts';
+import { waitFor } from '../test/wait.ts';
 import type { AgentSession } from '../domain/agent.ts';
 import { startFakeAgent, type FakeAgent } from '../test/fakes/agent-server.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';

@@ -16,6 +16,12 @@ export const hostState = defineQuery<HostState>('hostState');
 export const abortOperation = defineUpdate<{ aborted: string | null }, [{ reason: string }]>('abortOperation');
 
 /**
+ * The bridge offers a delayed host a slot under the provisioning limit (one is reserved for it): the host
+ * claims it by moving on, or lets it go by no longer wanting that state.
+ */
+export const offerSlot = defineSignal<[]>('offerSlot');
+
+/**
  * A deploy agent looked the host up (agent API, `GET /v1/lookup`). The validator rejects it when the host
  * boots no agent now (the agent API then answers 404, as Ironic does for a node in the wrong state).
  */
