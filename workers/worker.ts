@@ -15,6 +15,7 @@ import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
 import { kubePreprovisioningImages } from '../activities/agent/boot.ts';
 import { createAgentActivities } from '../activities/agent/index.ts';
+import { buildConfigDrive, kubeSecretReader } from '../activities/images/config-drive.ts';
 import { createActivities } from '../activities/index.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
@@ -35,6 +36,8 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_AGENT_API_URL: z.url().optional(),
   /** The deploy ramdisk ISO hosts boot when no PreprovisioningImage is ready (Metal3's DEPLOY_ISO_URL). */
   TEMPERED_IPA_ISO_URL: z.url().optional(),
+  /** The xorriso binary that builds config drives (Debian's `xorriso`); default: on PATH. */
+  TEMPERED_XORRISO: z.string().optional(),
 });
 
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
@@ -59,6 +62,7 @@ export async function main(): Promise<void> {
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromDefault();
   const pool = new BmcConnectionPool();
+  const secrets = kubeSecretReader(kubeconfig);
   const agentKeys = config.TEMPERED_AGENT_KEY_FILE || config.TEMPERED_AGENT_KEY
     ? loadAgentKeys({ ...(config.TEMPERED_AGENT_KEY_FILE ? { file: config.TEMPERED_AGENT_KEY_FILE } : {}), ...(config.TEMPERED_AGENT_KEY ? { value: config.TEMPERED_AGENT_KEY } : {}) })
     : undefined;
@@ -74,6 +78,7 @@ export async function main(): Promise<void> {
       ...createAgentActivities({
         keys: agentKeys,
         boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },
+        configDrive: (request) => buildConfigDrive(request, { secrets, ...(config.TEMPERED_XORRISO ? { xorriso: config.TEMPERED_XORRISO } : {}) }),
       }),
     },
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,

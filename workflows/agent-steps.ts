@@ -68,13 +68,17 @@ export function listenToAgent(): { session(): AgentSession | undefined; inventor
   return { session: () => session, inventory: () => inventory };
 }
 
-/** Reports the step the child is in: its own current details, and a signal to its host workflow. */
-export function stepReporter(what: string): (step: string) => void {
+/**
+ * Reports the step the child is in: its own current details, and (for steps that may last, `notify`, the
+ * default) a signal to its host workflow, which shows it in the host's status. Quick steps are not sent: each
+ * message costs the host a workflow task and a status write.
+ */
+export function stepReporter(what: string): (step: string, notify?: boolean) => void {
   const parent = workflowInfo().parent;
-  return (step) => {
+  return (step, notify = true) => {
     const since = new Date(workflowNow()).toISOString();
     setCurrentDetails(`**${what}**: ${step}, since ${since}`);
-    if (parent) {
+    if (parent && notify) {
       getExternalWorkflowHandle(parent.workflowId)
         .signal(operationStep, { step, since })
         .catch(() => undefined); // a parent that moved on does not need to know

@@ -5,6 +5,7 @@
  * BMC calls and agent commands, one write per step, the failures' messages, and the recorded histories replay.
  */
 import { writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -28,6 +29,8 @@ const taskQueue = unique('agent-children');
 const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const keys = new AgentKeys('installation key of the agent children test');
 const API = 'http://agent-api.example:6385';
+/** What the fake config drive holds: user data, which must reach the agent and never history. */
+const USER_DATA = `#cloud-config secret-user-data-${Date.now()}`;
 
 let bundle: WorkflowBundleWithSourceMap;
 let connection: Connection;
@@ -48,7 +51,10 @@ beforeAll(async () => {
     namespace: stack.temporal.namespace,
     taskQueue,
     workflowBundle: bundle,
-    activities: { ...fake, ...createAgentActivities({ keys, boot: { apiUrl: API, ipaIsoUrl: 'http://images.example/ipa.iso' } }) },
+    activities: {
+      ...fake,
+      ...createAgentActivities({ keys, boot: { apiUrl: API, ipaIsoUrl: 'http://images.example/ipa.iso' }, configDrive: async () => ({ iso: Buffer.from(`config-2 ${USER_DATA}`) }) }),
+    },
   });
   running = worker.run();
 });
@@ -195,5 +201,46 @@ describe('deployWorkflow with customDeploy', () => {
     const error = (await handle.result().catch((e: unknown) => e)) as { cause?: { type?: string; message?: string } };
     expect(error.cause?.type).toBe('AgentCommandFailed');
     expect(error.cause?.message).toContain("no deploy step 'install_rhel' (spec.customDeploy.method); it offers: install_coreos, write_image");
+  });
+});
+
+describe('deployWorkflow with a disk image', () => {
+  const DEPLOY_STEPS = { deploy_steps: { GenericHardwareManager: [{ step: 'write_image', priority: 0, interface: 'deploy', reboot_requested: false }] }, hardware_manager_version: { generic_hardware_manager: '1.2' } };
+  const image = { url: 'http://images.example/disk.qcow2', checksum: 'http://images.example/SHA256SUMS', format: 'qcow2' as const };
+
+  async function deploy(name: string, bootMode: 'UEFI' | 'legacy') {
+    const h = await host(name);
+    h.agent.behave('deploy.get_deploy_steps', { result: DEPLOY_STEPS });
+    h.agent.behave('deploy.execute_deploy_step', { durationMs: 300, runningResult: { progress: { bytes_written: 1024 } } });
+    h.agent.behave('standby.get_partition_uuids', { result: { 'root uuid': '0x2f1d2e3c' } });
+    h.agent.behave('image.install_bootloader', { durationMs: 50 });
+    const handle = await client.workflow.start<typeof deployWorkflow>('deployWorkflow', {
+      taskQueue,
+      workflowId: unique('deploy'),
+      args: [{ ...h.input, bootMode, image, configDrive: { host: h.input.host, userData: { name: `${name}-user-data` } } }],
+    });
+    await forwardWhenBooted(handle, h);
+    expect(await handle.result()).toEqual({ poweredOn: true });
+    return { h, handle };
+  }
+
+  it('writes the image with the resolved checksum and the config drive inline, then installs the UEFI bootloader', async () => {
+    const { h, handle } = await deploy('image-1', 'UEFI');
+    expect(h.agent.params.map((p) => p.name)).toEqual(['deploy.get_deploy_steps', 'deploy.execute_deploy_step', 'standby.get_partition_uuids', 'image.install_bootloader', 'standby.power_off']);
+    const write = h.agent.params[1]?.params as { step: { step: string; args: { image_info: Record<string, unknown>; configdrive: string } }; node: unknown };
+    expect(write.step.step).toBe('write_image');
+    expect(write.step.args.image_info).toMatchObject({ id: 'disk.qcow2', urls: [image.url], disk_format: 'qcow2', os_hash_algo: 'sha256', os_hash_value: '0'.repeat(64), node_uuid: h.uid, stream_raw_images: true });
+    expect(gunzipSync(Buffer.from(write.step.args.configdrive, 'base64')).toString()).toBe(`config-2 ${USER_DATA}`);
+    expect(write.node).toMatchObject({ instance_info: { root_device: { serial: 's== S2' } } });
+    expect(h.agent.params[3]?.params).toEqual({ root_uuid: '0x2f1d2e3c', efi_system_part_uuid: null, prep_boot_part_uuid: null, target_boot_mode: 'uefi' });
+    expect(h.agent.started.get('deploy.execute_deploy_step')).toBe(1);
+    expect(h.bmc()).toMatchObject({ power: true, media: undefined, bootOverride: 'Hdd' });
+    const history = await record(handle, 'agent-image-deploy.deployWorkflow');
+    expect(leakedSecrets(history, [USER_DATA, keys.tokenFor(h.uid, h.bootId)])).toEqual([]);
+  });
+
+  it('skips install_bootloader in legacy boot mode, as Ironic does for a whole-disk image', async () => {
+    const { h } = await deploy('image-2', 'legacy');
+    expect(h.agent.params.map((p) => p.name)).toEqual(['deploy.get_deploy_steps', 'deploy.execute_deploy_step', 'standby.get_partition_uuids', 'standby.power_off']);
   });
 });

@@ -23,7 +23,7 @@ export async function cleanWorkflow(input: CleanInput): Promise<{ poweredOn: boo
   const channel = listenToAgent();
   const step = stepReporter(`cleaning (${CLEAN_STEP[input.mode]})`);
   try {
-    step('booting the deploy ramdisk');
+    step('booting the deploy ramdisk', false);
     await bootRamdisk(input, 'clean', workflowNow());
     step('waiting for the deploy agent');
     const session = await waitForAgent(channel, input.bootId, input.callbackTimeoutMs ?? AGENT_TIMEOUTS.cleanCallbackTimeoutMs);
@@ -37,7 +37,7 @@ export async function cleanWorkflow(input: CleanInput): Promise<{ poweredOn: boo
     step(input.mode === 'full' ? 'erasing every disk (erase_devices)' : 'erasing disk metadata (erase_devices_metadata)');
     const version = (steps as { hardware_manager_version?: unknown } | null)?.hardware_manager_version;
     await runAgentStep(session, 'clean', { ...found, interface: found['interface'] ?? 'deploy', step: name }, node, version, name);
-    step('powering off');
+    step('powering off', false);
     await powerOffThroughAgent(input.target, session, AGENT_TIMEOUTS.powerOffWaitMs);
     await bmcCall('media', 'ejectVirtualMedia', 'eject the deploy ISO', input.target);
     return { poweredOn: false, erased: name };

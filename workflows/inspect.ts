@@ -28,7 +28,7 @@ export async function inspectWorkflow(input: InspectInput): Promise<InspectResul
     if (!input.agent || !channel) return await bmcCall('inventory', 'inspectHardware', 'inspect: read the inventory out of band', input.target);
     const agent = input.agent;
     const step = stepReporter('in-band inspection');
-    step('booting the deploy ramdisk');
+    step('booting the deploy ramdisk', false);
     await bootRamdisk(agent, 'inspect', workflowNow());
     step('waiting for the agent\'s inventory');
     const timeoutMs = agent.callbackTimeoutMs ?? AGENT_TIMEOUTS.inspectWaitTimeoutMs;
@@ -45,10 +45,10 @@ export async function inspectWorkflow(input: InspectInput): Promise<InspectResul
     const parsed = checkBmcAddress(input.target.address);
     let outOfBand: HardwareDetails | undefined;
     if (parsed.ok && parsed.address.capabilities.outOfBandInspection) {
-      step('reading the BMC\'s inventory to merge');
+      step('reading the BMC\'s inventory to merge', false);
       outOfBand = (await bmcCall('inventory', 'inspectHardware', 'inspect: read the inventory out of band, to merge', input.target)).hardware as HardwareDetails | undefined;
     }
-    step('powering off');
+    step('powering off', false);
     await bmcCall('power', 'setPower', 'power off (hard) after inspection', input.target, { on: false, mode: 'hard' });
     await bmcCall('media', 'ejectVirtualMedia', 'eject the deploy ISO', input.target);
     return { poweredOn: false, hardware: mergeHardwareDetails(inBand, outOfBand) as Record<string, unknown> };

@@ -5,6 +5,8 @@
  * workflow (workflows/activities.ts holds Ironic's values), so it lives in one place.
  */
 import type { AgentSession } from '../../domain/agent.ts';
+import type { ResolvedImage } from '../../domain/image.ts';
+import type { ConfigDriveRequest } from '../images/config-drive.ts';
 import type { AgentBootPlan, AgentBootRequest } from './boot.ts';
 
 export type { AgentBootPlan, AgentBootRequest };
@@ -46,6 +48,18 @@ export interface AgentCommandOutcome {
   adopted: boolean;
 }
 
+/** `write_image` of a whole-disk image, with the host's config drive (built from its Secrets in the activity). */
+export interface WriteImageRequest {
+  image: ResolvedImage;
+  /** Which Secrets make the config drive (references only). */
+  configDrive: ConfigDriveRequest;
+  /** Ironic's node as the agent sees it (root device hints). */
+  node: Record<string, unknown>;
+  /** `hardware_manager_version` from `get_deploy_steps`. */
+  deployVersion: unknown;
+  timing: AgentTiming;
+}
+
 export interface AgentActivities {
   /** Which ramdisk the host boots and the signed URL of this boot's deploy ISO (one Kubernetes read). */
   prepareAgentBoot(request: AgentBootRequest): Promise<AgentBootPlan>;
@@ -61,4 +75,9 @@ export interface AgentActivities {
    * once, adopted by a later attempt if already started, read back until it ends; heartbeats its progress.
    */
   agentRun(session: AgentSession, request: AgentCommandRequest): Promise<AgentCommandOutcome>;
+  /**
+   * Writes the image with IPA's `write_image` deploy step, like `agentRun`: the config drive is built here from
+   * the host's Secrets and sent inline (gzip + base64), so user data never enters history.
+   */
+  agentWriteImage(session: AgentSession, request: WriteImageRequest): Promise<AgentCommandOutcome>;
 }

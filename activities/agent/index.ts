@@ -10,6 +10,11 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AgentSession } from '../../domain/agent.ts';
 import type { AgentKeys } from '../../agent-api/token.ts';
+import { imageInfoFor } from '../../domain/image.ts';
+import { configDriveWireForm } from '../../lib/config-drive.ts';
+import { ImageError } from '../../lib/image-error.ts';
+import type { ConfigDriveRequest } from '../images/config-drive.ts';
+import { toImageFailure } from '../images/failure.ts';
 import { planAgentBoot, type AgentBootDeps } from './boot.ts';
 import { AgentClient, AgentError, commandFailure, type AgentCommand } from './client.ts';
 import type { AgentActivities, AgentCommandOutcome, AgentCommandRequest, AgentProgress } from './contract.ts';
@@ -19,10 +24,13 @@ export interface AgentActivityDeps {
   keys: AgentKeys | undefined;
   /** Where deploy ISOs come from (agent API URL, configured IPA ISO, PreprovisioningImages). */
   boot?: Omit<AgentBootDeps, 'keys'>;
+  /** Builds the host's config drive ISO from its Secrets (activities/images `buildConfigDrive`). */
+  configDrive?: (request: ConfigDriveRequest) => Promise<{ iso: Buffer }>;
 }
 
-/** Turns an AgentError into an ApplicationFailure typed with its code; anything else passes unchanged. */
+/** Turns an AgentError (or an image error) into an ApplicationFailure typed with its code. */
 export function toAgentFailure(error: unknown): unknown {
+  if (error instanceof ImageError) return toImageFailure(error);
   if (!(error instanceof AgentError)) return error;
   return ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: !error.retryable, details: [{ code: error.code, status: error.status }] });
 }
@@ -108,6 +116,31 @@ export function createAgentActivities(deps: AgentActivityDeps): AgentActivities 
       } catch (error) {
         // The agent going down mid-answer, or already gone: the BMC's power state tells the rest.
         if (error instanceof AgentError && error.code === 'AgentUnreachable') return { requested: false };
+        throw toAgentFailure(error);
+      } finally {
+        await client?.close();
+      }
+    },
+
+    async agentWriteImage(session, request) {
+      let client: AgentClient | undefined;
+      try {
+        if (!deps.configDrive) throw new AgentError('AgentRejected', 'this worker cannot build config drives (no xorriso configured)', { retryable: false });
+        const command: AgentCommandRequest = { name: 'deploy.execute_deploy_step', params: {}, step: 'write_image', timing: request.timing };
+        client = clientFor(session, command);
+        // Built on every attempt, never stored: the drive holds the user's data. A retry that finds the write
+        // already started adopts it without sending anything.
+        const { iso } = await deps.configDrive(request.configDrive);
+        const configdrive = configDriveWireForm(iso);
+        const imageInfo = imageInfoFor(request.image, { nodeUuid: session.hostUid });
+        command.params = {
+          step: { interface: 'deploy', step: 'write_image', priority: 80, args: { image_info: imageInfo, configdrive } },
+          node: request.node,
+          ports: [],
+          deploy_version: request.deployVersion ?? null,
+        };
+        return await runCommand(client, command);
+      } catch (error) {
         throw toAgentFailure(error);
       } finally {
         await client?.close();
