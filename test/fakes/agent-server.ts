@@ -66,7 +66,8 @@ export function selfSignedCertificate(): { cert: string; key: string } {
   }
 }
 
-export async function startFakeAgent(options: { token: string; tls?: boolean }): Promise<FakeAgent> {
+export async function startFakeAgent(options: { token: string | ((token: string) => boolean); tls?: boolean }): Promise<FakeAgent> {
+  const tokenOk = typeof options.token === 'string' ? (t: string) => t === options.token : options.token;
   const behaviours = new Map<string, FakeCommandBehaviour>();
   const started = new Map<string, number>();
   const tokens: string[] = [];
@@ -100,7 +101,7 @@ export async function startFakeAgent(options: { token: string; tls?: boolean }):
     const token = url.searchParams.get('agent_token') ?? '';
     tokens.push(token);
     if (url.pathname !== '/v1/commands/' && url.pathname !== '/v1/commands') return send(res, 404, { faultcode: 'Client', faultstring: 'not found' });
-    if (token !== options.token) return send(res, 401, { faultcode: 'Client', faultstring: '401 Unauthorized: Token invalid.' });
+    if (!tokenOk(token)) return send(res, 401, { faultcode: 'Client', faultstring: '401 Unauthorized: Token invalid.' });
     refresh();
     if (req.method === 'GET') return send(res, 200, { commands: commands.map(view) });
     const chunks: Buffer[] = [];
