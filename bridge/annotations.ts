@@ -15,7 +15,7 @@ export const REBOOT_ANNOTATION_PREFIX = 'reboot.metal3.io';
 export const INSPECT_ANNOTATION = 'inspect.metal3.io';
 export const HARDWARE_DETAILS_ANNOTATION = 'inspect.metal3.io/hardwaredetails';
 /** Tempered's own (beyond Metal3, BMO #2721): automated cleaning erases whole disks (docs/operator-guide.md). */
-export const FULL_ERASE_ANNOTATION = 'cleaning.tempered.io/full-erase';
+export const FULL_ERASE_ANNOTATION = 'cleaning.tempered.dev/full-erase';
 
 type Invalid = HostAnnotations['invalid'][number];
 

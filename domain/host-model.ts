@@ -63,7 +63,7 @@ export interface HostAnnotations {
   /** `inspect.metal3.io/hardwaredetails`, parsed JSON of HardwareDetails. */
   hardwareDetails?: Record<string, unknown>;
   /**
-   * Tempered's `cleaning.tempered.io/full-erase` (beyond Metal3, BMO #2721): automated cleaning erases every
+   * Tempered's `cleaning.tempered.dev/full-erase` (beyond Metal3, BMO #2721): automated cleaning erases every
    * byte of every disk (`erase_devices`) instead of only their metadata.
    */
   fullErase?: boolean;
