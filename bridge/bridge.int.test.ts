@@ -13,6 +13,7 @@ import type { HostDesired, HostState } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { Bridge } from './bridge.ts';
 import { createKube, type Kube } from './kube.ts';
+import { SECRET_ENVIRONMENT_SELECTOR } from './objects.ts';
 import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from '../test/workflows/fake-host.ts';
 import { bundleFakeHostWorkflow, capturedLogger, unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
@@ -65,7 +66,8 @@ async function signalCount(name: string): Promise<number> {
 async function settle(): Promise<void> {
   const rv = (o: { metadata?: { resourceVersion?: string } } | undefined) => Number(o?.metadata?.resourceVersion ?? 0);
   const hosts = ((await objects.listNamespacedCustomObject({ ...GROUP })) as { items: Host[] }).items;
-  const secrets = (await core.listNamespacedSecret({ namespace })).items;
+  // Only the Secrets hosts reference (labelled by the bridge) reach its cache.
+  const secrets = (await core.listNamespacedSecret({ namespace, labelSelector: SECRET_ENVIRONMENT_SELECTOR })).items;
   await waitFor('the bridge to see our latest writes', () => {
     const term = bridge.term;
     if (!term) return false;
