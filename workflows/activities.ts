@@ -90,10 +90,16 @@ export const AGENT_TIMEOUTS = {
   inspectWaitTimeoutMs: 1800_000,
   /** `[agent]post_deploy_get_power_state_retries` × `post_deploy_get_power_state_retry_interval`: 6 × 5 s. */
   powerOffWaitMs: 30_000,
+  /** The longest one agent command may run (no Ironic option: a full erase of large disks takes hours). */
+  longCommandLimitMs: 24 * 3600_000,
 } as const;
 
 /** What each agent command is given: its HTTP limit and how often it is read back. */
-export const AGENT_TIMING: AgentTiming = { commandTimeoutMs: AGENT_TIMEOUTS.commandTimeoutMs, pollIntervalMs: AGENT_TIMEOUTS.commandWaitIntervalMs };
+export const AGENT_TIMING: AgentTiming = {
+  commandTimeoutMs: AGENT_TIMEOUTS.commandTimeoutMs,
+  pollIntervalMs: AGENT_TIMEOUTS.commandWaitIntervalMs,
+  unreachableTimeoutMs: AGENT_TIMEOUTS.heartbeatTimeoutSeconds * 1000,
+};
 
 /** Agent calls are retried while the agent is unreachable or busy; a refusal or a failed command is final. */
 const agentRetry = { ...bmcRetry, maximumInterval: '20 seconds', maximumAttempts: 10 };
@@ -109,14 +115,13 @@ export const agentQuick = proxyLocalActivities<AgentActivities>(AGENT_QUICK_OPTI
 /**
  * Long agent commands (image writes, erasure, bootloader): regular activities that heartbeat while the
  * command runs, so a worker's crash is noticed within the heartbeat timeout and another worker adopts the
- * command. The whole command is bounded by the deploy callback timeout.
+ * command. An agent that stops answering fails the command after `[api]ramdisk_heartbeat_timeout` (inside
+ * the activity); the command itself may run for hours (a full erase of large disks), so only a day bounds it.
  */
 const AGENT_LONG_OPTIONS: ActivityOptions = {
-  startToCloseTimeout: AGENT_TIMEOUTS.deployCallbackTimeoutMs,
+  startToCloseTimeout: AGENT_TIMEOUTS.longCommandLimitMs,
   heartbeatTimeout: '30 seconds',
-  // No attempt limit: the schedule-to-close timeout bounds it (an agent unreachable for good fails then).
-  retry: { initialInterval: agentRetry.initialInterval, backoffCoefficient: 2, maximumInterval: agentRetry.maximumInterval, nonRetryableErrorTypes: agentRetry.nonRetryableErrorTypes },
-  scheduleToCloseTimeout: AGENT_TIMEOUTS.deployCallbackTimeoutMs,
+  retry: { ...agentRetry, maximumAttempts: 20 },
 };
 
 export const agentLong = proxyActivities<AgentActivities>(AGENT_LONG_OPTIONS);

@@ -9,7 +9,7 @@ import { AgentKeys } from '../../agent-api/token.ts';
 import { AgentClient, AgentError } from './client.ts';
 import { createAgentActivities, runCommand } from './index.ts';
 
-const timing = { commandTimeoutMs: 5_000, pollIntervalMs: 20 };
+const timing = { commandTimeoutMs: 5_000, pollIntervalMs: 20, unreachableTimeoutMs: 400 };
 const TOKEN = 'b1.token-of-this-boot-which-is-long-enough-to-adopt';
 const agents: FakeAgent[] = [];
 const clients: AgentClient[] = [];
@@ -127,6 +127,18 @@ describe('long commands', () => {
     expect(error.code).toBe(code);
     expect(error.retryable).toBe(false);
     expect(error.message).toContain(`details of ${type}`);
+  });
+
+  it('an agent that stops answering mid-command fails it after the heartbeat timeout, as gone', async () => {
+    const a = await agent();
+    a.behave('deploy.execute_deploy_step', { durationMs: 60_000 });
+    const running = runCommand(client(a), write);
+    await new Promise((r) => setTimeout(r, 100));
+    await a.stop();
+    const error = (await running.catch((e: unknown) => e)) as AgentError;
+    expect(error.code).toBe('AgentCallbackTimeout');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('did not answer for 0 s');
   });
 
   it('a command the agent forgot (the agent restarted) fails instead of waiting forever', async () => {

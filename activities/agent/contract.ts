@@ -17,6 +17,8 @@ export interface AgentTiming {
   commandTimeoutMs: number;
   /** How often a running command is read back (and the activity heartbeats). */
   pollIntervalMs: number;
+  /** An agent that answers nothing this long while a command runs is gone (`[api]ramdisk_heartbeat_timeout`). */
+  unreachableTimeoutMs: number;
 }
 
 /** A command for the agent: `extension.command` and its parameters. */

@@ -174,8 +174,28 @@ export async function runCommand(client: AgentClient, request: AgentCommandReque
     ctx?.heartbeat(progress);
   };
 
+  // An agent that answers nothing for the heartbeat timeout is gone (Ironic would see no heartbeat); until
+  // then the command list is read again (a restarting network, a busy agent host).
+  let lastContact = Date.now();
+  const list = async (): Promise<AgentCommand[]> => {
+    for (;;) {
+      try {
+        const listed = await client.listCommands(signal);
+        lastContact = Date.now();
+        return listed;
+      } catch (error) {
+        if (!(error instanceof AgentError) || error.code !== 'AgentUnreachable') throw error;
+        if (Date.now() - lastContact >= request.timing.unreachableTimeoutMs) {
+          throw new AgentError('AgentCallbackTimeout', `the deploy agent did not answer for ${Math.round(request.timing.unreachableTimeoutMs / 1000)} s while running ${request.name}: ${error.message}`, { retryable: false });
+        }
+        ctx?.heartbeat({ command: request.name, status: 'agent unreachable', elapsedMs: Date.now() - started });
+        await sleep(request.timing.pollIntervalMs);
+      }
+    }
+  };
+
   // Adopt the command a previous attempt started, if the agent's last command is it.
-  let commands = await client.listCommands(signal);
+  let commands = await list();
   let current = (earlier ? commands.find((c) => c.id === earlier) : undefined) ?? commands.at(-1);
   let adopted = isThisCommand(current, request);
   while (!adopted) {
@@ -191,7 +211,7 @@ export async function runCommand(client: AgentClient, request: AgentCommandReque
       }
       if (error.code !== 'AgentUnreachable') throw error;
       // The request may have reached the agent before the connection failed: look before sending it again.
-      commands = await client.listCommands(signal);
+      commands = await list();
       current = commands.at(-1);
       adopted = isThisCommand(current, request);
       if (!adopted) throw error;
@@ -202,7 +222,7 @@ export async function runCommand(client: AgentClient, request: AgentCommandReque
     beat(command);
     await sleep(request.timing.pollIntervalMs);
     const id = command.id;
-    const found = (await client.listCommands(signal)).find((c) => c.id === id);
+    const found = (await list()).find((c) => c.id === id);
     if (!found) throw new AgentError('AgentCommandFailed', `${request.name} is no longer known to the deploy agent: the agent restarted while running it`, { retryable: false });
     command = found;
   }
