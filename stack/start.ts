@@ -43,8 +43,8 @@ export interface StackJson {
     /** The simulator's agent server and control API (`/_sim/`). */
     agentUrl?: string;
   };
-  /** Tempered's own processes and their JSON logs. */
-  engine: { workerLog: string; bridgeLog: string };
+  /** Tempered's own processes and their JSON logs; `agentApi` is the URL deploy agents call (Ironic's API). */
+  engine: { workerLog: string; bridgeLog: string; agentApi: string; agentApiLog: string };
   /**
    * Where the demo's images are served from: the live ISO, and the stand-in base IPA ISO (placeholder kernel,
    * real boot configurations; see docs/images.md) that deploy ISOs are remastered from.
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   });
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
-  say('starting Tempered: a worker and a bridge (with the validating webhook)');
+  say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
@@ -151,7 +151,12 @@ async function main(): Promise<void> {
     bmc: sushy
       ? { kind: 'sushy', url: sushy.url }
       : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json'), ...(simAgentUrl ? { agentUrl: simAgentUrl } : {}) },
-    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
+    engine: {
+      workerLog: engine.worker().logFile,
+      bridgeLog: engine.bridges()[0]?.logFile ?? '',
+      agentApi: engine.agentApi().url,
+      agentApiLog: engine.agentApi().logFile,
+    },
     images: { liveIso, ipaIso },
     stateDir,
     pid: process.pid,
@@ -168,7 +173,8 @@ async function main(): Promise<void> {
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
-    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
+    `  agent API     ${handle.engine.agentApi} (what deploy agents call)`,
+    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}, ${handle.engine.agentApiLog}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',

@@ -51,6 +51,9 @@ describe('npm start', () => {
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+    // The agent API answers Ironic's version discovery where stack.json says (what deploy agents call).
+    const discovery = (await (await fetch(`${handle.engine.agentApi}/`)).json()) as { default_version?: { version?: string } };
+    expect(discovery.default_version?.version).toBe('1.68');
     // The stand-in base IPA ISO deploy ISOs are remastered from (docs/images.md): an ISO 9660 image.
     const ipaIso = Buffer.from(await (await fetch(handle.images.ipaIso)).arrayBuffer());
     expect(ipaIso.subarray(0x8001, 0x8006).toString('latin1')).toBe('CD001');
@@ -85,5 +88,6 @@ describe('npm start', () => {
     const port = Number(handle.temporal.address.split(':')[1]);
     expect(await isListening(port)).toBe(false);
     expect(await fetch(`${handle.images.liveIso}`).then(() => 'up', () => 'down')).toBe('down');
+    expect(await fetch(`${handle.engine.agentApi}/`).then(() => 'up', () => 'down')).toBe('down');
   }, 480_000);
 });
