@@ -143,7 +143,8 @@ describe('heartbeat', () => {
     ['no token', { agent_token: undefined }],
     ['the token of another host', { agent_token: keys.tokenFor('uid-1', 'b4') }],
     ['the masked token', { agent_token: '******' }],
-    ['a callback URL with a path', { callback_url: 'https://192.0.2.10:9999/v1' }],
+    ['a callback URL with a query', { callback_url: 'https://192.0.2.10:9999/?x=1' }],
+    ['a callback URL with credentials', { callback_url: 'https://user:pw@192.0.2.10:9999' }],
     ['a callback URL that is not http', { callback_url: 'ftp://192.0.2.10' }],
     ['no agent version', { agent_version: undefined }],
     ['a certificate that is not PEM', { agent_verify_ca: 'hello' }],
@@ -151,6 +152,12 @@ describe('heartbeat', () => {
     const r = await post('/v1/heartbeat/uid-0', body(keys.tokenFor('uid-0', 'b4'), extra));
     expect(r.status).toBe(400);
     expect(sent).toEqual([]);
+  });
+
+  it('keeps the path of a callback URL (one agent server for many nodes)', async () => {
+    const r = await post('/v1/heartbeat/uid-0', body(keys.tokenFor('uid-0', 'b4'), { callback_url: 'http://127.0.0.1:9100/uid-0/' }));
+    expect(r.status).toBe(202);
+    expect(sent).toMatchObject([{ body: { callbackUrl: 'http://127.0.0.1:9100/uid-0' } }]);
   });
 
   it('an unknown node: 404', async () => {

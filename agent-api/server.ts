@@ -112,7 +112,10 @@ function refusedToHttp(refusal: Refusal, what: string): HttpError {
   return refusal.refused === 'not-found' ? notFound(what) : new HttpError(404, `Node ${what} could not be found.`);
 }
 
-/** A callback URL Ironic would accept: http(s), a host, no path beyond "/", no query. */
+/**
+ * A callback URL Ironic would accept: http(s) and a host. A path is kept (one server can host many agents
+ * under their node UUID, as Metal3's fake-ipa and the simulator's agent do; `/v1/commands/` is appended).
+ */
 function checkCallbackUrl(value: unknown): string {
   if (typeof value !== 'string' || value === '') throw new HttpError(400, 'callback_url is required');
   let url: URL;
@@ -121,8 +124,8 @@ function checkCallbackUrl(value: unknown): string {
   } catch {
     throw new HttpError(400, `callback_url '${value}' is not a URL`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || (url.pathname !== '/' && url.pathname !== '') || url.search || url.username) {
-    throw new HttpError(400, `callback_url '${value}' must be http(s)://<host>:<port> with no path`);
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || url.search || url.hash || url.username) {
+    throw new HttpError(400, `callback_url '${value}' must be http(s)://<host>:<port>[/<path>] with no query or credentials`);
   }
   return value.replace(/\/+$/, '');
 }
