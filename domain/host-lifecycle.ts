@@ -50,7 +50,7 @@ export type OperationRequest =
   | { name: 'register' }
   | { name: 'inspect' }
   | { name: 'prepare' }
-  | { name: 'provision'; image: ImageIntent }
+  | { name: 'provision'; image?: ImageIntent; customDeploy?: { method: string } }
   | { name: 'deprovision' }
   | { name: 'servicing' }
   | { name: 'power'; on: boolean; mode: 'soft' | 'hard'; purpose: 'online' | 'reboot' | 'delete' | 'servicing' };
@@ -62,9 +62,10 @@ export interface OperationResults {
   /** `firmware`: the BMC's firmware read after registering (BMO creates the firmware objects then). */
   register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string; firmware?: FirmwareReading };
   inspect: { poweredOn: boolean; hardware?: Record<string, unknown>; skipped?: string };
-  prepare: { poweredOn: boolean; firmware?: FirmwareOutcome };
+  /** `cleaned`: automated cleaning ran (which step); `firmware`: what RAID, BIOS and firmware work did. */
+  prepare: { poweredOn: boolean; cleaned?: string; firmware?: FirmwareOutcome };
   provision: { poweredOn: boolean };
-  deprovision: { poweredOn: boolean };
+  deprovision: { poweredOn: boolean; cleaned?: string };
   servicing: { poweredOn: boolean; firmware?: FirmwareOutcome };
   power: { poweredOn: boolean };
 }
@@ -283,7 +284,13 @@ export function applySuccess<N extends OperationName>(
     }
     case 'prepare': {
       const r = result as OperationResults['prepare'];
-      next = { ...next, rootDeviceHints: desired.spec.rootDeviceHints, raid: desired.spec.raid, bootMode: desired.spec.bootMode ?? 'UEFI' };
+      next = {
+        ...next,
+        rootDeviceHints: desired.spec.rootDeviceHints,
+        raid: desired.spec.raid,
+        bootMode: desired.spec.bootMode ?? 'UEFI',
+        ...(r.cleaned ? { cleanedAt: nowIso(now) } : {}),
+      };
       next = withFirmwareOutcome(next, desired, r.firmware, now, events);
       trigger = 'prepared';
       break;
@@ -295,14 +302,16 @@ export function applySuccess<N extends OperationName>(
       break;
     }
     case 'provision': {
-      const image = (request as Extract<OperationRequest, { name: 'provision' }>).image;
-      next = { ...next, image, provisioningFailCount: 0, customDeploy: desired.spec.customDeploy, operationHistory: ended('provision') };
-      events.push({ type: 'Normal', reason: 'ProvisioningComplete', message: `Image provisioning completed for ${image.url}` });
+      const { image, customDeploy } = request as Extract<OperationRequest, { name: 'provision' }>;
+      next = { ...next, image, provisioningFailCount: 0, customDeploy: customDeploy ?? desired.spec.customDeploy, operationHistory: ended('provision') };
+      const what = customDeploy ? `custom deploy ${customDeploy.method}` : (image?.url ?? 'no image');
+      events.push({ type: 'Normal', reason: 'ProvisioningComplete', message: `Image provisioning completed for ${what}` });
       trigger = 'deployed';
       break;
     }
     case 'deprovision':
       next = { ...next, image: undefined, customDeploy: undefined, deleteAttempts: 0, operationHistory: ended('deprovision') };
+      if ((result as OperationResults['deprovision']).cleaned) next.cleanedAt = nowIso(now);
       events.push({ type: 'Normal', reason: 'DeprovisioningComplete', message: 'Image deprovisioning completed' });
       trigger = desired.deleting ? 'deprovisionedForDelete' : 'deprovisioned';
       break;

@@ -81,7 +81,14 @@ function desiredFor(name: string, spec: Partial<HostSpecIntent> = {}, firmware?:
     ref: { namespace: RUN, name, uid: `uid-${name}` },
     generation: 1,
     resourceVersion: '1',
-    spec: { online: false, inspectionMode: 'disabled', bmc: { address: address(name), credentialsName: `${name}-bmc` }, ...spec },
+    // Cleaning boots the deploy agent, which these fakes do not have (workflows/host-agent.int.test.ts has it).
+    spec: {
+      online: false,
+      inspectionMode: 'disabled',
+      automatedCleaningMode: 'disabled',
+      bmc: { address: address(name), credentialsName: `${name}-bmc` },
+      ...spec,
+    },
     annotations: { paused: false, reboot: {}, invalid: [] },
     credentials: { name: `${name}-bmc`, version: '1' },
     deleting: false,

@@ -17,7 +17,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  executeChild,
   getExternalWorkflowHandle,
   log,
   patched,
@@ -26,7 +25,6 @@ import {
   startChild,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowOptions,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
@@ -69,8 +67,7 @@ import { operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
-import { deprovisionWorkflow } from './deprovision.ts';
-import { inspectWorkflow } from './inspect.ts';
+import { hostAgent } from './host-agent.ts';
 import {
   abortOperation,
   cancelFirmware,
@@ -81,11 +78,9 @@ import {
   stopFirmwareWork,
   syncHost,
 } from './messages.ts';
-import { powerWorkflow } from './power.ts';
+import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
-import { provisionWorkflow } from './provision.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
-import { registerWorkflow } from './register.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -105,7 +100,7 @@ export interface HostWorkflowInput {
 const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHistoryEvents: 2000 };
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
-const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
+const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
   register: '15 minutes',
   inspect: '30 minutes',
   // Firmware flashes take minutes each (a BMC flash and its reboot over ten); RAID 5-20 minutes (Metal3's docs).
@@ -115,6 +110,12 @@ const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['work
   servicing: '6 hours',
   power: '15 minutes',
 };
+
+/**
+ * A child that boots the deploy agent is bounded by the agent's own timeouts (callback, heartbeats: in
+ * AGENT_TIMEOUTS); this only stops one that is stuck for good. A full erase of large disks takes hours.
+ */
+const AGENT_CHILD_TIMEOUT = '24 hours';
 
 const SA = {
   provisioningState: defineSearchAttributeKey('ProvisioningState', 'KEYWORD'),
@@ -130,7 +131,7 @@ function describe(state: HostState, desired: HostDesired): string {
   const { namespace, name } = desired.ref;
   const power = state.poweredOn ? 'on' : 'off';
   const lines = [`**${namespace}/${name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${power}`];
-  if (state.operation) lines.push(`running: ${state.operation.summary}`);
+  if (state.operation) lines.push(`running: ${state.operation.summary}${state.operationStep ? `: ${state.operationStep.step}, since ${state.operationStep.since}` : ''}`);
   if (state.errorType) lines.push(`error (${state.errorType}, ${state.errorCount}×): ${state.errorMessage}`);
   if (state.delayed) lines.push(`delayed: ${state.delayed.reason}`);
   if (state.waitingReason) lines.push(`waiting: ${state.waitingReason}`);
@@ -151,6 +152,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
+  // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
+  // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
+  const v4 = patched('deploy-agent');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -212,6 +216,20 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     events.push(...result.events);
     publish();
   };
+
+  // The deploy agent's messages (agent API) and the steps operation children report.
+  const agent = hostAgent({
+    uid: () => desired.ref.uid,
+    onStep: (step) => {
+      if (!state.operation) return;
+      state = { ...state, operationStep: step };
+      publish();
+    },
+    onEvent: (event) => {
+      events.push(event);
+      publish();
+    },
+  });
 
   setHandler(hostState, () => state);
   setHandler(abortOperation, ({ reason }) => {
@@ -358,120 +376,67 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
     const capabilities = address.ok ? address.address.capabilities : undefined;
+    const driver = address.ok ? address.address.type : 'BMC';
 
-    // Operations that need no BMC call are folded without a child.
-    let plan: FirmwarePlan | undefined;
+    // v5: RAID, BIOS settings and firmware updates (preparing), and servicing, run in a firmware child.
     let work: FirmwareWork | undefined;
-    if (request.name === 'prepare') {
-      if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
-        const message =
-          'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
-        events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
-      }
-      const raid = desired.spec.raid as RaidConfig | undefined;
-      const raidSet = raid !== undefined && Object.keys(raid).length > 0;
-      work = firmwareWork(state, desired, 'preparing');
-      // v5: RAID, BIOS settings and firmware updates in a prepare child (before: spec.raid failed preparing).
-      if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
-        if (raidSet) {
-          const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-          fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-          return;
-        }
-        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
-        return;
-      }
-      if ((raid?.softwareRAIDVolumes ?? []).length > 0) {
-        const message =
-          'software RAID (spec.raid.softwareRAIDVolumes) is built by the deploy agent, which this engine does not run yet; ' +
-          'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue';
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-        return;
-      }
-      // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
-      const hardware = raid?.hardwareRAIDVolumes ?? undefined;
-      const raidDue = hardware !== undefined && (JSON.stringify(desired.spec.raid) !== JSON.stringify(state.raid) || state.errorType === 'preparation error');
-      if (!hasFirmwareWork(work) && !raidDue) {
-        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
-        return;
-      }
-      plan = planOf(work, raidDue ? hardware : undefined);
+    let firmwarePlan: FirmwarePlan | undefined;
+    if (request.name === 'prepare' || request.name === 'servicing') {
+      const decided = decideFirmware(request, now);
+      if (decided === 'folded') return;
+      if (decided) ({ work, plan: firmwarePlan } = decided);
     }
-    if (request.name === 'servicing') {
-      work = firmwareWork(state, desired, 'servicing');
-      // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
-      if (!hasFirmwareWork(work)) {
-        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
-        return;
-      }
-      plan = planOf(work, undefined);
-    }
-    if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
-      const driver = address.ok ? address.address.type : '';
-      const skipped = `the ${driver} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn, skipped }, desired, now));
+    // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
+    const readFirmware =
+      request.name === 'register' && address.ok && address.address.protocol === 'redfish' && patched('register-reads-firmware');
+    const known = state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {};
+    const base = planOperation({
+      request,
+      desired,
+      state,
+      target: target(),
+      capabilities,
+      driver,
+      agent: v4,
+      ...(readFirmware ? { registerFirmware: known } : {}),
+    });
+    const plan = firmwarePlan ? withFirmwareChild(request.name as 'prepare' | 'servicing', firmwarePlan, base, now) : base;
+    if (plan.kind === 'fold') {
+      events.push(...plan.events);
+      fold(applySuccess(state, request as never, plan.result as never, desired, now));
       return;
     }
+    events.push(...(plan.events ?? []));
 
     sequence += 1;
     const { namespace, name } = desired.ref;
     const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
-    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : request.name;
+    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : plan.agent === 'clean' ? `${request.name}: cleaning` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
     upsert(searchAttributes.operation(request.name, state));
     setCurrentDetails(describe(state, desired));
     const options = {
       workflowId,
-      workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
-      staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
+      workflowExecutionTimeout: plan.agent ? AGENT_CHILD_TIMEOUT : CHILD_TIMEOUT[request.name],
+      staticSummary: `${summary}: ${namespace}/${name} via ${driver}`,
     };
     const rolloutRequest = work?.rollout ? state.rollout : undefined;
-    if (plan && (request.name === 'prepare' || request.name === 'servicing')) {
+    if (firmwarePlan && (request.name === 'prepare' || request.name === 'servicing')) {
       state = beginFirmwareOperation(state, request.name, work?.rollout ?? false, now);
       publish();
     }
+    const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
     try {
-      const t = target();
-      const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
-        switch (request.name) {
-          case 'register': {
-            // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
-            const redfish = address.ok && address.address.protocol === 'redfish';
-            const known = state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {};
-            const firmware = redfish && patched('register-reads-firmware') ? { firmware: known } : {};
-            return executeChild(registerWorkflow, { ...options, args: [{ target: t, ...firmware }] });
-          }
-          case 'prepare':
-          case 'servicing': {
-            firmwareChild = { workflowId, started: false };
-            const input = { operationId: workflowId, target: t, plan: plan ?? planOf(undefined, undefined), since: new Date(now).toISOString() };
-            const child = await startChild(request.name === 'prepare' ? prepareWorkflow : servicingWorkflow, { ...options, args: [input] });
-            firmwareChild.started = true;
-            // A rollout's abort that came while the child was starting: it stops after its current flash.
-            if (state.rollout?.stop) await child.signal(stopFirmwareWork);
-            return child.result();
-          }
-          case 'inspect':
-            return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
-          case 'provision': {
-            const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
-            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...bootMode }] });
-          }
-          case 'deprovision':
-            return executeChild(deprovisionWorkflow, { ...options, args: [{ target: t, virtualMedia: Boolean(capabilities?.virtualMedia) }] });
-          case 'power':
-            return executeChild(powerWorkflow, { ...options, args: [{ target: t, on: request.on, mode: request.mode }] });
-        }
-      });
+      const result = await scope.run(() => plan.run(options, bootId));
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
       }
       fold(done);
       if (request.name === 'register') publishFirmware((result as OperationResults['register']).firmware);
-      if (request.name === 'prepare' || request.name === 'servicing') {
+      if (firmwarePlan) {
         const outcome = (result as FirmwareOperationResult).firmware;
         publishFirmware(outcome.reading, outcome.flashed);
         publish();
@@ -495,11 +460,55 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
       if (rolloutRequest) reply(rolloutRequest.replyTo, answerOf(rolloutRequest, 'failed', `${failure.code}: ${failure.message}`));
     } finally {
+      agent.end();
       running = undefined;
       firmwareChild = undefined;
-      state = { ...state, operation: undefined };
+      state = { ...state, operation: undefined, operationStep: undefined };
       upsert(searchAttributes.operation('', state));
     }
+  }
+
+  /**
+   * The firmware work of a `prepare` or `servicing` operation: RAID, BIOS settings and updates for a firmware
+   * child, or `folded` when the operation was decided at once (nothing to do, or a preparation error), or
+   * nothing when only the deploy agent's cleaning (operation-children.ts) remains.
+   */
+  function decideFirmware(
+    request: Extract<OperationRequest, { name: 'prepare' | 'servicing' }>,
+    now: number,
+  ): { work: FirmwareWork; plan: FirmwarePlan } | 'folded' | undefined {
+    if (request.name === 'servicing') {
+      const work = firmwareWork(state, desired, 'servicing');
+      // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
+      if (!hasFirmwareWork(work)) {
+        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+        return 'folded';
+      }
+      return { work, plan: planOf(work, undefined) };
+    }
+    const fail = (message: string) => {
+      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
+      return 'folded' as const;
+    };
+    const raid = desired.spec.raid as RaidConfig | undefined;
+    const raidSet = raid !== undefined && Object.keys(raid).length > 0;
+    const work = firmwareWork(state, desired, 'preparing');
+    // v5 (before: spec.raid failed preparing, and settings and updates were not applied).
+    if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
+      return raidSet ? fail('RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue') : undefined;
+    }
+    if ((raid?.softwareRAIDVolumes ?? []).length > 0) {
+      return fail(
+        'software RAID (spec.raid.softwareRAIDVolumes) is not built by Tempered yet; ' +
+          'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue',
+      );
+    }
+    // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
+    const hardware = raid?.hardwareRAIDVolumes ?? undefined;
+    const raidChanged = JSON.stringify(desired.spec.raid) !== JSON.stringify(state.raid);
+    const raidDue = hardware !== undefined && (raidChanged || state.errorType === 'preparation error');
+    if (!hasFirmwareWork(work) && !raidDue) return undefined;
+    return { work, plan: planOf(work, raidDue ? hardware : undefined) };
   }
 
   /** The prepare or servicing child's plan for `work` (and hardware RAID volumes, in preparing). */
@@ -510,6 +519,40 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       componentUpdates: work?.componentUpdates ?? [],
       ...(raid ? { raid } : {}),
       ...(state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {}),
+    };
+  }
+
+  /**
+   * The operation as a firmware child (prepare or servicing, workflows/prepare.ts), followed by the cleaning
+   * `base` plans when it has one (first preparing: RAID is built before the disks are cleaned). The firmware
+   * child takes the operation's ID, or `<id>/firmware` when the cleaning child (which the agent's messages
+   * reach by that ID) follows it.
+   */
+  function withFirmwareChild(kind: 'prepare' | 'servicing', plan: FirmwarePlan, base: OperationPlan, now: number): OperationPlan {
+    const cleaning = base.kind === 'child' ? base : undefined;
+    return {
+      kind: 'child',
+      ...(cleaning?.agent ? { agent: cleaning.agent } : {}),
+      events: base.events ?? [],
+      run: async (options, bootId) => {
+        const workflowId = cleaning ? `${options.workflowId}/firmware` : options.workflowId;
+        firmwareChild = { workflowId, started: false };
+        const input = { operationId: workflowId, target: target(), plan, since: new Date(now).toISOString() };
+        const child = await startChild(kind === 'prepare' ? prepareWorkflow : servicingWorkflow, {
+          ...options,
+          workflowId,
+          workflowExecutionTimeout: CHILD_TIMEOUT[kind],
+          args: [input],
+        });
+        firmwareChild.started = true;
+        // A rollout's abort that came while the child was starting: it stops after its current flash.
+        if (state.rollout?.stop) await child.signal(stopFirmwareWork);
+        const done = await child.result();
+        firmwareChild = undefined;
+        if (!cleaning) return done;
+        const cleaned = (await cleaning.run(options, bootId)) as OperationResults['prepare'];
+        return { ...cleaned, firmware: done.firmware };
+      },
     };
   }
 
@@ -566,6 +609,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
         break;
       case 'operation':
+        if (!v4 && step.request.name === 'provision' && (step.request.customDeploy || step.request.image?.format !== 'live-iso')) {
+          // Before the deploy agent: such a deploy waited in provisioning, visibly, until the spec changed.
+          await execute({ kind: 'wait', why: 'steady', reason: 'the deploy agent is not available to this workflow run', notice: 'ProvisioningWaiting' }, now);
+          break;
+        }
         await runOperation(step.request);
         break;
       case 'checkPower': {

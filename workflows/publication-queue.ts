@@ -45,6 +45,7 @@ export function visibleKey(state: HostState): string {
     // What the workflow keeps of its firmware and a rollout's request: shown through the firmware objects.
     firmware: _f,
     rollout: _ro,
+    cleanedAt: _cl,
     ...visible
   } = state;
   return JSON.stringify(visible);

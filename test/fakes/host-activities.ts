@@ -19,6 +19,7 @@ export interface FakeBmc {
   flashes: Record<string, number>;
   /** Hardware RAID volumes (their levels), as applied. */
   raid: string[] | undefined;
+  secureBoot?: boolean;
   counters: { powerOn: number; powerOff: number; inserts: number; ejects: number; bootOverrides: number; registrations: number };
 }
 
@@ -97,6 +98,11 @@ export function fakeHostActivities(): FakeHostActivities {
     async readPower(target) {
       check(target, 'readPower');
       return { poweredOn: bmc(target.address).power };
+    },
+    async waitForPower(target, request) {
+      check(target, 'waitForPower');
+      const poweredOn = bmc(target.address).power;
+      return { poweredOn, reached: poweredOn === request.on };
     },
     async setPower(target, request) {
       check(target, 'setPower');
@@ -197,6 +203,13 @@ export function fakeHostActivities(): FakeHostActivities {
       b.bootOverride = request.device;
       b.counters.bootOverrides += 1;
       return { changed: true };
+    },
+    async setSecureBoot(target, request) {
+      check(target, 'setSecureBoot');
+      const b = bmc(target.address);
+      const changed = Boolean(b.secureBoot) !== request.enabled;
+      b.secureBoot = request.enabled;
+      return { enabled: request.enabled, changed };
     },
     async readBootState(target) {
       const b = bmc(target.address);
