@@ -153,7 +153,7 @@ describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes vali
     // The next good spec: Valid again.
     await fw.setSettings(name, { NoSuchSetting: null, ...(intName ? { [intName]: null } : {}) });
     await until(`${name} valid again`, async () => condition((await fw.hfs(name))?.status?.conditions, 'Valid')?.status === 'True');
-  });
+  }, 300_000);
 });
 
 describe('(2) firmware component updates', () => {
@@ -181,7 +181,7 @@ describe('(2) firmware component updates', () => {
     await until(`${name} no change left`, async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status === 'False');
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK');
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bios-3.1.4.bin': 1 });
-  });
+  }, 300_000);
 
   it('a provisioned host with a HostUpdatePolicy: the update is applied in servicing when it is rebooted', async () => {
     const name = 'update-serviced';
@@ -210,7 +210,7 @@ describe('(2) firmware component updates', () => {
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bmc-2.5.bin': 1 });
     // The BMC rebooted itself after flashing; the update waited it out.
     expect(bmc.counters().bmcReboots).toBe(1);
-  });
+  }, 300_000);
 });
 
 describe('(3) hardware RAID', () => {
@@ -239,7 +239,7 @@ describe('(3) hardware RAID', () => {
     await hosts.patchSpec(name, { raid: { hardwareRAIDVolumes: [{ level: '0', name: 'scratch', rotational: false }] } });
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK' && !h.status.errorType, 180_000);
     expect(bmc.storage().volumes.map((v) => v.raidType)).toEqual(['RAID0']);
-  });
+  }, 300_000);
 });
 
 describe('(5) a worker killed in the middle of a flash', () => {
@@ -261,5 +261,5 @@ describe('(5) a worker killed in the middle of a flash', () => {
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK');
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bios-4.0.1.bin': 1 });
     expect(bmc.state().flashes.map((f) => f.outcome)).toEqual(['completed']);
-  });
+  }, 300_000);
 });
