@@ -5,6 +5,8 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { FirmwareRolloutStatus } from '../domain/firmware-rollout.schema.ts';
+import type { SimulatedBmc } from '../sim/index.ts';
+import type { bmhClient } from './bmh.ts';
 
 export interface Condition {
   type: string;
@@ -113,4 +115,26 @@ export function firmwareClient(kubeconfig: string, namespace: string) {
 /** A condition of a status, by type. */
 export function condition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
+}
+
+/**
+ * A BareMetalHost on a simulated BMC (its credentials in `<name>-bmc`), inspection disabled (its MAC given)
+ * and no automated cleaning (the deploy agent's part of preparing, proven elsewhere): firmware tests need neither.
+ */
+export async function createFirmwareHost(
+  hosts: ReturnType<typeof bmhClient>,
+  name: string,
+  bmc: Pick<SimulatedBmc, 'username' | 'address' | 'bootMACAddress'>,
+  password: string,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  await hosts.secret(`${name}-bmc`, bmc.username, password);
+  await hosts.create(name, {
+    online: false,
+    inspectionMode: 'disabled',
+    automatedCleaningMode: 'disabled',
+    bootMACAddress: bmc.bootMACAddress,
+    bmc: { address: bmc.address, credentialsName: `${name}-bmc` },
+    ...spec,
+  });
 }

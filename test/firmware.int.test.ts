@@ -21,7 +21,7 @@ import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient, type Bmh } from './bmh.ts';
 import { startTestEngine, watchHosts } from './engine-fixture.ts';
-import { condition, firmwareClient } from './firmware-objects.ts';
+import { condition, createFirmwareHost, firmwareClient } from './firmware-objects.ts';
 import { waitFor } from './wait.ts';
 
 const stack = inject('stack');
@@ -77,21 +77,9 @@ afterAll(async () => {
   await sim?.stop();
 });
 
-/**
- * A host on a simulated BMC, inspection disabled (its MAC given) and no automated cleaning (the deploy agent's
- * part of preparing, proven elsewhere), as the tests here need neither.
- */
-async function createHost(name: string, bmc: SimulatedBmc, spec: Record<string, unknown> = {}): Promise<void> {
-  await hosts.secret(`${name}-bmc`, bmc.username, PASSWORD);
-  await hosts.create(name, {
-    online: false,
-    inspectionMode: 'disabled',
-    automatedCleaningMode: 'disabled',
-    bootMACAddress: bmc.bootMACAddress,
-    bmc: { address: bmc.address, credentialsName: `${name}-bmc` },
-    ...spec,
-  });
-}
+/** A host on a simulated BMC with no inspection and no cleaning (see createFirmwareHost). */
+const createHost = (name: string, bmc: SimulatedBmc, spec: Record<string, unknown> = {}) =>
+  createFirmwareHost(hosts, name, bmc, PASSWORD, spec);
 
 const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000) =>
   waitFor(what, probe, { timeoutMs, intervalMs: 250, detail: () => hosts.get(what.split(' ')[0] ?? '').then((h) => JSON.stringify(h.status), () => 'no host') });

@@ -22,7 +22,7 @@ import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient } from './bmh.ts';
 import { startTestEngine } from './engine-fixture.ts';
-import { firmwareClient, type Rollout } from './firmware-objects.ts';
+import { createFirmwareHost, firmwareClient, type Rollout } from './firmware-objects.ts';
 import { waitFor } from './wait.ts';
 
 const stack = inject('stack');
@@ -64,14 +64,7 @@ beforeAll(async () => {
     const name = `host-${i}`;
     names.push(name);
     bmcOf.set(name, bmc);
-    await hosts.secret(`${name}-bmc`, bmc.username, PASSWORD);
-    await hosts.create(name, {
-      online: false,
-      inspectionMode: 'disabled',
-      automatedCleaningMode: 'disabled',
-      bootMACAddress: bmc.bootMACAddress,
-      bmc: { address: bmc.address, credentialsName: `${name}-bmc` },
-    });
+    await createFirmwareHost(hosts, name, bmc, PASSWORD);
     await fw.labelHost(name, { fleet: RUN });
   }
   await waitFor(

@@ -218,6 +218,27 @@ describe('a rollout over host workflows, through messages only', () => {
     await recordHistories(client, bundle, handle, 'firmware-rollout');
   });
 
+  it('a provisioned host is taken through servicing (powered off, flashed, back on); an available one through preparing', async () => {
+    const spec = { online: true, image: { url: ISO, format: 'live-iso' as const } };
+    await startHost('mixed-provisioned', desiredFor('mixed-provisioned', spec));
+    await startHost('mixed-available', desiredFor('mixed-available'));
+    await until('provisioned and on', () => lastState('mixed-provisioned')?.provisioningState === 'provisioned' && lastState('mixed-provisioned')?.poweredOn === true);
+    await until('available', () => lastState('mixed-available')?.provisioningState === 'available');
+    const handle = await startRollout('mixed', ['mixed-provisioned', 'mixed-available'], { canary: 0, waves: [100], maxUnavailable: 2 });
+    const final = await handle.result();
+    expect(final).toMatchObject({ phase: 'Completed', updated: 2, failed: 0 });
+    expect(final.hosts.find((h) => h.name === 'mixed-provisioned')?.message).toMatch(/\(servicing\)/);
+    expect(final.hosts.find((h) => h.name === 'mixed-available')?.message).toMatch(/\(prepare\)/);
+    for (const n of ['mixed-provisioned', 'mixed-available']) expect(fake.bmc(address(n)).flashes).toEqual({ [BIOS.url]: 1 });
+    // No HostUpdatePolicy: the rollout is the operator's decision. The host is back as it was.
+    const served = published('mixed-provisioned').map((p) => p.state);
+    expect(served.map((st) => st.operationalStatus)).toContain('servicing');
+    await until('back on, provisioned, OK', () => {
+      const last = lastState('mixed-provisioned');
+      return last?.provisioningState === 'provisioned' && last.poweredOn === true && last.operationalStatus === 'OK';
+    });
+  });
+
   it('abort: the host in flight finishes its flash, the others are never started, every host reported', async () => {
     const names = await hosts('abort', 3);
     fake.holdFlashes(true);
