@@ -48,11 +48,12 @@ const IMAGES = ['bios-3.1.4.bin', 'bmc-2.5.bin', 'bios-4.0.1.bin', 'bios-5.0.2.b
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tempered-fw-'));
   process.stderr.write(`[firmware.int] kill test: ${describeFirmwareTiming(KILL_COMPRESSION)}\n`);
+  const fast = { password: PASSWORD, uniqueIdentity: true, quirkWindowMs: 200, taskDurationMs: 400 };
   sim = await startSimulator({
     bmcs: [
-      { profile: 'ilo5', id: 'ilo5', password: PASSWORD, uniqueIdentity: true, quirkWindowMs: 200, taskDurationMs: 400 },
+      { profile: 'ilo5', id: 'ilo5', ...fast },
       { profile: 'dmtf', id: 'dmtf', password: PASSWORD, uniqueIdentity: true, taskDurationMs: 400 },
-      { profile: 'xcc', id: 'served', password: PASSWORD, uniqueIdentity: true, quirkWindowMs: 200, taskDurationMs: 400, bmcRebootMs: 1500 },
+      { profile: 'xcc', id: 'served', ...fast, bmcRebootMs: 1500 },
       { profile: 'xcc', id: 'xcc', password: PASSWORD, uniqueIdentity: true, quirkWindowMs: 200 },
       { profile: 'idrac', id: 'idrac', password: PASSWORD, uniqueIdentity: true, quirkWindowMs: 200 },
       { profile: 'dmtf', id: 'kill', password: PASSWORD, uniqueIdentity: true, firmwareCompression: KILL_COMPRESSION },
@@ -67,7 +68,8 @@ beforeAll(async () => {
     if (list.at(-1) !== status) list.push(status);
     statuses.set(host.metadata.name, list);
   });
-  engine = await startTestEngine(stack, dir, RUN, NS, { TEMPERED_FIRMWARE_TASK_POLL_MS: '250', TEMPERED_FIRMWARE_HELD_AFTER_MS: '1500' });
+  const env = { TEMPERED_FIRMWARE_TASK_POLL_MS: '250', TEMPERED_FIRMWARE_HELD_AFTER_MS: '1500' };
+  engine = await startTestEngine(stack, dir, RUN, NS, env);
 });
 
 afterAll(async () => {
@@ -82,7 +84,11 @@ const createHost = (name: string, bmc: SimulatedBmc, spec: Record<string, unknow
   createFirmwareHost(hosts, name, bmc, PASSWORD, spec);
 
 const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000) =>
-  waitFor(what, probe, { timeoutMs, intervalMs: 250, detail: () => hosts.get(what.split(' ')[0] ?? '').then((h) => JSON.stringify(h.status), () => 'no host') });
+  waitFor(what, probe, {
+    timeoutMs,
+    intervalMs: 250,
+    detail: () => hosts.get(what.split(' ')[0] ?? '').then((h) => JSON.stringify(h.status), () => 'no host'),
+  });
 
 describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes validated and applied', () => {
   it.each([
@@ -101,35 +107,48 @@ describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes vali
     expect(schema.metadata.name).toMatch(/^schema-[0-9a-f]{8}$/);
     expect(Object.keys(schema.spec?.schema ?? {}).length).toBeGreaterThanOrEqual(attributes);
     expect(schema.spec?.hardwareVendor).toBeTruthy();
-    expect(schema.metadata.ownerReferences).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'HostFirmwareSettings', name })]));
+    const owner = expect.objectContaining({ kind: 'HostFirmwareSettings', name });
+    expect(schema.metadata.ownerReferences).toEqual(expect.arrayContaining([owner]));
     expect(Object.keys(hfs.status?.settings ?? {}).some((k) => k.includes('Password'))).toBe(false);
 
     // A valid change: an enumeration set to another allowed value.
     const current = hfs.status?.settings ?? {};
     const [enumName, rule] = Object.entries(schema.spec?.schema ?? {}).find(
-      ([n, r]) => r.attribute_type === 'Enumeration' && !r.read_only && (r.allowable_values ?? []).length > 1 && current[n] !== undefined,
+      ([n, r]) =>
+        r.attribute_type === 'Enumeration' &&
+        !r.read_only &&
+        (r.allowable_values ?? []).length > 1 &&
+        current[n] !== undefined,
     ) ?? ['', {}];
     const wanted = (rule.allowable_values ?? []).find((v) => v !== current[enumName]) ?? '';
     await fw.setSettings(name, { [enumName]: wanted });
     await until(`${name} applied ${enumName}=${wanted}`, async () => {
       const o = await fw.hfs(name);
-      return o?.status?.settings?.[enumName] === wanted && condition(o.status.conditions, 'ChangeDetected')?.status === 'False' ? o : undefined;
+      const settled = condition(o?.status?.conditions, 'ChangeDetected')?.status === 'False';
+      return o?.status?.settings?.[enumName] === wanted && settled ? o : undefined;
     });
     const h = await hosts.inState(name, 'available', (x) => x.status?.operationalStatus === 'OK');
     expect(h.status?.errorType).toBeUndefined();
     expect(sim.bmc(profile).state().bios.current[enumName]).toBe(wanted);
 
     // An unknown name and an out-of-range value: Valid False, naming both, an Event each, nothing applied.
-    const [intName, intRule] = Object.entries(schema.spec?.schema ?? {}).find(([, r]) => r.attribute_type === 'Integer' && !r.read_only && r.upper_bound !== undefined) ?? ['', {}];
+    const [intName, intRule] =
+      Object.entries(schema.spec?.schema ?? {}).find(
+        ([, r]) => r.attribute_type === 'Integer' && !r.read_only && r.upper_bound !== undefined,
+      ) ?? ['', {}];
+    const tooBig = (intRule.upper_bound ?? 0) + 1;
     const patches = sim.bmc(profile).counters().biosPatches;
-    await fw.setSettings(name, { NoSuchSetting: 'x', ...(intName ? { [intName]: (intRule.upper_bound ?? 0) + 1 } : {}) });
+    await fw.setSettings(name, { NoSuchSetting: 'x', ...(intName ? { [intName]: tooBig } : {}) });
     const refused = await until(`${name} refused`, async () => {
       const o = await fw.hfs(name);
       return condition(o?.status?.conditions, 'Valid')?.status === 'False' ? o : undefined;
     });
     const message = condition(refused.status?.conditions, 'Valid')?.message ?? '';
     expect(message).toContain('Setting NoSuchSetting is invalid, it is not in the Status field');
-    if (intName) expect(message).toContain(`Setting ${intName} is invalid, integer ${(intRule.upper_bound ?? 0) + 1} is above maximum value ${intRule.upper_bound}`);
+    if (intName) {
+      const above = `integer ${tooBig} is above maximum value ${intRule.upper_bound}`;
+      expect(message).toContain(`Setting ${intName} is invalid, ${above}`);
+    }
     const events = await until(`${name} ValidationFailed events`, async () => {
       const list = (await fw.events('HostFirmwareSettings', name)).filter((e) => e.reason === 'ValidationFailed');
       return list.length >= (intName ? 2 : 1) ? list : undefined;
@@ -140,7 +159,8 @@ describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes vali
 
     // The next good spec: Valid again.
     await fw.setSettings(name, { NoSuchSetting: null, ...(intName ? { [intName]: null } : {}) });
-    await until(`${name} valid again`, async () => condition((await fw.hfs(name))?.status?.conditions, 'Valid')?.status === 'True');
+    const valid = async () => condition((await fw.hfs(name))?.status?.conditions, 'Valid')?.status === 'True';
+    await until(`${name} valid again`, valid);
   }, 300_000);
 });
 
@@ -158,7 +178,8 @@ describe('(2) firmware component updates', () => {
     await fw.setUpdates(name, [update]);
     const after = await until(`${name} flashed`, async () => {
       const o = await fw.hfc(name);
-      return o?.status?.components?.find((c) => c.component === 'bios')?.currentVersion === '3.1.4' && o.status.updates?.length === 1 ? o : undefined;
+      const bios = o?.status?.components?.find((c) => c.component === 'bios');
+      return bios?.currentVersion === '3.1.4' && o?.status?.updates?.length === 1 ? o : undefined;
     });
     expect(after.status?.components?.find((c) => c.component === 'bios')).toMatchObject({
       initialVersion: bios?.initialVersion,
@@ -166,7 +187,8 @@ describe('(2) firmware component updates', () => {
       lastVersionFlashed: '3.1.4',
     });
     expect(after.status?.updates).toEqual([update]);
-    await until(`${name} no change left`, async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status === 'False');
+    const changed = async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status;
+    await until(`${name} no change left`, async () => (await changed()) === 'False');
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK');
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bios-3.1.4.bin': 1 });
   }, 300_000);
@@ -182,10 +204,18 @@ describe('(2) firmware component updates', () => {
     const update = { component: 'bmc', url: files.url('/bmc-2.5.bin') };
     await fw.setUpdates(name, [update]);
     // Nothing happens without a reboot (BMO services a provisioned host on its reboot).
-    await until(`${name} change detected`, async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status === 'True');
+    const changed = async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status;
+    await until(`${name} change detected`, async () => (await changed()) === 'True');
     expect(bmc.counters().firmwareUpdates).toBe(0);
     await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObject(
-      { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts', name, body: { metadata: { annotations: { 'reboot.metal3.io': '' } } } },
+      {
+        group: 'metal3.io',
+        version: 'v1alpha1',
+        namespace: NS,
+        plural: 'baremetalhosts',
+        name,
+        body: { metadata: { annotations: { 'reboot.metal3.io': '' } } },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     await until(`${name} serviced`, async () => {
@@ -210,7 +240,8 @@ describe('(3) hardware RAID', () => {
     const bmc = sim.bmc(profile);
     await createHost(name, bmc, { raid: { hardwareRAIDVolumes: [{ level: '1', name: 'os', rotational: true }] } });
     const host = await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK', 180_000);
-    expect((host.status as { provisioning?: { raid?: unknown } }).provisioning?.raid).toEqual({ hardwareRAIDVolumes: [{ level: '1', name: 'os', rotational: true }] });
+    const applied = (host.status as { provisioning?: { raid?: unknown } }).provisioning?.raid;
+    expect(applied).toEqual({ hardwareRAIDVolumes: [{ level: '1', name: 'os', rotational: true }] });
     const volumes = bmc.storage().volumes;
     expect(volumes).toHaveLength(1);
     expect(volumes[0]).toMatchObject({ raidType: 'RAID1', name: 'os' });
@@ -220,11 +251,13 @@ describe('(3) hardware RAID', () => {
     expect(failed.status?.errorMessage).toMatch(/RAID 5\+0|5\+0/);
     expect(failed.status?.errorMessage).toMatch(/disk|drive/i);
     await until(`${name} PreparationError event`, async () => {
-      const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name},reason=PreparationError` });
+      const fieldSelector = `involvedObject.name=${name},reason=PreparationError`;
+      const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector });
       return events.items.length > 0;
     });
 
-    await hosts.patchSpec(name, { raid: { hardwareRAIDVolumes: [{ level: '0', name: 'scratch', rotational: false }] } });
+    const scratch = { level: '0', name: 'scratch', rotational: false };
+    await hosts.patchSpec(name, { raid: { hardwareRAIDVolumes: [scratch] } });
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK' && !h.status.errorType, 180_000);
     expect(bmc.storage().volumes.map((v) => v.raidType)).toEqual(['RAID0']);
   }, 300_000);
@@ -238,14 +271,16 @@ describe('(5) a worker killed in the middle of a flash', () => {
     await hosts.inState(name, 'available');
     await until(`${name} components`, async () => (await fw.hfc(name))?.status?.components);
     await fw.setUpdates(name, [{ component: 'bios', url: files.url('/bios-4.0.1.bin') }]);
-    await waitFor('the flash to start', () => bmc.state().flashes.some((f) => f.outcome === 'running'), { timeoutMs: 120_000, intervalMs: 50 });
+    const running = () => bmc.state().flashes.some((f) => f.outcome === 'running');
+    await waitFor('the flash to start', running, { timeoutMs: 120_000, intervalMs: 50 });
     // Somewhere in the first 80% of the flash (10.5 s at this compression).
     await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 8000)));
     const victim = engine.worker();
     process.kill(-victim.proc.pid, 'SIGKILL');
     await victim.proc.exited;
     await engine.startWorker();
-    await until(`${name} flashed`, async () => (await fw.hfc(name))?.status?.components?.find((c) => c.component === 'bios')?.currentVersion === '4.0.1', 180_000);
+    const bios = async () => (await fw.hfc(name))?.status?.components?.find((c) => c.component === 'bios');
+    await until(`${name} flashed`, async () => (await bios())?.currentVersion === '4.0.1', 180_000);
     await hosts.inState(name, 'available', (h) => h.status?.operationalStatus === 'OK');
     expect(bmc.counters().firmwareUpdatesByImage).toEqual({ 'bios-4.0.1.bin': 1 });
     expect(bmc.state().flashes.map((f) => f.outcome)).toEqual(['completed']);

@@ -59,7 +59,8 @@ beforeAll(async () => {
   });
   files = await startImageServer(Object.fromEntries(IMAGES.map((name) => [`/${name}`, Buffer.alloc(32 * 1024, 5)])));
   await hosts.createNamespace();
-  engine = await startTestEngine(stack, dir, RUN, NS, { TEMPERED_FIRMWARE_TASK_POLL_MS: '250', TEMPERED_FIRMWARE_HELD_AFTER_MS: '1500' });
+  const env = { TEMPERED_FIRMWARE_TASK_POLL_MS: '250', TEMPERED_FIRMWARE_HELD_AFTER_MS: '1500' };
+  engine = await startTestEngine(stack, dir, RUN, NS, env);
   for (const [i, bmc] of sim.bmcs.entries()) {
     const name = `host-${i}`;
     names.push(name);
@@ -70,7 +71,11 @@ beforeAll(async () => {
   await waitFor(
     'the fleet available with its firmware read',
     async () => {
-      const all = await Promise.all(names.map(async (n) => (await hosts.get(n)).status?.provisioning?.state === 'available' && Boolean((await fw.hfc(n))?.status?.components)));
+      const ready = async (n: string) => {
+        const available = (await hosts.get(n)).status?.provisioning?.state === 'available';
+        return available && Boolean((await fw.hfc(n))?.status?.components);
+      };
+      const all = await Promise.all(names.map(ready));
       return all.every(Boolean);
     },
     { timeoutMs: 600_000, intervalMs: 1000 },
@@ -105,14 +110,23 @@ const rolloutIn = (name: string, phases: string[], timeoutMs = 600_000) =>
   waitFor(`rollout ${name} in ${phases.join(' or ')}`, async () => {
     const r = await fw.rollout(name);
     return r?.status?.phase && phases.includes(r.status.phase) ? r : undefined;
-  }, { timeoutMs, intervalMs: 500, detail: () => fw.rollout(name).then((r) => JSON.stringify(r?.status && { ...r.status, hosts: undefined })) });
+  }, {
+    timeoutMs,
+    intervalMs: 500,
+    detail: () => fw.rollout(name).then((r) => JSON.stringify(r?.status && { ...r.status, hosts: undefined })),
+  });
 
 /** Every flash of `image` on the fleet's BMCs, as the simulator recorded it: host, start, end, outcome. */
 function flashesOf(image: string) {
   return names.flatMap((name) =>
     (bmcOf.get(name)?.state().flashes ?? [])
       .filter((f) => f.image === image)
-      .map((f) => ({ host: name, start: Date.parse(f.startedAt), end: f.endedAt ? Date.parse(f.endedAt) : Date.now(), outcome: f.outcome })),
+      .map((f) => ({
+        host: name,
+        start: Date.parse(f.startedAt),
+        end: f.endedAt ? Date.parse(f.endedAt) : Date.now(),
+        outcome: f.outcome,
+      })),
   );
 }
 
@@ -132,7 +146,10 @@ describe('(4) a rollout over 30 hosts of 3 vendor profiles', () => {
     expect(created, created.stderr).toMatchObject({ code: 0, stdout: `firmwarerollout ${NS}/first created\n` });
     const paused = await rolloutIn('first', ['Paused']);
     expect(paused.status?.message).toMatch(/failure budget used \(host-11: /);
-    expect(paused.status?.hosts?.find((h) => h.name === 'host-11')).toMatchObject({ state: 'Failed', message: expect.stringMatching(/BmcTaskFailed/) });
+    expect(paused.status?.hosts?.find((h) => h.name === 'host-11')).toMatchObject({
+      state: 'Failed',
+      message: expect.stringMatching(/BmcTaskFailed/),
+    });
     // The bridge paused the spec, once, for this budget pause.
     const pausedSpec = await waitFor('spec.paused set by the bridge', async () => {
       const r = await fw.rollout('first');
@@ -140,10 +157,12 @@ describe('(4) a rollout over 30 hosts of 3 vendor profiles', () => {
     });
     expect(pausedSpec.metadata.annotations?.['tempered.dev/failure-budget-pause']).toBe('1');
     // Waves: the canary alone first, then 8, 7 and 14 hosts.
-    expect(paused.status?.waves?.map((w) => [w.name, w.total])).toEqual([['canary', 1], ['wave 1', 8], ['wave 2', 7], ['wave 3', 14]]);
+    const waves = [['canary', 1], ['wave 1', 8], ['wave 2', 7], ['wave 3', 14]];
+    expect(paused.status?.waves?.map((w) => [w.name, w.total])).toEqual(waves);
     // While paused nothing new starts: the hosts not done are still pending once those in flight finished.
     const whilePaused = await rolloutIn('first', ['Paused']);
-    await waitFor('in-flight hosts done', async () => ((await fw.rollout('first'))?.status?.inProgress ?? 1) === 0, { timeoutMs: 120_000, intervalMs: 500 });
+    const settled = async () => ((await fw.rollout('first'))?.status?.inProgress ?? 1) === 0;
+    await waitFor('in-flight hosts done', settled, { timeoutMs: 120_000, intervalMs: 500 });
     expect(whilePaused.status?.pending).toBeGreaterThan(0);
 
     const shown = await tempered(['status', 'first']);
@@ -151,12 +170,17 @@ describe('(4) a rollout over 30 hosts of 3 vendor profiles', () => {
     expect(shown.stdout).toMatch(/✘ host-11 +Failed +BmcTaskFailed/);
 
     failing.faults({ flashFailure: false });
-    expect(await tempered(['resume', 'first'])).toMatchObject({ code: 0, stdout: `firmwarerollout ${NS}/first resumed\n` });
+    const resumed = await tempered(['resume', 'first']);
+    expect(resumed).toMatchObject({ code: 0, stdout: `firmwarerollout ${NS}/first resumed\n` });
     const done = await rolloutIn('first', ['Completed']);
     expect(done.status).toMatchObject({ total: COUNT, updated: COUNT, failed: 0, progress: `${COUNT}/${COUNT}` });
     const json = await tempered(['status', 'first', '--json']);
     expect((JSON.parse(json.stdout) as Rollout).status?.phase).toBe('Completed');
-    expect(done.status?.hosts?.find((h) => h.name === 'host-11')).toMatchObject({ state: 'Updated', attempt: 2, versions: [{ component: 'bios', version: '2.0.0' }] });
+    expect(done.status?.hosts?.find((h) => h.name === 'host-11')).toMatchObject({
+      state: 'Updated',
+      attempt: 2,
+      versions: [{ component: 'bios', version: '2.0.0' }],
+    });
     for (const name of names) {
       const hfc = await fw.hfc(name);
       expect(hfc?.status?.components?.find((c) => c.component === 'bios')?.currentVersion, name).toBe('2.0.0');
@@ -172,11 +196,14 @@ describe('(4) a rollout over 30 hosts of 3 vendor profiles', () => {
     const canary = flashes.find((f) => f.host === 'host-0');
     expect(flashes.filter((f) => f.host !== 'host-0').every((f) => f.start >= (canary?.end ?? Infinity))).toBe(true);
     // Every host back where it was: available, no error.
-    for (const name of names) expect((await hosts.get(name)).status, name).toMatchObject({ provisioning: { state: 'available' }, operationalStatus: 'OK' });
+    for (const name of names) {
+      const back = { provisioning: { state: 'available' }, operationalStatus: 'OK' };
+      expect((await hosts.get(name)).status, name).toMatchObject(back);
+    }
   }, 900_000);
 
   it('self-test of the overlap check: it sees flashes that overlapped beyond maxUnavailable', () => {
-    const spans = Array.from({ length: MAX_UNAVAILABLE + 1 }, (_, i) => ({ host: `h${i}`, start: 1000 + i, end: 5000 }));
+    const spans = Array.from({ length: MAX_UNAVAILABLE + 1 }, (_, i) => ({ host: `h${i}`, start: 1e3 + i, end: 5e3 }));
     expect(mostAtOnce(spans)).toBe(MAX_UNAVAILABLE + 1);
     expect(mostAtOnce(spans.map((s, i) => ({ ...s, start: i * 10_000, end: i * 10_000 + 5 })))).toBe(1);
   });
@@ -184,8 +211,10 @@ describe('(4) a rollout over 30 hosts of 3 vendor profiles', () => {
   it('abort: hosts in flight finish their flash, no new one starts, every host ends in a reported state', async () => {
     const image = IMAGES[1] as string;
     await fw.createRollout('aborted', spec(image, { canary: 1, waves: [100] }));
-    await waitFor('a few hosts flashed', () => flashesOf(image).filter((f) => f.outcome === 'completed').length >= 4, { timeoutMs: 300_000, intervalMs: 200 });
-    expect(await tempered(['abort', 'aborted'])).toMatchObject({ code: 0, stdout: `firmwarerollout ${NS}/aborted aborted\n` });
+    const flashed = () => flashesOf(image).filter((f) => f.outcome === 'completed').length >= 4;
+    await waitFor('a few hosts flashed', flashed, { timeoutMs: 300_000, intervalMs: 200 });
+    const aborting = await tempered(['abort', 'aborted']);
+    expect(aborting).toMatchObject({ code: 0, stdout: `firmwarerollout ${NS}/aborted aborted\n` });
     // The first status the workflow published after it saw the abort: the hosts it had started by then.
     const seen = await waitFor('the abort seen by the workflow', async () => {
       const o = await fw.rollout('aborted');
@@ -223,7 +252,8 @@ describe('(5) the worker SIGKILLed at 5 random moments of a rollout', () => {
     await fw.createRollout('killed', spec(image, { canary: 1, waves: [25, 50, 100], failureBudget: 3 }));
     for (let kill = 1; kill <= 5; kill++) {
       // A random moment while the rollout runs: after some flashes started, before it ends.
-      await waitFor(`flashes before kill ${kill}`, () => flashesOf(image).length >= kill * 4, { timeoutMs: 600_000, intervalMs: 200 });
+      const started = () => flashesOf(image).length >= kill * 4;
+      await waitFor(`flashes before kill ${kill}`, started, { timeoutMs: 600_000, intervalMs: 200 });
       await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3000)));
       const victim = engine.worker();
       process.kill(-victim.proc.pid, 'SIGKILL');
@@ -235,7 +265,8 @@ describe('(5) the worker SIGKILLed at 5 random moments of a rollout', () => {
     expect(done.status).toMatchObject({ phase: 'Completed', updated: COUNT });
     for (const name of names) {
       expect(bmcOf.get(name)?.counters().firmwareUpdatesByImage[image], name).toBe(1);
-      expect(bmcOf.get(name)?.state().flashes.filter((f) => f.image === image).map((f) => f.outcome), name).toEqual(['completed']);
+      const outcomes = bmcOf.get(name)?.state().flashes.filter((f) => f.image === image).map((f) => f.outcome);
+      expect(outcomes, name).toEqual(['completed']);
     }
     expect(mostAtOnce(flashesOf(image))).toBeLessThanOrEqual(MAX_UNAVAILABLE);
   }, 1_200_000);
