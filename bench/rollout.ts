@@ -59,6 +59,13 @@ export async function run(args: string[]): Promise<void> {
   console.log(`${n} hosts (${PROFILES.join(', ')}), BIOS update, ${plan}`);
   console.log(`${timing}; task polling ${TASK_POLL_MS} ms -> ${pollMs} ms`);
 
+  // Two 200-host runs on the loaded shared machine ended with exit 0 and no figures while hosts were being
+  // created: if nothing keeps the process alive before the figures are out, say so and fail.
+  const silentEnd = () => {
+    console.error('rollout bench: the process ran out of work before the rollout ended (no figures)');
+    process.exitCode = 1;
+  };
+  process.once('beforeExit', silentEnd);
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-rollout-'));
   const stack = await startStack({ stateDir: dir, ipmi: false, sushy: false });
   const sim = await startSimulator({
@@ -203,6 +210,7 @@ export async function run(args: string[]): Promise<void> {
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
     console.log(`recorded in ${recordResult('rollout', figures)}`);
+    process.off('beforeExit', silentEnd);
   } finally {
     await engine.stop();
     await files.stop();
