@@ -37,6 +37,9 @@ export function bmhClient(kubeconfig: string, namespace: string) {
     async patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
       await objects.patchNamespacedCustomObject({ ...ref, name, body: { spec } }, mergePatch);
     },
+    async annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
+      await objects.patchNamespacedCustomObject({ ...ref, name, body: { metadata: { annotations } } }, mergePatch);
+    },
     async delete(name: string): Promise<void> {
       await objects.deleteNamespacedCustomObject({ ...ref, name });
     },
