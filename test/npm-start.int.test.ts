@@ -5,7 +5,7 @@
  * `npm start` runs) with TEMPERED_HOME pointing at a temporary directory.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,11 @@ describe('npm start', () => {
     const handle = await until('stack.json', () => existsSync(stackJson) && (JSON.parse(readFileSync(stackJson, 'utf8')) as StackJson), 240_000);
     expect(handle).toMatchObject({ kubeconfig: join(home, 'kubeconfig'), temporal: { namespace: 'default' }, bmc: { kind: 'sim' } });
     expect(handle.hosts.map((h) => h.name)).toEqual(['host-0', 'host-1']);
+    // Each simulated host lists its disks: sparse files of the stated size, for tools that check what was written.
+    for (const host of handle.hosts) {
+      expect(host.disks?.length).toBeGreaterThan(0);
+      for (const disk of host.disks ?? []) expect(statSync(disk.path).size).toBe(disk.sizeBytes);
+    }
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
