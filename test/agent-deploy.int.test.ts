@@ -9,8 +9,11 @@
  * 2. Hints by serial, by size and by rotational pick the expected disk; a hint no disk matches names the hint.
  * 3. Wrong checksum, checksum file without the image, 404 image, format mismatch: each a `provisioning error`
  *    naming what was expected and found; the corrected spec provisions the same object.
- * 4. Deprovisioning cleans (partition table gone) and returns to `available`; the full-erase annotation zeroes
- *    the disk.
+ * 4. Deprovisioning cleans (partition table and config drive gone, the data between the erased ends kept) and
+ *    returns to `available`; the full-erase annotation zeroes the disk.
+ *
+ * Every host boots from the disk the image went to and finds its config drive there; the simulator's counters
+ * show each image written once, after the automated (metadata) cleaning of the first provisioning.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { ipaRunner } from '../sim/agent/ipa-runner.ts';
 import type { SimDisk } from '../sim/agent/runner.ts';
-import { startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
+import { readConfigDrive, startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
@@ -35,6 +38,7 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const USER_DATA = `#cloud-config\nhostname: written-by-${NS}\n`;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const WRONG_SUM = sha256(Buffer.from('not the image'));
 
 let sim: Simulator;
 let images: ImageServer;
@@ -53,21 +57,28 @@ function spec(bmc: SimulatedBmc, extra: Record<string, unknown>): Record<string,
     ...extra,
   };
 }
-const image = (file: string, extra: Record<string, unknown> = {}) => ({ url: images.url(`/${file}`), checksum: images.url('/SHA256SUMS'), ...extra });
+const image = (file: string, extra: Record<string, unknown> = {}) =>
+  ({ url: images.url(`/${file}`), checksum: images.url('/SHA256SUMS'), ...extra });
 
-/** The image's bytes are on `disk` (but for the GPT, rewritten to add the config drive), and the drive holds the user data and UID. */
+/**
+ * The image's bytes are on `disk` (but for the GPT, rewritten to add the config drive), and the drive holds the
+ * user data and UID.
+ */
 async function expectImageOn(disk: SimDisk, uid: string): Promise<void> {
   const gptEnd = 34 * 512;
   const backupStart = raw.length - 33 * 512;
-  expect(sha256(readAt(disk.path, gptEnd, backupStart - gptEnd)), `the image's bytes on ${disk.name}`).toBe(sha256(raw.subarray(gptEnd, backupStart)));
+  expect(sha256(readAt(disk.path, gptEnd, backupStart - gptEnd)), `the image's bytes on ${disk.name}`)
+    .toBe(sha256(raw.subarray(gptEnd, backupStart)));
   const gpt = readGpt(disk.path);
   const last = gpt?.partitions.at(-1);
   expect(gpt?.partitions).toHaveLength(2);
-  expect(last?.firstLba ?? 0, 'the config drive is in the last 64 MiB').toBeGreaterThanOrEqual((disk.sizeBytes - 64 * MiB) / 512 - 2048);
+  expect(last?.firstLba ?? 0, 'the config drive is in the last 64 MiB')
+    .toBeGreaterThanOrEqual((disk.sizeBytes - 64 * MiB) / 512 - 2048);
   const volume = join(dir, `config-drive-${uid}.iso`);
   writeFileSync(volume, readAt(disk.path, (last?.firstLba ?? 0) * 512, 4 * MiB));
   expect(await isoFile(volume, '/openstack/latest/user_data')).toBe(USER_DATA);
-  expect(JSON.parse(await isoFile(volume, '/openstack/latest/meta_data.json'))).toMatchObject({ uuid: uid, 'metal3-namespace': NS });
+  expect(JSON.parse(await isoFile(volume, '/openstack/latest/meta_data.json')))
+    .toMatchObject({ uuid: uid, 'metal3-namespace': NS });
 }
 
 /** A disk nothing was written to: no partition table, zeros where one would be. */
@@ -76,7 +87,8 @@ function expectUntouched(disk: SimDisk): void {
   expect(readAt(disk.path, 0, 4 * MiB).every((b) => b === 0), `${disk.name} starts with zeros`).toBe(true);
 }
 
-const provisioned = (name: string, timeoutMs = 240_000) => hosts.inState(name, 'provisioned', (h) => h.status?.poweredOn === true, timeoutMs);
+const provisioned = (name: string, timeoutMs = 240_000) =>
+  hosts.inState(name, 'provisioned', (h) => h.status?.poweredOn === true, timeoutMs);
 
 beforeAll(async () => {
   mkdirSync(dir, { recursive: true });
@@ -119,7 +131,10 @@ beforeAll(async () => {
     env: { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') },
   });
   await hosts.createNamespace();
-  await hosts.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'user-data' }, stringData: { userData: USER_DATA } } });
+  await hosts.core.createNamespacedSecret({
+    namespace: NS,
+    body: { metadata: { name: 'user-data' }, stringData: { userData: USER_DATA } },
+  });
   for (const bmc of sim.bmcs) await hosts.secret(`${bmc.id}-bmc`, bmc.username, bmc.password);
 }, 900_000);
 
@@ -133,13 +148,21 @@ describe('disk images through the deploy agent', () => {
   it('raw and qcow2 images land byte for byte on the disk each hint picks, through both agents', async () => {
     const bmc = (id: string) => sim.bmc(id);
     const disksOf = (id: string) => bmc(id).disks();
-    await hosts.create('sim-serial', spec(bmc('sim-serial'), { image: image('disk.raw', { format: 'raw' }), rootDeviceHints: { serialNumber: disksOf('sim-serial')[1]?.serial } }));
-    await hosts.create('sim-rotational', spec(bmc('sim-rotational'), { image: image('disk.qcow2', { format: 'qcow2', checksumType: 'sha256' }), rootDeviceHints: { rotational: true } }));
-    await hosts.create('sim-size', spec(bmc('sim-size'), { image: image('disk.qcow2', { format: 'qcow2' }), rootDeviceHints: { minSizeGigabytes: 1000 } }));
-    await hosts.create('ipa-raw', spec(bmc('ipa-raw'), { image: image('disk.raw', { format: 'raw' }), rootDeviceHints: { serialNumber: disksOf('ipa-raw')[1]?.serial } }));
-    await hosts.create('ipa-qcow2', spec(bmc('ipa-qcow2'), { image: image('disk.qcow2', { format: 'qcow2' }), rootDeviceHints: { minSizeGigabytes: 6 }, bootMode: 'legacy' }));
+    const rawImage = { image: image('disk.raw', { format: 'raw' }) };
+    const qcow2Image = { image: image('disk.qcow2', { format: 'qcow2' }) };
+    const deploy = (name: string, extra: Record<string, unknown>) => hosts.create(name, spec(bmc(name), extra));
+    await deploy('sim-serial', { ...rawImage, rootDeviceHints: { serialNumber: disksOf('sim-serial')[1]?.serial } });
+    await deploy('sim-rotational', {
+      image: image('disk.qcow2', { format: 'qcow2', checksumType: 'sha256' }),
+      rootDeviceHints: { rotational: true },
+    });
+    await deploy('sim-size', { ...qcow2Image, rootDeviceHints: { minSizeGigabytes: 1000 } });
+    await deploy('ipa-raw', { ...rawImage, rootDeviceHints: { serialNumber: disksOf('ipa-raw')[1]?.serial } });
+    await deploy('ipa-qcow2', { ...qcow2Image, rootDeviceHints: { minSizeGigabytes: 6 }, bootMode: 'legacy' });
 
-    const expected: [string, number][] = [['sim-serial', 1], ['sim-rotational', 2], ['sim-size', 3], ['ipa-raw', 1], ['ipa-qcow2', 1]];
+    const expected: [string, number][] = [
+      ['sim-serial', 1], ['sim-rotational', 2], ['sim-size', 3], ['ipa-raw', 1], ['ipa-qcow2', 1],
+    ];
     for (const [name, index] of expected) {
       const host = await provisioned(name);
       const disks = disksOf(name);
@@ -147,28 +170,43 @@ describe('disk images through the deploy agent', () => {
       for (const [i, disk] of disks.entries()) if (i !== index) expectUntouched(disk);
       expect(host.status?.operationalStatus).toBe('OK');
       expect(host.status?.errorType || '').toBe('');
-      // The host booted from its disk and found its config drive there.
-      expect(bmc(name).diskBoot()?.configDrive?.files).toEqual(expect.arrayContaining(['openstack/latest/user_data', 'openstack/latest/meta_data.json']));
+      // The host booted from that disk and found its config drive there.
+      await bmc(name).bootSettled();
+      expect(bmc(name).diskBoot()).toMatchObject({ device: disks[index]?.name, partitionTable: 'gpt' });
+      expect(bmc(name).diskBoot()?.configDrive?.files)
+        .toEqual(expect.arrayContaining(['openstack/latest/user_data', 'openstack/latest/meta_data.json']));
     }
-    for (const name of ['sim-serial', 'sim-rotational', 'sim-size']) expect(bmc(name).agentCounters().imageWrites, `${name} written once`).toBe(1);
+    for (const name of ['sim-serial', 'sim-rotational', 'sim-size']) {
+      expect(bmc(name).agentCounters(), `${name} written once`).toMatchObject({ imageWrites: 1, configDrives: 1 });
+      // Automated cleaning (metadata, the default) ran before the first provisioning.
+      expect(bmc(name).agentCounters().metadataErases).toBeGreaterThan(0);
+    }
   });
 
   it('a hint no disk matches is a provisioning error that names the hint', async () => {
-    await hosts.create('sim-nomatch', spec(sim.bmc('sim-nomatch'), { image: image('disk.raw', { format: 'raw' }), rootDeviceHints: { serialNumber: 'NO-SUCH-SERIAL' } }));
+    await hosts.create('sim-nomatch', spec(sim.bmc('sim-nomatch'), {
+      image: image('disk.raw', { format: 'raw' }),
+      rootDeviceHints: { serialNumber: 'NO-SUCH-SERIAL' },
+    }));
     const failed = await waitForError('sim-nomatch');
     expect(failed.status?.errorMessage).toContain('NO-SUCH-SERIAL');
     for (const disk of sim.bmc('sim-nomatch').disks()) expectUntouched(disk);
   });
 
   it.each([
-    ['sim-badsum', () => image('disk.raw', { format: 'raw', checksum: sha256(Buffer.from('not the image')) }), /checksum/i],
-    ['sim-notlisted', () => image('disk.raw', { format: 'raw', checksum: images.url('/OTHER-SUMS') }), /does not list disk\.raw \(it lists another\.raw\)/],
-    ['sim-missing', () => image('missing.raw', { format: 'raw', checksum: sha256(raw) }), /missing\.raw.*404/],
-    ['sim-format', () => image('disk.raw', { format: 'qcow2' }), /spec\.image\.format is qcow2, but the image .* is raw/],
-  ])('%s: a clear provisioning error, and the corrected spec provisions the same object', async (name, wrong, message) => {
+    // IPA's own message names both: the checksum the spec expects (`image checksum`) and the one the bytes have.
+    ['sim-badsum', () => image('disk.raw', { format: 'raw', checksum: WRONG_SUM }),
+      () => new RegExp(`image checksum: ${WRONG_SUM}; verification checksum: ${sha256(raw)}`)],
+    ['sim-notlisted', () => image('disk.raw', { format: 'raw', checksum: images.url('/OTHER-SUMS') }),
+      () => /does not list disk\.raw \(it lists another\.raw\)/],
+    ['sim-missing', () => image('missing.raw', { format: 'raw', checksum: sha256(raw) }),
+      () => /missing\.raw answered 404/],
+    ['sim-format', () => image('disk.raw', { format: 'qcow2' }),
+      () => /spec\.image\.format is qcow2, but the image .* is raw/],
+  ])('%s: a clear provisioning error; the corrected spec provisions the same object', async (name, wrong, expected) => {
     await hosts.create(name, spec(sim.bmc(name), { image: wrong() }));
     const failed = await waitForError(name);
-    expect(failed.status?.errorMessage).toMatch(message);
+    expect(failed.status?.errorMessage).toMatch(expected());
     const uid = failed.metadata.uid;
     await hosts.patchSpec(name, { image: image('disk.raw', { format: 'raw' }) });
     const host = await provisioned(name);
@@ -178,11 +216,15 @@ describe('disk images through the deploy agent', () => {
 
   it('deprovisioning cleans the disk metadata; the full-erase annotation zeroes the disk', async () => {
     const serialDisk = sim.bmc('sim-serial').disks()[1] as SimDisk;
-    await hosts.patchSpec('sim-serial', { image: null });
+    const erased = sim.bmc('sim-serial').agentCounters().metadataErases;
+    await hosts.patchSpec('sim-serial', { image: null, userData: null });
     await hosts.inState('sim-serial', 'available', undefined, 180_000);
     expect(readGpt(serialDisk.path), 'the partition table is gone').toBeUndefined();
+    expect(await readConfigDrive(serialDisk), 'the config drive is gone').toBeUndefined();
     expect(readAt(serialDisk.path, 0, MiB).every((b) => b === 0)).toBe(true);
-    expect(sim.bmc('sim-serial').agentCounters().metadataErases).toBeGreaterThan(0);
+    expect(sim.bmc('sim-serial').agentCounters().metadataErases).toBeGreaterThan(erased);
+    // The data between the erased ends is still there: metadata cleaning, not a full erase.
+    expect(sha256(readAt(serialDisk.path, 2 * MiB, MiB))).toBe(sha256(raw.subarray(2 * MiB, 3 * MiB)));
 
     const rotationalDisk = sim.bmc('sim-rotational').disks()[2] as SimDisk;
     expect(statSync(rotationalDisk.path).blocks).toBeGreaterThan(0);
