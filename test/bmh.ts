@@ -9,7 +9,15 @@ import { waitFor } from './wait.ts';
 export interface Bmh {
   metadata: { name: string; uid?: string; finalizers?: string[]; annotations?: Record<string, string> };
   spec: Record<string, unknown>;
-  status?: { provisioning?: { state?: string }; operationalStatus?: string; errorType?: string; errorMessage?: string; poweredOn?: boolean };
+  status?: {
+    provisioning?: { state?: string };
+    operationalStatus?: string;
+    errorType?: string;
+    errorMessage?: string;
+    errorCount?: number;
+    poweredOn?: boolean;
+    conditions?: { type: string; status?: string; reason?: string; message?: string }[];
+  };
 }
 
 /** The calls a test makes on one namespace's BareMetalHosts, as the admin. */
