@@ -207,11 +207,14 @@ describe('disk images through the deploy agent', () => {
     await hosts.create(name, spec(sim.bmc(name), { image: wrong() }));
     const failed = await waitForError(name);
     expect(failed.status?.errorMessage).toMatch(expected());
+    // Counted as BMO counts failures (errorCount drives the backoff), and reset by the success.
+    expect(failed.status?.errorCount).toBeGreaterThanOrEqual(1);
     const uid = failed.metadata.uid;
     await hosts.patchSpec(name, { image: image('disk.raw', { format: 'raw' }) });
     const host = await provisioned(name);
     expect(host.metadata.uid).toBe(uid);
     expect(host.status?.errorType || '').toBe('');
+    expect(host.status?.errorCount).toBe(0);
   });
 
   it('deprovisioning cleans the disk metadata; the full-erase annotation zeroes the disk', async () => {
