@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   let bmcs;
   let simAgentUrl: string | undefined;
   if (sushy) {
-    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
+    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac, noAgent: true }));
   } else {
     const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
     simulator = datacenter.proc;
@@ -146,6 +146,7 @@ async function main(): Promise<void> {
   // sushy-tools' hosts have no agent, so they stay `available` with nothing to deploy.
   const diskImage = sushy ? undefined : { url: images.url('/demo.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' };
   say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
+  // The deploy ISO the agent API remasters for hosts that clean or write a disk image (Metal3's DEPLOY_ISO_URL).
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso } });
   // Every other host boots the live ISO, the others get the qcow2 image; the parity flips every six hosts so
   // each vendor profile of the simulator's mix (six of them) gets hosts of both kinds.
