@@ -4,7 +4,14 @@
  * credentials Secret, which the activity resolves itself, so no secret ever enters a workflow payload.
  * Every side effect reads the BMC's state first and is skipped when already done (idempotent on retry).
  */
-import type { HostRef, ImageIntent } from '../domain/host-model.ts';
+import type { HardwareRaidVolume } from '../domain/baremetalhost.schema.ts';
+import type {
+  FirmwareReading,
+  FirmwareSettingIntent,
+  FirmwareUpdateIntent,
+  HostRef,
+  ImageIntent,
+} from '../domain/host-model.ts';
 import type { ResolvedImage } from '../domain/image.ts';
 
 export interface BmcTarget {
@@ -36,7 +43,62 @@ export interface InspectResult {
   skipped?: string;
 }
 
-export interface HostActivities {
+/** What `startFirmwareUpdate` found or did (see the driver's `FirmwareOps.startUpdate`). */
+export interface FirmwareUpdateStarted {
+  /** `started`: sent now; `running`/`completed`: the BMC already has this update's task; `current`: nothing to do. */
+  state: 'started' | 'running' | 'completed' | 'current';
+  /** The task to follow; undefined when the BMC named none (then the version read back decides). */
+  taskUri: string | undefined;
+  /** The component's version before the update. */
+  previousVersion: string | undefined;
+}
+
+/** Where a firmware task stands when `waitFirmwareTask` returns. */
+export interface FirmwareTaskOutcome {
+  /** `done`: ended well; `held`: the BMC holds it for a host reboot (TaskState Starting, not moving). */
+  state: 'done' | 'held';
+  taskState: string;
+  messages: string[];
+}
+
+/** What `applyRaid` did (the driver's `RaidApplyResult`, without the resource paths). */
+export interface RaidApplied {
+  state: 'unchanged' | 'applied' | 'pending';
+  rebootRequired: boolean;
+  deleted: number;
+  created: number;
+}
+
+/**
+ * The firmware activities (activities/firmware.ts): BIOS settings, firmware updates and hardware RAID through
+ * the driver, each read back. Every call is safe to repeat: settings already current or pending are not sent
+ * again, an update the BMC already runs or ran is found by its task, RAID already as asked is left alone.
+ */
+export interface FirmwareActivities {
+  /**
+   * Reads the BMC's firmware: current BIOS settings, the attribute registry as FirmwareSchema rules (left out when
+   * their name is `knownSchema`: the bridge has them), every firmware component with its version.
+   */
+  readFirmware(target: BmcTarget, request: { knownSchema?: string }): Promise<FirmwareReading>;
+  /** Stages BIOS settings (validated against the BMC's registry first: FirmwareSettingsInvalid names each). */
+  applyBiosSettings(target: BmcTarget, request: { settings: Record<string, FirmwareSettingIntent> }): Promise<{ changed: boolean; rebootRequired: boolean }>;
+  /** The current and pending values of some BIOS settings, as strings. */
+  readBiosSettings(target: BmcTarget, request: { names: string[] }): Promise<{ current: Record<string, string>; pending: Record<string, string> }>;
+  /** Applies `spec.raid.hardwareRAIDVolumes` (null: leave as is; []: delete all); call again after each reboot it asks for. */
+  applyRaid(target: BmcTarget, request: { volumes: HardwareRaidVolume[] | null }): Promise<RaidApplied>;
+  /** Starts a firmware update exactly once (the BMC's own tasks tell whether it already runs or ran since `since`). */
+  startFirmwareUpdate(target: BmcTarget, request: { update: FirmwareUpdateIntent; since: string }): Promise<FirmwareUpdateStarted>;
+  /**
+   * Follows a firmware task by its URI until it ends, or until the BMC holds it for a host reboot; heartbeats each
+   * poll, so a worker that dies is replaced and polls the same task. A BMC away rebooting itself is waited out.
+   * Fails with BmcTaskFailed when the task ends in failure.
+   */
+  waitFirmwareTask(target: BmcTarget, request: { taskUri: string }): Promise<FirmwareTaskOutcome>;
+  /** One component's version now (`bios`, `bmc`, `nic:<id>`). */
+  readFirmwareVersion(target: BmcTarget, request: { component: string }): Promise<{ version: string | undefined }>;
+}
+
+export interface HostActivities extends FirmwareActivities {
   /** Connects, authenticates, reads the system and its power state. */
   registerBmc(target: BmcTarget): Promise<RegisterResult>;
   readPower(target: BmcTarget): Promise<{ poweredOn: boolean }>;

@@ -11,6 +11,7 @@ import { BmcError } from './bmc/errors.ts';
 import { withBmcFailures } from './bmc/failure.ts';
 import type { BmcConnectionPool } from './bmc/pool.ts';
 import type { CredentialsSource } from './credentials.ts';
+import { createFirmwareActivities, type FirmwareActivityOptions } from './firmware.ts';
 import { checkImageUrl, resolveImage, withImageFailures } from './images/index.ts';
 
 export interface ActivityDeps {
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   /** Hands out a driver per BMC, keeping sessions across calls (bmc/pool.ts). */
   drivers: Pick<BmcConnectionPool, 'use'>;
   fetch?: typeof fetch;
+  /** Firmware task polling (activities/firmware.ts). */
+  firmware?: Partial<FirmwareActivityOptions>;
 }
 
 function cancellationSignal(): AbortSignal | undefined {
@@ -44,6 +47,8 @@ export function createActivities(deps: ActivityDeps): HostActivities {
   };
 
   return {
+    ...createFirmwareActivities((target, fn) => withDriver(target, (driver) => fn(driver)), deps.firmware),
+
     async registerBmc(target): Promise<RegisterResult> {
       return withDriver(target, async (driver, version) => {
         const identity = await driver.identify(opts());

@@ -11,6 +11,10 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
     describe: "the simulator's deploy agent: image write MiB/s vs dd on the same disk, hosts/min writing a qcow2 image",
     load: () => import('./sim-agent.ts'),
   },
+  rollout: {
+    describe: 'a FirmwareRollout over N simulated hosts (compressed flash time): hosts/min, CPU-s per host, flashed once',
+    load: () => import('./rollout.ts'),
+  },
   image: {
     describe: 'download + sha256 + write of a 1 GiB image onto a file and a loop device, against dd on the same target',
     load: () => import('./image.ts'),

@@ -10,11 +10,13 @@ import type { Logger } from 'pino';
 import { delay } from '../domain/host-lifecycle.ts';
 import type { BridgeActivities, HostRef, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { METAL3_API_VERSION } from '../domain/names.ts';
-import { hostEvent } from './events.ts';
+import { hostEvent, type EventBody } from './events.ts';
+import type { FirmwareObjects } from './firmware.ts';
 import type { HostCache } from './host-cache.ts';
 import { KubeError, toKubeError, type Kube } from './kube.ts';
 import { HARDWARE_DATA_FINALIZER, HOST_FINALIZER, hasFinalizer, objectKey, type HostObject, type KubeObject } from './objects.ts';
 import type { ProvisioningLimiter } from './provisioning-limit.ts';
+import type { RolloutBridge } from './rollouts.ts';
 import { mergeDiff, metaTime, projectStatus, statusPatch, validHardware } from './status.ts';
 
 export interface BridgeActivityDeps {
@@ -30,6 +32,10 @@ export interface BridgeActivityDeps {
   maxPendingEvents?: number;
   /** The provisioning limit: slot claims are granted or refused here (none: every claim is granted). */
   slots?: SlotArbiter;
+  /** Writes a host's firmware objects from a publication's firmware reading (made from the Events sink given). */
+  firmware?: (emit: (body: EventBody, log: Logger) => void) => FirmwareObjects;
+  /** FirmwareRollouts: their status and the failure budget's pauses. */
+  rollouts?: RolloutBridge;
 }
 
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
@@ -57,7 +63,7 @@ function belongsTo(hardwareData: KubeObject, uid: string): boolean {
 }
 
 /** Creates the bridge's activities from their dependencies. */
-export function createBridgeActivities(deps: BridgeActivityDeps): { activities: BridgeActivities; eventsIdle(): Promise<void> } {
+export function createBridgeActivities(deps: BridgeActivityDeps): { activities: BridgeActivities; eventsIdle(): Promise<void>; firmware: FirmwareObjects | undefined } {
   const { kube, hosts, logger } = deps;
   const now = deps.now ?? (() => new Date());
   const maxPending = deps.maxPendingEvents ?? 10_000;
@@ -85,6 +91,8 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
       }),
     );
   }
+
+  const firmware = deps.firmware?.(emit);
 
   async function currentHost(ref: HostRef): Promise<HostObject | undefined> {
     const host = hosts.get(objectKey(ref.namespace, ref.name)) ?? (await kube.hosts.get(ref.namespace, ref.name));
@@ -179,6 +187,8 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         }
 
         if (publication.hardwareData) await upsertHardwareData(host, publication.hardwareData, log);
+        let firmwareSchemaMissing = false;
+        if (publication.firmware && firmware) ({ schemaMissing: firmwareSchemaMissing } = await firmware.publish(host, publication.firmware, log));
 
         const remove = removeAnnotations.filter((k) => host?.metadata.annotations?.[k] !== undefined);
         if (remove.length > 0) {
@@ -195,7 +205,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           else slots.limiter.forget(key);
           slots.offerFree();
         }
-        return delayed === undefined ? { written } : { written, delayed };
+        return { written, ...(delayed !== undefined ? { delayed } : {}), ...(firmwareSchemaMissing ? { firmwareSchemaMissing } : {}) };
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;
         kubeFailure(error, `publish status of ${key}`);
@@ -241,7 +251,18 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         kubeFailure(error, `release ${key}`);
       }
     },
+
+    async publishRolloutStatus({ ref, status }) {
+      const key = objectKey(ref.namespace, ref.name);
+      if (!deps.rollouts) throw ApplicationFailure.nonRetryable('this bridge does not serve FirmwareRollouts', 'KubernetesRejected');
+      try {
+        return await deps.rollouts.publishStatus(ref, status, logger.child({ rollout: key }));
+      } catch (error) {
+        if (error instanceof ApplicationFailure) throw error;
+        kubeFailure(error, `publish status of rollout ${key}`);
+      }
+    },
   };
   /** Resolves once every Event queued so far was sent or given up (shutdown, tests). */
-  return { activities, eventsIdle: () => idle };
+  return { activities, eventsIdle: () => idle, firmware };
 }

@@ -1,17 +1,21 @@
 /**
  * The bridge: campaigns for the Lease and, while it leads, runs the informers (BareMetalHosts and Secrets of
- * the watched namespaces), the reconcile work queue that signals host workflows, and the Temporal worker that
- * serves the status activities on the bridge task queue. When leadership ends (lost, or `stop`) everything is
- * stopped in reverse order and the next term starts from a fresh list. Connections are the caller's.
+ * the watched namespaces, the hosts' firmware objects, FirmwareRollouts), the reconcile work queues that signal
+ * host and rollout workflows, and the Temporal worker that serves the status activities on the bridge task
+ * queue. When leadership ends (lost, or `stop`) everything is stopped in reverse order and the next term starts
+ * from a fresh list. Connections are the caller's.
  */
-import type { Client } from '@temporalio/client';
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { SearchAttributeType, WorkflowIdReusePolicy, defineSearchAttributeKey } from '@temporalio/common';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { HostDesired } from '../domain/host-model.ts';
-import { BRIDGE_TASK_QUEUE, hostWorkflowId } from '../domain/names.ts';
-import { offerSlot, syncHost } from '../workflows/messages.ts';
+import type { RolloutControl } from '../domain/firmware-rollout.ts';
+import { BRIDGE_TASK_QUEUE, hostWorkflowId, rolloutWorkflowId } from '../domain/names.ts';
+import { offerSlot, syncHost, syncRollout } from '../workflows/messages.ts';
 import { createBridgeActivities, type SlotArbiter } from './activities.ts';
+import { FirmwareObjects } from './firmware.ts';
+import { firmwareIntentOf, type HfcObject, type HfsObject, type HupObject, type SchemaObject } from './firmware-status.ts';
 import { HostCache } from './host-cache.ts';
 import { Informer, InformerGroup } from './informer.ts';
 import type { Kube } from './kube.ts';
@@ -19,10 +23,13 @@ import { LeaderElector } from './leader-election.ts';
 import { asKubeObject, credentialsNameOf, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
 import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
+import { RolloutBridge, type RolloutObject, type RolloutStart } from './rollouts.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /** Workflow type of the host workflow the bridge starts (a name recorded in history: never renamed). */
 export const HOST_WORKFLOW_TYPE = 'hostWorkflow';
+/** Workflow type of the rollout workflow of a FirmwareRollout (never renamed). */
+export const ROLLOUT_WORKFLOW_TYPE = 'firmwareRolloutWorkflow';
 
 const BmhNamespace = defineSearchAttributeKey('BmhNamespace', SearchAttributeType.KEYWORD);
 const BmhName = defineSearchAttributeKey('BmhName', SearchAttributeType.KEYWORD);
@@ -147,6 +154,39 @@ export class Bridge {
           }),
       ),
     );
+    const watch = <T>(what: string, listWatch: (ns?: string) => ReturnType<Kube['hosts']['listWatch']>) =>
+      new InformerGroup<T>(
+        namespaces.map(
+          (ns) =>
+            new Informer<T>({
+              listWatch: listWatch(ns),
+              project: (raw) => asKubeObject(raw) as T | undefined,
+              key: (o) => keyOf(o as HostObject),
+              resourceVersion: (o) => (o as HostObject).metadata.resourceVersion ?? '',
+              onError: (error, retryInMs) => log.warn({ informer: `${what}${ns ? ` in ${ns}` : ''}`, err: errorMessage(error), retryInMs }, 'watch failed; retrying'),
+              onList: (count, afterGone) => log.info({ informer: `${what}${ns ? ` in ${ns}` : ''}`, count, afterGone }, 'listed'),
+            }),
+        ),
+      );
+    const firmwareInformers = {
+      hfs: watch<HfsObject>('hostfirmwaresettings', (ns) => o.kube.hostFirmwareSettings.listWatch(ns)),
+      hfc: watch<HfcObject>('hostfirmwarecomponents', (ns) => o.kube.hostFirmwareComponents.listWatch(ns)),
+      hup: watch<HupObject>('hostupdatepolicies', (ns) => o.kube.hostUpdatePolicies.listWatch(ns)),
+      schemas: watch<SchemaObject>('firmwareschemas', (ns) => o.kube.firmwareSchemas.listWatch(ns)),
+      rollouts: watch<RolloutObject>('firmwarerollouts', (ns) => o.kube.firmwareRollouts.listWatch(ns)),
+    };
+    const firmwareCaches = {
+      hfs: new HostCache<HfsObject>(firmwareInformers.hfs),
+      hfc: new HostCache<HfcObject>(firmwareInformers.hfc),
+      schemas: new HostCache<SchemaObject>(firmwareInformers.schemas),
+      rollouts: new HostCache<RolloutObject>(firmwareInformers.rollouts),
+    };
+    const firmwareOf = (key: string) => {
+      const hfs = firmwareCaches.hfs.get(key);
+      const ref = hfs?.status?.schema;
+      const schema = ref ? firmwareCaches.schemas.get(objectKey(ref.namespace, ref.name)) : undefined;
+      return firmwareIntentOf({ hfs, hfc: firmwareCaches.hfc.get(key), hup: firmwareInformers.hup.get(key), schema });
+    };
     const cache = new HostCache(hosts);
     const limiter = new ProvisioningLimiter({ limit: o.provisioningLimit?.limit ?? DEFAULT_PROVISIONING_LIMIT, countVirtualMedia: o.provisioningLimit?.countVirtualMedia });
     const slots: SlotArbiter = { limiter, offerFree: () => this.#offerFree(limiter) };
@@ -158,10 +198,16 @@ export class Bridge {
       logger: log,
       send: (desired, why) => this.#send(desired, why),
       countsTowardLimit: (host) => limiter.counts(host),
+      firmwareOf,
     });
     const queue = new WorkQueue({
       concurrency: o.concurrency ?? 4,
-      handler: (key) => reconciler.reconcile(key),
+      handler: async (key) => {
+        const outcome = await reconciler.reconcile(key);
+        // The firmware objects' writer is made with the status activities below, before the queue starts.
+        await firmwareObjects?.reconcile(key, log.child({ host: key }));
+        return outcome;
+      },
       onError: (key, error, failures, retryInMs) => log.warn({ host: key, failures, retryInMs, err: errorMessage(error) }, 'reconcile failed; retrying'),
     });
 
@@ -195,30 +241,83 @@ export class Bridge {
     secrets.onChange((_kind, secret) => {
       for (const hostKey of hostsBySecret.get(objectKey(secret.namespace, secret.name)) ?? []) queue.add(hostKey);
     });
+    // A host's firmware objects have its name: a change of one reconciles the host (its intent and their conditions).
+    firmwareInformers.hfs.onChange((kind, object) => {
+      firmwareCaches.hfs.observed(kind, object);
+      queue.add(keyOf(object));
+    });
+    firmwareInformers.hfc.onChange((kind, object) => {
+      firmwareCaches.hfc.observed(kind, object);
+      queue.add(keyOf(object));
+    });
+    firmwareInformers.hup.onChange((_kind, object) => queue.add(keyOf(object)));
+    firmwareInformers.schemas.onChange((kind, schema) => {
+      firmwareCaches.schemas.observed(kind, schema);
+      for (const hfs of firmwareInformers.hfs.list()) {
+        const ref = hfs.status?.schema;
+        if (ref?.name === schema.metadata.name && ref.namespace === schema.metadata.namespace) queue.add(keyOf(hfs));
+      }
+    });
+    const rollouts = new RolloutBridge({
+      rollouts: firmwareCaches.rollouts,
+      hosts,
+      kube: o.kube,
+      start: (start) => this.#startRollout(start),
+      signal: (ref, control) => this.#signalRollout(ref, control),
+      logger: log,
+    });
+    const rolloutQueue = new WorkQueue({
+      concurrency: 2,
+      handler: (key) => rollouts.reconcile(key),
+      onError: (key, error, failures, retryInMs) => log.warn({ rollout: key, failures, retryInMs, err: errorMessage(error) }, 'rollout reconcile failed; retrying'),
+    });
+    firmwareInformers.rollouts.onChange((kind, object, old) => {
+      firmwareCaches.rollouts.observed(kind, object);
+      // Our own status writes change nothing to send; spec, annotations and deletion do.
+      if (kind !== 'update' || !old || old.metadata.generation !== object.metadata.generation) rolloutQueue.add(keyOf(object));
+    });
 
-    const term: Term = { hosts, secrets, queue, reconciler, cache, limiter, worker: undefined, workerRun: undefined, resync: undefined, offers: undefined, ready: false };
+    const informers = [hosts, secrets, ...Object.values(firmwareInformers)];
+    const term: Term = {
+      hosts,
+      secrets,
+      informers,
+      queue,
+      rolloutQueue,
+      reconciler,
+      rollouts,
+      cache,
+      limiter,
+      worker: undefined,
+      workerRun: undefined,
+      resync: undefined,
+      offers: undefined,
+      ready: false,
+    };
     this.#term = term;
-    hosts.start();
-    secrets.start();
+    for (const informer of informers) informer.start();
     // Leadership may end before the first list completes (apiserver down): stop waiting then.
-    await Promise.race([Promise.all([hosts.waitForSync(), secrets.waitForSync()]), aborted(signal)]);
+    await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), aborted(signal)]);
     if (signal.aborted) return;
     // The slots as the listed statuses show them (a previous leader's grants included).
     limiter.seed(hosts.list().filter((h) => limiter.counts(h)).flatMap((h) => {
       const seen = slotViewOf(h);
       return seen ? [{ key: keyOf(h), ...seen }] : [];
     }));
-    queue.start();
-
-    const { activities, eventsIdle } = createBridgeActivities({
+    const { activities, eventsIdle, firmware: firmwareObjects } = createBridgeActivities({
       kube: o.kube,
       hosts: cache,
       sentGeneration: (key, uid) => reconciler.sentGeneration(key, uid),
       identity: o.identity,
       logger: log,
       slots,
+      firmware: (emit) => new FirmwareObjects({ kube: o.kube, ...firmwareCaches, emit, identity: o.identity, logger: log }),
+      rollouts,
     });
     term.eventsIdle = eventsIdle;
+    queue.start();
+    rolloutQueue.start();
+    for (const rollout of firmwareInformers.rollouts.list()) rolloutQueue.add(keyOf(rollout));
     term.workerRun = this.#superviseWorker(term, activities, signal);
     term.resync = setInterval(() => this.resync(), o.resyncPeriodMs ?? 600_000);
     term.resync.unref();
@@ -288,9 +387,10 @@ export class Bridge {
     await term.workerRun;
     // Events still queued get a few seconds to go out (best effort, as everywhere).
     if (term.eventsIdle) await Promise.race([term.eventsIdle(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    await term.queue.stop();
-    await Promise.all([term.hosts.stop(), term.secrets.stop()]);
+    await Promise.all([term.queue.stop(), term.rolloutQueue.stop()]);
+    await Promise.all(term.informers.map((i) => i.stop()));
     term.reconciler.reset();
+    term.rollouts.reset();
     term.cache.clear();
     this.#log.info('stepped down: informers, work queue and worker stopped');
   }
@@ -307,6 +407,36 @@ export class Bridge {
           this.#log.warn({ host: key, err: errorMessage(error) }, 'could not offer a provisioning slot');
         },
       );
+    }
+  }
+
+  /** Starts a FirmwareRollout's workflow (signalling it when it already runs); never a second run of one that ended. */
+  async #startRollout(start: RolloutStart): Promise<{ alreadyRan: boolean }> {
+    const o = this.#options;
+    const config = o.bridgeTaskQueue !== BRIDGE_TASK_QUEUE ? { config: { bridgeTaskQueue: o.bridgeTaskQueue } } : {};
+    try {
+      await o.temporal.client.workflow.signalWithStart(ROLLOUT_WORKFLOW_TYPE, {
+        workflowId: rolloutWorkflowId(start.ref.namespace, start.ref.name),
+        taskQueue: o.hostTaskQueue,
+        args: [{ ...start, ...config }],
+        signal: syncRollout,
+        signalArgs: [start.control],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        staticSummary: `FirmwareRollout ${start.ref.namespace}/${start.ref.name}: ${start.hosts.length} hosts`,
+      });
+      return { alreadyRan: false };
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) return { alreadyRan: true };
+      throw error;
+    }
+  }
+
+  async #signalRollout(ref: { namespace: string; name: string }, control: RolloutControl): Promise<void> {
+    try {
+      await this.#options.temporal.client.workflow.getHandle(rolloutWorkflowId(ref.namespace, ref.name)).signal(syncRollout, control);
+    } catch (error) {
+      // A rollout that ended has nothing left to steer.
+      if ((error as { name?: string }).name !== 'WorkflowNotFoundError') throw error;
     }
   }
 
@@ -334,8 +464,12 @@ export class Bridge {
 export interface Term {
   hosts: InformerGroup<HostObject>;
   secrets: InformerGroup<SecretView>;
+  /** Every informer of the term (hosts, Secrets, firmware objects, FirmwareRollouts). */
+  informers: { start(): void; stop(): Promise<void>; waitForSync(): Promise<void> }[];
   queue: WorkQueue;
+  rolloutQueue: WorkQueue;
   reconciler: HostReconciler;
+  rollouts: RolloutBridge;
   cache: HostCache;
   /** The provisioning limit's slots and queue of delayed hosts. */
   limiter: ProvisioningLimiter;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { HostSpecSchema, type HostSpec } from '../domain/baremetalhost.schema.ts';
-import type { CredentialsView, HostDesired, HostSpecIntent, ImageIntent } from '../domain/host-model.ts';
+import type { CredentialsView, FirmwareIntent, HostDesired, HostSpecIntent, ImageIntent } from '../domain/host-model.ts';
 import { STATUS_ANNOTATION, parseHostAnnotations, parseStatusAnnotation } from './annotations.ts';
 import type { HostObject, SecretView } from './objects.ts';
 
@@ -93,10 +93,12 @@ export interface DesiredInput {
   adopt: boolean;
   /** Whether the host counts towards the provisioning limit (default: it does not). */
   countsTowardLimit?: (host: HostObject) => boolean;
+  /** The host's firmware objects as the workflow sees them (bridge/firmware-status.ts `firmwareIntentOf`). */
+  firmware?: FirmwareIntent;
 }
 
 /** Computes the `HostDesired` of one version of a BareMetalHost; `ok: false` when its spec cannot be read. */
-export function computeDesired({ host, secret, adopt, countsTowardLimit }: DesiredInput): DesiredResult {
+export function computeDesired({ host, secret, adopt, countsTowardLimit, firmware }: DesiredInput): DesiredResult {
   const { metadata } = host;
   const namespace = metadata.namespace ?? '';
   const parsed = HostSpecSchema.safeParse(host.spec);
@@ -125,6 +127,7 @@ export function computeDesired({ host, secret, adopt, countsTowardLimit }: Desir
     credentials: credentialsName ? credentialsView(namespace, credentialsName, secret(namespace, credentialsName)) : undefined,
     deleting: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
     countsTowardProvisioningLimit: countsTowardLimit?.(host) ? true : undefined,
+    firmware,
     statusMissing,
     restoredStatus,
     adoptStatus: adopt && !statusMissing ? host.status : undefined,

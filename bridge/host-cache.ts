@@ -5,32 +5,33 @@
  * (status A cached, B written, A published again: "unchanged"). Later events arrive after the write's own
  * event (watches are ordered), so the overlay is dropped as soon as that event is seen, and not set at all when
  * the event beat the write's response; a time limit covers relists, where the exact version may never come.
+ * The same holds for the firmware objects the bridge writes (HostFirmwareSettings, ...): `HostCache<T>`.
  */
-import type { HostObject } from './objects.ts';
+import type { HostObject, KubeObject } from './objects.ts';
 import { keyOf } from './objects.ts';
 
 /** How many delivered versions per host are remembered (a write's response is rarely more than one event late). */
 const RECENT_VERSIONS = 8;
 
-export interface HostSource {
-  get(key: string): HostObject | undefined;
+export interface HostSource<T extends KubeObject = HostObject> {
+  get(key: string): T | undefined;
 }
 
-export class HostCache {
-  readonly #informer: HostSource;
+export class HostCache<T extends KubeObject = HostObject> {
+  readonly #informer: HostSource<T>;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  readonly #written = new Map<string, { object: HostObject; at: number }>();
+  readonly #written = new Map<string, { object: T; at: number }>();
   /** The last few resourceVersions the informer delivered per key: a write's own event may beat its response. */
   readonly #seen = new Map<string, string[]>();
 
-  constructor(informer: HostSource, options: { ttlMs?: number; now?: () => number } = {}) {
+  constructor(informer: HostSource<T>, options: { ttlMs?: number; now?: () => number } = {}) {
     this.#informer = informer;
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#now = options.now ?? Date.now;
   }
 
-  get(key: string): HostObject | undefined {
+  get(key: string): T | undefined {
     const written = this.#written.get(key);
     if (written && this.#now() - written.at < this.#ttlMs) return written.object;
     if (written) this.#written.delete(key);
@@ -38,14 +39,14 @@ export class HostCache {
   }
 
   /** Records the object a write of ours returned (unless the watch already delivered that version). */
-  wrote(object: HostObject): void {
+  wrote(object: T): void {
     const key = keyOf(object);
     if (this.#seen.get(key)?.includes(object.metadata.resourceVersion ?? '')) return;
     this.#written.set(key, { object, at: this.#now() });
   }
 
   /** Feeds the informer's changes: the overlay goes once the watch caught up with it (or the object changed identity). */
-  observed(kind: 'add' | 'update' | 'delete', object: HostObject): void {
+  observed(kind: 'add' | 'update' | 'delete', object: T): void {
     const key = keyOf(object);
     if (kind === 'delete') {
       this.#seen.delete(key);

@@ -6,7 +6,7 @@
  * headers or bodies (so nothing secret can reach a log line through an error).
  */
 import * as k8s from '@kubernetes/client-node';
-import { METAL3_GROUP, METAL3_VERSION } from '../domain/names.ts';
+import { METAL3_GROUP, METAL3_VERSION, TEMPERED_GROUP, TEMPERED_VERSION } from '../domain/names.ts';
 import type { EventBody } from './events.ts';
 import type { LeaseClient, LeaseRecord } from './leader-election.ts';
 import { SECRET_ENVIRONMENT_SELECTOR, SECRET_ENVIRONMENT_LABEL, SECRET_ENVIRONMENT_VALUE, asKubeObject, secretView, type KubeObject, type SecretView } from './objects.ts';
@@ -107,6 +107,13 @@ export interface ResourceClient {
 export interface Kube {
   hosts: ResourceClient;
   hardwareData: ResourceClient;
+  /** The firmware objects of hosts (metal3.io): created and their status written by the bridge. */
+  firmwareSchemas: ResourceClient;
+  hostFirmwareSettings: ResourceClient;
+  hostFirmwareComponents: ResourceClient;
+  hostUpdatePolicies: ResourceClient;
+  /** FirmwareRollouts (tempered.dev). */
+  firmwareRollouts: ResourceClient;
   /**
    * The BMC credentials Secrets: only those labelled `environment.metal3.io=baremetal` are listed and
    * watched (BMO's cache filter); `claim` adds that label to a Secret a host names. Both hand out
@@ -251,16 +258,16 @@ export function createKube(options: KubeOptions): Kube {
     };
   }
 
-  function customResource(plural: string): ResourceClient {
-    const ref = (namespace: string, name: string) => ({ group: METAL3_GROUP, version: METAL3_VERSION, plural, namespace, name });
+  function customResource(plural: string, group = METAL3_GROUP, version = METAL3_VERSION): ResourceClient {
+    const ref = (namespace: string, name: string) => ({ group, version, plural, namespace, name });
     const client: ResourceClient = {
       listWatch(namespace) {
         const description = `${plural}${namespace ? ` in ${namespace}` : ''}`;
-        const path = watchPath(`/apis/${METAL3_GROUP}/${METAL3_VERSION}`, plural, namespace);
+        const path = watchPath(`/apis/${group}/${version}`, plural, namespace);
         return listWatch(description, path, (cont) =>
           namespace
-            ? objects.listNamespacedCustomObject({ group: METAL3_GROUP, version: METAL3_VERSION, plural, namespace, limit: 500, _continue: cont })
-            : objects.listClusterCustomObject({ group: METAL3_GROUP, version: METAL3_VERSION, plural, limit: 500, _continue: cont }),
+            ? objects.listNamespacedCustomObject({ group, version, plural, namespace, limit: 500, _continue: cont })
+            : objects.listClusterCustomObject({ group, version, plural, limit: 500, _continue: cont }),
         );
       },
       async get(namespace, name) {
@@ -270,7 +277,7 @@ export function createKube(options: KubeOptions): Kube {
       },
       async create(namespace, body) {
         const what = `create ${plural} ${namespace}`;
-        return object(await call(what, 'write', () => objects.createNamespacedCustomObject({ group: METAL3_GROUP, version: METAL3_VERSION, plural, namespace, body })), what);
+        return object(await call(what, 'write', () => objects.createNamespacedCustomObject({ group, version, plural, namespace, body })), what);
       },
       async patch(namespace, name, patch) {
         const what = `patch ${plural} ${namespace}/${name}`;
@@ -310,6 +317,11 @@ export function createKube(options: KubeOptions): Kube {
   return {
     hosts: customResource('baremetalhosts'),
     hardwareData: customResource('hardwaredata'),
+    firmwareSchemas: customResource('firmwareschemas'),
+    hostFirmwareSettings: customResource('hostfirmwaresettings'),
+    hostFirmwareComponents: customResource('hostfirmwarecomponents'),
+    hostUpdatePolicies: customResource('hostupdatepolicies'),
+    firmwareRollouts: customResource('firmwarerollouts', TEMPERED_GROUP, TEMPERED_VERSION),
     secrets: {
       listWatch(namespace) {
         const description = `secrets${namespace ? ` in ${namespace}` : ''} labelled ${SECRET_ENVIRONMENT_SELECTOR}`;

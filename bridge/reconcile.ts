@@ -10,7 +10,7 @@
  * exist is looked for again with a backoff, since its later creation (unlabelled) reaches no watch.
  */
 import type { Logger } from 'pino';
-import type { HostDesired } from '../domain/host-model.ts';
+import type { FirmwareIntent, HostDesired } from '../domain/host-model.ts';
 import { PAUSED_ANNOTATION, STATUS_ANNOTATION } from './annotations.ts';
 import { computeDesired, hasStatus } from './desired.ts';
 import type { ResourceClient } from './kube.ts';
@@ -37,6 +37,8 @@ export interface ReconcilerDeps {
   send: (desired: HostDesired, why: SendReason) => Promise<void>;
   /** Whether a host counts towards the provisioning limit (told to its workflow in HostDesired). */
   countsTowardLimit?: (host: HostObject) => boolean;
+  /** The host's firmware objects (same key), as the workflow sees them. */
+  firmwareOf?: (key: string) => FirmwareIntent | undefined;
   logger: Logger;
 }
 
@@ -120,7 +122,14 @@ export class HostReconciler {
     let sent = this.#sent.get(key);
     if (sent && sent.uid !== uid) sent = undefined;
     const secret = (ns: string, name: string) => secrets.get(objectKey(ns, name)) ?? (claimed?.namespace === ns && claimed.name === name ? claimed : undefined);
-    const result = computeDesired({ host, secret, adopt: sent === undefined, countsTowardLimit: this.#deps.countsTowardLimit });
+    const firmware = this.#deps.firmwareOf?.(key);
+    const result = computeDesired({
+      host,
+      secret,
+      adopt: sent === undefined,
+      countsTowardLimit: this.#deps.countsTowardLimit,
+      ...(firmware ? { firmware } : {}),
+    });
     if (!result.ok) {
       const version = host.metadata.resourceVersion ?? '';
       if (this.#invalidLogged.get(key) !== version) {

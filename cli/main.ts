@@ -11,6 +11,7 @@ const groups: Record<string, () => Promise<CommandGroup>> = {
   bmc: () => import('./bmc.ts'),
   sim: () => import('./sim.ts'),
   setup: () => import('./setup.ts'),
+  rollout: () => import('./rollout.ts'),
 };
 
 function usage(): string {
@@ -21,6 +22,7 @@ function usage(): string {
     '  bmc   talk to a BMC directly (inventory, power, boot, virtual media): an SRE\'s first tool',
     '  sim   run the simulated data centre (Redfish BMCs serving vendor mockups)',
     '  setup prepare what Tempered runs against: Temporal search attributes, webhook certificates',
+    '  rollout create, follow, pause, resume and abort firmware rollouts (FirmwareRollout objects)',
     '',
     'Run `tempered <group> --help` for the commands of a group.',
   ].join('\n');

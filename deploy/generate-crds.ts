@@ -1,7 +1,8 @@
 /**
  * The CRD generator: turns the zod schemas of the Metal3 API (domain/*.schema.ts) and the per-kind metadata
- * next to them into `deploy/crds/metal3.io_<plural>.yaml` (apiextensions.k8s.io/v1, structural schemas),
- * with the `kustomization.yaml` that lists them (the `crds` resource of deploy/base).
+ * next to them into `deploy/crds/metal3.io_<plural>.yaml` (apiextensions.k8s.io/v1, structural schemas), and
+ * Tempered's own kinds into `deploy/crds/tempered.dev_<plural>.yaml`, with the `kustomization.yaml` that lists
+ * them (the `crds` resource of deploy/base).
  *
  *   npm run crds             writes the files (and removes stale ones)
  *   npm run crds -- --check  exits 1 if the committed files differ from what the schemas generate
@@ -16,8 +17,14 @@ import { fileURLToPath } from 'node:url';
 import { Document } from 'yaml';
 import { z } from 'zod';
 import { crdFacetsOf, type CrdDefinition, type CrdFacets } from '../domain/k8s.schema.ts';
+import { FirmwareRolloutCrd } from '../domain/firmware-rollout.schema.ts';
 import { METAL3_CRDS } from '../domain/metal3.schema.ts';
 import { METAL3_GROUP, METAL3_VERSION } from '../domain/names.ts';
+
+/** Tempered's own kinds (`tempered.dev`). */
+export const TEMPERED_CRDS: readonly CrdDefinition[] = [FirmwareRolloutCrd];
+/** Every CRD deploy/crds holds. */
+export const ALL_CRDS: readonly CrdDefinition[] = [...METAL3_CRDS, ...TEMPERED_CRDS];
 
 /** An OpenAPI v3 schema node (JSONSchemaProps) as the apiserver reads it. */
 export type JsonSchemaProps = { [keyword: string]: unknown };
@@ -224,17 +231,18 @@ export function crdManifest(crd: CrdDefinition): Record<string, unknown> {
   const names: Record<string, unknown> = { kind: crd.kind, listKind: crd.listKind, plural: crd.plural, singular: crd.singular };
   if (crd.shortNames && crd.shortNames.length > 0) names.shortNames = [...crd.shortNames];
   if (crd.categories && crd.categories.length > 0) names.categories = [...crd.categories];
+  const group = crd.group ?? METAL3_GROUP;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${crd.plural}.${METAL3_GROUP}` },
-    spec: { group: METAL3_GROUP, names, scope: crd.scope, versions: [version] },
+    metadata: { name: `${crd.plural}.${group}` },
+    spec: { group, names, scope: crd.scope, versions: [version] },
   };
 }
 
 /** The file name of a kind's CRD, as upstream names it. */
 export function crdFileName(crd: CrdDefinition): string {
-  return `${METAL3_GROUP}_${crd.plural}.yaml`;
+  return `${crd.group ?? METAL3_GROUP}_${crd.plural}.yaml`;
 }
 
 /** Every CRD file: name to YAML text. */
@@ -256,7 +264,7 @@ export function crdKustomization(files: Iterable<string>): string {
 }
 
 /** Everything `npm run crds` writes: the CRDs and their kustomization.yaml. */
-export function renderCrdFiles(crds: readonly CrdDefinition[] = METAL3_CRDS): Map<string, string> {
+export function renderCrdFiles(crds: readonly CrdDefinition[] = ALL_CRDS): Map<string, string> {
   const files = renderCrds(crds);
   files.set('kustomization.yaml', crdKustomization(files.keys()));
   return files;

@@ -11,12 +11,14 @@
 import { describe, expect, it } from 'vitest';
 import { BMC_ADDRESS, LIVE_ISO, NOW, annotations, hostDesired, hostIn } from '../test/fixtures/hosts.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
+import { firmwareWork, settingText } from './host-firmware.ts';
 import { WAITS, decide, type Step } from './host-decisions.ts';
 import {
   DEFAULT_LIFECYCLE_CONFIG,
   applyFailure,
   applySuccess,
   attach,
+  beginFirmwareOperation,
   detach,
   onDesiredChanged,
   operationOf,
@@ -26,7 +28,7 @@ import {
   type OperationRequest,
   type OperationResults,
 } from './host-lifecycle.ts';
-import type { HostAnnotations, HostDesired, HostState, ImageIntent } from './host-model.ts';
+import type { FirmwareIntent, FirmwareRecord, HostAnnotations, HostDesired, HostState, ImageIntent, RolloutRequest } from './host-model.ts';
 import { CAPACITY_LIMITED_STATES, PROVISIONING_STATES, canTransition, nextState, type Metal3ProvisioningState } from './host-state.ts';
 
 /** mulberry32: a small seeded PRNG, so every case can be rebuilt from its seed. */
@@ -61,7 +63,31 @@ const OTHER_ISO: ImageIntent = { url: 'http://images.example/other.iso', format:
 const QCOW: ImageIntent = { url: 'http://images.example/os.qcow2', checksum: 'abc', format: 'qcow2' };
 const IMAGES = [undefined, LIVE_ISO, OTHER_ISO, QCOW] as const;
 const STATES = [...PROVISIONING_STATES, 'ready'] as const;
-const ERROR_TYPES = ['', '', '', 'registration error', 'provisioned registration error', 'inspection error', 'provisioning error', 'power management error'] as const;
+const ERROR_TYPES = [
+  '', '', '', 'registration error', 'provisioned registration error', 'inspection error', 'provisioning error', 'power management error',
+  'preparation error', 'servicing error',
+] as const;
+const BIOS_UPDATE = { component: 'bios', url: 'http://fw.example/bios-2.0.bin' };
+
+/** Sometimes HostFirmwareSettings, HostFirmwareComponents (valid or not) and a HostUpdatePolicy. */
+function genFirmwareIntent(g: Gen): FirmwareIntent | undefined {
+  if (!g.chance(0.3)) return undefined;
+  const intent: FirmwareIntent = {};
+  if (g.chance(0.6)) intent.settings = g.chance(0.8) ? { values: { ProcVirtualization: g.pick(['Enabled', 'Disabled']) } } : { values: {}, invalid: 'Setting X is invalid' };
+  if (g.chance(0.5)) intent.updates = { spec: g.chance(0.7) ? [BIOS_UPDATE] : [], ...(g.chance(0.2) ? { invalid: 'component gpu is invalid' } : {}) };
+  if (g.chance(0.5)) intent.policy = { firmwareSettings: g.pick(['onPreparing', 'onReboot'] as const), firmwareUpdates: g.pick(['onPreparing', 'onReboot'] as const) };
+  return intent;
+}
+
+function genFirmwareRecord(g: Gen): FirmwareRecord | undefined {
+  if (!g.chance(0.4)) return undefined;
+  return { supported: g.chance(0.85), settings: { ProcVirtualization: g.pick(['Enabled', 'Disabled']) }, readAt: new Date(NOW).toISOString(), ...(g.chance(0.3) ? { appliedUpdates: [BIOS_UPDATE] } : {}) };
+}
+
+function genRolloutRequest(g: Gen): RolloutRequest | undefined {
+  if (!g.chance(0.1)) return undefined;
+  return { rollout: { namespace: 'metal3', name: 'r' }, replyTo: 'rollout/metal3/r/host/metal3/host-0/1', attempt: 1, updates: [BIOS_UPDATE], settings: {} };
+}
 const CODES = Object.keys(ERROR_CODES) as ErrorCode[];
 
 function genAnnotations(g: Gen): HostAnnotations {
@@ -97,9 +123,11 @@ function genDesired(g: Gen): HostDesired {
       ...(g.chance(0.1) ? { bootMode: 'legacy' as const } : {}),
       ...(g.chance(0.05) ? { disablePowerOff: true } : {}),
     },
-    { annotations: genAnnotations(g), credentials, deleting: g.chance(0.2) },
+    { annotations: genAnnotations(g), credentials, deleting: g.chance(0.2), ...firmwareOf(genFirmwareIntent(g)) },
   );
 }
+
+const firmwareOf = (intent: FirmwareIntent | undefined) => (intent ? { firmware: intent } : {});
 
 function genState(g: Gen): HostState {
   const ps = g.pick(STATES);
@@ -120,7 +148,20 @@ function genState(g: Gen): HostState {
     ...(g.chance(0.2) ? { consumedAnnotations: ['reboot.metal3.io', 'inspect.metal3.io'] } : {}),
     ...(g.chance(0.1) && nextState(ps, 'provisionRequested') !== undefined ? { delayed: { state: target, reason: 'busy', offered: g.chance(0.5) } } : {}),
     ...(g.chance(0.2) ? { powerCheckedAt: new Date(NOW - 3_600_000).toISOString() } : {}),
+    ...optional('firmware', genFirmwareRecord(g)),
+    ...optional('rollout', genRolloutRequest(g)),
+    ...(g.chance(0.05) ? { servicingSince: new Date(NOW - 60_000).toISOString() } : {}),
   });
+}
+
+const optional = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, V>));
+
+/** What a prepare or servicing operation reads back when the BMC did all it was asked. */
+function firmwareSuccess(state: HostState, desired: HostDesired, when: 'preparing' | 'servicing') {
+  const work = firmwareWork(state, desired, when);
+  const settings = { ...(state.firmware?.settings ?? {}), ...Object.fromEntries(Object.entries(work.settings).map(([k, v]) => [k, settingText(v)])) };
+  const flashed = work.updates.map((u) => ({ ...u, version: '2.0', at: new Date(NOW).toISOString() }));
+  return { reading: { settings, components: [{ component: 'bios', version: '2.0' }] }, flashed, componentUpdates: work.componentUpdates };
 }
 
 /** The result an operation returns when the BMC does what it is asked. */
@@ -134,6 +175,10 @@ function success(request: OperationRequest, state: HostState, desired: HostDesir
       return { poweredOn: true };
     case 'deprovision':
       return { poweredOn: false };
+    case 'prepare':
+      return { poweredOn: state.poweredOn, firmware: firmwareSuccess(state, desired, 'preparing') };
+    case 'servicing':
+      return { poweredOn: state.poweredOn, firmware: firmwareSuccess(state, desired, 'servicing') };
     default:
       return { poweredOn: state.poweredOn };
   }
@@ -151,8 +196,14 @@ function execute(step: Step, state: HostState, desired: HostDesired, now: number
     case 'transition':
       return transition(state, step.trigger, desired, now);
     case 'operation': {
-      if (outcome.fails) return applyFailure(state, operationOf(step.request), { code: outcome.fails, message: 'injected' }, desired, now, 0.5);
-      return applySuccess(state, step.request as never, success(step.request, state, desired) as never, desired, now);
+      // As the workflow does: a firmware operation marks a rollout's request it takes as started.
+      const name = step.request.name;
+      const begun =
+        name === 'prepare' || name === 'servicing'
+          ? beginFirmwareOperation(state, name, firmwareWork(state, desired, name === 'prepare' ? 'preparing' : 'servicing').rollout, now)
+          : state;
+      if (outcome.fails) return applyFailure(begun, operationOf(step.request), { code: outcome.fails, message: 'injected' }, desired, now, 0.5);
+      return applySuccess(begun, step.request as never, success(step.request, state, desired) as never, desired, now);
     }
     case 'fail':
       return applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, 0.5);
@@ -283,6 +334,7 @@ function goodDesired(g: Gen, deleting: boolean): HostDesired {
       deleting,
       credentials: g.pick([{ name: 'host-0-bmc', version: '100' }, { name: 'host-0-bmc', version: '101' }]),
       annotations: annotations(g.chance(0.2) ? { detached: { deleteAction: 'delete', force: g.chance(0.5) } } : {}),
+      ...firmwareOf(genFirmwareIntent(g)),
     },
   );
 }

@@ -23,6 +23,7 @@ import {
   usableCredentials,
   wantsImage,
 } from './host-intent.ts';
+import { firmwareWork, hasFirmwareWork } from './host-firmware.ts';
 import { ANNOTATION, DEFAULT_LIFECYCLE_CONFIG, type LifecycleConfig, type OperationRequest } from './host-lifecycle.ts';
 import type { HostDesired, HostState } from './host-model.ts';
 import {
@@ -139,6 +140,26 @@ function steadyState(c: Context): Step {
   return wait('steady', 'steady state', due);
 }
 
+/**
+ * Servicing of a provisioned host (BMO v0.13's doServiceIfNeeded): the BIOS settings and firmware updates its
+ * HostUpdatePolicy allows `onReboot` are applied while the host is off on its way back on (a reboot's power-off),
+ * and a rollout's request is applied at once (the host is powered off for it). A failed servicing is retried after
+ * the backoff while it is still asked for, and ends (clearing the error) once it no longer is. Undefined: nothing
+ * to service, the steady state goes on.
+ */
+function servicing(c: Context): Step | undefined {
+  const { state, desired } = c;
+  const wanted = hasFirmwareWork(firmwareWork(state, desired, 'servicing'));
+  if (state.errorType === 'servicing error') {
+    return wanted ? (backoffWait(c, 'servicing error') ?? run({ name: 'servicing' })) : run({ name: 'servicing' });
+  }
+  if (!wanted || activeReboots(desired, state).length > 0) return undefined;
+  if (state.poweredOn) {
+    return state.rollout ? run({ name: 'power', on: false, mode: 'soft', purpose: 'servicing' }) : undefined;
+  }
+  return desired.spec.online || state.rollout ? run({ name: 'servicing' }) : undefined;
+}
+
 /** One handler per provisioning state (BMO's handle<State>), run once the checks before it let it. */
 const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
   '': (c) => (hasBmc(c.desired) ? move('bmcDetailsFound', 'BMC details set') : move('bmcDetailsMissing', 'no BMC details')),
@@ -169,6 +190,9 @@ const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
       return move('inspectionRequested', 're-inspection requested (inspect.metal3.io)');
     }
     if (prepareSettingsChanged(state, desired)) return move('settingsChanged', 'root device hints, RAID or boot mode changed');
+    if (hasFirmwareWork(firmwareWork(state, desired, 'preparing'))) {
+      return move('settingsChanged', 'HostFirmwareSettings, HostFirmwareComponents or a firmware rollout asks for changes');
+    }
     if (desired.spec.online && wantsImage(desired)) {
       const sameAsFailed = sameImage(desired.spec.image, state.lastAttemptedImage);
       if (sameAsFailed && state.provisioningFailCount >= c.config.maxProvisioningRetries) {
@@ -190,11 +214,13 @@ const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
     return backoffWait(c, 'provisioning error') ?? run(request);
   },
 
-  // Servicing (firmware, BIOS on a provisioned host, operationalStatus servicing) will start here.
-  provisioned: (c) => (deployedIntentChanged(c.state, c.desired) ? move('provisioningCancelled', 'image removed or changed') : steadyState(c)),
+  provisioned: (c) =>
+    deployedIntentChanged(c.state, c.desired) ? move('provisioningCancelled', 'image removed or changed') : (servicing(c) ?? steadyState(c)),
 
   'externally provisioned': (c) =>
-    c.desired.spec.externallyProvisioned ? steadyState(c) : move('externallyProvisionedCleared', 'externallyProvisioned turned off'),
+    c.desired.spec.externallyProvisioned
+      ? (servicing(c) ?? steadyState(c))
+      : move('externallyProvisionedCleared', 'externallyProvisioned turned off'),
 
   // Automated cleaning will run here (within the deprovision operation).
   deprovisioning: (c) => {

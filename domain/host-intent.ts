@@ -62,6 +62,8 @@ export function intentFingerprint(desired: HostDesired): string {
     desired.credentials?.version,
     desired.credentials?.problem,
     desired.deleting,
+    // Only when present, so fingerprints recorded before firmware intents existed stay the same.
+    ...(desired.firmware ? [desired.firmware] : []),
   ]);
 }
 

@@ -6,8 +6,9 @@
  * time and randomness come in as arguments.
  */
 import { errorTypeFor, type ErrorCode, type Operation } from './errors.ts';
+import { recordFirmwareReading, type FirmwareOutcome } from './host-firmware.ts';
 import { inspectionDisabled, intentFingerprint, sameImage } from './host-intent.ts';
-import type { HostDesired, HostEvent, HostState, ImageIntent, OperationalStatus } from './host-model.ts';
+import type { FirmwareReading, HostDesired, HostEvent, HostState, ImageIntent, OperationalStatus } from './host-model.ts';
 import { moveBy, parseProvisioningState, type ProvisioningState, type TransitionTrigger } from './host-state.ts';
 
 /** Timing and limits of the lifecycle; defaults follow BMO and Ironic (metal3-api.md §1.8, §1.11). */
@@ -41,8 +42,9 @@ export const ANNOTATION = {
 
 /**
  * An operation the host workflow runs (as a child workflow, or folded at once when no BMC call is needed).
- * Room for what comes next: `provision` will run a deploy-agent deploy (disk image, customDeploy), `prepare`
- * cleaning and firmware/BIOS/RAID steps, and a `servicing` request will run on a provisioned host.
+ * `prepare` applies RAID, BIOS settings and firmware updates (manual cleaning); `servicing` applies BIOS settings
+ * and firmware updates to a provisioned host (operationalStatus `servicing`, BMO v0.13). Room for what comes
+ * next: `provision` will run a deploy-agent deploy (disk image, customDeploy).
  */
 export type OperationRequest =
   | { name: 'register' }
@@ -50,18 +52,21 @@ export type OperationRequest =
   | { name: 'prepare' }
   | { name: 'provision'; image?: ImageIntent; customDeploy?: { method: string } }
   | { name: 'deprovision' }
-  | { name: 'power'; on: boolean; mode: 'soft' | 'hard'; purpose: 'online' | 'reboot' | 'delete' };
+  | { name: 'servicing' }
+  | { name: 'power'; on: boolean; mode: 'soft' | 'hard'; purpose: 'online' | 'reboot' | 'delete' | 'servicing' };
 
 export type OperationName = OperationRequest['name'];
 
 /** The result each operation returns on success. */
 export interface OperationResults {
-  register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string };
+  /** `firmware`: the BMC's firmware read after registering (BMO creates the firmware objects then). */
+  register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string; firmware?: FirmwareReading };
   inspect: { poweredOn: boolean; hardware?: Record<string, unknown>; skipped?: string };
-  /** `cleaned`: automated cleaning ran (which step). */
-  prepare: { poweredOn: boolean; cleaned?: string };
+  /** `cleaned`: automated cleaning ran (which step); `firmware`: what RAID, BIOS and firmware work did. */
+  prepare: { poweredOn: boolean; cleaned?: string; firmware?: FirmwareOutcome };
   provision: { poweredOn: boolean };
   deprovision: { poweredOn: boolean; cleaned?: string };
+  servicing: { poweredOn: boolean; firmware?: FirmwareOutcome };
   power: { poweredOn: boolean };
 }
 
@@ -98,15 +103,34 @@ export function errorBackoffMs(errorCount: number, random: number, config: Lifec
 }
 
 /**
- * The operational status a state implies (BMO §1.7). Servicing will show here once a provisioned host can
- * be serviced (an operation of its own, the state staying `provisioned`).
+ * The operational status a state implies (BMO §1.7): `servicing` while a provisioned host is serviced (the
+ * state stays `provisioned`), `error` once servicing failed.
  */
 export function operationalStatusOf(state: HostState): OperationalStatus {
   if (state.detached) return 'detached';
   if (state.delayed) return 'delayed';
   if (state.errorType) return 'error';
+  if (state.servicingSince) return 'servicing';
   if (state.provisioningState === 'unmanaged') return 'discovered';
   return 'OK';
+}
+
+/**
+ * A prepare or servicing operation starts: servicing shows operationalStatus `servicing` (BMO), and a rollout's
+ * request that is part of the work is marked started (its reply follows the operation's outcome).
+ */
+export function beginFirmwareOperation(state: HostState, operation: 'prepare' | 'servicing', includesRollout: boolean, now: number): HostState {
+  let next = state;
+  if (operation === 'servicing') next = { ...next, servicingSince: nowIso(now) };
+  if (includesRollout && next.rollout) next = { ...next, rollout: { ...next.rollout, started: true } };
+  return withStatus(next);
+}
+
+/** The state after a prepare or servicing operation ended: servicing over, a started rollout request answered. */
+function endFirmwareOperation(state: HostState): HostState {
+  const next: HostState = { ...state, servicingSince: undefined };
+  if (next.rollout?.started) next.rollout = undefined;
+  return next;
 }
 
 const nowIso = (now: number) => new Date(now).toISOString();
@@ -241,6 +265,7 @@ export function applySuccess<N extends OperationName>(
       const bmc = desired.spec.bmc;
       const credentials = { name: bmc?.credentialsName ?? '', namespace: desired.ref.namespace, version: r.credentialsVersion };
       next = { ...next, goodCredentials: credentials, triedCredentials: credentials, bmcAddress: r.bmcAddress };
+      if (r.firmware) next.firmware = recordFirmwareReading(next, desired, r.firmware, nowIso(now));
       if (state.provisioningState === 'registering') next.operationHistory = ended('register');
       events.push({ type: 'Normal', reason: 'Registered', message: `Registered with the BMC at ${r.bmcAddress}` });
       break;
@@ -258,9 +283,22 @@ export function applySuccess<N extends OperationName>(
       break;
     }
     case 'prepare': {
-      const cleaned = (result as OperationResults['prepare']).cleaned;
-      next = { ...next, rootDeviceHints: desired.spec.rootDeviceHints, raid: desired.spec.raid, bootMode: desired.spec.bootMode ?? 'UEFI', ...(cleaned ? { cleanedAt: nowIso(now) } : {}) };
+      const r = result as OperationResults['prepare'];
+      next = {
+        ...next,
+        rootDeviceHints: desired.spec.rootDeviceHints,
+        raid: desired.spec.raid,
+        bootMode: desired.spec.bootMode ?? 'UEFI',
+        ...(r.cleaned ? { cleanedAt: nowIso(now) } : {}),
+      };
+      next = withFirmwareOutcome(next, desired, r.firmware, now, events);
       trigger = 'prepared';
+      break;
+    }
+    case 'servicing': {
+      const r = result as OperationResults['servicing'];
+      next = withFirmwareOutcome(next, desired, r.firmware, now, events);
+      if (state.servicingSince) events.push({ type: 'Normal', reason: 'ServicingComplete', message: 'Servicing completed' });
       break;
     }
     case 'provision': {
@@ -287,6 +325,17 @@ export function applySuccess<N extends OperationName>(
   if (!trigger) return { state: withStatus(next), events, consume: [] };
   const moved = transition(next, trigger, desired, now);
   return { ...moved, events: [...events, ...moved.events] };
+}
+
+/** Folds a prepare or servicing operation's firmware outcome into the state, with an Event per flash. */
+function withFirmwareOutcome(state: HostState, desired: HostDesired, outcome: FirmwareOutcome | undefined, now: number, events: HostEvent[]): HostState {
+  const ended = endFirmwareOperation(state);
+  if (!outcome) return ended;
+  for (const f of outcome.flashed) {
+    events.push({ type: 'Normal', reason: 'FirmwareUpdated', message: `Firmware ${f.component} flashed from ${f.url}: version ${f.version}` });
+  }
+  const firmware = recordFirmwareReading(state, desired, outcome.reading, nowIso(now), outcome);
+  return firmware ? { ...ended, firmware } : ended;
 }
 
 const FAILURE_EVENT: Record<Operation, string> = {
@@ -340,8 +389,9 @@ export function applyFailure(
 ): Moved {
   const provisioned = state.provisioningState === 'provisioned' || state.provisioningState === 'externally provisioned';
   const errorCount = state.errorCount + 1;
+  const base = operation === 'prepare' || operation === 'servicing' ? endFirmwareOperation(state) : state;
   const next: HostState = {
-    ...state,
+    ...base,
     operation: undefined,
     errorType: errorTypeFor(operation, { provisioned }),
     errorCode: failure.code,

@@ -7,6 +7,8 @@
  */
 import type { ErrorCode, Metal3ErrorType } from './errors.ts';
 import type { OperationalStatus } from './host-state.ts';
+import type { SettingSchema } from './firmware-schema.schema.ts';
+import type { RolloutStatus } from './firmware-rollout.ts';
 
 export type { OperationalStatus };
 
@@ -70,6 +72,28 @@ export interface HostAnnotations {
   invalid: { key: string; message: string }[];
 }
 
+/** One firmware update: a component (`bios`, `bmc`, `nic:<id>`) and the image URL (HostFirmwareComponents). */
+export interface FirmwareUpdateIntent {
+  component: string;
+  url: string;
+}
+
+/** A BIOS setting's value as HostFirmwareSettings (IntOrString) or a rollout gives it. */
+export type FirmwareSettingIntent = string | number | boolean;
+
+/**
+ * What the bridge knows of a host's firmware objects of the same name: HostFirmwareSettings (validated against
+ * its FirmwareSchema), HostFirmwareComponents and HostUpdatePolicy. Absent parts: no such object.
+ */
+export interface FirmwareIntent {
+  /** `spec.settings`, converted to the schema's types; `invalid` (the Valid=False message) when it fails it. */
+  settings?: { values: Record<string, FirmwareSettingIntent>; invalid?: string };
+  /** `spec.updates`; `invalid` when a component name is refused; `applied`: `status.updates` (for adoption). */
+  updates?: { spec: FirmwareUpdateIntent[]; invalid?: string; applied?: FirmwareUpdateIntent[] };
+  /** HostUpdatePolicy: what a provisioned host applies when it is rebooted (servicing); BMO's default onPreparing. */
+  policy?: { firmwareSettings?: 'onPreparing' | 'onReboot'; firmwareUpdates?: 'onPreparing' | 'onReboot' };
+}
+
 /** What the bridge knows of the credentials Secret: never its content. */
 export interface CredentialsView {
   name: string;
@@ -94,6 +118,8 @@ export interface HostDesired {
    * driver): its moves into inspecting, provisioning or deprovisioning claim a slot. Absent: they need none.
    */
   countsTowardProvisioningLimit?: boolean;
+  /** The host's HostFirmwareSettings, HostFirmwareComponents and HostUpdatePolicy, when any exists. */
+  firmware?: FirmwareIntent;
   /** `.status` of the object is empty (restore, pivot, or deleted by hand): publish it again. */
   statusMissing: boolean;
   /** Parsed `baremetalhost.metal3.io/status` annotation, sent only when `.status` is empty. */
@@ -114,6 +140,47 @@ export interface CredentialsRecord {
 export interface OperationTimes {
   start?: string;
   end?: string;
+}
+
+/**
+ * What the host workflow keeps of its firmware: small on purpose (it travels with every publication). The full
+ * readings (every setting, the schema, every component) go to the bridge once, in a publication.
+ */
+export interface FirmwareRecord {
+  /** The BMC has BIOS settings and firmware inventory (a Redfish driver); false: nothing is read or applied. */
+  supported: boolean;
+  /** The FirmwareSchema the settings were last read against (`schema-<hash>`, BMO's name). */
+  schemaName?: string;
+  /** Current values (as strings) of the settings the user asked for, as last read from the BMC. */
+  settings: Record<string, string>;
+  /** HostFirmwareComponents `status.updates`: the updates applied last. */
+  appliedUpdates?: FirmwareUpdateIntent[];
+  /** When the BMC was last read (ISO). */
+  readAt: string;
+}
+
+/** A firmware rollout's request to one host (workflows/rollout.ts): flash and set these, then reply. */
+export interface RolloutRequest {
+  rollout: { namespace: string; name: string };
+  /** The workflow the host replies to (`firmwareHostReply`). */
+  replyTo: string;
+  attempt: number;
+  updates: FirmwareUpdateIntent[];
+  settings: Record<string, FirmwareSettingIntent>;
+  /** The request is part of the operation running now. */
+  started?: boolean;
+  /** The rollout asked to stop after the current flash. */
+  stop?: boolean;
+}
+
+/** What a host reports back to a rollout. */
+export interface RolloutReply {
+  host: { namespace: string; name: string };
+  attempt: number;
+  outcome: 'updated' | 'failed' | 'skipped' | 'aborted';
+  message: string;
+  /** The versions of the components flashed, as read back after the flash. */
+  versions?: { component: string; version: string }[];
 }
 
 /** The host as the workflow knows it; the source of truth that `.status` projects. */
@@ -167,6 +234,12 @@ export interface HostState {
   detached: boolean;
   /** When power was last read from the BMC (ISO), for the steady-state drift check. */
   powerCheckedAt?: string;
+  /** Firmware read from the BMC and applied (HostFirmwareSettings, HostFirmwareComponents). */
+  firmware?: FirmwareRecord;
+  /** Servicing of a provisioned host is under way (operationalStatus `servicing`), since this time (ISO). */
+  servicingSince?: string;
+  /** A firmware rollout's request, waiting or running. */
+  rollout?: RolloutRequest;
 }
 
 /** A Kubernetes Event the bridge emits for the host (BMO's reasons). */
@@ -185,6 +258,8 @@ export interface StatusPublication {
   removeAnnotations: string[];
   /** HardwareData to create or update (same name as the host), when inspection produced new data. */
   hardwareData?: Record<string, unknown>;
+  /** Firmware read from the BMC: for FirmwareSchema, HostFirmwareSettings and HostFirmwareComponents. */
+  firmware?: FirmwarePublication;
   /**
    * This publication moves the host into a provisioning-heavy state and claims a slot under the provisioning
    * limit. When the bridge refuses, it shows `fallback` instead (the state before the move, made `delayed`
@@ -193,9 +268,49 @@ export interface StatusPublication {
   claim?: { fallback: { state: HostState; events: HostEvent[]; removeAnnotations: string[] } };
 }
 
+/** One firmware component as read from the BMC (`bios`, `bmc`, then every inventory member by its Id). */
+export interface FirmwareComponentReading {
+  component: string;
+  version: string;
+}
+
+/** A firmware component flashed by this engine: the version read back after the flash. */
+export interface FirmwareFlash {
+  component: string;
+  url: string;
+  version: string;
+  /** ISO time the flash was read back. */
+  at: string;
+}
+
+/** Everything read from the BMC's firmware at once: what the bridge writes to the firmware objects. */
+export interface FirmwareReading {
+  /** Every current BIOS setting, as a string (Password settings left out); undefined: the BMC has no BIOS resource. */
+  settings?: Record<string, string>;
+  /** The FirmwareSchema's name (`schema-<hash>` of the rules, BMO's) and, when it is new to the host, its rules. */
+  schemaName?: string;
+  schema?: Record<string, SettingSchema>;
+  /** The system's vendor and model (FirmwareSchema `hardwareVendor`, `hardwareModel`). */
+  vendor?: string;
+  model?: string;
+  /** Every component with its version; empty when the BMC lists none. */
+  components: FirmwareComponentReading[];
+}
+
+/** The firmware part of a status publication. */
+export interface FirmwarePublication {
+  reading: FirmwareReading;
+  /** Components flashed since the last publication. */
+  flashed: FirmwareFlash[];
+  /** HostFirmwareComponents `status.updates` after this operation. */
+  appliedUpdates?: FirmwareUpdateIntent[];
+}
+
 /** What the bridge did with a publication. */
 export interface PublishResult {
   written: boolean;
+  /** The FirmwareSchema named by the publication does not exist and its rules were not sent: send them next time. */
+  firmwareSchemaMissing?: boolean;
   /** The publication's slot claim was refused, for this reason: the host is `delayed` until offered a slot. */
   delayed?: string;
 }
@@ -206,4 +321,9 @@ export interface BridgeActivities {
   publishStatus(publication: StatusPublication): Promise<PublishResult>;
   /** The host is deleted: removes the finalizer (and HardwareData's), so Kubernetes can delete the object. */
   releaseHost(ref: HostRef): Promise<void>;
+  /**
+   * Writes a FirmwareRollout's `.status` (only when changed) and, when the failure budget paused the rollout,
+   * sets its `spec.paused` (once per such pause). `gone`: the object no longer exists.
+   */
+  publishRolloutStatus(publication: { ref: HostRef; status: RolloutStatus }): Promise<{ gone: boolean }>;
 }

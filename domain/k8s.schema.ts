@@ -211,6 +211,8 @@ export interface PrinterColumn {
 
 /** Everything the CRD generator needs to know about one kind: its names, columns and schema. */
 export interface CrdDefinition {
+  /** The API group; default `metal3.io` (Tempered's own kinds are `tempered.dev`). Version: v1alpha1. */
+  group?: string;
   kind: string;
   listKind: string;
   plural: string;

@@ -26,6 +26,26 @@ export function operationWorkflowId(namespace: string, name: string, operation: 
   return `${hostWorkflowId(namespace, name)}/${operation}/${sequence}`;
 }
 
+/** Workflow ID of one firmware update (a child of a prepare or servicing operation `operationId`). */
+export function firmwareUpdateWorkflowId(operationId: string, index: number): string {
+  return `${operationId}/update/${index}`;
+}
+
+/** The API group and version of Tempered's own kinds (FirmwareRollout). */
+export const TEMPERED_GROUP = 'tempered.dev';
+export const TEMPERED_VERSION = 'v1alpha1';
+export const TEMPERED_API_VERSION = `${TEMPERED_GROUP}/${TEMPERED_VERSION}`;
+
+/** Workflow ID of the rollout workflow of one FirmwareRollout. */
+export function rolloutWorkflowId(namespace: string, name: string): string {
+  return `rollout/${namespace}/${name}`;
+}
+
+/** Workflow ID of a rollout's child that takes one host through its update (one per attempt). */
+export function rolloutHostWorkflowId(rolloutId: string, host: { namespace: string; name: string }, attempt: number): string {
+  return `${rolloutId}/host/${host.namespace}/${host.name}/${attempt}`;
+}
+
 /**
  * Custom search attributes, registered with the Temporal server at start (the dev server's
  * `--search-attribute`, or `temporal operator search-attribute create` on a real cluster).

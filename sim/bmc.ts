@@ -71,7 +71,7 @@ export interface BmcCounters {
   /** Requests refused with 401. */
   authFailures: number;
   /** Faults injected, by kind. */
-  faults: { errors: number; resets: number; lostResponses: number; burst503: number; delayed: number; auth: number };
+  faults: { errors: number; resets: number; lostResponses: number; burst503: number; delayed: number; auth: number; flashFailures: number };
   /** Times each quirk changed an answer. */
   quirks: Partial<Record<QuirkId, number>>;
 }
@@ -96,6 +96,8 @@ export interface FaultSettings {
   retryAfterSec: number;
   /** Refuse every credential (401), as after a password change on the BMC. */
   authFailure: boolean;
+  /** Every firmware update accepted while set ends in failure (TaskState Exception), as a flash that fails. */
+  flashFailure: boolean;
   /** Seed of the random source deciding which requests fail; set for reproducible runs. */
   seed: number;
 }
@@ -173,6 +175,7 @@ const DEFAULT_FAULTS: FaultSettings = {
   burst503: 0,
   retryAfterSec: 1,
   authFailure: false,
+  flashFailure: false,
   seed: 0,
 };
 
@@ -215,7 +218,7 @@ function zeroCounters(): BmcCounters {
     sessionsDeleted: 0,
     sessionsExpired: 0,
     authFailures: 0,
-    faults: { errors: 0, resets: 0, lostResponses: 0, burst503: 0, delayed: 0, auth: 0 },
+    faults: { errors: 0, resets: 0, lostResponses: 0, burst503: 0, delayed: 0, auth: 0, flashFailures: 0 },
     quirks: {},
   };
 }

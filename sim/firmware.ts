@@ -165,9 +165,16 @@ function startFirmwareTask(bmc: SimBmc, request: FirmwareRequest): Reply {
     endedAt: null,
     outcome: 'running',
   };
+  // A flash failure injected now (faults `flashFailure`) fails this update once its image arrived and the flash ran.
+  const injectedFailure = bmc.faultSettings.flashFailure;
   // The work after the image arrived: a BIOS update may wait for the host to reboot, a BMC one ends in a reboot.
   const work = request.work.then(async (outcome): Promise<TaskOutcome> => {
     if (!outcome.ok) return outcome;
+    if (injectedFailure) {
+      bmc.counters.faults.flashFailures += 1;
+      await delay(duration);
+      return { ok: false, messageId: 'Update.1.0.ApplyFailed', message: `Installing ${version} failed: the device refused the image (injected flash failure).` };
+    }
     if (waitsForReboot) {
       bmc.hit('bios-update-waits-for-reboot');
       task.phase = 'Starting';

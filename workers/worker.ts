@@ -38,6 +38,9 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_IPA_ISO_URL: z.url().optional(),
   /** The xorriso binary that builds config drives (Debian's `xorriso`); default: on PATH. */
   TEMPERED_XORRISO: z.string().optional(),
+  /** How often a firmware task is polled, and how long a task in Starting means "held for a host reboot". */
+  TEMPERED_FIRMWARE_TASK_POLL_MS: z.coerce.number().int().positive().default(10_000),
+  TEMPERED_FIRMWARE_HELD_AFTER_MS: z.coerce.number().int().positive().default(30_000),
 });
 
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
@@ -74,7 +77,11 @@ export async function main(): Promise<void> {
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     ...workflows,
     activities: {
-      ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+      ...createActivities({
+        credentials: kubeCredentialsSource(kubeconfig),
+        drivers: pool,
+        firmware: { taskPollMs: config.TEMPERED_FIRMWARE_TASK_POLL_MS, heldAfterMs: config.TEMPERED_FIRMWARE_HELD_AFTER_MS },
+      }),
       ...createAgentActivities({
         keys: agentKeys,
         boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },

@@ -39,13 +39,16 @@ const BMC_OPTIONS = {
   media: bmc('10 minutes'),
   /** Inventory of a whole system (processors, memory, NICs, storage, firmware, BIOS). */
   inventory: bmc('5 minutes'),
+  /** Firmware and RAID calls: a BIOS registry or a firmware inventory of dozens of members, a RAID volume created. */
+  firmware: bmc('10 minutes'),
 } as const;
 
 export const bmcQuick = proxyLocalActivities<HostActivities>(BMC_OPTIONS.quick);
 export const bmcPower = proxyLocalActivities<HostActivities>(BMC_OPTIONS.power);
 export const bmcMedia = proxyLocalActivities<HostActivities>(BMC_OPTIONS.media);
 export const bmcInventory = proxyLocalActivities<HostActivities>(BMC_OPTIONS.inventory);
-const BMC_PROXIES = { quick: bmcQuick, power: bmcPower, media: bmcMedia, inventory: bmcInventory };
+const bmcFirmware = proxyLocalActivities<HostActivities>(BMC_OPTIONS.firmware);
+const BMC_PROXIES = { quick: bmcQuick, power: bmcPower, media: bmcMedia, inventory: bmcInventory, firmware: bmcFirmware };
 
 const PROTOCOL_NAME = { redfish: 'Redfish', ipmi: 'IPMI' } as const;
 
@@ -64,6 +67,32 @@ export function bmcCall<K extends keyof HostActivities>(
   const summary = parsed?.ok ? `${what} via ${PROTOCOL_NAME[parsed.address.protocol]}` : what;
   const fn = BMC_PROXIES[kind][activity] as unknown as { executeWithOptions(options: LocalActivityOptions, args: unknown[]): Promise<Awaited<ReturnType<HostActivities[K]>>> };
   return fn.executeWithOptions({ ...BMC_OPTIONS[kind], summary }, args);
+}
+
+/**
+ * Following a firmware task: a regular activity (a flash takes minutes; Ironic allows hours) that heartbeats every
+ * poll. A worker that dies mid-flash stops heartbeating; after `heartbeatTimeout` another worker polls the same
+ * task again. Transient BMC failures are polled through inside the activity; what remains is permanent.
+ */
+const FIRMWARE_TASK_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '4 hours',
+  scheduleToCloseTimeout: '4 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: [...NON_RETRYABLE_CODES],
+  },
+};
+const firmwareTasks = proxyActivities<HostActivities>(FIRMWARE_TASK_OPTIONS);
+
+/** Waits for a firmware task (see FIRMWARE_TASK_OPTIONS), with a summary a person understands in the UI. */
+export function waitFirmwareTask(
+  what: string,
+  ...args: Parameters<HostActivities['waitFirmwareTask']>
+): ReturnType<HostActivities['waitFirmwareTask']> {
+  return firmwareTasks.waitFirmwareTask.executeWithOptions({ ...FIRMWARE_TASK_OPTIONS, summary: what }, args);
 }
 
 /**

@@ -250,4 +250,22 @@ describe('the host workflow with the deploy agent', () => {
       agent.behave('deploy.execute_deploy_step', behaviours['deploy.execute_deploy_step'] as FakeCommandBehaviour);
     }
   });
+
+  it('hardware RAID is built in its own child before the first cleaning, which the agent then runs', async () => {
+    const raid = { hardwareRAIDVolumes: [{ level: '1' }] };
+    const handle = await start(desiredFor('raided', { raid }));
+    await until('available', () => lastState('raided')?.provisioningState === 'available');
+    expect(fake.bmc('redfish-virtualmedia+http://bmc-raided.example/redfish/v1/Systems/1').raid).toEqual(['1']);
+    expect(boots.filter((b) => b.host === 'raided').map((b) => b.purpose)).toEqual(['clean']);
+    expect(lastState('raided')).toMatchObject({ errorType: '', raid, cleanedAt: expect.any(String) });
+    const children: { id: string; type: string }[] = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, 'raided')}/"` })) {
+      children.push({ id: wf.workflowId, type: wf.type });
+    }
+    const prepare = children.find((c) => c.type === 'prepareWorkflow');
+    const clean = children.find((c) => c.type === 'cleanWorkflow');
+    // The cleaning child keeps the operation's ID (the agent's messages reach it by that ID).
+    expect(prepare?.id).toBe(`${clean?.id}/firmware`);
+    await handle.terminate('done');
+  });
 });

@@ -4,10 +4,8 @@
  * publication, signals, abort, deletion, continue-as-new) and records histories for the replay tier
  * (`RECORD_HISTORIES=1` writes them to test/replay/histories/).
  */
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { delay } from '../domain/host-lifecycle.ts';
@@ -16,6 +14,7 @@ import { hostWorkflowId } from '../domain/names.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import type { hostWorkflow } from './host.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
+import { recordHistories } from '../test/replay-record.ts';
 import { waitFor } from '../test/wait.ts';
 import { isIdle, waitingOnTimer } from '../test/workflow-waits.ts';
 
@@ -112,22 +111,7 @@ const lastState = (name: string): HostState | undefined => published(name).at(-1
 const statesSeen = (name: string) => published(name).map((p) => p.state.provisioningState).filter((s, i, a) => s !== a[i - 1]);
 
 /** Replays the host workflow's history and each child's; with RECORD_HISTORIES=1, stores them for the replay tier. */
-async function record(handle: WorkflowHandle, file: string): Promise<void> {
-  const runs: { name: string; history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> }[] = [{ name: file, history: await handle.fetchHistory() }];
-  const seen = new Set<string>();
-  for await (const child of client.workflow.list({ query: `WorkflowId STARTS_WITH "${handle.workflowId}/"` })) {
-    if (seen.has(child.type)) continue; // one history per child type is enough to pin its behaviour
-    seen.add(child.type);
-    runs.push({ name: `${file}.${child.type}`, history: await client.workflow.getHandle(child.workflowId, child.runId).fetchHistory() });
-  }
-  for (const run of runs) {
-    if (process.env.RECORD_HISTORIES === '1') {
-      writeFileSync(fileURLToPath(new URL(`../test/replay/histories/${run.name}.json`, import.meta.url)), `${JSON.stringify(JSON.parse(historyToJSON(run.history)), null, 1)}\n`);
-    }
-    // Always replay what was just produced against the same code.
-    await Worker.runReplayHistory({ workflowBundle: bundle, replayName: run.name }, run.history);
-  }
-}
+const record = (handle: WorkflowHandle, file: string) => recordHistories(client, bundle, handle, file);
 
 describe('host workflow on the real Temporal server', () => {
   it('walks a host through the lifecycle: available, provisioned (live ISO), back, and deleted', async () => {

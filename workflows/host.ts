@@ -8,7 +8,8 @@
  * host `delayed` until it offers one (`offerSlot`).
  *
  * Messages: `syncHost` (signal: new intent), `offerSlot` (signal: a slot is free), `hostState` (query),
- * `abortOperation` (update). Ends when the host is deleted (after `releaseHost`); continues as new when
+ * `abortOperation` (update), `requestFirmware` / `cancelFirmware` (signals of a firmware rollout, answered with
+ * `firmwareHostReply` to the rollout). Ends when the host is deleted (after `releaseHost`); continues as new when
  * history grows.
  */
 import {
@@ -16,21 +17,26 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
   patched,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
+import type { RaidConfig } from '../domain/baremetalhost.schema.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
+import { firmwareWork, hasFirmwareWork, rolloutRefusal, withRolloutRequest, type FirmwareWork } from '../domain/host-firmware.ts';
 import {
   ANNOTATION,
   DEFAULT_LIFECYCLE_CONFIG,
   applyFailure,
+  beginFirmwareOperation,
   applySuccess,
   attach,
   delay,
@@ -47,14 +53,33 @@ import {
   type OperationRequest,
   type OperationResults,
 } from '../domain/host-lifecycle.ts';
-import type { HostDesired, HostEvent, HostState, PublishResult } from '../domain/host-model.ts';
+import type {
+  FirmwarePublication,
+  FirmwareReading,
+  HostDesired,
+  HostEvent,
+  HostState,
+  PublishResult,
+  RolloutReply,
+  RolloutRequest,
+} from '../domain/host-model.ts';
 import { operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
 import { hostAgent } from './host-agent.ts';
-import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
-import { planOperation } from './operation-children.ts';
+import {
+  abortOperation,
+  cancelFirmware,
+  firmwareHostReply,
+  hostState,
+  offerSlot,
+  requestFirmware,
+  stopFirmwareWork,
+  syncHost,
+} from './messages.ts';
+import { planOperation, type OperationPlan } from './operation-children.ts';
+import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
@@ -78,9 +103,11 @@ const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHis
 const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
   register: '15 minutes',
   inspect: '30 minutes',
-  prepare: '60 minutes',
+  // Firmware flashes take minutes each (a BMC flash and its reboot over ten); RAID 5-20 minutes (Metal3's docs).
+  prepare: '6 hours',
   provision: '60 minutes',
   deprovision: '30 minutes',
+  servicing: '6 hours',
   power: '15 minutes',
 };
 
@@ -141,17 +168,43 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const events: HostEvent[] = [];
   const removals = new Set<string>();
   let hardwareData: Record<string, unknown> | undefined;
+  let firmwareData: FirmwarePublication | undefined;
   let publishing = false;
+  /** Answers to firmware rollouts, sent in order by `replier`. */
+  const replies: { to: string; reply: RolloutReply }[] = [];
+  let replying = false;
+  /** The firmware operation running now (to ask it to stop after the current flash). */
+  let firmwareChild: { workflowId: string; started: boolean } | undefined;
   /** The bridge's answer to the slot claim in flight. */
   let claimAnswer: PublishResult | undefined;
   let running: { scope: CancellationScope; abortReason?: string } | undefined;
 
   const pending = () => {
-    const p = { events: events.splice(0), removeAnnotations: [...removals], ...(hardwareData ? { hardwareData } : {}) };
+    const p = {
+      events: events.splice(0),
+      removeAnnotations: [...removals],
+      ...(hardwareData ? { hardwareData } : {}),
+      ...(firmwareData ? { firmware: firmwareData } : {}),
+    };
     removals.clear();
     hardwareData = undefined;
+    firmwareData = undefined;
     return p;
   };
+  /** Queues the firmware read from the BMC for the bridge (FirmwareSchema, HostFirmwareSettings, HostFirmwareComponents). */
+  const publishFirmware = (reading: FirmwareReading | undefined, flashed: FirmwarePublication['flashed'] = []) => {
+    if (!reading || (reading.settings === undefined && reading.components.length === 0)) return;
+    const appliedUpdates = state.firmware?.appliedUpdates;
+    firmwareData = { reading, flashed, ...(appliedUpdates ? { appliedUpdates } : {}) };
+  };
+  const reply = (to: string, answer: RolloutReply) => replies.push({ to, reply: answer });
+  const answerOf = (request: RolloutRequest, outcome: RolloutReply['outcome'], message: string, versions?: RolloutReply['versions']): RolloutReply => ({
+    host: { namespace: desired.ref.namespace, name: desired.ref.name },
+    attempt: request.attempt,
+    outcome,
+    message,
+    ...(versions && versions.length > 0 ? { versions } : {}),
+  });
   const publish = () => queue.add(state, pending());
   const consume = (keys: string[]) => {
     for (const k of keys) removals.add(k);
@@ -198,6 +251,37 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     changed = true;
   });
+  setHandler(requestFirmware, (request) => {
+    const current = state.rollout;
+    const refusal =
+      rolloutRefusal(state, desired) ??
+      (current?.started && current.replyTo !== request.replyTo
+        ? `another firmware rollout (${current.rollout.namespace}/${current.rollout.name}) is updating the host`
+        : undefined);
+    if (refusal) {
+      reply(request.replyTo, answerOf(request, 'skipped', refusal));
+      return;
+    }
+    if (current?.started) return; // the same request again: it is under way, its answer follows
+    if (current && current.replyTo !== request.replyTo) {
+      reply(current.replyTo, answerOf(current, 'skipped', `replaced by firmware rollout ${request.rollout.namespace}/${request.rollout.name}`));
+    }
+    state = withRolloutRequest(state, request);
+    changed = true;
+  });
+  setHandler(cancelFirmware, ({ rollout, attempt }) => {
+    const current = state.rollout;
+    if (!current || current.rollout.namespace !== rollout.namespace || current.rollout.name !== rollout.name || current.attempt !== attempt) return;
+    if (!current.started) {
+      state = { ...state, rollout: undefined };
+      reply(current.replyTo, answerOf(current, 'aborted', 'not started: the rollout was aborted'));
+      changed = true;
+      return;
+    }
+    state = { ...state, rollout: { ...current, stop: true } };
+    // The firmware operation finishes its current flash and stops; its outcome answers the rollout.
+    if (firmwareChild?.started) void getExternalWorkflowHandle(firmwareChild.workflowId).signal(stopFirmwareWork).catch(() => undefined);
+  });
   setHandler(offerSlot, () => {
     // The slot is reserved for this host: it claims it on its next move (decide lets it through).
     if (!state.delayed) return;
@@ -218,6 +302,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       try {
         const result = await bridge.publishStatus({ ref: desired.ref, ...next });
         if (next.claim) claimAnswer = result;
+        // The bridge lost the FirmwareSchema: its rules go with the next reading.
+        if (result.firmwareSchemaMissing && state.firmware) state = { ...state, firmware: { ...state.firmware, schemaName: undefined } };
         // A refused claim showed the state before the move; the workflow records what it shows.
         if (!result.delayed) {
           lastPublished = key;
@@ -235,7 +321,26 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
   };
   void publisher();
-  const publicationsDone = () => condition(() => queue.length === 0 && !publishing);
+
+  // Answers to firmware rollouts, one at a time, in order. A rollout that is gone no longer needs its answer.
+  const replier = async () => {
+    for (;;) {
+      await condition(() => replies.length > 0);
+      const next = replies[0];
+      if (!next) continue;
+      replying = true;
+      try {
+        await getExternalWorkflowHandle(next.to).signal(firmwareHostReply, next.reply);
+      } catch (err) {
+        log.warn('could not answer a firmware rollout', { to: next.to, error: hostFailureOf(err).message });
+      } finally {
+        replies.shift();
+        replying = false;
+      }
+    }
+  };
+  void replier();
+  const publicationsDone = () => condition(() => queue.length === 0 && !publishing && replies.length === 0 && !replying);
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -273,12 +378,29 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const capabilities = address.ok ? address.address.capabilities : undefined;
     const driver = address.ok ? address.address.type : 'BMC';
 
-    if (request.name === 'prepare' && desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-      const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-      return;
+    // v5: RAID, BIOS settings and firmware updates (preparing), and servicing, run in a firmware child.
+    let work: FirmwareWork | undefined;
+    let firmwarePlan: FirmwarePlan | undefined;
+    if (request.name === 'prepare' || request.name === 'servicing') {
+      const decided = decideFirmware(request, now);
+      if (decided === 'folded') return;
+      if (decided) ({ work, plan: firmwarePlan } = decided);
     }
-    const plan = planOperation({ request, desired, state, target: target(), capabilities, driver, agent: v4 });
+    // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
+    const readFirmware =
+      request.name === 'register' && address.ok && address.address.protocol === 'redfish' && patched('register-reads-firmware');
+    const known = state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {};
+    const base = planOperation({
+      request,
+      desired,
+      state,
+      target: target(),
+      capabilities,
+      driver,
+      agent: v4,
+      ...(readFirmware ? { registerFirmware: known } : {}),
+    });
+    const plan = firmwarePlan ? withFirmwareChild(request.name as 'prepare' | 'servicing', firmwarePlan, base, now) : base;
     if (plan.kind === 'fold') {
       events.push(...plan.events);
       fold(applySuccess(state, request as never, plan.result as never, desired, now));
@@ -298,6 +420,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       workflowExecutionTimeout: plan.agent ? AGENT_CHILD_TIMEOUT : CHILD_TIMEOUT[request.name],
       staticSummary: `${summary}: ${namespace}/${name} via ${driver}`,
     };
+    const rolloutRequest = work?.rollout ? state.rollout : undefined;
+    if (firmwarePlan && (request.name === 'prepare' || request.name === 'servicing')) {
+      state = beginFirmwareOperation(state, request.name, work?.rollout ?? false, now);
+      publish();
+    }
     const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
@@ -308,6 +435,22 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         hardwareData = done.state.hardware;
       }
       fold(done);
+      if (request.name === 'register') publishFirmware((result as OperationResults['register']).firmware);
+      if (firmwarePlan) {
+        const outcome = (result as FirmwareOperationResult).firmware;
+        publishFirmware(outcome.reading, outcome.flashed);
+        publish();
+        if (rolloutRequest) {
+          const versions = outcome.flashed.map((f) => ({ component: f.component, version: f.version }));
+          const what = [...versions.map((v) => `${v.component} ${v.version}`), ...Object.keys(rolloutRequest.settings)].join(', ');
+          reply(
+            rolloutRequest.replyTo,
+            outcome.stopped
+              ? answerOf(rolloutRequest, 'aborted', `stopped after the current flash${what ? ` (done: ${what})` : ''}`, versions)
+              : answerOf(rolloutRequest, 'updated', `updated${what ? `: ${what}` : ''} (${request.name})`, versions),
+          );
+        }
+      }
     } catch (err) {
       let failure: HostFailure = hostFailureOf(err);
       if (running.abortReason !== undefined) {
@@ -315,12 +458,102 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       }
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
+      if (rolloutRequest) reply(rolloutRequest.replyTo, answerOf(rolloutRequest, 'failed', `${failure.code}: ${failure.message}`));
     } finally {
       agent.end();
       running = undefined;
+      firmwareChild = undefined;
       state = { ...state, operation: undefined, operationStep: undefined };
       upsert(searchAttributes.operation('', state));
     }
+  }
+
+  /**
+   * The firmware work of a `prepare` or `servicing` operation: RAID, BIOS settings and updates for a firmware
+   * child, or `folded` when the operation was decided at once (nothing to do, or a preparation error), or
+   * nothing when only the deploy agent's cleaning (operation-children.ts) remains.
+   */
+  function decideFirmware(
+    request: Extract<OperationRequest, { name: 'prepare' | 'servicing' }>,
+    now: number,
+  ): { work: FirmwareWork; plan: FirmwarePlan } | 'folded' | undefined {
+    if (request.name === 'servicing') {
+      const work = firmwareWork(state, desired, 'servicing');
+      // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
+      if (!hasFirmwareWork(work)) {
+        fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+        return 'folded';
+      }
+      return { work, plan: planOf(work, undefined) };
+    }
+    const fail = (message: string) => {
+      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
+      return 'folded' as const;
+    };
+    const raid = desired.spec.raid as RaidConfig | undefined;
+    const raidSet = raid !== undefined && Object.keys(raid).length > 0;
+    const work = firmwareWork(state, desired, 'preparing');
+    // v5 (before: spec.raid failed preparing, and settings and updates were not applied).
+    if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
+      return raidSet ? fail('RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue') : undefined;
+    }
+    if ((raid?.softwareRAIDVolumes ?? []).length > 0) {
+      return fail(
+        'software RAID (spec.raid.softwareRAIDVolumes) is not built by Tempered yet; ' +
+          'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue',
+      );
+    }
+    // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
+    const hardware = raid?.hardwareRAIDVolumes ?? undefined;
+    const raidChanged = JSON.stringify(desired.spec.raid) !== JSON.stringify(state.raid);
+    const raidDue = hardware !== undefined && (raidChanged || state.errorType === 'preparation error');
+    if (!hasFirmwareWork(work) && !raidDue) return undefined;
+    return { work, plan: planOf(work, raidDue ? hardware : undefined) };
+  }
+
+  /** The prepare or servicing child's plan for `work` (and hardware RAID volumes, in preparing). */
+  function planOf(work: FirmwareWork | undefined, raid: RaidConfig['hardwareRAIDVolumes'] | undefined): FirmwarePlan {
+    return {
+      settings: work?.settings ?? {},
+      updates: work?.updates ?? [],
+      componentUpdates: work?.componentUpdates ?? [],
+      ...(raid ? { raid } : {}),
+      ...(state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {}),
+    };
+  }
+
+  /**
+   * The operation as a firmware child (prepare or servicing, workflows/prepare.ts), followed by the cleaning
+   * `base` plans when it has one (first preparing: RAID is built before the disks are cleaned). The firmware
+   * child takes the operation's ID, or `<id>/firmware` when the cleaning child (which the agent's messages
+   * reach by that ID) follows it.
+   */
+  function withFirmwareChild(kind: 'prepare' | 'servicing', plan: FirmwarePlan, base: OperationPlan, now: number): OperationPlan {
+    const cleaning = base.kind === 'child' ? base : undefined;
+    return {
+      kind: 'child',
+      ...(cleaning?.agent ? { agent: cleaning.agent } : {}),
+      events: base.events ?? [],
+      run: async (options, bootId) => {
+        const workflowId = cleaning ? `${options.workflowId}/firmware` : options.workflowId;
+        firmwareChild = { workflowId, started: false };
+        const input = { operationId: workflowId, target: target(), plan, since: new Date(now).toISOString() };
+        const child = await startChild(kind === 'prepare' ? prepareWorkflow : servicingWorkflow, {
+          ...options,
+          workflowId,
+          workflowExecutionTimeout: CHILD_TIMEOUT[kind],
+          args: [input],
+        });
+        firmwareChild.started = true;
+        // A rollout's abort that came while the child was starting: it stops after its current flash.
+        if (state.rollout?.stop) await child.signal(stopFirmwareWork);
+        const done = await child.result();
+        firmwareChild = undefined;
+        if (!cleaning) return done;
+        const cleaned = (await cleaning.run(options, bootId)) as OperationResults['prepare'];
+        return { ...cleaned, firmware: done.firmware };
+      },
+    };
   }
 
   /**
@@ -442,6 +675,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       continue;
     }
     if (step.kind === 'release') {
+      if (state.rollout) reply(state.rollout.replyTo, answerOf(state.rollout, 'skipped', 'the host was deleted'));
       await publicationsDone();
       await bridge.releaseHost(desired.ref);
       log.info('host released: workflow ends');
@@ -449,6 +683,13 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     try {
       await execute(step, now);
+      // A waiting rollout request the host can no longer take (deprovisioning, detached, ...): answered now.
+      const waiting = state.rollout;
+      const refusal = waiting && !waiting.started ? rolloutRefusal(state, desired) : undefined;
+      if (waiting && refusal) {
+        state = { ...state, rollout: undefined };
+        reply(waiting.replyTo, answerOf(waiting, 'skipped', refusal));
+      }
     } catch (err) {
       // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
       // with a backoff, never a crash loop; the next change decides again.

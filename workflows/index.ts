@@ -7,3 +7,6 @@ export { deprovisionWorkflow } from './deprovision.ts';
 export { powerWorkflow } from './power.ts';
 export { cleanWorkflow } from './clean.ts';
 export { deployWorkflow } from './deploy.ts';
+export { prepareWorkflow, servicingWorkflow } from './prepare.ts';
+export { firmwareUpdateWorkflow } from './firmware-update.ts';
+export { firmwareRolloutWorkflow, rolloutHostWorkflow } from './rollout.ts';

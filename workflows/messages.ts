@@ -4,7 +4,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AgentHeartbeat, AgentInspection, AgentLookup, AgentLookupReply, AgentSession } from '../domain/agent.ts';
-import type { HostDesired, HostState } from '../domain/host-model.ts';
+import type { RolloutControl, RolloutStatus } from '../domain/firmware-rollout.ts';
+import type { HostDesired, HostState, RolloutReply, RolloutRequest } from '../domain/host-model.ts';
 
 /** The bridge's view of the BareMetalHost changed (spec, annotations, Secret version, deletion, lost status). */
 export const syncHost = defineSignal<[HostDesired]>('syncHost');
@@ -47,3 +48,24 @@ export const agentInventory = defineSignal<[AgentInspection]>('agentInventory');
 
 /** Operation child → host workflow: the step it is in now, and since when (Progressing condition, UI). */
 export const operationStep = defineSignal<[{ step: string; since: string }]>('operationStep');
+
+/** A firmware rollout asks a host to apply updates and settings (preparing or servicing), then to reply. */
+export const requestFirmware = defineSignal<[RolloutRequest]>('requestFirmware');
+
+/** A firmware rollout withdraws its request: dropped if not started, else stopped after the current flash. */
+export const cancelFirmware = defineSignal<[{ rollout: { namespace: string; name: string }; attempt: number }]>('cancelFirmware');
+
+/** The host asks its running prepare or servicing operation to stop after the current flash. */
+export const stopFirmwareWork = defineSignal<[]>('stopFirmwareWork');
+
+/** A host's answer to a rollout's request (sent to the request's `replyTo`). */
+export const firmwareHostReply = defineSignal<[RolloutReply]>('firmwareHostReply');
+
+/** The rollout stops one host's update (abort): its child cancels the request and waits for the host's answer. */
+export const stopRolloutHost = defineSignal<[]>('stopRolloutHost');
+
+/** The bridge's view of a FirmwareRollout changed: paused, aborted, or gone. */
+export const syncRollout = defineSignal<[RolloutControl]>('syncRollout');
+
+/** A rollout's progress, as its workflow knows it. */
+export const rolloutState = defineQuery<RolloutStatus>('rolloutState');

@@ -6,7 +6,8 @@
  * input; the agent's token derives from it, so history never holds one.
  *
  * What needs no child at all is decided here too: `prepare` without cleaning (it has no BMC call), cleaning
- * that cannot run because the BMC has no virtual media to boot the agent (an Event says so).
+ * that cannot run because the BMC has no virtual media to boot the agent (an Event says so). RAID, BIOS and
+ * firmware work (`prepare`, `servicing`) the host workflow adds around these (workflows/prepare.ts).
  */
 import { executeChild } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
@@ -55,6 +56,8 @@ export interface PlanContext {
   driver: string;
   /** The host workflow run knows the deploy agent (patch `deploy-agent`); runs from before plan as they did. */
   agent: boolean;
+  /** `register` also reads the BMC's firmware (for the firmware objects), knowing this FirmwareSchema. */
+  registerFirmware?: { knownSchema?: string };
 }
 
 /** The agent-driven input every such child shares. */
@@ -82,7 +85,14 @@ export function planOperation(c: PlanContext): OperationPlan {
   if (!c.agent) return planBeforeAgent(c);
   switch (request.name) {
     case 'register':
-      return { kind: 'child', run: (o) => executeChild(registerWorkflow, { ...o, args: [{ target }] }) };
+      return {
+        kind: 'child',
+        run: (o) =>
+          executeChild(registerWorkflow, {
+            ...o,
+            args: [{ target, ...(c.registerFirmware ? { firmware: c.registerFirmware } : {}) }],
+          }),
+      };
     case 'power':
       return { kind: 'child', run: (o) => executeChild(powerWorkflow, { ...o, args: [{ target, on: request.on, mode: request.mode }] }) };
     case 'inspect':
@@ -129,6 +139,9 @@ export function planOperation(c: PlanContext): OperationPlan {
           }),
       };
     }
+    case 'servicing':
+      // Servicing's work is firmware, which the host workflow plans itself (workflows/prepare.ts).
+      return { kind: 'fold', result: { poweredOn: state.poweredOn }, events: [] };
     case 'deprovision': {
       if (mode === 'disabled' || !virtualMedia) {
         return {

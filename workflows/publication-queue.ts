@@ -7,13 +7,26 @@
  * if the bridge refuses (the state before the move), and nothing folded into it is lost either way.
  * Pure (no Temporal): the workflow drives it and sends what it yields.
  */
-import type { HostEvent, HostState, StatusPublication } from '../domain/host-model.ts';
+import type { FirmwarePublication, HostEvent, HostState, StatusPublication } from '../domain/host-model.ts';
 
 /** What the workflow has gathered for the next publication besides the state. */
 export interface Pending {
   events: HostEvent[];
   removeAnnotations: string[];
   hardwareData?: Record<string, unknown>;
+  firmware?: FirmwarePublication;
+}
+
+/**
+ * Two firmware publications as one: the later reading, every flash, the later applied updates; a schema's rules
+ * read earlier are kept when the later reading names the same schema without them.
+ */
+export function mergeFirmware(earlier: FirmwarePublication | undefined, later: FirmwarePublication | undefined): FirmwarePublication | undefined {
+  if (!earlier || !later) return later ?? earlier;
+  const reading = { ...later.reading };
+  if (!reading.schema && earlier.reading.schema && earlier.reading.schemaName === reading.schemaName) reading.schema = earlier.reading.schema;
+  const applied = later.appliedUpdates ?? earlier.appliedUpdates;
+  return { reading, flashed: [...earlier.flashed, ...later.flashed], ...(applied ? { appliedUpdates: applied } : {}) };
 }
 
 /** A queued publication (without the host reference, which the workflow adds when sending). */
@@ -29,6 +42,9 @@ export function visibleKey(state: HostState): string {
     deleteAttempts: _d,
     operation: _o,
     errorCode: _e,
+    // What the workflow keeps of its firmware and a rollout's request: shown through the firmware objects.
+    firmware: _f,
+    rollout: _ro,
     cleanedAt: _cl,
     ...visible
   } = state;
@@ -59,6 +75,8 @@ export class PublicationQueue {
       last.events.push(...pending.events);
       last.removeAnnotations = union(last.removeAnnotations, pending.removeAnnotations);
       if (pending.hardwareData) last.hardwareData = pending.hardwareData;
+      const firmware = mergeFirmware(last.firmware, pending.firmware);
+      if (firmware) last.firmware = firmware;
       return;
     }
     this.#items.push({ state, ...copy(pending) });
@@ -87,6 +105,8 @@ export class PublicationQueue {
       following.events.unshift(...next.events);
       following.removeAnnotations = union(next.removeAnnotations, following.removeAnnotations);
       if (next.hardwareData && !following.hardwareData) following.hardwareData = next.hardwareData;
+      const firmware = mergeFirmware(next.firmware, following.firmware);
+      if (firmware) following.firmware = firmware;
       const fallback = following.claim?.fallback;
       if (fallback) {
         fallback.events.unshift(...next.events);
@@ -104,7 +124,8 @@ export function unchanged(publication: QueuedPublication, lastPublishedKey: stri
     visibleKey(publication.state) === lastPublishedKey &&
     publication.events.length === 0 &&
     publication.removeAnnotations.length === 0 &&
-    !publication.hardwareData
+    !publication.hardwareData &&
+    !publication.firmware
   );
 }
 
@@ -113,5 +134,6 @@ function copy(pending: Pending): Pending {
     events: [...pending.events],
     removeAnnotations: [...pending.removeAnnotations],
     ...(pending.hardwareData ? { hardwareData: pending.hardwareData } : {}),
+    ...(pending.firmware ? { firmware: pending.firmware } : {}),
   };
 }

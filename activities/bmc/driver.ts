@@ -288,6 +288,8 @@ export interface FirmwareOps {
   list(opts?: CallOptions): Promise<FirmwareComponent[]>;
   /** Every inventory member, with the ones that did not answer. */
   inventory(opts?: CallOptions): Promise<FirmwareInventory>;
+  /** One component's version (`bios`, `bmc` or an inventory id), read with as few requests as it takes. */
+  version(component: string, opts?: CallOptions): Promise<string | undefined>;
   /**
    * Starts an update exactly once: when the BMC already has a task for this image (found by the request it
    * echoes, Task.Payload) that is running or completed since `since`, or the component already has `version`,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULT_CONFIGURATION_NAME, DEFAULT_TIMEOUT_SECONDS, validatingWebhookConfiguration, WEBHOOK_NAME } from './register.ts';
-import { VALIDATE_BAREMETALHOST_PATH } from './server.ts';
+import { DEFAULT_CONFIGURATION_NAME, DEFAULT_TIMEOUT_SECONDS, ROLLOUT_WEBHOOK_NAME, validatingWebhookConfiguration, WEBHOOK_NAME } from './register.ts';
+import { VALIDATE_BAREMETALHOST_PATH, VALIDATE_FIRMWAREROLLOUT_PATH } from './server.ts';
 
 describe('validatingWebhookConfiguration', () => {
   const built = validatingWebhookConfiguration({
@@ -26,12 +26,25 @@ describe('validatingWebhookConfiguration', () => {
     expect(webhook?.objectSelector).toBeUndefined();
   });
 
+  it('validates CREATE and UPDATE of firmwarerollouts beside it, on their own path', () => {
+    expect(built.webhooks?.[1]).toMatchObject({
+      name: ROLLOUT_WEBHOOK_NAME,
+      failurePolicy: 'Fail',
+      clientConfig: { url: `https://127.0.0.1:9443${VALIDATE_FIRMWAREROLLOUT_PATH}`, caBundle: 'Q0E=' },
+      namespaceSelector: { matchLabels: { team: 'a' } },
+      rules: [{ apiGroups: ['tempered.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['firmwarerollouts'], scope: 'Namespaced' }],
+    });
+  });
+
   it('matches the in-cluster manifest in deploy/base/webhook except for clientConfig', () => {
     const manifest = parse(readFileSync(new URL('../../deploy/base/webhook/validatingwebhookconfiguration.yaml', import.meta.url), 'utf8')) as typeof built;
-    const [deployed] = manifest.webhooks ?? [];
-    const ours = validatingWebhookConfiguration({ clientConfig: {} });
-    expect({ ...deployed, clientConfig: undefined }).toEqual({ ...ours.webhooks?.[0], clientConfig: undefined });
+    const ours = validatingWebhookConfiguration({ clientConfig: { service: { namespace: 'tempered-system', name: 'tempered-webhook', port: 443 } } });
+    expect(manifest.webhooks).toHaveLength(2);
+    for (const [i, deployed] of (manifest.webhooks ?? []).entries()) {
+      expect({ ...deployed, clientConfig: undefined }).toEqual({ ...ours.webhooks?.[i], clientConfig: undefined });
+    }
     expect(manifest.metadata).toEqual(ours.metadata);
-    expect(deployed?.clientConfig?.service).toMatchObject({ path: VALIDATE_BAREMETALHOST_PATH, port: 443 });
+    expect(manifest.webhooks?.[0]?.clientConfig?.service).toMatchObject({ path: VALIDATE_BAREMETALHOST_PATH, port: 443 });
+    expect(manifest.webhooks?.[1]?.clientConfig?.service).toMatchObject({ path: VALIDATE_FIRMWAREROLLOUT_PATH, port: 443 });
   });
 });

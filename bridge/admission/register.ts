@@ -6,9 +6,21 @@
  * in step.
  */
 import * as k8s from '@kubernetes/client-node';
+import { VALIDATE_BAREMETALHOST_PATH, VALIDATE_FIRMWAREROLLOUT_PATH } from './server.ts';
 
 /** The webhook's name inside the configuration: BMO's, so existing tooling recognises it. */
 export const WEBHOOK_NAME = 'baremetalhost.metal3.io';
+/** The FirmwareRollout webhook's name, beside it in the same configuration. */
+export const ROLLOUT_WEBHOOK_NAME = 'firmwarerollout.tempered.dev';
+
+/** The rollout webhook's client config: the BareMetalHost one, on the rollout path. */
+function rolloutClientConfig(config: k8s.AdmissionregistrationV1WebhookClientConfig): k8s.AdmissionregistrationV1WebhookClientConfig {
+  return {
+    ...config,
+    ...(config.url ? { url: config.url.replace(VALIDATE_BAREMETALHOST_PATH, VALIDATE_FIRMWAREROLLOUT_PATH) } : {}),
+    ...(config.service ? { service: { ...config.service, path: VALIDATE_FIRMWAREROLLOUT_PATH } } : {}),
+  };
+}
 /** Default name of the ValidatingWebhookConfiguration object. */
 export const DEFAULT_CONFIGURATION_NAME = 'tempered-baremetalhost-validation';
 /** Default seconds the apiserver waits for an answer before applying the failure policy. */
@@ -54,6 +66,12 @@ export function validatingWebhookConfiguration(registration: WebhookRegistration
     ...(registration.namespaceSelector ? { namespaceSelector: registration.namespaceSelector } : {}),
     ...(registration.objectSelector ? { objectSelector: registration.objectSelector } : {}),
   };
+  const rollouts: k8s.V1ValidatingWebhook = {
+    ...webhook,
+    name: ROLLOUT_WEBHOOK_NAME,
+    clientConfig: rolloutClientConfig(registration.clientConfig),
+    rules: [{ apiGroups: ['tempered.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE'], resources: ['firmwarerollouts'], scope: 'Namespaced' }],
+  };
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
@@ -61,7 +79,7 @@ export function validatingWebhookConfiguration(registration: WebhookRegistration
       name: registration.name ?? DEFAULT_CONFIGURATION_NAME,
       labels: { 'app.kubernetes.io/part-of': 'tempered', 'app.kubernetes.io/component': 'admission', ...registration.labels },
     },
-    webhooks: [webhook],
+    webhooks: [webhook, rollouts],
   };
 }
 

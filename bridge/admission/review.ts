@@ -1,8 +1,9 @@
 /**
  * `admission.k8s.io/v1` AdmissionReview handling, without I/O: a request body in, the response body (or a
- * reason to answer 400) out. BareMetalHost CREATE and UPDATE go through the rules; anything else the
- * apiserver sends (another kind, DELETE, CONNECT) is allowed, because only BareMetalHost has rules here.
+ * reason to answer 400) out. BareMetalHost and FirmwareRollout CREATE and UPDATE go through their rules;
+ * anything else the apiserver sends (another kind, DELETE, CONNECT) is allowed: only these kinds have rules.
  */
+import { validateRolloutCreate, validateRolloutUpdate, type RolloutViolation } from './rollout-rules.ts';
 import { formatViolations, validateHostCreate, validateHostUpdate, type Violation } from './rules.ts';
 import { record, text } from './read.ts';
 
@@ -27,7 +28,7 @@ export interface ReviewOutcome {
   operation: string;
   namespace: string;
   name: string;
-  violations: Violation[];
+  violations: (Violation | RolloutViolation)[];
 }
 
 /** A body that is not an AdmissionReview v1 request: answered with HTTP 400 and this message. */
@@ -39,9 +40,9 @@ export class MalformedReviewError extends Error {
   }
 }
 
-function isBareMetalHost(kind: Record<string, unknown> | undefined, resource: Record<string, unknown> | undefined): boolean {
-  if (kind) return text(kind.group) === 'metal3.io' && text(kind.kind) === 'BareMetalHost';
-  return text(resource?.group) === 'metal3.io' && text(resource?.resource) === 'baremetalhosts';
+function isKind(kind: Record<string, unknown> | undefined, resource: Record<string, unknown> | undefined, group: string, name: string, plural: string): boolean {
+  if (kind) return text(kind.group) === group && text(kind.kind) === name;
+  return text(resource?.group) === group && text(resource?.resource) === plural;
 }
 
 /**
@@ -62,13 +63,20 @@ export function reviewAdmission(body: unknown): ReviewOutcome {
   const namespace = text(request.namespace);
   const name = text(request.name);
   const context = { namespace, name };
-  let violations: Violation[] = [];
+  let violations: (Violation | RolloutViolation)[] = [];
   const subResource = text(request.subResource);
-  if (isBareMetalHost(record(request.kind), record(request.resource)) && subResource === '') {
+  const kind = record(request.kind);
+  const resource = record(request.resource);
+  if (isKind(kind, resource, 'metal3.io', 'BareMetalHost', 'baremetalhosts') && subResource === '') {
     if (operation === 'CREATE') violations = validateHostCreate(request.object, context);
     else if (operation === 'UPDATE') {
       // An UPDATE always carries oldObject; without it the only safe reading is "validate as new".
       violations = request.oldObject == null ? validateHostCreate(request.object, context) : validateHostUpdate(request.oldObject, request.object, context);
+    }
+  } else if (isKind(kind, resource, 'tempered.dev', 'FirmwareRollout', 'firmwarerollouts') && subResource === '') {
+    if (operation === 'CREATE') violations = validateRolloutCreate(request.object);
+    else if (operation === 'UPDATE') {
+      violations = request.oldObject == null ? validateRolloutCreate(request.object) : validateRolloutUpdate(request.oldObject, request.object);
     }
   }
   const response: AdmissionResponse = violations.length === 0

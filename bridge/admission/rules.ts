@@ -347,7 +347,7 @@ export function validateHostUpdate(oldHost: unknown, newHost: unknown, context: 
 }
 
 /** Joins messages the way BMO's webhook reports them (Kubernetes' error aggregate): `a` or `[a, b]`. */
-export function formatViolations(violations: readonly Violation[]): string {
+export function formatViolations<T extends { message: string }>(violations: readonly T[]): string {
   const messages = violations.map((x) => x.message);
   return messages.length === 1 ? (messages[0] ?? '') : `[${messages.join(', ')}]`;
 }

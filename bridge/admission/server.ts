@@ -11,6 +11,9 @@ import { MalformedReviewError, reviewAdmission } from './review.ts';
 
 /** BMO's path for the BareMetalHost validating webhook (kubebuilder's naming), kept for drop-in manifests. */
 export const VALIDATE_BAREMETALHOST_PATH = '/validate-metal3-io-v1alpha1-baremetalhost';
+/** The FirmwareRollout validating webhook's path (the same naming). */
+export const VALIDATE_FIRMWAREROLLOUT_PATH = '/validate-tempered-dev-v1alpha1-firmwarerollout';
+const REVIEW_PATHS = [VALIDATE_BAREMETALHOST_PATH, VALIDATE_FIRMWAREROLLOUT_PATH];
 /** Answers 200 "ok" while the server accepts connections. */
 export const HEALTH_PATH = '/healthz';
 
@@ -83,12 +86,12 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 async function handle(req: IncomingMessage, res: ServerResponse, logger: AdmissionLogger): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
   // Bodies of requests answered without reading them are drained, so the client can read the answer.
-  if (path !== VALIDATE_BAREMETALHOST_PATH || req.method !== 'POST') req.resume();
+  if (!REVIEW_PATHS.includes(path ?? '') || req.method !== 'POST') req.resume();
   if (path === HEALTH_PATH) {
     send(res, req.method === 'GET' || req.method === 'HEAD' ? 200 : 405, 'ok');
     return;
   }
-  if (path !== VALIDATE_BAREMETALHOST_PATH) {
+  if (!REVIEW_PATHS.includes(path ?? '')) {
     send(res, 404, { error: `no handler for ${path}` });
     return;
   }
@@ -114,8 +117,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, logger: Admissi
     const outcome = reviewAdmission(body);
     const { allowed, status } = outcome.review.response;
     const fields = { operation: outcome.operation, namespace: outcome.namespace, name: outcome.name, allowed };
-    if (allowed) logger.debug(fields, 'BareMetalHost admitted');
-    else logger.info({ ...fields, rules: outcome.violations.map((x) => x.rule), message: status?.message }, 'BareMetalHost refused');
+    const kind = path === VALIDATE_FIRMWAREROLLOUT_PATH ? 'FirmwareRollout' : 'BareMetalHost';
+    if (allowed) logger.debug(fields, `${kind} admitted`);
+    else logger.info({ ...fields, rules: outcome.violations.map((x) => x.rule), message: status?.message }, `${kind} refused`);
     send(res, 200, outcome.review);
   } catch (err) {
     if (!(err instanceof MalformedReviewError)) throw err;

@@ -11,14 +11,30 @@ export interface FakeBmc {
   power: boolean;
   media?: string;
   bootOverride?: string;
+  /** BIOS settings now, and those staged for the next power-on. */
+  bios: Record<string, string>;
+  pendingBios: Record<string, string>;
+  /** Firmware versions by component (`bios`, `bmc`, ...), and flashes by image URL. */
+  versions: Record<string, string>;
+  flashes: Record<string, number>;
+  /** Hardware RAID volumes (their levels), as applied. */
+  raid: string[] | undefined;
   secureBoot?: boolean;
   counters: { powerOn: number; powerOff: number; inserts: number; ejects: number; bootOverrides: number; registrations: number };
 }
+
+/** The fake registry: a BIOS with two settings, like a small vendor's. */
+const FAKE_SCHEMA = {
+  ProcVirtualization: { attribute_type: 'Enumeration' as const, allowable_values: ['Enabled', 'Disabled'] },
+  BootRetries: { attribute_type: 'Integer' as const, lower_bound: 0, upper_bound: 10 },
+};
 
 export interface FakeHostActivities extends HostActivities {
   bmc(address: string): FakeBmc;
   /** The next calls of `activity` for `address` fail with `code` (permanent or transient per the code). */
   failNext(address: string, activity: keyof HostActivities, code: ErrorCode, times?: number): void;
+  /** While held, firmware tasks do not end (`waitFirmwareTask` waits), so a flash stays in flight. */
+  holdFlashes(held: boolean): void;
   /** Passwords the fake "resolved": they must never appear in history. */
   readonly secret: string;
   /** resourceVersions of the fake credentials Secrets, by name (default '1'). */
@@ -31,7 +47,15 @@ export function fakeHostActivities(): FakeHostActivities {
   const bmc = (address: string): FakeBmc => {
     let b = bmcs.get(address);
     if (!b) {
-      b = { power: false, counters: { powerOn: 0, powerOff: 0, inserts: 0, ejects: 0, bootOverrides: 0, registrations: 0 } };
+      b = {
+        power: false,
+        bios: { ProcVirtualization: 'Disabled', BootRetries: '3' },
+        pendingBios: {},
+        versions: { bios: '1.0.0', bmc: '2.0.0' },
+        flashes: {},
+        raid: undefined,
+        counters: { powerOn: 0, powerOff: 0, inserts: 0, ejects: 0, bootOverrides: 0, registrations: 0 },
+      };
       bmcs.set(address, b);
     }
     return b;
@@ -44,6 +68,7 @@ export function fakeHostActivities(): FakeHostActivities {
       throw ApplicationFailure.create({ type: f.code, message: `injected ${f.code} for ${activity}`, nonRetryable: f.code !== 'BmcUnreachable' && f.code !== 'BmcTimeout' });
     }
   };
+  let held: { promise: Promise<void>; release: () => void } | undefined;
   const secret = 'fake-bmc-password-do-not-leak';
   const secretVersions = new Map<string, string>();
   return {
@@ -52,6 +77,17 @@ export function fakeHostActivities(): FakeHostActivities {
     bmc,
     failNext(address, activity, code, times = 1) {
       failures.set(`${address}#${activity}`, { code, times });
+    },
+    holdFlashes(hold) {
+      if (hold && !held) {
+        let release = () => {};
+        const promise = new Promise<void>((resolve) => (release = resolve));
+        held = { promise, release };
+      }
+      if (!hold && held) {
+        held.release();
+        held = undefined;
+      }
     },
     async registerBmc(target) {
       check(target, 'registerBmc');
@@ -73,9 +109,66 @@ export function fakeHostActivities(): FakeHostActivities {
       const b = bmc(target.address);
       if (b.power === request.on) return { poweredOn: b.power, changed: false };
       b.power = request.on;
-      if (request.on) b.counters.powerOn += 1;
-      else b.counters.powerOff += 1;
+      if (request.on) {
+        b.counters.powerOn += 1;
+        // BIOS changes staged for the next boot take effect now.
+        Object.assign(b.bios, b.pendingBios);
+        b.pendingBios = {};
+      } else b.counters.powerOff += 1;
       return { poweredOn: b.power, changed: true };
+    },
+    async readFirmware(target, request) {
+      check(target, 'readFirmware');
+      const b = bmc(target.address);
+      const schemaName = 'schema-fake0001';
+      return {
+        settings: { ...b.bios },
+        schemaName,
+        ...(request.knownSchema === schemaName ? {} : { schema: FAKE_SCHEMA }),
+        vendor: 'Fake',
+        model: 'F1',
+        components: Object.entries(b.versions).map(([component, version]) => ({ component, version })),
+      };
+    },
+    async applyBiosSettings(target, request) {
+      check(target, 'applyBiosSettings');
+      const b = bmc(target.address);
+      const unknown = Object.keys(request.settings).filter((k) => !(k in FAKE_SCHEMA));
+      if (unknown.length > 0) throw ApplicationFailure.create({ type: 'FirmwareSettingsInvalid', message: `unknown settings ${unknown.join(', ')}`, nonRetryable: true });
+      const todo = Object.entries(request.settings).filter(([k, v]) => b.bios[k] !== String(v));
+      for (const [k, v] of todo) b.pendingBios[k] = String(v);
+      return { changed: todo.length > 0, rebootRequired: Object.keys(b.pendingBios).length > 0 };
+    },
+    async readBiosSettings(target, request) {
+      const b = bmc(target.address);
+      const pick = (values: Record<string, string>) => Object.fromEntries(request.names.filter((n) => n in values).map((n) => [n, values[n] as string]));
+      return { current: pick(b.bios), pending: pick(b.pendingBios) };
+    },
+    async applyRaid(target, request) {
+      check(target, 'applyRaid');
+      const b = bmc(target.address);
+      const wanted = request.volumes?.map((v) => v.level);
+      if (wanted?.includes('2')) throw ApplicationFailure.create({ type: 'RaidConfigInvalid', message: 'RAID level 2 has no Redfish RAIDType', nonRetryable: true });
+      if (JSON.stringify(wanted) === JSON.stringify(b.raid)) return { state: 'unchanged' as const, rebootRequired: false, deleted: 0, created: 0 };
+      b.raid = wanted;
+      return { state: 'applied' as const, rebootRequired: false, deleted: 0, created: wanted?.length ?? 0 };
+    },
+    async startFirmwareUpdate(target, request) {
+      check(target, 'startFirmwareUpdate');
+      const b = bmc(target.address);
+      const previousVersion = b.versions[request.update.component];
+      b.flashes[request.update.url] = (b.flashes[request.update.url] ?? 0) + 1;
+      // The version is the last dotted number of the file name, as in the simulator.
+      b.versions[request.update.component] = /(\d+(?:\.\d+)+)/.exec(request.update.url)?.[1] ?? '9.9.9';
+      return { state: 'started' as const, taskUri: `/redfish/v1/TaskService/Tasks/${Object.values(b.flashes).reduce((a, n) => a + n, 0)}`, previousVersion };
+    },
+    async waitFirmwareTask(target) {
+      check(target, 'waitFirmwareTask');
+      if (held) await held.promise;
+      return { state: 'done' as const, taskState: 'Completed', messages: [] };
+    },
+    async readFirmwareVersion(target, request) {
+      return { version: bmc(target.address).versions[request.component] };
     },
     async inspectHardware(target) {
       check(target, 'inspectHardware');

@@ -23,7 +23,17 @@ import { applyBios, getBios, getBiosRegistry, resetBios } from './bios.ts';
 import { setBootOverride } from './boot.ts';
 import { RedfishClient, type RedfishClientOptions } from './client.ts';
 import { DEFAULT_REDFISH_TIMINGS, RedfishContext, type RedfishTimings } from './context.ts';
-import { getTask, listFirmware, pushUpdate, readFirmwareInventory, readTaskAt, simpleUpdate, startFirmwareUpdate, waitTask } from './firmware.ts';
+import {
+  getTask,
+  listFirmware,
+  pushUpdate,
+  readComponentVersion,
+  readFirmwareInventory,
+  readTaskAt,
+  simpleUpdate,
+  startFirmwareUpdate,
+  waitTask,
+} from './firmware.ts';
 import { collectInventory, normaliseInventory } from './inventory.ts';
 import { ejectAll, insert, listSlots } from './media.ts';
 import { getPowerState, readPowerState, setPower } from './power.ts';
@@ -90,6 +100,7 @@ export class RedfishDriver implements BmcDriver {
     this.firmware = {
       list: (o = {}) => x(() => listFirmware(ctx, o)),
       inventory: (o = {}) => x(() => readFirmwareInventory(ctx, o)),
+      version: (component, o = {}) => x(() => readComponentVersion(ctx, component, o)),
       startUpdate: (req, o = {}) => x(() => startFirmwareUpdate(ctx, req, o)),
       readTask: (uri, o = {}) => x(() => readTaskAt(ctx, uri, o)),
       simpleUpdate: (req, o = {}) => x(() => simpleUpdate(ctx, req, o)),
