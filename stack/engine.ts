@@ -22,6 +22,10 @@ export interface EngineOptions {
   leaseName?: string;
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
+  /** Worker processes to start (default 1); they share the task queue, so hosts spread over them. */
+  workers?: number;
+  /** Bridge processes to start (default 1); one leads, the others wait for the Lease. */
+  bridges?: number;
 }
 
 export interface EngineProcess {
@@ -31,6 +35,8 @@ export interface EngineProcess {
 
 export interface Engine {
   worker(): EngineProcess;
+  /** Every worker started so far (killed ones too), oldest first. */
+  workers(): EngineProcess[];
   bridges(): EngineProcess[];
   /** Starts another worker (after a kill, or to scale out). */
   startWorker(): Promise<EngineProcess>;
@@ -93,6 +99,10 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   };
 
   await Promise.all([startWorker(), startBridge()]);
+  await Promise.all([
+    ...Array.from({ length: Math.max(0, (options.workers ?? 1) - 1) }, () => startWorker()),
+    ...Array.from({ length: Math.max(0, (options.bridges ?? 1) - 1) }, () => startBridge({ waitForLeadership: false })),
+  ]);
 
   return {
     worker: () => {
@@ -100,6 +110,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       if (!live) throw new Error('no worker was started');
       return live;
     },
+    workers: () => workers,
     bridges: () => bridges,
     startWorker,
     startBridge,

@@ -1,0 +1,478 @@
+/**
+ * The fleet benchmark (PERFORMANCE.md): N BareMetalHosts with a live ISO and `online: true`, created at once,
+ * from nothing to `provisioned` through the real stack (the Temporal dev server or a multi-process cluster,
+ * kube-apiserver + etcd, Tempered's worker and bridge processes) against sushy-tools or the simulator.
+ * Everything is counted where it happens, not from Tempered's logs: Temporal tasks at the server's metrics
+ * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
+ * `/metrics`, Redfish requests at the BMCs, CPU seconds and peak RSS from /proc per process, status lag as
+ * the time from the workflow's transition (its search-attribute upsert in history) to the status seen
+ * through a watch. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
+ *
+ *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
+ *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--iso-kib 4096] [--cpu-prof]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import type { BmcSpec } from '../sim/index.ts';
+import { startEngine, type Engine } from '../stack/engine.ts';
+import { startImageServer } from '../stack/image-server.ts';
+import { startStack, type Stack } from '../stack/index.ts';
+import { liveProcesses } from '../stack/processes.ts';
+import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
+import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, type MetricSample } from './measure.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NS = 'bench';
+const BMH = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
+
+export interface FleetOptions {
+  hosts: number;
+  temporal: 'dev' | 'cluster';
+  bmc: 'sushy' | 'sim';
+  powerDelay: 0 | 'stock';
+  workers: number;
+  bridges: number;
+  provisioningLimit: number | undefined;
+  isoKiB: number;
+  cpuProf: boolean;
+  /** Give up after this long (the run is then reported as incomplete). */
+  timeoutMinutes: number;
+}
+
+function parse(args: string[]): FleetOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      hosts: { type: 'string', default: '50' },
+      temporal: { type: 'string', default: 'dev' },
+      bmc: { type: 'string', default: 'sushy' },
+      'power-delay': { type: 'string', default: '0' },
+      workers: { type: 'string', default: '1' },
+      bridges: { type: 'string', default: '1' },
+      'provisioning-limit': { type: 'string' },
+      'iso-kib': { type: 'string', default: '4096' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'timeout-minutes': { type: 'string', default: '60' },
+    },
+  });
+  const whole = (name: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T => {
+    if (!allowed.includes(v as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+    return v as T;
+  };
+  const delay = oneOf('power-delay', values['power-delay'], ['0', 'stock']);
+  return {
+    hosts: whole('hosts', values.hosts, 1, 5000),
+    temporal: oneOf('temporal', values.temporal, ['dev', 'cluster']),
+    bmc: oneOf('bmc', values.bmc, ['sushy', 'sim']),
+    powerDelay: delay === 'stock' ? 'stock' : 0,
+    workers: whole('workers', values.workers, 1, 4),
+    bridges: whole('bridges', values.bridges, 1, 4),
+    provisioningLimit: values['provisioning-limit'] === undefined ? undefined : whole('provisioning-limit', values['provisioning-limit'], 1, 100_000),
+    isoKiB: whole('iso-kib', values['iso-kib'], 1, 1024 * 1024),
+    cpuProf: values['cpu-prof'] ?? false,
+    timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i] as T, i);
+    }
+  }));
+}
+
+/** A seeded random source (mulberry32), so a run's power delays repeat. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The commit the figures belong to (with `+dirty` when the tree has changes). */
+function commit(): string {
+  try {
+    const hash = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${hash}+dirty` : hash;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface HostObservation {
+  created: number;
+  /** Epoch ms at which each provisioning state was first seen through the watch. */
+  seen: Map<string, number>;
+  /** Status changes seen (status differs from the previous one, `lastUpdated` aside). */
+  statusChanges: number;
+  lastStatus: string;
+}
+
+/** Watches the bench namespace's hosts and records when each state was first seen, restarting when it ends. */
+function watchHosts(kc: k8s.KubeConfig, hosts: Map<string, HostObservation>): () => void {
+  let stopped = false;
+  let request: AbortController | undefined;
+  const start = async (): Promise<void> => {
+    if (stopped) return;
+    request = await new k8s.Watch(kc).watch(`/apis/metal3.io/v1alpha1/namespaces/${NS}/baremetalhosts`, {}, (_type, obj: { metadata: { name: string }; status?: Record<string, unknown> & { provisioning?: { state?: string } } }) => {
+      const at = Date.now();
+      const h = hosts.get(obj.metadata.name);
+      if (!h || !obj.status) return;
+      const { lastUpdated: _l, ...status } = obj.status;
+      const key = JSON.stringify(status);
+      if (key !== h.lastStatus) {
+        h.statusChanges += 1;
+        h.lastStatus = key;
+      }
+      const state = obj.status.provisioning?.state;
+      if (state !== undefined && !h.seen.has(state)) h.seen.set(state, at);
+    }, () => void setTimeout(() => void start().catch(() => {}), 200)).catch(() => {
+      setTimeout(() => void start().catch(() => {}), 200);
+      return undefined;
+    });
+  };
+  void start();
+  return () => {
+    stopped = true;
+    request?.abort();
+  };
+}
+
+/** CPU seconds by process name (instances of one name summed) and peak RSS by process, now. */
+function processFigures(): { cpu: Map<string, number>; instances: Map<string, number>; rss: Map<string, number> } {
+  const cpu = new Map<string, number>();
+  const instances = new Map<string, number>();
+  const rss = new Map<string, number>();
+  for (const p of liveProcesses()) {
+    cpu.set(p.name, (cpu.get(p.name) ?? 0) + groupCpuSeconds(p.pid));
+    instances.set(p.name, (instances.get(p.name) ?? 0) + 1);
+    rss.set(`${p.name}#${p.pid}`, peakRssMiB(p.pid));
+  }
+  return { cpu, instances, rss };
+}
+
+async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
+  const endpoints = stack.temporal?.metrics ?? [];
+  return (await Promise.all(endpoints.map((e) => scrape(e.url)))).flat();
+}
+
+const TASK_OPERATIONS = {
+  workflowTasks: ['RespondWorkflowTaskCompleted', 'RespondWorkflowTaskFailed'],
+  activityTasks: ['RespondActivityTaskCompleted', 'RespondActivityTaskFailed', 'RespondActivityTaskCanceled', 'RespondActivityTaskCompletedById', 'RespondActivityTaskFailedById', 'RespondActivityTaskCanceledById'],
+  failedAttempts: ['RespondActivityTaskFailed', 'RespondActivityTaskFailedById', 'RespondWorkflowTaskFailed'],
+  dispatchedWorkflowTasks: ['RecordWorkflowTaskStarted'],
+  dispatchedActivityTasks: ['RecordActivityTaskStarted'],
+} as const;
+
+/** Temporal's requests by service/operation in the `default` namespace. */
+function temporalRequests(samples: MetricSample[]): Map<string, number> {
+  return sumBy(samples, 'service_requests', ['service_name', 'operation'], (l) => l['namespace'] === 'default');
+}
+
+function apiserverWrites(samples: MetricSample[]): Map<string, number> {
+  return sumBy(samples, 'apiserver_request_total', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
+}
+
+/** What the histories say: local activities (markers), worker identities, and transition times. */
+interface HistoryFigures {
+  workflows: number;
+  localActivities: number;
+  /** Workflow tasks by the identity of the worker that ran them (host workflows and children). */
+  tasksByWorker: Map<string, number>;
+  /** Host workflows by the worker that ran most of their workflow tasks. */
+  hostsByWorker: Map<string, number>;
+  /** host -> provisioning state -> epoch ms of the upsert that recorded it. */
+  transitions: Map<string, Map<string, number>>;
+}
+
+function payloadString(p: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+  if (!p?.data) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(p.data).toString('utf8'));
+    return Array.isArray(value) ? String(value[0]) : String(value);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readHistories(client: Client): Promise<HistoryFigures> {
+  const figures: HistoryFigures = { workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map() };
+  const runs: { workflowId: string; runId: string }[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
+  await pool(runs, 16, async ({ workflowId, runId }) => {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    figures.workflows += 1;
+    const host = workflowId.split('/').length === 3 ? workflowId.split('/')[2] : undefined;
+    const byWorker = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      if (e.markerRecordedEventAttributes) figures.localActivities += 1;
+      const identity = e.workflowTaskStartedEventAttributes?.identity;
+      if (identity) {
+        figures.tasksByWorker.set(identity, (figures.tasksByWorker.get(identity) ?? 0) + 1);
+        byWorker.set(identity, (byWorker.get(identity) ?? 0) + 1);
+      }
+      const state = payloadString(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.['ProvisioningState']);
+      if (host && state && e.eventTime) {
+        const map = figures.transitions.get(host) ?? new Map<string, number>();
+        if (!map.has(state)) map.set(state, tsToMs(e.eventTime));
+        figures.transitions.set(host, map);
+      }
+    }
+    if (host) {
+      const main = [...byWorker].sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (main) figures.hostsByWorker.set(main, (figures.hostsByWorker.get(main) ?? 0) + 1);
+    }
+  });
+  return figures;
+}
+
+/** Waits until the apiserver has seen no new Event for two polls in a row (bounded). */
+async function eventsSettled(read: () => Promise<number>): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  const deadline = Date.now() + 120_000;
+  while (quiet < 2 && Date.now() < deadline) {
+    const now = await read();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+export async function run(args: string[]): Promise<void> {
+  const o = parse(args);
+  const n = o.hosts;
+  const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
+  const load = loadavg();
+  console.log(`${n} hosts, register -> provisioned (live ISO over virtual media), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
+
+  const stack = await startStack({
+    stateDir: dir,
+    temporal: { kind: o.temporal },
+    ipmi: false,
+    sushy: o.bmc === 'sushy' ? { systems: n, powerDelay: o.powerDelay } : false,
+    progress: (m) => console.log(`  [stack] ${m}`),
+  });
+  let sim: SimulatorProcess | undefined;
+  let engine: Engine | undefined;
+  const images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3) });
+  let stopWatch = () => {};
+  try {
+    const { temporal, kube, sushy } = stack;
+    if (!temporal || !kube) throw new Error('stack incomplete');
+    if (o.bmc === 'sim') {
+      const random = seededRandom(12);
+      const specs: BmcSpec[] = Array.from({ length: n }, (_, i) => ({
+        id: `bmc-${String(i + 1).padStart(4, '0')}`, profile: 'dmtf', uniqueIdentity: true, password: `pw-${i}`,
+        powerDelayMs: o.powerDelay === 'stock' ? Math.round(1000 + random() * 10_000) : 0,
+      }));
+      mkdirSync(join(dir, 'sim'), { recursive: true });
+      sim = await startSimulatorProcess({ stateDir: join(dir, 'sim'), specs });
+    }
+    const profDir = join(dir, 'profiles');
+    const env: NodeJS.ProcessEnv = {
+      ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
+      ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
+    };
+    engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges });
+
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfig);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    const bmcs = sushy
+      ? sushy.systems.slice(0, n).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password }))
+      : (sim?.bmcs ?? []).map((b) => ({ address: b.address, username: b.username, password: b.password }));
+    await pool(bmcs, 32, async (b, i) => {
+      await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: `host-${i}-bmc` }, stringData: { username: b.username, password: b.password } } });
+    });
+
+    const apiTls = { ca: kube.pki.servingCa.cert, cert: kube.pki.admin.cert, key: kube.pki.admin.key };
+    const sushyLog = sushy ? join(dir, 'sushy', 'sushy.log') : undefined;
+    const sushyRequests = () => (sushyLog ? (readFileSync(sushyLog, 'utf8').match(/HTTP\/1\.[01]" \d{3}/g) ?? []).length : 0);
+    const simRequests = async () => Object.values((await sim?.counters()) ?? {}).reduce((s, c) => s + Object.values(c.requests).reduce((a, b) => a + b, 0), 0);
+    const redfishRequests = async () => (sushy ? sushyRequests() : await simRequests());
+
+    const observed = new Map<string, HostObservation>();
+    stopWatch = watchHosts(kc, observed);
+    const before = {
+      processes: processFigures(),
+      temporal: temporalRequests(await temporalMetrics(stack)),
+      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      redfish: await redfishRequests(),
+    };
+
+    const t0 = Date.now();
+    const names = bmcs.map((_, i) => `host-${i}`);
+    for (const name of names) observed.set(name, { created: 0, seen: new Map(), statusChanges: 0, lastStatus: '' });
+    await pool(names, 32, async (name, i) => {
+      const h = observed.get(name);
+      if (h) h.created = Date.now();
+      await objects.createNamespacedCustomObject({
+        ...BMH,
+        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
+      });
+    });
+    const createdIn = (Date.now() - t0) / 1000;
+    console.log(`  created ${n} hosts in ${fmt(createdIn)} s`);
+
+    const done = () => [...observed.values()].filter((h) => h.seen.has('provisioned')).length;
+    const deadline = t0 + o.timeoutMinutes * 60_000;
+    let lastReport = Date.now();
+    while (done() < n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now();
+        console.log(`  ${done()} / ${n} provisioned after ${fmt((Date.now() - t0) / 1000, 0)} s`);
+      }
+    }
+    const provisionedAt = Math.max(...[...observed.values()].map((h) => h.seen.get('provisioned') ?? 0));
+    const elapsed = (provisionedAt - t0) / 1000;
+    await eventsSettled(async () => apiserverWrites(await scrapeApiserver(kube.server, apiTls)).get('POST/events/') ?? 0);
+    const after = {
+      processes: processFigures(),
+      temporal: temporalRequests(await temporalMetrics(stack)),
+      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      redfish: await redfishRequests(),
+      at: Date.now(),
+    };
+    const counters = sim ? await sim.counters() : undefined;
+    stopWatch();
+
+    // Histories: local activities, worker identities, transition times.
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const history = await readHistories(client);
+    await connection.close();
+
+    const provisioned = done();
+    const latencies = [...observed.values()].filter((h) => h.seen.has('provisioned')).map((h) => ((h.seen.get('provisioned') ?? 0) - h.created) / 1000);
+    const lags: number[] = [];
+    for (const [host, transitions] of history.transitions) {
+      const seen = observed.get(host)?.seen;
+      for (const [state, at] of transitions) {
+        const visible = seen?.get(state);
+        if (visible !== undefined && state !== 'none') lags.push((visible - at) / 1000);
+      }
+    }
+    const tasks = difference(before.temporal, after.temporal);
+    const op = (service: string, names: readonly string[]) => names.reduce((s, name) => s + (tasks.get(`${service}/${name}`) ?? 0), 0);
+    const workflowTasks = op('frontend', TASK_OPERATIONS.workflowTasks);
+    const activityTasks = op('frontend', TASK_OPERATIONS.activityTasks);
+    const failedAttempts = op('frontend', TASK_OPERATIONS.failedAttempts);
+    const writes = difference(before.apiserver, after.apiserver);
+    const totalWrites = [...writes.values()].reduce((a, b) => a + b, 0);
+    const statusWrites = writes.get('PATCH/baremetalhosts/status') ?? 0;
+    const stateChanges = [...observed.values()].reduce((s, h) => s + h.seen.size, 0);
+    const visibleChanges = [...observed.values()].reduce((s, h) => s + h.statusChanges, 0);
+    const cpu = new Map([...after.processes.cpu].map(([name, v]) => [name, v - (before.processes.cpu.get(name) ?? 0)]));
+    const cpuOf = (...names: string[]) => names.reduce((s, name) => s + (cpu.get(name) ?? 0), 0);
+    const temporalNames = [...cpu.keys()].filter((k) => k === 'temporal' || k.startsWith('temporal-') || k === 'postgres');
+    const engineCpu = cpuOf('tempered-worker', 'tempered-bridge', ...temporalNames);
+    const rssPeak = (prefix: string) => Math.max(0, ...[...after.processes.rss].filter(([k]) => k.startsWith(`${prefix}#`)).map(([, v]) => v));
+    const perHostMax = (field: 'powerOn' | 'mediaInserts') => (counters ? Math.max(0, ...Object.values(counters).map((c) => c[field])) : undefined);
+
+    const figures = {
+      provisioned,
+      hosts: n,
+      seconds: elapsed,
+      hostsPerMinute: (provisioned / elapsed) * 60,
+      createSeconds: createdIn,
+      latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
+      statusLag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(0, ...lags), samples: lags.length },
+      kubernetesWritesPerHost: totalWrites / n,
+      kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
+      statusWritesPerHost: statusWrites / n,
+      provisioningStatesPerHost: stateChanges / n,
+      statusWritesPerVisibleChange: statusWrites / Math.max(1, visibleChanges),
+      visibleStatusChangesPerHost: visibleChanges / n,
+      temporalTasksPerHost: (workflowTasks + activityTasks + history.localActivities) / n,
+      temporal: {
+        workflowTasksPerHost: workflowTasks / n,
+        activityTasksPerHost: activityTasks / n,
+        localActivitiesPerHost: history.localActivities / n,
+        failedAttemptsPerHost: failedAttempts / n,
+        dispatchedWorkflowTasksPerHost: op('history', TASK_OPERATIONS.dispatchedWorkflowTasks) / n,
+        dispatchedActivityTasksPerHost: op('history', TASK_OPERATIONS.dispatchedActivityTasks) / n,
+        workflows: history.workflows,
+        requests: Object.fromEntries([...tasks].filter(([, v]) => v > 0)),
+      },
+      redfishRequestsPerHost: (after.redfish - before.redfish) / n,
+      cpuSecondsPerHost: Object.fromEntries([...cpu].map(([name, v]) => [name, v / n])),
+      engineCpuSecondsPerHost: engineCpu / n,
+      processInstances: Object.fromEntries(after.processes.instances),
+      peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge') },
+      workflowTasksByWorker: Object.fromEntries(history.tasksByWorker),
+      hostsByWorker: Object.fromEntries(history.hostsByWorker),
+      simulator: counters ? { maxPowerOnPerHost: perHostMax('powerOn'), maxMediaInsertsPerHost: perHostMax('mediaInserts') } : undefined,
+    };
+
+    const rows: [string, string][] = [
+      ['hosts provisioned', `${provisioned} / ${n} in ${fmt(elapsed)} s (created in ${fmt(createdIn)} s)`],
+      ['throughput', `${fmt(figures.hostsPerMinute)} hosts/min`],
+      ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
+      ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
+      ['CPU-s per host: worker + bridge + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
+      ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
+      ['peak RSS: worker, bridge', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB`],
+      ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
+      ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
+      ['Kubernetes writes per host', `${fmt(figures.kubernetesWritesPerHost)} (${[...writes].filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v / n)}`).join(', ')})`],
+      ['status writes', `${fmt(figures.statusWritesPerHost)} per host; ${fmt(figures.statusWritesPerVisibleChange, 2)} per visible status change; ${fmt(figures.provisioningStatesPerHost)} provisioning states per host`],
+      ['workflow tasks by worker', [...history.tasksByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ['hosts by worker', [...history.hostsByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ...(figures.simulator ? [['simulator, max per host', `power on ${figures.simulator.maxPowerOnPerHost}, media inserts ${figures.simulator.maxMediaInsertsPerHost}`] as [string, string]] : []),
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
+
+    const result = {
+      benchmark: 'fleet',
+      commit: commit(),
+      date: new Date().toISOString(),
+      flags: o,
+      loadAverage: { start: load, end: loadavg() },
+      provisioningLimit: o.provisioningLimit ?? 'default',
+      figures,
+    };
+    const resultsDir = join(ROOT, 'bench', 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    const file = join(resultsDir, `${result.date.replace(/[:.]/g, '-')}-fleet-${o.temporal}-${o.bmc}-${n}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`results: ${file}`);
+    if (provisioned < n) process.exitCode = 1;
+  } finally {
+    stopWatch();
+    await engine?.stop();
+    await images.stop();
+    await sim?.stop();
+    await stack.stop();
+    if (o.cpuProf) console.log(`CPU profiles (worker, bridge): ${join(dir, 'profiles')}`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run(process.argv.slice(2));
