@@ -222,6 +222,7 @@ async function prepareNamespace(address: string, namespace: string): Promise<voi
 /** Starts PostgreSQL, the schemas and the four services; resolves when a workflow can be started. */
 export async function startTemporalCluster(options: TemporalClusterOptions): Promise<TemporalServer> {
   const { stateDir, progress } = options;
+  mkdirSync(stateDir, { recursive: true });
   const [bins, cli] = await Promise.all([temporalServerBinaries(progress), temporalCli(progress)]);
   const password = randomBytes(12).toString('hex');
   const postgres = await startPostgres(stateDir, password, progress);
