@@ -27,6 +27,7 @@ import { startImageServer } from '../stack/image-server.ts';
 import { startStack, type Stack } from '../stack/index.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
+import { watchHosts } from '../stack/watch-hosts.ts';
 import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, type MetricSample } from './measure.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -130,34 +131,21 @@ interface HostObservation {
   lastStatus: string;
 }
 
-/** Watches the bench namespace's hosts and records when each state was first seen, restarting when it ends. */
-function watchHosts(kc: k8s.KubeConfig, hosts: Map<string, HostObservation>): () => void {
-  let stopped = false;
-  let request: AbortController | undefined;
-  const start = async (): Promise<void> => {
-    if (stopped) return;
-    request = await new k8s.Watch(kc).watch(`/apis/metal3.io/v1alpha1/namespaces/${NS}/baremetalhosts`, {}, (_type, obj: { metadata: { name: string }; status?: Record<string, unknown> & { provisioning?: { state?: string } } }) => {
-      const at = Date.now();
-      const h = hosts.get(obj.metadata.name);
-      if (!h || !obj.status) return;
-      const { lastUpdated: _l, ...status } = obj.status;
-      const key = JSON.stringify(status);
-      if (key !== h.lastStatus) {
-        h.statusChanges += 1;
-        h.lastStatus = key;
-      }
-      const state = obj.status.provisioning?.state;
-      if (state !== undefined && !h.seen.has(state)) h.seen.set(state, at);
-    }, () => void setTimeout(() => void start().catch(() => {}), 200)).catch(() => {
-      setTimeout(() => void start().catch(() => {}), 200);
-      return undefined;
-    });
-  };
-  void start();
-  return () => {
-    stopped = true;
-    request?.abort();
-  };
+/** Records, for each host of the bench namespace, when each state was first seen and how often its status changed. */
+function observeHosts(kc: k8s.KubeConfig, hosts: Map<string, HostObservation>): Promise<() => void> {
+  return watchHosts<{ metadata: { name: string }; status?: Record<string, unknown> & { provisioning?: { state?: string } } }>(kc, NS, (_type, obj) => {
+    const at = Date.now();
+    const h = hosts.get(obj.metadata.name);
+    if (!h || !obj.status) return;
+    const { lastUpdated: _l, ...status } = obj.status;
+    const key = JSON.stringify(status);
+    if (key !== h.lastStatus) {
+      h.statusChanges += 1;
+      h.lastStatus = key;
+    }
+    const state = obj.status.provisioning?.state;
+    if (state !== undefined && !h.seen.has(state)) h.seen.set(state, at);
+  });
 }
 
 /** CPU seconds by process name (instances of one name summed) and peak RSS by process, now. */
@@ -319,7 +307,7 @@ export async function run(args: string[]): Promise<void> {
     const redfishRequests = async () => (sushy ? sushyRequests() : await simRequests());
 
     const observed = new Map<string, HostObservation>();
-    stopWatch = watchHosts(kc, observed);
+    stopWatch = await observeHosts(kc, observed);
     const before = {
       processes: processFigures(),
       temporal: temporalRequests(await temporalMetrics(stack)),

@@ -31,6 +31,8 @@ export interface EngineOptions {
 export interface EngineProcess {
   proc: Supervised;
   logFile: string;
+  /** A bridge's name in the Lease (its holderIdentity while it leads). */
+  identity?: string;
 }
 
 export interface Engine {
@@ -91,7 +93,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),
       ...(options.admission ? { TEMPERED_ADMISSION_LOCAL_CERT_DIR: join(options.stateDir, 'webhook') } : {}),
     };
-    const b = launch('bridge', env);
+    const b: EngineProcess = { ...launch('bridge', env), identity: env['TEMPERED_LEASE_IDENTITY'] };
     bridges.push(b);
     const ready = waitForLeadership ? '"became the leader"' : '"msg"';
     await waitUntil('bridge', async () => readLog(b.logFile).includes(ready), { timeoutMs: 60_000, intervalMs: 100, process: b.proc });
