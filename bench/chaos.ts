@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection } from '@temporalio/client';
 import type { BmcCounters, BmcSpec } from '../sim/index.ts';
 import { hostWorkflowId } from '../domain/names.ts';
@@ -149,9 +150,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfig);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    const core = pooledApiClient(kc, k8s.CoreV1Api);
+    const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
+    const coordination = pooledApiClient(kc, k8s.CoordinationV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
 
     const names = specs.map((_, i) => `host-${i}`);

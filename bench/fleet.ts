@@ -9,7 +9,8 @@
  * through a watch. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
- *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--iso-kib 4096] [--cpu-prof]
+ *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
+ *                          [--iso-kib 4096] [--cpu-prof]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
 import type { BmcSpec } from '../sim/index.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer } from '../stack/image-server.ts';
@@ -28,7 +31,7 @@ import { startStack, type Stack } from '../stack/index.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
-import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, type MetricSample } from './measure.ts';
+import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NS = 'bench';
@@ -42,6 +45,9 @@ export interface FleetOptions {
   workers: number;
   bridges: number;
   provisioningLimit: number | undefined;
+  /** The bridge's client-side apiserver budget (BMO's -kube-api-qps/-kube-api-burst; default 20/30). */
+  kubeQps: number | undefined;
+  kubeBurst: number | undefined;
   isoKiB: number;
   cpuProf: boolean;
   /** Give up after this long (the run is then reported as incomplete). */
@@ -59,6 +65,8 @@ function parse(args: string[]): FleetOptions {
       workers: { type: 'string', default: '1' },
       bridges: { type: 'string', default: '1' },
       'provisioning-limit': { type: 'string' },
+      'kube-qps': { type: 'string' },
+      'kube-burst': { type: 'string' },
       'iso-kib': { type: 'string', default: '4096' },
       'cpu-prof': { type: 'boolean', default: false },
       'timeout-minutes': { type: 'string', default: '60' },
@@ -82,6 +90,8 @@ function parse(args: string[]): FleetOptions {
     workers: whole('workers', values.workers, 1, 4),
     bridges: whole('bridges', values.bridges, 1, 4),
     provisioningLimit: values['provisioning-limit'] === undefined ? undefined : whole('provisioning-limit', values['provisioning-limit'], 1, 100_000),
+    kubeQps: values['kube-qps'] === undefined ? undefined : whole('kube-qps', values['kube-qps'], 1, 100_000),
+    kubeBurst: values['kube-burst'] === undefined ? undefined : whole('kube-burst', values['kube-burst'], 1, 100_000),
     isoKiB: whole('iso-kib', values['iso-kib'], 1, 1024 * 1024),
     cpuProf: values['cpu-prof'] ?? false,
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
@@ -148,17 +158,21 @@ function observeHosts(kc: k8s.KubeConfig, hosts: Map<string, HostObservation>): 
   });
 }
 
-/** CPU seconds by process name (instances of one name summed) and peak RSS by process, now. */
-function processFigures(): { cpu: Map<string, number>; instances: Map<string, number>; rss: Map<string, number> } {
+/** CPU seconds by process name (instances of one name summed), by thread of our processes, and peak RSS, now. */
+function processFigures(): { cpu: Map<string, number>; threads: Map<string, number>; instances: Map<string, number>; rss: Map<string, number> } {
   const cpu = new Map<string, number>();
+  const threads = new Map<string, number>();
   const instances = new Map<string, number>();
   const rss = new Map<string, number>();
   for (const p of liveProcesses()) {
     cpu.set(p.name, (cpu.get(p.name) ?? 0) + groupCpuSeconds(p.pid));
     instances.set(p.name, (instances.get(p.name) ?? 0) + 1);
     rss.set(`${p.name}#${p.pid}`, peakRssMiB(p.pid));
+    if (p.name.startsWith('tempered-')) {
+      for (const [thread, v] of threadCpuSeconds(p.pid)) threads.set(`${p.name}/${thread}`, (threads.get(`${p.name}/${thread}`) ?? 0) + v);
+    }
   }
-  return { cpu, instances, rss };
+  return { cpu, threads, instances, rss };
 }
 
 async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
@@ -193,9 +207,16 @@ interface HistoryFigures {
   hostsByWorker: Map<string, number>;
   /** host -> provisioning state -> epoch ms of the upsert that recorded it. */
   transitions: Map<string, Map<string, number>>;
+  /** History events by type, and workflow tasks by workflow type: where the tasks go. */
+  eventsByType: Map<string, number>;
+  workflowTasksByType: Map<string, number>;
+  /** Local activities by activity type (from the markers). */
+  localActivitiesByType: Map<string, number>;
+  /** Regular activities by activity type. */
+  activitiesByType: Map<string, number>;
 }
 
-function payloadString(p: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+function payloadString(p: proto.temporal.api.common.v1.IPayload | null | undefined): string | undefined {
   if (!p?.data) return undefined;
   try {
     const value: unknown = JSON.parse(Buffer.from(p.data).toString('utf8'));
@@ -205,17 +226,40 @@ function payloadString(p: temporal.api.common.v1.IPayload | null | undefined): s
   }
 }
 
+/** The activity type a local-activity marker records (its `data` details hold it, as JSON). */
+function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecordedEventAttributes): string {
+  const data = marker.details?.['data']?.payloads?.[0];
+  try {
+    const parsed = data?.data ? (JSON.parse(Buffer.from(data.data).toString('utf8')) as { activity_type?: string; activityType?: string }) : undefined;
+    return parsed?.activity_type ?? parsed?.activityType ?? marker.markerName ?? 'marker';
+  } catch {
+    return marker.markerName ?? 'marker';
+  }
+}
+
 async function readHistories(client: Client): Promise<HistoryFigures> {
-  const figures: HistoryFigures = { workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map() };
-  const runs: { workflowId: string; runId: string }[] = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId });
-  await pool(runs, 16, async ({ workflowId, runId }) => {
+  const figures: HistoryFigures = {
+    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(),
+    eventsByType: new Map(), workflowTasksByType: new Map(), localActivitiesByType: new Map(), activitiesByType: new Map(),
+  };
+  const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  const runs: { workflowId: string; runId: string; type: string }[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
+  await pool(runs, 16, async ({ workflowId, runId, type }) => {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     figures.workflows += 1;
     const host = workflowId.split('/').length === 3 ? workflowId.split('/')[2] : undefined;
     const byWorker = new Map<string, number>();
     for (const e of history.events ?? []) {
-      if (e.markerRecordedEventAttributes) figures.localActivities += 1;
+      add(figures.eventsByType, proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
+      if (e.workflowTaskCompletedEventAttributes) add(figures.workflowTasksByType, type);
+      const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (scheduled) add(figures.activitiesByType, scheduled);
+      // Patch markers (core_patch) are not local activities.
+      if (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName !== 'core_patch') {
+        figures.localActivities += 1;
+        add(figures.localActivitiesByType, localActivityType(e.markerRecordedEventAttributes));
+      }
       const identity = e.workflowTaskStartedEventAttributes?.identity;
       if (identity) {
         figures.tasksByWorker.set(identity, (figures.tasksByWorker.get(identity) ?? 0) + 1);
@@ -249,6 +293,11 @@ async function eventsSettled(read: () => Promise<number>): Promise<void> {
   }
 }
 
+/** A count map as per-host figures, largest first. */
+function perHostOf(map: Map<string, number>, n: number): Record<string, number> {
+  return Object.fromEntries([...map].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round((v / n) * 100) / 100]));
+}
+
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 export async function run(args: string[]): Promise<void> {
@@ -257,6 +306,7 @@ export async function run(args: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
   const load = loadavg();
   console.log(`${n} hosts, register -> provisioned (live ISO over virtual media), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
+  console.log(`  PROVISIONING_LIMIT=${o.provisioningLimit ?? `${DEFAULT_PROVISIONING_LIMIT} (default)`}: hosts booting virtual media are exempt, as in BMO, so it does not hold back a live-ISO fleet; apiserver budget of the bridge ${o.kubeQps ?? 20} qps, burst ${o.kubeBurst ?? 30}${o.kubeQps === undefined ? ' (default, BMO\'s)' : ''}`);
 
   const stack = await startStack({
     stateDir: dir,
@@ -284,14 +334,16 @@ export async function run(args: string[]): Promise<void> {
     const profDir = join(dir, 'profiles');
     const env: NodeJS.ProcessEnv = {
       ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
+      ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
+      ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
     };
     engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges });
 
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfig);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+    const core = pooledApiClient(kc, k8s.CoreV1Api);
+    const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: NS } } });
     const bmcs = sushy
       ? sushy.systems.slice(0, n).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password }))
@@ -361,11 +413,14 @@ export async function run(args: string[]): Promise<void> {
     const provisioned = done();
     const latencies = [...observed.values()].filter((h) => h.seen.has('provisioned')).map((h) => ((h.seen.get('provisioned') ?? 0) - h.created) / 1000);
     const lags: number[] = [];
+    const lagsByState = new Map<string, number[]>();
     for (const [host, transitions] of history.transitions) {
       const seen = observed.get(host)?.seen;
       for (const [state, at] of transitions) {
         const visible = seen?.get(state);
-        if (visible !== undefined && state !== 'none') lags.push((visible - at) / 1000);
+        if (visible === undefined || state === 'none') continue;
+        lags.push((visible - at) / 1000);
+        lagsByState.set(state, [...(lagsByState.get(state) ?? []), (visible - at) / 1000]);
       }
     }
     const tasks = difference(before.temporal, after.temporal);
@@ -393,6 +448,7 @@ export async function run(args: string[]): Promise<void> {
       createSeconds: createdIn,
       latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
       statusLag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(0, ...lags), samples: lags.length },
+      statusLagByState: Object.fromEntries([...lagsByState].map(([state, v]) => [state, { p50: percentile(v, 50), p99: percentile(v, 99) }])),
       kubernetesWritesPerHost: totalWrites / n,
       kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
       statusWritesPerHost: statusWrites / n,
@@ -412,10 +468,17 @@ export async function run(args: string[]): Promise<void> {
       },
       redfishRequestsPerHost: (after.redfish - before.redfish) / n,
       cpuSecondsPerHost: Object.fromEntries([...cpu].map(([name, v]) => [name, v / n])),
+      threadCpuSecondsPerHost: Object.fromEntries([...after.processes.threads].map(([name, v]): [string, number] => [name, (v - (before.processes.threads.get(name) ?? 0)) / n]).filter(([, v]) => v >= 0.001).sort((a, b) => b[1] - a[1])),
       engineCpuSecondsPerHost: engineCpu / n,
       processInstances: Object.fromEntries(after.processes.instances),
       peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge') },
       workflowTasksByWorker: Object.fromEntries(history.tasksByWorker),
+      perHost: {
+        workflowTasksByWorkflowType: perHostOf(history.workflowTasksByType, n),
+        activitiesByType: perHostOf(history.activitiesByType, n),
+        localActivitiesByType: perHostOf(history.localActivitiesByType, n),
+        historyEventsByType: perHostOf(history.eventsByType, n),
+      },
       hostsByWorker: Object.fromEntries(history.hostsByWorker),
       simulator: counters ? { maxPowerOnPerHost: perHostMax('powerOn'), maxMediaInsertsPerHost: perHostMax('mediaInserts') } : undefined,
     };
@@ -425,8 +488,10 @@ export async function run(args: string[]): Promise<void> {
       ['throughput', `${fmt(figures.hostsPerMinute)} hosts/min`],
       ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
       ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
+      ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
+      ['  by thread (worker, bridge)', Object.entries(figures.threadCpuSecondsPerHost).map(([k, v]) => `${k.replace('tempered-', '')} ${fmt(v, 3)}`).join(', ')],
       ['peak RSS: worker, bridge', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB`],
       ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
       ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
@@ -434,6 +499,9 @@ export async function run(args: string[]): Promise<void> {
       ['status writes', `${fmt(figures.statusWritesPerHost)} per host; ${fmt(figures.statusWritesPerVisibleChange, 2)} per visible status change; ${fmt(figures.provisioningStatesPerHost)} provisioning states per host`],
       ['workflow tasks by worker', [...history.tasksByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
       ['hosts by worker', [...history.hostsByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ['  workflow tasks per host by workflow', Object.entries(figures.perHost.workflowTasksByWorkflowType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['  activities per host', Object.entries(figures.perHost.activitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['  local activities per host', Object.entries(figures.perHost.localActivitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
       ...(figures.simulator ? [['simulator, max per host', `power on ${figures.simulator.maxPowerOnPerHost}, media inserts ${figures.simulator.maxMediaInsertsPerHost}`] as [string, string]] : []),
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
@@ -444,7 +512,8 @@ export async function run(args: string[]): Promise<void> {
       date: new Date().toISOString(),
       flags: o,
       loadAverage: { start: load, end: loadavg() },
-      provisioningLimit: o.provisioningLimit ?? 'default',
+      provisioningLimit: o.provisioningLimit ?? DEFAULT_PROVISIONING_LIMIT,
+      kubeBudget: { qps: o.kubeQps ?? 20, burst: o.kubeBurst ?? 30 },
       figures,
     };
     const resultsDir = join(ROOT, 'bench', 'results');

@@ -123,3 +123,25 @@ export function scrapeApiserver(server: string, tls: { ca: string; cert: string;
     req.end();
   });
 }
+
+/** CPU seconds of a process's threads, summed by thread name (`node`, `tokio-runtime-w`, `V8 Worker`...). */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(') ') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}

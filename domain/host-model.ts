@@ -168,6 +168,9 @@ export interface HostEvent {
 }
 
 /** One status publication: the state to project, events since the last one, annotations now consumed. */
+/** One state of a host as a publication shows it: the state, its Events, consumed annotations, HardwareData. */
+export type StatusSnapshot = Pick<StatusPublication, 'state' | 'events' | 'removeAnnotations' | 'hardwareData'>;
+
 export interface StatusPublication {
   ref: HostRef;
   state: HostState;
@@ -176,6 +179,12 @@ export interface StatusPublication {
   removeAnnotations: string[];
   /** HardwareData to create or update (same name as the host), when inspection produced new data. */
   hardwareData?: Record<string, unknown>;
+  /**
+   * Snapshots to write before this one, in order, each its own status write: states the host passed through
+   * while the previous publication was in flight, sent together (one activity instead of one each). Never
+   * with a `claim`.
+   */
+  earlier?: StatusSnapshot[];
   /**
    * This publication moves the host into a provisioning-heavy state and claims a slot under the provisioning
    * limit. When the bridge refuses, it shows `fallback` instead (the state before the move, made `delayed`

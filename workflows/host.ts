@@ -59,7 +59,7 @@ import { inspectWorkflow } from './inspect.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
 import { powerWorkflow } from './power.ts';
 import { provisionWorkflow } from './provision.ts';
-import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
+import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
 import { registerWorkflow } from './register.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
@@ -124,6 +124,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
+  // v4: the states a host passes through while a publication is in flight go out together in the next one
+  // (the bridge writes each in order), instead of one activity and one workflow task each.
+  const v4 = patched('batch-publications');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -191,14 +194,22 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const publisher = async () => {
     for (;;) {
       await condition(() => queue.length > 0);
-      const next = queue.next(lastPublishedState, forcePublish);
+      let next: QueuedPublication | undefined;
+      let earlier: QueuedPublication[] = [];
+      if (v4) {
+        const batch = takeBatch(queue, lastPublishedState, lastPublished, forcePublish);
+        next = batch.pop();
+        earlier = batch;
+      } else {
+        next = queue.next(lastPublishedState, forcePublish);
+        if (next && unchanged(next, lastPublished, forcePublish)) continue;
+      }
       if (!next) continue;
-      if (unchanged(next, lastPublished, forcePublish)) continue;
       forcePublish = false;
       publishing = true;
       const key = visibleKey(next.state);
       try {
-        const result = await bridge.publishStatus({ ref: desired.ref, ...next });
+        const result = await bridge.publishStatus({ ref: desired.ref, ...next, ...(earlier.length > 0 ? { earlier } : {}) });
         if (next.claim) claimAnswer = result;
         // A refused claim showed the state before the move; the workflow records what it shows.
         if (!result.delayed) {
