@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   BmcBusy: { retryable: true, summary: 'the BMC is busy or throttling (503/429)' },
   PowerStateNotReached: { retryable: true, summary: 'the host did not reach the requested power state in time' },
   BmcTaskFailed: { retryable: false, summary: 'a BMC task (firmware update, BIOS apply) ended in failure' },
+  FirmwareSettingsInvalid: { retryable: false, summary: "a BIOS setting is unknown, read-only or not allowed by the host's schema" },
+  RaidConfigInvalid: { retryable: false, summary: 'the RAID configuration cannot be built on this host (level, controller or disks)' },
   // Images
   ImageUrlInvalid: { retryable: false, summary: 'the image URL cannot be parsed' },
   ImageFetchFailed: { retryable: true, summary: 'the image could not be downloaded' },

@@ -23,25 +23,37 @@ import { Endpoint } from './endpoint.ts';
 import type { HostEvent, PowerState } from './host.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
+import { multiNodeTree, nodeId } from './multinode.ts';
+import { type LogicalDisk, logicalDisks, storageState } from './storage.ts';
 import { serviceModel } from './service-model.ts';
+import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
 
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
 export type { BootOverride, BootRecord, HostEvent } from './host.ts';
-export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
+export { ALL_PROFILE_IDS, PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
+export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
+export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
+export type { LogicalDisk, VolumeState } from './storage.ts';
 
 /** How BMCs are spread over ports. */
 export type Layout = 'port-per-bmc' | 'shared';
 
 /** One BMC to simulate. Every field is optional. */
 export interface BmcSpec {
-  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`). Default `dmtf`. */
+  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`, `multinode`). Default `dmtf`. */
   profile?: string;
   /** A mockup folder (either layout) or the name of a bundled one under `sim/mockups/`. Default: the profile's. */
   mockup?: string;
   /** Which member of the tree's Systems collection is the host. Default: the first. */
   systemId?: string;
+  /**
+   * A multi-node chassis: this many systems (`Node0`, `Node1`, ...) behind one BMC on one port, composed from the
+   * mockup's system; each node is a SimulatedBmc of its own (`<id>-node0`, ...). Default: the profile's
+   * (`multinode`: 4), else one system.
+   */
+  nodes?: number;
   /** A handle for the BMC (and its system id behind a shared endpoint). Default `bmc-0001`, `bmc-0002`, ... */
   id?: string;
   /** Default `admin`. */
@@ -54,6 +66,14 @@ export interface BmcSpec {
   quirkWindowMs?: number;
   /** Duration of firmware and configuration tasks, in ms. Default 1000. */
   taskDurationMs?: number;
+  /**
+   * Realistic firmware time, compressed: flashes take FIRMWARE_SECONDS (a 7-minute BIOS flash, a 10-minute BMC
+   * flash and its 150 s reboot) divided by this factor, instead of `taskDurationMs`. `describeFirmwareTiming`
+   * prints what a factor means.
+   */
+  firmwareCompression?: number;
+  /** How long the BMC is unreachable when it reboots after flashing itself. Default 1000. */
+  bmcRebootMs?: number;
   /** Power state at start. Default `Off`. */
   initialPowerState?: PowerState;
   /** Quirks to add to or remove from the profile's defaults. */
@@ -89,6 +109,22 @@ export interface SimulatorOptions {
   sessionTimeoutSec?: number;
   /** Concurrent sessions per endpoint. Default: the profile's limit times the BMCs behind the endpoint. */
   maxSessions?: number;
+  /** Record every request's start and end per endpoint from the start (`endpoints[i].timeline()`). */
+  timeline?: boolean;
+}
+
+/** A listening service: one physical BMC (or, in the shared layout, every BMC of a profile). */
+export interface SimulatedEndpoint {
+  readonly port: number;
+  readonly profile: ProfileId;
+  readonly url: string;
+  readonly bmcIds: readonly string[];
+  /** Requests answered, in flight now, and the most in flight at once. */
+  traffic(): TrafficFigures;
+  /** Every request's start and end (only when recording: the `timeline` option or `resetTraffic(true)`). */
+  timeline(): RequestSpan[];
+  /** Clears figures and timeline; `recording` switches the timeline on or off. */
+  resetTraffic(recording?: boolean): void;
 }
 
 /** A running simulated BMC. */
@@ -120,13 +156,17 @@ export interface SimulatedBmc {
   setQuirks(change: { add?: readonly string[]; remove?: readonly string[] }): QuirkId[];
   /** Subscribes to host power and boot events; returns the unsubscribe function. */
   onHostEvent(listener: (event: HostEvent) => void): () => void;
+  /** Storage controllers, RAID volumes as they are now, and volume changes held for the next boot. */
+  storage(): ReturnType<typeof storageState>;
+  /** The disks the host's OS sees now: every RAID volume, and every drive not in one. */
+  logicalDisks(): LogicalDisk[];
 }
 
 /** A running simulator. */
 export interface Simulator {
   readonly bmcs: readonly SimulatedBmc[];
   /** The listening services (one per BMC, or one per profile when shared). */
-  readonly endpoints: readonly { port: number; profile: ProfileId; url: string; bmcIds: readonly string[] }[];
+  readonly endpoints: readonly SimulatedEndpoint[];
   /** The BMC with this id; throws when there is none. */
   bmc(id: string): SimulatedBmc;
   /** Stops every endpoint, closes connections, cancels timers. */
@@ -141,6 +181,37 @@ interface ResolvedSpec extends BmcSpec {
   password: string;
   uniqueIdentity: boolean;
   index: number;
+  /** For the nodes of a multi-node chassis: the chassis's id (their shared endpoint) and node count. */
+  chassis: { id: string; nodes: number } | null;
+}
+
+/** One spec per system: a multi-node chassis becomes one spec per node, sharing the chassis's endpoint. */
+function perSystem(specs: Omit<ResolvedSpec, 'index' | 'chassis'>[]): ResolvedSpec[] {
+  const out: ResolvedSpec[] = [];
+  for (const spec of specs) {
+    const nodes = spec.nodes ?? PROFILES[spec.profile].nodes ?? 1;
+    if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`${spec.id}: nodes must be a positive integer`);
+    if (nodes > 1 && PROFILES[spec.profile].quirks.includes('case-insensitive-uris')) {
+      // Composing nodes rewrites the system's links as written; a tree that mixes their case would keep some.
+      throw new Error(`${spec.id}: a multi-node chassis cannot be composed from the ${spec.profile} tree (its links mix case)`);
+    }
+    if (nodes === 1) {
+      out.push({ ...spec, index: out.length, chassis: null });
+      continue;
+    }
+    for (let node = 0; node < nodes; node += 1) {
+      const { port: _port, ...rest } = spec;
+      out.push({
+        ...rest,
+        ...(node === 0 && spec.port !== undefined ? { port: spec.port } : {}),
+        id: `${spec.id}-node${node}`,
+        systemId: nodeId(node),
+        index: out.length,
+        chassis: { id: spec.id, nodes },
+      });
+    }
+  }
+  return out;
 }
 
 /** Resolves a mockup name or folder to a folder. */
@@ -155,7 +226,7 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
   const pad = (index: number): string => `bmc-${String(index + 1).padStart(4, '0')}`;
   if (Array.isArray(bmcs)) {
     const list = bmcs as readonly BmcSpec[];
-    return list.map((spec, index) => {
+    return perSystem(list.map((spec, index) => {
       const profile = profileId(spec.profile ?? 'dmtf');
       return {
         ...spec,
@@ -165,16 +236,15 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
         username: spec.username ?? 'admin',
         password: spec.password ?? 'password',
         uniqueIdentity: spec.uniqueIdentity ?? false,
-        index,
       };
-    });
+    }));
   }
   const fleet = bmcs as FleetSpec;
   if (!Number.isInteger(fleet.count) || fleet.count < 1) throw new Error('bmcs.count must be a positive integer');
   const profiles = !fleet.profiles || fleet.profiles === 'mix' ? [...PROFILE_IDS] : fleet.profiles.map(profileId);
   if (profiles.length === 0) throw new Error('bmcs.profiles is empty');
   const { count: _count, profiles: _profiles, basePort, ...common } = fleet;
-  return Array.from({ length: fleet.count }, (_, index) => {
+  return perSystem(Array.from({ length: fleet.count }, (_, index) => {
     const profile = profiles[index % profiles.length] ?? 'dmtf';
     return {
       ...common,
@@ -184,10 +254,9 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
       username: common.username ?? 'admin',
       password: common.password ?? randomBytes(6).toString('hex'),
       uniqueIdentity: common.uniqueIdentity ?? true,
-      index,
       ...(basePort !== undefined ? { port: basePort + index } : {}),
     };
-  });
+  }));
 }
 
 function quirkSet(spec: ResolvedSpec): Set<QuirkId> {
@@ -214,7 +283,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   const groups = new Map<string, ResolvedSpec[]>();
   for (const spec of specs) {
-    const key = layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
+    // The nodes of a chassis share its endpoint in either layout: they are one BMC.
+    const key = spec.chassis ? `chassis\u0000${spec.chassis.id}` : layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
     const group = groups.get(key) ?? [];
     group.push(spec);
     groups.set(key, group);
@@ -227,8 +297,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       const first = group[0];
       if (!first) continue;
       const profile = PROFILES[first.profile];
-      const tree = loadMockupTree(first.mockupPath);
-      const model = serviceModel(tree, quirkSet(first).has('case-insensitive-uris'), first.systemId);
+      const loaded = loadMockupTree(first.mockupPath);
+      const tree = first.chassis ? multiNodeTree(loaded, first.chassis.nodes) : loaded;
+      const modelOf = (spec: ResolvedSpec) => serviceModel(tree, quirkSet(spec).has('case-insensitive-uris'), spec.systemId);
+      const model = modelOf(first);
       const endpoint = new Endpoint({
         profile,
         model,
@@ -236,6 +308,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         ...(options.listenHost !== undefined ? { host: options.listenHost } : {}),
         ...(options.sessionTimeoutSec !== undefined ? { sessionTimeoutSec: options.sessionTimeoutSec } : {}),
         ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+        ...(options.timeline !== undefined ? { timeline: options.timeline } : {}),
       });
       endpoints.push(endpoint);
       for (const spec of group) {
@@ -243,18 +316,21 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
           powerDelayMs: spec.powerDelayMs ?? 0,
           quirkWindowMs: spec.quirkWindowMs ?? 1000,
           taskDurationMs: spec.taskDurationMs ?? 1000,
+          firmwareCompression: spec.firmwareCompression ?? null,
+          bmcRebootMs: spec.bmcRebootMs ?? 1000,
         };
         const bmc = new SimBmc({
           id: spec.id,
           index: spec.index,
           profile,
-          model,
+          model: spec.chassis ? modelOf(spec) : model,
           quirks: quirkSet(spec),
           username: spec.username,
           password: spec.password,
           timings,
           initialPower: spec.initialPowerState ?? 'Off',
-          shared: layout === 'shared',
+          shared: layout === 'shared' && !spec.chassis,
+          routeBySystem: spec.chassis !== null,
           uniqueIdentity: spec.uniqueIdentity,
           tasks: endpoint.tasks,
           faults: spec.faults ?? {},
@@ -278,6 +354,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       profile: endpoint.profile.id,
       url: `http://${addressHost(options.listenHost)}:${endpoint.port}/redfish/v1`,
       bmcIds: endpoint.bmcs.map((bmc) => bmc.id),
+      traffic: () => endpoint.traffic.read(),
+      timeline: () => endpoint.traffic.timeline(),
+      resetTraffic: (recording) => endpoint.traffic.reset(recording),
     })),
     bmc(id) {
       const found = handles.find((candidate) => candidate.id === id);
@@ -321,5 +400,7 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
       return [...bmc.quirks];
     },
     onHostEvent: (listener) => bmc.host.on(listener),
+    storage: () => storageState(bmc),
+    logicalDisks: () => logicalDisks(bmc),
   };
 }

@@ -35,7 +35,7 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('stack', {
     stateDir: stack.stateDir,
     temporal: { address: temporal.address, namespace: temporal.namespace, cli: temporal.cli },
-    kube: { server: kube.server, kubeconfig: kube.kubeconfig, kubectl: kube.kubectl },
+    kube: { server: kube.server, kubeconfig: kube.kubeconfig, kubectl: kube.kubectl, auditLog: kube.auditLog },
     sushy: { url: sushy.url, username: sushy.username, password: sushy.password, systems: sushy.systems },
     ipmi: stack.ipmi.map((b, i) => ({ address: b.address, port: b.port, username: b.username, password: b.password, ipmitool: b.ipmitool, stateDir: `${stack?.stateDir}/ipmi-${i}` })),
   });
