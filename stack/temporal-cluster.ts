@@ -2,8 +2,9 @@
  * A real multi-process Temporal cluster: the server's frontend, history, matching and worker services as
  * separate processes of `go.temporal.io/server` on PostgreSQL from Debian, started the way
  * ../shared/reference/temporal-cluster.md ran it (frontend alone first, since every service inserts the
- * cluster row on an empty database; then the others; then the namespace and the project's search
- * attributes). It returns the same `TemporalServer` as the dev server, so workers and bridges run unchanged.
+ * cluster row on an empty database, and the namespace and the project's search attributes registered through
+ * it; then the others, which load them fresh). It returns the same `TemporalServer` as the dev server, so
+ * workers and bridges run unchanged.
  * Each process has its own Prometheus endpoint and pprof port (a zone file per process: the server reads
  * `<env>.yaml` then `<env>_<zone>.yaml`), and any service can be restarted, or killed and restarted, on its
  * ports while PostgreSQL keeps the histories.
@@ -57,7 +58,9 @@ const DB_USER = 'temporal';
 /** The dynamic configuration of the dev server as the stack runs it (stack/temporal.ts), so both compare. */
 const DYNAMIC_CONFIG: Record<string, unknown> = {
   'frontend.enableServerVersionCheck': false,
-  'system.forceSearchAttributesCacheRefreshOnRead': true,
+  // The search attributes are registered before history, matching and worker start, so their caches load
+  // them; refreshing the mapping from the database on every read cost the dev server 7 % of its CPU.
+  'system.forceSearchAttributesCacheRefreshOnRead': false,
   'frontend.persistenceMaxQPS': 10000,
   'history.persistenceMaxQPS': 45000,
   'history.hostLevelCacheMaxSize': 8096,
@@ -185,8 +188,8 @@ async function healthy(address: string): Promise<boolean> {
   }
 }
 
-/** Registers the namespace and the search attributes, then waits until a workflow can be started and found. */
-async function prepareNamespace(address: string, namespace: string): Promise<void> {
+/** Registers the namespace and the search attributes through the frontend (alone: the others load them fresh). */
+async function registerNamespace(address: string, namespace: string): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
     const already = (err: unknown) => (err as { code?: number }).code === 6; // ALREADY_EXISTS
@@ -205,6 +208,15 @@ async function prepareNamespace(address: string, namespace: string): Promise<voi
       await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
       return false;
     }, { timeoutMs: 60_000, intervalMs: 250 });
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Waits until a workflow can be started (history, matching) and found by a custom attribute (visibility). */
+async function probeNamespace(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
     // Every service learns of the namespace through its own cache: a start that reaches history and
     // matching, and a visibility query on a custom attribute, prove the whole path.
     const client = new Client({ connection, namespace });
@@ -279,10 +291,11 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
 
   const started = Date.now();
   progress(`starting the Temporal cluster on ${address}: ${members.map((m) => m.name).join(', ')} (PostgreSQL ${postgres.port})`);
-  await launch(frontend);
-  await Promise.all(members.slice(1).map(launch));
   const namespace = DEFAULT_TEMPORAL_NAMESPACE;
-  await prepareNamespace(address, namespace);
+  await launch(frontend);
+  await registerNamespace(address, namespace);
+  await Promise.all(members.slice(1).map(launch));
+  await probeNamespace(address, namespace);
   progress(`Temporal cluster ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   const member = (name: string): Member => {

@@ -61,6 +61,9 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
     '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
     '--dynamic-config-value', 'limit.maxIDLength=255',
+    // The dev server re-reads the search-attribute mapping from its database on every use (so attributes added
+    // at run time show at once); ours are registered at start. A CPU profile put 7 % of the server in it.
+    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
     '--log-level', 'warn',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']),
