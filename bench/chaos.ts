@@ -180,7 +180,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: `${name}-bmc` }, stringData: { username: b.username, password: b.password } } });
       await objects.createNamespacedCustomObject({
         ...BMH,
-        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: b.address, credentialsName: `${name}-bmc` } } },
+        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', image: { url: iso, format: 'live-iso' }, bmc: { address: b.address, credentialsName: `${name}-bmc` } } },
       });
     }));
     const t0 = Date.now();

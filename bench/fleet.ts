@@ -375,7 +375,7 @@ export async function run(args: string[]): Promise<void> {
       if (h) h.created = Date.now();
       await objects.createNamespacedCustomObject({
         ...BMH,
-        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
+        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
       });
     });
     const createdIn = (Date.now() - t0) / 1000;

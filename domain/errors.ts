@@ -59,6 +59,13 @@ export const ERROR_CODES = {
   RootDeviceHintsInvalid: { retryable: false, summary: 'the root device hints cannot be parsed' },
   RootDeviceNotFound: { retryable: false, summary: 'no disk matches the root device hints (without: none of 4 GiB)' },
   VirtualMediaFailed: { retryable: false, summary: 'the BMC could not insert the virtual media' },
+  // Deploy agent (ironic-python-agent)
+  AgentUnreachable: { retryable: true, summary: 'the deploy agent cannot be reached (connection, timeout or server error)' },
+  AgentBusy: { retryable: true, summary: 'the deploy agent is still running another command' },
+  AgentRejected: { retryable: false, summary: 'the deploy agent refused the request (token, parameters or unknown command)' },
+  AgentCommandFailed: { retryable: false, summary: 'a command on the deploy agent failed' },
+  AgentCallbackTimeout: { retryable: false, summary: 'the deploy agent did not call back in time' },
+  DeployRamdiskUnavailable: { retryable: false, summary: 'no deploy ramdisk ISO is configured or ready for the host' },
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
   OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },

@@ -3,14 +3,16 @@
  * (the shared mockup resource with this BMC's state laid over it). Writes are in `bmc-writes.ts`; HTTP,
  * authentication and routing are in `endpoint.ts`.
  */
+import type { SimDisk } from './agent/runner.ts';
+import { type DiskOverride, driveOverlay, hostDisks, mockupDrives } from './disks.ts';
 import { type BootOverride, type BootRecord, type PowerState, SimHost } from './host.ts';
 import { errors, etagOf, mapStrings } from './http.ts';
 import { type FlashRecord, renderFirmwareInventory } from './firmware.ts';
-import { renderStorage, storageAllow } from './storage.ts';
+import { controllers, logicalDisks, renderStorage, storageAllow } from './storage.ts';
 import type { OpenedImage } from './image-fetch.ts';
 import type { VendorProfile } from './profiles.ts';
 import { type QuirkId } from './quirks.ts';
-import { type PrefixPair, Rewriter, uniqueMac, uniqueUuid } from './rewrite.ts';
+import { type PrefixPair, Rewriter, uniqueMac, uniqueSerial, uniqueUuid } from './rewrite.ts';
 import { asObject, type ServiceModel } from './service-model.ts';
 import type { TaskStore } from './tasks.ts';
 import type { Json, JsonObject } from './tree.ts';
@@ -155,6 +157,10 @@ export interface BmcConfig {
   uniqueIdentity: boolean;
   tasks: TaskStore;
   faults: Partial<FaultSettings>;
+  /** The folder holding this host's disk files. */
+  diskDir: string;
+  /** Test overrides of the host's disks, by position. */
+  diskOverrides?: readonly (DiskOverride | undefined)[];
 }
 
 const DEFAULT_FAULTS: FaultSettings = {
@@ -233,6 +239,10 @@ export class SimBmc {
   /** Public prefix pairs, used by the endpoint to route requests and to list collections. */
   readonly prefixes: readonly PrefixPair[];
   readonly macs: readonly string[];
+  /** How the host's disks are named and backed (see `disks`). */
+  private readonly diskOptions: Omit<Parameters<typeof hostDisks>[0], 'logical'>;
+  /** Fields laid over mockup Drive resources (tree URI) for overridden disks. */
+  private readonly driveOverlays = new Map<string, JsonObject>();
   quirks: Set<QuirkId>;
   counters: BmcCounters = zeroCounters();
   faultSettings: FaultSettings;
@@ -327,6 +337,9 @@ export class SimBmc {
       });
       const uuid = system['UUID'];
       if (typeof uuid === 'string') values.set(uuid, uniqueUuid(uuid, config.index));
+      mockupDrives(model).forEach((drive, position) => {
+        if (drive.serial.trim() !== '') values.set(drive.serial, uniqueSerial(drive.serial, config.index, position));
+      });
     }
     this.macs = macs;
     this.prefixes = pairs;
@@ -335,6 +348,27 @@ export class SimBmc {
     this.systemPath = this.rewriter.toPublic(model.systemPath);
     this.managerPath = publicOf(model.managerPath);
     this.chassisPath = publicOf(model.chassisPath);
+    const drives = mockupDrives(model);
+    this.diskOptions = {
+      bmcId: config.id,
+      dir: config.diskDir,
+      drives,
+      ...(config.diskOverrides ? { overrides: config.diskOverrides } : {}),
+      identity: (value) => this.rewriter.toPublic(value),
+    };
+    config.diskOverrides?.forEach((override, position) => {
+      const path = drives[position]?.drivePath;
+      if (override && path) this.driveOverlays.set(path, driveOverlay(override));
+    });
+  }
+
+  /**
+   * The host's disks as its OS sees them now (sparse files), in the order a ramdisk names them: RAID volumes and
+   * the drives not in one on systems with Storage controllers, else the mockup's drives or one default disk.
+   */
+  get disks(): SimDisk[] {
+    const logical = controllers(this.model).length > 0 ? logicalDisks(this) : undefined;
+    return hostDisks({ ...this.diskOptions, ...(logical ? { logical } : {}) });
   }
 
   /** True when the quirk is on for this BMC. */
@@ -530,6 +564,8 @@ export class SimBmc {
       return version !== undefined && 'FirmwareVersion' in base ? { ...base, FirmwareVersion: version } : base;
     }
     if (path === model.chassisPath && 'PowerState' in base) return { ...base, PowerState: this.host.power };
+    const overlay = this.driveOverlays.get(path);
+    if (overlay) return { ...base, ...overlay };
     if (path === model.updateServicePath && 'HttpPushUriTargetsBusy' in base) {
       return { ...base, HttpPushUriTargetsBusy: this.has('update-service-busy') && this.updateBusy() };
     }

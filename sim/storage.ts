@@ -8,7 +8,7 @@
  * capacity of a volume is computed from its drives.
  *
  * `logicalDisks()` lists the disks the host's OS (or a deploy agent) sees: every volume, and every drive that
- * is not part of one. That is what a later change presents to the simulated agent.
+ * is not part of one. The simulated hosts' disks follow it (sim/disks.ts), so a deploy agent sees the same.
  */
 import type { SimBmc } from './bmc.ts';
 import { RedfishError, type Reply, errors } from './http.ts';

@@ -109,7 +109,7 @@ describe('a multi-process Temporal cluster', () => {
     const iso = images.url('/live.iso');
     await Promise.all(names.map((name, i) => objects.createNamespacedCustomObject({
       ...bmh,
-      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } } },
+      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } } },
     })));
     await waitFor('every host provisioned', async () => {
       const hosts = await list();

@@ -16,14 +16,12 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  executeChild,
   log,
   patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowOptions,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
@@ -54,13 +52,10 @@ import { operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
-import { deprovisionWorkflow } from './deprovision.ts';
-import { inspectWorkflow } from './inspect.ts';
+import { hostAgent } from './host-agent.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
-import { powerWorkflow } from './power.ts';
-import { provisionWorkflow } from './provision.ts';
+import { planOperation } from './operation-children.ts';
 import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
-import { registerWorkflow } from './register.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -80,7 +75,7 @@ export interface HostWorkflowInput {
 const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHistoryEvents: 2000 };
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
-const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
+const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
   register: '15 minutes',
   inspect: '30 minutes',
   prepare: '60 minutes',
@@ -88,6 +83,12 @@ const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['work
   deprovision: '30 minutes',
   power: '15 minutes',
 };
+
+/**
+ * A child that boots the deploy agent is bounded by the agent's own timeouts (callback, heartbeats: in
+ * AGENT_TIMEOUTS); this only stops one that is stuck for good. A full erase of large disks takes hours.
+ */
+const AGENT_CHILD_TIMEOUT = '24 hours';
 
 const SA = {
   provisioningState: defineSearchAttributeKey('ProvisioningState', 'KEYWORD'),
@@ -103,7 +104,7 @@ function describe(state: HostState, desired: HostDesired): string {
   const { namespace, name } = desired.ref;
   const power = state.poweredOn ? 'on' : 'off';
   const lines = [`**${namespace}/${name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${power}`];
-  if (state.operation) lines.push(`running: ${state.operation.summary}`);
+  if (state.operation) lines.push(`running: ${state.operation.summary}${state.operationStep ? `: ${state.operationStep.step}, since ${state.operationStep.since}` : ''}`);
   if (state.errorType) lines.push(`error (${state.errorType}, ${state.errorCount}×): ${state.errorMessage}`);
   if (state.delayed) lines.push(`delayed: ${state.delayed.reason}`);
   if (state.waitingReason) lines.push(`waiting: ${state.waitingReason}`);
@@ -124,9 +125,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
-  // v4: the states a host passes through while a publication is in flight go out together in the next one
+  // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
+  // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
+  const v4 = patched('deploy-agent');
+  // The states a host passes through while a publication is in flight go out together in the next one
   // (the bridge writes each in order), instead of one activity and one workflow task each.
-  const v4 = patched('batch-publications');
+  const batched = patched('batch-publications');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -163,6 +167,20 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     publish();
   };
 
+  // The deploy agent's messages (agent API) and the steps operation children report.
+  const agent = hostAgent({
+    uid: () => desired.ref.uid,
+    onStep: (step) => {
+      if (!state.operation) return;
+      state = { ...state, operationStep: step };
+      publish();
+    },
+    onEvent: (event) => {
+      events.push(event);
+      publish();
+    },
+  });
+
   setHandler(hostState, () => state);
   setHandler(abortOperation, ({ reason }) => {
     if (!running || !state.operation) return { aborted: null };
@@ -196,7 +214,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       await condition(() => queue.length > 0);
       let next: QueuedPublication | undefined;
       let earlier: QueuedPublication[] = [];
-      if (v4) {
+      if (batched) {
         const batch = takeBatch(queue, lastPublishedState, lastPublished, forcePublish);
         next = batch.pop();
         earlier = batch;
@@ -264,61 +282,38 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
     const capabilities = address.ok ? address.address.capabilities : undefined;
+    const driver = address.ok ? address.address.type : 'BMC';
 
-    // Operations that need no BMC call are folded without a child.
-    if (request.name === 'prepare') {
-      if (desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-        const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-        return;
-      }
-      if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
-        const message =
-          'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
-        events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
-      }
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+    if (request.name === 'prepare' && desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
+      const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
+      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
       return;
     }
-    if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
-      const driver = address.ok ? address.address.type : '';
-      const skipped = `the ${driver} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn, skipped }, desired, now));
+    const plan = planOperation({ request, desired, state, target: target(), capabilities, driver, agent: v4 });
+    if (plan.kind === 'fold') {
+      events.push(...plan.events);
+      fold(applySuccess(state, request as never, plan.result as never, desired, now));
       return;
     }
+    events.push(...(plan.events ?? []));
 
     sequence += 1;
     const { namespace, name } = desired.ref;
     const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
-    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : request.name;
+    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : plan.agent === 'clean' ? `${request.name}: cleaning` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
     upsert(searchAttributes.operation(request.name, state));
     setCurrentDetails(describe(state, desired));
     const options = {
       workflowId,
-      workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
-      staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
+      workflowExecutionTimeout: plan.agent ? AGENT_CHILD_TIMEOUT : CHILD_TIMEOUT[request.name],
+      staticSummary: `${summary}: ${namespace}/${name} via ${driver}`,
     };
+    const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
     try {
-      const t = target();
-      const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
-        switch (request.name) {
-          case 'register':
-            return executeChild(registerWorkflow, { ...options, args: [{ target: t }] });
-          case 'inspect':
-            return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
-          case 'provision': {
-            const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
-            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...bootMode }] });
-          }
-          case 'deprovision':
-            return executeChild(deprovisionWorkflow, { ...options, args: [{ target: t, virtualMedia: Boolean(capabilities?.virtualMedia) }] });
-          case 'power':
-            return executeChild(powerWorkflow, { ...options, args: [{ target: t, on: request.on, mode: request.mode }] });
-        }
-      });
+      const result = await scope.run(() => plan.run(options, bootId));
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
@@ -332,8 +327,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
     } finally {
+      agent.end();
       running = undefined;
-      state = { ...state, operation: undefined };
+      state = { ...state, operation: undefined, operationStep: undefined };
       upsert(searchAttributes.operation('', state));
     }
   }
@@ -391,6 +387,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
         break;
       case 'operation':
+        if (!v4 && step.request.name === 'provision' && (step.request.customDeploy || step.request.image?.format !== 'live-iso')) {
+          // Before the deploy agent: such a deploy waited in provisioning, visibly, until the spec changed.
+          await execute({ kind: 'wait', why: 'steady', reason: 'the deploy agent is not available to this workflow run', notice: 'ProvisioningWaiting' }, now);
+          break;
+        }
         await runOperation(step.request);
         break;
       case 'checkPower': {
