@@ -1,6 +1,7 @@
 /**
- * The fleet benchmark (PERFORMANCE.md): N BareMetalHosts with a live ISO and `online: true`, created at once,
- * from nothing to `provisioned` through the real stack (the Temporal dev server or a multi-process cluster,
+ * The fleet benchmark (PERFORMANCE.md): N BareMetalHosts with a live ISO (or, on the simulator, a qcow2 disk
+ * image written by its deploy agent through the agent API) and `online: true`, created at once, from nothing
+ * to `provisioned` through the real stack (the Temporal dev server or a multi-process cluster,
  * kube-apiserver + etcd, Tempered's worker and bridge processes) against sushy-tools or the simulator.
  * Everything is counted where it happens, not from Tempered's logs: Temporal tasks at the server's metrics
  * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
@@ -10,7 +11,8 @@
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
- *                          [--iso-kib 4096] [--cpu-prof]
+ *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
+ *                          [--cleaning disabled|metadata]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,8 +26,12 @@ import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
-import type { BmcSpec } from '../sim/index.ts';
+import type { AgentCounters, BmcSpec } from '../sim/index.ts';
+import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
+import { imageTools } from '../stack/binaries.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
+import { makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
+import { createHash } from 'node:crypto';
 import { startImageServer } from '../stack/image-server.ts';
 import { startStack, type Stack } from '../stack/index.ts';
 import { liveProcesses } from '../stack/processes.ts';
@@ -49,6 +55,12 @@ export interface FleetOptions {
   kubeQps: number | undefined;
   kubeBurst: number | undefined;
   isoKiB: number;
+  /** What is provisioned: a live ISO booted over virtual media, or a qcow2 image the deploy agent writes. */
+  image: 'live-iso' | 'qcow2';
+  /** Size of the raw disk image the qcow2 is made from. */
+  imageMiB: number;
+  /** Automated cleaning (metadata needs the deploy agent: the simulator's). */
+  cleaning: 'disabled' | 'metadata';
   cpuProf: boolean;
   /** Give up after this long (the run is then reported as incomplete). */
   timeoutMinutes: number;
@@ -68,6 +80,9 @@ function parse(args: string[]): FleetOptions {
       'kube-qps': { type: 'string' },
       'kube-burst': { type: 'string' },
       'iso-kib': { type: 'string', default: '4096' },
+      image: { type: 'string', default: 'live-iso' },
+      'image-mib': { type: 'string', default: '4' },
+      cleaning: { type: 'string', default: 'disabled' },
       'cpu-prof': { type: 'boolean', default: false },
       'timeout-minutes': { type: 'string', default: '60' },
     },
@@ -82,6 +97,11 @@ function parse(args: string[]): FleetOptions {
     return v as T;
   };
   const delay = oneOf('power-delay', values['power-delay'], ['0', 'stock']);
+  const image = oneOf('image', values.image, ['live-iso', 'qcow2']);
+  const cleaning = oneOf('cleaning', values.cleaning, ['disabled', 'metadata']);
+  if ((image !== 'live-iso' || cleaning !== 'disabled') && values.bmc !== 'sim') {
+    throw new Error('--image qcow2 and --cleaning metadata need a deploy agent: use --bmc sim');
+  }
   return {
     hosts: whole('hosts', values.hosts, 1, 5000),
     temporal: oneOf('temporal', values.temporal, ['dev', 'cluster']),
@@ -93,6 +113,9 @@ function parse(args: string[]): FleetOptions {
     kubeQps: values['kube-qps'] === undefined ? undefined : whole('kube-qps', values['kube-qps'], 1, 100_000),
     kubeBurst: values['kube-burst'] === undefined ? undefined : whole('kube-burst', values['kube-burst'], 1, 100_000),
     isoKiB: whole('iso-kib', values['iso-kib'], 1, 1024 * 1024),
+    image,
+    imageMiB: whole('image-mib', values['image-mib'], 2, 64 * 1024),
+    cleaning,
     cpuProf: values['cpu-prof'] ?? false,
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
   };
@@ -298,6 +321,36 @@ function perHostOf(map: Map<string, number>, n: number): Record<string, number> 
   return Object.fromEntries([...map].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round((v / n) * 100) / 100]));
 }
 
+/** The boot MAC of a simulated BMC (the agent API finds a host by it), if it has one. */
+const bootMac = (b: { bootMACAddress?: string | null } | undefined) => b?.bootMACAddress ?? undefined;
+
+/**
+ * The files the deploy agent path needs: a deploy ISO (the engine remasters it per host) and a qcow2 made from
+ * a small raw GPT image, with its SHA256SUMS. None for a live-ISO run without cleaning.
+ */
+async function agentFiles(dir: string, o: FleetOptions): Promise<Record<string, { path: string } | Buffer>> {
+  if (o.image === 'live-iso' && o.cleaning === 'disabled') return {};
+  const { xorriso } = await imageTools(() => undefined);
+  const ipa = await buildStandInIpaIso(join(dir, 'ipa.iso'), { xorriso });
+  if (o.image === 'live-iso') return { '/ipa.iso': { path: ipa.output } };
+  await makeRawImage(join(dir, 'os.raw'), o.imageMiB);
+  const qcow2 = await toQcow2(join(dir, 'os.raw'), join(dir, 'os.qcow2'));
+  const sums = `${createHash('sha256').update(qcow2).digest('hex')}  os.qcow2\n`;
+  return { '/ipa.iso': { path: ipa.output }, '/os.qcow2': { path: join(dir, 'os.qcow2') }, '/SHA256SUMS': Buffer.from(sums) };
+}
+
+/** The simulated agents' side effects over the fleet: every image written once, cleaning counted. */
+function agentFigures(counters: Record<string, AgentCounters>, n: number) {
+  const all = Object.values(counters);
+  const total = (field: keyof AgentCounters) => all.reduce((s, c) => s + Number(c[field] ?? 0), 0);
+  return {
+    imageWrites: total('imageWrites'),
+    maxImageWritesPerHost: Math.max(0, ...all.map((c) => Number(c.imageWrites ?? 0))),
+    metadataErasesPerHost: total('metadataErases') / n,
+    ramdiskBootsPerHost: total('ramdiskBoots') / n,
+  };
+}
+
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 export async function run(args: string[]): Promise<void> {
@@ -305,7 +358,8 @@ export async function run(args: string[]): Promise<void> {
   const n = o.hosts;
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
   const load = loadavg();
-  console.log(`${n} hosts, register -> provisioned (live ISO over virtual media), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
+  const what = o.image === 'live-iso' ? 'live ISO over virtual media' : `${o.imageMiB} MiB qcow2 image through the deploy agent`;
+  console.log(`${n} hosts, register -> provisioned (${what}, cleaning ${o.cleaning}), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
   console.log(`  PROVISIONING_LIMIT=${o.provisioningLimit ?? `${DEFAULT_PROVISIONING_LIMIT} (default)`}: hosts booting virtual media are exempt, as in BMO, so it does not hold back a live-ISO fleet; apiserver budget of the bridge ${o.kubeQps ?? 20} qps, burst ${o.kubeBurst ?? 30}${o.kubeQps === undefined ? ' (default, BMO\'s)' : ''}`);
 
   const stack = await startStack({
@@ -317,7 +371,10 @@ export async function run(args: string[]): Promise<void> {
   });
   let sim: SimulatorProcess | undefined;
   let engine: Engine | undefined;
-  const images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3) });
+  const images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3), ...(await agentFiles(dir, o)) });
+  const image = o.image === 'live-iso'
+    ? { url: images.url('/live.iso'), format: 'live-iso' }
+    : { url: images.url('/os.qcow2'), checksum: images.url('/SHA256SUMS'), checksumType: 'sha256', format: 'qcow2' };
   let stopWatch = () => {};
   try {
     const { temporal, kube, sushy } = stack;
@@ -336,6 +393,7 @@ export async function run(args: string[]): Promise<void> {
       ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
       ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
       ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
+      ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
     };
     engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges });
@@ -345,9 +403,9 @@ export async function run(args: string[]): Promise<void> {
     const core = pooledApiClient(kc, k8s.CoreV1Api);
     const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
     await core.createNamespace({ body: { metadata: { name: NS } } });
-    const bmcs = sushy
+    const bmcs: { address: string; username: string; password: string; bootMACAddress?: string | null }[] = sushy
       ? sushy.systems.slice(0, n).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password }))
-      : (sim?.bmcs ?? []).map((b) => ({ address: b.address, username: b.username, password: b.password }));
+      : (sim?.bmcs ?? []).map((b) => ({ address: b.address, username: b.username, password: b.password, bootMACAddress: b.bootMACAddress }));
     await pool(bmcs, 32, async (b, i) => {
       await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: `host-${i}-bmc` }, stringData: { username: b.username, password: b.password } } });
     });
@@ -375,7 +433,13 @@ export async function run(args: string[]): Promise<void> {
       if (h) h.created = Date.now();
       await objects.createNamespacedCustomObject({
         ...BMH,
-        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
+        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: {
+          online: true,
+          automatedCleaningMode: o.cleaning,
+          bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` },
+          ...(bootMac(bmcs[i]) ? { bootMACAddress: bootMac(bmcs[i]) } : {}),
+          image,
+        } },
       });
     });
     const createdIn = (Date.now() - t0) / 1000;
@@ -402,6 +466,7 @@ export async function run(args: string[]): Promise<void> {
       at: Date.now(),
     };
     const counters = sim ? await sim.counters() : undefined;
+    const agentCounters = sim && o.image !== 'live-iso' ? await sim.agentCounters() : undefined;
     stopWatch();
 
     // Histories: local activities, worker identities, transition times.
@@ -436,7 +501,8 @@ export async function run(args: string[]): Promise<void> {
     const cpu = new Map([...after.processes.cpu].map(([name, v]) => [name, v - (before.processes.cpu.get(name) ?? 0)]));
     const cpuOf = (...names: string[]) => names.reduce((s, name) => s + (cpu.get(name) ?? 0), 0);
     const temporalNames = [...cpu.keys()].filter((k) => k === 'temporal' || k.startsWith('temporal-') || k === 'postgres');
-    const engineCpu = cpuOf('tempered-worker', 'tempered-bridge', ...temporalNames);
+    // The agent API is the engine's too (it runs only agent traffic: nothing on a live-ISO run without cleaning).
+    const engineCpu = cpuOf('tempered-worker', 'tempered-bridge', 'tempered-agent-api', ...temporalNames);
     const rssPeak = (prefix: string) => Math.max(0, ...[...after.processes.rss].filter(([k]) => k.startsWith(`${prefix}#`)).map(([, v]) => v));
     const perHostMax = (field: 'powerOn' | 'mediaInserts') => (counters ? Math.max(0, ...Object.values(counters).map((c) => c[field])) : undefined);
 
@@ -471,7 +537,7 @@ export async function run(args: string[]): Promise<void> {
       threadCpuSecondsPerHost: Object.fromEntries([...after.processes.threads].map(([name, v]): [string, number] => [name, (v - (before.processes.threads.get(name) ?? 0)) / n]).filter(([, v]) => v >= 0.001).sort((a, b) => b[1] - a[1])),
       engineCpuSecondsPerHost: engineCpu / n,
       processInstances: Object.fromEntries(after.processes.instances),
-      peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge') },
+      peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge'), agentApi: rssPeak('tempered-agent-api') },
       workflowTasksByWorker: Object.fromEntries(history.tasksByWorker),
       perHost: {
         workflowTasksByWorkflowType: perHostOf(history.workflowTasksByType, n),
@@ -481,6 +547,7 @@ export async function run(args: string[]): Promise<void> {
       },
       hostsByWorker: Object.fromEntries(history.hostsByWorker),
       simulator: counters ? { maxPowerOnPerHost: perHostMax('powerOn'), maxMediaInsertsPerHost: perHostMax('mediaInserts') } : undefined,
+      agent: agentCounters ? agentFigures(agentCounters, n) : undefined,
     };
 
     const rows: [string, string][] = [
@@ -489,10 +556,10 @@ export async function run(args: string[]): Promise<void> {
       ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
       ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
-      ['CPU-s per host: worker + bridge + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
+      ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
       ['  by thread (worker, bridge)', Object.entries(figures.threadCpuSecondsPerHost).map(([k, v]) => `${k.replace('tempered-', '')} ${fmt(v, 3)}`).join(', ')],
-      ['peak RSS: worker, bridge', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB`],
+      ['peak RSS: worker, bridge, agent API', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB, ${fmt(figures.peakRssMiB.agentApi, 0)} MiB`],
       ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
       ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
       ['Kubernetes writes per host', `${fmt(figures.kubernetesWritesPerHost)} (${[...writes].filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v / n)}`).join(', ')})`],
@@ -502,6 +569,7 @@ export async function run(args: string[]): Promise<void> {
       ['  workflow tasks per host by workflow', Object.entries(figures.perHost.workflowTasksByWorkflowType).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['  activities per host', Object.entries(figures.perHost.activitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['  local activities per host', Object.entries(figures.perHost.localActivitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ...(figures.agent ? [['deploy agent', `image writes ${figures.agent.imageWrites} (max ${figures.agent.maxImageWritesPerHost} per host), metadata erases ${fmt(figures.agent.metadataErasesPerHost)} per host, ramdisk boots ${fmt(figures.agent.ramdiskBootsPerHost)} per host`] as [string, string]] : []),
       ...(figures.simulator ? [['simulator, max per host', `power on ${figures.simulator.maxPowerOnPerHost}, media inserts ${figures.simulator.maxMediaInsertsPerHost}`] as [string, string]] : []),
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
@@ -518,7 +586,7 @@ export async function run(args: string[]): Promise<void> {
     };
     const resultsDir = join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
-    const file = join(resultsDir, `${result.date.replace(/[:.]/g, '-')}-fleet-${o.temporal}-${o.bmc}-${n}.json`);
+    const file = join(resultsDir, `${result.date.replace(/[:.]/g, '-')}-fleet-${o.temporal}-${o.bmc}${o.image === 'live-iso' ? '' : `-${o.image}`}-${n}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`results: ${file}`);
     if (provisioned < n) process.exitCode = 1;

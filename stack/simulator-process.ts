@@ -2,8 +2,8 @@
  * The simulated data centre as a process of its own (stack/simulator.ts starts it), so benchmarks can
  * measure its CPU apart and chaos runs keep it alive while they kill the engine around it. Reads its BMC
  * list from the JSON file named by argv[2], starts them, writes `{ control, bmcs }` to argv[3] once listening,
- * and answers on a loopback control port: `GET /counters` (every BMC's side-effect counters by id) and
- * `POST /faults` (`{ ids?, set }`: fault switches for some or all BMCs). Stops on SIGTERM.
+ * and answers on a loopback control port: `GET /counters` (every BMC's side-effect counters by id),
+ * `GET /agent-counters` (every host's deploy-agent counters: boots, image writes, erases) and `POST /faults` (`{ ids?, set }`: fault switches for some or all BMCs). Stops on SIGTERM.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -26,6 +26,10 @@ const control = createServer((req, res) => {
     reply(200, Object.fromEntries(sim.bmcs.map((b) => [b.id, b.counters()])));
     return;
   }
+  if (req.method === 'GET' && req.url === '/agent-counters') {
+    reply(200, Object.fromEntries(sim.bmcs.map((b) => [b.id, b.agentCounters()])));
+    return;
+  }
   if (req.method === 'POST' && req.url === '/faults') {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -41,7 +45,7 @@ const control = createServer((req, res) => {
     });
     return;
   }
-  reply(404, { error: 'GET /counters or POST /faults' });
+  reply(404, { error: 'GET /counters, GET /agent-counters or POST /faults' });
 });
 await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const address = control.address();

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BmcCounters, BmcSpec, FaultSettings } from '../sim/index.ts';
+import type { AgentCounters, BmcCounters, BmcSpec, FaultSettings } from '../sim/index.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 /** One simulated BMC as a BareMetalHost needs it. */
@@ -24,6 +24,8 @@ export interface SimulatorProcess {
   proc: Supervised;
   /** Every BMC's side-effect counters, by BMC id. */
   counters(): Promise<Record<string, BmcCounters>>;
+  /** Every host's deploy-agent counters (ramdisk boots, image writes, erases), by BMC id. */
+  agentCounters(): Promise<Record<string, AgentCounters>>;
   /** Sets fault switches on some BMCs (all when `ids` is absent). */
   faults(set: Partial<FaultSettings>, ids?: string[]): Promise<void>;
   stop(): Promise<void>;
@@ -46,6 +48,11 @@ export async function startSimulatorProcess(options: { stateDir: string; specs: 
       const res = await fetch(`${ready.control}/counters`);
       if (!res.ok) throw new Error(`simulator counters: HTTP ${res.status}`);
       return (await res.json()) as Record<string, BmcCounters>;
+    },
+    async agentCounters() {
+      const res = await fetch(`${ready.control}/agent-counters`);
+      if (!res.ok) throw new Error(`simulator agent counters: HTTP ${res.status}`);
+      return (await res.json()) as Record<string, AgentCounters>;
     },
     async faults(set, ids) {
       const res = await fetch(`${ready.control}/faults`, { method: 'POST', body: JSON.stringify({ set, ...(ids ? { ids } : {}) }) });
