@@ -275,6 +275,12 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
     const byWorker = new Map<string, number>();
     for (const e of history.events ?? []) {
       add(figures.eventsByType, proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
+      // A sticky-queue timeout (SCHEDULE_TO_START) means the worker was too busy to take its own task in time:
+      // the task goes to the normal queue, and a worker replays the whole history to run it.
+      const timedOut = e.workflowTaskTimedOutEventAttributes?.timeoutType;
+      if (timedOut !== undefined && timedOut !== null) {
+        add(figures.eventsByType, `WORKFLOW_TASK_TIMED_OUT/${proto.temporal.api.enums.v1.TimeoutType[timedOut] ?? String(timedOut)}`);
+      }
       if (e.workflowTaskCompletedEventAttributes) add(figures.workflowTasksByType, type);
       const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
       if (scheduled) add(figures.activitiesByType, scheduled);
@@ -356,6 +362,7 @@ const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) :
 export async function run(args: string[]): Promise<void> {
   const o = parse(args);
   const n = o.hosts;
+  const measured = commit(); // what runs: the tree may change while a long run goes on
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
   const load = loadavg();
   const what = o.image === 'live-iso' ? 'live ISO over virtual media' : `${o.imageMiB} MiB qcow2 image through the deploy agent`;
@@ -576,7 +583,7 @@ export async function run(args: string[]): Promise<void> {
 
     const result = {
       benchmark: 'fleet',
-      commit: commit(),
+      commit: measured,
       date: new Date().toISOString(),
       flags: o,
       loadAverage: { start: load, end: loadavg() },
