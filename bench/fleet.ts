@@ -12,7 +12,7 @@
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
- *                          [--cleaning disabled|metadata]
+ *                          [--cleaning disabled|metadata] [--sticky-timeout 10]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,6 +62,8 @@ export interface FleetOptions {
   /** Automated cleaning (metadata needs the deploy agent: the simulator's). */
   cleaning: 'disabled' | 'metadata';
   cpuProf: boolean;
+  /** The worker's sticky-queue schedule-to-start timeout, seconds (TEMPERED_STICKY_TIMEOUT_SECONDS). */
+  stickyTimeout: number | undefined;
   /** Give up after this long (the run is then reported as incomplete). */
   timeoutMinutes: number;
 }
@@ -84,6 +86,7 @@ function parse(args: string[]): FleetOptions {
       'image-mib': { type: 'string', default: '4' },
       cleaning: { type: 'string', default: 'disabled' },
       'cpu-prof': { type: 'boolean', default: false },
+      'sticky-timeout': { type: 'string' },
       'timeout-minutes': { type: 'string', default: '60' },
     },
   });
@@ -117,6 +120,7 @@ function parse(args: string[]): FleetOptions {
     imageMiB: whole('image-mib', values['image-mib'], 2, 64 * 1024),
     cleaning,
     cpuProf: values['cpu-prof'] ?? false,
+    stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
   };
 }
@@ -400,6 +404,7 @@ export async function run(args: string[]): Promise<void> {
       ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
       ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
       ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
+      ...(o.stickyTimeout !== undefined ? { TEMPERED_STICKY_TIMEOUT_SECONDS: String(o.stickyTimeout) } : {}),
       ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
     };

@@ -29,6 +29,11 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
+  /**
+   * How long a workflow task waits for this worker on its sticky queue before it goes to the normal queue (where
+   * any worker replays the whole history to run it). The SDK's 10 s; an overloaded worker may want longer.
+   */
+  TEMPERED_STICKY_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
   /** The agent installation key (the agent API's): agent tokens derive from it. Without it no agent is commanded. */
   TEMPERED_AGENT_KEY_FILE: z.string().optional(),
   TEMPERED_AGENT_KEY: z.string().optional(),
@@ -86,6 +91,7 @@ export async function main(): Promise<void> {
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTaskPolls: 20,
     nonStickyToStickyPollRatio: 1,
+    stickyQueueScheduleToStartTimeout: `${config.TEMPERED_STICKY_TIMEOUT_SECONDS} seconds`,
     shutdownGraceTime: `${config.TEMPERED_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   health.addReadinessCheck('worker', () => {
