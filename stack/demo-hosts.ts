@@ -14,6 +14,8 @@ export interface DemoBmc {
   liveIso?: string;
   /** The simulated host's disks (the simulator only). */
   disks?: DemoDisk[];
+  /** The host boots no deploy agent (sushy-tools): automated cleaning, which needs one, is off. */
+  noAgent?: boolean;
 }
 
 /** A disk of a simulated host: its device name, serial, size and the file holding its bytes. */
@@ -57,6 +59,7 @@ export async function createDemoHosts(kubeconfig: string, namespace: string, bmc
         metadata: { name, labels: { 'tempered.dev/demo': 'true' } },
         spec: {
           online: Boolean(bmc.liveIso),
+          ...(bmc.noAgent ? { automatedCleaningMode: 'disabled' } : {}),
           bmc: { address: bmc.address, credentialsName },
           ...(bmc.bootMACAddress ? { bootMACAddress: bmc.bootMACAddress } : {}),
           ...(bmc.liveIso ? { image: { url: bmc.liveIso, format: 'live-iso' } } : {}),

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   let bmcs;
   let simAgentUrl: string | undefined;
   if (sushy) {
-    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
+    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac, noAgent: true }));
   } else {
     const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
     simulator = datacenter.proc;
@@ -150,7 +150,11 @@ async function main(): Promise<void> {
   const ipaIso = images.url('/ipa.iso');
   const plural = (n: number, word: string) => (n === 1 ? `a ${word}` : `${n} ${word}s`);
   say(`starting Tempered: ${plural(options.workers, 'worker')}, ${plural(options.bridges, 'bridge')} (with the validating webhook) and the agent API`);
-  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, workers: options.workers, bridges: options.bridges });
+  // The deploy ISO the agent API remasters for hosts that clean or write a disk image (Metal3's DEPLOY_ISO_URL).
+  engine = await startEngine({
+    stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso },
+    workers: options.workers, bridges: options.bridges,
+  });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
   const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...((i + Math.floor(i / 6)) % 2 === 1 ? { liveIso } : {}) })));
