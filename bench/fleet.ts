@@ -12,7 +12,7 @@
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
- *                          [--cleaning disabled|metadata] [--sticky-timeout 10]
+ *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -64,6 +64,8 @@ export interface FleetOptions {
   cpuProf: boolean;
   /** The worker's sticky-queue schedule-to-start timeout, seconds (TEMPERED_STICKY_TIMEOUT_SECONDS). */
   stickyTimeout: number | undefined;
+  /** The worker's workflow task slots (TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS). */
+  workflowSlots: number | undefined;
   /** Give up after this long (the run is then reported as incomplete). */
   timeoutMinutes: number;
 }
@@ -87,6 +89,7 @@ function parse(args: string[]): FleetOptions {
       cleaning: { type: 'string', default: 'disabled' },
       'cpu-prof': { type: 'boolean', default: false },
       'sticky-timeout': { type: 'string' },
+      'workflow-slots': { type: 'string' },
       'timeout-minutes': { type: 'string', default: '60' },
     },
   });
@@ -120,6 +123,7 @@ function parse(args: string[]): FleetOptions {
     imageMiB: whole('image-mib', values['image-mib'], 2, 64 * 1024),
     cleaning,
     cpuProf: values['cpu-prof'] ?? false,
+    workflowSlots: values['workflow-slots'] === undefined ? undefined : whole('workflow-slots', values['workflow-slots'], 2, 2000),
     stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
   };
@@ -404,6 +408,7 @@ export async function run(args: string[]): Promise<void> {
       ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
       ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
       ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
+      ...(o.workflowSlots !== undefined ? { TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: String(o.workflowSlots) } : {}),
       ...(o.stickyTimeout !== undefined ? { TEMPERED_STICKY_TIMEOUT_SECONDS: String(o.stickyTimeout) } : {}),
       ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),

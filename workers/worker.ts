@@ -28,6 +28,11 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   /** Workflows kept in the sticky cache: keep it above the hosts in flight (a small cache costs CPU). */
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
+  /**
+   * Workflow tasks in progress at once. A task holds its slot while its local activities (BMC calls) run, so
+   * this bounds the hosts talking to their BMCs at once. The SDK's 40 by default.
+   */
+  TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
   /**
    * How long a workflow task waits for this worker on its sticky queue before it goes to the normal queue (where
@@ -89,6 +94,7 @@ export async function main(): Promise<void> {
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentWorkflowTaskPolls: 20,
     nonStickyToStickyPollRatio: 1,
     stickyQueueScheduleToStartTimeout: `${config.TEMPERED_STICKY_TIMEOUT_SECONDS} seconds`,
