@@ -4,6 +4,7 @@
  * log line. Cached per Secret and revalidated when a caller expects another resourceVersion.
  */
 import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../lib/kube-client.ts';
 import { BmcError } from './bmc/errors.ts';
 
 export interface ResolvedCredentials {
@@ -20,7 +21,7 @@ export interface CredentialsSource {
 
 /** A source backed by the Kubernetes API, with a cache of at most `ttlMs` age. */
 export function kubeCredentialsSource(kubeconfig: k8s.KubeConfig, ttlMs = 30_000): CredentialsSource {
-  const core = kubeconfig.makeApiClient(k8s.CoreV1Api);
+  const core = pooledApiClient(kubeconfig, k8s.CoreV1Api);
   const cache = new Map<string, { value: ResolvedCredentials; at: number }>();
   return {
     async read(namespace, name, options = {}) {

@@ -6,7 +6,7 @@
  * and `conv=fsync`. The two alternate, N times each; medians are compared. Prints MiB/s and the ratio, and
  * appends the figures to bench/results/image.jsonl. Then the other half of issue 8's benchmark: N simulated
  * hosts (default 50) provisioning a qcow2 image through the real stack and the simulator's deploy agent, in
- * hosts/min (bench/lifecycle.ts `--image qcow2`; `--hosts 0` skips it).
+ * hosts/min (bench/fleet.ts `--bmc sim --image qcow2`; `--hosts 0` skips it).
  *
  *   npm run bench -- image [--size-mib 1024] [--runs 3] [--block-mib 8] [--hosts 50] [--host-image-mib 64]
  */
@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { streamImageToTarget } from '../lib/image-stream.ts';
 import { imageTools } from '../stack/binaries.ts';
 import { attachLoopDevice, type LoopDevice } from '../stack/loop-devices.ts';
-import { run as runLifecycle, type LifecycleFigures } from './lifecycle.ts';
+import { run as runFleet } from './fleet.ts';
 import { recordResult } from './results.ts';
 
 const MiB = 1024 * 1024;
@@ -224,10 +224,10 @@ export async function run(args: string[]): Promise<void> {
     'CPU pressure (PSI some avg60, % of time a task waited for a CPU): ' +
       `${pressure.before ?? '?'} before, ${pressure.after ?? '?'} after`,
   );
-  let hosts: LifecycleFigures | undefined;
+  let hosts: Record<string, unknown> | undefined;
   if (Number(values.hosts) > 0) {
     console.log('');
-    hosts = await runLifecycle(['--hosts', values.hosts, '--image', 'qcow2', '--image-mib', values['host-image-mib']]);
+    hosts = await runFleet(['--hosts', values.hosts, '--bmc', 'sim', '--image', 'qcow2', '--image-mib', values['host-image-mib']]);
   }
   const file = recordResult('image', {
     sizeMiB: sizeBytes / MiB,

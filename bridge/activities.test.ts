@@ -180,6 +180,36 @@ describe('publishStatus', () => {
     expect(t.logs.some((l) => (l as { msg?: string }).msg === 'could not record event')).toBe(true);
   });
 
+  it('writes the earlier snapshots of a batch first, each its own status write, and their Events after all writes', async () => {
+    const t = setup(liveHost());
+    const seen: string[] = [];
+    const patchStatus = t.hosts.client.patchStatus;
+    t.hosts.client.patchStatus = async (ns, name, patch) => {
+      seen.push(((patch['status'] as { provisioning?: { state?: string } }).provisioning?.state) ?? '?');
+      return patchStatus(ns, name, patch);
+    };
+    const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
+    const result = await t.activities.publishStatus({ ref, ...step('provisioning', 'ProvisioningStarted'), earlier: [step('preparing', 'Preparing'), step('available', 'Available')] });
+    expect(result).toEqual({ written: true });
+    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
+    await t.eventsIdle();
+    expect(t.events.map((e) => e.reason)).toEqual(['Preparing', 'Available', 'ProvisioningStarted']);
+  });
+
+  it('emits no Event of a batch when one of its writes fails (the retry sends them once)', async () => {
+    const t = setup(liveHost());
+    let calls = 0;
+    const patchStatus = t.hosts.client.patchStatus;
+    t.hosts.client.patchStatus = async (ns, name, patch) => {
+      if (++calls === 2) throw new KubeError(503, 'ServiceUnavailable', 'apiserver restarting');
+      return patchStatus(ns, name, patch);
+    };
+    const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
+    await expect(t.activities.publishStatus({ ref, ...step('provisioning', 'B'), earlier: [step('available', 'A')] })).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
+    await t.eventsIdle();
+    expect(t.events).toEqual([]);
+  });
+
   it('creates HardwareData with its finalizer and owner, then updates only what changed', async () => {
     const t = setup(liveHost());
     await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 1024, hostname: 'old' } }));

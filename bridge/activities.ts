@@ -8,8 +8,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { delay } from '../domain/host-lifecycle.ts';
-import type { BridgeActivities, HostRef, PublishResult, StatusPublication } from '../domain/host-model.ts';
+import type { BridgeActivities, HostEvent, HostRef, PublishResult, StatusPublication, StatusSnapshot } from '../domain/host-model.ts';
 import { METAL3_API_VERSION } from '../domain/names.ts';
+import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { hostEvent, type EventBody } from './events.ts';
 import type { FirmwareObjects } from './firmware.ts';
 import type { HostCache } from './host-cache.ts';
@@ -141,6 +142,46 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
     );
   }
 
+  /**
+   * Writes one snapshot of a host's state: `.status` (only our fields, only when changed), HardwareData, the
+   * firmware objects, the consumed annotations. Resolves to the host as written, or undefined when the host is gone or replaced.
+   */
+  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger): Promise<{ host: HostObject; written: boolean; firmwareSchemaMissing: boolean } | undefined> {
+    const key = objectKey(ref.namespace, ref.name);
+    const stamp = metaTime(at) as string;
+    const { state } = snapshot;
+    const generation = deps.sentGeneration(key, ref.uid) ?? host.metadata.generation ?? 0;
+    const projected = projectStatus(state, { now: stamp, generation, current: host.status });
+    // An engine bug, not the user's: the rest of the status is still written, the bad field kept as it was.
+    if (projected.problems.length > 0) log.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
+
+    let written = false;
+    const patch = statusPatch(host.status, projected.status);
+    if (patch) {
+      const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
+      if (!result || result.metadata.uid !== ref.uid) return undefined;
+      hosts.wrote(result);
+      host = result;
+      written = true;
+      log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
+    }
+
+    if (snapshot.hardwareData) await upsertHardwareData(host, snapshot.hardwareData, log);
+    let firmwareSchemaMissing = false;
+    if (snapshot.firmware && firmware) ({ schemaMissing: firmwareSchemaMissing } = await firmware.publish(host, snapshot.firmware, log));
+
+    const remove = snapshot.removeAnnotations.filter((k) => host.metadata.annotations?.[k] !== undefined);
+    if (remove.length > 0) {
+      const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
+      if (result) {
+        hosts.wrote(result);
+        host = result;
+      }
+      log.info({ annotations: remove }, 'removed consumed annotations');
+    }
+    return { host, written, firmwareSchemaMissing };
+  }
+
   const activities: BridgeActivities = {
     async publishStatus(publication: StatusPublication): Promise<PublishResult> {
       const { ref } = publication;
@@ -169,36 +210,20 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           }
         }
         const at = now();
-        const stamp = metaTime(at) as string;
-        const generation = deps.sentGeneration(key, ref.uid) ?? host.metadata.generation ?? 0;
-        const projected = projectStatus(state, { now: stamp, generation, current: host.status });
-        // An engine bug, not the user's: the rest of the status is still written, the bad field kept as it was.
-        if (projected.problems.length > 0) log.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
-
+        // Snapshots the workflow sent together are written in order, each its own status write (a watch sees
+        // every state go by); Events go last, after every write, so a retried activity does not repeat them.
         let written = false;
-        const patch = statusPatch(host.status, projected.status);
-        if (patch) {
-          const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
-          if (!result || result.metadata.uid !== ref.uid) return { written: false };
-          hosts.wrote(result);
-          host = result;
-          written = true;
-          log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
-        }
-
-        if (publication.hardwareData) await upsertHardwareData(host, publication.hardwareData, log);
         let firmwareSchemaMissing = false;
-        if (publication.firmware && firmware) ({ schemaMissing: firmwareSchemaMissing } = await firmware.publish(host, publication.firmware, log));
-
-        const remove = removeAnnotations.filter((k) => host?.metadata.annotations?.[k] !== undefined);
-        if (remove.length > 0) {
-          const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
-          if (result) hosts.wrote(result);
-          log.info({ annotations: remove }, 'removed consumed annotations');
+        const emitted: HostEvent[] = [];
+        for (const snapshot of snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations })) {
+          const result = await writeSnapshot(host, ref, snapshot, at, log);
+          if (!result) return { written };
+          host = result.host;
+          written ||= result.written;
+          firmwareSchemaMissing ||= result.firmwareSchemaMissing;
+          emitted.push(...snapshot.events);
         }
-
-        // Last, and best effort (as BMO): a retried activity must not repeat them, a failed one must not fail it.
-        for (const event of hostEvents) emit(hostEvent(host, event, at, deps.identity), log);
+        for (const event of emitted) emit(hostEvent(host, event, at, deps.identity), log);
 
         if (slots) {
           if (counted) slots.limiter.observe(key, { state: state.provisioningState, delayed: Boolean(state.delayed) });

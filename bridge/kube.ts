@@ -6,6 +6,7 @@
  * headers or bodies (so nothing secret can reach a log line through an error).
  */
 import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../lib/kube-client.ts';
 import { METAL3_GROUP, METAL3_VERSION, TEMPERED_GROUP, TEMPERED_VERSION } from '../domain/names.ts';
 import type { EventBody } from './events.ts';
 import type { LeaseClient, LeaseRecord } from './leader-election.ts';
@@ -169,9 +170,10 @@ export function createKube(options: KubeOptions): Kube {
   // Events are best effort and plentiful: a budget of their own (like client-go's event recorder), so they
   // never delay a status write.
   const eventBudget = new TokenBucket({ qps: options.eventQps ?? 10, burst: options.eventBurst ?? 25, clock });
-  const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  // One pool of kept-alive connections for every call (the client's default opens one per request).
+  const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
+  const core = pooledApiClient(kc, k8s.CoreV1Api);
+  const coordination = pooledApiClient(kc, k8s.CoordinationV1Api);
   const counters = { reads: 0, writes: 0, retries: 0, conflicts: 0, lease: 0, events: 0 };
 
   /** One API call under the budget, with transient failures retried. */

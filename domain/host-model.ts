@@ -250,6 +250,9 @@ export interface HostEvent {
 }
 
 /** One status publication: the state to project, events since the last one, annotations now consumed. */
+/** One state of a host as a publication shows it: the state, its Events, consumed annotations, HardwareData. */
+export type StatusSnapshot = Pick<StatusPublication, 'state' | 'events' | 'removeAnnotations' | 'hardwareData' | 'firmware'>;
+
 export interface StatusPublication {
   ref: HostRef;
   state: HostState;
@@ -260,6 +263,12 @@ export interface StatusPublication {
   hardwareData?: Record<string, unknown>;
   /** Firmware read from the BMC: for FirmwareSchema, HostFirmwareSettings and HostFirmwareComponents. */
   firmware?: FirmwarePublication;
+  /**
+   * Snapshots to write before this one, in order, each its own status write: states the host passed through
+   * while the previous publication was in flight, sent together (one activity instead of one each). Never
+   * with a `claim`.
+   */
+  earlier?: StatusSnapshot[];
   /**
    * This publication moves the host into a provisioning-heavy state and claims a slot under the provisioning
    * limit. When the bridge refuses, it shows `fallback` instead (the state before the move, made `delayed`

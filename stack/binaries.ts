@@ -4,13 +4,15 @@
  * (the Go module proxy, PyPI, Debian). First builds take minutes and print progress; later runs reuse the cache.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../bin/node24.mjs';
 
 export const VERSIONS = {
   temporalCli: '1.5.1',
+  /** The server the CLI embeds; built on its own for the multi-process cluster (stack/temporal-cluster.ts). */
+  temporalServer: '1.29.1',
   kubernetes: '1.34.4',
   etcd: '3.6.4',
   sushyTools: '2.2.0',
@@ -114,6 +116,56 @@ export async function temporalCli(progress: Progress): Promise<string> {
     ], { env: { ...goEnv(), GOBIN: dir }, progress });
   });
   return join(dir, 'temporal');
+}
+
+/** The Temporal server's own binaries, for a multi-process cluster, and the PostgreSQL schemas they apply. */
+export interface TemporalServerBinaries {
+  /** `server`: `start --service frontend|history|matching|worker`. */
+  server: string;
+  /** `temporal-sql-tool`: creates the databases and applies the versioned schemas. */
+  sqlTool: string;
+  /** `schema/postgresql/v12` of the server module: `temporal/versioned`, `visibility/versioned`. */
+  schemaDir: string;
+}
+
+/**
+ * `go.temporal.io/server` (cmd/server and cmd/tools/sql) from the Go module proxy, with its PostgreSQL schemas
+ * copied beside them. Built with the same flags as the Temporal CLI, which embeds the same server version, so
+ * the two builds share most of Go's build cache. TEMPORAL_SERVER_DIR overrides (a directory with all three).
+ */
+export async function temporalServerBinaries(progress: Progress): Promise<TemporalServerBinaries> {
+  const v = VERSIONS.temporalServer;
+  const paths = (dir: string) => ({ server: join(dir, 'server'), sqlTool: join(dir, 'temporal-sql-tool'), schemaDir: join(dir, 'schema') });
+  if (process.env.TEMPORAL_SERVER_DIR) return paths(process.env.TEMPORAL_SERVER_DIR);
+  const dir = join(cacheRoot(), `temporal-server-${v}`);
+  await cached(dir, async () => {
+    requireGo();
+    const env = { ...goEnv(), GOBIN: dir };
+    const ldflags = '-s -w';
+    await run(`building the Temporal server v${v} from the Go module proxy (cold: about 3-5 min)`, 'go', [
+      'install', '-trimpath', '-ldflags', ldflags, `go.temporal.io/server/cmd/server@v${v}`,
+    ], { env, progress });
+    await run(`building temporal-sql-tool v${v}`, 'go', [
+      'install', '-trimpath', '-ldflags', ldflags, `go.temporal.io/server/cmd/tools/sql@v${v}`,
+    ], { env, progress });
+    renameSync(join(dir, 'sql'), join(dir, 'temporal-sql-tool'));
+    const download = spawnSync('go', ['mod', 'download', '-json', `go.temporal.io/server@v${v}`], { env: goEnv(), encoding: 'utf8' });
+    const moduleDir = download.status === 0 ? (JSON.parse(download.stdout) as { Dir?: string }).Dir : undefined;
+    if (!moduleDir) throw new Error(`could not locate go.temporal.io/server@v${v} in the module cache: ${download.stderr}`);
+    cpSync(join(moduleDir, 'schema', 'postgresql', 'v12'), join(dir, 'schema'), { recursive: true });
+  });
+  return paths(dir);
+}
+
+/** PostgreSQL's server programs from Debian's `postgresql`, installed when missing. */
+export async function postgresBinaries(progress: Progress): Promise<{ initdb: string; postgres: string; pgIsReady: string; version: string }> {
+  await debianCommands({ pg_lsclusters: 'postgresql' }, progress);
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'bin', 'postgres'))) : [];
+  const version = versions.sort((a, b) => Number(b) - Number(a))[0];
+  if (!version) throw new Error(`Debian's postgresql is installed but no ${root}/<version>/bin/postgres was found`);
+  const bin = join(root, version, 'bin');
+  return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres'), pgIsReady: join(bin, 'pg_isready'), version };
 }
 
 export interface KubeBinaries {

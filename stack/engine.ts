@@ -26,6 +26,10 @@ export interface EngineOptions {
   leaseName?: string;
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
+  /** Worker processes to start (default 1); they share the task queue, so hosts spread over them. */
+  workers?: number;
+  /** Bridge processes to start (default 1); one leads, the others wait for the Lease. */
+  bridges?: number;
   /** Extra environment for the worker only, the bridge only, the agent API only (e.g. a KUBECONFIG of its own). */
   workerEnv?: NodeJS.ProcessEnv;
   bridgeEnv?: NodeJS.ProcessEnv;
@@ -35,12 +39,16 @@ export interface EngineOptions {
 export interface EngineProcess {
   proc: Supervised;
   logFile: string;
+  /** A bridge's name in the Lease (its holderIdentity while it leads). */
+  identity?: string;
   /** The process's health and metrics endpoint (`/healthz`, `/readyz`, `/metrics`), once it logged it. */
   metricsUrl(): string | undefined;
 }
 
 export interface Engine {
   worker(): EngineProcess;
+  /** Every worker started so far (killed ones too), oldest first. */
+  workers(): EngineProcess[];
   bridges(): EngineProcess[];
   /** The agent API process serving now, and the URL agents and BMCs reach it at (stable across restarts). */
   agentApi(): EngineProcess & { url: string };
@@ -129,7 +137,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),
       ...(options.admission ? { TEMPERED_ADMISSION_LOCAL_CERT_DIR: join(options.stateDir, 'webhook') } : {}),
     };
-    const b = launch('bridge', env);
+    const b: EngineProcess = { ...launch('bridge', env), identity: env['TEMPERED_LEASE_IDENTITY'] };
     bridges.push(b);
     const ready = waitForLeadership ? '"became the leader"' : '"msg"';
     await waitUntil('bridge', async () => readLog(b.logFile).includes(ready), { timeoutMs: 60_000, intervalMs: 100, process: b.proc });
@@ -151,6 +159,10 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   };
 
   await Promise.all([startWorker(), startBridge(), startAgentApi()]);
+  await Promise.all([
+    ...Array.from({ length: Math.max(0, (options.workers ?? 1) - 1) }, () => startWorker()),
+    ...Array.from({ length: Math.max(0, (options.bridges ?? 1) - 1) }, () => startBridge({ waitForLeadership: false })),
+  ]);
 
   return {
     worker: () => {
@@ -158,6 +170,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       if (!live) throw new Error('no worker was started');
       return live;
     },
+    workers: () => workers,
     bridges: () => bridges,
     agentApi: () => {
       const live = agentApis.filter((a) => a.proc.isRunning()).at(-1) ?? agentApis.at(-1);

@@ -1,6 +1,6 @@
 /**
  * The local stack: one module that tests, `npm start` and the benchmarks all use to bring up real servers on
- * 127.0.0.1 (Temporal dev server, kube-apiserver + etcd, sushy-tools, ipmi_sim), each with free ports, its own
+ * 127.0.0.1 (Temporal dev server or cluster, kube-apiserver + etcd, sushy-tools, ipmi_sim), each with free ports, its own
  * state directory and a readiness wait, and to stop everything it started.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { startKube, type KubeApi } from './kube.ts';
 import { stopAllProcesses } from './processes.ts';
 import { startSushy, type SushyEmulator } from './sushy.ts';
 import { startTemporal, type TemporalServer } from './temporal.ts';
+import { startTemporalCluster } from './temporal-cluster.ts';
 
 export type { IpmiSim, KubeApi, SushyEmulator, TemporalServer, Progress };
 
@@ -22,7 +23,11 @@ export const PROJECT_CRD_DIR = fileURLToPath(new URL('../deploy/crds/', import.m
 export interface StackOptions {
   /** Where each server keeps its state and log; default: a new directory under the OS temp dir. */
   stateDir?: string;
-  temporal?: false | { ui?: boolean };
+  /**
+   * `kind: 'cluster'` runs frontend, history, matching and worker as separate processes on PostgreSQL
+   * (stack/temporal-cluster.ts) instead of the dev server; both return the same `TemporalServer`.
+   */
+  temporal?: false | { ui?: boolean; kind?: 'dev' | 'cluster'; historyServices?: number; shards?: number };
   kube?: false | { crdDirs?: string[] };
   sushy?: false | { systems: number; powerDelay?: number | 'stock'; password?: string };
   ipmi?: false | { bmcs: number; password?: string };
@@ -75,7 +80,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const sushyOpt = options.sushy ?? { systems: 2 };
     const ipmiOpt = options.ipmi ?? { bmcs: 1 };
     await Promise.all([
-      temporalOpt && startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress }).then((t) => (stack.temporal = t)),
+      temporalOpt && (temporalOpt.kind === 'cluster'
+        ? startTemporalCluster({ stateDir: sub('temporal'), historyServices: temporalOpt.historyServices, shards: temporalOpt.shards, progress })
+        : startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress })).then((t) => (stack.temporal = t)),
       kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
       sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, ...(sushyOpt.password ? { password: sushyOpt.password } : {}), progress }).then((s) => (stack.sushy = s)),
       ipmiOpt && (async () => {

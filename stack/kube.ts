@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubeBinaries, type Progress } from './binaries.ts';
 import { base64File, issueCert, makeCa, makeServiceAccountKeys, type CertPair } from './pki.ts';
-import { freePort } from './ports.ts';
+import { freePort, freeServerPort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
@@ -37,6 +37,13 @@ export interface KubeApi {
   /** Runs kubectl against this apiserver; resolves to stdout. */
   kubectlRun(args: string[], input?: string): Promise<string>;
   applyCrds(dir: string): Promise<void>;
+  /** The running etcd and kube-apiserver processes (they change on restart). */
+  processes(): Supervised[];
+  /**
+   * Stops and starts the kube-apiserver on the same port (etcd keeps every object); `kill` stops it with
+   * SIGKILL at once, as a crash would. Resolves once it is ready again.
+   */
+  restartApiserver(options?: { kill?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,11 +99,12 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   ], { logFile: join(dir, 'etcd.log') });
   await waitUntil('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, { timeoutMs: 30_000, process: etcd });
 
-  const port = await freePort();
+  // Below the ephemeral range: a restart binds this port again.
+  const port = await freeServerPort();
   const server = `https://127.0.0.1:${port}`;
   const advertise = advertiseAddress();
   options.progress(`starting kube-apiserver on ${server}`);
-  const apiserver: Supervised = startProcess('kube-apiserver', bins.kubeApiserver, [
+  const apiserverArgs = [
     '--etcd-servers', etcdUrl,
     '--bind-address', '127.0.0.1', '--secure-port', String(port),
     ...(advertise ? ['--advertise-address', advertise] : []),
@@ -110,7 +118,9 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '--allow-privileged=true', '--disable-admission-plugins', 'ServiceAccount',
     '--audit-policy-file', auditPolicy, '--audit-log-path', auditLog, '--audit-log-format', 'json', '--audit-log-maxsize', '200',
     '--profiling=false', '--v', '0',
-  ], { logFile: join(dir, 'kube-apiserver.log') });
+  ];
+  const launchApiserver = () => startProcess('kube-apiserver', bins.kubeApiserver, apiserverArgs, { logFile: join(dir, 'kube-apiserver.log') });
+  let apiserver: Supervised = launchApiserver();
 
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, [
@@ -146,11 +156,12 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     }
   };
 
-  await waitUntil('kube-apiserver', async () => {
+  const apiserverReady = () => waitUntil('kube-apiserver', async () => {
     await kubectlRun(['get', '--raw', '/readyz']);
     await kubectlRun(['get', 'namespace', 'default']);
     return true;
   }, { timeoutMs: 90_000, intervalMs: 250, process: apiserver });
+  await apiserverReady();
 
   const applyCrds = async (crdDir: string) => {
     // Every manifest but a kustomization.yaml (deploy/crds has one for kustomize; it is not an object).
@@ -169,6 +180,12 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     pki: { servingCa, clientCa, admin, dir: pkiDir },
     kubectlRun,
     applyCrds,
+    processes: () => [etcd, apiserver],
+    async restartApiserver(opts = {}) {
+      await (opts.kill ? apiserver.kill() : apiserver.stop());
+      apiserver = launchApiserver();
+      await apiserverReady();
+    },
     async stop() {
       await apiserver.stop();
       await etcd.stop();

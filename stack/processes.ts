@@ -21,6 +21,8 @@ export interface Supervised {
   isRunning(): boolean;
   /** Stops the whole process group: SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+  /** Kills the whole process group with SIGKILL at once (a crash, for chaos runs); resolves once it exited. */
+  kill(): Promise<void>;
 }
 
 export interface StartProcessOptions {
@@ -109,6 +111,10 @@ export function startProcess(name: string, command: string, args: readonly strin
       clearTimeout(timer);
       killGroup(pid, 'SIGKILL');
     },
+    async kill() {
+      killGroup(pid, 'SIGKILL');
+      await exited;
+    },
   };
   live.set(pid, proc);
   tellReaper(`add ${pid}`);
@@ -132,6 +138,11 @@ export function forgetLoopDevice(device: string): void {
 export async function stopAllProcesses(): Promise<void> {
   const procs = [...live.values()].reverse();
   await Promise.all(procs.map((p) => p.stop()));
+}
+
+/** The processes still running that this module started, oldest first (benchmarks attribute CPU by name). */
+export function liveProcesses(): Supervised[] {
+  return [...live.values()];
 }
 
 /** PIDs of the process groups still running that this module started. */

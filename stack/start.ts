@@ -6,10 +6,12 @@
  * where everything is, shows how many hosts are in each state, and runs until Ctrl-C, when it stops
  * everything it started.
  *
- *   npm start -- [--hosts N] [--bmc sim|sushy]
+ *   npm start -- [--hosts N] [--bmc sim|sushy] [--temporal dev|cluster] [--workers N] [--bridges N]
  *
  * `--bmc sim` (the default) runs the simulated data centre (`tempered sim datacenter`, a mix of vendor
- * profiles) as its own process; `--bmc sushy` uses sushy-tools' fake systems.
+ * profiles) as its own process; `--bmc sushy` uses sushy-tools' fake systems. `--temporal cluster` runs the Temporal
+ * server as a cluster (frontend, history, matching, worker processes on PostgreSQL) instead of the dev server;
+ * `--workers`/`--bridges` start more engine processes (the bridges elect one leader).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,17 +65,26 @@ function parse(argv: string[]) {
     options: {
       hosts: { type: 'string', default: '5' },
       bmc: { type: 'string', default: 'sim' },
+      temporal: { type: 'string', default: 'dev' },
+      workers: { type: 'string', default: '1' },
+      bridges: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm start -- [--hosts N] [--bmc sim|sushy]');
+    console.log('usage: npm start -- [--hosts N] [--bmc sim|sushy] [--temporal dev|cluster] [--workers N] [--bridges N]');
     process.exit(0);
   }
   const hosts = Number(values.hosts);
   if (!Number.isInteger(hosts) || hosts < 0 || hosts > 1000) throw new Error(`--hosts must be a whole number from 0 to 1000, got '${values.hosts}'`);
   if (values.bmc !== 'sushy' && values.bmc !== 'sim') throw new Error(`--bmc must be 'sim' or 'sushy', got '${values.bmc}'`);
-  return { hosts, bmc: values.bmc as 'sim' | 'sushy' };
+  if (values.temporal !== 'dev' && values.temporal !== 'cluster') throw new Error(`--temporal must be 'dev' or 'cluster', got '${values.temporal}'`);
+  const count = (name: 'workers' | 'bridges') => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1 || n > 4) throw new Error(`--${name} must be a whole number from 1 to 4, got '${values[name]}'`);
+    return n;
+  };
+  return { hosts, bmc: values.bmc as 'sim' | 'sushy', temporal: values.temporal as 'dev' | 'cluster', workers: count('workers'), bridges: count('bridges') };
 }
 
 async function main(): Promise<void> {
@@ -111,7 +122,7 @@ async function main(): Promise<void> {
   say(`bringing up the local stack in ${stateDir} (first run builds the servers from the package registries: several minutes)`);
   stack = await startStack({
     stateDir,
-    temporal: { ui: true },
+    temporal: { ui: true, kind: options.temporal },
     sushy: options.bmc === 'sushy' ? { systems: Math.max(options.hosts, 1) } : false,
     ipmi: false,
     progress: (m) => say(m),
@@ -145,9 +156,13 @@ async function main(): Promise<void> {
   // The simulator's hosts run a deploy agent: they get the qcow2 image, written to their disk by the agent.
   // sushy-tools' hosts have no agent, so they stay `available` with nothing to deploy.
   const diskImage = sushy ? undefined : { url: images.url('/demo.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' };
-  say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
+  const plural = (n: number, word: string) => (n === 1 ? `a ${word}` : `${n} ${word}s`);
+  say(`starting Tempered: ${plural(options.workers, 'worker')}, ${plural(options.bridges, 'bridge')} (with the validating webhook) and the agent API`);
   // The deploy ISO the agent API remasters for hosts that clean or write a disk image (Metal3's DEPLOY_ISO_URL).
-  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso } });
+  engine = await startEngine({
+    stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso },
+    workers: options.workers, bridges: options.bridges,
+  });
   // Every other host boots the live ISO, the others get the qcow2 image; the parity flips every six hosts so
   // each vendor profile of the simulator's mix (six of them) gets hosts of both kinds.
   const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({
@@ -181,7 +196,9 @@ async function main(): Promise<void> {
     '',
     `Tempered is up (${seconds} s), with ${hosts.length} simulated hosts (every other one boots a live ISO${sushy ? '' : ', the others get a qcow2 image written by the deploy agent'}).`,
     '',
-    `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`,
+    temporal.ui
+      ? `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`
+      : `  Temporal      a cluster: ${(temporal.services ?? []).join(', ')} on PostgreSQL (no Web UI; use the CLI below)`,
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,

@@ -4,7 +4,6 @@
  * BareMetalHosts that sees every status they show, in the apiserver's order.
  */
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { startEngine, type Engine } from '../stack/engine.ts';
 
 /** What the shared stack provides (vitest's `inject('stack')`). */
@@ -27,27 +26,5 @@ export function startTestEngine(stack: StackHandle, dir: string, run: string, na
   });
 }
 
-/**
- * Watches the BareMetalHosts of `namespace`, calling `onEvent` for each change; restarted when it ends (the
- * apiserver answers 429 while a new CRD's watch cache fills). Resolves once watching; call the result to stop.
- */
-export async function watchHosts<T extends { metadata: { name: string } }>(
-  kc: k8s.KubeConfig,
-  namespace: string,
-  onEvent: (type: string, host: T) => void,
-): Promise<() => void> {
-  let request: AbortController | undefined;
-  let watching = true;
-  const watch = async (): Promise<void> => {
-    if (!watching) return;
-    const restart = () => void setTimeout(() => void watch().catch(() => {}), 300);
-    request = await new k8s.Watch(kc)
-      .watch(`/apis/metal3.io/v1alpha1/namespaces/${namespace}/baremetalhosts`, {}, onEvent, restart)
-      .catch(() => (restart(), undefined));
-  };
-  await watch();
-  return () => {
-    watching = false;
-    request?.abort();
-  };
-}
+/** The hosts watch lives with the stack (the fleet benchmark and the chaos run use it too). */
+export { watchHosts } from '../stack/watch-hosts.ts';

@@ -17,6 +17,7 @@ import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
 import { createActivities } from '../activities/index.ts';
 import type { HostDesired, HostSpecIntent, HostState, StatusPublication } from '../domain/host-model.ts';
+import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import { syncHost } from '../workflows/messages.ts';
@@ -69,7 +70,7 @@ beforeAll(async () => {
       connection: native, namespace: stack.temporal.namespace, taskQueue: BRIDGE_QUEUE,
       activities: {
         async publishStatus(p: StatusPublication) {
-          publications.set(p.ref.name, [...(publications.get(p.ref.name) ?? []), p]);
+          publications.set(p.ref.name, [...(publications.get(p.ref.name) ?? []), ...snapshotsOf(p)]);
           return { written: true };
         },
         async releaseHost() {},

@@ -28,7 +28,17 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   /** Workflows kept in the sticky cache: keep it above the hosts in flight (a small cache costs CPU). */
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
+  /**
+   * Workflow tasks in progress at once. A task holds its slot while its local activities (BMC calls) run, so
+   * this bounds the hosts talking to their BMCs at once. The SDK's 40 by default.
+   */
+  TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
+  /**
+   * How long a workflow task waits for this worker on its sticky queue before it goes to the normal queue (where
+   * any worker replays the whole history to run it). The SDK's 10 s; an overloaded worker may want longer.
+   */
+  TEMPERED_STICKY_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
   /** The agent installation key (the agent API's): agent tokens derive from it. Without it no agent is commanded. */
   TEMPERED_AGENT_KEY_FILE: z.string().optional(),
   TEMPERED_AGENT_KEY: z.string().optional(),
@@ -91,8 +101,10 @@ export async function main(): Promise<void> {
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentWorkflowTaskPolls: 20,
     nonStickyToStickyPollRatio: 1,
+    stickyQueueScheduleToStartTimeout: `${config.TEMPERED_STICKY_TIMEOUT_SECONDS} seconds`,
     shutdownGraceTime: `${config.TEMPERED_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
   health.addReadinessCheck('worker', () => {

@@ -10,6 +10,7 @@ import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSo
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { delay } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
+import { snapshotsOf } from './publication-queue.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import type { hostWorkflow } from './host.ts';
@@ -59,7 +60,8 @@ beforeAll(async () => {
           publications.set(key, [...(publications.get(key) ?? []), shown]);
           return { written: true, delayed: NO_SLOT };
         }
-        publications.set(key, [...(publications.get(key) ?? []), p]);
+        // The bridge writes a batch's snapshots one by one: record each, as a watch would see them.
+        publications.set(key, [...(publications.get(key) ?? []), ...snapshotsOf(p)]);
         return { written: true };
       },
       async releaseHost(ref: { namespace: string; name: string }) {

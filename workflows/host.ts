@@ -80,7 +80,7 @@ import {
 } from './messages.ts';
 import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
-import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
+import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -155,6 +155,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
   // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
   const v4 = patched('deploy-agent');
+  // The states a host passes through while a publication is in flight go out together in the next one
+  // (the bridge writes each in order), instead of one activity and one workflow task each.
+  const batched = patched('batch-publications');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -293,14 +296,22 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const publisher = async () => {
     for (;;) {
       await condition(() => queue.length > 0);
-      const next = queue.next(lastPublishedState, forcePublish);
+      let next: QueuedPublication | undefined;
+      let earlier: QueuedPublication[] = [];
+      if (batched) {
+        const batch = takeBatch(queue, lastPublishedState, lastPublished, forcePublish);
+        next = batch.pop();
+        earlier = batch;
+      } else {
+        next = queue.next(lastPublishedState, forcePublish);
+        if (next && unchanged(next, lastPublished, forcePublish)) continue;
+      }
       if (!next) continue;
-      if (unchanged(next, lastPublished, forcePublish)) continue;
       forcePublish = false;
       publishing = true;
       const key = visibleKey(next.state);
       try {
-        const result = await bridge.publishStatus({ ref: desired.ref, ...next });
+        const result = await bridge.publishStatus({ ref: desired.ref, ...next, ...(earlier.length > 0 ? { earlier } : {}) });
         if (next.claim) claimAnswer = result;
         // The bridge lost the FirmwareSchema: its rules go with the next reading.
         if (result.firmwareSchemaMissing && state.firmware) state = { ...state, firmware: { ...state.firmware, schemaName: undefined } };

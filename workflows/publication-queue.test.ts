@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostIn } from '../test/fixtures/hosts.ts';
 import type { HostEvent } from '../domain/host-model.ts';
-import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
+import { PublicationQueue, takeBatch, unchanged, visibleKey } from './publication-queue.ts';
 
 const event = (reason: string): HostEvent => ({ type: 'Normal', reason, message: reason });
 const nothing = { events: [], removeAnnotations: [] };
@@ -74,5 +74,48 @@ describe('unchanged', () => {
     expect(unchanged({ state, ...nothing, hardwareData: {} }, key, false)).toBe(false);
     expect(unchanged({ state, ...nothing, claim: { fallback: { state, ...nothing } } }, key, false)).toBe(false);
     expect(unchanged({ state, ...nothing }, key, true)).toBe(false);
+  });
+});
+
+describe('takeBatch (v4)', () => {
+  const states = (batch: { state: { provisioningState: string } }[]) => batch.map((p) => p.state.provisioningState);
+
+  it('takes every state queued behind the next one, in order, for one activity', () => {
+    const q = new PublicationQueue(true);
+    q.add(hostIn('preparing'), { events: [event('Preparing')], removeAnnotations: [] });
+    q.add(hostIn('available'), nothing);
+    q.add(hostIn('provisioning'), { events: [event('Provisioning')], removeAnnotations: [] });
+    const batch = takeBatch(q, 'inspecting', visibleKey(hostIn('inspecting')), false);
+    expect(states(batch)).toEqual(['preparing', 'available', 'provisioning']);
+    expect(batch.flatMap((p) => p.events.map((e) => e.reason))).toEqual(['Preparing', 'Provisioning']);
+    expect(q.length).toBe(0);
+  });
+
+  it('drops what would change nothing, and still folds a superseded snapshot of a state already shown', () => {
+    const q = new PublicationQueue(true);
+    q.add(hostIn('available'), nothing);
+    q.add(hostIn('provisioning'), nothing);
+    expect(states(takeBatch(q, 'available', visibleKey(hostIn('available')), false))).toEqual(['provisioning']);
+    const r = new PublicationQueue(true);
+    r.add(hostIn('available'), nothing);
+    expect(takeBatch(r, 'available', visibleKey(hostIn('available')), false)).toEqual([]);
+  });
+
+  it('sends a claim alone, and stops a batch before one', () => {
+    const q = new PublicationQueue(true);
+    q.add(hostIn('available'), nothing);
+    q.addClaim(hostIn('provisioning'), nothing, hostIn('available'));
+    q.add(hostIn('provisioned'), nothing);
+    expect(states(takeBatch(q, 'preparing', visibleKey(hostIn('preparing')), false))).toEqual(['available']);
+    const claim = takeBatch(q, 'available', visibleKey(hostIn('available')), false);
+    expect(states(claim)).toEqual(['provisioning']);
+    expect(claim[0]?.claim).toBeDefined();
+    expect(states(takeBatch(q, 'provisioning', visibleKey(hostIn('provisioning')), false))).toEqual(['provisioned']);
+  });
+
+  it('sends the first one even unchanged when forced (the status was lost)', () => {
+    const q = new PublicationQueue(true);
+    q.add(hostIn('provisioned'), nothing);
+    expect(states(takeBatch(q, 'provisioned', visibleKey(hostIn('provisioned')), true))).toEqual(['provisioned']);
   });
 });

@@ -90,6 +90,16 @@ export class PublicationQueue {
     this.#items.push({ state, ...copy(pending), claim: { fallback: { state: before, events: [], removeAnnotations: [] } } });
   }
 
+  /** Whether a claim waits in the queue. */
+  hasClaim(): boolean {
+    return this.#items.some((item) => item.claim !== undefined);
+  }
+
+  /** Puts a publication taken with `next` back at the head of the queue. */
+  putBack(publication: QueuedPublication): void {
+    this.#items.unshift(publication);
+  }
+
   /**
    * The next publication to send, or undefined when the queue is empty. `lastPublishedState` is the
    * provisioning state the bridge last showed; `force` means the next one must go out as it is.
@@ -114,6 +124,39 @@ export class PublicationQueue {
       }
     }
   }
+}
+
+/**
+ * Takes what to send in one activity (patch v4): the next publication and the ones queued behind it, in order,
+ * each of a state the one before it shows; unchanged ones dropped. A claim goes alone (it needs the bridge's
+ * answer of its own), and nothing is taken past one. `lastPublishedKey` and `lastPublishedState` are what the
+ * bridge last showed; `force` means the first one must go out as it is.
+ */
+export function takeBatch(queue: PublicationQueue, lastPublishedState: string | undefined, lastPublishedKey: string, force: boolean): QueuedPublication[] {
+  const batch: QueuedPublication[] = [];
+  let shownState = lastPublishedState;
+  let shownKey = lastPublishedKey;
+  let forced = force;
+  for (;;) {
+    if (batch.length > 0 && (batch.at(-1)?.claim || queue.hasClaim())) return batch;
+    const next = queue.next(shownState, forced);
+    if (!next) return batch;
+    if (next.claim && batch.length > 0) {
+      queue.putBack(next);
+      return batch;
+    }
+    if (unchanged(next, shownKey, forced)) continue;
+    batch.push(next);
+    shownState = next.state.provisioningState;
+    shownKey = visibleKey(next.state);
+    forced = false;
+  }
+}
+
+/** Every snapshot a publication carries, in the order the bridge writes them: its `earlier` ones, then itself. */
+export function snapshotsOf(publication: StatusPublication): StatusPublication[] {
+  const { earlier, ...last } = publication;
+  return [...(earlier ?? []).map((snapshot) => ({ ref: publication.ref, ...snapshot })), last];
 }
 
 /** Whether sending `publication` would change nothing the bridge shows (and it can be skipped). */

@@ -9,6 +9,7 @@
  * payload, a log line or an error message (parse errors name a line and column, not the text).
  */
 import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../../lib/kube-client.ts';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { HostRef } from '../../domain/host-model.ts';
 import { CONFIG_DRIVE_MAX_BYTES } from '../../lib/config-drive.ts';
@@ -40,7 +41,7 @@ export interface SecretReader {
 
 /** A reader backed by the Kubernetes API (no cache: a config drive is built once per deploy). */
 export function kubeSecretReader(kubeconfig: k8s.KubeConfig): SecretReader {
-  const core = kubeconfig.makeApiClient(k8s.CoreV1Api);
+  const core = pooledApiClient(kubeconfig, k8s.CoreV1Api);
   return {
     async read(namespace, name) {
       let secret: k8s.V1Secret;

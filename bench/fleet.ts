@@ -1,0 +1,622 @@
+/**
+ * The fleet benchmark (PERFORMANCE.md): N BareMetalHosts with a live ISO (or, on the simulator, a qcow2 disk
+ * image written by its deploy agent through the agent API) and `online: true`, created at once, from nothing
+ * to `provisioned` through the real stack (the Temporal dev server or a multi-process cluster,
+ * kube-apiserver + etcd, Tempered's worker and bridge processes) against sushy-tools or the simulator.
+ * Everything is counted where it happens, not from Tempered's logs: Temporal tasks at the server's metrics
+ * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
+ * `/metrics`, Redfish requests at the BMCs, CPU seconds and peak RSS from /proc per process, status lag as
+ * the time from the workflow's transition (its search-attribute upsert in history) to the status seen
+ * through a watch. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
+ *
+ *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
+ *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
+ *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
+ *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { pooledApiClient } from '../lib/kube-client.ts';
+import { Client, Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
+import type { AgentCounters, BmcSpec } from '../sim/index.ts';
+import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
+import { imageTools } from '../stack/binaries.ts';
+import { startEngine, type Engine } from '../stack/engine.ts';
+import { makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
+import { createHash } from 'node:crypto';
+import { startImageServer } from '../stack/image-server.ts';
+import { startStack, type Stack } from '../stack/index.ts';
+import { liveProcesses } from '../stack/processes.ts';
+import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
+import { watchHosts } from '../stack/watch-hosts.ts';
+import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NS = 'bench';
+const BMH = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
+
+export interface FleetOptions {
+  hosts: number;
+  temporal: 'dev' | 'cluster';
+  bmc: 'sushy' | 'sim';
+  powerDelay: 0 | 'stock';
+  workers: number;
+  bridges: number;
+  provisioningLimit: number | undefined;
+  /** The bridge's client-side apiserver budget (BMO's -kube-api-qps/-kube-api-burst; default 20/30). */
+  kubeQps: number | undefined;
+  kubeBurst: number | undefined;
+  isoKiB: number;
+  /** What is provisioned: a live ISO booted over virtual media, or a qcow2 image the deploy agent writes. */
+  image: 'live-iso' | 'qcow2';
+  /** Size of the raw disk image the qcow2 is made from. */
+  imageMiB: number;
+  /** Automated cleaning (metadata needs the deploy agent: the simulator's). */
+  cleaning: 'disabled' | 'metadata';
+  cpuProf: boolean;
+  /** The worker's sticky-queue schedule-to-start timeout, seconds (TEMPERED_STICKY_TIMEOUT_SECONDS). */
+  stickyTimeout: number | undefined;
+  /** The worker's workflow task slots (TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS). */
+  workflowSlots: number | undefined;
+  /** Give up after this long (the run is then reported as incomplete). */
+  timeoutMinutes: number;
+}
+
+function parse(args: string[]): FleetOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      hosts: { type: 'string', default: '50' },
+      temporal: { type: 'string', default: 'dev' },
+      bmc: { type: 'string', default: 'sushy' },
+      'power-delay': { type: 'string', default: '0' },
+      workers: { type: 'string', default: '1' },
+      bridges: { type: 'string', default: '1' },
+      'provisioning-limit': { type: 'string' },
+      'kube-qps': { type: 'string' },
+      'kube-burst': { type: 'string' },
+      'iso-kib': { type: 'string', default: '4096' },
+      image: { type: 'string', default: 'live-iso' },
+      'image-mib': { type: 'string', default: '4' },
+      cleaning: { type: 'string', default: 'disabled' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'sticky-timeout': { type: 'string' },
+      'workflow-slots': { type: 'string' },
+      'timeout-minutes': { type: 'string', default: '60' },
+    },
+  });
+  const whole = (name: string, v: string | undefined, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
+    return n;
+  };
+  const oneOf = <T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T => {
+    if (!allowed.includes(v as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+    return v as T;
+  };
+  const delay = oneOf('power-delay', values['power-delay'], ['0', 'stock']);
+  const image = oneOf('image', values.image, ['live-iso', 'qcow2']);
+  const cleaning = oneOf('cleaning', values.cleaning, ['disabled', 'metadata']);
+  if ((image !== 'live-iso' || cleaning !== 'disabled') && values.bmc !== 'sim') {
+    throw new Error('--image qcow2 and --cleaning metadata need a deploy agent: use --bmc sim');
+  }
+  return {
+    hosts: whole('hosts', values.hosts, 1, 5000),
+    temporal: oneOf('temporal', values.temporal, ['dev', 'cluster']),
+    bmc: oneOf('bmc', values.bmc, ['sushy', 'sim']),
+    powerDelay: delay === 'stock' ? 'stock' : 0,
+    workers: whole('workers', values.workers, 1, 4),
+    bridges: whole('bridges', values.bridges, 1, 4),
+    provisioningLimit: values['provisioning-limit'] === undefined ? undefined : whole('provisioning-limit', values['provisioning-limit'], 1, 100_000),
+    kubeQps: values['kube-qps'] === undefined ? undefined : whole('kube-qps', values['kube-qps'], 1, 100_000),
+    kubeBurst: values['kube-burst'] === undefined ? undefined : whole('kube-burst', values['kube-burst'], 1, 100_000),
+    isoKiB: whole('iso-kib', values['iso-kib'], 1, 1024 * 1024),
+    image,
+    imageMiB: whole('image-mib', values['image-mib'], 2, 64 * 1024),
+    cleaning,
+    cpuProf: values['cpu-prof'] ?? false,
+    workflowSlots: values['workflow-slots'] === undefined ? undefined : whole('workflow-slots', values['workflow-slots'], 2, 2000),
+    stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
+    timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i] as T, i);
+    }
+  }));
+}
+
+/** A seeded random source (mulberry32), so a run's power delays repeat. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The commit the figures belong to (with `+dirty` when the tree has changes). */
+function commit(): string {
+  try {
+    const hash = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${hash}+dirty` : hash;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface HostObservation {
+  created: number;
+  /** Epoch ms at which each provisioning state was first seen through the watch. */
+  seen: Map<string, number>;
+  /** Status changes seen (status differs from the previous one, `lastUpdated` aside). */
+  statusChanges: number;
+  lastStatus: string;
+}
+
+/** Records, for each host of the bench namespace, when each state was first seen and how often its status changed. */
+function observeHosts(kc: k8s.KubeConfig, hosts: Map<string, HostObservation>): Promise<() => void> {
+  return watchHosts<{ metadata: { name: string }; status?: Record<string, unknown> & { provisioning?: { state?: string } } }>(kc, NS, (_type, obj) => {
+    const at = Date.now();
+    const h = hosts.get(obj.metadata.name);
+    if (!h || !obj.status) return;
+    const { lastUpdated: _l, ...status } = obj.status;
+    const key = JSON.stringify(status);
+    if (key !== h.lastStatus) {
+      h.statusChanges += 1;
+      h.lastStatus = key;
+    }
+    const state = obj.status.provisioning?.state;
+    if (state !== undefined && !h.seen.has(state)) h.seen.set(state, at);
+  });
+}
+
+/** CPU seconds by process name (instances of one name summed), by thread of our processes, and peak RSS, now. */
+function processFigures(): { cpu: Map<string, number>; threads: Map<string, number>; instances: Map<string, number>; rss: Map<string, number> } {
+  const cpu = new Map<string, number>();
+  const threads = new Map<string, number>();
+  const instances = new Map<string, number>();
+  const rss = new Map<string, number>();
+  for (const p of liveProcesses()) {
+    cpu.set(p.name, (cpu.get(p.name) ?? 0) + groupCpuSeconds(p.pid));
+    instances.set(p.name, (instances.get(p.name) ?? 0) + 1);
+    rss.set(`${p.name}#${p.pid}`, peakRssMiB(p.pid));
+    if (p.name.startsWith('tempered-')) {
+      for (const [thread, v] of threadCpuSeconds(p.pid)) threads.set(`${p.name}/${thread}`, (threads.get(`${p.name}/${thread}`) ?? 0) + v);
+    }
+  }
+  return { cpu, threads, instances, rss };
+}
+
+async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
+  const endpoints = stack.temporal?.metrics ?? [];
+  return (await Promise.all(endpoints.map((e) => scrape(e.url)))).flat();
+}
+
+const TASK_OPERATIONS = {
+  workflowTasks: ['RespondWorkflowTaskCompleted', 'RespondWorkflowTaskFailed'],
+  activityTasks: ['RespondActivityTaskCompleted', 'RespondActivityTaskFailed', 'RespondActivityTaskCanceled', 'RespondActivityTaskCompletedById', 'RespondActivityTaskFailedById', 'RespondActivityTaskCanceledById'],
+  failedAttempts: ['RespondActivityTaskFailed', 'RespondActivityTaskFailedById', 'RespondWorkflowTaskFailed'],
+  dispatchedWorkflowTasks: ['RecordWorkflowTaskStarted'],
+  dispatchedActivityTasks: ['RecordActivityTaskStarted'],
+} as const;
+
+/** Temporal's requests by service/operation in the `default` namespace. */
+function temporalRequests(samples: MetricSample[]): Map<string, number> {
+  return sumBy(samples, 'service_requests', ['service_name', 'operation'], (l) => l['namespace'] === 'default');
+}
+
+function apiserverWrites(samples: MetricSample[]): Map<string, number> {
+  return sumBy(samples, 'apiserver_request_total', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
+}
+
+/** What the histories say: local activities (markers), worker identities, and transition times. */
+interface HistoryFigures {
+  workflows: number;
+  localActivities: number;
+  /** Workflow tasks by the identity of the worker that ran them (host workflows and children). */
+  tasksByWorker: Map<string, number>;
+  /** Host workflows by the worker that ran most of their workflow tasks. */
+  hostsByWorker: Map<string, number>;
+  /** host -> provisioning state -> epoch ms of the upsert that recorded it. */
+  transitions: Map<string, Map<string, number>>;
+  /** History events by type, and workflow tasks by workflow type: where the tasks go. */
+  eventsByType: Map<string, number>;
+  workflowTasksByType: Map<string, number>;
+  /** Local activities by activity type (from the markers). */
+  localActivitiesByType: Map<string, number>;
+  /** Regular activities by activity type. */
+  activitiesByType: Map<string, number>;
+}
+
+function payloadString(p: proto.temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+  if (!p?.data) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(p.data).toString('utf8'));
+    return Array.isArray(value) ? String(value[0]) : String(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The activity type a local-activity marker records (its `data` details hold it, as JSON). */
+function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecordedEventAttributes): string {
+  const data = marker.details?.['data']?.payloads?.[0];
+  try {
+    const parsed = data?.data ? (JSON.parse(Buffer.from(data.data).toString('utf8')) as { activity_type?: string; activityType?: string }) : undefined;
+    return parsed?.activity_type ?? parsed?.activityType ?? marker.markerName ?? 'marker';
+  } catch {
+    return marker.markerName ?? 'marker';
+  }
+}
+
+async function readHistories(client: Client): Promise<HistoryFigures> {
+  const figures: HistoryFigures = {
+    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(),
+    eventsByType: new Map(), workflowTasksByType: new Map(), localActivitiesByType: new Map(), activitiesByType: new Map(),
+  };
+  const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
+  const runs: { workflowId: string; runId: string; type: string }[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
+  await pool(runs, 16, async ({ workflowId, runId, type }) => {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    figures.workflows += 1;
+    const host = workflowId.split('/').length === 3 ? workflowId.split('/')[2] : undefined;
+    const byWorker = new Map<string, number>();
+    for (const e of history.events ?? []) {
+      add(figures.eventsByType, proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
+      // A sticky-queue timeout (SCHEDULE_TO_START) means the worker was too busy to take its own task in time:
+      // the task goes to the normal queue, and a worker replays the whole history to run it.
+      const timedOut = e.workflowTaskTimedOutEventAttributes?.timeoutType;
+      if (timedOut !== undefined && timedOut !== null) {
+        add(figures.eventsByType, `WORKFLOW_TASK_TIMED_OUT/${proto.temporal.api.enums.v1.TimeoutType[timedOut] ?? String(timedOut)}`);
+      }
+      if (e.workflowTaskCompletedEventAttributes) add(figures.workflowTasksByType, type);
+      const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (scheduled) add(figures.activitiesByType, scheduled);
+      // Patch markers (core_patch) are not local activities.
+      if (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName !== 'core_patch') {
+        figures.localActivities += 1;
+        add(figures.localActivitiesByType, localActivityType(e.markerRecordedEventAttributes));
+      }
+      const identity = e.workflowTaskStartedEventAttributes?.identity;
+      if (identity) {
+        figures.tasksByWorker.set(identity, (figures.tasksByWorker.get(identity) ?? 0) + 1);
+        byWorker.set(identity, (byWorker.get(identity) ?? 0) + 1);
+      }
+      const state = payloadString(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.['ProvisioningState']);
+      if (host && state && e.eventTime) {
+        const map = figures.transitions.get(host) ?? new Map<string, number>();
+        if (!map.has(state)) map.set(state, tsToMs(e.eventTime));
+        figures.transitions.set(host, map);
+      }
+    }
+    if (host) {
+      const main = [...byWorker].sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (main) figures.hostsByWorker.set(main, (figures.hostsByWorker.get(main) ?? 0) + 1);
+    }
+  });
+  return figures;
+}
+
+/** Waits until the apiserver has seen no new Event for two polls in a row (bounded). */
+async function eventsSettled(read: () => Promise<number>): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  const deadline = Date.now() + 120_000;
+  while (quiet < 2 && Date.now() < deadline) {
+    const now = await read();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+}
+
+/** A count map as per-host figures, largest first. */
+function perHostOf(map: Map<string, number>, n: number): Record<string, number> {
+  return Object.fromEntries([...map].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round((v / n) * 100) / 100]));
+}
+
+/** The boot MAC of a simulated BMC (the agent API finds a host by it), if it has one. */
+const bootMac = (b: { bootMACAddress?: string | null } | undefined) => b?.bootMACAddress ?? undefined;
+
+/**
+ * The files the deploy agent path needs: a deploy ISO (the engine remasters it per host) and a qcow2 made from
+ * a small raw GPT image, with its SHA256SUMS. None for a live-ISO run without cleaning.
+ */
+async function agentFiles(dir: string, o: FleetOptions): Promise<Record<string, { path: string } | Buffer>> {
+  if (o.image === 'live-iso' && o.cleaning === 'disabled') return {};
+  const { xorriso } = await imageTools(() => undefined);
+  const ipa = await buildStandInIpaIso(join(dir, 'ipa.iso'), { xorriso });
+  if (o.image === 'live-iso') return { '/ipa.iso': { path: ipa.output } };
+  await makeRawImage(join(dir, 'os.raw'), o.imageMiB);
+  const qcow2 = await toQcow2(join(dir, 'os.raw'), join(dir, 'os.qcow2'));
+  const sums = `${createHash('sha256').update(qcow2).digest('hex')}  os.qcow2\n`;
+  return { '/ipa.iso': { path: ipa.output }, '/os.qcow2': { path: join(dir, 'os.qcow2') }, '/SHA256SUMS': Buffer.from(sums) };
+}
+
+/** The simulated agents' side effects over the fleet: every image written once, cleaning counted. */
+function agentFigures(counters: Record<string, AgentCounters>, n: number) {
+  const all = Object.values(counters);
+  const total = (field: keyof AgentCounters) => all.reduce((s, c) => s + Number(c[field] ?? 0), 0);
+  return {
+    imageWrites: total('imageWrites'),
+    maxImageWritesPerHost: Math.max(0, ...all.map((c) => Number(c.imageWrites ?? 0))),
+    metadataErasesPerHost: total('metadataErases') / n,
+    ramdiskBootsPerHost: total('ramdiskBoots') / n,
+  };
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+/** Runs the benchmark; resolves to the figures it printed and wrote (bench/image.ts reports them too). */
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const o = parse(args);
+  const n = o.hosts;
+  const measured = commit(); // what runs: the tree may change while a long run goes on
+  const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
+  const load = loadavg();
+  const what = o.image === 'live-iso' ? 'live ISO over virtual media' : `${o.imageMiB} MiB qcow2 image through the deploy agent`;
+  console.log(`${n} hosts, register -> provisioned (${what}, cleaning ${o.cleaning}), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
+  console.log(`  PROVISIONING_LIMIT=${o.provisioningLimit ?? `${DEFAULT_PROVISIONING_LIMIT} (default)`}: hosts booting virtual media are exempt, as in BMO, so it does not hold back a live-ISO fleet; apiserver budget of the bridge ${o.kubeQps ?? 20} qps, burst ${o.kubeBurst ?? 30}${o.kubeQps === undefined ? ' (default, BMO\'s)' : ''}`);
+
+  const stack = await startStack({
+    stateDir: dir,
+    temporal: { kind: o.temporal },
+    ipmi: false,
+    sushy: o.bmc === 'sushy' ? { systems: n, powerDelay: o.powerDelay } : false,
+    progress: (m) => console.log(`  [stack] ${m}`),
+  });
+  let sim: SimulatorProcess | undefined;
+  let engine: Engine | undefined;
+  const images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3), ...(await agentFiles(dir, o)) });
+  const image = o.image === 'live-iso'
+    ? { url: images.url('/live.iso'), format: 'live-iso' }
+    : { url: images.url('/os.qcow2'), checksum: images.url('/SHA256SUMS'), checksumType: 'sha256', format: 'qcow2' };
+  let stopWatch = () => {};
+  try {
+    const { temporal, kube, sushy } = stack;
+    if (!temporal || !kube) throw new Error('stack incomplete');
+    if (o.bmc === 'sim') {
+      const random = seededRandom(12);
+      const specs: BmcSpec[] = Array.from({ length: n }, (_, i) => ({
+        id: `bmc-${String(i + 1).padStart(4, '0')}`, profile: 'dmtf', uniqueIdentity: true, password: `pw-${i}`,
+        powerDelayMs: o.powerDelay === 'stock' ? Math.round(1000 + random() * 10_000) : 0,
+      }));
+      mkdirSync(join(dir, 'sim'), { recursive: true });
+      sim = await startSimulatorProcess({ stateDir: join(dir, 'sim'), specs });
+    }
+    const profDir = join(dir, 'profiles');
+    const env: NodeJS.ProcessEnv = {
+      ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
+      ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
+      ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
+      ...(o.workflowSlots !== undefined ? { TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: String(o.workflowSlots) } : {}),
+      ...(o.stickyTimeout !== undefined ? { TEMPERED_STICKY_TIMEOUT_SECONDS: String(o.stickyTimeout) } : {}),
+      ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
+      ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
+    };
+    engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges });
+
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfig);
+    const core = pooledApiClient(kc, k8s.CoreV1Api);
+    const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    const bmcs: { address: string; username: string; password: string; bootMACAddress?: string | null }[] = sushy
+      ? sushy.systems.slice(0, n).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password }))
+      : (sim?.bmcs ?? []).map((b) => ({ address: b.address, username: b.username, password: b.password, bootMACAddress: b.bootMACAddress }));
+    await pool(bmcs, 32, async (b, i) => {
+      await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: `host-${i}-bmc` }, stringData: { username: b.username, password: b.password } } });
+    });
+
+    const apiTls = { ca: kube.pki.servingCa.cert, cert: kube.pki.admin.cert, key: kube.pki.admin.key };
+    const sushyLog = sushy ? join(dir, 'sushy', 'sushy.log') : undefined;
+    const sushyRequests = () => (sushyLog ? (readFileSync(sushyLog, 'utf8').match(/HTTP\/1\.[01]" \d{3}/g) ?? []).length : 0);
+    const simRequests = async () => Object.values((await sim?.counters()) ?? {}).reduce((s, c) => s + Object.values(c.requests).reduce((a, b) => a + b, 0), 0);
+    const redfishRequests = async () => (sushy ? sushyRequests() : await simRequests());
+
+    const observed = new Map<string, HostObservation>();
+    stopWatch = await observeHosts(kc, observed);
+    const before = {
+      processes: processFigures(),
+      temporal: temporalRequests(await temporalMetrics(stack)),
+      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      redfish: await redfishRequests(),
+    };
+
+    const t0 = Date.now();
+    const names = bmcs.map((_, i) => `host-${i}`);
+    for (const name of names) observed.set(name, { created: 0, seen: new Map(), statusChanges: 0, lastStatus: '' });
+    await pool(names, 32, async (name, i) => {
+      const h = observed.get(name);
+      if (h) h.created = Date.now();
+      await objects.createNamespacedCustomObject({
+        ...BMH,
+        body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: {
+          online: true,
+          automatedCleaningMode: o.cleaning,
+          bmc: { address: bmcs[i]?.address, credentialsName: `${name}-bmc` },
+          ...(bootMac(bmcs[i]) ? { bootMACAddress: bootMac(bmcs[i]) } : {}),
+          image,
+        } },
+      });
+    });
+    const createdIn = (Date.now() - t0) / 1000;
+    console.log(`  created ${n} hosts in ${fmt(createdIn)} s`);
+
+    const done = () => [...observed.values()].filter((h) => h.seen.has('provisioned')).length;
+    const deadline = t0 + o.timeoutMinutes * 60_000;
+    let lastReport = Date.now();
+    while (done() < n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now();
+        console.log(`  ${done()} / ${n} provisioned after ${fmt((Date.now() - t0) / 1000, 0)} s`);
+      }
+    }
+    const provisionedAt = Math.max(...[...observed.values()].map((h) => h.seen.get('provisioned') ?? 0));
+    const elapsed = (provisionedAt - t0) / 1000;
+    await eventsSettled(async () => apiserverWrites(await scrapeApiserver(kube.server, apiTls)).get('POST/events/') ?? 0);
+    const after = {
+      processes: processFigures(),
+      temporal: temporalRequests(await temporalMetrics(stack)),
+      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      redfish: await redfishRequests(),
+      at: Date.now(),
+    };
+    const counters = sim ? await sim.counters() : undefined;
+    const agentCounters = sim && o.image !== 'live-iso' ? await sim.agentCounters() : undefined;
+    stopWatch();
+
+    // Histories: local activities, worker identities, transition times.
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const history = await readHistories(client);
+    await connection.close();
+
+    const provisioned = done();
+    const latencies = [...observed.values()].filter((h) => h.seen.has('provisioned')).map((h) => ((h.seen.get('provisioned') ?? 0) - h.created) / 1000);
+    const lags: number[] = [];
+    const lagsByState = new Map<string, number[]>();
+    for (const [host, transitions] of history.transitions) {
+      const seen = observed.get(host)?.seen;
+      for (const [state, at] of transitions) {
+        const visible = seen?.get(state);
+        if (visible === undefined || state === 'none') continue;
+        lags.push((visible - at) / 1000);
+        lagsByState.set(state, [...(lagsByState.get(state) ?? []), (visible - at) / 1000]);
+      }
+    }
+    const tasks = difference(before.temporal, after.temporal);
+    const op = (service: string, names: readonly string[]) => names.reduce((s, name) => s + (tasks.get(`${service}/${name}`) ?? 0), 0);
+    const workflowTasks = op('frontend', TASK_OPERATIONS.workflowTasks);
+    const activityTasks = op('frontend', TASK_OPERATIONS.activityTasks);
+    const failedAttempts = op('frontend', TASK_OPERATIONS.failedAttempts);
+    const writes = difference(before.apiserver, after.apiserver);
+    const totalWrites = [...writes.values()].reduce((a, b) => a + b, 0);
+    const statusWrites = writes.get('PATCH/baremetalhosts/status') ?? 0;
+    const stateChanges = [...observed.values()].reduce((s, h) => s + h.seen.size, 0);
+    const visibleChanges = [...observed.values()].reduce((s, h) => s + h.statusChanges, 0);
+    const cpu = new Map([...after.processes.cpu].map(([name, v]) => [name, v - (before.processes.cpu.get(name) ?? 0)]));
+    const cpuOf = (...names: string[]) => names.reduce((s, name) => s + (cpu.get(name) ?? 0), 0);
+    const temporalNames = [...cpu.keys()].filter((k) => k === 'temporal' || k.startsWith('temporal-') || k === 'postgres');
+    // The agent API is the engine's too (it runs only agent traffic: nothing on a live-ISO run without cleaning).
+    const engineCpu = cpuOf('tempered-worker', 'tempered-bridge', 'tempered-agent-api', ...temporalNames);
+    const rssPeak = (prefix: string) => Math.max(0, ...[...after.processes.rss].filter(([k]) => k.startsWith(`${prefix}#`)).map(([, v]) => v));
+    const perHostMax = (field: 'powerOn' | 'mediaInserts') => (counters ? Math.max(0, ...Object.values(counters).map((c) => c[field])) : undefined);
+
+    const figures = {
+      provisioned,
+      hosts: n,
+      seconds: elapsed,
+      hostsPerMinute: (provisioned / elapsed) * 60,
+      createSeconds: createdIn,
+      latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
+      statusLag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(0, ...lags), samples: lags.length },
+      statusLagByState: Object.fromEntries([...lagsByState].map(([state, v]) => [state, { p50: percentile(v, 50), p99: percentile(v, 99) }])),
+      kubernetesWritesPerHost: totalWrites / n,
+      kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
+      statusWritesPerHost: statusWrites / n,
+      provisioningStatesPerHost: stateChanges / n,
+      statusWritesPerVisibleChange: statusWrites / Math.max(1, visibleChanges),
+      visibleStatusChangesPerHost: visibleChanges / n,
+      temporalTasksPerHost: (workflowTasks + activityTasks + history.localActivities) / n,
+      temporal: {
+        workflowTasksPerHost: workflowTasks / n,
+        activityTasksPerHost: activityTasks / n,
+        localActivitiesPerHost: history.localActivities / n,
+        failedAttemptsPerHost: failedAttempts / n,
+        dispatchedWorkflowTasksPerHost: op('history', TASK_OPERATIONS.dispatchedWorkflowTasks) / n,
+        dispatchedActivityTasksPerHost: op('history', TASK_OPERATIONS.dispatchedActivityTasks) / n,
+        workflows: history.workflows,
+        requests: Object.fromEntries([...tasks].filter(([, v]) => v > 0)),
+      },
+      redfishRequestsPerHost: (after.redfish - before.redfish) / n,
+      cpuSecondsPerHost: Object.fromEntries([...cpu].map(([name, v]) => [name, v / n])),
+      threadCpuSecondsPerHost: Object.fromEntries([...after.processes.threads].map(([name, v]): [string, number] => [name, (v - (before.processes.threads.get(name) ?? 0)) / n]).filter(([, v]) => v >= 0.001).sort((a, b) => b[1] - a[1])),
+      engineCpuSecondsPerHost: engineCpu / n,
+      processInstances: Object.fromEntries(after.processes.instances),
+      peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge'), agentApi: rssPeak('tempered-agent-api') },
+      workflowTasksByWorker: Object.fromEntries(history.tasksByWorker),
+      perHost: {
+        workflowTasksByWorkflowType: perHostOf(history.workflowTasksByType, n),
+        activitiesByType: perHostOf(history.activitiesByType, n),
+        localActivitiesByType: perHostOf(history.localActivitiesByType, n),
+        historyEventsByType: perHostOf(history.eventsByType, n),
+      },
+      hostsByWorker: Object.fromEntries(history.hostsByWorker),
+      simulator: counters ? { maxPowerOnPerHost: perHostMax('powerOn'), maxMediaInsertsPerHost: perHostMax('mediaInserts') } : undefined,
+      agent: agentCounters ? agentFigures(agentCounters, n) : undefined,
+    };
+
+    const rows: [string, string][] = [
+      ['hosts provisioned', `${provisioned} / ${n} in ${fmt(elapsed)} s (created in ${fmt(createdIn)} s)`],
+      ['throughput', `${fmt(figures.hostsPerMinute)} hosts/min`],
+      ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
+      ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
+      ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
+      ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
+      ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
+      ['  by thread (worker, bridge)', Object.entries(figures.threadCpuSecondsPerHost).map(([k, v]) => `${k.replace('tempered-', '')} ${fmt(v, 3)}`).join(', ')],
+      ['peak RSS: worker, bridge, agent API', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB, ${fmt(figures.peakRssMiB.agentApi, 0)} MiB`],
+      ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
+      ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
+      ['Kubernetes writes per host', `${fmt(figures.kubernetesWritesPerHost)} (${[...writes].filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v / n)}`).join(', ')})`],
+      ['status writes', `${fmt(figures.statusWritesPerHost)} per host; ${fmt(figures.statusWritesPerVisibleChange, 2)} per visible status change; ${fmt(figures.provisioningStatesPerHost)} provisioning states per host`],
+      ['workflow tasks by worker', [...history.tasksByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ['hosts by worker', [...history.hostsByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
+      ['  workflow tasks per host by workflow', Object.entries(figures.perHost.workflowTasksByWorkflowType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['  activities per host', Object.entries(figures.perHost.activitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['  local activities per host', Object.entries(figures.perHost.localActivitiesByType).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ...(figures.agent ? [['deploy agent', `image writes ${figures.agent.imageWrites} (max ${figures.agent.maxImageWritesPerHost} per host), metadata erases ${fmt(figures.agent.metadataErasesPerHost)} per host, ramdisk boots ${fmt(figures.agent.ramdiskBootsPerHost)} per host`] as [string, string]] : []),
+      ...(figures.simulator ? [['simulator, max per host', `power on ${figures.simulator.maxPowerOnPerHost}, media inserts ${figures.simulator.maxMediaInsertsPerHost}`] as [string, string]] : []),
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
+
+    const result = {
+      benchmark: 'fleet',
+      commit: measured,
+      date: new Date().toISOString(),
+      flags: o,
+      loadAverage: { start: load, end: loadavg() },
+      provisioningLimit: o.provisioningLimit ?? DEFAULT_PROVISIONING_LIMIT,
+      kubeBudget: { qps: o.kubeQps ?? 20, burst: o.kubeBurst ?? 30 },
+      figures,
+    };
+    const resultsDir = join(ROOT, 'bench', 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    const file = join(resultsDir, `${result.date.replace(/[:.]/g, '-')}-fleet-${o.temporal}-${o.bmc}${o.image === 'live-iso' ? '' : `-${o.image}`}-${n}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`results: ${file}`);
+    if (provisioned < n) process.exitCode = 1;
+    return figures;
+  } finally {
+    stopWatch();
+    await engine?.stop();
+    await images.stop();
+    await sim?.stop();
+    await stack.stop();
+    if (o.cpuProf) console.log(`CPU profiles (worker, bridge): ${join(dir, 'profiles')}`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run(process.argv.slice(2));

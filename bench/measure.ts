@@ -1,0 +1,147 @@
+/**
+ * What the benchmarks measure with, from the outside of the processes they measure: CPU seconds and peak
+ * RSS from /proc (a whole process group, so PostgreSQL's backends and a server's children count), and
+ * Prometheus text from the servers' own metrics endpoints (Temporal's tasks, the apiserver's requests),
+ * never from Tempered's logs.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    // The command name may hold spaces and parentheses: fields start after the last ') '.
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(') ') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds (user + system) of process group `pgid` and every live descendant of it (PostgreSQL's backends
+ * make sessions of their own), with the CPU of the children they have reaped (a postmaster's finished
+ * backends). A process that died unreaped is not counted.
+ */
+export function groupCpuSeconds(pgid: number): number {
+  const procs = new Map<number, { ppid: number; pgrp: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(entry);
+    // After the command: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14).
+    if (!f) continue;
+    procs.set(Number(entry), { ppid: Number(f[1]), pgrp: Number(f[2]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
+  }
+  const members = new Set([...procs].filter(([, p]) => p.pgrp === pgid).map(([pid]) => pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of procs) {
+      if (!members.has(pid) && members.has(p.ppid)) {
+        members.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const pid of members) ticks += procs.get(pid)?.ticks ?? 0;
+  return ticks / TICKS;
+}
+
+/** Peak resident set size (VmHWM) of a process, in MiB; 0 when it is gone. */
+export function peakRssMiB(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The p-th percentile (nearest rank) of `values`; 0 for none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
+}
+
+/** One sample of a Prometheus text exposition. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses the Prometheus text format (what Temporal and the apiserver serve). */
+export function parsePrometheus(text: string): MetricSample[] {
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? '';
+    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
+  }
+  return samples;
+}
+
+/** Sums the samples named `name` whose labels match `where`, grouped by the `by` labels joined with '/'. */
+export function sumBy(samples: MetricSample[], name: string, by: string[], where: (labels: Record<string, string>) => boolean = () => true): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of samples) {
+    if (s.name !== name || !where(s.labels)) continue;
+    const key = by.map((b) => s.labels[b] ?? '').join('/');
+    out.set(key, (out.get(key) ?? 0) + s.value);
+  }
+  return out;
+}
+
+/** `after - before` for every key (keys only in `after` count from 0). */
+export function difference(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  return new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
+}
+
+/** Fetches a plain-HTTP metrics endpoint. */
+export async function scrape(url: string): Promise<MetricSample[]> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return parsePrometheus(await res.text());
+}
+
+/** Fetches the apiserver's /metrics with the admin client certificate of the local stack. */
+export function scrapeApiserver(server: string, tls: { ca: string; cert: string; key: string }): Promise<MetricSample[]> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server}/metrics`, { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(parsePrometheus(body)) : reject(new Error(`apiserver /metrics: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** CPU seconds of a process's threads, summed by thread name (`node`, `tokio-runtime-w`, `V8 Worker`...). */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(') ') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / TICKS);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
