@@ -5,6 +5,7 @@
  * Failures carry a Kubernetes error type for the workflow's retry policy; a host that is gone is success; a
  * field that does not fit the CRD is logged and left as it was, never blocking the rest of the publication.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { delay } from '../domain/host-lifecycle.ts';
@@ -12,6 +13,7 @@ import type { BridgeActivities, HostRef, PublishResult, StatusPublication } from
 import { METAL3_API_VERSION } from '../domain/names.ts';
 import { hostEvent } from './events.ts';
 import type { HostCache } from './host-cache.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import { KubeError, toKubeError, type Kube } from './kube.ts';
 import { HARDWARE_DATA_FINALIZER, HOST_FINALIZER, hasFinalizer, objectKey, type HostObject, type KubeObject } from './objects.ts';
 import type { ProvisioningLimiter } from './provisioning-limit.ts';
@@ -30,6 +32,17 @@ export interface BridgeActivityDeps {
   maxPendingEvents?: number;
   /** The provisioning limit: slot claims are granted or refused here (none: every claim is granted). */
   slots?: SlotArbiter;
+  /** Where publications are counted and BMO's post-save metrics observed (bridge/metrics.ts). */
+  metrics?: Pick<BridgeMetrics, 'published'>;
+}
+
+/** When the workflow scheduled this activity (its first attempt): the state change a publication carries. */
+function scheduledAt(): number | undefined {
+  try {
+    return Context.current().info.scheduledTimestampMs;
+  } catch {
+    return undefined; // called outside an activity (unit tests)
+  }
 }
 
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
@@ -142,8 +155,10 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         let host = await currentHost(ref);
         if (!host) {
           log.debug('host is gone; nothing to publish');
+          deps.metrics?.published(publication, { result: 'gone', events: [] });
           return { written: false };
         }
+        const before = host.status;
         // A move into a provisioning-heavy state claims a slot: refused, the host shows where it was, delayed.
         const slots = deps.slots;
         const counted = slots !== undefined && slots.limiter.counts(host);
@@ -168,9 +183,11 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         if (projected.problems.length > 0) log.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
 
         let written = false;
+        let settledAt = now().getTime();
         const patch = statusPatch(host.status, projected.status);
         if (patch) {
           const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
+          settledAt = now().getTime();
           if (!result || result.metadata.uid !== ref.uid) return { written: false };
           hosts.wrote(result);
           host = result;
@@ -195,6 +212,13 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           else slots.limiter.forget(key);
           slots.offerFree();
         }
+        const scheduled = scheduledAt();
+        deps.metrics?.published(publication, {
+          result: delayed !== undefined ? 'delayed' : written ? 'written' : 'unchanged',
+          ...(written ? { before, after: host.status } : {}),
+          events: hostEvents,
+          ...(scheduled !== undefined ? { lagSeconds: (settledAt - scheduled) / 1000 } : {}),
+        });
         return delayed === undefined ? { written } : { written, delayed };
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;

@@ -11,6 +11,7 @@ const groups: Record<string, () => Promise<CommandGroup>> = {
   bmc: () => import('./bmc.ts'),
   sim: () => import('./sim.ts'),
   setup: () => import('./setup.ts'),
+  'codec-server': () => import('./codec-server.ts'),
 };
 
 function usage(): string {
@@ -20,7 +21,8 @@ function usage(): string {
     'groups:',
     '  bmc   talk to a BMC directly (inventory, power, boot, virtual media): an SRE\'s first tool',
     '  sim   run the simulated data centre (Redfish BMCs serving vendor mockups)',
-    '  setup prepare what Tempered runs against: Temporal search attributes, webhook certificates',
+    '  setup prepare what Tempered runs against: Temporal search attributes, webhook certificates, encryption keys',
+    '  codec-server  serve the Temporal UI\'s codec endpoint: encrypted histories readable without the keys',
     '',
     'Run `tempered <group> --help` for the commands of a group.',
   ].join('\n');

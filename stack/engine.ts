@@ -4,6 +4,7 @@
  * the state directory, and the same supervision as the servers. `npm start` and the end-to-end tests use it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
@@ -20,6 +21,12 @@ export interface EngineOptions {
   /** Namespaces the bridge watches; default all. */
   watchNamespaces?: string[];
   leaseName?: string;
+  /**
+   * Payload encryption: a keyring file both processes read (workers/data-converter.ts), as production mounts
+   * one; `generate` makes a new one in the state directory. Default: none (plain payloads, as a process
+   * without keys).
+   */
+  encryption?: { keysFile: string } | 'generate';
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
   /** Extra environment for the worker only, and for the bridge only (e.g. a KUBECONFIG of its own). */
@@ -35,6 +42,8 @@ export interface EngineProcess {
 }
 
 export interface Engine {
+  /** The keyring file the processes encrypt with, when encryption is on. */
+  keysFile: string | undefined;
   worker(): EngineProcess;
   bridges(): EngineProcess[];
   /** Starts another worker (after a kill, or to scale out). */
@@ -43,6 +52,8 @@ export interface Engine {
   startBridge(options?: { waitForLeadership?: boolean }): Promise<EngineProcess>;
   /** Every log line the engine's processes wrote so far. */
   logs(): string;
+  /** The log file of every process started, in start order. */
+  logFiles(): string[];
   stop(): Promise<void>;
 }
 
@@ -71,7 +82,16 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   // caller's own TEMPORAL_* connection variables and profiles (an API key for Temporal Cloud, say) stay out.
   const temporalToml = join(options.stateDir, 'temporal.toml');
   writeFileSync(temporalToml, `[profile.default]\naddress = "${options.temporal.address}"\nnamespace = "${options.temporal.namespace}"\n`);
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_') || k === 'TEMPORAL_LOG_LEVEL'));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => (!k.startsWith('TEMPORAL_') || k === 'TEMPORAL_LOG_LEVEL') && !k.startsWith('TEMPERED_ENCRYPTION_'),
+    ),
+  );
+  const keysFile =
+    options.encryption === 'generate' ? join(options.stateDir, 'encryption-keys') : options.encryption?.keysFile;
+  if (options.encryption === 'generate' && keysFile && !existsSync(keysFile)) {
+    writeFileSync(keysFile, `${formatKey(generateKey())}\n`, { mode: 0o600 });
+  }
   const baseEnv: NodeJS.ProcessEnv = {
     ...inherited,
     TEMPORAL_CONFIG_FILE: temporalToml,
@@ -80,6 +100,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     // Several processes share this machine: each health endpoint takes a free port on loopback.
     TEMPERED_METRICS_PORT: '0',
     TEMPERED_METRICS_HOST: '127.0.0.1',
+    ...(keysFile ? { TEMPERED_ENCRYPTION_KEYS_FILE: keysFile } : {}),
     ...(options.hostTaskQueue ? { TEMPERED_HOST_TASK_QUEUE: options.hostTaskQueue } : {}),
     ...(options.bridgeTaskQueue ? { TEMPERED_BRIDGE_TASK_QUEUE: options.bridgeTaskQueue } : {}),
     ...options.env,
@@ -121,6 +142,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   await Promise.all([startWorker(), startBridge()]);
 
   return {
+    keysFile,
     worker: () => {
       const live = workers.filter((w) => w.proc.isRunning()).at(-1) ?? workers.at(-1);
       if (!live) throw new Error('no worker was started');
@@ -130,6 +152,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     startWorker,
     startBridge,
     logs: () => [...workers, ...bridges].map((p) => readLog(p.logFile)).join('\n'),
+    logFiles: () => [...workers, ...bridges].map((p) => p.logFile).filter((f) => existsSync(f)),
     async stop() {
       await Promise.all([...bridges, ...workers].map((p) => p.proc.stop(15_000)));
     },

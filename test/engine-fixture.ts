@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { LoadedDataConverter } from '@temporalio/common';
+import { startEngine, type Engine, type EngineOptions } from '../stack/engine.ts';
+import { clientDataConverter, keyringFromEnv, protectionFromKeyring } from '../workers/data-converter.ts';
 
 /** What the shared stack provides (vitest's `inject('stack')`). */
 interface StackHandle {
@@ -13,9 +15,20 @@ interface StackHandle {
   kube: { kubeconfig: string };
 }
 
-/** Starts the engine for one test file: task queues and Lease named after `run`, watching `namespace` only. */
-export function startTestEngine(stack: StackHandle, dir: string, run: string, namespace: string, env: NodeJS.ProcessEnv = {}): Promise<Engine> {
+/**
+ * Starts the engine for one test file: task queues and Lease named after `run`, watching `namespace` only;
+ * `options` adds to that (encryption, say).
+ */
+export function startTestEngine(
+  stack: StackHandle,
+  dir: string,
+  run: string,
+  namespace: string,
+  env: NodeJS.ProcessEnv = {},
+  options: Pick<EngineOptions, 'encryption'> = {},
+): Promise<Engine> {
   return startEngine({
+    ...options,
     stateDir: join(dir, 'engine'),
     temporal: stack.temporal,
     kubeconfig: stack.kube.kubeconfig,
@@ -50,4 +63,10 @@ export async function watchHosts<T extends { metadata: { name: string } }>(
     watching = false;
     request?.abort();
   };
+}
+
+/** The data converter a test client needs to read what the engine's processes wrote (their keys, if any). */
+export function engineDataConverter(engine: Pick<Engine, 'keysFile'>): LoadedDataConverter {
+  const keyring = engine.keysFile ? keyringFromEnv({ TEMPERED_ENCRYPTION_KEYS_FILE: engine.keysFile }) : undefined;
+  return clientDataConverter(protectionFromKeyring(keyring));
 }

@@ -18,6 +18,7 @@ import {
   continueAsNew,
   executeChild,
   log,
+  metricMeter,
   patched,
   setCurrentDetails,
   setHandler,
@@ -50,7 +51,7 @@ import {
   type OperationResults,
 } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostEvent, HostState, PublishResult } from '../domain/host-model.ts';
-import { operationWorkflowId } from '../domain/names.ts';
+import { OPERATION_DURATION_METRIC, operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
@@ -290,6 +291,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     };
     const scope = new CancellationScope();
     running = { scope };
+    // Metrics are not recorded in history (nor during replay): no command, no patch needed.
+    const recordDuration = (result: string) =>
+      metricMeter
+        .createHistogram(OPERATION_DURATION_METRIC, 'float', 's', 'Operation children of host workflows, by result')
+        .record(Math.max(0, (workflowNow() - now) / 1000), { operation: request.name, result });
     try {
       const t = target();
       const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
@@ -308,6 +314,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
             return executeChild(powerWorkflow, { ...options, args: [{ target: t, on: request.on, mode: request.mode }] });
         }
       });
+      recordDuration('ok');
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
@@ -319,6 +326,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         failure = { code: 'OperationAborted', message: `${request.name} aborted by an operator: ${running.abortReason}` };
       }
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
+      recordDuration(failure.code);
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
     } finally {
       running = undefined;

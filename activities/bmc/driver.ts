@@ -249,6 +249,11 @@ export interface BmcDriver {
   readonly bios: BiosOps | undefined;
   readonly firmware: FirmwareOps | undefined;
   readonly secureBoot: SecureBootOps | undefined;
+  /**
+   * The vendor as far as the driver has seen it, without asking the BMC (Redfish: the ServiceRoot's `Vendor`,
+   * once read); undefined before the first call, or when the protocol does not say. For metrics labels.
+   */
+  readonly knownVendor?: string | undefined;
   /** Ends the session (Redfish DELETE) and closes connections. */
   close(): Promise<void>;
 }

@@ -128,6 +128,11 @@ export class RedfishDriver implements BmcDriver {
     return this.#lock.run(() => setBootOverride(this.context, override, opts));
   }
 
+  get knownVendor(): string | undefined {
+    const root = this.client.cachedRoot;
+    return root ? str(root.Vendor) : undefined;
+  }
+
   /** Requests sent so far on this connection. */
   get requestCount(): number {
     return this.client.requests;
