@@ -107,6 +107,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
           driver: driver.address.type,
           ...(identity.manufacturer ? { manufacturer: identity.manufacturer } : {}),
           ...(identity.model ? { model: identity.model } : {}),
+          ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
         };
       }, true);
     },

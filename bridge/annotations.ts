@@ -6,6 +6,7 @@
 import { HardwareDetailsSchema } from '../domain/hardware-data.schema.ts';
 import type { HostAnnotations, RebootRequest } from '../domain/host-model.ts';
 import { METAL3_ERROR_TYPES } from '../domain/errors.ts';
+import { ANNOTATION } from '../domain/host-lifecycle.ts';
 import { OPERATIONAL_STATUSES } from '../domain/host-state.ts';
 
 export const PAUSED_ANNOTATION = 'baremetalhost.metal3.io/paused';
@@ -75,6 +76,8 @@ export function parseHostAnnotations(annotations: Readonly<Record<string, string
     } else if (key === INSPECT_ANNOTATION) {
       if (value === '' || value === 'disabled') result.inspect = value;
       else result.invalid.push({ key, message: `inspect annotation must be "" (re-inspect) or "disabled", not ${JSON.stringify(value)}; ignored` });
+    } else if (key === ANNOTATION.replaceBmc) {
+      result.replaceBmc = value;
     } else if (key === HARDWARE_DETAILS_ANNOTATION) {
       const parsed = parseJsonObject(value);
       const details = parsed && HardwareDetailsSchema.safeParse(parsed);

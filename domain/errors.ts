@@ -37,6 +37,10 @@ export const ERROR_CODES = {
   BmcBusy: { retryable: true, summary: 'the BMC is busy or throttling (503/429)' },
   PowerStateNotReached: { retryable: true, summary: 'the host did not reach the requested power state in time' },
   BmcTaskFailed: { retryable: false, summary: 'a BMC task (firmware update, BIOS apply) ended in failure' },
+  BmcIdentityMismatch: {
+    retryable: false,
+    summary: 'the replacement BMC manages another machine than the one this host was inspected as (serial)',
+  },
   // Images
   ImageUrlInvalid: { retryable: false, summary: 'the image URL cannot be parsed' },
   ImageFetchFailed: { retryable: true, summary: 'the image could not be downloaded' },

@@ -62,6 +62,11 @@ export interface HostAnnotations {
   inspect?: '' | 'disabled';
   /** `inspect.metal3.io/hardwaredetails`, parsed JSON of HardwareDetails. */
   hardwareDetails?: Record<string, unknown>;
+  /**
+   * Tempered's `tempered.dev/replace-bmc` (its value, often a reason): the BMC of this machine was replaced, so
+   * spec.bmc may change in any state (the webhook allows it) and the host registers with the new one in place.
+   */
+  replaceBmc?: string;
   invalid: { key: string; message: string }[];
 }
 

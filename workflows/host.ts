@@ -29,6 +29,7 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
+import { replacementMismatch } from '../domain/host-intent.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
 import {
   ANNOTATION,
@@ -125,6 +126,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
+  // v4, beyond Metal3: a host being deleted whose BMC does not answer gives up a step after one attempt (BMO
+  // #1666); a BMC replacement (tempered.dev/replace-bmc) registers in place, checked to manage the same machine
+  // (BMO #1458). Histories from before decide as they did.
+  const v4 = patched('bmc-escape-hatches');
+  const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v4 && config.bmcEscapeHatches };
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -315,6 +321,13 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         }
       });
       recordDuration('ok');
+      const registered = request.name === 'register' ? (result as OperationResults['register']) : undefined;
+      const mismatch = v4 && registered ? replacementMismatch(state, registered) : undefined;
+      if (mismatch) {
+        const failure = { code: 'BmcIdentityMismatch' as const, message: mismatch };
+        fold(applyFailure(state, 'register', failure, desired, workflowNow(), workflowRandom(), config));
+        return;
+      }
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
@@ -440,7 +453,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
 
     changed = false;
     const now = workflowNow();
-    const step = decide(state, desired, now, config);
+    const step = decide(state, desired, now, lifecycle);
     spins = step.kind === 'wait' ? 0 : spins + 1;
     if (spins > MAX_DECISIONS_WITHOUT_WAIT) {
       log.error(`lifecycle made ${MAX_DECISIONS_WITHOUT_WAIT} decisions without waiting; waiting for a change`, { step: step.kind });

@@ -69,6 +69,8 @@ export interface BmcIdentity {
   vendor: string | undefined;
   manufacturer: string | undefined;
   model: string | undefined;
+  /** The system's serial number (Redfish `SerialNumber`); undefined when the protocol does not say. */
+  serialNumber?: string | undefined;
   /** The BMC's own firmware version. */
   firmwareVersion: string | undefined;
   /** Redfish only: the protocol version, the system and manager paths in use. */

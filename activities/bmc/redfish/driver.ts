@@ -107,6 +107,7 @@ export class RedfishDriver implements BmcDriver {
         vendor: str(root.Vendor) ?? str(system.Manufacturer),
         manufacturer: str(system.Manufacturer),
         model: str(system.Model),
+        serialNumber: str(system.SerialNumber),
         firmwareVersion,
         redfishVersion: str(root.RedfishVersion),
         systemPath: await ctx.systemPath(opts.signal),
