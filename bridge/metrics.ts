@@ -30,9 +30,18 @@ const OPERATION_OF_HISTORY = {
   deprovision: 'deprovision',
 } as const;
 
-/** What the bridge sees of a host for the state gauge. */
+/** What the bridge sees of a host for the state gauges. */
 export interface HostStatusView {
+  metadata: { uid?: string };
   status?: { provisioning?: { state?: unknown }; operationalStatus?: unknown } | Record<string, unknown>;
+}
+
+function stateOf(host: HostStatusView): { state: string; operational: string } {
+  const status = (host.status ?? {}) as { provisioning?: { state?: unknown }; operationalStatus?: unknown };
+  return {
+    state: typeof status.provisioning?.state === 'string' ? status.provisioning.state : '',
+    operational: typeof status.operationalStatus === 'string' ? status.operationalStatus : '',
+  };
 }
 
 /** A status the bridge had and the one it wrote, for BMO's post-save observations. */
@@ -57,6 +66,8 @@ export class BridgeMetrics {
   readonly registry: Registry;
   readonly #sources: { hosts?: () => Iterable<HostStatusView>; queueDepth?: () => number; leading?: () => boolean } =
     {};
+  /** Since when (as seen at scrapes) each host, by uid, has shown its current provisioning state. */
+  readonly #stateSince = new Map<string, { state: string; since: number }>();
 
   // controller-runtime
   readonly reconcileTotal: Counter<'controller' | 'result'>;
@@ -254,11 +265,34 @@ export class BridgeMetrics {
       collect() {
         this.reset();
         for (const host of sources.hosts?.() ?? []) {
-          const status = (host.status ?? {}) as { provisioning?: { state?: unknown }; operationalStatus?: unknown };
-          const state = typeof status.provisioning?.state === 'string' ? status.provisioning.state : '';
-          const operational = typeof status.operationalStatus === 'string' ? status.operationalStatus : '';
+          const { state, operational } = stateOf(host);
           this.inc({ provisioning_state: state, operational_status: operational });
         }
+      },
+    });
+    const stateSince = this.#stateSince;
+    new Gauge({
+      name: 'tempered_hosts_in_state_longest_seconds',
+      help:
+        'For each provisioning state, how long the host longest in it has been there, as seen at scrapes by the ' +
+        'leading bridge (a new leader starts counting afresh); for alerts on hosts stuck in a state',
+      labelNames: ['provisioning_state'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        const seen = new Set<string>();
+        const longest = new Map<string, number>();
+        for (const host of sources.hosts?.() ?? []) {
+          const uid = host.metadata.uid ?? '';
+          const { state } = stateOf(host);
+          seen.add(uid);
+          let entry = stateSince.get(uid);
+          if (!entry || entry.state !== state) stateSince.set(uid, (entry = { state, since: now }));
+          longest.set(state, Math.max(longest.get(state) ?? 0, (now - entry.since) / 1000));
+        }
+        for (const uid of stateSince.keys()) if (!seen.has(uid)) stateSince.delete(uid);
+        for (const [state, seconds] of longest) this.set({ provisioning_state: state }, seconds);
       },
     });
     this.statusLag = new Histogram({
