@@ -22,7 +22,8 @@ export const PROJECT_CRD_DIR = fileURLToPath(new URL('../deploy/crds/', import.m
 export interface StackOptions {
   /** Where each server keeps its state and log; default: a new directory under the OS temp dir. */
   stateDir?: string;
-  temporal?: false | { ui?: boolean };
+  /** `uiPort` and `codecEndpoint`: see stack/temporal.ts. */
+  temporal?: false | { ui?: boolean; uiPort?: number; codecEndpoint?: string };
   kube?: false | { crdDirs?: string[] };
   sushy?: false | { systems: number; powerDelay?: number | 'stock'; password?: string };
   ipmi?: false | { bmcs: number; password?: string };
@@ -39,6 +40,13 @@ export interface Stack {
 }
 
 const quiet: Progress = () => {};
+
+function uiOptions(options: { uiPort?: number; codecEndpoint?: string }): { uiPort?: number; codecEndpoint?: string } {
+  return {
+    ...(options.uiPort ? { uiPort: options.uiPort } : {}),
+    ...(options.codecEndpoint ? { codecEndpoint: options.codecEndpoint } : {}),
+  };
+}
 
 /**
  * Starts the servers asked for (all by default; sushy with 2 systems and 1 ipmi_sim). On failure, whatever
@@ -75,7 +83,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const sushyOpt = options.sushy ?? { systems: 2 };
     const ipmiOpt = options.ipmi ?? { bmcs: 1 };
     await Promise.all([
-      temporalOpt && startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress }).then((t) => (stack.temporal = t)),
+      temporalOpt &&
+        startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress, ...uiOptions(temporalOpt) })
+          .then((t) => (stack.temporal = t)),
       kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
       sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, ...(sushyOpt.password ? { password: sushyOpt.password } : {}), progress }).then((s) => (stack.sushy = s)),
       ipmiOpt && (async () => {

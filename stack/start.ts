@@ -1,7 +1,9 @@
 /**
  * `npm start`: the main job on the embedded default. Installs what is missing, brings the local stack up
  * (Temporal dev server with its Web UI, kube-apiserver + etcd with the CRDs, BMC peers), starts Tempered
- * itself (a worker and a bridge, with the validating webhook), creates the simulated hosts (BMCs, credential
+ * itself as production runs it (a worker and a bridge, with the validating webhook; payloads encrypted with a
+ * key generated into the state directory, the codec server the UI decodes through, metrics served), creates
+ * the simulated hosts (BMCs, credential
  * Secrets, BareMetalHosts; every other one with a live ISO to boot), writes `.tempered/stack.json`, prints
  * where everything is, shows how many hosts are in each state, and runs until Ctrl-C, when it stops
  * everything it started.
@@ -16,12 +18,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
+import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { imageTools } from './binaries.ts';
 import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
 import { startLiveView } from './live-view.ts';
+import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -34,11 +38,20 @@ const DEMO_NAMESPACE = 'metal3';
 export interface StackJson {
   kubeconfig: string;
   kubectl: string;
-  temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
+  /** `codecServer`: the codec endpoint the UI decodes payloads through (`tempered codec-server`). */
+  temporal: { address: string; namespace: string; ui: string | undefined; cli: string; codecServer: string };
   hosts: DemoHost[];
   bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
-  /** Tempered's own processes and their JSON logs. */
-  engine: { workerLog: string; bridgeLog: string };
+  /**
+   * Tempered's own processes: their JSON logs, the scrape URLs of their `/metrics` (`agentApi` once it runs
+   * beside them), and the keyring file their payloads are encrypted with.
+   */
+  engine: {
+    workerLog: string;
+    bridgeLog: string;
+    metrics: { worker: string; bridge: string; agentApi?: string };
+    encryptionKeys: string;
+  };
   /**
    * Where the demo's images are served from: the live ISO, and the stand-in base IPA ISO (placeholder kernel,
    * real boot configurations; see docs/images.md) that deploy ISOs are remastered from.
@@ -81,6 +94,7 @@ async function main(): Promise<void> {
   let engine: Engine | undefined = undefined;
   let images: ImageServer | undefined = undefined;
   let simulator: Supervised | undefined = undefined;
+  let codecServer: Supervised | undefined = undefined;
   let stopView: (() => void) | undefined = undefined;
   let stopping = false;
   const stop = async (reason: string) => {
@@ -93,6 +107,7 @@ async function main(): Promise<void> {
     await engine?.stop();
     await images?.stop();
     await simulator?.stop();
+    await codecServer?.stop();
     await stack?.stop();
     say('stopped');
     process.exit(0);
@@ -100,10 +115,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('Ctrl-C'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
+  // As production: payloads encrypted, and a codec server the UI decodes them through (allowed from its origin).
+  const encryptionKeys = join(stateDir, 'encryption-keys');
+  writeFileSync(encryptionKeys, `${formatKey(generateKey())}\n`, { mode: 0o600 });
+  const uiPort = await freePort();
+  const codec = await startCodecServer(join(stateDir, 'codec-server'), encryptionKeys, `http://127.0.0.1:${uiPort}`);
+  codecServer = codec.proc;
+
   say(`bringing up the local stack in ${stateDir} (first run builds the servers from the package registries: several minutes)`);
   stack = await startStack({
     stateDir,
-    temporal: { ui: true },
+    temporal: { ui: true, uiPort, codecEndpoint: codec.url },
     sushy: options.bmc === 'sushy' ? { systems: Math.max(options.hosts, 1) } : false,
     ipmi: false,
     progress: (m) => say(m),
@@ -130,7 +152,13 @@ async function main(): Promise<void> {
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
   say('starting Tempered: a worker and a bridge (with the validating webhook)');
-  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
+  engine = await startEngine({
+    stateDir: join(stateDir, 'engine'),
+    temporal,
+    kubeconfig,
+    admission: true,
+    encryption: { keysFile: encryptionKeys },
+  });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
   const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...((i + Math.floor(i / 6)) % 2 === 1 ? { liveIso } : {}) })));
@@ -138,10 +166,24 @@ async function main(): Promise<void> {
   const handle: StackJson = {
     kubeconfig,
     kubectl: kube.kubectl,
-    temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
+    temporal: {
+      address: temporal.address,
+      namespace: temporal.namespace,
+      ui: temporal.ui,
+      cli: temporal.cli,
+      codecServer: codec.url,
+    },
     hosts,
     bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
-    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
+    engine: {
+      workerLog: engine.worker().logFile,
+      bridgeLog: engine.bridges()[0]?.logFile ?? '',
+      metrics: {
+        worker: `${engine.worker().metricsUrl()}/metrics`,
+        bridge: `${engine.bridges()[0]?.metricsUrl()}/metrics`,
+      },
+      encryptionKeys,
+    },
     images: { liveIso, ipaIso },
     stateDir,
     pid: process.pid,
@@ -159,6 +201,8 @@ async function main(): Promise<void> {
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
     `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
+    `  metrics       ${handle.engine.metrics.worker}, ${handle.engine.metrics.bridge}`,
+    `  payloads      encrypted (keys ${encryptionKeys}); the UI decodes through the codec server ${codec.url}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',
@@ -172,6 +216,27 @@ async function main(): Promise<void> {
   });
   // Everything the stack started is unref'd; this keeps the process (and so the stack) alive until a signal.
   setInterval(() => {}, 1 << 30);
+}
+
+/** Runs `tempered codec-server` as its own process (as production does) and returns its URL once listening. */
+async function startCodecServer(
+  dir: string,
+  keysFile: string,
+  uiOrigin: string,
+): Promise<{ proc: Supervised; url: string }> {
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, 'codec-server.log');
+  const args = ['codec-server', '--listen', '127.0.0.1:0', '--ui-origin', uiOrigin, '--keys-file', keysFile, '--json'];
+  const command = [join(ROOT, 'cli', 'main.ts'), ...args];
+  const proc = startProcess('tempered-codec-server', process.execPath, command, { cwd: ROOT, logFile });
+  const listening = () => {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    const line = log.split('\n').find((l) => l.startsWith('{"url":'));
+    return line ? (JSON.parse(line) as { url: string }).url : undefined;
+  };
+  const options = { timeoutMs: 60_000, intervalMs: 100, process: proc };
+  await waitUntil('codec server', async () => listening() !== undefined, options);
+  return { proc, url: listening() as string };
 }
 
 /** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */
