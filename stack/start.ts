@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { imageTools } from './binaries.ts';
-import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
+import { createDemoHosts, type DemoBmc, type DemoHost } from './demo-hosts.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
@@ -41,15 +41,23 @@ export interface StackJson {
   /** `codecServer`: the codec endpoint the UI decodes payloads through (`tempered codec-server`). */
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string; codecServer: string };
   hosts: DemoHost[];
-  bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
+  bmc: {
+    kind: 'sushy' | 'sim';
+    url?: string;
+    file?: string;
+    /** The simulator's agent server and control API (`/_sim/`). */
+    agentUrl?: string;
+  };
   /**
-   * Tempered's own processes: their JSON logs, the scrape URLs of their `/metrics` (`agentApi` once it runs
-   * beside them), and the keyring file their payloads are encrypted with.
+   * Tempered's own processes: their JSON logs (`agentApi` is the URL deploy agents call, Ironic's API), the
+   * scrape URLs of their `/metrics`, and the keyring file their payloads are encrypted with.
    */
   engine: {
     workerLog: string;
     bridgeLog: string;
-    metrics: { worker: string; bridge: string; agentApi?: string };
+    agentApi: string;
+    agentApiLog: string;
+    metrics: { worker: string; bridge: string; agentApi: string };
     encryptionKeys: string;
   };
   /**
@@ -133,12 +141,14 @@ async function main(): Promise<void> {
   const { temporal, kube, sushy } = stack;
   if (!temporal || !kube) throw new Error('the stack came up incomplete');
   let bmcs;
+  let simAgentUrl: string | undefined;
   if (sushy) {
     bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
   } else {
     const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
     simulator = datacenter.proc;
     bmcs = datacenter.bmcs;
+    simAgentUrl = datacenter.agentUrl;
   }
 
   const kubeconfig = join(DOT_DIR, 'kubeconfig');
@@ -151,7 +161,7 @@ async function main(): Promise<void> {
   });
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
-  say('starting Tempered: a worker and a bridge (with the validating webhook)');
+  say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
   engine = await startEngine({
     stateDir: join(stateDir, 'engine'),
     temporal,
@@ -174,13 +184,18 @@ async function main(): Promise<void> {
       codecServer: codec.url,
     },
     hosts,
-    bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
+    bmc: sushy
+      ? { kind: 'sushy', url: sushy.url }
+      : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json'), ...(simAgentUrl ? { agentUrl: simAgentUrl } : {}) },
     engine: {
       workerLog: engine.worker().logFile,
       bridgeLog: engine.bridges()[0]?.logFile ?? '',
+      agentApi: engine.agentApi().url,
+      agentApiLog: engine.agentApi().logFile,
       metrics: {
         worker: `${engine.worker().metricsUrl()}/metrics`,
         bridge: `${engine.bridges()[0]?.metricsUrl()}/metrics`,
+        agentApi: `${engine.agentApi().metricsUrl()}/metrics`,
       },
       encryptionKeys,
     },
@@ -200,8 +215,9 @@ async function main(): Promise<void> {
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
-    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
-    `  metrics       ${handle.engine.metrics.worker}, ${handle.engine.metrics.bridge}`,
+    `  agent API     ${handle.engine.agentApi} (what deploy agents call)`,
+    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}, ${handle.engine.agentApiLog}`,
+    `  metrics       ${handle.engine.metrics.worker}, ${handle.engine.metrics.bridge}, ${handle.engine.metrics.agentApi}`,
     `  payloads      encrypted (keys ${encryptionKeys}); the UI decodes through the codec server ${codec.url}`,
     `  stack.json    ${STACK_JSON}`,
     '',
@@ -240,7 +256,11 @@ async function startCodecServer(
 }
 
 /** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */
-async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: string) => void): Promise<{ proc: Supervised; bmcs: { address: string; username: string; password: string; bootMACAddress?: string }[] }> {
+async function startSimulatedDatacenter(
+  dir: string,
+  hosts: number,
+  say: (m: string) => void,
+): Promise<{ proc: Supervised; agentUrl: string | undefined; bmcs: DemoBmc[] }> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'bmcs.json');
   say(`starting the simulated data centre: ${hosts} BMCs, a mix of vendor profiles`);
@@ -249,8 +269,21 @@ async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: str
     logFile: join(dir, 'sim.log'),
   });
   await waitUntil('simulated data centre', async () => existsSync(file), { timeoutMs: 60_000, intervalMs: 100, process: sim });
-  const listed = (JSON.parse(readFileSync(file, 'utf8')) as { bmcs: { address: string; username: string; password: string; bootMACAddress?: string | null }[] }).bmcs;
-  return { proc: sim, bmcs: listed.slice(0, hosts).map((b) => ({ address: b.address, username: b.username, password: b.password, ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}) })) };
+  type Listed = Omit<DemoBmc, 'bootMACAddress'> & { bootMACAddress?: string | null };
+  const listing = JSON.parse(readFileSync(file, 'utf8')) as { agentUrl?: string; bmcs: Listed[] };
+  return {
+    proc: sim,
+    agentUrl: listing.agentUrl,
+    bmcs: listing.bmcs.slice(0, hosts).map((b) => ({
+      address: b.address,
+      username: b.username,
+      password: b.password,
+      ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}),
+      ...(b.disks
+        ? { disks: b.disks.map((d) => ({ name: d.name, serial: d.serial, sizeBytes: d.sizeBytes, path: d.path })) }
+        : {}),
+    })),
+  };
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,9 @@
  * search attributes and memo) is read too. A payload that cannot be decoded fails the scan: a scan that skips
  * what it cannot read proves nothing. Log files are searched line by line, whatever their level.
  * test/secret-scan.int.test.ts plants secrets and proves the scan finds them.
+ *
+ * `textOf` and `leakedSecrets` (at the end) are the synchronous form for an unencrypted history already in
+ * hand: every string, with payload bytes and base64 `data` read as text; secret-scan.test.ts plants secrets.
  */
 import { readFileSync } from 'node:fs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -183,4 +186,44 @@ export function logLevels(texts: ScannedText[]): Set<number> {
     if (match) levels.add(Number(match[1]));
   }
   return levels;
+}
+
+// The synchronous form, for a history already fetched without a codec.
+
+function decodeBytes(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Every string in `value`, with byte arrays and base64 `data` fields of payloads decoded to text. */
+export function textOf(value: unknown): string {
+  const parts: string[] = [];
+  const seen = new Set<unknown>();
+  const walk = (v: unknown, key?: string) => {
+    if (v === null || v === undefined) return;
+    if (typeof v === 'string') {
+      parts.push(v);
+      // Payloads in a history's JSON form: `{"metadata": {...}, "data": "<base64>"}`.
+      if (key === 'data' && /^[A-Za-z0-9+/=_-]+$/.test(v)) parts.push(Buffer.from(v, 'base64').toString('utf8'));
+      return;
+    }
+    if (typeof v !== 'object') {
+      parts.push(String(v));
+      return;
+    }
+    if (v instanceof Uint8Array) {
+      parts.push(decodeBytes(v));
+      return;
+    }
+    if (seen.has(v)) return;
+    seen.add(v);
+    if (Array.isArray(v)) for (const item of v) walk(item);
+    else for (const [k, item] of Object.entries(v as Record<string, unknown>)) walk(item, k);
+  };
+  walk(value);
+  return parts.join('\n');
+}
+
+/** The secrets of `secrets` that occur in `text` (raw or URL-encoded). */
+export function leakedSecrets(text: string, secrets: string[]): string[] {
+  return secrets.filter((s) => s !== '' && (text.includes(s) || text.includes(encodeURIComponent(s))));
 }

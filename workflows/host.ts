@@ -16,7 +16,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  executeChild,
   log,
   metricMeter,
   patched,
@@ -24,7 +23,6 @@ import {
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowOptions,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
@@ -56,13 +54,10 @@ import { OPERATION_DURATION_METRIC, operationWorkflowId } from '../domain/names.
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
-import { deprovisionWorkflow } from './deprovision.ts';
-import { inspectWorkflow } from './inspect.ts';
+import { hostAgent } from './host-agent.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
-import { powerWorkflow } from './power.ts';
-import { provisionWorkflow } from './provision.ts';
+import { planOperation } from './operation-children.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
-import { registerWorkflow } from './register.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -82,7 +77,7 @@ export interface HostWorkflowInput {
 const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHistoryEvents: 2000 };
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
-const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
+const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
   register: '15 minutes',
   inspect: '30 minutes',
   prepare: '60 minutes',
@@ -90,6 +85,12 @@ const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['work
   deprovision: '30 minutes',
   power: '15 minutes',
 };
+
+/**
+ * A child that boots the deploy agent is bounded by the agent's own timeouts (callback, heartbeats: in
+ * AGENT_TIMEOUTS); this only stops one that is stuck for good. A full erase of large disks takes hours.
+ */
+const AGENT_CHILD_TIMEOUT = '24 hours';
 
 const SA = {
   provisioningState: defineSearchAttributeKey('ProvisioningState', 'KEYWORD'),
@@ -105,7 +106,7 @@ function describe(state: HostState, desired: HostDesired): string {
   const { namespace, name } = desired.ref;
   const power = state.poweredOn ? 'on' : 'off';
   const lines = [`**${namespace}/${name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${power}`];
-  if (state.operation) lines.push(`running: ${state.operation.summary}`);
+  if (state.operation) lines.push(`running: ${state.operation.summary}${state.operationStep ? `: ${state.operationStep.step}, since ${state.operationStep.since}` : ''}`);
   if (state.errorType) lines.push(`error (${state.errorType}, ${state.errorCount}×): ${state.errorMessage}`);
   if (state.delayed) lines.push(`delayed: ${state.delayed.reason}`);
   if (state.waitingReason) lines.push(`waiting: ${state.waitingReason}`);
@@ -126,11 +127,14 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
-  // v4, beyond Metal3: a host being deleted whose BMC does not answer gives up a step after one attempt (BMO
+  // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
+  // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
+  const v4 = patched('deploy-agent');
+  // v5, beyond Metal3: a host being deleted whose BMC does not answer gives up a step after one attempt (BMO
   // #1666); a BMC replacement (tempered.dev/replace-bmc) registers in place, checked to manage the same machine
   // (BMO #1458). Histories from before decide as they did.
-  const v4 = patched('bmc-escape-hatches');
-  const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v4 && config.bmcEscapeHatches };
+  const v5 = patched('bmc-escape-hatches');
+  const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v5 && config.bmcEscapeHatches };
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -166,6 +170,20 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     events.push(...result.events);
     publish();
   };
+
+  // The deploy agent's messages (agent API) and the steps operation children report.
+  const agent = hostAgent({
+    uid: () => desired.ref.uid,
+    onStep: (step) => {
+      if (!state.operation) return;
+      state = { ...state, operationStep: step };
+      publish();
+    },
+    onEvent: (event) => {
+      events.push(event);
+      publish();
+    },
+  });
 
   setHandler(hostState, () => state);
   setHandler(abortOperation, ({ reason }) => {
@@ -260,41 +278,34 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
     const capabilities = address.ok ? address.address.capabilities : undefined;
+    const driver = address.ok ? address.address.type : 'BMC';
 
-    // Operations that need no BMC call are folded without a child.
-    if (request.name === 'prepare') {
-      if (desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-        const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-        return;
-      }
-      if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
-        const message =
-          'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
-        events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
-      }
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+    if (request.name === 'prepare' && desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
+      const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
+      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
       return;
     }
-    if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
-      const driver = address.ok ? address.address.type : '';
-      const skipped = `the ${driver} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn, skipped }, desired, now));
+    const plan = planOperation({ request, desired, state, target: target(), capabilities, driver, agent: v4 });
+    if (plan.kind === 'fold') {
+      events.push(...plan.events);
+      fold(applySuccess(state, request as never, plan.result as never, desired, now));
       return;
     }
+    events.push(...(plan.events ?? []));
 
     sequence += 1;
     const { namespace, name } = desired.ref;
     const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
-    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : request.name;
+    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : plan.agent === 'clean' ? `${request.name}: cleaning` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
     upsert(searchAttributes.operation(request.name, state));
     setCurrentDetails(describe(state, desired));
     const options = {
       workflowId,
-      workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
-      staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
+      workflowExecutionTimeout: plan.agent ? AGENT_CHILD_TIMEOUT : CHILD_TIMEOUT[request.name],
+      staticSummary: `${summary}: ${namespace}/${name} via ${driver}`,
     };
+    const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
     // Metrics are not recorded in history (nor during replay): no command, no patch needed.
@@ -303,26 +314,10 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         .createHistogram(OPERATION_DURATION_METRIC, 'float', 's', 'Operation children of host workflows, by result')
         .record(Math.max(0, (workflowNow() - now) / 1000), { operation: request.name, result });
     try {
-      const t = target();
-      const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
-        switch (request.name) {
-          case 'register':
-            return executeChild(registerWorkflow, { ...options, args: [{ target: t }] });
-          case 'inspect':
-            return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
-          case 'provision': {
-            const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
-            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...bootMode }] });
-          }
-          case 'deprovision':
-            return executeChild(deprovisionWorkflow, { ...options, args: [{ target: t, virtualMedia: Boolean(capabilities?.virtualMedia) }] });
-          case 'power':
-            return executeChild(powerWorkflow, { ...options, args: [{ target: t, on: request.on, mode: request.mode }] });
-        }
-      });
+      const result = await scope.run(() => plan.run(options, bootId));
       recordDuration('ok');
       const registered = request.name === 'register' ? (result as OperationResults['register']) : undefined;
-      const mismatch = v4 && registered ? replacementMismatch(state, registered) : undefined;
+      const mismatch = v5 && registered ? replacementMismatch(state, registered) : undefined;
       if (mismatch) {
         const failure = { code: 'BmcIdentityMismatch' as const, message: mismatch };
         fold(applyFailure(state, 'register', failure, desired, workflowNow(), workflowRandom(), config));
@@ -342,8 +337,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       recordDuration(failure.code);
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
     } finally {
+      agent.end();
       running = undefined;
-      state = { ...state, operation: undefined };
+      state = { ...state, operation: undefined, operationStep: undefined };
       upsert(searchAttributes.operation('', state));
     }
   }
@@ -401,6 +397,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
         break;
       case 'operation':
+        if (!v4 && step.request.name === 'provision' && (step.request.customDeploy || step.request.image?.format !== 'live-iso')) {
+          // Before the deploy agent: such a deploy waited in provisioning, visibly, until the spec changed.
+          await execute({ kind: 'wait', why: 'steady', reason: 'the deploy agent is not available to this workflow run', notice: 'ProvisioningWaiting' }, now);
+          break;
+        }
         await runOperation(step.request);
         break;
       case 'checkPower': {
