@@ -102,7 +102,12 @@ beforeAll(async () => {
   codecUrl = await waitFor('the codec server', () => /"url":"([^"]+)"/.exec(out)?.[1], { timeoutMs: 30_000 });
   const bmc = sim.bmc('op-0');
   await hosts.secret('op-bmc', bmc.username, PASSWORD);
-  await hosts.create('op-0', { online: false, bmc: { address: bmc.address, credentialsName: 'op-bmc' } });
+  // These BMCs boot no deploy agent: automated cleaning is off (the agent's tests run it).
+  await hosts.create('op-0', {
+    automatedCleaningMode: 'disabled',
+    online: false,
+    bmc: { address: bmc.address, credentialsName: 'op-bmc' },
+  });
   await hosts.inState('op-0', 'available');
 });
 

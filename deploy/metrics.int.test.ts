@@ -72,12 +72,18 @@ beforeAll(async () => {
   const address = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[i]?.path}`;
   await hosts.secret('good', sushy.username, PASSWORD);
   await hosts.secret('bad', sushy.username, 'not-the-password');
+  // These BMCs boot no deploy agent: automated cleaning is off (the agent's tests run it).
   await hosts.create('host-0', {
+    automatedCleaningMode: 'disabled',
     online: false,
     bootMACAddress: sushy.systems[0]?.mac,
     bmc: { address: address(0), credentialsName: 'good' },
   });
-  await hosts.create('host-1', { online: false, bmc: { address: address(1), credentialsName: 'bad' } });
+  await hosts.create('host-1', {
+    automatedCleaningMode: 'disabled',
+    online: false,
+    bmc: { address: address(1), credentialsName: 'bad' },
+  });
   await hosts.inState('host-0', 'available');
   await hosts.patchSpec('host-0', { online: true, image: { url: images.url('/live.iso'), format: 'live-iso' } });
   await hosts.inState('host-0', 'provisioned', (h) => h.status?.poweredOn === true);

@@ -99,13 +99,16 @@ async function operations(name: string, operation: string): Promise<number> {
 describe('a host whose BMC is gone can be deleted', () => {
   it('powered on (power-off skipped), provisioned (deprovisioning, power-off skipped): one attempt each', async () => {
     await hosts.secret('bmc', sushy.username, PASSWORD);
+    // These BMCs boot no deploy agent: automated cleaning is off (the agent's tests run it).
     await hosts.create('on', {
+      automatedCleaningMode: 'disabled',
       online: true,
       bootMACAddress: sushy.systems[0]?.mac,
       bmc: { address: sushyAddress(0), credentialsName: 'bmc' },
     });
     const iso = images.url('/live.iso');
     await hosts.create('prov', {
+      automatedCleaningMode: 'disabled',
       online: true,
       image: { url: iso, format: 'live-iso' },
       bootMACAddress: sushy.systems[1]?.mac,
@@ -146,6 +149,7 @@ describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
     await hosts.secret('sim', old.username, PASSWORD);
     const iso = images.url('/live.iso');
     await hosts.create('moved', {
+      automatedCleaningMode: 'disabled',
       online: true,
       image: { url: iso, format: 'live-iso' },
       bmc: { address: old.address, credentialsName: 'sim' },
