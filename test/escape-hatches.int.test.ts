@@ -176,7 +176,12 @@ describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
     // The same machine's new BMC: registered in place, nothing provisioned again, the annotation consumed.
     replacement.resetCounters();
     await patchHost({ spec: { bmc: { address: replacement.address, credentialsName: 'sim' } } });
-    const replaced = await hosts.inState('moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');
+    // Its simulated machine starts off: the host powers it on as spec.online asks before it is used below.
+    const replaced = await hosts.inState(
+      'moved',
+      'provisioned',
+      (h) => h.status?.operationalStatus === 'OK' && h.status?.poweredOn === true,
+    );
     expect(replaced.status?.errorType).toBeUndefined();
     await waitFor(
       'the replacement annotation consumed',
