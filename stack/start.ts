@@ -168,6 +168,8 @@ async function main(): Promise<void> {
     kubeconfig,
     admission: true,
     encryption: { keysFile: encryptionKeys },
+    // The deploy ramdisk hosts boot for cleaning and agent deploys (the simulator's machines run the agent).
+    env: { TEMPERED_IPA_ISO_URL: ipaIso },
   });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
