@@ -26,7 +26,16 @@ export async function openTemporal(options: { codecEndpoint?: string } = {}): Pr
     namespace: settings.namespace,
     ...(options.codecEndpoint ? { codecEndpoint: options.codecEndpoint } : {}),
   });
-  const connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: 10_000 });
+  const connection = await Connection.connect({ ...settings.connectionOptions, connectTimeout: 10_000 }).catch(
+    (error: unknown) => {
+      // The SDK's message ("Failed to connect before the deadline") names neither the address nor the fix.
+      throw new Error(
+        `cannot reach Temporal at ${settings.connectionOptions.address} (${(error as Error).message.trim()}); set TEMPORAL_ADDRESS, or a ` +
+          'profile with TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE, as for the Temporal CLI',
+        { cause: error },
+      );
+    },
+  );
   const converter = clientDataConverter(protection);
   return {
     client: new Client({ connection, namespace: settings.namespace, dataConverter: converter }),
