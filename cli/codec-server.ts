@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { bearerTokens, startCodecServer } from '../lib/codec-server.ts';
 import { keyringFromEnv, protectionFromKeyring } from '../workers/data-converter.ts';
+import { UsageError, isUsageError } from './usage-error.ts';
 
 export const usage = [
   'usage: tempered codec-server [--listen HOST:PORT] [--ui-origin URL]... [--namespace NS]...',
@@ -23,8 +24,6 @@ export const usage = [
   '  --include-credentials   allow cross-origin credentials (the UI\'s "include cross-origin credentials")',
   '  --json                  print {"url": ...} when listening, and log calls as JSON lines',
 ].join('\n');
-
-class UsageError extends Error {}
 
 function parseListen(value: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(value);
@@ -94,7 +93,7 @@ export async function run(args: string[]): Promise<number> {
     await server.stop();
     return 0;
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (isUsageError(error)) {
       console.error(`tempered codec-server: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }

@@ -11,6 +11,10 @@ import type { LoadedDataConverter } from '@temporalio/common';
 import { cliProtection, clientDataConverter, type ProtectionSummary } from '../workers/data-converter.ts';
 import { temporalSettings } from '../workers/temporal-config.ts';
 
+import { UsageError } from './usage-error.ts';
+
+export { UsageError, isUsageError } from './usage-error.ts';
+
 /** A Temporal client for the CLI, with the data converter that reads the installation's payloads. */
 export interface CliTemporal {
   client: Client;
@@ -60,9 +64,6 @@ export function parseHostRef(value: string | undefined): { namespace: string; na
   if (!match) throw new UsageError(`expected NAMESPACE/NAME of a BareMetalHost, not '${value ?? ''}'`);
   return { namespace: match[1] as string, name: match[3] as string };
 }
-
-/** A mistake in how a command was called: usage is printed, exit code 2. */
-export class UsageError extends Error {}
 
 /** "3m 12s", "2h 5m", "14s": how long ago or how long, for people. */
 export function humanDuration(ms: number): string {

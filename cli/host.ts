@@ -10,7 +10,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseArgs } from 'node:util';
 import { hostWorkflowId } from '../domain/names.ts';
 import { abortOperation, hostState } from '../workflows/messages.ts';
-import { UsageError, openTemporal, parseHostRef, table, type CliTemporal } from './connect.ts';
+import { UsageError, isUsageError, openTemporal, parseHostRef, table, type CliTemporal } from './connect.ts';
 import { hostTimeline, type Execution } from './timeline.ts';
 
 export const usage = [
@@ -147,7 +147,7 @@ export async function run(args: string[]): Promise<number> {
         throw new UsageError(`unknown command '${command}'`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (isUsageError(error)) {
       console.error(`tempered host: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }

@@ -7,8 +7,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
+import { createKube } from '../bridge/kube.ts';
 import { METAL3_GROUP, METAL3_VERSION } from '../domain/names.ts';
-import { UsageError, humanDuration, kubeConfig, openTemporal, table, type CliTemporal } from './connect.ts';
+import { humanDuration, isUsageError, kubeConfig, openTemporal, table, type CliTemporal } from './connect.ts';
 import { whereOf } from './timeline.ts';
 
 export const usage = [
@@ -117,18 +118,15 @@ export async function run(args: string[]): Promise<number> {
     if (values.help) return console.log(usage), 0;
     const namespace = values.namespace;
     const kc = kubeConfig(values.kubeconfig);
-    const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+    // The bridge's client: pages through long lists, retries what the apiserver asks to retry (429 with
+    // Retry-After, as while its storage initialises; 5xx), within a small request budget.
+    const retry = { attempts: 10, baseMs: 200, maxMs: 5000 };
+    const hostList = createKube({ kubeConfig: kc, qps: 5, burst: 10, retry }).hosts.listWatch(namespace);
     temporal = await openTemporal();
     const t = temporal;
     const list = async (): Promise<{ hosts: HostObject[]; resourceVersion: string }> => {
-      const ref = { group: METAL3_GROUP, version: METAL3_VERSION, plural: 'baremetalhosts' };
-      const page = (await (namespace
-        ? objects.listNamespacedCustomObject({ ...ref, namespace })
-        : objects.listClusterCustomObject(ref))) as {
-        items: HostObject[];
-        metadata?: { resourceVersion?: string };
-      };
-      return { hosts: page.items, resourceVersion: page.metadata?.resourceVersion ?? '' };
+      const { items, resourceVersion } = await hostList.list();
+      return { hosts: items as HostObject[], resourceVersion };
     };
     const sorted = (rows: HostRow[]) =>
       rows.sort((a, b) => key(a.namespace, a.name).localeCompare(key(b.namespace, b.name)));
@@ -151,7 +149,7 @@ export async function run(args: string[]): Promise<number> {
     if (!values.watch) return 0;
     return await watch({ kc, namespace, resourceVersion, hosts, rows, temporal: t, json: values.json });
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (isUsageError(error)) {
       console.error(`tempered hosts: ${(error as Error).message}\n\n${usage}`);
       return 2;
     }
