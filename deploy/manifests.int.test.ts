@@ -73,14 +73,14 @@ describe('deploy/ overlays', () => {
   it.each(OVERLAYS)('$overlay: every container locked down and probed, every reference resolved', ({ overlay }) => {
     const docs = rendered.get(overlay) as KubeDoc[];
     const deployments = findAll(docs, 'Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['tempered-bridge', 'tempered-worker']);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['tempered-agent-api', 'tempered-bridge', 'tempered-worker']);
     expect(deployments.flatMap(deploymentProblems)).toEqual([]);
     expect(wiringProblems(docs)).toEqual([]);
   });
 
   it('every process runs the image npm run image builds, as its own ServiceAccount, in tempered-system', () => {
     const docs = rendered.get('default') as KubeDoc[];
-    for (const name of ['tempered-worker', 'tempered-bridge']) {
+    for (const name of ['tempered-worker', 'tempered-bridge', 'tempered-agent-api']) {
       const pod = podSpec(findOne(docs, 'Deployment', name) as KubeDoc);
       expect(pod.serviceAccountName).toBe(name);
       expect(findOne(docs, 'ServiceAccount', name)?.metadata.namespace).toBe('tempered-system');
@@ -90,7 +90,7 @@ describe('deploy/ overlays', () => {
     for (const doc of docs) expect(doc.metadata.labels?.['app.kubernetes.io/part-of'], `${doc.kind} ${doc.metadata.name}`).toBe('tempered');
   });
 
-  it('the Prometheus overlay scrapes both processes, alerts, and ships the dashboard; the others need none of it', () => {
+  it('the Prometheus overlay scrapes every process, alerts, and ships the dashboard; the others need none of it', () => {
     const monitors = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'ServiceMonitor');
     expect(monitors).toHaveLength(1);
     // The alerts went through the server-side dry-run above with the Prometheus Operator's CRD; what they
@@ -101,7 +101,8 @@ describe('deploy/ overlays', () => {
     expect(JSON.parse((dashboard?.['data'] as Record<string, string>)['tempered.json'] as string)).toMatchObject({ uid: 'tempered-overview' });
     for (const overlay of ['.', 'default', 'overlays/self-signed']) expect(findAll(rendered.get(overlay) as KubeDoc[], 'PrometheusRule')).toEqual([]);
     const services = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'metrics');
-    expect(services.map((s) => s.metadata.name).sort()).toEqual(['tempered-bridge-metrics', 'tempered-worker-metrics']);
+    expect(services.map((s) => s.metadata.name).sort())
+      .toEqual(['tempered-agent-api-metrics', 'tempered-bridge-metrics', 'tempered-worker-metrics']);
     for (const overlay of ['.', 'default', 'overlays/self-signed']) expect(findAll(rendered.get(overlay) as KubeDoc[], 'ServiceMonitor')).toEqual([]);
   });
 
