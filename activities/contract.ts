@@ -33,6 +33,8 @@ export interface RegisterResult {
   driver: string;
   manufacturer?: string;
   model?: string;
+  /** The system's serial number, when the BMC says (a replacement BMC is checked against the inspected one). */
+  serialNumber?: string;
 }
 
 export interface InspectResult {

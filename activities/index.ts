@@ -7,6 +7,7 @@
 import { Context } from '@temporalio/activity';
 import type { BmcTarget, HostActivities, InspectResult, RegisterResult } from './contract.ts';
 import type { BmcDriver } from './bmc/driver.ts';
+import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { BmcError } from './bmc/errors.ts';
 import { withBmcFailures } from './bmc/failure.ts';
 import type { BmcConnectionPool } from './bmc/pool.ts';
@@ -21,6 +22,30 @@ export interface ActivityDeps {
   fetch?: typeof fetch;
   /** Firmware task polling (activities/firmware.ts). */
   firmware?: Partial<FirmwareActivityOptions>;
+  /** Told of every BMC activity attempt: its duration and outcome (the worker's metrics). */
+  observe?: (call: BmcCallObservation) => void;
+}
+
+/** One attempt of a BMC activity, as metrics see it: never the address, never a host. */
+export interface BmcCallObservation {
+  /** The activity (`registerBmc`, `setPower`, ...). */
+  call: string;
+  /** `redfish` or `ipmi`, from the address; `unknown` when it does not parse. */
+  protocol: string;
+  /** What the BMC said it is, when the driver knows (bmc/driver.ts `knownVendor`). */
+  vendor: string | undefined;
+  seconds: number;
+  /** The error code (the failure type) when the attempt failed. */
+  code?: string;
+}
+
+/** The running activity's type, as the worker's BMC metrics label it (`readFirmware` outside an activity). */
+function currentActivity(): keyof HostActivities {
+  try {
+    return Context.current().info.activityType as keyof HostActivities;
+  } catch {
+    return 'readFirmware'; // called outside an activity (unit tests)
+  }
 }
 
 function cancellationSignal(): AbortSignal | undefined {
@@ -32,25 +57,63 @@ function cancellationSignal(): AbortSignal | undefined {
 }
 
 export function createActivities(deps: ActivityDeps): HostActivities {
-  const withDriver = async <T>(target: BmcTarget, fn: (driver: BmcDriver, version: string) => Promise<T>, fresh = false): Promise<T> =>
-    withBmcFailures(async () => {
-      const { namespace } = target.host;
-      const creds = await deps.credentials.read(namespace, target.credentialsName, { fresh, ...(target.credentialsVersion ? { expectedVersion: target.credentialsVersion } : {}) });
-      return deps.drivers.use(
-        { address: target.address, credentials: { username: creds.username, password: creds.password }, disableCertificateVerification: Boolean(target.disableCertificateVerification) },
-        (driver) => fn(driver, creds.version),
-      );
-    });
+  const withDriver = async <T>(
+    call: keyof HostActivities,
+    target: BmcTarget,
+    fn: (driver: BmcDriver, version: string) => Promise<T>,
+    fresh = false,
+  ): Promise<T> => {
+    const started = performance.now();
+    let used: BmcDriver | undefined;
+    const observe = (code?: string) => {
+      if (!deps.observe) return;
+      const parsed = checkBmcAddress(target.address);
+      deps.observe({
+        call,
+        protocol: parsed.ok ? parsed.address.protocol : 'unknown',
+        vendor: used?.knownVendor,
+        seconds: (performance.now() - started) / 1000,
+        ...(code ? { code } : {}),
+      });
+    };
+    try {
+      const result = await withBmcFailures(async () => {
+        const { namespace } = target.host;
+        const creds = await deps.credentials.read(namespace, target.credentialsName, {
+          fresh,
+          ...(target.credentialsVersion ? { expectedVersion: target.credentialsVersion } : {}),
+        });
+        return deps.drivers.use(
+          {
+            address: target.address,
+            credentials: { username: creds.username, password: creds.password },
+            disableCertificateVerification: Boolean(target.disableCertificateVerification),
+          },
+          (driver) => {
+            used = driver;
+            return fn(driver, creds.version);
+          },
+        );
+      });
+      observe();
+      return result;
+    } catch (error) {
+      const type = (error as { type?: unknown }).type;
+      observe(type === undefined ? 'InternalError' : String(type));
+      throw error;
+    }
+  };
   const opts = () => {
     const signal = cancellationSignal();
     return signal ? { signal } : {};
   };
 
   return {
-    ...createFirmwareActivities((target, fn) => withDriver(target, (driver) => fn(driver)), deps.firmware),
+    // Metrics name a firmware call by the activity running it (the runner is shared by all of them).
+    ...createFirmwareActivities((target, fn) => withDriver(currentActivity(), target, (driver) => fn(driver)), deps.firmware),
 
     async registerBmc(target): Promise<RegisterResult> {
-      return withDriver(target, async (driver, version) => {
+      return withDriver('registerBmc', target, async (driver, version) => {
         const identity = await driver.identify(opts());
         return {
           poweredOn: identity.powerState === 'on',
@@ -59,16 +122,17 @@ export function createActivities(deps: ActivityDeps): HostActivities {
           driver: driver.address.type,
           ...(identity.manufacturer ? { manufacturer: identity.manufacturer } : {}),
           ...(identity.model ? { model: identity.model } : {}),
+          ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
         };
       }, true);
     },
 
     async readPower(target) {
-      return withDriver(target, async (driver) => ({ poweredOn: (await driver.getPowerState(opts())) === 'on' }));
+      return withDriver('readPower', target, async (driver) => ({ poweredOn: (await driver.getPowerState(opts())) === 'on' }));
     },
 
     async waitForPower(target, request) {
-      return withDriver(target, async (driver) => {
+      return withDriver('waitForPower', target, async (driver) => {
         const deadline = Date.now() + request.timeoutMs;
         for (;;) {
           const poweredOn = (await driver.getPowerState(opts())) === 'on';
@@ -80,7 +144,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async setPower(target, request) {
-      return withDriver(target, async (driver) => {
+      return withDriver('setPower', target, async (driver) => {
         if (request.on) {
           const r = await driver.setPower('on', opts());
           return { poweredOn: r.state === 'on', changed: r.changed };
@@ -100,7 +164,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async inspectHardware(target): Promise<InspectResult> {
-      return withDriver(target, async (driver) => {
+      return withDriver('inspectHardware', target, async (driver) => {
         if (!driver.inspection) {
           return { poweredOn: (await driver.getPowerState(opts())) === 'on', skipped: `the ${driver.address.type} driver has no out-of-band inspection` };
         }
@@ -118,7 +182,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async insertVirtualMedia(target, request) {
-      return withDriver(target, async (driver) => {
+      return withDriver('insertVirtualMedia', target, async (driver) => {
         if (!driver.virtualMedia) throw new BmcError('BmcUnsupported', `the ${driver.address.type} driver has no virtual media`);
         const r = await driver.virtualMedia.insert(request.url, opts());
         return { changed: r.changed };
@@ -126,7 +190,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async ejectVirtualMedia(target) {
-      return withDriver(target, async (driver) => {
+      return withDriver('ejectVirtualMedia', target, async (driver) => {
         if (!driver.virtualMedia) return { changed: false };
         const r = await driver.virtualMedia.eject(opts());
         return { changed: r.some((x) => x.changed) };
@@ -134,7 +198,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async setBootDevice(target, request) {
-      return withDriver(target, async (driver) => {
+      return withDriver('setBootDevice', target, async (driver) => {
         const device = request.device === 'Cd' ? 'cd' : request.device === 'Pxe' ? 'pxe' : 'disk';
         const r = await driver.setBootOverride({ device, persistent: !request.once, ...(request.mode ? { mode: request.mode } : {}) }, opts());
         return { changed: r.changed };
@@ -142,7 +206,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async setSecureBoot(target, request) {
-      return withDriver(target, async (driver) => {
+      return withDriver('setSecureBoot', target, async (driver) => {
         if (!driver.secureBoot) throw new BmcError('BmcUnsupported', `the ${driver.address.type} driver cannot set UEFI secure boot; use bootMode UEFI, or a Redfish BMC`);
         const r = await driver.secureBoot.set(request.enabled, opts());
         if (r.enabled !== request.enabled) {
@@ -153,7 +217,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async readBootState(target) {
-      return withDriver(target, async (driver) => {
+      return withDriver('readBootState', target, async (driver) => {
         const power = await driver.getPowerState(opts());
         const slots = driver.virtualMedia ? await driver.virtualMedia.list(opts()) : [];
         const inserted = slots.find((s) => s.inserted);

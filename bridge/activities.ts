@@ -5,6 +5,7 @@
  * Failures carry a Kubernetes error type for the workflow's retry policy; a host that is gone is success; a
  * field that does not fit the CRD is logged and left as it was, never blocking the rest of the publication.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { delay } from '../domain/host-lifecycle.ts';
@@ -14,6 +15,7 @@ import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { hostEvent, type EventBody } from './events.ts';
 import type { FirmwareObjects } from './firmware.ts';
 import type { HostCache } from './host-cache.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import { KubeError, toKubeError, type Kube } from './kube.ts';
 import { HARDWARE_DATA_FINALIZER, HOST_FINALIZER, hasFinalizer, objectKey, type HostObject, type KubeObject } from './objects.ts';
 import type { ProvisioningLimiter } from './provisioning-limit.ts';
@@ -37,6 +39,17 @@ export interface BridgeActivityDeps {
   firmware?: (emit: (body: EventBody, log: Logger) => void) => FirmwareObjects;
   /** FirmwareRollouts: their status and the failure budget's pauses. */
   rollouts?: RolloutBridge;
+  /** Where publications are counted and BMO's post-save metrics observed (bridge/metrics.ts). */
+  metrics?: Pick<BridgeMetrics, 'published'>;
+}
+
+/** When the workflow scheduled this activity (its first attempt): the state change a publication carries. */
+function scheduledAt(): number | undefined {
+  try {
+    return Context.current().info.scheduledTimestampMs;
+  } catch {
+    return undefined; // called outside an activity (unit tests)
+  }
 }
 
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
@@ -191,8 +204,10 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         let host = await currentHost(ref);
         if (!host) {
           log.debug('host is gone; nothing to publish');
+          deps.metrics?.published(publication, { result: 'gone', events: [] });
           return { written: false };
         }
+        const before = host.status;
         // A move into a provisioning-heavy state claims a slot: refused, the host shows where it was, delayed.
         const slots = deps.slots;
         const counted = slots !== undefined && slots.limiter.counts(host);
@@ -223,6 +238,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           firmwareSchemaMissing ||= result.firmwareSchemaMissing;
           emitted.push(...snapshot.events);
         }
+        const settledAt = now().getTime(); // the status lag ends when the last snapshot is written
         for (const event of emitted) emit(hostEvent(host, event, at, deps.identity), log);
 
         if (slots) {
@@ -230,6 +246,13 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           else slots.limiter.forget(key);
           slots.offerFree();
         }
+        const scheduled = scheduledAt();
+        deps.metrics?.published(publication, {
+          result: delayed !== undefined ? 'delayed' : written ? 'written' : 'unchanged',
+          ...(written ? { before, after: host.status } : {}),
+          events: emitted,
+          ...(scheduled !== undefined ? { lagSeconds: (settledAt - scheduled) / 1000 } : {}),
+        });
         return { written, ...(delayed !== undefined ? { delayed } : {}), ...(firmwareSchemaMissing ? { firmwareSchemaMissing } : {}) };
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;

@@ -6,6 +6,7 @@
 import { HardwareDetailsSchema } from '../domain/hardware-data.schema.ts';
 import type { HostAnnotations, RebootRequest } from '../domain/host-model.ts';
 import { METAL3_ERROR_TYPES } from '../domain/errors.ts';
+import { ANNOTATION } from '../domain/host-lifecycle.ts';
 import { OPERATIONAL_STATUSES } from '../domain/host-state.ts';
 
 export const PAUSED_ANNOTATION = 'baremetalhost.metal3.io/paused';
@@ -80,6 +81,8 @@ export function parseHostAnnotations(annotations: Readonly<Record<string, string
     } else if (key === FULL_ERASE_ANNOTATION) {
       if (value === '' || value === 'true') result.fullErase = true;
       else if (value !== 'false') result.invalid.push({ key, message: `full-erase annotation must be "", "true" or "false", not ${JSON.stringify(value)}; ignored` });
+    } else if (key === ANNOTATION.replaceBmc) {
+      result.replaceBmc = value;
     } else if (key === HARDWARE_DETAILS_ANNOTATION) {
       const parsed = parseJsonObject(value);
       const details = parsed && HardwareDetailsSchema.safeParse(parsed);

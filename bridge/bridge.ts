@@ -6,7 +6,7 @@
  * from a fresh list. Connections are the caller's.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { SearchAttributeType, WorkflowIdReusePolicy, defineSearchAttributeKey } from '@temporalio/common';
+import { SearchAttributeType, WorkflowIdReusePolicy, defineSearchAttributeKey, type DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { HostDesired } from '../domain/host-model.ts';
@@ -20,6 +20,7 @@ import { HostCache } from './host-cache.ts';
 import { Informer, InformerGroup } from './informer.ts';
 import type { Kube } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import { asKubeObject, credentialsNameOf, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
 import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
@@ -36,7 +37,8 @@ const BmhName = defineSearchAttributeKey('BmhName', SearchAttributeType.KEYWORD)
 
 export interface BridgeOptions {
   kube: Kube;
-  temporal: { client: Client; connection: NativeConnection; namespace: string };
+  /** `dataConverter` (workers/data-converter.ts) is the bridge worker's; the client carries its own. */
+  temporal: { client: Client; connection: NativeConnection; namespace: string; dataConverter?: DataConverter };
   hostTaskQueue: string;
   bridgeTaskQueue: string;
   /** Namespaces to watch; empty means all. */
@@ -59,6 +61,8 @@ export interface BridgeOptions {
   shutdownGraceMs?: number;
   /** BMO's PROVISIONING_LIMIT (default 20) and whether hosts booting virtual media count (default: no, as BMO). */
   provisioningLimit?: { limit: number; countVirtualMedia?: boolean };
+  /** Prometheus metrics (bridge/metrics.ts); the Kubernetes client reports its requests to them itself. */
+  metrics?: BridgeMetrics;
   logger: Logger;
 }
 
@@ -86,6 +90,11 @@ export class Bridge {
       onNewLeader: (leader) =>
         leader === options.identity ? this.#log.info({ lease: options.lease.name }, 'became the leader') : this.#log.info({ leader, lease: options.lease.name }, 'another bridge leads; waiting'),
       onError: (error, phase) => this.#log.warn({ phase, err: errorMessage(error) }, 'leader election'),
+    });
+    options.metrics?.watch({
+      hosts: () => this.#term?.hosts.list() ?? [],
+      queueDepth: () => this.#term?.queue.length ?? 0,
+      leading: () => this.isLeader,
     });
   }
 
@@ -200,14 +209,24 @@ export class Bridge {
       countsTowardLimit: (host) => limiter.counts(host),
       firmwareOf,
     });
+    const metrics = o.metrics;
     const queue = new WorkQueue({
       concurrency: o.concurrency ?? 4,
       handler: async (key) => {
-        const outcome = await reconciler.reconcile(key);
-        // The firmware objects' writer is made with the status activities below, before the queue starts.
-        await firmwareObjects?.reconcile(key, log.child({ host: key }));
-        return outcome;
+        const started = performance.now();
+        const seconds = () => (performance.now() - started) / 1000;
+        try {
+          const outcome = await reconciler.reconcile(key);
+          // The firmware objects' writer is made with the status activities below, before the queue starts.
+          await firmwareObjects?.reconcile(key, log.child({ host: key }));
+          metrics?.reconciled(key, seconds(), outcome ? 'requeue_after' : 'success');
+          return outcome;
+        } catch (error) {
+          metrics?.reconciled(key, seconds(), 'error');
+          throw error;
+        }
       },
+      ...(metrics ? { observer: metrics.queue } : {}),
       onError: (key, error, failures, retryInMs) => log.warn({ host: key, failures, retryInMs, err: errorMessage(error) }, 'reconcile failed; retrying'),
     });
 
@@ -313,6 +332,7 @@ export class Bridge {
       slots,
       firmware: (emit) => new FirmwareObjects({ kube: o.kube, ...firmwareCaches, emit, identity: o.identity, logger: log }),
       rollouts,
+      ...(metrics ? { metrics } : {}),
     });
     term.eventsIdle = eventsIdle;
     queue.start();
@@ -343,6 +363,7 @@ export class Bridge {
           namespace: o.temporal.namespace,
           taskQueue: o.bridgeTaskQueue,
           identity: o.identity,
+          ...(o.temporal.dataConverter ? { dataConverter: o.temporal.dataConverter } : {}),
           activities: { ...activities },
           // Each publication waits for the shared request budget: a bounded number in flight keeps that wait
           // short (well inside the activities' start-to-close timeout) instead of queueing hundreds of them.

@@ -146,7 +146,21 @@ export interface KubeOptions {
   conflictAttempts?: number;
   clock?: Clock;
   onRetry?: (what: string, error: KubeError, attempt: number, delayMs: number) => void;
+  /** Told of every request: HTTP method, status code (0 when the apiserver was not reached), seconds, host. */
+  onRequest?: (method: string, code: number, seconds: number, host: string) => void;
 }
+
+/** The HTTP method of a call, from the verb its description starts with. */
+const METHOD_OF_VERB: Record<string, string> = {
+  list: 'GET',
+  get: 'GET',
+  watch: 'GET',
+  create: 'POST',
+  patch: 'PATCH',
+  label: 'PATCH',
+  update: 'PUT',
+  delete: 'DELETE',
+};
 
 /** Loads a kubeconfig: the given file, else in-cluster when running in a pod, else the default rules. */
 export function loadKubeConfig(path?: string): k8s.KubeConfig {
@@ -175,16 +189,34 @@ export function createKube(options: KubeOptions): Kube {
   const core = pooledApiClient(kc, k8s.CoreV1Api);
   const coordination = pooledApiClient(kc, k8s.CoordinationV1Api);
   const counters = { reads: 0, writes: 0, retries: 0, conflicts: 0, lease: 0, events: 0 };
+  const apiHost = (() => {
+    try {
+      return new URL(kc.getCurrentCluster()?.server ?? '').host;
+    } catch {
+      return '';
+    }
+  })();
+  /** Reports one request (its success code is the one the API defines for the method: 201 for a create). */
+  const report = (what: string, started: number, error?: KubeError) => {
+    if (!options.onRequest) return;
+    const method = METHOD_OF_VERB[what.split(' ')[0] ?? ''] ?? 'GET';
+    const code = error ? error.code : method === 'POST' ? 201 : 200;
+    options.onRequest(method, code, (performance.now() - started) / 1000, apiHost);
+  };
 
   /** One API call under the budget, with transient failures retried. */
   async function call<T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>, bucket = budget, attempts = retry.attempts): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       await bucket.take();
       counters[bucket === leaseBudget ? 'lease' : bucket === eventBudget ? 'events' : kind === 'read' ? 'reads' : 'writes']++;
+      const started = performance.now();
       try {
-        return await fn();
+        const result = await fn();
+        report(what, started);
+        return result;
       } catch (raw) {
         const error = toKubeError(raw, what);
+        report(what, started, error);
         if (!error.retryable || attempt >= attempts) throw error;
         const retryAfter = raw instanceof k8s.ApiException ? Number(raw.headers['retry-after']) : NaN;
         const delay = Math.min(retry.maxMs, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : retry.baseMs * 2 ** attempt);
@@ -249,12 +281,17 @@ export function createKube(options: KubeOptions): Kube {
           };
           // The server closes the stream after timeoutSeconds; spread them like client-go (5-10 minutes).
           const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+          const started = performance.now();
           new k8s.Watch(kc)
             .watch(path, { ...query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, (type: string, object: unknown) => onEvent({ type, object }), finish)
             .then((c) => {
+              report(`watch ${description}`, started);
               controller = c;
               if (signal.aborted) c.abort();
-            }, finish);
+            }, (error: unknown) => {
+              report(`watch ${description}`, started, toKubeError(error, `watch ${description}`));
+              finish(error);
+            });
         });
       },
     };

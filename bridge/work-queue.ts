@@ -16,12 +16,25 @@ export interface WorkQueueOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Called when a handler fails, with the delay before its retry. */
   onError?: (key: string, error: unknown, failures: number, retryInMs: number) => void;
+  /** Told of adds, of how long a key waited and was worked on, and of retries (client-go's queue metrics). */
+  observer?: WorkQueueObserver;
+}
+
+/** What the queue reports for metrics (bridge/metrics.ts). */
+export interface WorkQueueObserver {
+  added(): void;
+  started(waitedMs: number): void;
+  finished(workMs: number): void;
+  retried(): void;
 }
 
 /** A coalescing, rate-limited work queue (see the file header). */
 export class WorkQueue {
-  readonly #options: Required<Omit<WorkQueueOptions, 'onError'>> & Pick<WorkQueueOptions, 'onError'>;
+  readonly #options: Required<Omit<WorkQueueOptions, 'onError' | 'observer'>> &
+    Pick<WorkQueueOptions, 'onError' | 'observer'>;
   readonly #queue: string[] = [];
+  /** When each queued key was queued (for the wait it reports). */
+  readonly #queuedAt = new Map<string, number>();
   readonly #dirty = new Set<string>();
   readonly #processing = new Map<string, Promise<void>>();
   readonly #failures = new Map<string, number>();
@@ -45,8 +58,9 @@ export class WorkQueue {
   add(key: string): void {
     if (this.#stopping || this.#dirty.has(key)) return;
     this.#dirty.add(key);
+    this.#options.observer?.added();
     if (this.#processing.has(key)) return;
-    this.#queue.push(key);
+    this.#enqueue(key);
     this.#pump();
   }
 
@@ -89,6 +103,7 @@ export class WorkQueue {
     for (const { timer } of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     this.#queue.length = 0;
+    this.#queuedAt.clear();
     this.#dirty.clear();
     await Promise.allSettled([...this.#processing.values()]);
     this.#notifyIdle();
@@ -98,12 +113,21 @@ export class WorkQueue {
     while (this.#running && this.#processing.size < this.#options.concurrency && this.#queue.length > 0) {
       const key = this.#queue.shift() as string;
       this.#dirty.delete(key);
+      const queuedAt = this.#queuedAt.get(key);
+      this.#queuedAt.delete(key);
+      if (queuedAt !== undefined) this.#options.observer?.started(Date.now() - queuedAt);
       this.#processing.set(key, this.#process(key));
     }
     this.#notifyIdle();
   }
 
+  #enqueue(key: string): void {
+    this.#queue.push(key);
+    this.#queuedAt.set(key, Date.now());
+  }
+
   async #process(key: string): Promise<void> {
+    const started = Date.now();
     try {
       const outcome = await this.#options.handler(key);
       this.#failures.delete(key);
@@ -114,12 +138,14 @@ export class WorkQueue {
       const { baseMs, maxMs } = this.#options.backoff;
       const retryInMs = Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 30));
       this.#options.onError?.(key, error, failures, retryInMs);
+      this.#options.observer?.retried();
       this.addAfter(key, retryInMs);
     } finally {
+      this.#options.observer?.finished(Date.now() - started);
       // Deferred so that the map entry set by #pump exists before it is removed.
       await Promise.resolve();
       this.#processing.delete(key);
-      if (this.#dirty.has(key) && !this.#stopping) this.#queue.push(key);
+      if (this.#dirty.has(key) && !this.#stopping) this.#enqueue(key);
       this.#pump();
     }
   }

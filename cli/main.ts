@@ -12,6 +12,9 @@ const groups: Record<string, () => Promise<CommandGroup>> = {
   sim: () => import('./sim.ts'),
   setup: () => import('./setup.ts'),
   rollout: () => import('./rollout.ts'),
+  'codec-server': () => import('./codec-server.ts'),
+  hosts: () => import('./hosts.ts'),
+  host: () => import('./host.ts'),
 };
 
 function usage(): string {
@@ -19,10 +22,13 @@ function usage(): string {
     'usage: tempered <group> <command> [options]',
     '',
     'groups:',
-    '  bmc   talk to a BMC directly (inventory, power, boot, virtual media): an SRE\'s first tool',
-    '  sim   run the simulated data centre (Redfish BMCs serving vendor mockups)',
-    '  setup prepare what Tempered runs against: Temporal search attributes, webhook certificates',
-    '  rollout create, follow, pause, resume and abort firmware rollouts (FirmwareRollout objects)',
+    '  hosts         every BareMetalHost: state, status, running operation and since when, error, power (--watch)',
+    '  host          one host: its history (timeline of states, operations, BMC calls, errors), abort its operation',
+    '  bmc           talk to a BMC directly (inventory, power, boot, virtual media): an SRE\'s first tool',
+    '  sim           run the simulated data centre (Redfish BMCs serving vendor mockups)',
+    '  setup         prepare what Tempered runs against: Temporal search attributes, webhook certificates, keys',
+    '  codec-server  serve the Temporal UI\'s codec endpoint: encrypted histories readable without the keys',
+    '  rollout       create, follow, pause, resume and abort firmware rollouts (FirmwareRollout objects)',
     '',
     'Run `tempered <group> --help` for the commands of a group.',
   ].join('\n');

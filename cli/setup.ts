@@ -11,16 +11,29 @@
  *
  * `webhook-certs` writes a CA and a serving certificate for the validating webhook's Service, the files the
  * self-signed overlay (deploy/overlays/self-signed) turns into a Secret and a caBundle.
+ *
+ * `encryption-key` adds a new payload encryption key to a keyring file (lib/payload-codec.ts), creating it:
+ * the new key encrypts from then on, the older ones keep decrypting (rotation).
  */
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import protos from '@temporalio/proto';
 import { makeLocalWebhookCertificates } from '../bridge/admission/local-certs.ts';
 import { SEARCH_ATTRIBUTES, type SearchAttributeName } from '../domain/names.ts';
+import { formatKey, generateKey, parseKeyring } from '../lib/payload-codec.ts';
 import { temporalSettings, type TemporalSettings } from '../workers/temporal-config.ts';
 
 export const usage = [
@@ -29,6 +42,7 @@ export const usage = [
   'commands:',
   '  temporal        register the search attributes Tempered uses in the Temporal namespace',
   '  webhook-certs   write a CA and a serving certificate for the admission webhook (self-signed overlay)',
+  '  encryption-key  add a payload encryption key to a keyring file (it encrypts from then on)',
   '',
   'tempered setup temporal [--namespace NS] [--create-namespace [--retention-days N]] [--cloud] [--json]',
   '  The server and namespace come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_PROFILE,',
@@ -41,6 +55,10 @@ export const usage = [
   'tempered setup webhook-certs --out DIR [--namespace tempered-system] [--service tempered-webhook] [--days 365]',
   '  writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key for the Service <service>.<namespace>.svc; the CA key is',
   '  not kept: run it again to rotate, then apply the overlay again',
+  '',
+  'tempered setup encryption-key --out FILE [--id ID] [--json]',
+  '  appends a new AES-256 key (ID=BASE64) to FILE, created with mode 0600; the last key encrypts and every',
+  '  key decrypts, so older histories stay readable. Put FILE in the tempered-encryption Secret (docs/install.md).',
 ].join('\n');
 
 class UsageError extends Error {}
@@ -242,6 +260,45 @@ async function runWebhookCerts(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Appends a new key to a keyring file (see the file header), checking the file first. */
+export function addEncryptionKey(file: string, id?: string): { id: string; keys: string[] } {
+  const existing = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const before = existing.trim() === '' ? [] : parseKeyring(existing, file).ids;
+  const key = generateKey(id);
+  if (before.includes(key.id)) throw new UsageError(`${file} already has a key '${key.id}'`);
+  mkdirSync(dirname(file), { recursive: true });
+  const separator = existing === '' || existing.endsWith('\n') ? '' : '\n';
+  const header = existing === '' ? '# Tempered payload encryption keys: ID=BASE64; the last encrypts, all decrypt.\n' : '';
+  appendFileSync(file, `${separator}${header}${formatKey(key)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { id: key.id, keys: [...before, key.id] };
+}
+
+function runEncryptionKey(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: {
+      out: { type: 'string' },
+      id: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (!values.out) throw new UsageError('--out FILE is required');
+  const added = addEncryptionKey(values.out, values.id);
+  if (values.json) console.log(JSON.stringify({ file: values.out, added: added.id, keys: added.keys }));
+  else {
+    const count = `${added.keys.length} key${added.keys.length === 1 ? '' : 's'}`;
+    console.log(`added key ${added.id} to ${values.out} (${count}; ${added.id} encrypts from now on)`);
+  }
+  return 0;
+}
+
 /** Entry point of `tempered setup`. */
 export async function run(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -251,6 +308,8 @@ export async function run(args: string[]): Promise<number> {
         return await runTemporal(rest);
       case 'webhook-certs':
         return await runWebhookCerts(rest);
+      case 'encryption-key':
+        return runEncryptionKey(rest);
       case undefined:
       case '--help':
       case '-h':

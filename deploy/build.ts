@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../workers/data-converter.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -59,7 +60,12 @@ export async function build(outDir: string = DIST_DIR): Promise<BuildResult> {
       }
     });
     const [, bundle] = await timed(async () => {
-      const { code } = await bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: silent });
+      const { code } = await bundleWorkflowCode({
+        workflowsPath: join(ROOT, 'workflows', 'index.ts'),
+        // The converter every process uses (workers/data-converter.ts): failure messages go into payloads.
+        failureConverterPath: FAILURE_CONVERTER_PATH,
+        logger: silent,
+      });
       writeFileSync(join(staging, WORKFLOW_BUNDLE), code);
     });
     const [, assets] = await timed(async () => {

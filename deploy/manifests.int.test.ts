@@ -26,6 +26,7 @@ const OVERLAYS = [
   { overlay: 'default', what: 'the default overlay (cert-manager)' },
   { overlay: 'overlays/prometheus', what: 'default plus the ServiceMonitor' },
   { overlay: 'overlays/self-signed', what: 'without cert-manager, with generated certificates' },
+  { overlay: 'overlays/encrypted', what: 'default plus payload encryption, the keyring from a file' },
 ];
 
 let copy: string;
@@ -39,8 +40,13 @@ beforeAll(async () => {
   // The self-signed overlay reads certificate files that are not in git: make them in a copy of deploy/,
   // with the CLI command the overlay's instructions give.
   copy = join(mkdtempSync(join(tmpdir(), 'tempered-manifests-')), 'deploy');
-  cpSync(join(ROOT, 'deploy'), copy, { recursive: true, filter: (src) => !src.includes(`${join('self-signed', 'certs')}`) });
+  cpSync(join(ROOT, 'deploy'), copy, {
+    recursive: true,
+    filter: (src) => !src.includes(`${join('self-signed', 'certs')}`) && !src.includes(`${join('encrypted', 'keys')}`),
+  });
   execFileSync(process.execPath, [join(ROOT, 'cli', 'main.ts'), 'setup', 'webhook-certs', '--out', join(copy, 'overlays', 'self-signed', 'certs')], { stdio: 'pipe' });
+  // Likewise the encrypted overlay's keyring, with the command its instructions give.
+  execFileSync(process.execPath, [join(ROOT, 'cli', 'main.ts'), 'setup', 'encryption-key', '--out', join(copy, 'overlays', 'encrypted', 'keys', 'keyring')], { stdio: 'pipe' });
   // The namespace for real (dry-run objects in a namespace need it), with its Pod Security labels.
   await kubectl(stack, ['apply', '--server-side', '--force-conflicts', '-k', join(ROOT, 'deploy', 'namespace')]);
   for (const { overlay } of OVERLAYS) rendered.set(overlay, parseDocs((await kubectl(stack, ['kustomize', join(copy, overlay)])).stdout));
@@ -84,13 +90,32 @@ describe('deploy/ overlays', () => {
     for (const doc of docs) expect(doc.metadata.labels?.['app.kubernetes.io/part-of'], `${doc.kind} ${doc.metadata.name}`).toBe('tempered');
   });
 
-  it('the Prometheus overlay scrapes every process; the others need no monitoring CRDs', () => {
+  it('the Prometheus overlay scrapes every process, alerts, and ships the dashboard; the others need none of it', () => {
     const monitors = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'ServiceMonitor');
     expect(monitors).toHaveLength(1);
+    // The alerts went through the server-side dry-run above with the Prometheus Operator's CRD; what they
+    // query is checked against the real processes in deploy/metrics.int.test.ts.
+    expect(findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'PrometheusRule').map((r) => r.metadata.name)).toEqual(['tempered']);
+    const dashboard = findOne(rendered.get('overlays/prometheus') as KubeDoc[], 'ConfigMap', 'tempered-grafana-dashboard');
+    expect(dashboard?.metadata.labels?.['grafana_dashboard']).toBe('1');
+    expect(JSON.parse((dashboard?.['data'] as Record<string, string>)['tempered.json'] as string)).toMatchObject({ uid: 'tempered-overview' });
+    for (const overlay of ['.', 'default', 'overlays/self-signed']) expect(findAll(rendered.get(overlay) as KubeDoc[], 'PrometheusRule')).toEqual([]);
     const services = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'metrics');
     expect(services.map((s) => s.metadata.name).sort())
       .toEqual(['tempered-agent-api-metrics', 'tempered-bridge-metrics', 'tempered-worker-metrics']);
     for (const overlay of ['.', 'default', 'overlays/self-signed']) expect(findAll(rendered.get(overlay) as KubeDoc[], 'ServiceMonitor')).toEqual([]);
+  });
+
+  it('the encrypted overlay mounts the keyring Secret read-only in every process and points it there', () => {
+    const docs = rendered.get('overlays/encrypted') as KubeDoc[];
+    const secret = findAll(docs, 'Secret').find((s) => s.metadata.name.startsWith('tempered-encryption-'));
+    expect(Object.keys((secret?.['data'] ?? {}) as object)).toEqual(['keyring']);
+    for (const deployment of findAll(docs, 'Deployment')) {
+      const pod = podSpec(deployment);
+      expect(pod.volumes?.find((v) => v.name === 'encryption-keys')?.secret?.secretName).toBe(secret?.metadata.name);
+      const container = pod.containers[0] as { env?: { name: string; value?: string }[] };
+      expect(container.env?.find((e) => e.name === 'TEMPERED_ENCRYPTION_KEYS_FILE')?.value).toBe('/etc/tempered/encryption/keyring');
+    }
   });
 
   it('the self-signed overlay serves the generated certificate and puts its CA in the webhook', () => {

@@ -1,7 +1,8 @@
 /**
  * What ships, tested as a user gets it. `npm pack` (whose prepack is `npm run build`) once; then
  * - the CLI: the tarball installed with `npm install <tgz>` into an empty directory, `npx tempered` running
- *   from node_modules on compiled JavaScript, `--help` and a real subcommand against the stack's Temporal;
+ *   from node_modules on compiled JavaScript, `--help`, `setup temporal` and the operator's commands against
+ *   the stack;
  * - the image: built from the same tarball (deploy/image/build-image.ts: mmdebstrap base, buildah), its
  *   tools and user checked, and the worker and the bridge run FROM it with podman, locked down as the
  *   manifests run them, against the local stack, until a host is available.
@@ -88,6 +89,26 @@ describe('npm pack: the CLI as a package', () => {
     } finally {
       await connection.close();
     }
+  });
+
+  it("the operator's commands run compiled: tempered hosts (Kubernetes) and tempered host history (Temporal)", async () => {
+    const namespace = `pkg-hosts-${RUN}`;
+    const hosts = bmhClient(stack.kube.kubeconfig, namespace);
+    await hosts.createNamespace();
+    // An operator's shell: where Kubernetes and Temporal are (hosts reads operations from Temporal too).
+    const operator = { ...env, KUBECONFIG: stack.kube.kubeconfig, TEMPORAL_ADDRESS: stack.temporal.address };
+    const listed = await run('npx', ['--no-install', 'tempered', 'hosts', '-n', namespace, '--json'], {
+      cwd: consumer,
+      env: operator,
+    });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+    const history = await run('npx', ['--no-install', 'tempered', 'host', 'history', `${namespace}/nobody`], {
+      cwd: consumer,
+      env: operator,
+    });
+    expect(history.code).toBe(1);
+    expect(history.stderr).toContain(`no workflow history for ${namespace}/nobody`);
   });
 });
 

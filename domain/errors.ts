@@ -39,6 +39,10 @@ export const ERROR_CODES = {
   BmcTaskFailed: { retryable: false, summary: 'a BMC task (firmware update, BIOS apply) ended in failure' },
   FirmwareSettingsInvalid: { retryable: false, summary: "a BIOS setting is unknown, read-only or not allowed by the host's schema" },
   RaidConfigInvalid: { retryable: false, summary: 'the RAID configuration cannot be built on this host (level, controller or disks)' },
+  BmcIdentityMismatch: {
+    retryable: false,
+    summary: 'the replacement BMC manages another machine than the one this host was inspected as (serial)',
+  },
   // Images
   ImageUrlInvalid: { retryable: false, summary: 'the image URL cannot be parsed' },
   ImageFetchFailed: { retryable: true, summary: 'the image could not be downloaded' },

@@ -15,6 +15,7 @@ import {
   stateFromStatus,
   transition,
 } from './host-lifecycle.ts';
+import { replacementMismatch } from './host-intent.ts';
 import type { HostDesired, HostState } from './host-model.ts';
 import type { TransitionTrigger } from './host-state.ts';
 
@@ -191,7 +192,51 @@ const cases: Case[] = [
     desired: desired({}, deleting),
     expect: on('registrationGaveUp'),
   },
+  // A BMC that is gone (BMO #1666): one failed attempt that could not reach it is enough.
+  {
+    name: 'power-off gives up after one attempt when the BMC does not answer',
+    state: state('powering off before delete', { poweredOn: true, deleteAttempts: 1, errorCode: 'BmcUnreachable' }),
+    desired: desired({}, deleting),
+    expect: on('powerOffGaveUp'),
+  },
+  {
+    name: 'power-off tries again after one attempt that the BMC answered with an error',
+    state: state('powering off before delete', { poweredOn: true, deleteAttempts: 1, errorCode: 'BmcServerError' }),
+    desired: desired({}, deleting),
+    expect: { kind: 'operation', request: { name: 'power', on: false, mode: 'hard', purpose: 'delete' } },
+  },
+  {
+    name: 'deprovisioning gives up after one attempt that timed out while deleting',
+    state: state('deprovisioning', { deleteAttempts: 1, errorCode: 'BmcTimeout' }),
+    desired: desired({}, deleting),
+    expect: on('cleanupGaveUp'),
+  },
+  {
+    name: 'registration failing because the BMC is gone, while deleting: delete at once',
+    state: state('powering off before delete', { errorType: 'registration error', errorCount: 1, errorCode: 'BmcUnreachable' }),
+    desired: desired({}, deleting),
+    expect: on('registrationGaveUp'),
+  },
+  {
+    name: 'an unreachable BMC outside deletion is retried with the backoff as ever',
+    state: state('powering off before delete', { poweredOn: true, deleteAttempts: 1, errorCode: 'BmcUnreachable' }),
+    desired: desired(),
+    expect: { kind: 'wait', why: 'deletionInProgress' },
+  },
   { name: 'deleting releases the host', state: state('deleting'), desired: desired({}, deleting), expect: { kind: 'release' } },
+  // BMC replacement (BMO #1458)
+  {
+    name: 'a replaced BMC address on a provisioned host registers in place',
+    state: state('provisioned', { image: live, poweredOn: true, ...registered }),
+    desired: desired({ online: true, image: live, bmc: { address: 'redfish+http://10.0.0.9/redfish/v1/Systems/1', credentialsName: 'host-0-bmc' } }, { annotations: annotations({ replaceBmc: 'board swapped' }) }),
+    expect: { kind: 'operation', request: { name: 'register' } },
+  },
+  {
+    name: 'a replacement annotation with nothing to register anew is consumed',
+    state: state('provisioned', { image: live, poweredOn: true, ...registered }),
+    desired: desired({ online: true, image: live }, { annotations: annotations({ replaceBmc: '' }) }),
+    expect: { kind: 'consume', annotations: ['tempered.dev/replace-bmc'] },
+  },
   // Detach
   {
     name: 'detach a provisioned host',
@@ -416,5 +461,40 @@ describe('operation outcomes', () => {
     expect(s).toMatchObject({ provisioningState: 'provisioned', poweredOn: true, image: live, provisioningId: 'uid-9' });
     // It must register with the BMC again before anything else.
     expect(decide(s, desired({ online: true, image: live }), NOW)).toMatchObject({ kind: 'operation', request: { name: 'register' } });
+  });
+});
+
+describe('beyond Metal3: a BMC that is gone, a BMC replaced', () => {
+  it('a deletion that gives up a step says what it skipped and why, in a Warning', () => {
+    const s = state('powering off before delete', { poweredOn: true, deleteAttempts: 1, errorCode: 'BmcUnreachable', errorMessage: 'the BMC at 10.0.0.5:443 cannot be reached (ECONNREFUSED)' });
+    const moved = transition(s, 'powerOffGaveUp', desired({}, deleting), NOW);
+    expect(moved.state.provisioningState).toBe('deleting');
+    expect(moved.events[0]).toEqual({
+      type: 'Warning',
+      reason: 'PowerOffSkipped',
+      message: 'Deleting without powering off: the machine may still be running (last error: the BMC at 10.0.0.5:443 cannot be reached (ECONNREFUSED))',
+    });
+    const cleanup = transition(state('deprovisioning', { errorMessage: 'timed out' }), 'cleanupGaveUp', desired({}, deleting), NOW);
+    expect(cleanup.events[0]?.reason).toBe('DeprovisioningSkipped');
+  });
+
+  it('registering with the replacement BMC consumes the annotation and says the host kept its state', () => {
+    const before = state('provisioned', { image: live, poweredOn: true });
+    const address = 'redfish+http://10.0.0.9/redfish/v1/Systems/1';
+    const want = desired({ online: true, image: live, bmc: { address, credentialsName: 'host-0-bmc' } }, { annotations: annotations({ replaceBmc: '' }) });
+    const done = applySuccess(before, { name: 'register' }, { poweredOn: true, credentialsVersion: '100', bmcAddress: address }, want, NOW);
+    expect(done.state).toMatchObject({ provisioningState: 'provisioned', bmcAddress: address });
+    expect(done.consume).toEqual(['tempered.dev/replace-bmc']);
+    expect(done.events.map((e) => e.reason)).toEqual(['Registered', 'BmcReplaced']);
+    expect(done.events[1]?.message).toContain(`through the BMC at ${address} (was `);
+  });
+
+  it('a replacement BMC that manages another machine (another serial) is refused, one that manages this one is not', () => {
+    const before = state('provisioned', { hardware: { systemVendor: { manufacturer: 'Contoso', productName: 'X', serialNumber: 'SN-1' } } });
+    const moved = { bmcAddress: 'redfish+http://10.0.0.9/redfish/v1/Systems/1' };
+    expect(replacementMismatch(before, { ...moved, serialNumber: 'SN-2' })).toMatch(/manages the machine with serial number SN-2, but this host was inspected as SN-1/);
+    expect(replacementMismatch(before, { ...moved, serialNumber: 'SN-1' })).toBeUndefined();
+    expect(replacementMismatch(before, { bmcAddress: before.bmcAddress ?? '', serialNumber: 'SN-2' })).toBeUndefined();
+    expect(replacementMismatch(before, moved)).toBeUndefined();
   });
 });

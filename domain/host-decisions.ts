@@ -99,6 +99,14 @@ interface Context {
   backoff: number | undefined;
 }
 
+/**
+ * The last failure says the BMC does not answer at all (BMO #1666: a BMC that is gone). While the host is
+ * being deleted, a step that failed so is not tried again: the deletion goes on without it.
+ */
+function bmcGone(c: Context): boolean {
+  return c.config.bmcEscapeHatches && (c.state.errorCode === 'BmcUnreachable' || c.state.errorCode === 'BmcTimeout');
+}
+
 /** Waits out the error backoff, saying which error it follows. */
 function backoffWait(c: Context, what: string): Step | undefined {
   if (c.backoff === undefined) return undefined;
@@ -229,6 +237,9 @@ const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
       if (state.deleteAttempts >= c.config.maxDeleteAttempts) {
         return move('cleanupGaveUp', `giving up on host clean up after ${state.deleteAttempts} failed attempts`);
       }
+      if (state.deleteAttempts > 0 && bmcGone(c)) {
+        return move('cleanupGaveUp', 'the BMC does not answer: deleting without clean up');
+      }
       if (!usableCredentials(desired)) return move('unregisteredWithoutCredentials', 'no usable BMC credentials: deleting without clean up');
       return run({ name: 'deprovision' });
     }
@@ -242,6 +253,9 @@ const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
     if (!state.poweredOn) return move('poweredOff', 'powered off');
     if (state.deleteAttempts >= c.config.maxDeleteAttempts) {
       return move('powerOffGaveUp', `could not power off after ${state.deleteAttempts} attempts: deleting anyway`);
+    }
+    if (state.deleteAttempts > 0 && bmcGone(c)) {
+      return move('powerOffGaveUp', 'the BMC does not answer: deleting without powering off');
     }
     return run({ name: 'power', on: false, mode: 'hard', purpose: 'delete' });
   },
@@ -263,6 +277,9 @@ function initiateDelete(c: Context): Step | undefined {
     // Already on the way out: its handler goes on, unless the BMC cannot even be registered.
     if (state.errorType === 'registration error' && state.errorCount > c.config.maxDeleteAttempts) {
       return move('registrationGaveUp', `could not register after ${state.errorCount} attempts: deleting anyway`);
+    }
+    if (state.errorType === 'registration error' && bmcGone(c)) {
+      return move('registrationGaveUp', 'the BMC does not answer: deleting without powering off');
     }
     return undefined;
   }
@@ -288,7 +305,14 @@ function checkDetached(c: Context): Step | undefined {
 /** BMO's ensureRegistered: register again when needed, before any state's handler runs. */
 function ensureRegistered(c: Context): Step | undefined {
   const { state, desired, ps } = c;
-  if (!needsRegistration(state, desired)) return undefined;
+  if (!needsRegistration(state, desired)) {
+    // A BMC replacement annotation with nothing to register anew (already done, or nothing changed) is done.
+    const replacing = desired.annotations.replaceBmc !== undefined && notConsumed(state, ANNOTATION.replaceBmc);
+    if (c.config.bmcEscapeHatches && replacing) {
+      return { kind: 'consume', annotations: [ANNOTATION.replaceBmc], reason: 'registered with the current BMC' };
+    }
+    return undefined;
+  }
   if (!usableCredentials(desired)) {
     if (desired.deleting && (ps === 'deprovisioning' || ps === 'powering off before delete')) {
       return move('unregisteredWithoutCredentials', 'not registered and no usable BMC credentials: deleting');

@@ -120,3 +120,22 @@ export function cleaningMode(desired: HostDesired): 'disabled' | 'metadata' | 'f
   if (desired.spec.automatedCleaningMode === 'disabled') return 'disabled';
   return desired.annotations.fullErase ? 'full' : 'metadata';
 }
+
+/**
+ * A replacement BMC (another address than the one registered) that manages another machine than the one this
+ * host was inspected as: its system's serial number differs from the inspected one. The message says so;
+ * undefined when nothing can be compared or they match.
+ */
+export function replacementMismatch(
+  state: HostState,
+  result: { bmcAddress: string; serialNumber?: string },
+): string | undefined {
+  if (!state.bmcAddress || state.bmcAddress === result.bmcAddress) return undefined;
+  const hardware = state.hardware as { systemVendor?: { serialNumber?: string } } | undefined;
+  const known = hardware?.systemVendor?.serialNumber;
+  if (!known || !result.serialNumber || known === result.serialNumber) return undefined;
+  return (
+    `the BMC at ${result.bmcAddress} manages the machine with serial number ${result.serialNumber}, but this host ` +
+    `was inspected as ${known}: check spec.bmc.address (the host keeps its state until the right BMC answers)`
+  );
+}

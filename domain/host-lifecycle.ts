@@ -23,6 +23,12 @@ export interface LifecycleConfig {
   maxDeleteAttempts: number;
   /** Steady-state power drift check (BMO polls every 60 s; Ironic syncs every 120 s; each check costs tasks). */
   powerCheckIntervalMs: number;
+  /**
+   * Beyond Metal3 (the host workflow turns them on behind `patched`): a host being deleted whose BMC does not
+   * answer gives up a deletion step after one attempt, not three (BMO #1666), and the `tempered.dev/replace-bmc`
+   * annotation is consumed once the host has registered with its replacement BMC (BMO #1458).
+   */
+  bmcEscapeHatches: boolean;
 }
 
 export const DEFAULT_LIFECYCLE_CONFIG: LifecycleConfig = {
@@ -31,6 +37,7 @@ export const DEFAULT_LIFECYCLE_CONFIG: LifecycleConfig = {
   maxProvisioningRetries: 5,
   maxDeleteAttempts: 3,
   powerCheckIntervalMs: 10 * 60_000,
+  bmcEscapeHatches: true,
 };
 
 export const ANNOTATION = {
@@ -38,6 +45,8 @@ export const ANNOTATION = {
   inspect: 'inspect.metal3.io',
   hardwareDetails: 'inspect.metal3.io/hardwaredetails',
   status: 'baremetalhost.metal3.io/status',
+  /** Tempered's own (HostAnnotations `replaceBmc`): a BMC replacement, without the detach dance. */
+  replaceBmc: 'tempered.dev/replace-bmc',
 } as const;
 
 /**
@@ -60,7 +69,7 @@ export type OperationName = OperationRequest['name'];
 /** The result each operation returns on success. */
 export interface OperationResults {
   /** `firmware`: the BMC's firmware read after registering (BMO creates the firmware objects then). */
-  register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string; firmware?: FirmwareReading };
+  register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string; serialNumber?: string; firmware?: FirmwareReading };
   inspect: { poweredOn: boolean; hardware?: Record<string, unknown>; skipped?: string };
   /** `cleaned`: automated cleaning ran (which step); `firmware`: what RAID, BIOS and firmware work did. */
   prepare: { poweredOn: boolean; cleaned?: string; firmware?: FirmwareOutcome };
@@ -152,6 +161,26 @@ function clearsOnEntry(errorType: HostState['errorType']): boolean {
   return errorType !== '' && errorType !== 'registration error' && errorType !== 'provisioned registration error' && errorType !== 'provisioning error';
 }
 
+/**
+ * The Warning a deletion that skips a step leaves on the host, saying what was skipped and why (the last error):
+ * an operator reads it in `kubectl describe` after the object is gone from `kubectl get`.
+ */
+const SKIPPED_ON_DELETE: Partial<Record<TransitionTrigger, [string, string]>> = {
+  cleanupGaveUp: [
+    'DeprovisioningSkipped',
+    'Deleting without deprovisioning: the image may remain on the disk and virtual media inserted',
+  ],
+  powerOffGaveUp: ['PowerOffSkipped', 'Deleting without powering off: the machine may still be running'],
+  registrationGaveUp: [
+    'PowerOffSkipped',
+    'Deleting without powering off or deprovisioning: the BMC could not be registered',
+  ],
+  unregisteredWithoutCredentials: [
+    'PowerOffSkipped',
+    'Deleting without powering off or deprovisioning: no usable BMC credentials',
+  ],
+};
+
 /** Events BMO emits on entering a state (reason, message). */
 const ENTER_EVENTS: Partial<Record<ProvisioningState, [string, string]>> = {
   inspecting: ['InspectionStarted', 'Hardware inspection started'],
@@ -171,6 +200,11 @@ export function transition(state: HostState, trigger: TransitionTrigger, desired
   const events: HostEvent[] = [];
   const consume: string[] = [];
   let next: HostState = { ...state, provisioningState: to, waitingReason: undefined, delayed: undefined };
+  const skipped = SKIPPED_ON_DELETE[trigger];
+  if (skipped) {
+    const cause = state.errorMessage ? ` (last error: ${state.errorMessage})` : '';
+    events.push({ type: 'Warning', reason: skipped[0], message: `${skipped[1]}${cause}` });
+  }
   const enter = ENTER_EVENTS[to];
   if (enter) events.push({ type: 'Normal', reason: enter[0], message: enter[1] });
   const history = next.operationHistory;
@@ -268,6 +302,13 @@ export function applySuccess<N extends OperationName>(
       if (r.firmware) next.firmware = recordFirmwareReading(next, desired, r.firmware, nowIso(now));
       if (state.provisioningState === 'registering') next.operationHistory = ended('register');
       events.push({ type: 'Normal', reason: 'Registered', message: `Registered with the BMC at ${r.bmcAddress}` });
+      if (desired.annotations.replaceBmc !== undefined && state.goodCredentials) {
+        const moved = state.bmcAddress && state.bmcAddress !== r.bmcAddress;
+        const what = moved ? `the BMC at ${r.bmcAddress} (was ${state.bmcAddress})` : 'the new BMC credentials';
+        const message = `BMC replaced: the host manages the machine through ${what}, still ${state.provisioningState}`;
+        events.push({ type: 'Normal', reason: 'BmcReplaced', message });
+        return { state: withStatus(next), events, consume: [ANNOTATION.replaceBmc] };
+      }
       break;
     }
     case 'inspect': {
@@ -425,6 +466,7 @@ export function onDesiredChanged(state: HostState, desired: HostDesired): HostSt
     ...(a.inspect !== undefined ? [ANNOTATION.inspect] : []),
     ...(a.hardwareDetails ? [ANNOTATION.hardwareDetails] : []),
     ...(desired.restoredStatus ? [ANNOTATION.status] : []),
+    ...(desired.annotations.replaceBmc !== undefined ? [ANNOTATION.replaceBmc] : []),
   ]);
   let next = state;
   const consumed = state.consumedAnnotations.filter((k) => stillPresent.has(k));

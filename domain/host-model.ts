@@ -69,6 +69,11 @@ export interface HostAnnotations {
    * byte of every disk (`erase_devices`) instead of only their metadata.
    */
   fullErase?: boolean;
+  /**
+   * Tempered's `tempered.dev/replace-bmc` (its value, often a reason): the BMC of this machine was replaced, so
+   * spec.bmc may change in any state (the webhook allows it) and the host registers with the new one in place.
+   */
+  replaceBmc?: string;
   invalid: { key: string; message: string }[];
 }
 

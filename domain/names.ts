@@ -61,3 +61,12 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
+
+/**
+ * The histogram host workflows record each operation child's duration in (seconds; labels `operation` and
+ * `result`, `ok` or the error code), through the SDK's workflow metric meter; the worker's runtime sets its
+ * buckets (workers/process.ts) and serves it on `/metrics`.
+ */
+export const OPERATION_DURATION_METRIC = 'tempered_operation_duration_seconds';
+/** Its buckets: a power change takes seconds, an inspection or a deploy minutes (Ironic allows an hour). */
+export const OPERATION_DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];

@@ -6,6 +6,7 @@
  * agent API as a file. `npm start` and the end-to-end tests use it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newAgentKey } from '../agent-api/token.ts';
@@ -24,6 +25,12 @@ export interface EngineOptions {
   /** Namespaces the bridge watches; default all. */
   watchNamespaces?: string[];
   leaseName?: string;
+  /**
+   * Payload encryption: a keyring file both processes read (workers/data-converter.ts), as production mounts
+   * one; `generate` makes a new one in the state directory. Default: none (plain payloads, as a process
+   * without keys).
+   */
+  encryption?: { keysFile: string } | 'generate';
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
   /** Worker processes to start (default 1); they share the task queue, so hosts spread over them. */
@@ -46,6 +53,8 @@ export interface EngineProcess {
 }
 
 export interface Engine {
+  /** The keyring file the processes encrypt with, when encryption is on. */
+  keysFile: string | undefined;
   worker(): EngineProcess;
   /** Every worker started so far (killed ones too), oldest first. */
   workers(): EngineProcess[];
@@ -60,6 +69,8 @@ export interface Engine {
   startBridge(options?: { waitForLeadership?: boolean }): Promise<EngineProcess>;
   /** Every log line the engine's processes wrote so far. */
   logs(): string;
+  /** The log file of every process started, in start order. */
+  logFiles(): string[];
   stop(): Promise<void>;
 }
 
@@ -88,7 +99,16 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   // caller's own TEMPORAL_* connection variables and profiles (an API key for Temporal Cloud, say) stay out.
   const temporalToml = join(options.stateDir, 'temporal.toml');
   writeFileSync(temporalToml, `[profile.default]\naddress = "${options.temporal.address}"\nnamespace = "${options.temporal.namespace}"\n`);
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_') || k === 'TEMPORAL_LOG_LEVEL'));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => (!k.startsWith('TEMPORAL_') || k === 'TEMPORAL_LOG_LEVEL') && !k.startsWith('TEMPERED_ENCRYPTION_'),
+    ),
+  );
+  const keysFile =
+    options.encryption === 'generate' ? join(options.stateDir, 'encryption-keys') : options.encryption?.keysFile;
+  if (options.encryption === 'generate' && keysFile && !existsSync(keysFile)) {
+    writeFileSync(keysFile, `${formatKey(generateKey())}\n`, { mode: 0o600 });
+  }
   const baseEnv: NodeJS.ProcessEnv = {
     ...inherited,
     TEMPORAL_CONFIG_FILE: temporalToml,
@@ -97,6 +117,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     // Several processes share this machine: each health endpoint takes a free port on loopback.
     TEMPERED_METRICS_PORT: '0',
     TEMPERED_METRICS_HOST: '127.0.0.1',
+    ...(keysFile ? { TEMPERED_ENCRYPTION_KEYS_FILE: keysFile } : {}),
     ...(options.hostTaskQueue ? { TEMPERED_HOST_TASK_QUEUE: options.hostTaskQueue } : {}),
     ...(options.bridgeTaskQueue ? { TEMPERED_BRIDGE_TASK_QUEUE: options.bridgeTaskQueue } : {}),
     ...options.env,
@@ -165,6 +186,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   ]);
 
   return {
+    keysFile,
     worker: () => {
       const live = workers.filter((w) => w.proc.isRunning()).at(-1) ?? workers.at(-1);
       if (!live) throw new Error('no worker was started');
@@ -181,6 +203,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     startBridge,
     startAgentApi,
     logs: () => [...workers, ...bridges, ...agentApis].map((p) => readLog(p.logFile)).join('\n'),
+    logFiles: () => [...workers, ...bridges, ...agentApis].map((p) => p.logFile).filter((f) => existsSync(f)),
     async stop() {
       await Promise.all([...agentApis, ...bridges, ...workers].map((p) => p.proc.stop(15_000)));
     },

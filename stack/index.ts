@@ -26,8 +26,11 @@ export interface StackOptions {
   /**
    * `kind: 'cluster'` runs frontend, history, matching and worker as separate processes on PostgreSQL
    * (stack/temporal-cluster.ts) instead of the dev server; both return the same `TemporalServer`.
+   * `uiPort` and `codecEndpoint` (the dev server's Web UI): see stack/temporal.ts.
    */
-  temporal?: false | { ui?: boolean; kind?: 'dev' | 'cluster'; historyServices?: number; shards?: number };
+  temporal?:
+    | false
+    | { ui?: boolean; uiPort?: number; codecEndpoint?: string; kind?: 'dev' | 'cluster'; historyServices?: number; shards?: number };
   kube?: false | { crdDirs?: string[] };
   sushy?: false | { systems: number; powerDelay?: number | 'stock'; password?: string };
   ipmi?: false | { bmcs: number; password?: string };
@@ -44,6 +47,13 @@ export interface Stack {
 }
 
 const quiet: Progress = () => {};
+
+function uiOptions(options: { uiPort?: number; codecEndpoint?: string }): { uiPort?: number; codecEndpoint?: string } {
+  return {
+    ...(options.uiPort ? { uiPort: options.uiPort } : {}),
+    ...(options.codecEndpoint ? { codecEndpoint: options.codecEndpoint } : {}),
+  };
+}
 
 /**
  * Starts the servers asked for (all by default; sushy with 2 systems and 1 ipmi_sim). On failure, whatever
@@ -82,7 +92,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await Promise.all([
       temporalOpt && (temporalOpt.kind === 'cluster'
         ? startTemporalCluster({ stateDir: sub('temporal'), historyServices: temporalOpt.historyServices, shards: temporalOpt.shards, progress })
-        : startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress })).then((t) => (stack.temporal = t)),
+        : startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress, ...uiOptions(temporalOpt) })).then((t) => (stack.temporal = t)),
       kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
       sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, ...(sushyOpt.password ? { password: sushyOpt.password } : {}), progress }).then((s) => (stack.sushy = s)),
       ipmiOpt && (async () => {

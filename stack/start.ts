@@ -1,7 +1,9 @@
 /**
  * `npm start`: the main job on the embedded default. Installs what is missing, brings the local stack up
  * (Temporal dev server with its Web UI, kube-apiserver + etcd with the CRDs, BMC peers), starts Tempered
- * itself (a worker and a bridge, with the validating webhook), creates the simulated hosts (BMCs, credential
+ * itself as production runs it (a worker and a bridge, with the validating webhook; payloads encrypted with a
+ * key generated into the state directory, the codec server the UI decodes through, metrics served), creates
+ * the simulated hosts (BMCs, credential
  * Secrets, BareMetalHosts; every other one with a live ISO to boot), writes `.tempered/stack.json`, prints
  * where everything is, shows how many hosts are in each state, and runs until Ctrl-C, when it stops
  * everything it started.
@@ -18,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
+import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { imageTools } from './binaries.ts';
 import { createDemoHosts, type DemoBmc, type DemoHost } from './demo-hosts.ts';
 import { makeDemoImage } from './demo-image.ts';
@@ -25,6 +28,7 @@ import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
 import { startLiveView } from './live-view.ts';
+import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -37,7 +41,8 @@ const DEMO_NAMESPACE = 'metal3';
 export interface StackJson {
   kubeconfig: string;
   kubectl: string;
-  temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
+  /** `codecServer`: the codec endpoint the UI decodes payloads through (`tempered codec-server`). */
+  temporal: { address: string; namespace: string; ui: string | undefined; cli: string; codecServer: string };
   hosts: DemoHost[];
   bmc: {
     kind: 'sushy' | 'sim';
@@ -46,8 +51,18 @@ export interface StackJson {
     /** The simulator's agent server and control API (`/_sim/`). */
     agentUrl?: string;
   };
-  /** Tempered's own processes and their JSON logs; `agentApi` is the URL deploy agents call (Ironic's API). */
-  engine: { workerLog: string; bridgeLog: string; agentApi: string; agentApiLog: string };
+  /**
+   * Tempered's own processes: their JSON logs (`agentApi` is the URL deploy agents call, Ironic's API), the
+   * scrape URLs of their `/metrics`, and the keyring file their payloads are encrypted with.
+   */
+  engine: {
+    workerLog: string;
+    bridgeLog: string;
+    agentApi: string;
+    agentApiLog: string;
+    metrics: { worker: string; bridge: string; agentApi: string };
+    encryptionKeys: string;
+  };
   /**
    * Where the demo's images are served from: the live ISO, the stand-in base IPA ISO (placeholder kernel,
    * real boot configurations; see docs/images.md) that deploy ISOs are remastered from, and the small qcow2
@@ -100,6 +115,7 @@ async function main(): Promise<void> {
   let engine: Engine | undefined = undefined;
   let images: ImageServer | undefined = undefined;
   let simulator: Supervised | undefined = undefined;
+  let codecServer: Supervised | undefined = undefined;
   let stopView: (() => void) | undefined = undefined;
   let stopping = false;
   const stop = async (reason: string) => {
@@ -112,6 +128,7 @@ async function main(): Promise<void> {
     await engine?.stop();
     await images?.stop();
     await simulator?.stop();
+    await codecServer?.stop();
     await stack?.stop();
     say('stopped');
     process.exit(0);
@@ -119,10 +136,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('Ctrl-C'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
+  // As production: payloads encrypted, and a codec server the UI decodes them through (allowed from its origin).
+  const encryptionKeys = join(stateDir, 'encryption-keys');
+  writeFileSync(encryptionKeys, `${formatKey(generateKey())}\n`, { mode: 0o600 });
+  const uiPort = await freePort();
+  const codec = await startCodecServer(join(stateDir, 'codec-server'), encryptionKeys, `http://127.0.0.1:${uiPort}`);
+  codecServer = codec.proc;
+
   say(`bringing up the local stack in ${stateDir} (first run builds the servers from the package registries: several minutes)`);
   stack = await startStack({
     stateDir,
-    temporal: { ui: true, kind: options.temporal },
+    temporal: { ui: true, kind: options.temporal, uiPort, codecEndpoint: codec.url },
     sushy: options.bmc === 'sushy' ? { systems: Math.max(options.hosts, 1) } : false,
     ipmi: false,
     progress: (m) => say(m),
@@ -160,8 +184,14 @@ async function main(): Promise<void> {
   say(`starting Tempered: ${plural(options.workers, 'worker')}, ${plural(options.bridges, 'bridge')} (with the validating webhook) and the agent API`);
   // The deploy ISO the agent API remasters for hosts that clean or write a disk image (Metal3's DEPLOY_ISO_URL).
   engine = await startEngine({
-    stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso },
-    workers: options.workers, bridges: options.bridges,
+    stateDir: join(stateDir, 'engine'),
+    temporal,
+    kubeconfig,
+    admission: true,
+    encryption: { keysFile: encryptionKeys },
+    env: { TEMPERED_IPA_ISO_URL: ipaIso },
+    workers: options.workers,
+    bridges: options.bridges,
   });
   // Every other host boots the live ISO, the others get the qcow2 image; the parity flips every six hosts so
   // each vendor profile of the simulator's mix (six of them) gets hosts of both kinds.
@@ -173,7 +203,13 @@ async function main(): Promise<void> {
   const handle: StackJson = {
     kubeconfig,
     kubectl: kube.kubectl,
-    temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
+    temporal: {
+      address: temporal.address,
+      namespace: temporal.namespace,
+      ui: temporal.ui,
+      cli: temporal.cli,
+      codecServer: codec.url,
+    },
     hosts,
     bmc: sushy
       ? { kind: 'sushy', url: sushy.url }
@@ -183,6 +219,12 @@ async function main(): Promise<void> {
       bridgeLog: engine.bridges()[0]?.logFile ?? '',
       agentApi: engine.agentApi().url,
       agentApiLog: engine.agentApi().logFile,
+      metrics: {
+        worker: `${engine.worker().metricsUrl()}/metrics`,
+        bridge: `${engine.bridges()[0]?.metricsUrl()}/metrics`,
+        agentApi: `${engine.agentApi().metricsUrl()}/metrics`,
+      },
+      encryptionKeys,
     },
     images: { liveIso, ipaIso, ...(diskImage ? { diskImage: diskImage.url } : {}) },
     stateDir,
@@ -204,6 +246,8 @@ async function main(): Promise<void> {
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
     `  agent API     ${handle.engine.agentApi} (what deploy agents call)`,
     `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}, ${handle.engine.agentApiLog}`,
+    `  metrics       ${handle.engine.metrics.worker}, ${handle.engine.metrics.bridge}, ${handle.engine.metrics.agentApi}`,
+    `  payloads      encrypted (keys ${encryptionKeys}); the UI decodes through the codec server ${codec.url}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',
@@ -217,6 +261,27 @@ async function main(): Promise<void> {
   });
   // Everything the stack started is unref'd; this keeps the process (and so the stack) alive until a signal.
   setInterval(() => {}, 1 << 30);
+}
+
+/** Runs `tempered codec-server` as its own process (as production does) and returns its URL once listening. */
+async function startCodecServer(
+  dir: string,
+  keysFile: string,
+  uiOrigin: string,
+): Promise<{ proc: Supervised; url: string }> {
+  mkdirSync(dir, { recursive: true });
+  const logFile = join(dir, 'codec-server.log');
+  const args = ['codec-server', '--listen', '127.0.0.1:0', '--ui-origin', uiOrigin, '--keys-file', keysFile, '--json'];
+  const command = [join(ROOT, 'cli', 'main.ts'), ...args];
+  const proc = startProcess('tempered-codec-server', process.execPath, command, { cwd: ROOT, logFile });
+  const listening = () => {
+    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    const line = log.split('\n').find((l) => l.startsWith('{"url":'));
+    return line ? (JSON.parse(line) as { url: string }).url : undefined;
+  };
+  const options = { timeoutMs: 60_000, intervalMs: 100, process: proc };
+  await waitUntil('codec server', async () => listening() !== undefined, options);
+  return { proc, url: listening() as string };
 }
 
 /** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */

@@ -13,6 +13,10 @@ import { startProcess, waitUntil, type Supervised } from './processes.ts';
 export interface TemporalOptions {
   stateDir: string;
   ui?: boolean;
+  /** The UI's port (default: a free one); known beforehand, a codec server can allow the UI's origin. */
+  uiPort?: number;
+  /** A codec server the UI decodes payloads through (`--ui-codec-endpoint`). */
+  codecEndpoint?: string;
   progress: Progress;
 }
 
@@ -48,7 +52,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
   // port of the ephemeral range meanwhile.
   const port = await freeServerPort();
   const metricsPort = await freeServerPort();
-  const uiPort = options.ui ? await freeServerPort() : undefined;
+  const uiPort = options.ui ? (options.uiPort ?? (await freeServerPort())) : undefined;
   const dbFile = join(options.stateDir, 'temporal.db');
   const namespace = DEFAULT_TEMPORAL_NAMESPACE;
   const args = [
@@ -67,6 +71,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     '--log-level', 'warn',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']),
+    ...(uiPort && options.codecEndpoint ? ['--ui-codec-endpoint', options.codecEndpoint] : []),
   ];
   const address = `127.0.0.1:${port}`;
   let proc: Supervised;

@@ -4,7 +4,9 @@
  * BareMetalHosts that sees every status they show, in the apiserver's order.
  */
 import { join } from 'node:path';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { LoadedDataConverter } from '@temporalio/common';
+import { startEngine, type Engine, type EngineOptions } from '../stack/engine.ts';
+import { clientDataConverter, keyringFromEnv, protectionFromKeyring } from '../workers/data-converter.ts';
 
 /** What the shared stack provides (vitest's `inject('stack')`). */
 interface StackHandle {
@@ -12,9 +14,20 @@ interface StackHandle {
   kube: { kubeconfig: string };
 }
 
-/** Starts the engine for one test file: task queues and Lease named after `run`, watching `namespace` only. */
-export function startTestEngine(stack: StackHandle, dir: string, run: string, namespace: string, env: NodeJS.ProcessEnv = {}): Promise<Engine> {
+/**
+ * Starts the engine for one test file: task queues and Lease named after `run`, watching `namespace` only;
+ * `options` adds to that (encryption, say).
+ */
+export function startTestEngine(
+  stack: StackHandle,
+  dir: string,
+  run: string,
+  namespace: string,
+  env: NodeJS.ProcessEnv = {},
+  options: Pick<EngineOptions, 'encryption'> = {},
+): Promise<Engine> {
   return startEngine({
+    ...options,
     stateDir: join(dir, 'engine'),
     temporal: stack.temporal,
     kubeconfig: stack.kube.kubeconfig,
@@ -28,3 +41,9 @@ export function startTestEngine(stack: StackHandle, dir: string, run: string, na
 
 /** The hosts watch lives with the stack (the fleet benchmark and the chaos run use it too). */
 export { watchHosts } from '../stack/watch-hosts.ts';
+
+/** The data converter a test client needs to read what the engine's processes wrote (their keys, if any). */
+export function engineDataConverter(engine: Pick<Engine, 'keysFile'>): LoadedDataConverter {
+  const keyring = engine.keysFile ? keyringFromEnv({ TEMPERED_ENCRYPTION_KEYS_FILE: engine.keysFile }) : undefined;
+  return clientDataConverter(protectionFromKeyring(keyring));
+}

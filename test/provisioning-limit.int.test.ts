@@ -127,7 +127,7 @@ describe('the provisioning limit', () => {
     for (const name of names) {
       const history = await client.workflow.getHandle(`bmh/${NS}/${name}`).fetchHistory();
       const count = (attribute: string) => (history.events ?? []).filter((e) => (e as Record<string, unknown>)[attribute]).length;
-      const offers = signalInputs(history, 'offerSlot').length;
+      const offers = (await signalInputs(history, 'offerSlot')).length;
       costs.push(`${name}: ${count('workflowTaskScheduledEventAttributes')} workflow tasks, ${count('activityTaskScheduledEventAttributes')} activities, ${offers} slots offered`);
     }
     await annotate(costs.join('; '));

@@ -4,9 +4,9 @@
  * without sleeping to see whether it does.
  */
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
-type HistoryEvent = NonNullable<History['events']>[number];
 
 /** The workflow runs nothing and has nothing scheduled: it is blocked on a condition or a timer. */
 export async function isIdle(handle: WorkflowHandle): Promise<boolean> {
@@ -30,14 +30,25 @@ export function pendingTimers(history: History): number[] {
   return [...open.values()];
 }
 
-/** The inputs of every signal `name` in the history, decoded (JSON payloads), in order. */
-export function signalInputs<T>(history: History, name: string): T[] {
-  return (history.events ?? [])
-    .filter((e: HistoryEvent) => e.workflowExecutionSignaledEventAttributes?.signalName === name)
-    .map((e) => {
-      const data = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data;
-      return (data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined) as T;
-    });
+/**
+ * The inputs of every signal `name` in the history, in order, decoded with `converter` (the reading client's:
+ * its codec decrypts encrypted payloads); plain JSON payloads without one.
+ */
+export async function signalInputs<T>(history: History, name: string, converter?: LoadedDataConverter): Promise<T[]> {
+  const inputs: T[] = [];
+  for (const e of history.events ?? []) {
+    if (e.workflowExecutionSignaledEventAttributes?.signalName !== name) continue;
+    let payload = e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0] as Payload | undefined;
+    if (!payload) {
+      inputs.push(undefined as T);
+      continue;
+    }
+    for (const codec of [...(converter?.payloadCodecs ?? [])].reverse()) {
+      [payload] = (await codec.decode([payload])) as [Payload];
+    }
+    inputs.push((converter?.payloadConverter ?? defaultPayloadConverter).fromPayload(payload as Payload) as T);
+  }
+  return inputs;
 }
 
 /**
@@ -57,9 +68,12 @@ export async function waitingOnTimer(handle: WorkflowHandle, minMs: number): Pro
 export async function settledAfter<T>(handle: WorkflowHandle, name: string, received: (input: T) => boolean): Promise<boolean> {
   const history = await handle.fetchHistory();
   const events = history.events ?? [];
-  const last = events.findLastIndex(
-    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === name && received(signalInputs<T>({ events: [e] }, name)[0] as T),
-  );
+  const converter = handle.client.options.loadedDataConverter;
+  let last = -1;
+  for (const [i, e] of events.entries()) {
+    if (e.workflowExecutionSignaledEventAttributes?.signalName !== name) continue;
+    if (received((await signalInputs<T>({ events: [e] }, name, converter))[0] as T)) last = i;
+  }
   if (last < 0 || !events.slice(last).some((e) => e.workflowTaskCompletedEventAttributes)) return false;
   return isIdle(handle);
 }

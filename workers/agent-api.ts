@@ -21,7 +21,8 @@ import { Informer, InformerGroup } from '../bridge/informer.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
 import { asKubeObject, keyOf, type HostObject, type KubeObject } from '../bridge/objects.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
-import { createLogger, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { clientDataConverter } from './data-converter.ts';
+import { createLogger, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
 const list = z
@@ -106,7 +107,9 @@ export async function main(): Promise<void> {
   hardwareInformers.start();
 
   const connection = await Connection.connect(temporal.connectionOptions);
-  const client = new Client({ connection, namespace: temporal.namespace });
+  // The same payload protection as the worker: agent messages carry MACs and inventories, kept encrypted.
+  const protection = payloadProtectionFromEnv();
+  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: clientDataConverter(protection) });
   health.addReadinessCheck('temporal', temporalReadiness(connection));
   health.addReadinessCheck('kubernetes', kubernetesReadiness(kubeConfig));
   health.addReadinessCheck('informers', () => {

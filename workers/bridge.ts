@@ -18,8 +18,10 @@ import { BRIDGE_TASK_QUEUE, HOST_TASK_QUEUE } from '../domain/names.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
+import { BridgeMetrics } from '../bridge/metrics.ts';
+import { EncryptionEnvSchema, clientDataConverter, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
-import { createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { createLogger, installTemporalRuntime, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -31,7 +33,7 @@ const list = z
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
 
 /** The bridge's configuration: Temporal's standard variables, Kubernetes', BMO's WATCH_NAMESPACE, and ours. */
-export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
+export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(EncryptionEnvSchema.shape).extend({
   /** A kubeconfig file; without it, the in-cluster service account (in a pod) or the default rules. */
   KUBECONFIG: z.string().optional(),
   /** Namespaces to watch, comma-separated (BMO's variable); empty: all namespaces. */
@@ -129,12 +131,15 @@ export async function main(): Promise<void> {
   const config = parseEnv(BridgeConfigSchema);
   const logger = createLogger('tempered-bridge');
   const health = await startHealthServer({ name: 'bridge', port: config.TEMPERED_METRICS_PORT, host: config.TEMPERED_METRICS_HOST, logger });
-  installTemporalRuntime(logger);
+  await installTemporalRuntime(logger, health);
   const temporal = temporalFromEnv();
+  const protection = payloadProtectionFromEnv();
   const identity = config.TEMPERED_LEASE_IDENTITY ?? config.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
 
+  const metrics = new BridgeMetrics(health.registry);
   const kubeConfig = loadKubeConfig(config.KUBECONFIG);
   const kube = createKube({
+    onRequest: (method, code, seconds, host) => metrics.kubeRequest(method, code, seconds, host),
     kubeConfig,
     qps: config.TEMPERED_KUBE_API_QPS,
     burst: config.TEMPERED_KUBE_API_BURST,
@@ -144,11 +149,11 @@ export async function main(): Promise<void> {
 
   const connection = await Connection.connect(temporal.connectionOptions);
   const nativeConnection = await NativeConnection.connect(temporal.connectionOptions);
-  const client = new Client({ connection, namespace: temporal.namespace });
+  const client = new Client({ connection, namespace: temporal.namespace, dataConverter: clientDataConverter(protection) });
 
   const bridge = new Bridge({
     kube,
-    temporal: { client, connection: nativeConnection, namespace: temporal.namespace },
+    temporal: { client, connection: nativeConnection, namespace: temporal.namespace, dataConverter: workerDataConverter(protection) },
     hostTaskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     bridgeTaskQueue: config.TEMPERED_BRIDGE_TASK_QUEUE,
     namespaces: config.WATCH_NAMESPACE,
@@ -164,6 +169,7 @@ export async function main(): Promise<void> {
     resyncPeriodMs: config.TEMPERED_RESYNC_SECONDS * 1000,
     shutdownGraceMs: config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000,
     provisioningLimit: { limit: config.PROVISIONING_LIMIT, countVirtualMedia: config.TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA === 'count' },
+    metrics,
     logger,
   });
   health.addReadinessCheck('temporal', temporalReadiness(connection));
@@ -184,7 +190,7 @@ export async function main(): Promise<void> {
     logger.info({ writes: kube.counters.writes, reads: kube.counters.reads, retries: kube.counters.retries, conflicts: kube.counters.conflicts }, 'bridge drained');
   });
   bridge.start();
-  logger.info({ temporal: temporal.summary }, 'bridge connected');
+  logger.info({ temporal: temporal.summary, payloads: protection.summary }, 'bridge connected');
 }
 
 if (import.meta.main) await main();

@@ -3,7 +3,8 @@
  * named port `metrics` in deploy/): `/healthz` (liveness: the process answers and its event loop is not
  * stalled), `/readyz` (readiness: every check the process registered passes, e.g. Temporal and Kubernetes
  * reachable, the bridge's informers synced) and `/metrics` (Prometheus text from one prom-client registry,
- * which starts with the process's default metrics; other modules register theirs on `health.registry`).
+ * which starts with the process's default metrics; other modules register theirs on `health.registry`;
+ * followed by the text of any other source added, such as the Temporal SDK Core's own exporter).
  *
  * Probes arrive every few seconds from the kubelet: check results are cached briefly and each check has a
  * timeout, so a slow dependency makes the process unready rather than piling up calls.
@@ -56,6 +57,7 @@ export class HealthServer {
   readonly registry = new Registry();
   readonly #options: Required<HealthServerOptions>;
   readonly #checks = new Map<string, ReadinessCheck>();
+  readonly #sources: (() => Promise<string>)[] = [];
   readonly #server = createServer((req, res) => void this.#handle(req, res));
   readonly #delay = monitorEventLoopDelay({ resolution: 20 });
   readonly #window: NodeJS.Timeout;
@@ -85,6 +87,28 @@ export class HealthServer {
   addReadinessCheck(name: string, check: ReadinessCheck): void {
     this.#checks.set(name, check);
     this.#cached = undefined;
+  }
+
+  /**
+   * Appends another exporter's Prometheus text to `/metrics` (its metric names must not clash with the
+   * registry's). A source that fails is left out of that scrape and logged; the rest is still served.
+   */
+  addMetricsSource(source: () => Promise<string>): void {
+    this.#sources.push(source);
+  }
+
+  /** The registry's text followed by every added source's. */
+  async metrics(): Promise<string> {
+    const parts = [await this.registry.metrics()];
+    for (const source of this.#sources) {
+      try {
+        parts.push(await source());
+      } catch (error) {
+        const err = error instanceof Error ? error.message : String(error);
+        this.#options.logger.warn({ err }, 'a metrics source failed');
+      }
+    }
+    return parts.map((p) => (p.endsWith('\n') || p === '' ? p : `${p}\n`)).join('');
   }
 
   async listen(): Promise<void> {
@@ -157,7 +181,7 @@ export class HealthServer {
         const ready = await this.readiness();
         return send(res, ready.ready ? 200 : 503, 'application/json', JSON.stringify(ready));
       }
-      if (path === '/metrics') return send(res, 200, this.registry.contentType, await this.registry.metrics());
+      if (path === '/metrics') return send(res, 200, this.registry.contentType, await this.metrics());
       return send(res, 404, 'text/plain', 'not found: try /healthz, /readyz or /metrics\n');
     } catch (error) {
       this.#options.logger.warn({ err: error instanceof Error ? error.message : String(error), path }, 'health endpoint failed');

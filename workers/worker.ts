@@ -19,11 +19,13 @@ import { buildConfigDrive, kubeSecretReader } from '../activities/images/config-
 import { createActivities } from '../activities/index.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
+import { EncryptionEnvSchema, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
-import { createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { bmcCallMetrics } from './metrics.ts';
+import { createLogger, installTemporalRuntime, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
-const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
+const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(EncryptionEnvSchema.shape).extend({
   TEMPERED_HOST_TASK_QUEUE: z.string().min(1).default(HOST_TASK_QUEUE),
   /** Workflows kept in the sticky cache: keep it above the hosts in flight (a small cache costs CPU). */
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
@@ -69,8 +71,9 @@ export async function main(): Promise<void> {
   const config = parseEnv(ConfigSchema);
   const logger = createLogger('tempered-worker');
   const health = await startHealthServer({ name: 'worker', port: config.TEMPERED_METRICS_PORT, host: config.TEMPERED_METRICS_HOST, logger });
-  installTemporalRuntime(logger);
+  await installTemporalRuntime(logger, health);
   const temporal = temporalFromEnv();
+  const protection = payloadProtectionFromEnv();
 
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromDefault();
@@ -86,11 +89,13 @@ export async function main(): Promise<void> {
     namespace: temporal.namespace,
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     ...workflows,
+    dataConverter: workerDataConverter(protection),
     activities: {
       ...createActivities({
         credentials: kubeCredentialsSource(kubeconfig),
         drivers: pool,
         firmware: { taskPollMs: config.TEMPERED_FIRMWARE_TASK_POLL_MS, heldAfterMs: config.TEMPERED_FIRMWARE_HELD_AFTER_MS },
+        observe: bmcCallMetrics(health.registry),
       }),
       ...createAgentActivities({
         keys: agentKeys,
@@ -123,7 +128,7 @@ export async function main(): Promise<void> {
     await running;
   });
   logger.info(
-    { taskQueue: config.TEMPERED_HOST_TASK_QUEUE, temporal: temporal.summary, workflows: workflows.workflowBundle ? 'prebuilt bundle' : 'sources' },
+    { taskQueue: config.TEMPERED_HOST_TASK_QUEUE, temporal: temporal.summary, payloads: protection.summary, workflows: workflows.workflowBundle ? 'prebuilt bundle' : 'sources' },
     'worker polling',
   );
   await running;

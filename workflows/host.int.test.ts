@@ -204,6 +204,27 @@ describe('host workflow on the real Temporal server', () => {
     await record(handle, 'host-delayed');
   });
 
+  it('deletes a host whose BMC stopped answering after one power-off attempt, saying what it skipped', async () => {
+    // BMO #1666: a BMC that is gone. One power-off child that could not reach it, no second nor third.
+    const name = 'gone';
+    const d = desiredFor(name, { online: true });
+    const handle = await start(name, d);
+    await until('available, powered on', () => lastState(name)?.provisioningState === 'available' && lastState(name)?.poweredOn === true);
+    fake.failNext(d.spec.bmc!.address, 'setPower', 'BmcUnreachable', 1000);
+    await handle.signal(syncHost, desiredFor(name, { online: true }, { deleting: true }));
+    await handle.result();
+    expect(released.has(`${RUN}/${name}`)).toBe(true);
+    expect(statesSeen(name).slice(-2)).toEqual(['powering off before delete', 'deleting']);
+    const warnings = published(name).flatMap((p) => p.events).filter((e) => e.type === 'Warning');
+    expect(warnings.map((e) => e.reason)).toContain('PowerOffSkipped');
+    // From the history: after the deletion signal, one power child, no second nor third attempt.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const signalled = events.findLastIndex((e) => e.workflowExecutionSignaledEventAttributes);
+    const powerOffs = events.slice(signalled).filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'powerWorkflow');
+    expect(powerOffs).toHaveLength(1);
+    await record(handle, 'host-bmc-gone');
+  });
+
   it('aborts a running operation on request', async () => {
     const name = 'abort';
     const d = desiredFor(name);

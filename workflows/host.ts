@@ -19,6 +19,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  metricMeter,
   patched,
   setCurrentDetails,
   setHandler,
@@ -30,6 +31,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { RaidConfig } from '../domain/baremetalhost.schema.ts';
+import { replacementMismatch } from '../domain/host-intent.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
 import { firmwareWork, hasFirmwareWork, rolloutRefusal, withRolloutRequest, type FirmwareWork } from '../domain/host-firmware.ts';
 import {
@@ -63,7 +65,7 @@ import type {
   RolloutReply,
   RolloutRequest,
 } from '../domain/host-model.ts';
-import { operationWorkflowId } from '../domain/names.ts';
+import { OPERATION_DURATION_METRIC, operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
@@ -158,6 +160,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // The states a host passes through while a publication is in flight go out together in the next one
   // (the bridge writes each in order), instead of one activity and one workflow task each.
   const batched = patched('batch-publications');
+  // v5, beyond Metal3: a host being deleted whose BMC does not answer gives up a step after one attempt (BMO
+  // #1666); a BMC replacement (tempered.dev/replace-bmc) registers in place, checked to manage the same machine
+  // (BMO #1458). Histories from before decide as they did.
+  const v5 = patched('bmc-escape-hatches');
+  const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v5 && config.bmcEscapeHatches };
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -439,8 +446,21 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
+    // Metrics are not recorded in history (nor during replay): no command, no patch needed.
+    const recordDuration = (result: string) =>
+      metricMeter
+        .createHistogram(OPERATION_DURATION_METRIC, 'float', 's', 'Operation children of host workflows, by result')
+        .record(Math.max(0, (workflowNow() - now) / 1000), { operation: request.name, result });
     try {
       const result = await scope.run(() => plan.run(options, bootId));
+      recordDuration('ok');
+      const registered = request.name === 'register' ? (result as OperationResults['register']) : undefined;
+      const mismatch = v5 && registered ? replacementMismatch(state, registered) : undefined;
+      if (mismatch) {
+        const failure = { code: 'BmcIdentityMismatch' as const, message: mismatch };
+        fold(applyFailure(state, 'register', failure, desired, workflowNow(), workflowRandom(), config));
+        return;
+      }
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
@@ -468,6 +488,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         failure = { code: 'OperationAborted', message: `${request.name} aborted by an operator: ${running.abortReason}` };
       }
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
+      recordDuration(failure.code);
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
       if (rolloutRequest) reply(rolloutRequest.replyTo, answerOf(rolloutRequest, 'failed', `${failure.code}: ${failure.message}`));
     } finally {
@@ -677,7 +698,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
 
     changed = false;
     const now = workflowNow();
-    const step = decide(state, desired, now, config);
+    const step = decide(state, desired, now, lifecycle);
     spins = step.kind === 'wait' ? 0 : spins + 1;
     if (spins > MAX_DECISIONS_WITHOUT_WAIT) {
       log.error(`lifecycle made ${MAX_DECISIONS_WITHOUT_WAIT} decisions without waiting; waiting for a change`, { step: step.kind });

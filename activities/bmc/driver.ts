@@ -72,6 +72,8 @@ export interface BmcIdentity {
   vendor: string | undefined;
   manufacturer: string | undefined;
   model: string | undefined;
+  /** The system's serial number (Redfish `SerialNumber`); undefined when the protocol does not say. */
+  serialNumber?: string | undefined;
   /** The BMC's own firmware version. */
   firmwareVersion: string | undefined;
   /** Redfish only: the protocol version, the system and manager paths in use. */
@@ -368,6 +370,11 @@ export interface BmcDriver {
   readonly secureBoot: SecureBootOps | undefined;
   /** Hardware RAID through the BMC (Redfish Storage/Volumes); software RAID goes through the deploy agent. */
   readonly raid: RaidOps | undefined;
+  /**
+   * The vendor as far as the driver has seen it, without asking the BMC (Redfish: the ServiceRoot's `Vendor`,
+   * once read); undefined before the first call, or when the protocol does not say. For metrics labels.
+   */
+  readonly knownVendor?: string | undefined;
   /** Ends the session (Redfish DELETE) and closes connections. */
   close(): Promise<void>;
 }

@@ -87,6 +87,14 @@ describe('updates', () => {
     expect(update(before, status, moved)).toEqual([]);
   });
 
+  it('allows a BMC address change in any state with tempered.dev/replace-bmc on the new object (BMO #1458)', () => {
+    const replaced = { ...moved, metadata: { ...moved.metadata, annotations: { 'tempered.dev/replace-bmc': 'BMC board swapped' } } };
+    expect(update(bmh('h'), statusOf('provisioned'), replaced)).toEqual([]);
+    // On the old object only, it does not count: the change itself must say so.
+    const before = { ...bmh('h'), metadata: { ...bmh('h').metadata, annotations: { 'tempered.dev/replace-bmc': '' } } };
+    expect(update(before, statusOf('provisioned'), moved)).toEqual(['update-bmc-address']);
+  });
+
   it('refuses a BMC address change when the host has no status yet', () => {
     expect(update(bmh('h'), {}, moved)).toEqual(['update-bmc-address']);
   });

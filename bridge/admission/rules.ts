@@ -11,6 +11,7 @@
  * - The BMC-address immutability rule reads the old object's status (the one the engine wrote).
  */
 import { checkBmcAddress, type BmcAddress } from '../../domain/bmc-address.ts';
+import { ANNOTATION } from '../../domain/host-lifecycle.ts';
 import type { ImageIntent } from '../../domain/host-model.ts';
 import { imageSpecProblem } from '../../domain/image.ts';
 import { annotationViolations, DETACHED_ANNOTATION, INSPECT_ANNOTATION } from './annotations.ts';
@@ -52,7 +53,8 @@ export const RULES = {
   'annotation-hardwaredetails-inspection': 'inspect.metal3.io/hardwaredetails requires inspection to be disabled',
   'annotation-hardwaredetails': 'inspect.metal3.io/hardwaredetails must decode as HardwareDetails',
   'annotation-detached': 'baremetalhost.metal3.io/detached must be empty or JSON with deleteAction "delay" or "delete"',
-  'update-bmc-address': 'on update, the BMC address changes only while registering or detached',
+  'update-bmc-address':
+    'on update, the BMC address changes only while registering or detached, or with tempered.dev/replace-bmc',
   'update-boot-mac': 'on update, bootMACAddress cannot change once set',
   'update-externally-provisioned': 'on update, externallyProvisioned can only be switched on from available',
 } as const;
@@ -318,10 +320,15 @@ function updateRules(before: HostView, after: HostView): Violation[] {
   const newAddress = text(record(after.spec.bmc)?.address);
   const state = text(record(before.status.provisioning)?.state);
   const operationalStatus = text(before.status.operationalStatus);
-  if (oldAddress !== '' && newAddress !== oldAddress && state !== REGISTERING && operationalStatus !== DETACHED) {
+  // Tempered's explicit BMC replacement (BMO #1458): the new object says the machine's BMC was replaced.
+  const replacing = ANNOTATION.replaceBmc in after.annotations;
+  const movable = state === REGISTERING || operationalStatus === DETACHED || replacing;
+  if (oldAddress !== '' && newAddress !== oldAddress && !movable) {
     const pending = DETACHED_ANNOTATION in before.annotations
       ? `; the ${DETACHED_ANNOTATION} annotation is set but the host is not detached yet (operationalStatus ${JSON.stringify(operationalStatus)}), wait for operationalStatus "detached"`
-      : `; to replace the BMC, add the ${DETACHED_ANNOTATION} annotation, wait for operationalStatus "detached", then change the address`;
+      : `; to replace the BMC, add the ${DETACHED_ANNOTATION} annotation, wait for operationalStatus ` +
+        `"detached", then change the address (or, with Tempered, set the ${ANNOTATION.replaceBmc} annotation ` +
+        'in the same change)';
     out.push(v('update-bmc-address', `BMC address can not be changed if the BMH is not in the Registering state, or if the BMH is not detached${pending}`));
   }
   const oldMac = text(before.spec.bootMACAddress);

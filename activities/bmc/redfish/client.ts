@@ -121,6 +121,11 @@ export class RedfishClient {
     return this.#authMode;
   }
 
+  /** The service root if it was read already (never a request). */
+  get cachedRoot(): JsonObject | undefined {
+    return this.#root;
+  }
+
   /** The service root (fetched once, without credentials as the spec allows; with them if the BMC insists). */
   async root(signal?: AbortSignal): Promise<JsonObject> {
     if (this.#root) return this.#root;

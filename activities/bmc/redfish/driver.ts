@@ -138,6 +138,7 @@ export class RedfishDriver implements BmcDriver {
         vendor: str(root.Vendor) ?? str(system.Manufacturer),
         manufacturer: str(system.Manufacturer),
         model: str(system.Model),
+        serialNumber: str(system.SerialNumber),
         firmwareVersion,
         redfishVersion: str(root.RedfishVersion),
         systemPath: await ctx.systemPath(opts.signal),
@@ -157,6 +158,11 @@ export class RedfishDriver implements BmcDriver {
 
   setBootOverride(override: BootOverride, opts: CallOptions = {}): Promise<BootOverrideResult> {
     return this.#lock.run(() => setBootOverride(this.context, override, opts));
+  }
+
+  get knownVendor(): string | undefined {
+    const root = this.client.cachedRoot;
+    return root ? str(root.Vendor) : undefined;
   }
 
   /** Requests sent so far on this connection. */

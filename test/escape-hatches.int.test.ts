@@ -1,0 +1,217 @@
+/**
+ * Beyond Metal3, on the real stack with the real engine: deleting hosts whose BMC is gone (BMO #1666), and
+ * replacing a host's BMC in place (BMO #1458).
+ *
+ * Gone: a sushy-tools of this test's own serves two hosts, one available and powered on, one provisioned; then
+ * it is stopped and both are deleted. Each gives up a step after the one attempt that found the BMC gone (not
+ * three, with no backoff between), the finalizer goes, and a Warning Event says what was skipped; the bridge
+ * counts it as BMO's `metal3_delete_without_*` metrics.
+ *
+ * Replaced: a provisioned host on a simulated BMC gets a new address with `tempered.dev/replace-bmc`: first one
+ * whose system has another serial (refused: BmcIdentityMismatch, the host stays provisioned), then one of the
+ * same machine (registered in place: still provisioned, nothing provisioned again, the annotation consumed,
+ * and the next power change goes to the new BMC).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseExposition } from '../deploy/promql.ts';
+import { startSimulator, type Simulator } from '../sim/index.ts';
+import { startEngine, type Engine } from '../stack/engine.ts';
+import { startImageServer, type ImageServer } from '../stack/image-server.ts';
+import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
+import { bmhClient } from './bmh.ts';
+import { engineDataConverter } from './engine-fixture.ts';
+import { unique } from './support.ts';
+import { waitFor } from './wait.ts';
+
+const stack = inject('stack');
+const RUN = unique('hatch').slice(6);
+const NS = `hatch-${RUN}`;
+const PASSWORD = `Hatch-${RUN}-pw`;
+const hosts = bmhClient(stack.kube.kubeconfig, NS);
+const kc = new k8s.KubeConfig();
+kc.loadFromFile(stack.kube.kubeconfig);
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const objects = kc.makeApiClient(k8s.CustomObjectsApi);
+const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+let sushy: SushyEmulator;
+let sim: Simulator;
+let images: ImageServer;
+let engine: Engine;
+let connection: Connection;
+let client: Client;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tempered-hatch-'));
+  sushy = await startSushy({ stateDir: join(dir, 'sushy'), systems: 2, password: PASSWORD, progress: () => {} });
+  sim = await startSimulator({
+    bmcs: [
+      { profile: 'dmtf', password: PASSWORD, id: 'old' },
+      { profile: 'dmtf', password: PASSWORD, id: 'new' },
+      // Another machine: another model, another serial number.
+      { profile: 'ilo5', password: PASSWORD, id: 'other' },
+    ],
+  });
+  images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 9) });
+  await hosts.createNamespace();
+  engine = await startEngine({
+    stateDir: join(dir, 'engine'),
+    temporal: stack.temporal,
+    kubeconfig: stack.kube.kubeconfig,
+    hostTaskQueue: `hosts-${RUN}`,
+    bridgeTaskQueue: `bridge-${RUN}`,
+    watchNamespaces: [NS],
+    leaseName: `bridge-${RUN}`,
+    encryption: 'generate',
+  });
+  connection = await Connection.connect({ address: stack.temporal.address });
+  client = new Client({ connection, namespace: stack.temporal.namespace, dataConverter: engineDataConverter(engine) });
+});
+
+afterAll(async () => {
+  await engine?.stop();
+  await connection?.close();
+  await images?.stop();
+  await sim?.stop();
+  await sushy?.stop();
+});
+
+const sushyAddress = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[i]?.path}`;
+
+async function reasons(name: string): Promise<{ reason: string; message: string }[]> {
+  const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name}` });
+  return events.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
+}
+
+/** The operation children of a host whose workflow ID names `operation`. */
+async function operations(name: string, operation: string): Promise<number> {
+  let n = 0;
+  for await (const _ of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/${name}/${operation}/"` }))
+    n += 1;
+  return n;
+}
+
+describe('a host whose BMC is gone can be deleted', () => {
+  it('powered on (power-off skipped), provisioned (deprovisioning, power-off skipped): one attempt each', async () => {
+    await hosts.secret('bmc', sushy.username, PASSWORD);
+    // These BMCs boot no deploy agent: automated cleaning is off (the agent's tests run it).
+    await hosts.create('on', {
+      automatedCleaningMode: 'disabled',
+      online: true,
+      bootMACAddress: sushy.systems[0]?.mac,
+      bmc: { address: sushyAddress(0), credentialsName: 'bmc' },
+    });
+    const iso = images.url('/live.iso');
+    await hosts.create('prov', {
+      automatedCleaningMode: 'disabled',
+      online: true,
+      image: { url: iso, format: 'live-iso' },
+      bootMACAddress: sushy.systems[1]?.mac,
+      bmc: { address: sushyAddress(1), credentialsName: 'bmc' },
+    });
+    await hosts.inState('on', 'available', (h) => h.status?.poweredOn === true);
+    await hosts.inState('prov', 'provisioned', (h) => h.status?.poweredOn === true);
+    const powerBefore = await operations('on', 'power');
+
+    await sushy.stop(); // the BMCs are gone
+    const started = Date.now();
+    await Promise.all([hosts.delete('on'), hosts.delete('prov')]);
+    await Promise.all([hosts.gone('on', 180_000), hosts.gone('prov', 180_000)]);
+    const seconds = (Date.now() - started) / 1000;
+
+    // One power-off attempt for 'on' (BMO: three, each after the last's backoff); the Warning says why.
+    expect(await operations('on', 'power')).toBe(powerBefore + 1);
+    const on = await reasons('on');
+    const skipped = on.find((e) => e.reason === 'PowerOffSkipped');
+    expect(skipped?.message).toMatch(
+      /Deleting without powering off: the machine may still be running \(last error: .*127\.0\.0\.1/,
+    );
+    // 'prov': one deprovision attempt, then one power-off attempt, then released.
+    expect(await operations('prov', 'deprovision')).toBe(1);
+    const prov = (await reasons('prov')).map((e) => e.reason);
+    expect(prov).toEqual(expect.arrayContaining(['DeprovisioningSkipped', 'PowerOffSkipped']));
+    // The bridge counts what BMO counts for this.
+    const bridge = parseExposition(await (await fetch(`${engine.bridges()[0]?.metricsUrl()}/metrics`)).text());
+    expect(bridge.get('metal3_delete_without_powering_off_total')?.samples[0]?.value).toBe(2);
+    expect(bridge.get('metal3_delete_without_deprovisioning_total')?.samples[0]?.value).toBe(1);
+    await expect.soft(seconds, 'deleting both hosts with their BMCs gone').toBeLessThan(150);
+  });
+});
+
+describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
+  it('refuses another machine\'s BMC, registers the same machine\'s new BMC, the host stays provisioned', async () => {
+    const [old, replacement, other] = [sim.bmc('old'), sim.bmc('new'), sim.bmc('other')];
+    await hosts.secret('sim', old.username, PASSWORD);
+    const iso = images.url('/live.iso');
+    await hosts.create('moved', {
+      automatedCleaningMode: 'disabled',
+      online: true,
+      image: { url: iso, format: 'live-iso' },
+      bmc: { address: old.address, credentialsName: 'sim' },
+    });
+    await hosts.inState('moved', 'provisioned', (h) => h.status?.poweredOn === true);
+    const fetched = images.gets('/live.iso');
+    const patchHost = (body: Record<string, unknown>) =>
+      objects.patchNamespacedCustomObject(
+        { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts', name: 'moved', body },
+        mergePatch,
+      );
+
+    // Another machine's BMC: refused with a precise error, the host stays provisioned.
+    await patchHost({
+      metadata: { annotations: { 'tempered.dev/replace-bmc': 'BMC board swapped' } },
+      spec: { bmc: { address: other.address, credentialsName: 'sim' } },
+    });
+    const refused = await hosts.inState('moved', 'provisioned', (h) => h.status?.operationalStatus === 'error');
+    expect(refused.status?.errorType).toBe('provisioned registration error');
+    expect(refused.status?.errorMessage).toMatch(
+      /manages the machine with serial number .*, but this host was inspected as 437XR1138R2/,
+    );
+
+    // The same machine's new BMC: registered in place, nothing provisioned again, the annotation consumed.
+    replacement.resetCounters();
+    await patchHost({ spec: { bmc: { address: replacement.address, credentialsName: 'sim' } } });
+    // Its simulated machine starts off: the host powers it on as spec.online asks before it is used below.
+    const replaced = await hosts.inState(
+      'moved',
+      'provisioned',
+      (h) => h.status?.operationalStatus === 'OK' && h.status?.poweredOn === true,
+    );
+    expect(replaced.status?.errorType).toBeUndefined();
+    await waitFor(
+      'the replacement annotation consumed',
+      async () => {
+        const host = (await objects.getNamespacedCustomObject({
+          group: 'metal3.io',
+          version: 'v1alpha1',
+          namespace: NS,
+          plural: 'baremetalhosts',
+          name: 'moved',
+        })) as { metadata: { annotations?: Record<string, string> } };
+        return !('tempered.dev/replace-bmc' in (host.metadata.annotations ?? {}));
+      },
+      { timeoutMs: 60_000 },
+    );
+    // Events follow the status write, best effort: wait for it.
+    const event = await waitFor('the BmcReplaced Event', async () =>
+      (await reasons('moved')).find((e) => e.reason === 'BmcReplaced'),
+    );
+    expect(event.message).toContain(replacement.address);
+    expect(images.gets('/live.iso')).toBe(fetched);
+    // Nothing provisioned again through the new BMC (its simulated machine starts off, so it is powered on
+    // as spec.online asks: the one side effect a replacement may have).
+    expect(replacement.counters().mediaInserts).toBe(0);
+
+    // The host is managed through the new BMC now.
+    old.resetCounters();
+    await hosts.patchSpec('moved', { online: false });
+    await hosts.inState('moved', 'provisioned', (h) => h.status?.poweredOn === false);
+    expect(replacement.counters().powerOff).toBe(1);
+    expect(old.counters().powerOff).toBe(0);
+  });
+});
