@@ -14,6 +14,8 @@ export const VERSIONS = {
   kubernetes: '1.34.4',
   etcd: '3.6.4',
   sushyTools: '2.2.0',
+  clusterApi: '1.13.6',
+  capm3: '1.13.2',
 } as const;
 
 export type Progress = (message: string) => void;
@@ -23,7 +25,7 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 export { cacheRoot };
 
 /** Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. */
-async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
+export async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
   const started = Date.now();
   options.progress(`${what} ...`);
   const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,7 +55,7 @@ async function run(what: string, command: string, args: string[], options: { cwd
  * Runs `produce` once per cache entry across concurrent processes: a directory lock, and a `.complete`
  * marker written last so an interrupted build is redone rather than trusted.
  */
-async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
+export async function cached(dir: string, produce: () => Promise<void>): Promise<void> {
   const marker = join(dir, '.complete');
   if (existsSync(marker)) return;
   mkdirSync(join(dir, '..'), { recursive: true });
@@ -89,11 +91,11 @@ async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
   }
 }
 
-function goEnv(): NodeJS.ProcessEnv {
+export function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
 }
 
-function requireGo(): void {
+export function requireGo(): void {
   const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (probe.status !== 0) throw new Error('Go is needed to build the local stack from the Go module proxy, and `go version` failed');
 }
@@ -132,7 +134,7 @@ export async function kubeBinaries(progress: Progress): Promise<KubeBinaries> {
   return { kubeApiserver, etcd, kubectl };
 }
 
-async function buildKube(command: 'kube-apiserver' | 'kubectl', progress: Progress): Promise<string> {
+async function buildKube(command: 'kube-apiserver' | 'kubectl' | 'kube-controller-manager', progress: Progress): Promise<string> {
   const v = VERSIONS.kubernetes;
   const dir = join(cacheRoot(), `${command}-${v}`);
   await cached(dir, async () => {
@@ -150,6 +152,17 @@ async function buildKube(command: 'kube-apiserver' | 'kubectl', progress: Progre
     ], { cwd: here('./go/kube'), env: goEnv(), progress });
   });
   return join(dir, command);
+}
+
+/**
+ * kube-controller-manager, for a workload cluster whose nodes come and go (node lifecycle, garbage collection,
+ * bootstrap-token signing). Built only by stacks that need it; TEST_ASSET_KUBE_CONTROLLER_MANAGER overrides.
+ */
+export async function kubeControllerManager(progress: Progress): Promise<string> {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  if (process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER) return process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER;
+  if (assets && existsSync(join(assets, 'kube-controller-manager'))) return join(assets, 'kube-controller-manager');
+  return buildKube('kube-controller-manager', progress);
 }
 
 async function buildEtcd(progress: Progress): Promise<string> {
