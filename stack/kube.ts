@@ -20,6 +20,13 @@ export interface KubeOptions {
   stateDir: string;
   /** Directories of CRD manifests to apply and wait for; default: none. */
   crdDirs?: string[];
+  /**
+   * One CA for serving and client certificates, as kubeadm sets a cluster up (a workload cluster whose CA a
+   * Cluster API control-plane Secret carries); default: a serving CA and a client CA of its own.
+   */
+  clusterCa?: CertPair;
+  /** More kube-apiserver flags (e.g. `--enable-bootstrap-token-auth`). */
+  extraArgs?: string[];
   progress: Progress;
 }
 
@@ -56,9 +63,9 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   const pkiDir = join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true });
 
-  const servingCa = makeCa(pkiDir, 'serving-ca', '/CN=tempered-serving-ca/O=tempered');
+  const servingCa = options.clusterCa ?? makeCa(pkiDir, 'serving-ca', '/CN=tempered-serving-ca/O=tempered');
   issueCert(pkiDir, 'apiserver', servingCa, { subject: '/CN=localhost', usage: 'server', sans: ['DNS:localhost', 'IP:127.0.0.1'] });
-  const clientCa = makeCa(pkiDir, 'client-ca', '/CN=tempered-client-ca/O=tempered');
+  const clientCa = options.clusterCa ?? makeCa(pkiDir, 'client-ca', '/CN=tempered-client-ca/O=tempered');
   const admin = issueCert(pkiDir, 'admin', clientCa, { subject: '/CN=admin/O=system:masters', usage: 'client' });
   const sa = makeServiceAccountKeys(pkiDir);
 
@@ -91,6 +98,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '--service-cluster-ip-range', '10.0.0.0/24',
     '--allow-privileged=true', '--disable-admission-plugins', 'ServiceAccount',
     '--profiling=false', '--v', '0',
+    ...(options.extraArgs ?? []),
   ], { logFile: join(dir, 'kube-apiserver.log') });
 
   const kubeconfig = join(dir, 'kubeconfig');
