@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { Progress } from './binaries.ts';
 import { capiBinaries } from './capi-binaries.ts';
-import type { KubeApi } from './kube.ts';
+import type { KubectlClient } from './kube.ts';
 import { base64File, issueCert, makeCa } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
@@ -22,7 +22,7 @@ import { startProcess, waitUntil, type Supervised } from './processes.ts';
 export interface CapiOptions {
   stateDir: string;
   /** The management cluster: CRDs, webhooks and the managers' kubeconfig. */
-  kube: KubeApi;
+  kube: KubectlClient;
   progress: Progress;
   /** Extra flags per manager (e.g. `--sync-period`). */
   extraArgs?: Partial<Record<CapiManagerName, string[]>>;

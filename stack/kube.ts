@@ -30,17 +30,45 @@ export interface KubeOptions {
   progress: Progress;
 }
 
-export interface KubeApi {
-  /** https://127.0.0.1:<port> */
-  server: string;
+/** kubectl against one apiserver. */
+export interface KubectlClient {
   kubeconfig: string;
   kubectl: string;
-  /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
-  pki: { servingCa: CertPair; clientCa: CertPair; admin: CertPair; dir: string };
   /** Runs kubectl against this apiserver; resolves to stdout. */
   kubectlRun(args: string[], input?: string): Promise<string>;
+  /** Applies the CRD manifests of a folder (server-side) and waits until they are Established. */
   applyCrds(dir: string): Promise<void>;
+}
+
+export interface KubeApi extends KubectlClient {
+  /** https://127.0.0.1:<port> */
+  server: string;
+  /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
+  pki: { servingCa: CertPair; clientCa: CertPair; admin: CertPair; dir: string };
   stop(): Promise<void>;
+}
+
+/** kubectl with a kubeconfig: for a stack this process started, or one a test was handed. */
+export function kubectlClient(kubectl: string, kubeconfig: string): KubectlClient {
+  const kubectlRun = async (args: string[], input?: string): Promise<string> => {
+    const child = execFileAsync(kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    if (input !== undefined) {
+      child.child.stdin?.end(input);
+    }
+    try {
+      return (await child).stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    }
+  };
+  const applyCrds = async (crdDir: string) => {
+    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml'));
+    if (files.length === 0) return;
+    await kubectlRun(['apply', '--server-side', '--force-conflicts', '-f', crdDir]);
+    await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
+  };
+  return { kubeconfig, kubectl, kubectlRun, applyCrds };
 }
 
 /** An address the apiserver can advertise: none when a default route exists (it picks that), else a local IPv4. */
@@ -122,18 +150,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '',
   ].join('\n'), { mode: 0o600 });
 
-  const kubectlRun = async (args: string[], input?: string): Promise<string> => {
-    const child = execFileAsync(bins.kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
-    if (input !== undefined) {
-      child.child.stdin?.end(input);
-    }
-    try {
-      return (await child).stdout;
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
-    }
-  };
+  const { kubectlRun, applyCrds } = kubectlClient(bins.kubectl, kubeconfig);
 
   await waitUntil('kube-apiserver', async () => {
     await kubectlRun(['get', '--raw', '/readyz']);
@@ -141,12 +158,6 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     return true;
   }, { timeoutMs: 90_000, intervalMs: 250, process: apiserver });
 
-  const applyCrds = async (crdDir: string) => {
-    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml'));
-    if (files.length === 0) return;
-    await kubectlRun(['apply', '--server-side', '--force-conflicts', '-f', crdDir]);
-    await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
-  };
   for (const crdDir of options.crdDirs ?? []) await applyCrds(crdDir);
 
   return {

@@ -18,7 +18,7 @@ import { stringify } from 'yaml';
 import type { NodeCredential } from '../sim/os/credential.ts';
 import { Agent, request } from 'undici';
 import { kubeControllerManager, type Progress } from './binaries.ts';
-import { startKube, type KubeApi } from './kube.ts';
+import { startKube, type KubeApi, type KubectlClient } from './kube.ts';
 import { base64File, issueCert, makeCa, type CertPair } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
@@ -29,7 +29,7 @@ const insecureAgent = new Agent({ connect: { rejectUnauthorized: false } });
 export interface WorkloadClusterOptions {
   stateDir: string;
   /** The management cluster, where the Cluster and its Secrets live. */
-  management: KubeApi;
+  management: KubectlClient;
   namespace: string;
   /** The Cluster API Cluster's name (`<cluster>-kubeconfig`, `<cluster>-ca`). */
   clusterName: string;
