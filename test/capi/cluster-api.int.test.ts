@@ -11,7 +11,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createClusterJoinActivities, type VerifyJoinInput } from '../../activities/cluster-join.ts';
 import { unique, waitFor } from '../../bridge/test-support.ts';
 import { CredentialStore, HostOs } from '../../sim/os/host-os.ts';
 import type { ConfigDriveFiles } from '../../sim/os/index.ts';
@@ -126,6 +128,24 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
       settings: { leaseRenewMs: 2000, statusReportMs: 5000, discoveryTimeoutMs: 60_000 },
     });
 
+  /** Tempered's join check, run as the activity it is (heartbeats and cancellation through the mock context). */
+  const verify = async (host: { uid: string; name: string }, deadlineSeconds: number, consumer = 'worker') => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(stack.kube.kubeconfig);
+    const activities = createClusterJoinActivities({ kubeconfig: kc, relistMs: 500 });
+    const input: VerifyJoinInput = {
+      host: { namespace: NS, ...host },
+      consumer: {
+        apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
+        kind: 'Metal3Machine',
+        name: consumer,
+        namespace: NS,
+      },
+      deadlineSeconds,
+    };
+    return new MockActivityEnvironment().run(activities.verifyNodeJoin, input);
+  };
+
   beforeAll(async () => {
     const { endpoint, controlPlaneRef } = workload;
     const objects = [
@@ -233,6 +253,12 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
     expect(node.spec?.taints).toEqual([{ key: 'node.cluster.x-k8s.io/uninitialized', effect: 'NoSchedule' }]);
     expect(node.status?.nodeInfo?.systemUUID).toBe('sys-join-0');
     expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    // Tempered's join check follows the real objects: Metal3Machine → Machine → Cluster → kubeconfig → Node.
+    expect(await verify({ uid, name: 'host-0' }, 5)).toMatchObject({
+      outcome: 'joined',
+      node: 'host-0',
+      cluster: `${NS}/${CLUSTER}`,
+    });
     const lease = await leases.readNamespacedLease({ namespace: 'kube-node-lease', name: 'host-0' });
     expect(lease.spec?.holderIdentity).toBe('host-0');
     expect(lease.metadata?.ownerReferences?.[0]).toMatchObject({
@@ -254,6 +280,15 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
       1000,
     );
 
+    expect(await verify({ uid, name: 'host-0' }, 1)).toMatchObject({
+      outcome: 'timeout',
+      seen: {
+        kind: 'notReady',
+        node: 'host-0',
+        detail: expect.stringMatching(/^Ready is Unknown \(NodeStatusUnknown: Kubelet stopped posting node status.\)$/),
+      },
+    });
+
     // It boots again from the same disk: cloud-init does not run again, the kubelet comes back.
     const again = os.boot(drive(userData, 'host-0'), '/dev/sda2');
     await again.settled;
@@ -269,6 +304,20 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
       500,
     );
     os.powerOff();
+  });
+
+  it('the join check reports a Node that carries another UID, and no Node at all', async () => {
+    expect(await verify({ uid: 'ffffffff-0000-4000-8000-000000000000', name: 'host-0' }, 1)).toMatchObject({
+      outcome: 'timeout',
+      seen: { kind: 'wrongLabel', node: 'host-0' },
+      message: `no Node has metal3.io/uuid=ffffffff-0000-4000-8000-000000000000; Node host-0 has the host's name but metal3.io/uuid=${uid}, not ffffffff-0000-4000-8000-000000000000`,
+    });
+    expect(await verify({ uid: 'eeeeeeee-0000-4000-8000-000000000000', name: 'nowhere' }, 1)).toMatchObject({
+      outcome: 'timeout',
+      seen: { kind: 'noNode' },
+    });
+    const gone = await verify({ uid, name: 'host-0' }, 1, 'no-such-m3m');
+    expect(gone).toEqual({ outcome: 'consumerGone', message: `Metal3Machine ${NS}/no-such-m3m no longer exists` });
   });
 
   it('the never-join switch: the OS boots, runs cloud-init, and never registers a Node', async () => {

@@ -1,0 +1,128 @@
+/**
+ * Whether a host became a Node of its workload cluster, decided from the Nodes that cluster's API shows: the
+ * Node labelled `metal3.io/uuid=<host UID>` (what CAPM3 matches, from the KubeadmConfig's `node-labels`) and
+ * its Ready condition. When there is none, what was seen instead says why: a Node that is the host by its
+ * provider ID or name but carries another or no `metal3.io/uuid` label, or nothing at all. Pure; the
+ * activity (`activities/cluster-join.ts`) reads the Nodes and the host workflow records the outcome.
+ */
+
+/** The label CAPM3 matches a host's Node by, set by the kubelet from the KubeadmConfig's node-labels. */
+export const HOST_UUID_LABEL = 'metal3.io/uuid';
+
+/** The condition type Tempered shows on a BareMetalHost for the join (domain-prefixed: not one of Metal3's). */
+export const NODE_JOINED_CONDITION = 'tempered.dev/NodeJoined';
+
+/** The reasons of that condition. */
+export const NODE_JOINED_REASONS = {
+  /** The Node is registered and Ready. */
+  joined: 'NodeReady',
+  /** Waiting, within the configured time. */
+  waiting: 'WaitingForNode',
+  /** The time passed without a Ready Node: what was seen is in the message. */
+  noNode: 'NodeNotFound',
+  notReady: 'NodeNotReady',
+  wrongLabel: 'NodeLabelMismatch',
+  /** The cluster could not be found or read (chain broken, kubeconfig missing, apiserver unreachable). */
+  unreachable: 'ClusterUnreachable',
+} as const;
+
+/** A Node as the join check needs it. */
+export interface NodeView {
+  name: string;
+  labels: Record<string, string>;
+  providerID?: string;
+  /** The Ready condition, if the Node has one. */
+  ready?: { status: string; reason?: string; message?: string; lastTransitionTime?: string };
+}
+
+/** What identifies the host among the Nodes. */
+export interface HostIdentity {
+  uid: string;
+  namespace: string;
+  name: string;
+  /** The Metal3Machine consuming the host (CAPM3's provider ID names it). */
+  consumerName: string;
+}
+
+/** What the Nodes say about the host's join. */
+export type JoinObservation =
+  | { kind: 'ready'; node: string; readySince?: string }
+  | { kind: 'notReady'; node: string; detail: string }
+  | { kind: 'wrongLabel'; node: string; detail: string }
+  | { kind: 'noNode' }
+  /** The workload cluster could not be found or read: the chain from the host to it, or its apiserver. */
+  | { kind: 'unreachable'; detail: string };
+
+/** CAPM3's provider IDs for a host: the current form and the legacy one. */
+export function providerIds(host: HostIdentity): string[] {
+  return [`metal3://${host.namespace}/${host.name}/${host.consumerName}`, `metal3://${host.uid}`];
+}
+
+/** Classifies the Nodes of the workload cluster for a host. */
+export function observeJoin(host: HostIdentity, nodes: readonly NodeView[]): JoinObservation {
+  const labelled = nodes.filter((n) => n.labels[HOST_UUID_LABEL] === host.uid);
+  const ready = labelled.find((n) => n.ready?.status === 'True');
+  if (ready)
+    return {
+      kind: 'ready',
+      node: ready.name,
+      ...(ready.ready?.lastTransitionTime ? { readySince: ready.ready.lastTransitionTime } : {}),
+    };
+  const first = labelled[0];
+  if (first) {
+    const r = first.ready;
+    const detail = r
+      ? `Ready is ${r.status}${r.reason ? ` (${r.reason}${r.message ? `: ${r.message}` : ''})` : ''}`
+      : 'it has no Ready condition';
+    return { kind: 'notReady', node: first.name, detail };
+  }
+  const ids = providerIds(host);
+  const lookalike = nodes.find(
+    (n) => (n.providerID !== undefined && ids.includes(n.providerID)) || n.name === host.name,
+  );
+  if (lookalike) {
+    const label = lookalike.labels[HOST_UUID_LABEL];
+    const why =
+      lookalike.providerID && ids.includes(lookalike.providerID)
+        ? `has the host's provider ID ${lookalike.providerID}`
+        : "has the host's name";
+    const detail =
+      label === undefined
+        ? `${why} but no ${HOST_UUID_LABEL} label`
+        : `${why} but ${HOST_UUID_LABEL}=${label}, not ${host.uid}`;
+    return { kind: 'wrongLabel', node: lookalike.name, detail };
+  }
+  return { kind: 'noNode' };
+}
+
+/** One line a person reads: what the workload cluster shows for the host. */
+export function describeObservation(host: HostIdentity, seen: JoinObservation): string {
+  switch (seen.kind) {
+    case 'ready':
+      return `Node ${seen.node} is Ready`;
+    case 'notReady':
+      return `Node ${seen.node} (${HOST_UUID_LABEL}=${host.uid}) is not Ready: ${seen.detail}`;
+    case 'wrongLabel':
+      return `no Node has ${HOST_UUID_LABEL}=${host.uid}; Node ${seen.node} ${seen.detail}`;
+    case 'noNode':
+      return `no Node has ${HOST_UUID_LABEL}=${host.uid}, and none has the host's provider ID or name`;
+    case 'unreachable':
+      return `the workload cluster cannot be read: ${seen.detail}`;
+  }
+}
+
+/** The condition reason for an observation that was not a Ready Node in time. */
+export function warningReason(seen: JoinObservation): (typeof NODE_JOINED_REASONS)[keyof typeof NODE_JOINED_REASONS] {
+  switch (seen.kind) {
+    case 'ready':
+      return NODE_JOINED_REASONS.joined;
+    case 'notReady':
+      return NODE_JOINED_REASONS.notReady;
+    case 'wrongLabel':
+      return NODE_JOINED_REASONS.wrongLabel;
+    case 'noNode':
+      return NODE_JOINED_REASONS.noNode;
+    case 'unreachable':
+      return NODE_JOINED_REASONS.unreachable;
+  }
+}
