@@ -10,7 +10,7 @@ describe('observeJoin', () => {
     [
       'a Ready Node with the host UID label',
       [{ name: 'n1', labels: { 'metal3.io/uuid': 'u-1' }, ready }],
-      { kind: 'ready', node: 'n1', readySince: ready.lastTransitionTime },
+      { kind: 'ready', node: 'n1', matchedBy: 'label', readySince: ready.lastTransitionTime },
     ],
     [
       'a labelled Node that is not Ready',
@@ -33,13 +33,14 @@ describe('observeJoin', () => {
       { kind: 'notReady', node: 'n1', detail: 'it has no Ready condition' },
     ],
     [
-      "a Node with the host's provider ID and another UID",
-      [{ name: 'x', labels: { 'metal3.io/uuid': 'other' }, providerID: 'metal3://ns/host-1/m3m-1', ready }],
-      {
-        kind: 'wrongLabel',
-        node: 'x',
-        detail: "has the host's provider ID metal3://ns/host-1/m3m-1 but metal3.io/uuid=other, not u-1",
-      },
+      "a Ready Node with CAPM3's provider ID for the host and an older UID (after a move)",
+      [{ name: 'x', labels: { 'metal3.io/uuid': 'old' }, providerID: 'metal3://ns/host-1/m3m-1', ready }],
+      { kind: 'ready', node: 'x', matchedBy: 'providerID', readySince: ready.lastTransitionTime },
+    ],
+    [
+      "a Node with the host's name and another UID",
+      [{ name: 'host-1', labels: { 'metal3.io/uuid': 'other' }, ready }],
+      { kind: 'wrongLabel', node: 'host-1', detail: "has the host's name but metal3.io/uuid=other, not u-1" },
     ],
     [
       "a Node with the host's name and no UID label",
@@ -63,7 +64,11 @@ describe('observeJoin', () => {
 
 describe('describeObservation and warningReason', () => {
   it.each<[ReturnType<typeof observeJoin>, string, string]>([
-    [{ kind: 'noNode' }, "no Node has metal3.io/uuid=u-1, and none has the host's provider ID or name", 'NodeNotFound'],
+    [
+      { kind: 'noNode' },
+      "no Node has metal3.io/uuid=u-1 or the host's provider ID, and none has its name",
+      'NodeNotFound',
+    ],
     [
       { kind: 'notReady', node: 'n1', detail: 'Ready is False' },
       'Node n1 (metal3.io/uuid=u-1) is not Ready: Ready is False',

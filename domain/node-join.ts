@@ -1,9 +1,10 @@
 /**
  * Whether a host became a Node of its workload cluster, decided from the Nodes that cluster's API shows: the
- * Node labelled `metal3.io/uuid=<host UID>` (what CAPM3 matches, from the KubeadmConfig's `node-labels`) and
- * its Ready condition. When there is none, what was seen instead says why: a Node that is the host by its
- * provider ID or name but carries another or no `metal3.io/uuid` label, or nothing at all. Pure; the
- * activity (`activities/cluster-join.ts`) reads the Nodes and the host workflow records the outcome.
+ * Node labelled `metal3.io/uuid=<host UID>` (what CAPM3 matches, from the KubeadmConfig's `node-labels`), or
+ * the one CAPM3 has given the host's provider ID, and its Ready condition. When there is none, what was seen
+ * instead says why: a Node with the host's name but another or no `metal3.io/uuid` label, nothing at all, or
+ * a cluster that cannot be read. Pure; the activity (`activities/cluster-join.ts`) reads the Nodes and the
+ * host workflow records the outcome.
  */
 
 /** The label CAPM3 matches a host's Node by, set by the kubelet from the KubeadmConfig's node-labels. */
@@ -46,7 +47,7 @@ export interface HostIdentity {
 
 /** What the Nodes say about the host's join. */
 export type JoinObservation =
-  | { kind: 'ready'; node: string; readySince?: string }
+  | { kind: 'ready'; node: string; matchedBy: 'label' | 'providerID'; readySince?: string }
   | { kind: 'notReady'; node: string; detail: string }
   | { kind: 'wrongLabel'; node: string; detail: string }
   | { kind: 'noNode' }
@@ -58,17 +59,32 @@ export function providerIds(host: HostIdentity): string[] {
   return [`metal3://${host.namespace}/${host.name}/${host.consumerName}`, `metal3://${host.uid}`];
 }
 
-/** Classifies the Nodes of the workload cluster for a host. */
+/**
+ * Classifies the Nodes of the workload cluster for a host. The host's Node is the one labelled with its UID,
+ * or the one carrying CAPM3's provider ID for it: CAPM3 writes that into the Node it matched, and after a
+ * `clusterctl move` (the host object recreated, with a new UID) it is the identity that remains.
+ */
 export function observeJoin(host: HostIdentity, nodes: readonly NodeView[]): JoinObservation {
-  const labelled = nodes.filter((n) => n.labels[HOST_UUID_LABEL] === host.uid);
-  const ready = labelled.find((n) => n.ready?.status === 'True');
-  if (ready)
+  const ids = providerIds(host);
+  const byLabel = nodes.filter((n) => n.labels[HOST_UUID_LABEL] === host.uid);
+  const byProviderId = nodes.filter(
+    (n) => n.providerID !== undefined && ids.includes(n.providerID) && !byLabel.includes(n),
+  );
+  const candidates = [
+    ...byLabel.map((node) => ({ node, matchedBy: 'label' as const })),
+    ...byProviderId.map((node) => ({ node, matchedBy: 'providerID' as const })),
+  ];
+  const ready = candidates.find((c) => c.node.ready?.status === 'True');
+  if (ready) {
+    const since = ready.node.ready?.lastTransitionTime;
     return {
       kind: 'ready',
-      node: ready.name,
-      ...(ready.ready?.lastTransitionTime ? { readySince: ready.ready.lastTransitionTime } : {}),
+      node: ready.node.name,
+      matchedBy: ready.matchedBy,
+      ...(since ? { readySince: since } : {}),
     };
-  const first = labelled[0];
+  }
+  const first = candidates[0]?.node;
   if (first) {
     const r = first.ready;
     const detail = r
@@ -76,20 +92,13 @@ export function observeJoin(host: HostIdentity, nodes: readonly NodeView[]): Joi
       : 'it has no Ready condition';
     return { kind: 'notReady', node: first.name, detail };
   }
-  const ids = providerIds(host);
-  const lookalike = nodes.find(
-    (n) => (n.providerID !== undefined && ids.includes(n.providerID)) || n.name === host.name,
-  );
+  const lookalike = nodes.find((n) => n.name === host.name);
   if (lookalike) {
     const label = lookalike.labels[HOST_UUID_LABEL];
-    const why =
-      lookalike.providerID && ids.includes(lookalike.providerID)
-        ? `has the host's provider ID ${lookalike.providerID}`
-        : "has the host's name";
     const detail =
       label === undefined
-        ? `${why} but no ${HOST_UUID_LABEL} label`
-        : `${why} but ${HOST_UUID_LABEL}=${label}, not ${host.uid}`;
+        ? `has the host's name but no ${HOST_UUID_LABEL} label`
+        : `has the host's name but ${HOST_UUID_LABEL}=${label}, not ${host.uid}`;
     return { kind: 'wrongLabel', node: lookalike.name, detail };
   }
   return { kind: 'noNode' };
@@ -105,7 +114,7 @@ export function describeObservation(host: HostIdentity, seen: JoinObservation): 
     case 'wrongLabel':
       return `no Node has ${HOST_UUID_LABEL}=${host.uid}; Node ${seen.node} ${seen.detail}`;
     case 'noNode':
-      return `no Node has ${HOST_UUID_LABEL}=${host.uid}, and none has the host's provider ID or name`;
+      return `no Node has ${HOST_UUID_LABEL}=${host.uid} or the host's provider ID, and none has its name`;
     case 'unreachable':
       return `the workload cluster cannot be read: ${seen.detail}`;
   }
