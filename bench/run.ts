@@ -5,6 +5,7 @@
 const benches: Record<string, { describe: string; load: () => Promise<{ run(args: string[]): Promise<void> }> }> = {
   stack: { describe: 'local stack start-up: each server and the whole stack, warm cache', load: () => import('./stack.ts') },
   lifecycle: { describe: 'N hosts register -> provisioned through the real stack: hosts/min, CPU-s, Redfish requests and Temporal tasks per host', load: () => import('./lifecycle.ts') },
+  ipa: { describe: 'simulated hosts on the real ironic-python-agent: boot to heartbeat, command latency, RSS, idle CPU', load: () => import('./ipa.ts') },
   bmc: { describe: 'Redfish operations per second: simulator vs sushy-tools; simulator memory per 1,000 BMCs', load: () => import('./bmc.ts') },
 };
 

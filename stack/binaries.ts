@@ -16,6 +16,7 @@ export const VERSIONS = {
   sushyTools: '2.2.0',
   clusterApi: '1.13.6',
   capm3: '1.13.2',
+  ironicPythonAgent: '13.0.0',
 } as const;
 
 export type Progress = (message: string) => void;

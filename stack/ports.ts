@@ -1,4 +1,8 @@
-/** Free TCP ports on 127.0.0.1, found by binding port 0 and releasing it. */
+/**
+ * Free TCP ports on 127.0.0.1, found by binding port 0 and releasing it, or, for servers that bind late, by
+ * probing below the kernel's ephemeral range.
+ */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const handedOut = new Set<number>();
@@ -21,6 +25,44 @@ export async function freePort(): Promise<number> {
       return port;
     }
   }
+}
+
+/** The kernel's ephemeral range, where outgoing connections take their local ports. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // not Linux: assume the IANA range
+  }
+  return [49152, 65535];
+}
+
+/** True when 127.0.0.1:port can be bound now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port on 127.0.0.1 below the ephemeral range, for a server that binds it seconds after it is chosen
+ * (the real IPA listens only after lookup): a port from `freePort()` can be taken meanwhile by any outgoing
+ * connection on the machine, one from below the range only by another server choosing it.
+ */
+export async function freeServerPort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const base = Math.max(10_000, Math.min(low, 32_768) - 12_000);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = base + Math.floor(Math.random() * (Math.min(low, 65_536) - base));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  return freePort();
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */

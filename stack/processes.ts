@@ -115,6 +115,19 @@ export function startProcess(name: string, command: string, args: readonly strin
   return proc;
 }
 
+/**
+ * Registers a loop device with the reaper, so it is detached if this process dies before detaching it
+ * (see stack/loop-devices.ts). `backingFile` is the file it was attached to, as /sys reports it.
+ */
+export function reapLoopDevice(device: string, backingFile: string): void {
+  tellReaper(`loop-add ${device} ${backingFile}`);
+}
+
+/** Tells the reaper a loop device was detached by its owner. */
+export function forgetLoopDevice(device: string): void {
+  tellReaper(`loop-del ${device}`);
+}
+
 /** Stops every process this module started, newest first. */
 export async function stopAllProcesses(): Promise<void> {
   const procs = [...live.values()].reverse();

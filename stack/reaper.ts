@@ -3,8 +3,27 @@
  * on our stdin; when stdin closes (the parent exited, crashed or was killed), every process group still
  * registered gets SIGTERM, then SIGKILL. Runs in its own process group so a terminal's Ctrl-C does not
  * reach it before the parent has had its chance to stop things cleanly.
+ * Loop devices are registered the same way (`loop-add <device> <backing file>`, `loop-del <device>`) and
+ * detached once the processes are gone, only while they still hold the file they were registered with.
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
 const groups = new Set<number>();
+const loops = new Map<string, string>();
+
+function detachLoops(): void {
+  for (const [device, backing] of loops) {
+    let current: string;
+    try {
+      current = readFileSync(`/sys/block/${basename(device)}/loop/backing_file`, 'utf8').trim();
+    } catch {
+      continue; // already detached
+    }
+    if (current === backing) spawnSync('losetup', ['-d', device], { stdio: 'ignore' });
+  }
+}
 let buffered = '';
 
 process.on('SIGINT', () => {});
@@ -35,7 +54,9 @@ process.stdin.on('data', (chunk: string) => {
   const lines = buffered.split('\n');
   buffered = lines.pop() ?? '';
   for (const line of lines) {
-    const [verb, id] = line.split(' ');
+    const [verb, id, ...rest] = line.split(' ');
+    if (verb === 'loop-add' && id) loops.set(id, rest.join(' '));
+    if (verb === 'loop-del' && id) loops.delete(id);
     const pgid = Number(id);
     if (!Number.isInteger(pgid) || pgid <= 1) continue;
     if (verb === 'add') groups.add(pgid);
@@ -50,6 +71,7 @@ process.stdin.on('end', () => {
     if (groups.size === 0 || Date.now() > deadline) {
       signalAll('SIGKILL');
       clearInterval(timer);
+      detachLoops();
       process.exit(0);
     }
   }, 100);
