@@ -8,7 +8,7 @@ const nodeBuiltins = ['node:*', 'fs', 'fs/*', 'path', 'os', 'crypto', 'http', 'h
 const ioPackages = ['pino', 'pino-*', 'undici', '@kubernetes/client-node', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tempered/**', 'coverage/**', 'test/fixtures/**'] },
+  { ignores: ['node_modules/**', '.tempered/**', 'coverage/**', 'test/fixtures/metal3/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,6 +5,7 @@
  * Every side effect reads the BMC's state first and is skipped when already done (idempotent on retry).
  */
 import type { HostRef, ImageIntent } from '../domain/host-model.ts';
+import type { ResolvedImage } from '../domain/image.ts';
 
 export interface BmcTarget {
   host: HostRef;
@@ -43,8 +44,14 @@ export interface HostActivities {
   setPower(target: BmcTarget, request: { on: boolean; mode: 'soft' | 'hard' }): Promise<{ poweredOn: boolean; changed: boolean }>;
   /** Out-of-band inventory, normalised to Metal3 HardwareDetails. */
   inspectHardware(target: BmcTarget): Promise<InspectResult>;
-  /** Checks that an image URL parses and answers (HEAD), before a BMC is asked to fetch it. */
+  /** Checks that a live ISO's URL parses and answers (a 1-byte ranged GET), before a BMC is asked to fetch it. */
   checkImage(image: ImageIntent): Promise<{ sizeBytes?: number }>;
+  /**
+   * Resolves an image the deploy agent will write, before a ramdisk boots: the checksum (a checksum URL fetched
+   * and matched by file name), the URL answering a ranged GET, the format of its first bytes against
+   * `image.format`. Fails with a precise image error code (activities/images/resolve.ts).
+   */
+  resolveImage(image: ImageIntent): Promise<ResolvedImage>;
   /** Inserts a virtual CD (ejecting anything else first); no-op when that URL is already inserted. */
   insertVirtualMedia(target: BmcTarget, request: { url: string }): Promise<{ changed: boolean }>;
   ejectVirtualMedia(target: BmcTarget): Promise<{ changed: boolean }>;

@@ -11,7 +11,7 @@ import { BmcError } from './bmc/errors.ts';
 import { withBmcFailures } from './bmc/failure.ts';
 import type { BmcConnectionPool } from './bmc/pool.ts';
 import type { CredentialsSource } from './credentials.ts';
-import { checkImageUrl } from './images.ts';
+import { checkImageUrl, resolveImage, withImageFailures } from './images/index.ts';
 
 export interface ActivityDeps {
   credentials: CredentialsSource;
@@ -93,7 +93,11 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     },
 
     async checkImage(image) {
-      return withBmcFailures(() => checkImageUrl(image.url, { fetch: deps.fetch ?? fetch, ...opts() }));
+      return withImageFailures(() => checkImageUrl(image.url, { fetch: deps.fetch ?? fetch, ...opts() }));
+    },
+
+    async resolveImage(image) {
+      return withImageFailures(() => resolveImage(image, { fetch: deps.fetch ?? fetch, ...opts() }));
     },
 
     async insertVirtualMedia(target, request) {

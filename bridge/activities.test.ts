@@ -7,6 +7,7 @@ import type { EventBody } from './events.ts';
 import { HostCache } from './host-cache.ts';
 import { KubeError, type Kube, type ResourceClient } from './kube.ts';
 import type { HostObject, KubeObject } from './objects.ts';
+import { ProvisioningLimiter } from './provisioning-limit.ts';
 
 const state: HostState = {
   provisioningState: 'available',
@@ -95,7 +96,7 @@ function fakeResource(initial?: KubeObject) {
   return { client, store, writes, fail: (e: KubeError | undefined) => (failWith = e) };
 }
 
-function setup(host?: HostObject) {
+function setup(host?: HostObject, limit?: ProvisioningLimiter) {
   const hosts = fakeResource(host);
   const hardwareData = fakeResource();
   const events: EventBody[] = [];
@@ -116,8 +117,10 @@ function setup(host?: HostObject) {
     identity: 'bridge-test',
     logger: pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as { level: number; problems?: string[] }) }),
     now: () => new Date('2026-05-01T12:00:00.500Z'),
+    ...(limit ? { slots: { limiter: limit, offerFree: () => offered.push(...limit.offers()) } } : {}),
   });
-  return { activities, eventsIdle, hosts, hardwareData, events, logs, failEvents: () => (eventsFail = true) };
+  const offered: string[] = [];
+  return { activities, eventsIdle, hosts, hardwareData, events, logs, offered, failEvents: () => (eventsFail = true) };
 }
 
 const liveHost = (extra: Partial<HostObject['metadata']> = {}): HostObject => ({
@@ -215,6 +218,63 @@ describe('publishStatus', () => {
       [expect.stringMatching(/^status\.provisioning\.bootMode: /)],
       [expect.stringMatching(/^hardware\.ramMebibytes: /)],
     ]);
+  });
+});
+
+describe('publishStatus: slot claims under the provisioning limit', () => {
+  const event = (reason: string) => ({ type: 'Normal' as const, reason, message: reason });
+  const claim = (wants: string) =>
+    publication({
+      state: { ...state, provisioningState: wants },
+      events: [event('Registered'), event('ProvisioningStarted')],
+      removeAnnotations: ['a', 'inspect.metal3.io'],
+      claim: { fallback: { state, events: [event('Registered')], removeAnnotations: ['a'] } },
+    });
+  const ipmiHost = (uid = 'uid-0'): HostObject => ({ ...liveHost({ uid, annotations: { a: '1', 'inspect.metal3.io': '' } }), spec: { bmc: { address: 'ipmi://10.0.0.1' } } });
+
+  it('a granted claim shows the new state', async () => {
+    const limit = new ProvisioningLimiter({ limit: 1 });
+    const t = setup(ipmiHost(), limit);
+    expect(await t.activities.publishStatus(claim('provisioning'))).toEqual({ written: true });
+    expect(t.hosts.store.get('ns/h')?.['status']).toMatchObject({ provisioning: { state: 'provisioning' }, operationalStatus: 'OK' });
+    expect(limit.snapshot().holders).toEqual(['ns/h']);
+  });
+
+  it('a refused claim shows the state before the move, delayed with the reason, and only what came before it', async () => {
+    const limit = new ProvisioningLimiter({ limit: 1 });
+    limit.claim('ns/other');
+    const t = setup(ipmiHost(), limit);
+    const result = await t.activities.publishStatus(claim('provisioning'));
+    expect(result).toEqual({ written: true, delayed: expect.stringContaining('1 of 1 hosts') });
+    const status = t.hosts.store.get('ns/h')?.['status'] as { conditions: { type: string; message: string }[] };
+    expect(status).toMatchObject({ provisioning: { state: 'available' }, operationalStatus: 'delayed' });
+    expect(status.conditions.find((c) => c.type === 'Progressing')?.message).toBe(result.delayed);
+    await t.eventsIdle();
+    expect(t.events.map((e) => e.reason)).toEqual(['Registered']);
+    expect(t.hosts.store.get('ns/h')?.metadata.annotations).toEqual({ 'inspect.metal3.io': '' });
+    expect(limit.snapshot().waiting).toEqual(['ns/h']);
+
+    // The slot frees: the host is offered it, and its claim is granted.
+    limit.observe('ns/other', { state: 'provisioned', delayed: false });
+    expect(limit.offers()).toEqual(['ns/h']);
+    expect(await t.activities.publishStatus(claim('provisioning'))).toEqual({ written: true });
+  });
+
+  it('a host booting virtual media is not counted (as BMO): its claim is granted whatever the count', async () => {
+    const limit = new ProvisioningLimiter({ limit: 1 });
+    limit.claim('ns/other');
+    const t = setup({ ...liveHost(), spec: { bmc: { address: 'redfish-virtualmedia://10.0.0.1/redfish/v1/Systems/1' } } }, limit);
+    expect(await t.activities.publishStatus(claim('inspecting'))).toEqual({ written: true });
+    expect(limit.snapshot()).toEqual({ holders: ['ns/other'], waiting: [], offered: [] });
+  });
+
+  it('a publication that leaves the heavy states frees the slot and offers it', async () => {
+    const limit = new ProvisioningLimiter({ limit: 1 });
+    const t = setup(ipmiHost(), limit);
+    await t.activities.publishStatus(claim('provisioning'));
+    limit.claim('ns/next');
+    await t.activities.publishStatus(publication({ state: { ...state, provisioningState: 'provisioned' } }));
+    expect(t.offered).toEqual(['ns/next']);
   });
 });
 

@@ -7,12 +7,14 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { BridgeActivities, HostRef, StatusPublication } from '../domain/host-model.ts';
+import { delay } from '../domain/host-lifecycle.ts';
+import type { BridgeActivities, HostRef, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { METAL3_API_VERSION } from '../domain/names.ts';
 import { hostEvent } from './events.ts';
 import type { HostCache } from './host-cache.ts';
 import { KubeError, toKubeError, type Kube } from './kube.ts';
 import { HARDWARE_DATA_FINALIZER, HOST_FINALIZER, hasFinalizer, objectKey, type HostObject, type KubeObject } from './objects.ts';
+import type { ProvisioningLimiter } from './provisioning-limit.ts';
 import { mergeDiff, metaTime, projectStatus, statusPatch, validHardware } from './status.ts';
 
 export interface BridgeActivityDeps {
@@ -26,6 +28,15 @@ export interface BridgeActivityDeps {
   now?: () => Date;
   /** Events waiting to be sent beyond this are dropped (and counted): they are best effort. */
   maxPendingEvents?: number;
+  /** The provisioning limit: slot claims are granted or refused here (none: every claim is granted). */
+  slots?: SlotArbiter;
+}
+
+/** The bridge's side of the provisioning limit, as the status activity sees it. */
+export interface SlotArbiter {
+  limiter: ProvisioningLimiter;
+  /** Offers the slots free now to the delayed hosts first in line (a signal each). */
+  offerFree(): void;
 }
 
 /** Turns a Kubernetes failure into a typed ApplicationFailure the workflow's retry policy can match. */
@@ -123,8 +134,8 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
   }
 
   const activities: BridgeActivities = {
-    async publishStatus(publication: StatusPublication): Promise<{ written: boolean }> {
-      const { ref, state } = publication;
+    async publishStatus(publication: StatusPublication): Promise<PublishResult> {
+      const { ref } = publication;
       const key = objectKey(ref.namespace, ref.name);
       const log = logger.child({ host: key });
       try {
@@ -132,6 +143,22 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         if (!host) {
           log.debug('host is gone; nothing to publish');
           return { written: false };
+        }
+        // A move into a provisioning-heavy state claims a slot: refused, the host shows where it was, delayed.
+        const slots = deps.slots;
+        const counted = slots !== undefined && slots.limiter.counts(host);
+        let { state, events: hostEvents, removeAnnotations } = publication;
+        let delayed: string | undefined;
+        if (publication.claim && counted) {
+          const verdict = slots.limiter.claim(key);
+          if (!verdict.granted) {
+            delayed = verdict.reason;
+            const { fallback } = publication.claim;
+            state = delay(fallback.state, publication.state.provisioningState, verdict.reason);
+            hostEvents = fallback.events;
+            removeAnnotations = fallback.removeAnnotations;
+            log.info({ wants: publication.state.provisioningState, reason: delayed }, 'delayed: no provisioning slot free');
+          }
         }
         const at = now();
         const stamp = metaTime(at) as string;
@@ -153,7 +180,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
 
         if (publication.hardwareData) await upsertHardwareData(host, publication.hardwareData, log);
 
-        const remove = publication.removeAnnotations.filter((k) => host?.metadata.annotations?.[k] !== undefined);
+        const remove = removeAnnotations.filter((k) => host?.metadata.annotations?.[k] !== undefined);
         if (remove.length > 0) {
           const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
           if (result) hosts.wrote(result);
@@ -161,8 +188,14 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         }
 
         // Last, and best effort (as BMO): a retried activity must not repeat them, a failed one must not fail it.
-        for (const event of publication.events) emit(hostEvent(host, event, at, deps.identity), log);
-        return { written };
+        for (const event of hostEvents) emit(hostEvent(host, event, at, deps.identity), log);
+
+        if (slots) {
+          if (counted) slots.limiter.observe(key, { state: state.provisioningState, delayed: Boolean(state.delayed) });
+          else slots.limiter.forget(key);
+          slots.offerFree();
+        }
+        return delayed === undefined ? { written } : { written, delayed };
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;
         kubeFailure(error, `publish status of ${key}`);

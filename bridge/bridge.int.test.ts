@@ -13,8 +13,9 @@ import type { HostDesired, HostState } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { Bridge } from './bridge.ts';
 import { createKube, type Kube } from './kube.ts';
-import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from './test-workflows.ts';
-import { bundleFakeHostWorkflow, capturedLogger, sleep, unique, waitFor } from './test-support.ts';
+import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from '../test/workflows/fake-host.ts';
+import { bundleFakeHostWorkflow, capturedLogger, unique } from '../test/support.ts';
+import { waitFor } from '../test/wait.ts';
 
 const stack = inject('stack');
 const namespace = unique('bridge');
@@ -57,9 +58,21 @@ async function signalCount(name: string): Promise<number> {
   const history = await handle(name).fetchHistory();
   return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'syncHost').length;
 }
-/** Waits until the bridge has nothing queued or in flight and the watch had time to deliver our writes. */
+/**
+ * Waits until the bridge's informers have seen the latest version of every host and Secret of the test (so
+ * every reconcile our writes can cause has been queued) and it has nothing queued or in flight.
+ */
 async function settle(): Promise<void> {
-  await sleep(1500);
+  const rv = (o: { metadata?: { resourceVersion?: string } } | undefined) => Number(o?.metadata?.resourceVersion ?? 0);
+  const hosts = ((await objects.listNamespacedCustomObject({ ...GROUP })) as { items: Host[] }).items;
+  const secrets = (await core.listNamespacedSecret({ namespace })).items;
+  await waitFor('the bridge to see our latest writes', () => {
+    const term = bridge.term;
+    if (!term) return false;
+    const seenHost = (h: Host) => rv(term.hosts.get(`${namespace}/${h.metadata.name}`)) >= rv(h);
+    const seenSecret = (s: k8s.V1Secret) => Number(term.secrets.get(`${namespace}/${s.metadata?.name}`)?.resourceVersion ?? 0) >= rv(s);
+    return hosts.every(seenHost) && secrets.every(seenSecret);
+  });
   await bridge.term?.queue.idle();
 }
 async function publish(name: string, publication: TestPublication): Promise<{ written: boolean }> {
@@ -268,8 +281,9 @@ describe('bridge: BareMetalHost to host workflow', () => {
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
     expect(after.status?.['lastUpdated']).toBe(before.status?.['lastUpdated']);
 
-    // A real change, a second later (metav1.Time has whole seconds): Manageable stays True and keeps its time.
-    await sleep(1100);
+    // A real change, in a later second (metav1.Time has whole seconds): Manageable stays True and keeps its time.
+    const second = Math.floor(Date.now() / 1000);
+    await waitFor('the next second on the clock', () => Math.floor(Date.now() / 1000) > second);
     const writesBeforeProvisioned = kube.counters.writes;
     expect(await publish('host-0', { state: { ...available, provisioningState: 'provisioned', poweredOn: true, image: { url: 'http://images/live.iso', format: 'live-iso' } }, events: [], removeAnnotations: [] })).toEqual({ written: true });
     expect(kube.counters.writes - writesBeforeProvisioned).toBe(1);

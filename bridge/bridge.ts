@@ -10,13 +10,14 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { HostDesired } from '../domain/host-model.ts';
 import { BRIDGE_TASK_QUEUE, hostWorkflowId } from '../domain/names.ts';
-import { syncHost } from '../workflows/messages.ts';
-import { createBridgeActivities } from './activities.ts';
+import { offerSlot, syncHost } from '../workflows/messages.ts';
+import { createBridgeActivities, type SlotArbiter } from './activities.ts';
 import { HostCache } from './host-cache.ts';
 import { Informer, InformerGroup } from './informer.ts';
 import type { Kube } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
 import { asKubeObject, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
+import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -49,6 +50,8 @@ export interface BridgeOptions {
   maxConcurrentActivities?: number;
   /** How long a leadership change waits for status activities in flight. */
   shutdownGraceMs?: number;
+  /** BMO's PROVISIONING_LIMIT (default 20) and whether hosts booting virtual media count (default: no, as BMO). */
+  provisioningLimit?: { limit: number; countVirtualMedia?: boolean };
   logger: Logger;
 }
 
@@ -145,12 +148,15 @@ export class Bridge {
       ),
     );
     const cache = new HostCache(hosts);
+    const limiter = new ProvisioningLimiter({ limit: o.provisioningLimit?.limit ?? DEFAULT_PROVISIONING_LIMIT, countVirtualMedia: o.provisioningLimit?.countVirtualMedia });
+    const slots: SlotArbiter = { limiter, offerFree: () => this.#offerFree(limiter) };
     const reconciler = new HostReconciler({
       hosts,
       secrets,
       kube: o.kube.hosts,
       logger: log,
       send: (desired, why) => this.#send(desired, why),
+      countsTowardLimit: (host) => limiter.counts(host),
     });
     const queue = new WorkQueue({
       concurrency: o.concurrency ?? 4,
@@ -178,19 +184,29 @@ export class Bridge {
     hosts.onChange((kind, host, old) => {
       cache.observed(kind, host);
       indexHost(kind, host);
+      if (kind === 'delete' && term.ready) {
+        // A deleted host frees whatever slot it held or waited for.
+        limiter.forget(keyOf(host));
+        slots.offerFree();
+      }
       if (kind !== 'update' || !old || mayChangeDesired(old, host)) queue.add(keyOf(host));
     });
     secrets.onChange((_kind, secret) => {
       for (const hostKey of hostsBySecret.get(objectKey(secret.namespace, secret.name)) ?? []) queue.add(hostKey);
     });
 
-    const term: Term = { hosts, secrets, queue, reconciler, cache, worker: undefined, workerRun: undefined, resync: undefined, ready: false };
+    const term: Term = { hosts, secrets, queue, reconciler, cache, limiter, worker: undefined, workerRun: undefined, resync: undefined, offers: undefined, ready: false };
     this.#term = term;
     hosts.start();
     secrets.start();
     // Leadership may end before the first list completes (apiserver down): stop waiting then.
     await Promise.race([Promise.all([hosts.waitForSync(), secrets.waitForSync()]), aborted(signal)]);
     if (signal.aborted) return;
+    // The slots as the listed statuses show them (a previous leader's grants included).
+    limiter.seed(hosts.list().filter((h) => limiter.counts(h)).flatMap((h) => {
+      const seen = slotViewOf(h);
+      return seen ? [{ key: keyOf(h), ...seen }] : [];
+    }));
     queue.start();
 
     const { activities, eventsIdle } = createBridgeActivities({
@@ -199,12 +215,17 @@ export class Bridge {
       sentGeneration: (key, uid) => reconciler.sentGeneration(key, uid),
       identity: o.identity,
       logger: log,
+      slots,
     });
     term.eventsIdle = eventsIdle;
     term.workerRun = this.#superviseWorker(term, activities, signal);
     term.resync = setInterval(() => this.resync(), o.resyncPeriodMs ?? 600_000);
     term.resync.unref();
+    // Offers not taken in time go to the next host in line: look for them now and then (no Temporal cost).
+    term.offers = setInterval(() => slots.offerFree(), 15_000);
+    term.offers.unref();
     term.ready = true;
+    slots.offerFree();
     log.info({ hosts: hosts.list().length, taskQueue: o.bridgeTaskQueue }, 'leading: informers synced, worker started');
     const waiters = this.#leadingWaiters;
     this.#leadingWaiters = [];
@@ -260,6 +281,7 @@ export class Bridge {
     if (!term) return;
     term.ready = false;
     if (term.resync) clearInterval(term.resync);
+    if (term.offers) clearInterval(term.offers);
     // Reverse order: stop serving activities (the term's end signal shut the worker down), stop reconciling,
     // stop watching.
     await term.workerRun;
@@ -270,6 +292,21 @@ export class Bridge {
     term.reconciler.reset();
     term.cache.clear();
     this.#log.info('stepped down: informers, work queue and worker stopped');
+  }
+
+  /** Offers the free slots to the delayed hosts first in line: one `offerSlot` signal each. */
+  #offerFree(limiter: ProvisioningLimiter): void {
+    for (const key of limiter.offers()) {
+      const [namespace = '', name = ''] = key.split('/');
+      this.#options.temporal.client.workflow.getHandle(hostWorkflowId(namespace, name)).signal(offerSlot).then(
+        () => this.#log.info({ host: key, slots: limiter.snapshot() }, 'offered a provisioning slot'),
+        (error: unknown) => {
+          // A workflow that is gone lets its slot go; otherwise the offer expires and goes to the next host.
+          if ((error as { name?: string }).name === 'WorkflowNotFoundError') limiter.forget(key);
+          this.#log.warn({ host: key, err: errorMessage(error) }, 'could not offer a provisioning slot');
+        },
+      );
+    }
   }
 
   async #send(desired: HostDesired, why: SendReason): Promise<void> {
@@ -299,9 +336,12 @@ export interface Term {
   queue: WorkQueue;
   reconciler: HostReconciler;
   cache: HostCache;
+  /** The provisioning limit's slots and queue of delayed hosts. */
+  limiter: ProvisioningLimiter;
   worker: Worker | undefined;
   workerRun: Promise<void> | undefined;
   resync: NodeJS.Timeout | undefined;
+  offers: NodeJS.Timeout | undefined;
   ready: boolean;
   /** Resolves when the Events queued by this term's publications were sent. */
   eventsIdle?: () => Promise<void>;

@@ -69,6 +69,14 @@ describe('computeDesired', () => {
     expect(desired.deleting).toBe(true);
   });
 
+  it('tells the workflow whether its host counts towards the provisioning limit (and a change is a new intent)', () => {
+    const counted = ok(computeDesired({ host: host(), secret: secrets(secret), adopt: false, countsTowardLimit: () => true }));
+    const exempt = ok(computeDesired({ host: host(), secret: secrets(secret), adopt: false, countsTowardLimit: () => false }));
+    expect(counted.desired.countsTowardProvisioningLimit).toBe(true);
+    expect(exempt.desired).not.toHaveProperty('countsTowardProvisioningLimit');
+    expect(counted.intent).not.toBe(exempt.intent);
+  });
+
   it('restores from the status annotation only while the status is empty', () => {
     const annotations = { 'baremetalhost.metal3.io/status': '{"operationalStatus":"OK","provisioning":{"state":"provisioned","ID":"old"}}' };
     const empty = ok(computeDesired({ host: host({ metadata: { annotations } }), secret: secrets(secret), adopt: true }));

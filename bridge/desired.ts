@@ -91,10 +91,12 @@ export interface DesiredInput {
   secret: (namespace: string, name: string) => SecretView | undefined;
   /** Send the object's current `.status` as `adoptStatus` (the first signal this bridge sends for the host). */
   adopt: boolean;
+  /** Whether the host counts towards the provisioning limit (default: it does not). */
+  countsTowardLimit?: (host: HostObject) => boolean;
 }
 
 /** Computes the `HostDesired` of one version of a BareMetalHost; `ok: false` when its spec cannot be read. */
-export function computeDesired({ host, secret, adopt }: DesiredInput): DesiredResult {
+export function computeDesired({ host, secret, adopt, countsTowardLimit }: DesiredInput): DesiredResult {
   const { metadata } = host;
   const namespace = metadata.namespace ?? '';
   const parsed = HostSpecSchema.safeParse(host.spec);
@@ -122,6 +124,7 @@ export function computeDesired({ host, secret, adopt }: DesiredInput): DesiredRe
     annotations,
     credentials: credentialsName ? credentialsView(namespace, credentialsName, secret(namespace, credentialsName)) : undefined,
     deleting: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
+    countsTowardProvisioningLimit: countsTowardLimit?.(host) ? true : undefined,
     statusMissing,
     restoredStatus,
     adoptStatus: adopt && !statusMissing ? host.status : undefined,

@@ -4,7 +4,7 @@ import { KubeError, type ListWatch, type WatchEvent } from './kube.ts';
 import { asKubeObject, keyOf, type KubeObject } from './objects.ts';
 
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../test/wait.ts';
 
 /** A scripted list+watch: lists return `items`; each watch runs the next script step. */
 class ScriptedListWatch implements ListWatch {

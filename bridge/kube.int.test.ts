@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createKube } from './kube.ts';
-import { unique } from './test-support.ts';
+import { unique } from '../test/support.ts';
 
 const stack = inject('stack');
 const namespace = unique('kube');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock, flush } from './fake-clock.ts';
+import { FakeClock, flush } from '../test/fake-clock.ts';
 import { LeaderElector, type LeaseClient, type LeaseRecord } from './leader-election.ts';
 
 /** An in-memory Lease with the apiserver's optimistic concurrency (409 on a stale resourceVersion). */

@@ -13,8 +13,9 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hostWorkflowId } from '../domain/names.ts';
-import { receivedDesired } from './test-workflows.ts';
-import { bundleFakeHostWorkflow, unique, waitFor } from './test-support.ts';
+import { receivedDesired } from '../test/workflows/fake-host.ts';
+import { bundleFakeHostWorkflow, unique } from '../test/support.ts';
+import { waitFor } from '../test/wait.ts';
 
 const stack = inject('stack');
 const namespace = unique('leader');
@@ -118,9 +119,9 @@ describe('bridge leader election (real processes)', () => {
 
   it('a second bridge waits while the first holds the Lease; only the leader acts', async () => {
     a = startBridge('bridge-a');
-    await waitFor('bridge-a to lead', () => leading(a), 30_000);
+    await waitFor('bridge-a to lead', () => leading(a), { timeoutMs: 30_000 });
     b = startBridge('bridge-b');
-    await waitFor('bridge-b to see bridge-a lead', () => logged(b, 'another bridge leads; waiting', { leader: 'bridge-a' }), 30_000);
+    await waitFor('bridge-b to see bridge-a lead', () => logged(b, 'another bridge leads; waiting', { leader: 'bridge-a' }), { timeoutMs: 30_000 });
     expect((await lease()).spec?.holderIdentity).toBe('bridge-a');
 
     await createHost('host-a');
@@ -138,7 +139,7 @@ describe('bridge leader election (real processes)', () => {
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
     await a.exited;
-    await waitFor('bridge-b to lead', () => leading(b), 40_000, 100);
+    await waitFor('bridge-b to lead', () => leading(b), { timeoutMs: 40_000, intervalMs: 100 });
     const tookMs = Date.now() - killedAt;
     // Not before the 15 s lease could have expired (counted from b's last observation, up to one 2 s retry
     // period after a's last renewal), and not much later than a retry period after that.
@@ -156,8 +157,8 @@ describe('bridge leader election (real processes)', () => {
   it('a bridge stopped with SIGTERM drains and releases the Lease: a waiting one leads at once', async () => {
     // bridge-c also serves the validating webhook (the admission hook of workers/bridge.ts), for this namespace.
     const c = startBridge('bridge-c', { TEMPERED_ADMISSION_LOCAL_CERT_DIR: join(stack.stateDir, unique('webhook')) });
-    await waitFor('bridge-c to see bridge-b lead', () => logged(c, 'another bridge leads; waiting', { leader: 'bridge-b' }), 30_000);
-    await waitFor('the webhook registration', () => logged(c, 'admission webhook serving and registered'), 30_000);
+    await waitFor('bridge-c to see bridge-b lead', () => logged(c, 'another bridge leads; waiting', { leader: 'bridge-b' }), { timeoutMs: 30_000 });
+    await waitFor('the webhook registration', () => logged(c, 'admission webhook serving and registered'), { timeoutMs: 30_000 });
     const refusal = await waitFor('a refusal by the webhook', async () => {
       const error = await objects
         .createNamespacedCustomObject({ ...GROUP, body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name: 'refused' }, spec: { online: false, bmc: { address: 'test://127.0.1.1', credentialsName: 'bmc' } } } })
@@ -170,7 +171,7 @@ describe('bridge leader election (real processes)', () => {
     expect(await b.exited).toBe(0);
     expect(logged(b, 'bridge drained')).toBe(true);
     expect(logged(b, 'stepped down: informers, work queue and worker stopped')).toBe(true);
-    await waitFor('bridge-c to lead', () => leading(c), 15_000, 100);
+    await waitFor('bridge-c to lead', () => leading(c), { timeoutMs: 15_000, intervalMs: 100 });
     expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect((await lease()).spec?.holderIdentity).toBe('bridge-c');
     c.child.kill('SIGTERM');

@@ -29,6 +29,8 @@ export interface ReconcilerDeps {
   kube: Pick<ResourceClient, 'update'>;
   /** Signal-with-start of the host workflow. */
   send: (desired: HostDesired, why: SendReason) => Promise<void>;
+  /** Whether a host counts towards the provisioning limit (told to its workflow in HostDesired). */
+  countsTowardLimit?: (host: HostObject) => boolean;
   logger: Logger;
 }
 
@@ -101,7 +103,12 @@ export class HostReconciler {
     const uid = host.metadata.uid ?? '';
     let sent = this.#sent.get(key);
     if (sent && sent.uid !== uid) sent = undefined;
-    const result = computeDesired({ host, secret: (ns, name) => secrets.get(objectKey(ns, name)), adopt: sent === undefined });
+    const result = computeDesired({
+      host,
+      secret: (ns, name) => secrets.get(objectKey(ns, name)),
+      adopt: sent === undefined,
+      countsTowardLimit: this.#deps.countsTowardLimit,
+    });
     if (!result.ok) {
       const version = host.metadata.resourceVersion ?? '';
       if (this.#invalidLogged.get(key) !== version) {

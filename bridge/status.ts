@@ -61,7 +61,9 @@ export function computeConditions(state: HostState): ConditionCore[] {
   const set = new Map<ComputedConditionType, ConditionCore>();
   const put = (type: ComputedConditionType, status: boolean, reason: string, message = '') =>
     set.set(type, { type, status: status ? 'True' : 'False', reason, message: message.slice(0, MAX_CONDITION_MESSAGE) });
-  const progressingMessage = state.waitingReason ?? state.operation?.summary ?? '';
+  // Why the host waits, when it does: for a slot under the provisioning limit, or a note of its own.
+  const note = state.delayed?.reason ?? state.waitingReason;
+  const progressingMessage = note ?? state.operation?.summary ?? '';
   const progressing = (reason: string) => {
     put('Manageable', true, 'Manageable');
     put('AvailableForProvisioning', false, 'NotAvailable');
@@ -98,7 +100,7 @@ export function computeConditions(state: HostState): ConditionCore[] {
       put('AvailableForProvisioning', true, 'Available');
       put('Provisioned', false, 'NotProvisioned');
       put('Ready', false, 'NotProvisioned');
-      put('Progressing', false, 'NotProgressing', state.waitingReason ?? '');
+      put('Progressing', false, 'NotProgressing', note ?? '');
       break;
     case 'provisioning':
       progressing('Provisioning');
@@ -109,7 +111,7 @@ export function computeConditions(state: HostState): ConditionCore[] {
       put('AvailableForProvisioning', false, 'NotAvailable');
       put('Provisioned', true, 'Provisioned');
       put('Ready', true, 'Provisioned');
-      put('Progressing', false, 'NotProgressing', state.waitingReason ?? '');
+      put('Progressing', false, 'NotProgressing', note ?? '');
       break;
     case 'deprovisioning':
       progressing('Deprovisioning');

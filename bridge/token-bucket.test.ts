@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from './fake-clock.ts';
+import { FakeClock } from '../test/fake-clock.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 describe('TokenBucket', () => {

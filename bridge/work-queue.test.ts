@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from './work-queue.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../test/wait.ts';
 
 /** A handler whose calls can be held open, recording order and per-key concurrency. */
 function recorder(options: { state?: Map<string, number>; hold?: boolean } = {}) {

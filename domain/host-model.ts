@@ -84,6 +84,11 @@ export interface HostDesired {
   credentials?: CredentialsView;
   /** `metadata.deletionTimestamp` is set. */
   deleting: boolean;
+  /**
+   * The host counts towards the provisioning limit (PROVISIONING_LIMIT; the bridge decides, by its BMC
+   * driver): its moves into inspecting, provisioning or deprovisioning claim a slot. Absent: they need none.
+   */
+  countsTowardProvisioningLimit?: boolean;
   /** `.status` of the object is empty (restore, pivot, or deleted by hand): publish it again. */
   statusMissing: boolean;
   /** Parsed `baremetalhost.metal3.io/status` annotation, sent only when `.status` is empty. */
@@ -134,6 +139,11 @@ export interface HostState {
   operation?: { name: string; workflowId: string; startedAt: string; summary: string };
   /** A human note on why the host waits (shown in the Progressing condition), e.g. an unsupported deploy. */
   waitingReason?: string;
+  /**
+   * Refused a slot under the provisioning limit (operationalStatus `delayed`): the state the host waits to
+   * enter and why. The host stays where it is until the bridge offers a slot (`offerSlot`, then `offered`).
+   */
+  delayed?: { state: string; reason: string; offered?: boolean };
   /** The BMC address the host was last registered with. */
   bmcAddress?: string;
   /** After an error: no new attempt before this time (ISO), unless the user changes something. */
@@ -166,12 +176,25 @@ export interface StatusPublication {
   removeAnnotations: string[];
   /** HardwareData to create or update (same name as the host), when inspection produced new data. */
   hardwareData?: Record<string, unknown>;
+  /**
+   * This publication moves the host into a provisioning-heavy state and claims a slot under the provisioning
+   * limit. When the bridge refuses, it shows `fallback` instead (the state before the move, made `delayed`
+   * with the bridge's reason: domain/host-lifecycle.ts `delay`) and answers `delayed`.
+   */
+  claim?: { fallback: { state: HostState; events: HostEvent[]; removeAnnotations: string[] } };
+}
+
+/** What the bridge did with a publication. */
+export interface PublishResult {
+  written: boolean;
+  /** The publication's slot claim was refused, for this reason: the host is `delayed` until offered a slot. */
+  delayed?: string;
 }
 
 /** The activities the bridge process serves on its own task queue (BRIDGE_TASK_QUEUE). */
 export interface BridgeActivities {
   /** Merge-patches `.status` (only our fields, only when changed), emits events, removes consumed annotations. */
-  publishStatus(publication: StatusPublication): Promise<{ written: boolean }>;
+  publishStatus(publication: StatusPublication): Promise<PublishResult>;
   /** The host is deleted: removes the finalizer (and HardwareData's), so Kubernetes can delete the object. */
   releaseHost(ref: HostRef): Promise<void>;
 }

@@ -1,7 +1,9 @@
 /**
  * BareMetalHost provisioning states with Metal3's strings verbatim, the transition table of BMO's host
  * state machine as data (reference §1.6, `host_state_machine.go`), and the operational statuses (§1.7).
- * Pure data and functions: the host workflow imports this to decide and check its moves.
+ * The table is the engine: every move a host makes names a trigger, and `moveBy` is the only way to get the
+ * next state (domain/host-lifecycle.ts `transition` applies it); a move the table lacks throws
+ * `IllegalTransition`. Pure data and functions.
  */
 
 /** The 13 provisioning states (`status.provisioning.state`), in lifecycle order. `""` is "none". */
@@ -63,14 +65,30 @@ export const STATE_KIND: Readonly<Record<ProvisioningState, StateKind>> = {
   deleting: 'terminal',
 };
 
-/** States in which `spec.online` is enforced, reboot annotations are honoured and the host may be detached. */
+/**
+ * The steady states: `spec.online` is enforced and reboot annotations are honoured there, and a host may be
+ * detached there without `force` (BMO's actionManageSteadyState and checkDetachedHost use the same list).
+ */
 export const STEADY_STATES: readonly ProvisioningState[] = ['available', 'provisioned', 'externally provisioned'];
 
-/** States whose entry needs a free slot under the provisioning limit (else operationalStatus `delayed`). */
+/**
+ * The provisioning-heavy states: at most PROVISIONING_LIMIT hosts are in them at once. Entering one from
+ * elsewhere needs a free slot, else the host stays put with operationalStatus `delayed` (BMO's
+ * updateHostStateFrom; Ironic counts the nodes cleaning, inspecting, deploying or tearing down behind them).
+ */
 export const CAPACITY_LIMITED_STATES: readonly ProvisioningState[] = ['inspecting', 'provisioning', 'deprovisioning'];
 
-/** States in which BMO does not (re-)register the host with the provisioner. */
+/**
+ * States in which the host is never (re-)registered with its BMC (BMO's ensureRegistered): not managed yet,
+ * the legacy no-op state, or already being removed.
+ */
 export const NO_REGISTRATION_STATES: readonly ProvisioningState[] = ['', 'unmanaged', 'match profile', 'deleting'];
+
+/** Whether `state` (an alias resolves) is one of `states`. */
+export function isOneOf(state: string, states: readonly ProvisioningState[]): boolean {
+  const parsed = parseProvisioningState(state);
+  return parsed !== undefined && states.includes(parsed);
+}
 
 export function isProvisioningState(value: string): value is ProvisioningState {
   return (PROVISIONING_STATES as readonly string[]).includes(value);
@@ -109,7 +127,7 @@ export const TRIGGERS = {
   cleanupGaveUp: 'deprovisioning failed more than 3 times while the host is being deleted',
   poweredOff: 'the host is powered off',
   powerOffGaveUp: 'powering off failed more than 3 times',
-  unregisteredWithoutCredentials: 'the host is not registered and there are no credentials to register it',
+  unregisteredWithoutCredentials: 'there are no usable BMC credentials to register the host or power it off',
   registrationGaveUp: 'registration failed more than 3 times while the host is being deleted',
   deleteRequested: 'the object has a deletionTimestamp',
   deleteRequestedWhileDetached: 'the object has a deletionTimestamp while detached (unless deleteAction: delay)',
@@ -190,6 +208,31 @@ export function transitionsFrom(state: Metal3ProvisioningState): Transition[] {
 /** The state a trigger leads to from `state`, or undefined when the trigger does not apply there. */
 export function nextState(state: Metal3ProvisioningState, trigger: TransitionTrigger): ProvisioningState | undefined {
   return transitionsFrom(state).find((t) => t.trigger === trigger)?.to;
+}
+
+/**
+ * A move the transition table does not have: a bug in a decision, never the user's doing. Its `type` is the
+ * InternalError code, so the host workflow records it on the host like any typed failure (and it is loud:
+ * logged as an error, shown as the host's errorMessage).
+ */
+export class IllegalTransition extends Error {
+  override readonly name = 'IllegalTransition';
+  readonly type = 'InternalError' as const;
+  readonly from: string;
+  readonly trigger: string;
+
+  constructor(from: string, trigger: string) {
+    super(`illegal transition: the state machine has no move from '${from || 'none'}' on ${trigger} (a bug in Tempered)`);
+    this.from = from;
+    this.trigger = trigger;
+  }
+}
+
+/** The state `trigger` moves a host in `from` to; throws `IllegalTransition` when the table has no such move. */
+export function moveBy(from: string, trigger: TransitionTrigger): ProvisioningState {
+  const to = nextState(from as Metal3ProvisioningState, trigger);
+  if (to === undefined) throw new IllegalTransition(from, trigger);
+  return to;
 }
 
 /** Whether the state machine has a move from `from` to `to` (by `trigger`, when given). */

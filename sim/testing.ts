@@ -6,6 +6,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { SimulatedBmc, Simulator } from './index.ts';
+import { waitFor } from '../test/wait.ts';
 
 /** A response as tests look at it. */
 export interface ClientResponse {
@@ -118,18 +119,11 @@ export async function startFileServer(): Promise<FileServer> {
   };
 }
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from '../test/wait.ts';
 
-/** Polls `check` every 10 ms until it returns true or `timeoutMs` passes; throws on timeout. */
+/** Polls `check` every 10 ms (the simulator's timings are tens of ms) until it holds; throws after `timeoutMs`. */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
+  await waitFor('a simulator condition', check, { timeoutMs, intervalMs: 10 });
 }
 
 /** What a test file gets from {@link useSimulatorFixture}. */

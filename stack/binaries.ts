@@ -245,3 +245,12 @@ export function openssl(): string {
   if (!found) throw new Error('openssl is needed to generate the local stack certificates');
   return found;
 }
+
+/**
+ * The image tools: `xorriso` (config drives, deploy ISOs), `qemu-img` (qcow2/vmdk/vdi conversion, test images)
+ * and `losetup` (loop devices for the image benchmark and the agent tests), installed from Debian when missing.
+ */
+export async function imageTools(progress: Progress): Promise<{ xorriso: string; qemuImg: string; losetup: string }> {
+  const found = await debianCommands({ xorriso: 'xorriso', 'qemu-img': 'qemu-utils', losetup: 'mount' }, progress);
+  return { xorriso: found.xorriso, qemuImg: found['qemu-img'], losetup: found.losetup };
+}

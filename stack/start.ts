@@ -15,6 +15,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
+import { imageTools } from './binaries.ts';
 import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
@@ -37,8 +39,11 @@ export interface StackJson {
   bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
   /** Tempered's own processes and their JSON logs. */
   engine: { workerLog: string; bridgeLog: string };
-  /** Where the demo's live ISO is served from. */
-  images: { liveIso: string };
+  /**
+   * Where the demo's images are served from: the live ISO, and the stand-in base IPA ISO (placeholder kernel,
+   * real boot configurations; see docs/images.md) that deploy ISOs are remastered from.
+   */
+  images: { liveIso: string; ipaIso: string };
   stateDir: string;
   pid: number;
   startedAt: string;
@@ -116,8 +121,14 @@ async function main(): Promise<void> {
 
   const kubeconfig = join(DOT_DIR, 'kubeconfig');
   copyFileSync(kube.kubeconfig, kubeconfig);
-  images = await startImageServer({ '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e) });
+  const { xorriso } = await imageTools(say);
+  const standIn = await buildStandInIpaIso(join(stateDir, 'ipa-stand-in.iso'), { xorriso });
+  images = await startImageServer({
+    '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e),
+    '/ipa.iso': { path: standIn.output },
+  });
   const liveIso = images.url('/demo-live.iso');
+  const ipaIso = images.url('/ipa.iso');
   say('starting Tempered: a worker and a bridge (with the validating webhook)');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
@@ -131,7 +142,7 @@ async function main(): Promise<void> {
     hosts,
     bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
     engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
-    images: { liveIso },
+    images: { liveIso, ipaIso },
     stateDir,
     pid: process.pid,
     startedAt: new Date().toISOString(),

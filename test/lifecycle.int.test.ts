@@ -13,9 +13,13 @@ import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
+import type { HostDesired } from '../domain/host-model.ts';
+import { startTestEngine, watchHosts } from './engine-fixture.ts';
+import { waitFor } from './wait.ts';
+import { settledAfter, waitingOnTimer } from './workflow-waits.ts';
 
 const stack = inject('stack');
 const RUN = Date.now().toString(36);
@@ -61,36 +65,14 @@ beforeAll(async () => {
   sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }, { profile: 'dmtf', password: SIM_PASSWORD, id: 'steady', uniqueIdentity: true }] });
   images = await startImageServer({ '/live.iso': Buffer.alloc(512 * 1024, 1), '/slow.iso': Buffer.alloc(512 * 1024, 2) });
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  // The watch is restarted when it ends (the apiserver answers 429 while a new CRD's watch cache fills).
-  let request: AbortController | undefined;
-  let watching = true;
-  const watch = async (): Promise<void> => {
-    if (!watching) return;
-    request = await new k8s.Watch(kc).watch(`/apis/metal3.io/v1alpha1/namespaces/${NS}/baremetalhosts`, {}, (_type, obj: Bmh) => {
-      const state = obj.status?.provisioning?.state;
-      if (state === undefined) return;
-      const list = seen.get(obj.metadata.name) ?? [];
-      if (list.at(-1) !== state) list.push(state);
-      seen.set(obj.metadata.name, list);
-    }, () => void setTimeout(() => void watch().catch(() => {}), 300)).catch(() => {
-      setTimeout(() => void watch().catch(() => {}), 300);
-      return undefined;
-    });
-  };
-  await watch();
-  stopWatch = () => {
-    watching = false;
-    request?.abort();
-  };
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
+  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, obj) => {
+    const state = obj.status?.provisioning?.state;
+    if (state === undefined) return;
+    const list = seen.get(obj.metadata.name) ?? [];
+    if (list.at(-1) !== state) list.push(state);
+    seen.set(obj.metadata.name, list);
   });
+  engine = await startTestEngine(stack, dir, RUN, NS);
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
 });
@@ -118,24 +100,19 @@ async function createHost(name: string, spec: Record<string, unknown>, annotatio
 const getHost = async (name: string): Promise<Bmh> => (await objects.getNamespacedCustomObject({ ...bmh, name })) as Bmh;
 const patchSpec = (name: string, spec: Record<string, unknown>) => objects.patchNamespacedCustomObject({ ...bmh, name, body: { spec } }, mergePatch);
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const name = what.split(' ')[0] ?? '';
-      const status = await getHost(name).then((h) => JSON.stringify(h.status), () => 'no such host');
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}; status ${status}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Waits until `probe` gives a value; a timeout shows the status of the host named first in `what`. */
+const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000) =>
+  waitFor(what, probe, {
+    timeoutMs,
+    intervalMs: 200,
+    detail: () => getHost(what.split(' ')[0] ?? '').then((h) => `status ${JSON.stringify(h.status)}`, () => 'no such host'),
+  });
+
+const hostWorkflow = (name: string) => client.workflow.getHandle(`bmh/${NS}/${name}`);
+
+/** The host's workflow has taken in an intent that satisfies `received` and is done acting on it (idle). */
+const settledOn = (name: string, what: string, received: (d: HostDesired) => boolean) =>
+  until(`${name} settled on ${what}`, () => settledAfter<HostDesired>(hostWorkflow(name), 'syncHost', received));
 
 const inState = (name: string, state: string, extra: (h: Bmh) => boolean = () => true) =>
   until(`${name} in ${state}`, async () => {
@@ -239,7 +216,10 @@ describe('a BareMetalHost through its lifecycle', () => {
     });
     expect(failed.status?.errorMessage).toMatch(/127\.0\.0\.1:9/);
     expect(failed.status?.errorMessage).toMatch(/reach|refused|connect/i);
-    await new Promise((r) => setTimeout(r, 15_000));
+    // Backing off: the workflow waits on a timer (BMO: 2 minutes minus up to half of it as jitter), with
+    // nothing running, instead of trying again.
+    const backoff = await until('dead backing off', () => waitingOnTimer(hostWorkflow('dead'), 30_000));
+    expect(backoff).toBeLessThanOrEqual(120_000);
     const later = await getHost('dead');
     expect(later.status?.errorCount).toBe(1);
     let attempts = 0;
@@ -283,9 +263,13 @@ describe('a BareMetalHost through its lifecycle', () => {
     // A pivot: the object reappears elsewhere (here: under a new name) with its status in the annotation.
     const annotation = JSON.stringify(provisioned.status);
     await createHost('redfish-2-moved', { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: sushyAddress(2), credentialsName: 'redfish-2-bmc' } }, { 'baremetalhost.metal3.io/status': annotation });
-    const restored = await inState('redfish-2-moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');
+    await inState('redfish-2-moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');
     expect(seen.get('redfish-2-moved')?.[0]).toBe('provisioned');
-    expect(restored.metadata.annotations?.['baremetalhost.metal3.io/status']).toBeUndefined();
+    // The status is written first, then the consumed annotation is removed (a second write): wait for that.
+    await until('redfish-2-moved without its status annotation', async () => {
+      const h = await getHost('redfish-2-moved');
+      return !('baremetalhost.metal3.io/status' in (h.metadata.annotations ?? {}));
+    });
     expect(images.gets('/live.iso')).toBe(isoFetches); // restored, not provisioned again
   });
 
@@ -308,7 +292,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     bmc.resetCounters();
     await annotate({ 'reboot.metal3.io/remediation': '{"mode":"hard"}' });
     await inState('steady', 'provisioned', (h) => h.status?.poweredOn === false);
-    await new Promise((r) => setTimeout(r, 3000));
+    await settledOn('steady', 'the keyed reboot', (d) => 'reboot.metal3.io/remediation' in d.annotations.reboot);
     expect(bmc.state().power).toBe('Off');
     expect((await annotationsOf())['reboot.metal3.io/remediation']).toBeDefined();
     expect(bmc.counters().resetActions).toMatchObject({ ForceOff: 1 });
@@ -320,7 +304,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     await until('steady detached', async () => (await getHost('steady')).status?.operationalStatus === 'detached');
     bmc.resetCounters();
     await patchSpec('steady', { online: false });
-    await new Promise((r) => setTimeout(r, 3000));
+    await settledOn('steady', 'online: false while detached', (d) => !d.spec.online && d.annotations.detached !== undefined);
     expect(bmc.state().power).toBe('On');
     await objects.deleteNamespacedCustomObject({ ...bmh, name: 'steady' });
     await until('steady gone', async () => (await getHost('steady').then(() => false, (e: { code?: number }) => e.code === 404)));

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isListening } from '../stack/ports.ts';
 import type { StackJson } from '../stack/start.ts';
+import { waitFor } from './wait.ts';
 
 const home = mkdtempSync(join(tmpdir(), 'tempered-npm-start-'));
 let child: ChildProcess | undefined;
@@ -21,21 +22,14 @@ afterAll(() => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
 });
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = (() => {
-      try {
-        return probe();
-      } catch {
-        return undefined;
-      }
-    })();
-    if (value) return value;
-    if (Date.now() > deadline || child?.exitCode !== null) throw new Error(`${child?.exitCode !== null ? `npm start exited (${child?.exitCode})` : 'timed out'} waiting for ${what}; output:\n${output.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** Waits until `probe` gives a value; fails at once if npm start exits, showing its output either way. */
+const until = <T>(what: string, probe: () => T | undefined | false, timeoutMs: number) =>
+  waitFor(what, probe, {
+    timeoutMs,
+    intervalMs: 250,
+    failIf: () => (child?.exitCode !== null ? `npm start exited (${child?.exitCode})` : undefined),
+    detail: () => `output:\n${output.slice(-3000)}`,
+  });
 
 describe('npm start', () => {
   it('brings Tempered up on simulated hosts, shows them in kubectl, takes a kubectl-applied host, and stops on Ctrl-C', async () => {
@@ -52,6 +46,9 @@ describe('npm start', () => {
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+    // The stand-in base IPA ISO deploy ISOs are remastered from (docs/images.md): an ISO 9660 image.
+    const ipaIso = Buffer.from(await (await fetch(handle.images.ipaIso)).arrayBuffer());
+    expect(ipaIso.subarray(0x8001, 0x8006).toString('latin1')).toBe('CD001');
 
     const kubectl = (args: string[], input?: string) => execFileSync(handle.kubectl, ['--kubeconfig', handle.kubeconfig, ...args], { encoding: 'utf8', ...(input ? { input } : {}) });
     const rows = () => kubectl(['get', 'bmh', '-A', '--no-headers']).trim().split('\n').map((l) => l.trim().split(/\s+/));

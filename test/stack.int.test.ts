@@ -14,6 +14,7 @@ import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startStack } from '../stack/index.ts';
 import { startTemporal } from '../stack/temporal.ts';
+import { waitFor } from './wait.ts';
 
 const stack = inject('stack');
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -24,14 +25,6 @@ function pidAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -209,12 +202,12 @@ describe('stopping the stack', () => {
       const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       owner.stdout.on('data', (d) => (out += d));
-      await waitFor('the owner to report its servers', () => out.includes('\n'), 120_000);
+      await waitFor('the owner to report its servers', () => out.includes('\n'), { timeoutMs: 120_000 });
       servers = (JSON.parse(out.split('\n')[0]!) as { pids: number[] }).pids;
       expect(servers.length).toBeGreaterThanOrEqual(3);
       for (const pid of servers) expect(pidAlive(pid)).toBe(true);
       owner.kill(signal);
-      await waitFor(`servers gone after ${signal}`, () => servers.every((pid) => !pidAlive(pid)), 20_000);
+      await waitFor(`servers gone after ${signal}`, () => servers.every((pid) => !pidAlive(pid)), { timeoutMs: 20_000 });
     });
   }
 });

@@ -22,6 +22,7 @@ import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import { syncHost } from '../workflows/messages.ts';
 import type { hostWorkflow } from '../workflows/host.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
+import { waitFor } from './wait.ts';
 
 const stack = inject('stack');
 const RUN = `peers-${Date.now().toString(36)}`;
@@ -90,13 +91,9 @@ afterAll(async () => {
 
 const lastState = (name: string): HostState | undefined => publications.get(name)?.at(-1)?.state;
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last state ${JSON.stringify(lastState(what.split(' ')[0] ?? ''))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Waits until `probe` holds; a timeout shows the last state the host named first in `what` published. */
+const until = (what: string, probe: () => boolean) =>
+  waitFor(what, probe, { timeoutMs: 60_000, detail: () => ({ lastState: lastState(what.split(' ')[0] ?? '') }) });
 
 function desired(name: string, address: string, version: string, spec: Partial<HostSpecIntent> = {}): HostDesired {
   return {

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { BRIDGE_TASK_QUEUE, HOST_TASK_QUEUE } from '../domain/names.ts';
 import { Bridge } from '../bridge/bridge.ts';
+import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
 import { TemporalEnvSchema, createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
 
@@ -50,6 +51,10 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend({
   TEMPERED_BRIDGE_CONCURRENCY: z.coerce.number().int().positive().default(Math.min(8, Math.max(2, availableParallelism()))),
   TEMPERED_RESYNC_SECONDS: positive().default(600),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(10),
+  /** Hosts inspecting, provisioning or deprovisioning at once; the others wait, `delayed` (BMO's variable). */
+  PROVISIONING_LIMIT: z.coerce.number().int().positive().default(DEFAULT_PROVISIONING_LIMIT),
+  /** `count`: hosts booting through virtual media count towards PROVISIONING_LIMIT too (BMO: `exempt`). */
+  TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA: z.enum(['exempt', 'count']).default('exempt'),
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   /** Validating webhook: mounted certificate files (in a cluster)... */
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
     concurrency: config.TEMPERED_BRIDGE_CONCURRENCY,
     resyncPeriodMs: config.TEMPERED_RESYNC_SECONDS * 1000,
     shutdownGraceMs: config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000,
+    provisioningLimit: { limit: config.PROVISIONING_LIMIT, countVirtualMedia: config.TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA === 'count' },
     logger,
   });
   onShutdown(logger, async () => {

@@ -10,11 +10,14 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { HostDesired, HostSpecIntent, HostState, StatusPublication } from '../domain/host-model.ts';
+import { delay } from '../domain/host-lifecycle.ts';
+import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import type { hostWorkflow } from './host.ts';
-import { abortOperation, hostState, syncHost } from './messages.ts';
+import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
+import { waitFor } from '../test/wait.ts';
+import { isIdle, waitingOnTimer } from '../test/workflow-waits.ts';
 
 const stack = inject('stack');
 const RUN = `wf${Date.now().toString(36)}`;
@@ -33,6 +36,8 @@ let running: Promise<unknown>;
 const fake: FakeHostActivities = fakeHostActivities();
 const publications = new Map<string, StatusPublication[]>();
 const released = new Set<string>();
+const refused = new Set<string>();
+const NO_SLOT = 'waiting for a provisioning slot: 2 of 2 hosts are inspecting, provisioning or deprovisioning';
 
 beforeAll(async () => {
   bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
@@ -45,8 +50,16 @@ beforeAll(async () => {
     namespace: stack.temporal.namespace,
     taskQueue: BRIDGE_QUEUE,
     activities: {
-      async publishStatus(p: StatusPublication) {
+      async publishStatus(p: StatusPublication): Promise<PublishResult> {
         const key = `${p.ref.namespace}/${p.ref.name}`;
+        // Host 'delayed' is refused its first slot claim, as a bridge at its provisioning limit refuses it.
+        if (p.claim && p.ref.name === 'delayed' && !refused.has(key)) {
+          refused.add(key);
+          const { fallback } = p.claim;
+          const shown = { ...p, ...fallback, state: delay(fallback.state, p.state.provisioningState, NO_SLOT) };
+          publications.set(key, [...(publications.get(key) ?? []), shown]);
+          return { written: true, delayed: NO_SLOT };
+        }
         publications.set(key, [...(publications.get(key) ?? []), p]);
         return { written: true };
       },
@@ -92,13 +105,7 @@ function published(name: string): StatusPublication[] {
   return publications.get(`${RUN}/${name}`) ?? [];
 }
 
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, probe: () => boolean | Promise<boolean>) => waitFor(what, probe, { timeoutMs: 30_000, intervalMs: 50 });
 
 const lastState = (name: string): HostState | undefined => published(name).at(-1)?.state;
 const statesSeen = (name: string) => published(name).map((p) => p.state.provisioningState).filter((s, i, a) => s !== a[i - 1]);
@@ -172,9 +179,10 @@ describe('host workflow on the real Temporal server', () => {
     const handle = await start(name, d, { errorBackoffBaseMs: 60_000 });
     await until('registration error', () => lastState(name)?.errorType === 'registration error');
     expect(lastState(name)).toMatchObject({ operationalStatus: 'error', errorCount: 1, provisioningState: 'registering' });
-    const attempts = fake.bmc(d.spec.bmc!.address).counters.registrations;
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(fake.bmc(d.spec.bmc!.address).counters.registrations).toBe(attempts); // backoff, not a tight loop
+    // Backing off (about a minute or two), not a tight loop: the workflow waits on its timer, nothing running.
+    await until('backing off', async () => (await waitingOnTimer(handle, 30_000)) !== undefined);
+    const children = (await handle.fetchHistory()).events?.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes) ?? [];
+    expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name)).toEqual(['registerWorkflow']);
 
     fake.failNext(d.spec.bmc!.address, 'registerBmc', 'BmcAuthFailed', 0);
     fake.secretVersions.set(`${name}-bmc`, '2');
@@ -184,6 +192,29 @@ describe('host workflow on the real Temporal server', () => {
     await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, credentials: { name: `${name}-bmc`, version: '2' } }));
     await handle.result();
     await record(handle, 'host-registration-error');
+  });
+
+  it('waits delayed when the bridge refuses a slot, and moves on, in one claim, when offered one', async () => {
+    const name = 'delayed';
+    const handle = await start(name, desiredFor(name, {}, { countsTowardProvisioningLimit: true }));
+    await until('delayed', () => lastState(name)?.operationalStatus === 'delayed');
+    expect(lastState(name)).toMatchObject({ provisioningState: 'registering', delayed: { state: 'inspecting', reason: NO_SLOT }, goodCredentials: { version: '1' } });
+    // It waits for the offer, nothing running, and does not ask again meanwhile.
+    await until('idle while delayed', () => isIdle(handle));
+    const claims = () => published(name).filter((p) => p.claim).length;
+    expect(claims()).toBe(1);
+    await handle.signal(syncHost, desiredFor(name, {}, { countsTowardProvisioningLimit: true })); // no change in what it wants
+    await until('idle again', () => isIdle(handle));
+    expect(claims()).toBe(1);
+
+    await handle.signal(offerSlot);
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    expect(statesSeen(name)).toEqual(['registering', 'inspecting', 'preparing', 'available']);
+    expect(lastState(name)).toMatchObject({ operationalStatus: 'OK' });
+    expect(claims()).toBe(2);
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
+    await handle.result();
+    await record(handle, 'host-delayed');
   });
 
   it('waits in provisioning with a clear message for a disk image (no deploy agent yet)', async () => {

@@ -1,11 +1,15 @@
 /**
  * hostWorkflow: the entity workflow of one BareMetalHost (ID `bmh/<namespace>/<name>`), alive as long as the
- * object is. It holds the user's intent (the latest `syncHost` from the bridge) and the host's state, runs
- * Metal3's transitions (decided by domain/host-lifecycle.ts), runs each operation as a child workflow with
- * its own history, and publishes user-visible changes through the bridge's `publishStatus` activity.
+ * object is. It holds the user's intent (the latest `syncHost` from the bridge) and the host's state, executes
+ * what domain/host-decisions.ts decides (every move through the one transition step of
+ * domain/host-lifecycle.ts), runs each operation as a child workflow with its own history, and publishes
+ * user-visible changes through the bridge's `publishStatus` activity (workflows/publication-queue.ts). Moving
+ * into a provisioning-heavy state claims a slot on that same publication: the bridge grants it or shows the
+ * host `delayed` until it offers one (`offerSlot`).
  *
- * Messages: `syncHost` (signal: new intent), `hostState` (query), `abortOperation` (update).
- * Ends when the host is deleted (after `releaseHost`); continues as new when history grows.
+ * Messages: `syncHost` (signal: new intent), `offerSlot` (signal: a slot is free), `hostState` (query),
+ * `abortOperation` (update). Ends when the host is deleted (after `releaseHost`); continues as new when
+ * history grows.
  */
 import {
   CancellationScope,
@@ -24,32 +28,40 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
+import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
 import {
   ANNOTATION,
   DEFAULT_LIFECYCLE_CONFIG,
   applyFailure,
   applySuccess,
-  applyTransition,
+  attach,
+  delay,
+  detach,
   initialHostState,
-  nextStep,
   onDesiredChanged,
   operationOf,
+  operationOfState,
   stateFromStatus,
+  transition,
+  undelay,
   type LifecycleConfig,
+  type Moved,
   type OperationRequest,
   type OperationResults,
 } from '../domain/host-lifecycle.ts';
-import type { HostDesired, HostEvent, HostState } from '../domain/host-model.ts';
+import type { HostDesired, HostEvent, HostState, PublishResult } from '../domain/host-model.ts';
 import { operationWorkflowId } from '../domain/names.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
 import { deprovisionWorkflow } from './deprovision.ts';
 import { inspectWorkflow } from './inspect.ts';
-import { abortOperation, hostState, syncHost } from './messages.ts';
+import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
 import { powerWorkflow } from './power.ts';
 import { provisionWorkflow } from './provision.ts';
+import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
 import { registerWorkflow } from './register.ts';
+import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
   /** The bridge's task queue (tests run bridges on queues of their own). */
@@ -84,20 +96,23 @@ const SA = {
   errorType: defineSearchAttributeKey('ErrorType', 'KEYWORD'),
 };
 
-/** The fields of the state that `.status` shows: a change in these is worth a publication. */
-function visibleKey(state: HostState): string {
-  const { powerCheckedAt: _p, retryAfter: _r, errorIntent: _i, consumedAnnotations: _c, deleteAttempts: _d, operation: _o, errorCode: _e, ...visible } = state;
-  return JSON.stringify(visible);
-}
+/** More decisions than this in a row without a wait is a decision bug: the workflow waits for a change. */
+const MAX_DECISIONS_WITHOUT_WAIT = 50;
 
 function describe(state: HostState, desired: HostDesired): string {
-  const lines = [
-    `**${desired.ref.namespace}/${desired.ref.name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${state.poweredOn ? 'on' : 'off'}`,
-  ];
+  const { namespace, name } = desired.ref;
+  const power = state.poweredOn ? 'on' : 'off';
+  const lines = [`**${namespace}/${name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${power}`];
   if (state.operation) lines.push(`running: ${state.operation.summary}`);
   if (state.errorType) lines.push(`error (${state.errorType}, ${state.errorCount}×): ${state.errorMessage}`);
+  if (state.delayed) lines.push(`delayed: ${state.delayed.reason}`);
   if (state.waitingReason) lines.push(`waiting: ${state.waitingReason}`);
   return lines.join('\n\n');
+}
+
+/** Whether `err` is a typed engine failure (an illegal transition): recorded on the host, not a task failure. */
+function isInternalError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { type?: unknown }).type === 'InternalError';
 }
 
 export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
@@ -106,6 +121,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // a later state in the queue is not published on its own. Each costs server work; histories from before
   // replay the old way.
   const v2 = patched('coalesce-publications-and-search-attributes');
+  // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
+  // it enters, and waits for the bridge's answer before going on.
+  const v3 = patched('provisioning-limit');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -115,15 +133,32 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   let changed = false;
   let forcePublish = !input.carried || desired.statusMissing;
 
-  // Publications wait here in order. Each provisioning state a host passes through is published (users
-  // watch them go by); changes within one state coalesce into the latest snapshot of that state.
-  const queue: { state: HostState; events: HostEvent[]; removeAnnotations: string[]; hardwareData?: Record<string, unknown> }[] = [];
+  const queue = new PublicationQueue(v2);
   const events: HostEvent[] = [];
   const removals = new Set<string>();
   let hardwareData: Record<string, unknown> | undefined;
   let publishing = false;
+  /** The bridge's answer to the slot claim in flight. */
+  let claimAnswer: PublishResult | undefined;
   let running: { scope: CancellationScope; abortReason?: string } | undefined;
 
+  const pending = () => {
+    const p = { events: events.splice(0), removeAnnotations: [...removals], ...(hardwareData ? { hardwareData } : {}) };
+    removals.clear();
+    hardwareData = undefined;
+    return p;
+  };
+  const publish = () => queue.add(state, pending());
+  const consume = (keys: string[]) => {
+    for (const k of keys) removals.add(k);
+    state = { ...state, consumedAnnotations: [...new Set([...state.consumedAnnotations, ...keys])] };
+  };
+  const fold = (result: Moved) => {
+    if (result.consume.length > 0) consume(result.consume);
+    state = { ...result.state, consumedAnnotations: state.consumedAnnotations };
+    events.push(...result.events);
+    publish();
+  };
 
   setHandler(hostState, () => state);
   setHandler(abortOperation, ({ reason }) => {
@@ -132,26 +167,6 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     running.scope.cancel();
     return { aborted: state.operation.name };
   });
-
-  const publish = () => {
-    const last = queue.at(-1);
-    const pending = { events: events.splice(0), removeAnnotations: [...removals], ...(hardwareData ? { hardwareData } : {}) };
-    removals.clear();
-    hardwareData = undefined;
-    if (last && last.state.provisioningState === state.provisioningState) {
-      last.state = state;
-      last.events.push(...pending.events);
-      last.removeAnnotations = [...new Set([...last.removeAnnotations, ...pending.removeAnnotations])];
-      if (pending.hardwareData) last.hardwareData = pending.hardwareData;
-    } else {
-      queue.push({ state, ...pending });
-    }
-  };
-  const consume = (keys: string[]) => {
-    for (const k of keys) removals.add(k);
-    state = { ...state, consumedAnnotations: [...new Set([...state.consumedAnnotations, ...keys])] };
-  };
-
   setHandler(syncHost, (next) => {
     desired = next;
     state = onDesiredChanged(state, next);
@@ -165,34 +180,37 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     changed = true;
   });
+  setHandler(offerSlot, () => {
+    // The slot is reserved for this host: it claims it on its next move (decide lets it through).
+    if (!state.delayed) return;
+    state = { ...state, delayed: { ...state.delayed, offered: true } };
+    changed = true;
+  });
 
   // One publication in flight at a time, in order; unchanged snapshots are not sent.
   const publisher = async () => {
     for (;;) {
       await condition(() => queue.length > 0);
-      const next = queue.shift();
+      const next = queue.next(lastPublishedState, forcePublish);
       if (!next) continue;
-      const following = queue[0];
-      if (v2 && following && next.state.provisioningState === lastPublishedState && !forcePublish) {
-        // Only fields of a state already shown changed, and a later snapshot carries them too: fold this one
-        // into it (its Events first) instead of spending a write and two Temporal tasks on it.
-        following.events.unshift(...next.events);
-        following.removeAnnotations = [...new Set([...next.removeAnnotations, ...following.removeAnnotations])];
-        if (next.hardwareData && !following.hardwareData) following.hardwareData = next.hardwareData;
-        continue;
-      }
-      const key = visibleKey(next.state);
-      if (!forcePublish && key === lastPublished && next.events.length === 0 && next.removeAnnotations.length === 0 && !next.hardwareData) continue;
+      if (unchanged(next, lastPublished, forcePublish)) continue;
       forcePublish = false;
       publishing = true;
+      const key = visibleKey(next.state);
       try {
-        await bridge.publishStatus({ ref: desired.ref, ...next });
-        lastPublished = key;
-        lastPublishedState = next.state.provisioningState;
+        const result = await bridge.publishStatus({ ref: desired.ref, ...next });
+        if (next.claim) claimAnswer = result;
+        // A refused claim showed the state before the move; the workflow records what it shows.
+        if (!result.delayed) {
+          lastPublished = key;
+          lastPublishedState = next.state.provisioningState;
+        }
       } catch (err) {
         // The bridge refused this snapshot for good (transient failures are retried by the policy): the
-        // host goes on, and the next change publishes again. The refusal is in history and the log.
+        // host goes on (a claim counts as granted), and the next change publishes again. The refusal is in
+        // history and the log.
         log.error('status publication refused', { error: hostFailureOf(err).message });
+        if (next.claim) claimAnswer = { written: false };
       } finally {
         publishing = false;
       }
@@ -207,10 +225,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (desired.restoredStatus) {
       state = stateFromStatus(desired.restoredStatus, desired.ref.uid);
       consume([ANNOTATION.status]);
-      events.push({ type: 'Normal', reason: 'StatusRestored', message: `Status restored from the ${ANNOTATION.status} annotation (state ${state.provisioningState || 'new'})` });
-    } else if (desired.adoptStatus && (desired.adoptStatus as { provisioning?: { state?: string } }).provisioning?.state) {
-      state = stateFromStatus(desired.adoptStatus, desired.ref.uid);
-      events.push({ type: 'Normal', reason: 'StatusAdopted', message: `Adopted the host in state ${state.provisioningState}: registering with the BMC again` });
+      const message = `Status restored from the ${ANNOTATION.status} annotation (state ${state.provisioningState || 'new'})`;
+      events.push({ type: 'Normal', reason: 'StatusRestored', message });
+    } else if ((desired.adoptStatus as { provisioning?: { state?: string } } | undefined)?.provisioning?.state) {
+      state = stateFromStatus(desired.adoptStatus ?? {}, desired.ref.uid);
+      const message = `Adopted the host in state ${state.provisioningState}: registering with the BMC again`;
+      events.push({ type: 'Normal', reason: 'StatusAdopted', message });
     }
     if (events.length > 0) publish();
   }
@@ -223,12 +243,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     ...(state.goodCredentials?.version ? { credentialsVersion: state.goodCredentials.version } : {}),
   });
 
-  const fold = (result: { state: HostState; events: HostEvent[] }) => {
-    state = result.state;
-    events.push(...result.events);
-    publish();
+  const searchAttributes = new SearchAttributeBook(v2);
+  const upsert = (updates: SearchAttributeUpdate[]) => {
+    if (updates.length > 0) upsertSearchAttributes(updates.map((u) => ({ key: SA[u.field], value: u.value })));
   };
 
+  /** Runs an operation (a child workflow, or folded at once when no BMC call is needed) and folds its outcome. */
   async function runOperation(request: OperationRequest): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
@@ -237,41 +257,36 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     // Operations that need no BMC call are folded without a child.
     if (request.name === 'prepare') {
       if (desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message: 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue' }, desired, now, workflowRandom(), config));
+        const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
+        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
         return;
       }
       if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
-        events.push({ type: 'Normal', reason: 'CleaningSkipped', message: 'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned' });
+        const message =
+          'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
+        events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
       }
       fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
       return;
     }
-    if (request.name === 'provision' && (request.image.format ?? '') !== 'live-iso') {
-      const reason = `image format '${request.image.format ?? 'unset'}' is written to disk by the deploy agent, which this engine does not have yet; the host waits in provisioning (only live-iso images are deployed so far)`;
-      if (state.waitingReason !== reason) {
-        state = { ...state, waitingReason: reason };
-        events.push({ type: 'Warning', reason: 'ProvisioningWaiting', message: reason });
-        publish();
-      }
-      await condition(() => changed);
-      return;
-    }
     if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
-      const skipped = `the ${address.ok ? address.address.type : ''} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
+      const driver = address.ok ? address.address.type : '';
+      const skipped = `the ${driver} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
       fold(applySuccess(state, request, { poweredOn: state.poweredOn, skipped }, desired, now));
       return;
     }
 
     sequence += 1;
-    const workflowId = operationWorkflowId(desired.ref.namespace, desired.ref.name, request.name, sequence);
+    const { namespace, name } = desired.ref;
+    const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
     const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
-    await upsertOperation(request.name);
+    upsert(searchAttributes.operation(request.name, state));
     setCurrentDetails(describe(state, desired));
     const options = {
       workflowId,
       workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
-      staticSummary: `${summary}: ${desired.ref.namespace}/${desired.ref.name} via ${address.ok ? address.address.type : 'BMC'}`,
+      staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
     };
     const scope = new CancellationScope();
     running = { scope };
@@ -283,8 +298,10 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
             return executeChild(registerWorkflow, { ...options, args: [{ target: t }] });
           case 'inspect':
             return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
-          case 'provision':
-            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...(desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {}) }] });
+          case 'provision': {
+            const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
+            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...bootMode }] });
+          }
           case 'deprovision':
             return executeChild(deprovisionWorkflow, { ...options, args: [{ target: t, virtualMedia: Boolean(capabilities?.virtualMedia) }] });
           case 'power':
@@ -298,52 +315,108 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       fold(done);
     } catch (err) {
       let failure: HostFailure = hostFailureOf(err);
-      if (running.abortReason !== undefined) failure = { code: 'OperationAborted', message: `${request.name} aborted by an operator: ${running.abortReason}` };
+      if (running.abortReason !== undefined) {
+        failure = { code: 'OperationAborted', message: `${request.name} aborted by an operator: ${running.abortReason}` };
+      }
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
     } finally {
       running = undefined;
       state = { ...state, operation: undefined };
-      await upsertOperation('');
+      upsert(searchAttributes.operation('', state));
     }
   }
 
-  const searchAttributes = { provisioningState: '', operationalStatus: '', errorType: '', operation: '' };
-  let pendingOperation: string | undefined;
-  async function upsertOperation(operation: string): Promise<void> {
-    if (v2) {
-      // Starting an operation shows at once; its end is shown with the next state, in the same upsert.
-      if (operation === '') pendingOperation = '';
-      else {
-        pendingOperation = operation;
-        upsertStateAttributes();
-      }
+  /**
+   * Moves the host by `trigger`. Entering a provisioning-heavy state claims a slot on the publication of the
+   * new state; when the bridge refuses, the host stays where it was, delayed (the bridge already shows that).
+   */
+  async function move(step: Extract<Step, { kind: 'transition' }>, now: number): Promise<void> {
+    const before = state;
+    // Only a host the bridge counts claims: for the others the move costs no wait for an answer.
+    const claim = v3 && desired.countsTowardProvisioningLimit === true && claimsSlot(state, step.trigger);
+    const moved = transition(state, step.trigger, desired, now);
+    log.info('transition', { from: before.provisioningState, to: moved.state.provisioningState, trigger: step.trigger, reason: step.reason });
+    if (!claim) {
+      fold(moved);
       return;
     }
-    if (searchAttributes.operation === operation) return;
-    searchAttributes.operation = operation;
-    upsertSearchAttributes([{ key: SA.operation, value: operation }]);
+    if (moved.consume.length > 0) consume(moved.consume);
+    state = { ...moved.state, consumedAnnotations: state.consumedAnnotations };
+    events.push(...moved.events);
+    claimAnswer = undefined;
+    queue.addClaim(state, pending(), before);
+    await condition(() => claimAnswer !== undefined);
+    const reason = (claimAnswer as PublishResult | undefined)?.delayed;
+    if (reason === undefined) return;
+    log.info('delayed: no slot under the provisioning limit', { state: moved.state.provisioningState, reason });
+    // Signals may have changed the state meanwhile; what they change is not shown, so it is what the bridge shows.
+    state = delay(onDesiredChanged(before, desired), moved.state.provisioningState, reason);
+    lastPublished = visibleKey(state);
+    lastPublishedState = state.provisioningState;
   }
-  function upsertStateAttributes(): void {
-    const next = { provisioningState: state.provisioningState || 'none', operationalStatus: state.operationalStatus || 'none', errorType: state.errorType || 'none' };
-    const updates = [];
-    if (next.provisioningState !== searchAttributes.provisioningState) updates.push({ key: SA.provisioningState, value: next.provisioningState });
-    if (next.operationalStatus !== searchAttributes.operationalStatus) updates.push({ key: SA.operationalStatus, value: next.operationalStatus });
-    if (next.errorType !== searchAttributes.errorType) updates.push({ key: SA.errorType, value: next.errorType });
-    if (v2 && pendingOperation !== undefined && pendingOperation !== searchAttributes.operation) {
-      updates.push({ key: SA.operation, value: pendingOperation });
-      searchAttributes.operation = pendingOperation;
+
+  /** Executes one decision (all but `release`, which ends the workflow). */
+  async function execute(step: Step, now: number): Promise<void> {
+    switch (step.kind) {
+      case 'transition':
+        await move(step, now);
+        break;
+      case 'detach':
+        fold(detach(state));
+        break;
+      case 'attach':
+        fold(attach(state));
+        break;
+      case 'undelay':
+        state = undelay(state);
+        publish();
+        break;
+      case 'consume':
+        consume(step.annotations);
+        publish();
+        break;
+      case 'fail':
+        fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
+        break;
+      case 'operation':
+        await runOperation(step.request);
+        break;
+      case 'checkPower': {
+        try {
+          const { poweredOn } = await bmcCall('quick', 'readPower', 'steady state: read power', target());
+          if (poweredOn !== state.poweredOn) {
+            const message = `The BMC reports power ${poweredOn ? 'on' : 'off'}, changed outside Tempered`;
+            events.push({ type: 'Normal', reason: 'PowerChanged', message });
+          }
+          state = { ...state, poweredOn, powerCheckedAt: new Date(now).toISOString() };
+        } catch (err) {
+          const failure = hostFailureOf(err);
+          state = { ...state, powerCheckedAt: new Date(now).toISOString() };
+          events.push({ type: 'Warning', reason: 'PowerCheckFailed', message: failure.message });
+        }
+        publish();
+        break;
+      }
+      case 'release':
+        break;
+      case 'wait':
+        // A wait the user should see (a deploy this engine cannot run yet): shown once, with a Warning.
+        if (step.notice && state.waitingReason !== step.reason) {
+          state = { ...state, waitingReason: step.reason };
+          events.push({ type: 'Warning', reason: step.notice, message: step.reason });
+          publish();
+        }
+        if (step.until !== undefined) await condition(() => changed, Math.max(step.until - now, 1));
+        else await condition(() => changed);
+        break;
     }
-    pendingOperation = undefined;
-    if (updates.length === 0) return;
-    Object.assign(searchAttributes, next);
-    upsertSearchAttributes(updates);
   }
 
   let detailsKey = '';
   let spins = 0;
   for (;;) {
-    upsertStateAttributes();
+    upsert(searchAttributes.state(state));
     const details = describe(state, desired);
     if (details !== detailsKey) {
       setCurrentDetails(details);
@@ -359,57 +432,30 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
 
     changed = false;
     const now = workflowNow();
-    const step = nextStep(state, desired, now, config);
-    // Steps other than waits change the state; a run of them without a wait means a decision bug.
+    const step = decide(state, desired, now, config);
     spins = step.kind === 'wait' ? 0 : spins + 1;
-    if (spins > 50) {
-      log.error('lifecycle made 50 decisions without waiting; waiting for a change', { step: step.kind });
+    if (spins > MAX_DECISIONS_WITHOUT_WAIT) {
+      log.error(`lifecycle made ${MAX_DECISIONS_WITHOUT_WAIT} decisions without waiting; waiting for a change`, { step: step.kind });
       spins = 0;
       await condition(() => changed);
       continue;
     }
-    switch (step.kind) {
-      case 'transition': {
-        log.info('transition', { from: state.provisioningState, to: step.to, reason: step.reason });
-        const result = applyTransition(state, step, desired, now);
-        if (result.consume.length) consume(result.consume);
-        fold(result);
-        break;
-      }
-      case 'consume':
-        consume(step.annotations);
-        publish();
-        break;
-      case 'fail':
-        fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
-        break;
-      case 'operation':
-        await runOperation(step.request);
-        break;
-      case 'checkPower': {
-        try {
-          const { poweredOn } = await bmcCall('quick', 'readPower', 'steady state: read power', target());
-          if (poweredOn !== state.poweredOn) {
-            events.push({ type: 'Normal', reason: 'PowerChanged', message: `The BMC reports power ${poweredOn ? 'on' : 'off'}, changed outside Tempered` });
-          }
-          state = { ...state, poweredOn, powerCheckedAt: new Date(now).toISOString() };
-        } catch (err) {
-          const failure = hostFailureOf(err);
-          state = { ...state, powerCheckedAt: new Date(now).toISOString() };
-          events.push({ type: 'Warning', reason: 'PowerCheckFailed', message: failure.message });
-        }
-        publish();
-        break;
-      }
-      case 'release':
-        await publicationsDone();
-        await bridge.releaseHost(desired.ref);
-        log.info('host released: workflow ends');
-        return;
-      case 'wait':
-        if (step.until !== undefined) await condition(() => changed, Math.max(step.until - now, 1));
-        else await condition(() => changed);
-        break;
+    if (step.kind === 'release') {
+      await publicationsDone();
+      await bridge.releaseHost(desired.ref);
+      log.info('host released: workflow ends');
+      return;
+    }
+    try {
+      await execute(step, now);
+    } catch (err) {
+      // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
+      // with a backoff, never a crash loop; the next change decides again.
+      if (!isInternalError(err)) throw err;
+      const failure = hostFailureOf(err);
+      log.error('illegal decision', { step: step.kind, error: failure.message });
+      const operation = operationOfState(state.provisioningState);
+      fold(applyFailure(state, operation, failure, desired, now, workflowRandom(), config));
     }
   }
 }

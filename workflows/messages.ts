@@ -13,3 +13,9 @@ export const hostState = defineQuery<HostState>('hostState');
 
 /** Aborts the running operation, if any; the host records an error and waits for a change. */
 export const abortOperation = defineUpdate<{ aborted: string | null }, [{ reason: string }]>('abortOperation');
+
+/**
+ * The bridge offers a delayed host a slot under the provisioning limit (one is reserved for it): the host
+ * claims it by moving on, or lets it go by no longer wanting that state.
+ */
+export const offerSlot = defineSignal<[]>('offerSlot');

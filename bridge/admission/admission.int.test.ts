@@ -21,6 +21,7 @@ import { RULES, type RuleId } from './rules.ts';
 import { makeLocalWebhookCertificates } from './local-certs.ts';
 import { registerAdmissionWebhook, unregisterAdmissionWebhook, WEBHOOK_NAME } from './register.ts';
 import { startAdmissionServer, VALIDATE_BAREMETALHOST_PATH, type AdmissionServer } from './server.ts';
+import { waitFor } from '../../test/wait.ts';
 
 const stack = inject('stack');
 const token = `${process.pid}-${Date.now().toString(36)}`;
@@ -100,13 +101,16 @@ beforeAll(async () => {
 
   // The apiserver picks up webhook configurations asynchronously: wait until it calls ours.
   const probe = manifest(bmh('07564256-96ae-4315-ab03-8d34ece60fbb'));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const result = await apply(NS, probe, true);
-    if (result.stderr.includes(DENIED)) break;
-    if (Date.now() > deadline) throw new Error(`the webhook never became active: ${result.code} ${result.stderr}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  let last = '';
+  await waitFor(
+    'the webhook to be active',
+    async () => {
+      const result = await apply(NS, probe, true);
+      last = `${result.code} ${result.stderr}`;
+      return result.stderr.includes(DENIED);
+    },
+    { timeoutMs: 30_000, intervalMs: 250, detail: () => `last answer: ${last}` },
+  );
 });
 
 afterAll(async () => {

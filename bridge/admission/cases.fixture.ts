@@ -23,6 +23,7 @@ export interface RefusedCase {
 }
 
 const REDFISH_VM = 'redfish-virtualmedia://192.0.2.10/redfish/v1/Systems/1';
+const SHA256 = 'be254ebfd73e66ca91f6d91f5050aa2ee1ec4813ee65ba472f608ed340cbff09';
 const IPMI = 'ipmi://192.0.2.20:623';
 
 /** A valid BareMetalHost named `name`, with `spec` merged over a Redfish virtual-media host. */
@@ -74,8 +75,47 @@ export const REFUSED: readonly RefusedCase[] = [
   { scenario: 'root device name without /dev/', rule: 'root-device-name', host: bmh('hint-no-dev', { rootDeviceHints: { deviceName: 'sda' } }), message: 'device name of root device hint must be a /dev/ path, not "sda"' },
   { scenario: 'root device by UUID link', rule: 'root-device-name', host: bmh('hint-by-uuid', { rootDeviceHints: { deviceName: '/dev/disk/by-uuid/cdaacd50-3a4c-421c-91c0-fe9ba7b8b2f1' } }), message: 'device name of root device hint must be path in /dev/ or /dev/disk/by-path/, not "/dev/disk/by-uuid/cdaacd50-3a4c-421c-91c0-fe9ba7b8b2f1"' },
   { scenario: 'image URL without a scheme', rule: 'image-url', host: bmh('image-relative', { image: { url: 'test1', checksum: 'abc' } }), message: 'image URL test1 is invalid: parse "test1": invalid URI for request' },
-  { scenario: 'image URL with a space in the host', rule: 'image-url', host: bmh('image-space', { image: { url: 'http://exa mple.com/a.qcow2' } }), message: 'image URL http://exa mple.com/a.qcow2 is invalid: parse "http://exa mple.com/a.qcow2": invalid character " " in host name' },
-  { scenario: 'empty image URL', rule: 'image-url', host: bmh('image-empty', { image: { url: '' } }), message: 'image URL  is invalid: parse "": empty url' },
+  {
+    scenario: 'image URL with a space in the host',
+    rule: 'image-url',
+    host: bmh('image-space', { image: { url: 'http://exa mple.com/a.qcow2', checksum: SHA256 } }),
+    message:
+      'image URL http://exa mple.com/a.qcow2 is invalid: ' +
+      'parse "http://exa mple.com/a.qcow2": invalid character " " in host name',
+  },
+  {
+    scenario: 'qcow2 image without a checksum',
+    rule: 'image-checksum',
+    host: bmh('image-no-checksum', { image: { url: 'https://images.example.com/os.qcow2', format: 'qcow2' } }),
+    message: 'checksum is required for normal images',
+  },
+  {
+    scenario: 'image without format or checksum',
+    rule: 'image-checksum',
+    host: bmh('image-bare', { image: { url: 'https://images.example.com/os.img' } }),
+    message: 'checksum is required for normal images',
+  },
+  {
+    scenario: 'unknown checksumType',
+    rule: 'image-checksum',
+    host: bmh('image-sha42', {
+      image: { url: 'https://images.example.com/os.img', checksum: SHA256, checksumType: 'SHA42' },
+    }),
+    message: 'unknown checksumType SHA42, supported are auto, md5, sha256, sha512',
+    apiserverMayRefuse: 'checksumType is an enum in the CRD schema',
+  },
+  {
+    scenario: 'oci:// image with a checksum',
+    rule: 'image-checksum',
+    host: bmh('image-oci-checksum', { image: { url: 'oci://registry.example.com/os/disk:1.0', checksum: SHA256 } }),
+    message: 'spec.image.checksum must be empty for OCI images (oci:// images have embedded checksums)',
+  },
+  {
+    scenario: 'empty image URL',
+    rule: 'image-url',
+    host: bmh('image-empty', { image: { url: '', checksum: SHA256 } }),
+    message: 'image URL  is invalid: parse "": empty url',
+  },
   { scenario: 'unknown inspectionMode', rule: 'inspection-mode-value', host: bmh('inspect-mode-bogus', { inspectionMode: 'thorough' }), message: "invalid inspectionMode value: thorough, allowed values are 'disabled', 'agent' or 'fast'", apiserverMayRefuse: 'the CRD enum refuses unknown values itself' },
   { scenario: 'inspect annotation disabled but inspectionMode agent', rule: 'inspection-mode-conflict', host: bmh('inspect-conflict', { inspectionMode: 'agent', bootMACAddress: '00:1a:74:74:e5:cb' }, { 'inspect.metal3.io': 'disabled' }), message: 'inspect.metal3.io annotation and inspectionMode field have contradicting values' },
   { scenario: 'fast inspection on IPMI', rule: 'inspection-fast-driver', host: bmh('fast-ipmi', { ...bmc(IPMI), inspectionMode: 'fast' }), message: 'BMC driver ipmi does not support out-of-band inspection, which inspectionMode "fast" requires', apiserverMayRefuse: 'inspectionMode "fast" is a v0.14 value' },
@@ -148,6 +188,20 @@ export const ADMITTED: readonly { scenario: string; host: Manifest; apiserverMay
   },
   { scenario: 'software RAID on IPMI', host: bmh('ok-sw-raid', { ...bmc(IPMI), raid: { softwareRAIDVolumes: [{ level: '1', physicalDisks: [{ deviceName: '/dev/sda' }, { deviceName: '/dev/sdb' }] }, { level: '0' }] } }) },
   { scenario: 'live ISO from an OCI registry', host: bmh('ok-oci', { image: { url: 'oci://registry.example.com/os/live:1.0', format: 'live-iso' } }) },
+  {
+    scenario: 'live ISO over http without a checksum',
+    host: bmh('ok-live-iso', { image: { url: 'http://images.example.com/live.iso', format: 'live-iso' } }),
+  },
+  {
+    scenario: 'raw image with an md5 digest and no checksumType',
+    host: bmh('ok-md5', {
+      image: { url: 'http://images.example.com/os.raw', checksum: 'd41d8cd98f00b204e9800998ecf8427e', format: 'raw' },
+    }),
+  },
+  {
+    scenario: 'oci:// disk image without a checksum',
+    host: bmh('ok-oci-disk', { image: { url: 'oci://registry.example.com/os/disk:1.0' } }),
+  },
   { scenario: 'disablePowerOff with online true', host: bmh('ok-power', { disablePowerOff: true }) },
   {
     scenario: 'every annotation with a valid value',

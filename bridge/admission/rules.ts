@@ -11,6 +11,8 @@
  * - The BMC-address immutability rule reads the old object's status (the one the engine wrote).
  */
 import { checkBmcAddress, type BmcAddress } from '../../domain/bmc-address.ts';
+import type { ImageIntent } from '../../domain/host-model.ts';
+import { imageSpecProblem } from '../../domain/image.ts';
 import { annotationViolations, DETACHED_ANNOTATION, INSPECT_ANNOTATION } from './annotations.ts';
 import { isUuid, macAddressError, requestUriError } from './go-parsers.ts';
 import { flag, list, record, stringMap, text } from './read.ts';
@@ -35,6 +37,7 @@ export const RULES = {
   'name-uuid': 'the name cannot be a UUID',
   'root-device-name': 'rootDeviceHints.deviceName must be /dev/<name> or /dev/disk/by-path/<name>',
   'image-url': 'spec.image.url must parse as a request URI',
+  'image-checksum': 'a non-live-ISO image needs a checksum of a known checksumType; an oci:// image must not have one',
   'inspection-mode-value': "inspectionMode must be 'disabled', 'agent' or 'fast'",
   'inspection-mode-conflict': 'the inspect.metal3.io annotation and inspectionMode must agree',
   'inspection-fast-driver': "inspectionMode 'fast' needs a driver with out-of-band inspection",
@@ -217,7 +220,18 @@ const imageRule: Rule = (host) => {
   if (!image) return [];
   const url = text(image.url);
   const error = requestUriError(url);
-  return error ? [v('image-url', `image URL ${url} is invalid: ${error}`)] : [];
+  const out = error ? [v('image-url', `image URL ${url} is invalid: ${error}`)] : [];
+  // The same check the engine applies before a deploy (domain/image.ts), with BMO's messages.
+  const format = text(image.format);
+  const checksumType = text(image.checksumType);
+  const problem = imageSpecProblem({
+    url,
+    checksum: text(image.checksum),
+    ...(checksumType ? { checksumType: checksumType as NonNullable<ImageIntent['checksumType']> } : {}),
+    ...(format ? { format: format as NonNullable<ImageIntent['format']> } : {}),
+  });
+  if (problem) out.push(v('image-checksum', problem));
+  return out;
 };
 
 const INSPECTION_MODES = ['disabled', 'agent', 'fast'];

@@ -78,6 +78,12 @@ export function fakeHostActivities(): FakeHostActivities {
     async checkImage() {
       return { sizeBytes: 1024 };
     },
+    async resolveImage(image) {
+      const format = image.format === 'qcow2' || image.format === 'vmdk' || image.format === 'vdi' ? image.format : 'raw';
+      const checksum = { algorithm: 'sha256' as const, value: '0'.repeat(64) };
+      const fileName = image.url.split('/').pop() ?? '';
+      return { url: image.url, fileName, checksum, diskFormat: format, detectedFormat: format, sizeBytes: 1024 };
+    },
     async insertVirtualMedia(target, request) {
       check(target, 'insertVirtualMedia');
       const b = bmc(target.address);

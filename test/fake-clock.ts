@@ -1,5 +1,5 @@
 /** Test support: a manual clock for the token bucket, the informer and leader election. */
-import type { Clock } from './token-bucket.ts';
+import type { Clock } from '../bridge/token-bucket.ts';
 
 /** Lets pending promise callbacks and I/O callbacks run. */
 export const flush = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -5,9 +5,9 @@
  * status is missing (restoring from `restoredStatus` like BMO), and on deletion calls `releaseHost` and ends.
  */
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { BridgeActivities, HostDesired, HostState, StatusPublication } from '../domain/host-model.ts';
-import { BRIDGE_TASK_QUEUE } from '../domain/names.ts';
-import { hostState, syncHost } from '../workflows/messages.ts';
+import type { BridgeActivities, HostDesired, HostState, StatusPublication } from '../../domain/host-model.ts';
+import { BRIDGE_TASK_QUEUE } from '../../domain/names.ts';
+import { hostState, syncHost } from '../../workflows/messages.ts';
 
 export type TestPublication = Omit<StatusPublication, 'ref'>;
 
