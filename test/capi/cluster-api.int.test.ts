@@ -14,7 +14,8 @@ import * as k8s from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClusterJoinActivities, type VerifyJoinInput } from '../../activities/cluster-join.ts';
-import { unique, waitFor } from '../../bridge/test-support.ts';
+import { unique } from '../support.ts';
+import { waitFor } from '../wait.ts';
 import { CredentialStore, HostOs } from '../../sim/os/host-os.ts';
 import type { ConfigDriveFiles } from '../../sim/os/index.ts';
 import { kubectlClient } from '../../stack/kube.ts';
@@ -213,8 +214,7 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
         ]);
         return cluster.status?.conditions?.some((c) => c.type === 'ControlPlaneInitialized' && c.status === 'True');
       },
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
   });
 
@@ -224,8 +224,7 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
       async () =>
         (await getJson<{ status?: { dataSecretName?: string } }>(['get', 'kubeadmconfig', 'worker', '-n', NS])).status
           ?.dataSecretName,
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
     const secret = await getJson<{ data: Record<string, string> }>(['get', 'secret', secretName, '-n', NS]);
     userData = Buffer.from(secret.data.value ?? '', 'base64').toString('utf8');
@@ -276,8 +275,7 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
         (await nodes.readNode({ name: 'host-0' })).status?.conditions?.find(
           (c) => c.type === 'Ready' && c.status !== 'True',
         ),
-      60_000,
-      1000,
+      { timeoutMs: 60_000, intervalMs: 1000 },
     );
 
     expect(await verify({ uid, name: 'host-0' }, 1)).toMatchObject({
@@ -300,8 +298,7 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
         (await nodes.readNode({ name: 'host-0' })).status?.conditions?.find(
           (c) => c.type === 'Ready' && c.status === 'True',
         ),
-      30_000,
-      500,
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
     os.powerOff();
   });
