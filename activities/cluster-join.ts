@@ -23,7 +23,7 @@ import {
 /** What the workflow asks: the host, its consumer, and how long to wait before reporting. */
 export interface VerifyJoinInput {
   host: { namespace: string; name: string; uid: string };
-  /** `spec.consumerRef` of the host (CAPM3 writes a Metal3Machine, apiVersion infrastructure.cluster.x-k8s.io/v1beta2). */
+  /** The host's `spec.consumerRef` (CAPM3: a Metal3Machine of infrastructure.cluster.x-k8s.io/v1beta2). */
   consumer: { apiVersion: string; kind: string; name: string; namespace?: string };
   /** Report what was seen if no Node is Ready by then (seconds from the activity's first attempt). */
   deadlineSeconds: number;
@@ -165,7 +165,7 @@ export function createClusterJoinActivities(deps: ClusterJoinDeps): ClusterJoinA
         consumerName: input.consumer.name,
       };
       const relistMs = deps.relistMs ?? 10_000;
-      const heartbeatMs = deps.heartbeatMs ?? 10_000;
+      const heartbeatMs = deps.heartbeatMs ?? 5_000;
 
       let seen: JoinObservation = { kind: 'unreachable', detail: 'not looked yet' };
       let cluster: string | undefined;

@@ -7,6 +7,7 @@
  */
 import type { ErrorCode, Metal3ErrorType } from './errors.ts';
 import type { OperationalStatus } from './host-state.ts';
+import type { NodeJoinState } from './node-join.ts';
 
 export type { OperationalStatus };
 
@@ -158,6 +159,8 @@ export interface HostState {
   detached: boolean;
   /** When power was last read from the BMC (ISO), for the steady-state drift check. */
   powerCheckedAt?: string;
+  /** Whether a host CAPM3 provisioned became a Ready Node of its workload cluster (domain/node-join.ts). */
+  nodeJoin?: NodeJoinState;
 }
 
 /** A Kubernetes Event the bridge emits for the host (BMO's reasons). */

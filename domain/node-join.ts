@@ -135,3 +135,65 @@ export function warningReason(seen: JoinObservation): (typeof NODE_JOINED_REASON
       return NODE_JOINED_REASONS.unreachable;
   }
 }
+
+/** How long the host workflow waits for a Ready Node before it shows a warning (configurable per bridge). */
+export const DEFAULT_NODE_JOIN_TIMEOUT_SECONDS = 20 * 60;
+
+/** What the host workflow knows of a provisioned host's join, shown as the `tempered.dev/NodeJoined` condition. */
+export interface NodeJoinState {
+  /** Which provisioning of which consumer this is about (see `joinTarget`). */
+  key: string;
+  status: 'waiting' | 'joined' | 'warning';
+  /** A condition reason of NODE_JOINED_REASONS. */
+  reason: string;
+  message: string;
+  /** When the check started (ISO). */
+  since: string;
+  node?: string;
+  /** When the Node became Ready (its Ready condition's lastTransitionTime). */
+  readyAt?: string;
+  cluster?: string;
+  /** The check ended for this key without a Node (the consumer went away): it is not started again. */
+  final?: boolean;
+}
+
+/** A host whose Node Tempered should look for, and the key of that provisioning. */
+export interface JoinTarget {
+  key: string;
+  consumer: { apiVersion: string; kind: string; name: string; namespace: string };
+}
+
+/** The shape of the state and spec the join decision reads (HostState and HostDesired satisfy it). */
+export interface JoinInputs {
+  state: {
+    provisioningState: string;
+    detached: boolean;
+    operationHistory: { provision: { end?: string } };
+    nodeJoin?: NodeJoinState;
+  };
+  desired: {
+    ref: { namespace: string };
+    deleting: boolean;
+    spec: { consumerRef?: { apiVersion?: string; kind?: string; name?: string; namespace?: string } };
+  };
+}
+
+/**
+ * The join to verify now, if any: a provisioned host (not detached, not being deleted) consumed by a CAPM3
+ * Metal3Machine. The key names the consumer and the provisioning (its end time), so a new provisioning or a
+ * new consumer is verified again and a joined one is not.
+ */
+export function joinTarget({ state, desired }: JoinInputs): JoinTarget | undefined {
+  if (state.provisioningState !== 'provisioned' || state.detached || desired.deleting) return undefined;
+  const ref = desired.spec.consumerRef;
+  if (!ref?.name || ref.kind !== 'Metal3Machine' || !ref.apiVersion?.startsWith('infrastructure.cluster.x-k8s.io/'))
+    return undefined;
+  const namespace = ref.namespace ?? desired.ref.namespace;
+  const key = `${ref.kind}/${namespace}/${ref.name}@${state.operationHistory.provision.end ?? ''}`;
+  return { key, consumer: { apiVersion: ref.apiVersion, kind: ref.kind, name: ref.name, namespace } };
+}
+
+/** Whether the join for `target` still needs checking (not joined, not given up). */
+export function joinPending(nodeJoin: NodeJoinState | undefined, target: JoinTarget): boolean {
+  return nodeJoin?.key !== target.key || (nodeJoin.status !== 'joined' && !nodeJoin.final);
+}

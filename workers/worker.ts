@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
 import { createActivities } from '../activities/index.ts';
+import { createClusterJoinActivities } from '../activities/cluster-join.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { TemporalEnvSchema, createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
 
@@ -37,7 +38,10 @@ async function main(): Promise<void> {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-    activities: createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+    activities: {
+      ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
+      ...createClusterJoinActivities({ kubeconfig }),
+    },
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,

@@ -51,6 +51,7 @@ import {
 } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostEvent, HostState, PublishResult } from '../domain/host-model.ts';
 import { operationWorkflowId } from '../domain/names.ts';
+import { DEFAULT_NODE_JOIN_TIMEOUT_SECONDS } from '../domain/node-join.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
@@ -61,6 +62,7 @@ import { powerWorkflow } from './power.ts';
 import { provisionWorkflow } from './provision.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
 import { registerWorkflow } from './register.ts';
+import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -68,6 +70,8 @@ export interface HostWorkflowConfig extends LifecycleConfig {
   bridgeTaskQueue?: string;
   /** Continue as new beyond this many events, even if the server has not suggested it yet. */
   maxHistoryEvents: number;
+  /** How long the join check waits for a CAPM3 host's Node to be Ready before it shows a warning. */
+  nodeJoinTimeoutSeconds: number;
 }
 
 export interface HostWorkflowInput {
@@ -77,7 +81,11 @@ export interface HostWorkflowInput {
   carried?: { state: HostState; sequence: number; lastPublished: string };
 }
 
-const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHistoryEvents: 2000 };
+const DEFAULT_CONFIG: HostWorkflowConfig = {
+  ...DEFAULT_LIFECYCLE_CONFIG,
+  maxHistoryEvents: 2000,
+  nodeJoinTimeoutSeconds: DEFAULT_NODE_JOIN_TIMEOUT_SECONDS,
+};
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
 const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
@@ -124,6 +132,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
+  // v4: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
+  // cluster (workflows/node-join.ts); a host leaving provisioned drops that record.
+  const v4 = patched('verify-node-join');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -156,6 +167,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const fold = (result: Moved) => {
     if (result.consume.length > 0) consume(result.consume);
     state = { ...result.state, consumedAnnotations: state.consumedAnnotations };
+    if (v4) state = withoutStaleJoin(state);
     events.push(...result.events);
     publish();
   };
@@ -218,6 +230,20 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   };
   void publisher();
   const publicationsDone = () => condition(() => queue.length === 0 && !publishing);
+
+  const joinCheck = new NodeJoinCheck(
+    {
+      state: () => state,
+      desired: () => desired,
+      record(nodeJoin, joinEvents) {
+        state = { ...state, nodeJoin };
+        events.push(...joinEvents);
+        publish();
+      },
+    },
+    config.nodeJoinTimeoutSeconds,
+  );
+  if (v4) void joinCheck.run();
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -343,6 +369,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     if (moved.consume.length > 0) consume(moved.consume);
     state = { ...moved.state, consumedAnnotations: state.consumedAnnotations };
+    if (v4) state = withoutStaleJoin(state);
     events.push(...moved.events);
     claimAnswer = undefined;
     queue.addClaim(state, pending(), before);
@@ -448,6 +475,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     try {
       await execute(step, now);
+      if (v4) joinCheck.reconcile();
     } catch (err) {
       // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
       // with a backoff, never a crash loop; the next change decides again.
