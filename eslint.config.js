@@ -8,7 +8,7 @@ const nodeBuiltins = ['node:*', 'fs', 'fs/*', 'path', 'os', 'crypto', 'http', 'h
 const ioPackages = ['pino', 'pino-*', 'undici', '@kubernetes/client-node', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tempered/**', 'coverage/**', 'test/fixtures/metal3/**'] },
+  { ignores: ['node_modules/**', '.tempered/**', 'coverage/**', 'test/fixtures/metal3/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,7 +22,7 @@ export default tseslint.config(
   },
   {
     // The CLI, the start-up script, benchmarks and scripts talk to a terminal.
-    files: ['cli/**', 'stack/start.ts', 'bench/**', 'deploy/*.ts', 'bin/**'],
+    files: ['cli/**', 'stack/start.ts', 'bench/**', 'deploy/**/*.ts', 'bin/**'],
     rules: { 'no-console': 'off' },
   },
   {

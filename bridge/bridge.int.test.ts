@@ -13,6 +13,7 @@ import type { HostDesired, HostState } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { Bridge } from './bridge.ts';
 import { createKube, type Kube } from './kube.ts';
+import { SECRET_ENVIRONMENT_SELECTOR } from './objects.ts';
 import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from '../test/workflows/fake-host.ts';
 import { bundleFakeHostWorkflow, capturedLogger, unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
@@ -65,7 +66,8 @@ async function signalCount(name: string): Promise<number> {
 async function settle(): Promise<void> {
   const rv = (o: { metadata?: { resourceVersion?: string } } | undefined) => Number(o?.metadata?.resourceVersion ?? 0);
   const hosts = ((await objects.listNamespacedCustomObject({ ...GROUP })) as { items: Host[] }).items;
-  const secrets = (await core.listNamespacedSecret({ namespace })).items;
+  // Only the Secrets hosts reference (labelled by the bridge) reach its cache.
+  const secrets = (await core.listNamespacedSecret({ namespace, labelSelector: SECRET_ENVIRONMENT_SELECTOR })).items;
   await waitFor('the bridge to see our latest writes', () => {
     const term = bridge.term;
     if (!term) return false;
@@ -135,7 +137,6 @@ describe('bridge: BareMetalHost to host workflow', () => {
   let secretVersion: string;
 
   it('adds the finalizer and starts the host workflow with the right HostDesired', async () => {
-    secretVersion = (await core.readNamespacedSecret({ namespace, name: 'bmc-secret' })).metadata?.resourceVersion ?? '';
     const created = (await objects.createNamespacedCustomObject({ ...GROUP, body: bmh('host-0', { annotations: { 'reboot.metal3.io/maintenance': '{"mode":"hard"}' } }) })) as Host;
 
     const withFinalizer = await waitFor('the finalizer', async () => ((await getHost('host-0')).metadata.finalizers?.includes('baremetalhost.metal3.io') ? true : undefined));
@@ -144,6 +145,10 @@ describe('bridge: BareMetalHost to host workflow', () => {
       const r = await received('host-0');
       return r.length > 0 ? r : undefined;
     });
+    // The credentials Secret was created unlabelled; the bridge labelled it (BMO's label), a new version.
+    const labelled = await core.readNamespacedSecret({ namespace, name: 'bmc-secret' });
+    expect(labelled.metadata?.labels).toEqual({ 'environment.metal3.io': 'baremetal' });
+    secretVersion = labelled.metadata?.resourceVersion ?? '';
     expect(first).toEqual<HostDesired>({
       ref: { namespace, name: 'host-0', uid: created.metadata.uid ?? '' },
       generation: 1,
@@ -208,6 +213,27 @@ describe('bridge: BareMetalHost to host workflow', () => {
     await settle();
     expect(bridge.term?.reconciler.counters.unchanged).toBeGreaterThan(unchanged);
     expect(await signalCount('host-0')).toBe(count);
+  });
+
+  it('caches only the Secrets hosts reference, as views without their content', async () => {
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'unreferenced' }, stringData: { username: 'nobody', password: PASSWORD } } });
+    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'second-bmc' }, stringData: { username: 'admin', password: PASSWORD } } });
+    await objects.createNamespacedCustomObject({ ...GROUP, body: bmh('host-cache', { spec: { bmc: { address: 'ipmi://192.0.2.1', credentialsName: 'second-bmc' } } }) });
+    const version = await waitFor('the labelled second-bmc in the cache', () => bridge.term?.secrets.get(`${namespace}/second-bmc`)?.resourceVersion);
+    expect((await core.readNamespacedSecret({ namespace, name: 'second-bmc' })).metadata).toMatchObject({ resourceVersion: version, labels: { 'environment.metal3.io': 'baremetal' } });
+    // A change to the unreferenced Secret reaches no watch of the bridge's.
+    await core.patchNamespacedSecret({ namespace, name: 'unreferenced', body: { stringData: { password: NEW_PASSWORD } } }, mergePatch);
+    await settle();
+    const cached = bridge.term?.secrets.list() ?? [];
+    expect(cached.map((s) => s.name).sort()).toEqual(['bmc-secret', 'second-bmc']);
+    expect((await core.readNamespacedSecret({ namespace, name: 'unreferenced' })).metadata?.labels).toBeUndefined();
+    // What is kept of a Secret: its name, version and whether the keys are usable; never its content.
+    for (const view of cached) expect(Object.keys(view).sort()).toEqual(['hasPassword', 'hasUsername', 'name', 'namespace', 'resourceVersion']);
+    expect(JSON.stringify(cached)).not.toContain(PASSWORD);
+    // Gone before the next test, which counts the bridge's writes.
+    await objects.deleteNamespacedCustomObject({ ...GROUP, name: 'host-cache' });
+    await waitFor('host-cache to be gone', () => hostGone('host-cache'));
+    await settle();
   });
 
   it('publishStatus writes only our fields, only when changed, keeps lastTransitionTime, and records Events', async () => {

@@ -16,7 +16,7 @@ import { HostCache } from './host-cache.ts';
 import { Informer, InformerGroup } from './informer.ts';
 import type { Kube } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
-import { asKubeObject, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
+import { asKubeObject, credentialsNameOf, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
 import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -153,6 +153,7 @@ export class Bridge {
     const reconciler = new HostReconciler({
       hosts,
       secrets,
+      claimSecret: (namespace, name) => o.kube.secrets.claim(namespace, name),
       kube: o.kube.hosts,
       logger: log,
       send: (desired, why) => this.#send(desired, why),
@@ -172,8 +173,8 @@ export class Bridge {
       const previous = secretOfHost.get(key);
       if (previous) hostsBySecret.get(previous)?.delete(key);
       secretOfHost.delete(key);
-      const credentialsName = (host.spec as { bmc?: { credentialsName?: unknown } } | undefined)?.bmc?.credentialsName;
-      if (kind !== 'delete' && typeof credentialsName === 'string' && credentialsName !== '') {
+      const credentialsName = credentialsNameOf(host);
+      if (kind !== 'delete' && credentialsName) {
         const secretKey = objectKey(host.metadata.namespace ?? '', credentialsName);
         secretOfHost.set(key, secretKey);
         let set = hostsBySecret.get(secretKey);

@@ -9,7 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { METAL3_GROUP, METAL3_VERSION } from '../domain/names.ts';
 import type { EventBody } from './events.ts';
 import type { LeaseClient, LeaseRecord } from './leader-election.ts';
-import { asKubeObject, type KubeObject } from './objects.ts';
+import { SECRET_ENVIRONMENT_SELECTOR, SECRET_ENVIRONMENT_LABEL, SECRET_ENVIRONMENT_VALUE, asKubeObject, secretView, type KubeObject, type SecretView } from './objects.ts';
 import { TokenBucket, systemClock, type Clock } from './token-bucket.ts';
 
 /** A failed Kubernetes call: HTTP status (0 when the apiserver was not reached), Status reason, message. */
@@ -107,7 +107,16 @@ export interface ResourceClient {
 export interface Kube {
   hosts: ResourceClient;
   hardwareData: ResourceClient;
-  secrets: { listWatch(namespace?: string): ListWatch };
+  /**
+   * The BMC credentials Secrets: only those labelled `environment.metal3.io=baremetal` are listed and
+   * watched (BMO's cache filter); `claim` adds that label to a Secret a host names. Both hand out
+   * `SecretView`s: the content is dropped as each response is read.
+   */
+  secrets: {
+    listWatch(namespace?: string): ListWatch;
+    /** Labels the Secret so the watch sees it; its view, or undefined when it does not exist. */
+    claim(namespace: string, name: string): Promise<SecretView | undefined>;
+  };
   createEvent(body: EventBody): Promise<void>;
   /** The Lease of leader election; its calls use a small budget of their own so status traffic cannot starve it. */
   lease(namespace: string, name: string): LeaseClient;
@@ -196,7 +205,12 @@ export function createKube(options: KubeOptions): Kube {
     return namespace ? `${apiPrefix}/namespaces/${encodeURIComponent(namespace)}/${plural}` : `${apiPrefix}/${plural}`;
   }
 
-  function listWatch(description: string, path: string, listPage: (cont: string | undefined) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }>): ListWatch {
+  function listWatch(
+    description: string,
+    path: string,
+    listPage: (cont: string | undefined) => Promise<{ items: unknown[]; metadata?: { resourceVersion?: string; _continue?: string } }>,
+    query: Record<string, string> = {},
+  ): ListWatch {
     return {
       description,
       async list() {
@@ -227,7 +241,7 @@ export function createKube(options: KubeOptions): Kube {
           // The server closes the stream after timeoutSeconds; spread them like client-go (5-10 minutes).
           const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
           new k8s.Watch(kc)
-            .watch(path, { resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, (type: string, object: unknown) => onEvent({ type, object }), finish)
+            .watch(path, { ...query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, (type: string, object: unknown) => onEvent({ type, object }), finish)
             .then((c) => {
               controller = c;
               if (signal.aborted) c.abort();
@@ -298,10 +312,23 @@ export function createKube(options: KubeOptions): Kube {
     hardwareData: customResource('hardwaredata'),
     secrets: {
       listWatch(namespace) {
-        const description = `secrets${namespace ? ` in ${namespace}` : ''}`;
-        return listWatch(description, watchPath('/api/v1', 'secrets', namespace), (cont) =>
-          namespace ? core.listNamespacedSecret({ namespace, limit: 500, _continue: cont }) : core.listSecretForAllNamespaces({ limit: 500, _continue: cont }),
+        const description = `secrets${namespace ? ` in ${namespace}` : ''} labelled ${SECRET_ENVIRONMENT_SELECTOR}`;
+        const labelSelector = SECRET_ENVIRONMENT_SELECTOR;
+        return listWatch(
+          description,
+          watchPath('/api/v1', 'secrets', namespace),
+          (cont) =>
+            namespace
+              ? core.listNamespacedSecret({ namespace, labelSelector, limit: 500, _continue: cont })
+              : core.listSecretForAllNamespaces({ labelSelector, limit: 500, _continue: cont }),
+          { labelSelector },
         );
+      },
+      async claim(namespace, name) {
+        const what = `label secret ${namespace}/${name}`;
+        const body = { metadata: { labels: { [SECRET_ENVIRONMENT_LABEL]: SECRET_ENVIRONMENT_VALUE } } };
+        const labelled = await orUndefined(call(what, 'write', () => core.patchNamespacedSecret({ namespace, name, body }, mergePatch())));
+        return labelled === undefined ? undefined : secretView(labelled);
       },
     },
     async createEvent(body) {

@@ -55,6 +55,8 @@ function startBridge(identity: string, extraEnv: Record<string, string> = {}): B
       TEMPERED_LEASE_IDENTITY: identity,
       LOG_FORMAT: 'json',
       LOG_LEVEL: 'debug',
+      TEMPERED_METRICS_PORT: '0',
+      TEMPERED_METRICS_HOST: '127.0.0.1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

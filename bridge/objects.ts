@@ -10,6 +10,14 @@ export const HOST_FINALIZER = 'baremetalhost.metal3.io';
 /** Finalizer on the HardwareData object of a host (BMO's, unchanged). */
 export const HARDWARE_DATA_FINALIZER = 'baremetalhost.metal3.io/hardwareData';
 
+/**
+ * The label BMO puts on every Secret a host references, and the only Secrets its cache holds (BMO's
+ * `secretutils.LabelEnvironmentName`/`Value`): the bridge watches these and labels what hosts name.
+ */
+export const SECRET_ENVIRONMENT_LABEL = 'environment.metal3.io';
+export const SECRET_ENVIRONMENT_VALUE = 'baremetal';
+export const SECRET_ENVIRONMENT_SELECTOR = `${SECRET_ENVIRONMENT_LABEL}=${SECRET_ENVIRONMENT_VALUE}`;
+
 /** Any namespaced object as JSON. */
 export interface KubeObject {
   apiVersion?: string;
@@ -51,6 +59,12 @@ export function splitKey(key: string): { namespace: string; name: string } {
 
 export function hasFinalizer(object: KubeObject, finalizer: string): boolean {
   return object.metadata.finalizers?.includes(finalizer) ?? false;
+}
+
+/** `spec.bmc.credentialsName` of a host, read before the spec is validated (it may be invalid elsewhere). */
+export function credentialsNameOf(host: HostObject): string | undefined {
+  const name = (host.spec as { bmc?: { credentialsName?: unknown } } | undefined)?.bmc?.credentialsName;
+  return typeof name === 'string' && name !== '' ? name : undefined;
 }
 
 /** Narrows a JSON value from the apiserver to an object with metadata.name, or undefined. */

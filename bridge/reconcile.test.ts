@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { HostDesired } from '../domain/host-model.ts';
 import type { ResourceClient } from './kube.ts';
 import { HOST_FINALIZER, keyOf, type HostObject, type KubeObject, type SecretView } from './objects.ts';
-import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
+import { HostReconciler, mayChangeDesired, missingSecretRetryMs, type SendReason } from './reconcile.ts';
 
 const STATUS = { lastUpdated: '2026-01-01T00:00:00Z', operationalStatus: 'OK', provisioning: { state: 'available', ID: 'uid-0' } };
 
@@ -40,11 +40,23 @@ class FakeHosts {
 
 function setup(options: { failSend?: () => boolean } = {}) {
   const hosts = new FakeHosts();
+  /** What the watch (labelled Secrets only) has, and Secrets that exist unlabelled. */
   const secrets = new Map<string, SecretView>([['ns/bmc', { namespace: 'ns', name: 'bmc', resourceVersion: '7', hasUsername: true, hasPassword: true }]]);
+  const unlabelled = new Map<string, SecretView>();
+  const claims: string[] = [];
   const sent: { desired: HostDesired; why: SendReason }[] = [];
   const reconciler = new HostReconciler({
     hosts: { get: (k) => hosts.objects.get(k) },
     secrets: { get: (k) => secrets.get(k) },
+    claimSecret: async (namespace, name) => {
+      const key = `${namespace}/${name}`;
+      claims.push(key);
+      const found = unlabelled.get(key) ?? secrets.get(key);
+      if (!found) return undefined;
+      // Labelling writes the Secret: a new resourceVersion (the watch delivers it later).
+      unlabelled.delete(key);
+      return { ...found, resourceVersion: String(Number(found.resourceVersion) + 1) };
+    },
     kube: hosts.client(),
     logger: pino({ level: 'silent' }),
     send: async (desired, why) => {
@@ -61,7 +73,7 @@ function setup(options: { failSend?: () => boolean } = {}) {
       ...(overrides.status ? { status: overrides.status } : {}),
       ...(overrides.spec ? { spec: overrides.spec } : {}),
     });
-  return { hosts, secrets, sent, reconciler, host };
+  return { hosts, secrets, unlabelled, claims, sent, reconciler, host };
 }
 
 describe('HostReconciler', () => {
@@ -194,6 +206,47 @@ describe('HostReconciler', () => {
     fail = false;
     await t.reconciler.reconcile('ns/h0');
     expect(t.sent.map((s) => s.why)).toEqual(['first']);
+  });
+
+  it('labels a credentials Secret the watch does not have yet, once, and sends its labelled version', async () => {
+    const t = setup();
+    t.secrets.clear();
+    t.unlabelled.set('ns/bmc', { namespace: 'ns', name: 'bmc', resourceVersion: '7', hasUsername: true, hasPassword: true });
+    t.host({ status: STATUS });
+    expect(await t.reconciler.reconcile('ns/h0')).toBeUndefined();
+    expect(t.claims).toEqual(['ns/bmc']);
+    expect(t.sent[0]?.desired.credentials).toEqual({ name: 'bmc', version: '8' });
+    // The watch delivers the labelled Secret: the same version, nothing more to send or label.
+    t.secrets.set('ns/bmc', { namespace: 'ns', name: 'bmc', resourceVersion: '8', hasUsername: true, hasPassword: true });
+    await t.reconciler.reconcile('ns/h0');
+    expect(t.claims).toEqual(['ns/bmc']);
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('does not touch a Secret the watch already has', async () => {
+    const t = setup();
+    t.host({ status: STATUS });
+    await t.reconciler.reconcile('ns/h0');
+    expect(t.claims).toEqual([]);
+  });
+
+  it('a missing Secret is reported and looked for again with a backoff until it appears', async () => {
+    const t = setup();
+    t.secrets.clear();
+    t.host({ status: STATUS });
+    expect(await t.reconciler.reconcile('ns/h0')).toEqual({ requeueAfterMs: missingSecretRetryMs(1) });
+    expect(t.sent[0]?.desired.credentials).toEqual({ name: 'bmc', problem: 'the BMC credentials Secret ns/bmc does not exist' });
+    expect(await t.reconciler.reconcile('ns/h0')).toEqual({ requeueAfterMs: missingSecretRetryMs(2) });
+    expect(t.sent).toHaveLength(1);
+    // Created later, unlabelled: no watch would tell the bridge; the retry finds it.
+    t.unlabelled.set('ns/bmc', { namespace: 'ns', name: 'bmc', resourceVersion: '20', hasUsername: true, hasPassword: true });
+    expect(await t.reconciler.reconcile('ns/h0')).toBeUndefined();
+    expect(t.sent.map((s) => s.why)).toEqual(['first', 'changed']);
+    expect(t.sent[1]?.desired.credentials).toEqual({ name: 'bmc', version: '21' });
+  });
+
+  it('the missing-Secret backoff doubles from 2 s and stops at 5 minutes', () => {
+    expect([1, 2, 3, 4, 9, 10, 30].map(missingSecretRetryMs)).toEqual([2000, 4000, 8000, 16_000, 300_000, 300_000, 300_000]);
   });
 
   it('ignores objects it has never seen (deleted before the reconcile ran)', async () => {

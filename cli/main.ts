@@ -10,6 +10,7 @@ interface CommandGroup {
 const groups: Record<string, () => Promise<CommandGroup>> = {
   bmc: () => import('./bmc.ts'),
   sim: () => import('./sim.ts'),
+  setup: () => import('./setup.ts'),
 };
 
 function usage(): string {
@@ -19,6 +20,7 @@ function usage(): string {
     'groups:',
     '  bmc   talk to a BMC directly (inventory, power, boot, virtual media): an SRE\'s first tool',
     '  sim   run the simulated data centre (Redfish BMCs serving vendor mockups)',
+    '  setup prepare what Tempered runs against: Temporal search attributes, webhook certificates',
     '',
     'Run `tempered <group> --help` for the commands of a group.',
   ].join('\n');

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { crd, integer, limitedString, type CrdDefinition } from '../domain/k8s.schema.ts';
 import { METAL3_CRDS } from '../domain/metal3.schema.ts';
-import { CRD_DIR, crdFileName, crdManifest, driftedFiles, openApiSchemaOf, renderCrds } from './generate-crds.ts';
+import { CRD_DIR, crdFileName, crdManifest, driftedFiles, openApiSchemaOf, renderCrdFiles, renderCrds } from './generate-crds.ts';
 
 const UPSTREAM_CRDS = fileURLToPath(new URL('../test/fixtures/metal3/crds/', import.meta.url));
 
@@ -176,11 +176,18 @@ describe('the comparison itself (so a pass means something)', () => {
 
 describe('deploy/crds is what the schemas generate (drift)', () => {
   it('every committed file equals its regeneration, and there are no stray files', () => {
-    expect(driftedFiles(CRD_DIR, renderCrds()), 'run npm run crds').toEqual([]);
+    expect(driftedFiles(CRD_DIR, renderCrdFiles()), 'run npm run crds').toEqual([]);
+  });
+
+  it('the kustomization lists every CRD and nothing else', () => {
+    const files = renderCrdFiles();
+    const kustomization = parse(files.get('kustomization.yaml') as string) as { kind: string; resources: string[] };
+    expect(kustomization.kind).toBe('Kustomization');
+    expect(kustomization.resources).toEqual([...renderCrds().keys()].sort());
   });
 
   it('driftedFiles reports a changed, a missing and a stray file', () => {
-    const files = renderCrds();
+    const files = renderCrdFiles();
     const changed = new Map(files);
     const first = [...files.keys()][0] as string;
     changed.set(first, `${files.get(first)}# edited\n`);

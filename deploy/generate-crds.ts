@@ -1,6 +1,7 @@
 /**
  * The CRD generator: turns the zod schemas of the Metal3 API (domain/*.schema.ts) and the per-kind metadata
- * next to them into `deploy/crds/metal3.io_<plural>.yaml` (apiextensions.k8s.io/v1, structural schemas).
+ * next to them into `deploy/crds/metal3.io_<plural>.yaml` (apiextensions.k8s.io/v1, structural schemas),
+ * with the `kustomization.yaml` that lists them (the `crds` resource of deploy/base).
  *
  *   npm run crds             writes the files (and removes stale ones)
  *   npm run crds -- --check  exits 1 if the committed files differ from what the schemas generate
@@ -247,6 +248,20 @@ export function renderCrds(crds: readonly CrdDefinition[] = METAL3_CRDS): Map<st
   return files;
 }
 
+/** The kustomization of the CRD directory: every generated file, in name order. */
+export function crdKustomization(files: Iterable<string>): string {
+  const doc = new Document({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [...files].sort() });
+  doc.commentBefore = HEADER;
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** Everything `npm run crds` writes: the CRDs and their kustomization.yaml. */
+export function renderCrdFiles(crds: readonly CrdDefinition[] = METAL3_CRDS): Map<string, string> {
+  const files = renderCrds(crds);
+  files.set('kustomization.yaml', crdKustomization(files.keys()));
+  return files;
+}
+
 /** Files in `dir` that differ from, are missing from, or are not in the generated set. */
 export function driftedFiles(dir: string, files: Map<string, string>): string[] {
   const present = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')) : [];
@@ -259,14 +274,14 @@ export function driftedFiles(dir: string, files: Map<string, string>): string[] 
 }
 
 function main(args: string[]): number {
-  const files = renderCrds();
+  const files = renderCrdFiles();
   if (args.includes('--check')) {
     const drifted = driftedFiles(CRD_DIR, files);
     if (drifted.length > 0) {
       console.error(`deploy/crds is out of date (${drifted.join(', ')}): run npm run crds`);
       return 1;
     }
-    console.log(`deploy/crds is up to date (${files.size} CRDs)`);
+    console.log(`deploy/crds is up to date (${files.size - 1} CRDs)`);
     return 0;
   }
   mkdirSync(CRD_DIR, { recursive: true });
@@ -275,7 +290,7 @@ function main(args: string[]): number {
     console.log(`removed deploy/crds/${stale}`);
   }
   for (const [name, text] of files) writeFileSync(join(CRD_DIR, name), text);
-  console.log(`wrote ${files.size} CRDs to deploy/crds/`);
+  console.log(`wrote ${files.size - 1} CRDs and their kustomization.yaml to deploy/crds/`);
   return 0;
 }
 

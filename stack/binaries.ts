@@ -4,8 +4,8 @@
  * (the Go module proxy, PyPI, Debian). First builds take minutes and print progress; later runs reuse the cache.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../bin/node24.mjs';
 
@@ -16,6 +16,8 @@ export const VERSIONS = {
   sushyTools: '2.2.0',
   clusterApi: '1.13.6',
   capm3: '1.13.2',
+  certManager: '1.21.2',
+  prometheusOperator: '0.85.0',
   ironicPythonAgent: '13.0.0',
 } as const;
 
@@ -176,6 +178,39 @@ async function buildEtcd(progress: Progress): Promise<string> {
     ], { cwd: here('./go/etcd'), env: goEnv(), progress });
   });
   return join(dir, 'etcd');
+}
+
+/**
+ * The CRDs of the operators Tempered's manifests use beside its own (cert-manager's Certificate and Issuer,
+ * the Prometheus Operator's ServiceMonitor and PrometheusRule), as those projects publish them, from their Go
+ * modules on the module proxy (`go mod download`). Returns a directory of plain CRD files.
+ */
+export async function thirdPartyCrds(progress: Progress): Promise<string> {
+  const dir = join(cacheRoot(), `crds-cert-manager-${VERSIONS.certManager}-prometheus-operator-${VERSIONS.prometheusOperator}`);
+  const wanted = [
+    { module: `github.com/cert-manager/cert-manager@v${VERSIONS.certManager}`, files: ['deploy/crds/cert-manager.io_certificates.yaml', 'deploy/crds/cert-manager.io_issuers.yaml'] },
+    {
+      module: `github.com/prometheus-operator/prometheus-operator@v${VERSIONS.prometheusOperator}`,
+      files: ['example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml', 'example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml'],
+    },
+  ];
+  await cached(dir, async () => {
+    requireGo();
+    for (const { module, files } of wanted) {
+      progress(`downloading ${module} from the Go module proxy (its CRDs)`);
+      const result = spawnSync('go', ['mod', 'download', '-json', module], { env: goEnv(), encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+      const info = (() => {
+        try {
+          return JSON.parse(result.stdout) as { Dir?: string; Error?: string };
+        } catch {
+          return { Error: result.stderr || `go mod download exited ${result.status}` };
+        }
+      })();
+      if (result.status !== 0 || !info.Dir) throw new Error(`go mod download ${module} failed: ${info.Error ?? result.stderr}`);
+      for (const file of files) copyFileSync(join(info.Dir, file), join(dir, basename(file)));
+    }
+  });
+  return dir;
 }
 
 /** A Python venv with sushy-tools (the Redfish emulator) and bcrypt, pinned by stack/python/constraints.txt. */

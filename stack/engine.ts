@@ -3,7 +3,7 @@
  * (`workers/bridge.ts`), run as real processes with their configuration in the environment, JSON logs in
  * the state directory, and the same supervision as the servers. `npm start` and the end-to-end tests use it.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
@@ -22,11 +22,16 @@ export interface EngineOptions {
   leaseName?: string;
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
+  /** Extra environment for the worker only, and for the bridge only (e.g. a KUBECONFIG of its own). */
+  workerEnv?: NodeJS.ProcessEnv;
+  bridgeEnv?: NodeJS.ProcessEnv;
 }
 
 export interface EngineProcess {
   proc: Supervised;
   logFile: string;
+  /** The process's health and metrics endpoint (`/healthz`, `/readyz`, `/metrics`), once it logged it. */
+  metricsUrl(): string | undefined;
 }
 
 export interface Engine {
@@ -47,14 +52,34 @@ function readLog(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
+/** The URL a process logged for its health and metrics endpoint (workers/health.ts). */
+export function metricsUrlIn(log: string): string | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes('"health and metrics endpoint listening"')) continue;
+    try {
+      return (JSON.parse(line) as { url?: string }).url;
+    } catch {
+      // A partial line: the next read has it whole.
+    }
+  }
+  return undefined;
+}
+
 export async function startEngine(options: EngineOptions): Promise<Engine> {
   mkdirSync(options.stateDir, { recursive: true });
+  // The processes find Temporal as in production: a temporal.toml profile (workers/temporal-config.ts). The
+  // caller's own TEMPORAL_* connection variables and profiles (an API key for Temporal Cloud, say) stay out.
+  const temporalToml = join(options.stateDir, 'temporal.toml');
+  writeFileSync(temporalToml, `[profile.default]\naddress = "${options.temporal.address}"\nnamespace = "${options.temporal.namespace}"\n`);
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_') || k === 'TEMPORAL_LOG_LEVEL'));
   const baseEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    TEMPORAL_ADDRESS: options.temporal.address,
-    TEMPORAL_NAMESPACE: options.temporal.namespace,
+    ...inherited,
+    TEMPORAL_CONFIG_FILE: temporalToml,
     KUBECONFIG: options.kubeconfig,
     LOG_FORMAT: 'json',
+    // Several processes share this machine: each health endpoint takes a free port on loopback.
+    TEMPERED_METRICS_PORT: '0',
+    TEMPERED_METRICS_HOST: '127.0.0.1',
     ...(options.hostTaskQueue ? { TEMPERED_HOST_TASK_QUEUE: options.hostTaskQueue } : {}),
     ...(options.bridgeTaskQueue ? { TEMPERED_BRIDGE_TASK_QUEUE: options.bridgeTaskQueue } : {}),
     ...options.env,
@@ -67,11 +92,11 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     counter += 1;
     const logFile = join(options.stateDir, `${kind}-${counter}.log`);
     const proc = startProcess(`tempered-${kind}`, process.execPath, [join(ROOT, 'workers', `${kind}.ts`)], { cwd: ROOT, env, logFile });
-    return { proc, logFile };
+    return { proc, logFile, metricsUrl: () => metricsUrlIn(readLog(logFile)) };
   };
 
   const startWorker = async (): Promise<EngineProcess> => {
-    const w = launch('worker', baseEnv);
+    const w = launch('worker', { ...baseEnv, ...options.workerEnv });
     workers.push(w);
     await waitUntil('worker', async () => readLog(w.logFile).includes('"worker polling"'), { timeoutMs: 60_000, intervalMs: 100, process: w.proc });
     return w;
@@ -80,6 +105,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const startBridge = async ({ waitForLeadership = true } = {}): Promise<EngineProcess> => {
     const env: NodeJS.ProcessEnv = {
       ...baseEnv,
+      ...options.bridgeEnv,
       TEMPERED_LEASE_NAME: options.leaseName ?? 'tempered-bridge',
       TEMPERED_LEASE_IDENTITY: `bridge-${counter + 1}`,
       ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),

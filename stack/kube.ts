@@ -3,6 +3,8 @@
  * (generated serving CA and certificate, service-account keys, an admin client certificate in
  * system:masters), with a kubeconfig written for the user and the project's CRDs applied and Established.
  * Like envtest there is no controller-manager: no garbage collection, namespaces never finish terminating.
+ * Requests made by service accounts (and only those) go to an audit log, so a test can see exactly which
+ * verbs a process running under a ServiceAccount's token used (deploy/rbac.int.test.ts).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +45,8 @@ export interface KubectlClient {
 export interface KubeApi extends KubectlClient {
   /** https://127.0.0.1:<port> */
   server: string;
+  /** JSON lines, one audit event (level Metadata) per request made by a service account. */
+  auditLog: string;
   /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
   pki: { servingCa: CertPair; clientCa: CertPair; admin: CertPair; dir: string };
   stop(): Promise<void>;
@@ -63,9 +67,10 @@ export function kubectlClient(kubectl: string, kubeconfig: string): KubectlClien
     }
   };
   const applyCrds = async (crdDir: string) => {
-    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml'));
+    // Every manifest but a kustomization.yaml (deploy/crds has one for kustomize; it is not an object).
+    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
     if (files.length === 0) return;
-    await kubectlRun(['apply', '--server-side', '--force-conflicts', '-f', crdDir]);
+    await kubectlRun(['apply', '--server-side', '--force-conflicts', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
     await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
   };
   return { kubeconfig, kubectl, kubectlRun, applyCrds };
@@ -97,6 +102,20 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   const admin = issueCert(pkiDir, 'admin', clientCa, { subject: '/CN=admin/O=system:masters', usage: 'client' });
   const sa = makeServiceAccountKeys(pkiDir);
 
+  // Audit: service accounts' requests only (the tests' admin traffic stays out), metadata level (no bodies).
+  const auditPolicy = join(dir, 'audit-policy.yaml');
+  const auditLog = join(dir, 'audit.log');
+  writeFileSync(auditPolicy, [
+    'apiVersion: audit.k8s.io/v1',
+    'kind: Policy',
+    'omitStages: [RequestReceived]',
+    'rules:',
+    '  - level: Metadata',
+    '    userGroups: ["system:serviceaccounts"]',
+    '  - level: None',
+    '',
+  ].join('\n'));
+
   const etcdPort = await freePort();
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   options.progress(`starting etcd on ${etcdUrl}`);
@@ -125,6 +144,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '--service-account-key-file', sa.publicKey, '--service-account-signing-key-file', sa.privateKey,
     '--service-cluster-ip-range', '10.0.0.0/24',
     '--allow-privileged=true', '--disable-admission-plugins', 'ServiceAccount',
+    '--audit-policy-file', auditPolicy, '--audit-log-path', auditLog, '--audit-log-format', 'json', '--audit-log-maxsize', '200',
     '--profiling=false', '--v', '0',
     ...(options.extraArgs ?? []),
   ], { logFile: join(dir, 'kube-apiserver.log') });
@@ -164,6 +184,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     server,
     kubeconfig,
     kubectl: bins.kubectl,
+    auditLog,
     pki: { servingCa, clientCa, admin, dir: pkiDir },
     kubectlRun,
     applyCrds,

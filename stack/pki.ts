@@ -17,17 +17,17 @@ function ssl(args: string[], cwd: string): void {
   execFileSync(openssl(), args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** A self-signed CA named `name` in `dir`. */
-export function makeCa(dir: string, name: string, subject: string): CertPair {
+/** A self-signed CA named `name` in `dir`, valid `days` (default 7). */
+export function makeCa(dir: string, name: string, subject: string, days = 7): CertPair {
   const pair = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
-  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '7',
+  ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', String(days),
     '-keyout', pair.key, '-out', pair.cert, '-subj', subject,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
   return pair;
 }
 
 /** A certificate signed by `ca`: serving (with SANs) or client (with CN = user, O = group). */
-export function issueCert(dir: string, name: string, ca: CertPair, options: { subject: string; usage: 'server' | 'client'; sans?: string[] }): CertPair {
+export function issueCert(dir: string, name: string, ca: CertPair, options: { subject: string; usage: 'server' | 'client'; sans?: string[]; days?: number }): CertPair {
   const pair = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
@@ -35,7 +35,7 @@ export function issueCert(dir: string, name: string, ca: CertPair, options: { su
   const lines = [`extendedKeyUsage=${options.usage === 'server' ? 'serverAuth' : 'clientAuth'}`, 'keyUsage=critical,digitalSignature'];
   if (options.sans?.length) lines.push(`subjectAltName=${options.sans.join(',')}`);
   writeFileSync(ext, `${lines.join('\n')}\n`);
-  ssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '7', '-out', pair.cert, '-extfile', ext], dir);
+  ssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', String(options.days ?? 7), '-out', pair.cert, '-extfile', ext], dir);
   return pair;
 }
 

@@ -36,7 +36,7 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('stack', {
     stateDir: stack.stateDir,
     temporal: { address: temporal.address, namespace: temporal.namespace, cli: temporal.cli },
-    kube: { server: kube.server, kubeconfig: kube.kubeconfig, kubectl: kube.kubectl },
+    kube: { server: kube.server, kubeconfig: kube.kubeconfig, kubectl: kube.kubectl, auditLog: kube.auditLog },
     sushy: sushy ? { url: sushy.url, username: sushy.username, password: sushy.password, systems: sushy.systems } : { url: '', username: '', password: '', systems: [] },
     ...(stack.capi ? { capi: { logs: Object.values(stack.capi.managers).map((m) => m.proc.logFile) } } : {}),
     ipmi: stack.ipmi.map((b, i) => ({ address: b.address, port: b.port, username: b.username, password: b.password, ipmitool: b.ipmitool, stateDir: `${stack?.stateDir}/ipmi-${i}` })),

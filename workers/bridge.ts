@@ -18,7 +18,9 @@ import { BRIDGE_TASK_QUEUE, HOST_TASK_QUEUE } from '../domain/names.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
-import { TemporalEnvSchema, createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
+import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
+import { createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { TemporalEnvSchema } from './temporal-config.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -29,7 +31,7 @@ const list = z
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''));
 
 /** The bridge's configuration: Temporal's standard variables, Kubernetes', BMO's WATCH_NAMESPACE, and ours. */
-export const BridgeConfigSchema = TemporalEnvSchema.extend({
+export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   /** A kubeconfig file; without it, the in-cluster service account (in a pod) or the default rules. */
   KUBECONFIG: z.string().optional(),
   /** Namespaces to watch, comma-separated (BMO's variable); empty: all namespaces. */
@@ -101,7 +103,7 @@ async function startAdmission(config: BridgeConfig, kc: ReturnType<typeof loadKu
     logger: logger.child({ component: 'admission' }),
   });
   if (!local) {
-    // In a cluster deploy/webhook/ registers the Service that fronts this server.
+    // In a cluster deploy/base/webhook/ registers the Service that fronts this server.
     logger.info({ url: server.validateUrl }, 'admission webhook serving');
     return () => server.stop();
   }
@@ -124,10 +126,13 @@ async function startAdmission(config: BridgeConfig, kc: ReturnType<typeof loadKu
   };
 }
 
-async function main(): Promise<void> {
+/** Runs the bridge process until SIGTERM/SIGINT (workers/entrypoint.ts, or this file run directly). */
+export async function main(): Promise<void> {
   const config = parseEnv(BridgeConfigSchema);
   const logger = createLogger('tempered-bridge');
+  const health = await startHealthServer({ name: 'bridge', port: config.TEMPERED_METRICS_PORT, host: config.TEMPERED_METRICS_HOST, logger });
   installTemporalRuntime(logger);
+  const temporal = temporalFromEnv();
   const identity = config.TEMPERED_LEASE_IDENTITY ?? config.POD_NAME ?? `${hostname()}_${process.pid}_${randomBytes(3).toString('hex')}`;
 
   const kubeConfig = loadKubeConfig(config.KUBECONFIG);
@@ -139,14 +144,13 @@ async function main(): Promise<void> {
   });
   const stopAdmission = await startAdmission(config, kubeConfig, logger);
 
-  const connectionOptions = temporalConnectionOptions(config);
-  const connection = await Connection.connect(connectionOptions);
-  const nativeConnection = await NativeConnection.connect(connectionOptions);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const connection = await Connection.connect(temporal.connectionOptions);
+  const nativeConnection = await NativeConnection.connect(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace });
 
   const bridge = new Bridge({
     kube,
-    temporal: { client, connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE },
+    temporal: { client, connection: nativeConnection, namespace: temporal.namespace },
     hostTaskQueue: config.TEMPERED_HOST_TASK_QUEUE,
     bridgeTaskQueue: config.TEMPERED_BRIDGE_TASK_QUEUE,
     namespaces: config.WATCH_NAMESPACE,
@@ -165,14 +169,25 @@ async function main(): Promise<void> {
     ...(config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS ? { hostWorkflowConfig: { nodeJoinTimeoutSeconds: config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS } } : {}),
     logger,
   });
+  health.addReadinessCheck('temporal', temporalReadiness(connection));
+  health.addReadinessCheck('kubernetes', kubernetesReadiness(kubeConfig));
+  // A standby bridge is ready (it serves the webhook); the leader once its informers have synced.
+  health.addReadinessCheck('informers', () => {
+    const term = bridge.term;
+    if (!term) return 'standby: not leading';
+    if (!term.ready) throw new Error('leading; informers not synced yet');
+    return 'leading; informers synced';
+  });
   onShutdown(logger, async () => {
     await bridge.stop();
     await stopAdmission?.();
+    await health.stop();
     await nativeConnection.close();
     await connection.close();
     logger.info({ writes: kube.counters.writes, reads: kube.counters.reads, retries: kube.counters.retries, conflicts: kube.counters.conflicts }, 'bridge drained');
   });
   bridge.start();
+  logger.info({ temporal: temporal.summary }, 'bridge connected');
 }
 
-await main();
+if (import.meta.main) await main();

@@ -1,27 +1,13 @@
 /**
- * What every Tempered process shares: the Temporal connection settings (environment, validated with zod),
- * a pino logger (JSON, pretty in a terminal, credentials redacted), the Temporal runtime wired to that
- * logger, and a graceful shutdown on SIGTERM/SIGINT.
+ * What every Tempered process shares: configuration from the environment (validated with zod; the Temporal
+ * connection is in temporal-config.ts, the health and metrics endpoint in health.ts), a pino logger (JSON,
+ * pretty in a terminal, credentials redacted), the Temporal runtime wired to that logger, and a graceful
+ * shutdown on SIGTERM/SIGINT.
  */
-import { readFileSync } from 'node:fs';
-import type { TLSConfig } from '@temporalio/client';
 import { DefaultLogger, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import pino, { type Logger } from 'pino';
-import { z } from 'zod';
-import { DEFAULT_TEMPORAL_NAMESPACE } from '../domain/names.ts';
-
-/** Temporal connection settings, from the environment names the Temporal CLI and SDKs use. */
-export const TemporalEnvSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().default(DEFAULT_TEMPORAL_NAMESPACE),
-  TEMPORAL_API_KEY: z.string().optional(),
-  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
-  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().optional(),
-  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().optional(),
-  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().optional(),
-  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
-});
-export type TemporalEnv = z.infer<typeof TemporalEnvSchema>;
+import type { z } from 'zod';
+import { temporalSettings, type TemporalSettings } from './temporal-config.ts';
 
 /** Parses `schema` from the environment, exiting with a readable message (never the values) when invalid. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
@@ -32,20 +18,14 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   process.exit(2);
 }
 
-/** Connection options for @temporalio/client and NativeConnection. */
-export function temporalConnectionOptions(env: TemporalEnv): { address: string; tls?: TLSConfig; apiKey?: string } {
-  const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH;
-  const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH;
-  const caPath = env.TEMPORAL_TLS_SERVER_CA_CERT_PATH;
-  const wantsTls = env.TEMPORAL_TLS === 'true' || Boolean(certPath || caPath);
-  const tls: TLSConfig | undefined = wantsTls
-    ? {
-        ...(certPath && keyPath ? { clientCertPair: { crt: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
-        ...(caPath ? { serverRootCACertificate: readFileSync(caPath) } : {}),
-        ...(env.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME } : {}),
-      }
-    : undefined;
-  return { address: env.TEMPORAL_ADDRESS, ...(tls ? { tls } : {}), ...(env.TEMPORAL_API_KEY ? { apiKey: env.TEMPORAL_API_KEY } : {}) };
+/** The Temporal connection from the profile and environment (temporal-config.ts), exiting readably on error. */
+export function temporalFromEnv(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  try {
+    return temporalSettings(env);
+  } catch (error) {
+    process.stderr.write(`tempered: cannot read the Temporal connection settings: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
 }
 
 /** Keys whose values are never logged, wherever they appear. */

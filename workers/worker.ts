@@ -1,22 +1,26 @@
 /**
  * The worker process: runs the host workflows, their operation children and the BMC activities on the host
  * task queue. Composition only: configuration from the environment, logger, connections, the BMC connection
- * pool, graceful drain on SIGTERM.
+ * pool, the health and metrics endpoint, graceful drain on SIGTERM. Workflow code comes from the prebuilt
+ * bundle next to the compiled code (`npm run build`, the image), else from the TypeScript sources (a checkout).
  *
  *   TEMPORAL_ADDRESS=127.0.0.1:7233 KUBECONFIG=... node workers/worker.ts
  */
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { z } from 'zod';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
 import { createActivities } from '../activities/index.ts';
 import { createClusterJoinActivities } from '../activities/cluster-join.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
-import { TemporalEnvSchema, createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalConnectionOptions } from './process.ts';
+import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
+import { createLogger, installTemporalRuntime, onShutdown, parseEnv, temporalFromEnv } from './process.ts';
+import { TemporalEnvSchema } from './temporal-config.ts';
 
-const ConfigSchema = TemporalEnvSchema.extend({
+const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_HOST_TASK_QUEUE: z.string().min(1).default(HOST_TASK_QUEUE),
   /** Workflows kept in the sticky cache: keep it above the hosts in flight (a small cache costs CPU). */
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
@@ -24,20 +28,35 @@ const ConfigSchema = TemporalEnvSchema.extend({
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
 });
 
-async function main(): Promise<void> {
+/** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
+const BUNDLE = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+
+/** The workflow code: the prebuilt bundle when present (production), else the sources, bundled at start (dev). */
+export function workflowSource(bundle = BUNDLE): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  const source = ['../workflows/index.ts', '../workflows/index.js'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p));
+  if (!source) throw new Error(`no workflow code: neither ${bundle} nor workflows/index.ts exists`);
+  return { workflowsPath: source };
+}
+
+/** Runs the worker process until SIGTERM/SIGINT (workers/entrypoint.ts, or this file run directly). */
+export async function main(): Promise<void> {
   const config = parseEnv(ConfigSchema);
   const logger = createLogger('tempered-worker');
+  const health = await startHealthServer({ name: 'worker', port: config.TEMPERED_METRICS_PORT, host: config.TEMPERED_METRICS_HOST, logger });
   installTemporalRuntime(logger);
+  const temporal = temporalFromEnv();
 
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromDefault();
   const pool = new BmcConnectionPool();
-  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const connection = await NativeConnection.connect(temporal.connectionOptions);
+  const workflows = workflowSource();
   const worker = await Worker.create({
     connection,
-    namespace: config.TEMPORAL_NAMESPACE,
+    namespace: temporal.namespace,
     taskQueue: config.TEMPERED_HOST_TASK_QUEUE,
-    workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+    ...workflows,
     activities: {
       ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
       ...createClusterJoinActivities({ kubeconfig }),
@@ -49,17 +68,26 @@ async function main(): Promise<void> {
     nonStickyToStickyPollRatio: 1,
     shutdownGraceTime: `${config.TEMPERED_SHUTDOWN_GRACE_SECONDS} seconds`,
   });
+  health.addReadinessCheck('worker', () => {
+    if (worker.getState() !== 'RUNNING') throw new Error(`the worker is ${worker.getState().toLowerCase()}`);
+  });
+  health.addReadinessCheck('temporal', temporalReadiness(connection));
+  health.addReadinessCheck('kubernetes', kubernetesReadiness(kubeconfig));
   const running = worker.run().finally(async () => {
     await pool.close();
     await connection.close();
+    await health.stop();
     logger.info('worker stopped');
   });
   onShutdown(logger, async () => {
     worker.shutdown();
     await running;
   });
-  logger.info({ taskQueue: config.TEMPERED_HOST_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS }, 'worker polling');
+  logger.info(
+    { taskQueue: config.TEMPERED_HOST_TASK_QUEUE, temporal: temporal.summary, workflows: workflows.workflowBundle ? 'prebuilt bundle' : 'sources' },
+    'worker polling',
+  );
   await running;
 }
 
-await main();
+if (import.meta.main) await main();

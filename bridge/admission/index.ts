@@ -13,7 +13,7 @@
  * `namespaceSelector` matching only your namespaces and call `unregisterAdmissionWebhook` when done.
  * In a cluster, listen on `host: '0.0.0.0', port: 9443` with the mounted certificate and register
  * `clientConfig: { service: { namespace, name, port: 443, path: VALIDATE_BAREMETALHOST_PATH }, caBundle }`
- * (deploy/webhook/).
+ * (deploy/base/webhook/).
  */
 export { validateHostCreate, validateHostUpdate, formatViolations, RULES, type RuleId, type Violation, type HostContext } from './rules.ts';
 export { reviewAdmission, type AdmissionReviewResponse, type AdmissionResponse } from './review.ts';

@@ -26,8 +26,8 @@ describe('validatingWebhookConfiguration', () => {
     expect(webhook?.objectSelector).toBeUndefined();
   });
 
-  it('matches the in-cluster manifest in deploy/webhook except for clientConfig', () => {
-    const manifest = parse(readFileSync(new URL('../../deploy/webhook/validatingwebhookconfiguration.yaml', import.meta.url), 'utf8')) as typeof built;
+  it('matches the in-cluster manifest in deploy/base/webhook except for clientConfig', () => {
+    const manifest = parse(readFileSync(new URL('../../deploy/base/webhook/validatingwebhookconfiguration.yaml', import.meta.url), 'utf8')) as typeof built;
     const [deployed] = manifest.webhooks ?? [];
     const ours = validatingWebhookConfiguration({ clientConfig: {} });
     expect({ ...deployed, clientConfig: undefined }).toEqual({ ...ours.webhooks?.[0], clientConfig: undefined });

@@ -2,7 +2,7 @@
  * Registration of the BareMetalHost validating webhook with the apiserver: a
  * ValidatingWebhookConfiguration (admissionregistration.k8s.io/v1) for CREATE and UPDATE of
  * `baremetalhosts`, created or replaced idempotently, so a bridge can call it at every start (e.g. with a
- * fresh caBundle). `deploy/webhook/` holds the same configuration for in-cluster use; a unit test keeps them
+ * fresh caBundle). `deploy/base/webhook/` holds the same configuration for in-cluster use; a unit test keeps them
  * in step.
  */
 import * as k8s from '@kubernetes/client-node';
