@@ -42,7 +42,7 @@ export interface ClusterJoinActivities {
 export interface ClusterJoinDeps {
   /** The management cluster (where the BareMetalHosts and the Cluster API objects are). */
   kubeconfig: k8s.KubeConfig;
-  /** How often the Nodes are listed again when no watch event came (ms). */
+  /** How often the Nodes are listed again when no watch event came (ms; default 30 s). */
   relistMs?: number;
   /** How often the activity heartbeats (ms). */
   heartbeatMs?: number;
@@ -164,61 +164,62 @@ export function createClusterJoinActivities(deps: ClusterJoinDeps): ClusterJoinA
         name: input.host.name,
         consumerName: input.consumer.name,
       };
-      const relistMs = deps.relistMs ?? 10_000;
+      const relistMs = deps.relistMs ?? 30_000;
       const heartbeatMs = deps.heartbeatMs ?? 5_000;
 
       let seen: JoinObservation = { kind: 'unreachable', detail: 'not looked yet' };
       let cluster: string | undefined;
+      /** The workload cluster, resolved once; a failure to read it resolves the chain again. */
+      let workload: { api: k8s.CoreV1Api; watch: { abort(): void } | undefined } | undefined;
       let wake: (() => void) | undefined;
-      let watch: { abort(): void } | undefined;
-      let watchedConfig: string | undefined;
+      const onAbort = () => wake?.();
+      ctx.cancellationSignal.addEventListener('abort', onAbort);
       const heartbeat = () => ctx.heartbeat({ startedAt, seen: describeObservation(identity, seen) });
       const timer = setInterval(heartbeat, heartbeatMs);
       heartbeat();
+      const labelSelector = `${HOST_UUID_LABEL}=${input.host.uid}`;
       try {
         for (;;) {
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
-          let workload: k8s.CoreV1Api | undefined;
           try {
-            const found = await workloadKubeconfig(input);
-            cluster = found.cluster;
-            const config = new k8s.KubeConfig();
-            config.loadFromString(found.kubeconfig);
-            workload = config.makeApiClient(k8s.CoreV1Api);
-            if (watchedConfig !== found.kubeconfig) {
-              watch?.abort();
-              watchedConfig = found.kubeconfig;
+            if (!workload) {
+              const found = await workloadKubeconfig(input);
+              cluster = found.cluster;
+              const config = new k8s.KubeConfig();
+              config.loadFromString(found.kubeconfig);
               // Wake the loop on any change of the host's Node; the relist below is the safety net.
-              watch = await new k8s.Watch(config)
+              const watch = await new k8s.Watch(config)
                 .watch(
                   '/api/v1/nodes',
-                  { labelSelector: `${HOST_UUID_LABEL}=${input.host.uid}` },
+                  { labelSelector },
                   () => wake?.(),
-                  () => {
-                    watchedConfig = undefined;
-                  },
+                  () => {},
                 )
                 .catch(() => undefined);
+              workload = { api: config.makeApiClient(k8s.CoreV1Api), watch };
             }
-            const labelled = await workload.listNode({ labelSelector: `${HOST_UUID_LABEL}=${input.host.uid}` });
+            const labelled = await workload.api.listNode({ labelSelector });
             let views = labelled.items.map(nodeView);
-            if (views.length === 0) views = (await workload.listNode({ limit: 500 })).items.map(nodeView);
+            // None labelled: what else is there (the host's provider ID after a move, or its name).
+            if (!views.some((v) => v.ready?.status === 'True')) {
+              const all = (await workload.api.listNode({ limit: 500 })).items.map(nodeView);
+              views = [...views, ...all.filter((n) => !views.some((v) => v.name === n.name))];
+            }
             seen = observeJoin(identity, views);
           } catch (err) {
             if (err instanceof ConsumerGone) return { outcome: 'consumerGone', message: err.message };
+            const chain = err instanceof ChainError;
             seen = {
               kind: 'unreachable',
-              detail: err instanceof ChainError ? err.message : `workload apiserver: ${(err as Error).message}`,
+              detail: chain ? err.message : `workload apiserver: ${(err as Error).message}`,
             };
+            workload?.watch?.abort();
+            workload = undefined;
           }
           heartbeat();
           if (seen.kind === 'ready') {
-            return {
-              outcome: 'joined',
-              node: seen.node,
-              readyAt: seen.readySince ?? new Date().toISOString(),
-              cluster: cluster ?? '',
-            };
+            const readyAt = seen.readySince ?? new Date().toISOString();
+            return { outcome: 'joined', node: seen.node, readyAt, cluster: cluster ?? '' };
           }
           const left = deadline - Date.now();
           if (left <= 0) {
@@ -235,13 +236,13 @@ export function createClusterJoinActivities(deps: ClusterJoinDeps): ClusterJoinA
               clearTimeout(t);
               resolve();
             };
-            ctx.cancellationSignal.addEventListener('abort', () => wake?.(), { once: true });
           });
           wake = undefined;
         }
       } finally {
         clearInterval(timer);
-        watch?.abort();
+        ctx.cancellationSignal.removeEventListener('abort', onAbort);
+        workload?.watch?.abort();
       }
     },
   };
