@@ -34,7 +34,7 @@ export default tseslint.config(
         patterns: [
           { group: nodeBuiltins, message: 'Workflow code runs in the deterministic sandbox: no Node builtins.' },
           { group: ioPackages, message: 'Workflow code may not import I/O clients or loggers; use activities and @temporalio/workflow log.' },
-          { group: ['**/activities', '**/activities/**', '**/bridge/**', '**/workers/**', '**/sim/**', '**/stack/**'], allowTypeImports: true, message: 'Workflows import only types from activities (import type), never their values.' },
+          { group: ['**/activities', '**/activities/**', '**/bridge/**', '**/agent-api/**', '**/workers/**', '**/sim/**', '**/stack/**'], allowTypeImports: true, message: 'Workflows import only types from activities (import type), never their values.' },
         ],
       }],
       'no-restricted-globals': ['error',
@@ -60,7 +60,7 @@ export default tseslint.config(
         patterns: [
           { group: nodeBuiltins, message: 'domain/ is pure: no I/O.' },
           { group: [...ioPackages, '@temporalio/*'], message: 'domain/ is pure: no I/O clients, no Temporal.' },
-          { group: ['**/activities/**', '**/workflows/**', '**/bridge/**', '**/workers/**', '**/sim/**', '**/stack/**', '**/cli/**'], message: 'domain/ imports nothing of the project but domain/.' },
+          { group: ['**/activities/**', '**/workflows/**', '**/bridge/**', '**/agent-api/**', '**/workers/**', '**/sim/**', '**/stack/**', '**/cli/**'], message: 'domain/ imports nothing of the project but domain/.' },
         ],
       }],
     },

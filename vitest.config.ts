@@ -18,7 +18,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['{domain,workflows,activities,workers,bridge,sim,stack,cli,deploy,lib,test}/**/*.test.ts'],
+          include: ['{domain,workflows,activities,workers,bridge,agent-api,sim,stack,cli,deploy,lib,test}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'test/replay/**', 'node_modules/**'],
         },
       },

@@ -42,6 +42,11 @@ export interface HostActivities {
   readPower(target: BmcTarget): Promise<{ poweredOn: boolean }>;
   /** Sets power and waits until the BMC reports it (soft falls back to hard on timeout). */
   setPower(target: BmcTarget, request: { on: boolean; mode: 'soft' | 'hard' }): Promise<{ poweredOn: boolean; changed: boolean }>;
+  /**
+   * Waits, reading the BMC, until the host reaches `on` by itself (an agent powering it off) or `timeoutMs`
+   * passes; returns the last state read, without acting.
+   */
+  waitForPower(target: BmcTarget, request: { on: boolean; timeoutMs: number }): Promise<{ poweredOn: boolean; reached: boolean }>;
   /** Out-of-band inventory, normalised to Metal3 HardwareDetails. */
   inspectHardware(target: BmcTarget): Promise<InspectResult>;
   /** Checks that a live ISO's URL parses and answers (a 1-byte ranged GET), before a BMC is asked to fetch it. */
@@ -57,6 +62,11 @@ export interface HostActivities {
   ejectVirtualMedia(target: BmcTarget): Promise<{ changed: boolean }>;
   /** Sets the boot device override; no-op when already set. */
   setBootDevice(target: BmcTarget, request: { device: 'Cd' | 'Pxe' | 'Hdd'; once: boolean; mode?: 'UEFI' | 'Legacy' }): Promise<{ changed: boolean }>;
+  /**
+   * Turns UEFI secure boot on or off (takes effect at the next boot) and reads it back; BmcUnsupported when the
+   * BMC has no secure boot, so `UEFISecureBoot` never silently becomes plain UEFI.
+   */
+  setSecureBoot(target: BmcTarget, request: { enabled: boolean }): Promise<{ enabled: boolean; changed: boolean }>;
   /** Reads back what the host booted: power, inserted media, boot override. */
   readBootState(target: BmcTarget): Promise<{ poweredOn: boolean; mediaUrl?: string; mediaInserted: boolean }>;
 }

@@ -62,6 +62,18 @@ export function createActivities(deps: ActivityDeps): HostActivities {
       return withDriver(target, async (driver) => ({ poweredOn: (await driver.getPowerState(opts())) === 'on' }));
     },
 
+    async waitForPower(target, request) {
+      return withDriver(target, async (driver) => {
+        const deadline = Date.now() + request.timeoutMs;
+        for (;;) {
+          const poweredOn = (await driver.getPowerState(opts())) === 'on';
+          if (poweredOn === request.on) return { poweredOn, reached: true };
+          if (Date.now() >= deadline) return { poweredOn, reached: false };
+          await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, Math.max(0, deadline - Date.now()))));
+        }
+      });
+    },
+
     async setPower(target, request) {
       return withDriver(target, async (driver) => {
         if (request.on) {
@@ -121,6 +133,17 @@ export function createActivities(deps: ActivityDeps): HostActivities {
         const device = request.device === 'Cd' ? 'cd' : request.device === 'Pxe' ? 'pxe' : 'disk';
         const r = await driver.setBootOverride({ device, persistent: !request.once, ...(request.mode ? { mode: request.mode } : {}) }, opts());
         return { changed: r.changed };
+      });
+    },
+
+    async setSecureBoot(target, request) {
+      return withDriver(target, async (driver) => {
+        if (!driver.secureBoot) throw new BmcError('BmcUnsupported', `the ${driver.address.type} driver cannot set UEFI secure boot; use bootMode UEFI, or a Redfish BMC`);
+        const r = await driver.secureBoot.set(request.enabled, opts());
+        if (r.enabled !== request.enabled) {
+          throw new BmcError('BmcUnsupported', `the BMC reports secure boot ${r.enabled === undefined ? 'unknown' : r.enabled ? 'on' : 'off'} after it was asked to turn it ${request.enabled ? 'on' : 'off'} (a licence may be missing)`);
+        }
+        return { enabled: r.enabled, changed: r.changed };
       });
     },
 

@@ -100,7 +100,7 @@ export async function run(args: string[]): Promise<void> {
     created.set(name, performance.now());
     await objects.createNamespacedCustomObject({
       group: 'metal3.io', version: 'v1alpha1', namespace: ns, plural: 'baremetalhosts',
-      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, bmc: { address: bmcs[i]!.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
+      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', bmc: { address: bmcs[i]!.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
     });
   }
   const deadline = Date.now() + 30 * 60_000;

@@ -7,6 +7,10 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
   lifecycle: { describe: 'N hosts register -> provisioned through the real stack: hosts/min, CPU-s, Redfish requests and Temporal tasks per host', load: () => import('./lifecycle.ts') },
   ipa: { describe: 'simulated hosts on the real ironic-python-agent: boot to heartbeat, command latency, RSS, idle CPU', load: () => import('./ipa.ts') },
   bmc: { describe: 'Redfish operations per second: simulator vs sushy-tools; simulator memory per 1,000 BMCs', load: () => import('./bmc.ts') },
+  'sim-agent': {
+    describe: "the simulator's deploy agent: image write MiB/s vs dd on the same disk, hosts/min writing a qcow2 image",
+    load: () => import('./sim-agent.ts'),
+  },
   image: {
     describe: 'download + sha256 + write of a 1 GiB image onto a file and a loop device, against dd on the same target',
     load: () => import('./image.ts'),

@@ -22,6 +22,9 @@ describe('parseHostAnnotations', () => {
     ['a look-alike key is not a reboot', { 'reboot.metal3.iox': '' }, {}],
     ['inspect, re-inspect', { 'inspect.metal3.io': '' }, { inspect: '' }],
     ['inspect, disabled', { 'inspect.metal3.io': 'disabled' }, { inspect: 'disabled' }],
+    ['full erase, empty', { 'cleaning.tempered.dev/full-erase': '' }, { fullErase: true }],
+    ['full erase, true', { 'cleaning.tempered.dev/full-erase': 'true' }, { fullErase: true }],
+    ['full erase, false', { 'cleaning.tempered.dev/full-erase': 'false' }, {}],
     [
       'hardware details',
       { 'inspect.metal3.io/hardwaredetails': '{"cpu":{"arch":"x86_64","count":4},"ramMebibytes":8192,"nics":[{"mac":"00:11:22:33:44:55","name":"eth0"}]}' },
@@ -40,6 +43,7 @@ describe('parseHostAnnotations', () => {
     ['detached, invalid JSON', { 'baremetalhost.metal3.io/detached': '{' }, { detached: { deleteAction: 'delete', force: false } }, /invalid json/],
     ['detached, unknown deleteAction', { 'baremetalhost.metal3.io/detached': '{"deleteAction":"never"}' }, { detached: { deleteAction: 'delete', force: false } }, /deleteAction must be "delete" or "delay"/],
     ['inspect, unknown value', { 'inspect.metal3.io': 'enabled' }, {}, /must be "" \(re-inspect\) or "disabled"/],
+    ['full erase, unknown value', { 'cleaning.tempered.dev/full-erase': 'yes' }, {}, /full-erase annotation must be "", "true" or "false"/],
     ['hardware details, not JSON', { 'inspect.metal3.io/hardwaredetails': 'lots of RAM' }, {}, /not valid HardwareDetails JSON; ignored/],
     ['hardware details, wrong types', { 'inspect.metal3.io/hardwaredetails': '{"ramMebibytes":"8G"}' }, {}, /ramMebibytes/],
   ];

@@ -14,6 +14,8 @@ export const STATUS_ANNOTATION = 'baremetalhost.metal3.io/status';
 export const REBOOT_ANNOTATION_PREFIX = 'reboot.metal3.io';
 export const INSPECT_ANNOTATION = 'inspect.metal3.io';
 export const HARDWARE_DETAILS_ANNOTATION = 'inspect.metal3.io/hardwaredetails';
+/** Tempered's own (beyond Metal3, BMO #2721): automated cleaning erases whole disks (docs/operator-guide.md). */
+export const FULL_ERASE_ANNOTATION = 'cleaning.tempered.dev/full-erase';
 
 type Invalid = HostAnnotations['invalid'][number];
 
@@ -75,6 +77,9 @@ export function parseHostAnnotations(annotations: Readonly<Record<string, string
     } else if (key === INSPECT_ANNOTATION) {
       if (value === '' || value === 'disabled') result.inspect = value;
       else result.invalid.push({ key, message: `inspect annotation must be "" (re-inspect) or "disabled", not ${JSON.stringify(value)}; ignored` });
+    } else if (key === FULL_ERASE_ANNOTATION) {
+      if (value === '' || value === 'true') result.fullErase = true;
+      else if (value !== 'false') result.invalid.push({ key, message: `full-erase annotation must be "", "true" or "false", not ${JSON.stringify(value)}; ignored` });
     } else if (key === HARDWARE_DETAILS_ANNOTATION) {
       const parsed = parseJsonObject(value);
       const details = parsed && HardwareDetailsSchema.safeParse(parsed);

@@ -64,7 +64,8 @@ export function computeConditions(state: HostState): ConditionCore[] {
     set.set(type, { type, status: status ? 'True' : 'False', reason, message: message.slice(0, MAX_CONDITION_MESSAGE) });
   // Why the host waits, when it does: for a slot under the provisioning limit, or a note of its own.
   const note = state.delayed?.reason ?? state.waitingReason;
-  const progressingMessage = note ?? state.operation?.summary ?? '';
+  const step = state.operation && state.operationStep ? `${state.operation.summary}: ${state.operationStep.step}, since ${state.operationStep.since}` : undefined;
+  const progressingMessage = note ?? step ?? state.operation?.summary ?? '';
   const progressing = (reason: string) => {
     put('Manageable', true, 'Manageable');
     put('AvailableForProvisioning', false, 'NotAvailable');

@@ -1,7 +1,7 @@
 // `tempered sim`: the data centre writes its BMC list once listening and stops cleanly on SIGTERM; `redfish`
 // serves a tree given on the command line; bad usage exits 2. Runs the real CLI in a child process.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,11 +64,37 @@ describe('tempered sim', () => {
     const response = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`${dell.username}:${dell.password}`).toString('base64')}` } });
     expect(response.status).toBe(200);
     expect(((await response.json()) as { Manufacturer: string }).Manufacturer).toBe('Dell Inc.');
+
+    // Every host's disks are sparse files under the state folder, listed with the BMC.
+    type Disk = { name: string; serial: string; sizeBytes: number; path: string };
+    type Listing = { agentUrl: string; stateDir: string; bmcs: { id: string; agent: string; disks: Disk[] }[] };
+    const listing = JSON.parse(readFileSync(file, 'utf8')) as Listing;
+    expect(listing.stateDir).toBe(join(scratch, 'hosts'));
+    expect(listing.bmcs.map((bmc) => bmc.agent)).toEqual(['sim', 'sim', 'sim', 'sim']);
+    for (const bmc of listing.bmcs) {
+      expect(bmc.disks.length).toBeGreaterThan(0);
+      for (const disk of bmc.disks) {
+        expect(disk.path.startsWith(join(listing.stateDir, 'disks', bmc.id))).toBe(true);
+        expect(statSync(disk.path)).toMatchObject({ size: disk.sizeBytes, blocks: 0 });
+        expect(disk.serial).not.toBe('');
+      }
+    }
+    // The control API reads and switches the agent of a host.
+    const hostUrl = `${listing.agentUrl}/_sim/hosts/${listing.bmcs[0]?.id}`;
+    const host = await (await fetch(hostUrl)).json();
+    expect(host).toMatchObject({ agent: 'sim', settings: { bootDelayMs: 0 }, counters: { imageWrites: 0 } });
+    const body = JSON.stringify({ diskBytesPerSec: 1024 });
+    const patched = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body });
+    expect(await patched.json()).toMatchObject({ settings: { diskBytesPerSec: 1024 } });
+    const refused = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body: JSON.stringify({ kind: 'nope' }) });
+    expect(refused.status).toBe(400);
+
     const stopped = waitFor(child, 'stopped');
     child.kill('SIGTERM');
     await stopped;
     expect(await exitCode(child)).toBe(0);
     await expect(fetch(url)).rejects.toThrow();
+    await expect(fetch(hostUrl)).rejects.toThrow();
   });
 
   it('redfish serves a long-form tree given on the command line', { timeout: 30_000 }, async () => {
@@ -97,6 +123,8 @@ describe('tempered sim', () => {
     [['redfish'], /--mockup is required/],
     [['fly'], /unknown command 'fly'/],
     [['redfish', '--bogus'], /Unknown option/],
+    [['datacenter', '--hosts', '2', '--write', 'x.json', '--agent', 'pxe'], /--agent must be sim or ipa/],
+    [['redfish', '--mockup', 'dmtf-rackmount1', '--agent', 'ipa'], /--agent ipa needs --state-dir/],
   ])('exits 2 on bad usage: %j', async (args, message) => {
     const { code, stderr } = await run(args);
     expect(code).toBe(2);

@@ -5,8 +5,13 @@
  * quirks. Both servers run until SIGINT/SIGTERM. Readable progress on stderr for people, `--json` for scripts.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BmcSpec, type Layout, PROFILES, PROFILE_IDS, QUIRKS, type SimulatedBmc, type Simulator, startSimulator } from '../sim/index.ts';
+import {
+  AGENT_KINDS, type AgentKind, type AgentSettings, type BmcSpec, type Layout, PROFILES, PROFILE_IDS, QUIRKS,
+  type RamdiskRunner, type SimulatedBmc, type Simulator, startSimulator,
+} from '../sim/index.ts';
+import { ipaRunner } from '../sim/agent/ipa-runner.ts';
 
 export const usage = [
   'usage: tempered sim <command> [options]',
@@ -28,6 +33,13 @@ export const usage = [
   '  --write FILE           JSON list of { id, profile, address, username, password, bootMACAddress }',
   '  --base-port N          first port (default: free ports)',
   '  --username U --password P   the same credentials for every BMC (default: admin and a random password each)',
+  '  --state-dir DIR        where the hosts\' disk files live (default: <folder of --write>/hosts)',
+  '',
+  'deploy agent (a host that boots a deploy ISO runs one; its disks are sparse files listed in --write):',
+  '  --agent A              sim (default: the simulated agent) or ipa (the real ironic-python-agent on loop devices)',
+  '  --boot-delay-ms N      time from booting the ISO to the agent\'s first request (default 0)',
+  '  --disk-bytes-per-sec N write speed of the simulated disks (default: unlimited)',
+  '  --command-duration-ms N  shortest time an asynchronous agent command runs (default 0)',
   '',
   'common options:',
   '  --power-delay-ms N     time a power change takes (redfish: 0, datacenter: 1000)',
@@ -56,6 +68,11 @@ const options = {
   'task-duration-ms': { type: 'string' },
   'quirks-add': { type: 'string' },
   'quirks-remove': { type: 'string' },
+  'state-dir': { type: 'string' },
+  agent: { type: 'string' },
+  'boot-delay-ms': { type: 'string' },
+  'disk-bytes-per-sec': { type: 'string' },
+  'command-duration-ms': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -85,7 +102,25 @@ function common(values: Values, defaultPowerDelayMs: number): BmcSpec {
   if (add || remove) spec.quirks = { ...(add ? { add } : {}), ...(remove ? { remove } : {}) };
   if (values.username !== undefined) spec.username = values.username;
   if (values.password !== undefined) spec.password = values.password;
+  const agent = values.agent ?? 'sim';
+  if (!AGENT_KINDS.includes(agent as AgentKind)) {
+    throw new UsageError(`--agent must be ${AGENT_KINDS.join(' or ')}, got '${agent}'`);
+  }
+  spec.agent = agent as AgentKind;
+  const settings: Partial<AgentSettings> = {};
+  const bootDelay = integer(values['boot-delay-ms'], 'boot-delay-ms');
+  if (bootDelay !== undefined) settings.bootDelayMs = bootDelay;
+  const diskSpeed = integer(values['disk-bytes-per-sec'], 'disk-bytes-per-sec');
+  if (diskSpeed !== undefined) settings.diskBytesPerSec = diskSpeed;
+  const commandDuration = integer(values['command-duration-ms'], 'command-duration-ms');
+  if (commandDuration !== undefined) settings.commandDurationMs = commandDuration;
+  if (Object.keys(settings).length > 0) spec.agentSettings = settings;
   return spec;
+}
+
+/** The real ironic-python-agent runner (installs IPA from PyPI on first boot; needs root for loop devices). */
+function realIpa(stateDir: string, json: boolean): RamdiskRunner {
+  return ipaRunner({ stateDir, progress: (message) => say(json, message, { event: 'progress', message }) });
 }
 
 function parseListen(listen: string | undefined): { host: string; port: number } {
@@ -104,6 +139,8 @@ function describe(bmc: SimulatedBmc): Record<string, unknown> {
     username: bmc.username,
     password: bmc.password,
     bootMACAddress: bmc.bootMACAddress,
+    agent: bmc.agentKind(),
+    disks: bmc.disks(),
   };
 }
 
@@ -140,10 +177,20 @@ async function redfish(values: Values): Promise<number> {
   const { host, port } = parseListen(values.listen);
   const spec: BmcSpec = { ...common(values, 0), mockup: values.mockup, profile: values.profile ?? 'dmtf', port };
   if (values['system-id'] !== undefined) spec.systemId = values['system-id'];
-  const sim = await startSimulator({ bmcs: [spec], listenHost: host });
+  const json = values.json ?? false;
+  const stateDir = values['state-dir'] !== undefined ? resolve(values['state-dir']) : undefined;
+  if (spec.agent === 'ipa' && stateDir === undefined) {
+    throw new UsageError('--agent ipa needs --state-dir (the real agent keeps its files there)');
+  }
+  const sim = await startSimulator({
+    bmcs: [spec],
+    listenHost: host,
+    ...(stateDir !== undefined ? { stateDir } : {}),
+    ...(spec.agent === 'ipa' ? { runners: { ipa: realIpa(join(stateDir ?? '', 'ipa'), json) } } : {}),
+    log: (line) => say(json, line, { event: 'host', line }),
+  });
   const [bmc] = sim.bmcs;
   if (!bmc) throw new Error('the simulator started no BMC');
-  const json = values.json ?? false;
   say(
     json,
     [
@@ -152,6 +199,9 @@ async function redfish(values: Values): Promise<number> {
       `  BMC address   ${bmc.address}`,
       `  credentials   ${bmc.username} / ${bmc.password}`,
       `  quirks        ${bmc.quirks().join(', ') || '(none)'}`,
+      `  disks         ${bmc.disks().map((disk) => `${disk.name} ${disk.sizeBytes} bytes`).join(', ')}`,
+      `  disk files    ${sim.stateDir}`,
+      `  agent         ${bmc.agentKind()}, agent server and control API at ${sim.agentUrl}`,
       'Press Ctrl-C to stop.',
     ].join('\n'),
     { event: 'listening', ...describe(bmc), url: bmc.url, quirks: bmc.quirks() },
@@ -175,15 +225,21 @@ async function datacenter(values: Values): Promise<number> {
   });
   const started = performance.now();
   const heapBefore = process.memoryUsage().heapUsed;
+  const spec = common(values, 1000);
+  const stateDir = resolve(values['state-dir'] ?? join(dirname(values.write), 'hosts'));
   const sim = await startSimulator({
-    bmcs: { ...common(values, 1000), count: hosts, profiles, ...(basePort !== undefined ? { basePort } : {}) },
+    bmcs: { ...spec, count: hosts, profiles, ...(basePort !== undefined ? { basePort } : {}) },
     layout,
+    stateDir,
+    ...(spec.agent === 'ipa' ? { runners: { ipa: realIpa(join(stateDir, 'ipa'), json) } } : {}),
+    log: (line) => say(json, line, { event: 'host', line }),
   });
   const elapsedMs = Math.round(performance.now() - started);
   const heapMiB = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
   const file = values.write;
   const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, `${JSON.stringify({ layout, bmcs: sim.bmcs.map(describe) }, null, 2)}\n`, { mode: 0o600 });
+  const listing = { layout, agentUrl: sim.agentUrl, stateDir: sim.stateDir, bmcs: sim.bmcs.map(describe) };
+  writeFileSync(temporary, `${JSON.stringify(listing, null, 2)}\n`, { mode: 0o600 });
   renameSync(temporary, file);
   const ports = sim.endpoints.map((endpoint) => endpoint.port);
   const counts = new Map<string, number>();
@@ -193,10 +249,20 @@ async function datacenter(values: Values): Promise<number> {
     [
       `${sim.bmcs.length} BMC(s) listening on ${sim.endpoints.length} port(s) ${Math.min(...ports)}..${Math.max(...ports)} in ${elapsedMs} ms (heap +${heapMiB.toFixed(1)} MiB)`,
       `  profiles  ${[...counts].map(([profile, count]) => `${profile} ${count}`).join(', ')}`,
+      `  agents    ${spec.agent ?? 'sim'}, agent server and control API at ${sim.agentUrl}`,
+      `  disks     ${sim.stateDir}`,
       `  wrote     ${file}`,
       'Press Ctrl-C to stop.',
     ].join('\n'),
-    { event: 'listening', count: sim.bmcs.length, endpoints: sim.endpoints.length, file, elapsedMs },
+    {
+      event: 'listening',
+      count: sim.bmcs.length,
+      endpoints: sim.endpoints.length,
+      file,
+      elapsedMs,
+      agentUrl: sim.agentUrl,
+      stateDir: sim.stateDir,
+    },
   );
   return serve(sim, json);
 }

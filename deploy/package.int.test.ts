@@ -168,7 +168,7 @@ describe('the container image', () => {
     await waitFor('the bridge leading', async () => (await logs(bridge)).includes('leading: informers synced'), { timeoutMs: 90_000, intervalMs: 500 });
 
     await hosts.secret('bmc-0', sushy.username, PASSWORD);
-    await hosts.create('host-0', { online: false, bootMACAddress: sushy.systems[0]?.mac, bmc: { address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[0]?.path}`, credentialsName: 'bmc-0' } });
+    await hosts.create('host-0', { online: false, automatedCleaningMode: 'disabled', bootMACAddress: sushy.systems[0]?.mac, bmc: { address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[0]?.path}`, credentialsName: 'bmc-0' } });
     await hosts.inState('host-0', 'available', (h) => h.status?.operationalStatus === 'OK');
 
     for (const name of [worker, bridge]) {

@@ -102,7 +102,7 @@ function documented(text: string, account: string): string | undefined {
 describe('least privilege: the real processes under their ServiceAccounts', () => {
   it('a host goes through its whole lifecycle with only the deployed RBAC', async () => {
     await hosts.secret('bmc-0', sushy.username, PASSWORD);
-    await hosts.create('host-0', { online: false, bootMACAddress: sushy.systems[0]?.mac, bmc: { address: address(0), credentialsName: 'bmc-0' } });
+    await hosts.create('host-0', { online: false, automatedCleaningMode: 'disabled', bootMACAddress: sushy.systems[0]?.mac, bmc: { address: address(0), credentialsName: 'bmc-0' } });
     await hosts.inState('host-0', 'available', (h) => h.status?.operationalStatus === 'OK');
     const secret = await hosts.core.readNamespacedSecret({ namespace: HOSTS_NS, name: 'bmc-0' });
     expect(secret.metadata?.labels?.['environment.metal3.io']).toBe('baremetal');
@@ -163,7 +163,7 @@ describe('least privilege: the real processes under their ServiceAccounts', () =
     await kubectl(stack, ['patch', 'clusterrole', role.metadata.name, '--type=merge', '-p', JSON.stringify({ rules: without })]);
     try {
       await hosts.secret('bmc-1', sushy.username, PASSWORD);
-      await hosts.create('host-1', { online: false, bmc: { address: address(1), credentialsName: 'bmc-1' } });
+      await hosts.create('host-1', { online: false, automatedCleaningMode: 'disabled', bmc: { address: address(1), credentialsName: 'bmc-1' } });
       await waitFor('the bridge refused labelling bmc-1', () => auditedUse(readFileSync(stack.kube.auditLog, 'utf8'), username('tempered-bridge')).forbidden.includes(`patch core/secrets in ${HOSTS_NS}`), { timeoutMs: 60_000, intervalMs: 250 });
       expect((await hosts.get('host-1')).status?.provisioning).toBeUndefined();
     } finally {

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   BmcBusy: { retryable: true, summary: 'the BMC is busy or throttling (503/429)' },
   PowerStateNotReached: { retryable: true, summary: 'the host did not reach the requested power state in time' },
   BmcTaskFailed: { retryable: false, summary: 'a BMC task (firmware update, BIOS apply) ended in failure' },
+  FirmwareSettingsInvalid: { retryable: false, summary: "a BIOS setting is unknown, read-only or not allowed by the host's schema" },
+  RaidConfigInvalid: { retryable: false, summary: 'the RAID configuration cannot be built on this host (level, controller or disks)' },
   // Images
   ImageUrlInvalid: { retryable: false, summary: 'the image URL cannot be parsed' },
   ImageFetchFailed: { retryable: true, summary: 'the image could not be downloaded' },
@@ -57,6 +59,13 @@ export const ERROR_CODES = {
   RootDeviceHintsInvalid: { retryable: false, summary: 'the root device hints cannot be parsed' },
   RootDeviceNotFound: { retryable: false, summary: 'no disk matches the root device hints (without: none of 4 GiB)' },
   VirtualMediaFailed: { retryable: false, summary: 'the BMC could not insert the virtual media' },
+  // Deploy agent (ironic-python-agent)
+  AgentUnreachable: { retryable: true, summary: 'the deploy agent cannot be reached (connection, timeout or server error)' },
+  AgentBusy: { retryable: true, summary: 'the deploy agent is still running another command' },
+  AgentRejected: { retryable: false, summary: 'the deploy agent refused the request (token, parameters or unknown command)' },
+  AgentCommandFailed: { retryable: false, summary: 'a command on the deploy agent failed' },
+  AgentCallbackTimeout: { retryable: false, summary: 'the deploy agent did not call back in time' },
+  DeployRamdiskUnavailable: { retryable: false, summary: 'no deploy ramdisk ISO is configured or ready for the host' },
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
   OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },

@@ -85,16 +85,16 @@ const cases: Case[] = [
     expect: { kind: 'operation', request: { name: 'provision', image: live } },
   },
   {
-    name: 'a disk image waits in provisioning, visibly, for the deploy agent',
+    name: 'a disk image is deployed through the agent',
     state: state('provisioning', { lastAttemptedImage: qcow }),
     desired: desired({ online: true, image: qcow }),
-    expect: { kind: 'wait', why: 'deployUnsupported', notice: 'ProvisioningWaiting' },
+    expect: { kind: 'operation', request: { name: 'provision', image: qcow } },
   },
   {
-    name: 'a customDeploy waits in provisioning for the deploy agent (never back to available: not an edge)',
+    name: 'a customDeploy runs its method (never back to available: no flapping)',
     state: state('provisioning'),
     desired: desired({ online: true, customDeploy: { method: 'install_coreos' } }),
-    expect: { kind: 'wait', why: 'deployUnsupported' },
+    expect: { kind: 'operation', request: { name: 'provision', customDeploy: { method: 'install_coreos' } } },
   },
   {
     name: 'image removed while provisioning deprovisions',

@@ -20,7 +20,6 @@ import {
   prepareSettingsChanged,
   provisioningIntentChanged,
   sameImage,
-  unsupportedDeploy,
   usableCredentials,
   wantsImage,
 } from './host-intent.ts';
@@ -53,9 +52,6 @@ export const WAITS = {
   delayed:
     'refused a slot under PROVISIONING_LIMIT (operationalStatus delayed); ends when the bridge offers a slot, in ' +
     'the order hosts were refused, or when the host no longer wants that state',
-  deployUnsupported:
-    'the image or customDeploy needs the deploy agent, which this engine does not have yet; ends when the spec ' +
-    'asks for a live ISO or no longer asks for a deploy',
   detached: 'detached (baremetalhost.metal3.io/detached): no power management; ends when the annotation is removed',
   deleteDelayed: 'being deleted while detached with deleteAction: delay; ends when the detached annotation changes',
   keptOff: 'a keyed reboot annotation (reboot.metal3.io/<key>) keeps the host off; ends when its owner removes it',
@@ -185,15 +181,13 @@ const HANDLERS: Record<ProvisioningState, (c: Context) => Step> = {
     return steadyState(c);
   },
 
-  // The deploy runs here; a deploy this engine cannot run yet waits, visibly, until the spec changes.
+  // The deploy runs here: a live ISO by virtual media, a disk image or a custom deploy through the agent.
   provisioning: (c) => {
     const { state, desired } = c;
     if (provisioningIntentChanged(state, desired)) return move('provisioningCancelled', 'image removed or changed during provisioning');
-    const unsupported = unsupportedDeploy(desired);
-    if (unsupported || !desired.spec.image) {
-      return { kind: 'wait', why: 'deployUnsupported', reason: unsupported ?? 'no image', notice: 'ProvisioningWaiting' };
-    }
-    return backoffWait(c, 'provisioning error') ?? run({ name: 'provision', image: desired.spec.image });
+    const { image, customDeploy } = desired.spec;
+    const request = { name: 'provision' as const, ...(image?.url ? { image } : {}), ...(customDeploy?.method ? { customDeploy } : {}) };
+    return backoffWait(c, 'provisioning error') ?? run(request);
   },
 
   // Servicing (firmware, BIOS on a provisioned host, operationalStatus servicing) will start here.

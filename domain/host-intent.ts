@@ -113,16 +113,8 @@ export function provisioningIntentChanged(state: HostState, desired: HostDesired
   return !wantsImage(desired) || !sameImage(desired.spec.image, state.lastAttemptedImage);
 }
 
-/**
- * Why this engine cannot deploy what the spec asks for yet, or undefined when it can. Today only live ISOs
- * boot (through virtual media); disk images and custom deploys need the deploy agent, and a host asking for
- * one waits in `provisioning` with this reason. The deploy agent makes this answer undefined for them.
- */
-export function unsupportedDeploy(desired: HostDesired): string | undefined {
-  const image = desired.spec.image;
-  if (!image?.url) {
-    return `customDeploy '${desired.spec.customDeploy?.method ?? ''}' runs in the deploy agent, which this engine does not have yet; the host waits in provisioning`;
-  }
-  if ((image.format ?? '') === 'live-iso') return undefined;
-  return `image format '${image.format ?? 'unset'}' is written to disk by the deploy agent, which this engine does not have yet; the host waits in provisioning (only live-iso images are deployed so far)`;
+/** What automated cleaning runs: nothing (`automatedCleaningMode: disabled`), metadata, or a full erase. */
+export function cleaningMode(desired: HostDesired): 'disabled' | 'metadata' | 'full' {
+  if (desired.spec.automatedCleaningMode === 'disabled') return 'disabled';
+  return desired.annotations.fullErase ? 'full' : 'metadata';
 }

@@ -48,7 +48,7 @@ export type OperationRequest =
   | { name: 'register' }
   | { name: 'inspect' }
   | { name: 'prepare' }
-  | { name: 'provision'; image: ImageIntent }
+  | { name: 'provision'; image?: ImageIntent; customDeploy?: { method: string } }
   | { name: 'deprovision' }
   | { name: 'power'; on: boolean; mode: 'soft' | 'hard'; purpose: 'online' | 'reboot' | 'delete' };
 
@@ -58,9 +58,10 @@ export type OperationName = OperationRequest['name'];
 export interface OperationResults {
   register: { poweredOn: boolean; credentialsVersion: string; bmcAddress: string };
   inspect: { poweredOn: boolean; hardware?: Record<string, unknown>; skipped?: string };
-  prepare: { poweredOn: boolean };
+  /** `cleaned`: automated cleaning ran (which step). */
+  prepare: { poweredOn: boolean; cleaned?: string };
   provision: { poweredOn: boolean };
-  deprovision: { poweredOn: boolean };
+  deprovision: { poweredOn: boolean; cleaned?: string };
   power: { poweredOn: boolean };
 }
 
@@ -256,19 +257,23 @@ export function applySuccess<N extends OperationName>(
       trigger = 'inspected';
       break;
     }
-    case 'prepare':
-      next = { ...next, rootDeviceHints: desired.spec.rootDeviceHints, raid: desired.spec.raid, bootMode: desired.spec.bootMode ?? 'UEFI' };
+    case 'prepare': {
+      const cleaned = (result as OperationResults['prepare']).cleaned;
+      next = { ...next, rootDeviceHints: desired.spec.rootDeviceHints, raid: desired.spec.raid, bootMode: desired.spec.bootMode ?? 'UEFI', ...(cleaned ? { cleanedAt: nowIso(now) } : {}) };
       trigger = 'prepared';
       break;
+    }
     case 'provision': {
-      const image = (request as Extract<OperationRequest, { name: 'provision' }>).image;
-      next = { ...next, image, provisioningFailCount: 0, customDeploy: desired.spec.customDeploy, operationHistory: ended('provision') };
-      events.push({ type: 'Normal', reason: 'ProvisioningComplete', message: `Image provisioning completed for ${image.url}` });
+      const { image, customDeploy } = request as Extract<OperationRequest, { name: 'provision' }>;
+      next = { ...next, image, provisioningFailCount: 0, customDeploy: customDeploy ?? desired.spec.customDeploy, operationHistory: ended('provision') };
+      const what = customDeploy ? `custom deploy ${customDeploy.method}` : (image?.url ?? 'no image');
+      events.push({ type: 'Normal', reason: 'ProvisioningComplete', message: `Image provisioning completed for ${what}` });
       trigger = 'deployed';
       break;
     }
     case 'deprovision':
       next = { ...next, image: undefined, customDeploy: undefined, deleteAttempts: 0, operationHistory: ended('deprovision') };
+      if ((result as OperationResults['deprovision']).cleaned) next.cleanedAt = nowIso(now);
       events.push({ type: 'Normal', reason: 'DeprovisioningComplete', message: 'Image deprovisioning completed' });
       trigger = desired.deleting ? 'deprovisionedForDelete' : 'deprovisioned';
       break;

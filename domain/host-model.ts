@@ -63,6 +63,11 @@ export interface HostAnnotations {
   inspect?: '' | 'disabled';
   /** `inspect.metal3.io/hardwaredetails`, parsed JSON of HardwareDetails. */
   hardwareDetails?: Record<string, unknown>;
+  /**
+   * Tempered's `cleaning.tempered.dev/full-erase` (beyond Metal3, BMO #2721): automated cleaning erases every
+   * byte of every disk (`erase_devices`) instead of only their metadata.
+   */
+  fullErase?: boolean;
   invalid: { key: string; message: string }[];
 }
 
@@ -140,6 +145,10 @@ export interface HostState {
   operation?: { name: string; workflowId: string; startedAt: string; summary: string };
   /** A human note on why the host waits (shown in the Progressing condition), e.g. an unsupported deploy. */
   waitingReason?: string;
+  /** The step the running operation is in and since when (shown in the Progressing condition). */
+  operationStep?: { step: string; since: string };
+  /** When automated cleaning last completed (first provisioning cleans only when it never did). */
+  cleanedAt?: string;
   /**
    * Refused a slot under the provisioning limit (operationalStatus `delayed`): the state the host waits to
    * enter and why. The host stays where it is until the bridge offers a slot (`offerSlot`, then `offered`).

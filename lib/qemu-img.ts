@@ -16,15 +16,34 @@ export interface ConvertRequest {
   /** The qemu-img binary; default `qemu-img` on PATH. */
   qemuImg?: string;
   signal?: AbortSignal;
+  /** Write no faster than this (qemu-img's own rate limit; the simulator's slow disks). */
+  maxBytesPerSecond?: number;
+  /** Sees the fraction done (0..1) as qemu-img reports it (`-p`, unbuffered through coreutils' stdbuf). */
+  onProgress?: (fraction: number) => void;
 }
 
 /** Converts `source` to raw bytes on `target`; fails with the tool's message. */
 export async function convertToRaw(req: ConvertRequest): Promise<void> {
   // -n: the target exists (a disk); -t directsync: written through, as IPA; -W: out-of-order writes.
-  const args = ['convert', '-f', req.sourceFormat, '-O', 'raw', '-n', '-t', 'directsync', '-W', req.source, req.target];
-  const run = await runTool(req.qemuImg ?? 'qemu-img', args, {
+  const args = ['convert', '-f', req.sourceFormat, '-O', 'raw', '-n', '-t', 'directsync', '-W'];
+  if (req.maxBytesPerSecond) args.push('-r', String(req.maxBytesPerSecond));
+  if (req.onProgress) args.push('-p');
+  args.push(req.source, req.target);
+  const qemuImg = req.qemuImg ?? 'qemu-img';
+  // Piped, qemu-img prints its progress only at exit unless its stdout is unbuffered.
+  const [command, argv] = req.onProgress ? ['stdbuf', ['-o0', qemuImg, ...args]] : [qemuImg, args];
+  const onProgress = req.onProgress;
+  const run = await runTool(command, argv, {
     debianPackage: 'qemu-utils',
     ...(req.signal ? { signal: req.signal } : {}),
+    ...(onProgress
+      ? {
+          onStdout: (text: string) => {
+            const last = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)].at(-1)?.[1];
+            if (last !== undefined) onProgress(Number(last) / 100);
+          },
+        }
+      : {}),
   });
   if (run.code !== 0) {
     throw new ImageError(

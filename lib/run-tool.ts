@@ -17,7 +17,13 @@ export interface ToolRun {
 export async function runTool(
   command: string,
   args: string[],
-  options: { debianPackage: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal },
+  options: {
+    debianPackage: string;
+    env?: NodeJS.ProcessEnv;
+    signal?: AbortSignal;
+    /** Sees stdout as it arrives (progress lines); it is collected all the same. */
+    onStdout?: (text: string) => void;
+  },
 ): Promise<ToolRun> {
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -26,7 +32,10 @@ export async function runTool(
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    options.onStdout?.(d);
+  });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);

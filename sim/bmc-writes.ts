@@ -5,11 +5,12 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { ALL_RESET_TYPES, type SimBmc } from './bmc.ts';
+import { patchBiosSettings } from './bios.ts';
 import type { BootOverride, MediaSlot } from './host.ts';
 import { RedfishError, type Reply, errors } from './http.ts';
 import { openImage } from './image-fetch.ts';
 import { actionInfoValues, asObject } from './service-model.ts';
-import type { ActionRef, Json, JsonObject } from './tree.ts';
+import type { ActionRef, JsonObject } from './tree.ts';
 
 /** A write as the BMC sees it: the tree URI, the raw and parsed body. */
 export interface WriteRequest {
@@ -127,40 +128,6 @@ function patchSystem(bmc: SimBmc, json: JsonObject, settingsObject: boolean): Re
     bmc.host.setBoot(patch);
     bmc.counters.bootOverrides += 1;
   }
-  return NO_CONTENT;
-}
-
-function patchBiosSettings(bmc: SimBmc, json: JsonObject): Reply {
-  const attributes = json['Attributes'];
-  for (const key of Object.keys(json)) {
-    if (key !== 'Attributes' && key !== '@Redfish.SettingsApplyTime') throw errors.propertyUnknown(key);
-  }
-  if (!attributes || typeof attributes !== 'object' || Array.isArray(attributes)) throw errors.propertyMissing('Attributes');
-  const bios = bmc.host.bios;
-  if (bmc.has('bios-apply-time-required') && Object.keys(bios.pending).length > 0) {
-    bmc.hit('bios-apply-time-required');
-    throw new RedfishError(400, 'IDRAC.2.8.SYS011', 'Pending configuration values are already committed, unable to perform another set operation.');
-  }
-  const current = { ...bmc.baseBiosAttributes, ...bios.applied };
-  for (const [name, value] of Object.entries(attributes)) {
-    if (!(name in current)) throw errors.propertyUnknown(`Attributes/${name}`);
-    const was = current[name];
-    if (was !== null && value !== null && was !== undefined && typeof was !== typeof value) {
-      throw errors.propertyValueTypeError(JSON.stringify(value), `Attributes/${name}`);
-    }
-  }
-  const applyTime = asObject(json['@Redfish.SettingsApplyTime'])['ApplyTime'];
-  if (applyTime !== undefined && (typeof applyTime !== 'string' || !bmc.biosApplyTimes().includes(applyTime))) {
-    throw errors.propertyValueNotInList(String(applyTime), '@Redfish.SettingsApplyTime/ApplyTime');
-  }
-  bios.pending = { ...bios.pending, ...(attributes as Record<string, Json>) };
-  bios.applyOnReset = true;
-  if (bmc.has('bios-apply-time-required') && applyTime === undefined) {
-    bmc.hit('bios-apply-time-required');
-    bios.applyOnReset = false;
-  }
-  bmc.counters.biosPatches += 1;
-  if (applyTime === 'Immediate' && bmc.host.power === 'On') bmc.host.reset('ForceRestart');
   return NO_CONTENT;
 }
 

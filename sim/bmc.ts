@@ -3,12 +3,16 @@
  * (the shared mockup resource with this BMC's state laid over it). Writes are in `bmc-writes.ts`; HTTP,
  * authentication and routing are in `endpoint.ts`.
  */
+import type { SimDisk } from './agent/runner.ts';
+import { type DiskOverride, driveOverlay, hostDisks, mockupDrives } from './disks.ts';
 import { type BootOverride, type BootRecord, type PowerState, SimHost } from './host.ts';
 import { errors, etagOf, mapStrings } from './http.ts';
+import { type FlashRecord, renderFirmwareInventory } from './firmware.ts';
+import { controllers, logicalDisks, renderStorage, storageAllow } from './storage.ts';
 import type { OpenedImage } from './image-fetch.ts';
 import type { VendorProfile } from './profiles.ts';
 import { type QuirkId } from './quirks.ts';
-import { type PrefixPair, Rewriter, uniqueMac, uniqueUuid } from './rewrite.ts';
+import { type PrefixPair, Rewriter, uniqueMac, uniqueSerial, uniqueUuid } from './rewrite.ts';
 import { asObject, type ServiceModel } from './service-model.ts';
 import type { TaskStore } from './tasks.ts';
 import type { Json, JsonObject } from './tree.ts';
@@ -36,14 +40,30 @@ export interface BmcCounters {
   mediaReadFailures: number;
   /** Accepted PATCHes of the BIOS settings object. */
   biosPatches: number;
+  /** PATCHes of the BIOS settings object refused for their values (registry, names, types). */
+  biosRefusals: number;
   /** Pending BIOS settings applied at boot. */
   biosApplies: number;
   /** Accepted #Bios.ResetBios actions. */
   biosResets: number;
-  /** Accepted firmware update requests (SimpleUpdate, pushes). */
+  /** Accepted firmware update requests (SimpleUpdate, pushes): every flash started. */
   firmwareUpdates: number;
+  /** Accepted firmware update requests by image file name (`bios-2.3.4.bin`). */
+  firmwareUpdatesByImage: Record<string, number>;
+  /** Times the BMC rebooted itself (after flashing its own firmware). */
+  bmcReboots: number;
+  /** Requests that found the BMC rebooting (their connection was dropped). */
+  requestsWhileRebooting: number;
+  /** Requests being answered now, and the most ever at once (the driver allows one per BMC). */
+  inFlight: number;
+  maxInFlight: number;
   /** Completed flashes (a FirmwareInventory version changed or was staged). */
   firmwareFlashes: number;
+  /** Accepted volume creations and deletions (immediate or held for the next boot), refused ones, and held changes applied at boot. */
+  volumeCreates: number;
+  volumeDeletes: number;
+  volumeRefusals: number;
+  volumeChangesApplied: number;
   firmwareBytesRead: number;
   sessionsCreated: number;
   sessionsDeleted: number;
@@ -98,6 +118,10 @@ export interface BmcState {
   /** FirmwareInventory versions by public URI, plus staged ones. */
   firmware: Record<string, string>;
   stagedFirmware: Record<string, string>;
+  /** Every accepted firmware update (the last 50), with its task and outcome. */
+  flashes: FlashRecord[];
+  /** True while the BMC reboots (after flashing itself). */
+  bmcRebooting: boolean;
   /** MAC addresses this BMC reports for its host. */
   macs: string[];
 }
@@ -109,6 +133,10 @@ export interface BmcTimings {
   quirkWindowMs: number;
   /** Duration of firmware tasks. */
   taskDurationMs: number;
+  /** When set, firmware tasks take their realistic time (FIRMWARE_SECONDS) divided by this factor. */
+  firmwareCompression: number | null;
+  /** How long the BMC is away when it reboots after flashing itself (without a compression factor). */
+  bmcRebootMs: number;
 }
 
 /** Everything a BMC is built from. */
@@ -124,9 +152,15 @@ export interface BmcConfig {
   initialPower: PowerState;
   /** Public ids: in a shared endpoint the system, manager and chassis take the BMC's id. */
   shared: boolean;
+  /** One of several systems behind one BMC (a multi-node chassis): requests are routed to it by its system path. */
+  routeBySystem?: boolean;
   uniqueIdentity: boolean;
   tasks: TaskStore;
   faults: Partial<FaultSettings>;
+  /** The folder holding this host's disk files. */
+  diskDir: string;
+  /** Test overrides of the host's disks, by position. */
+  diskOverrides?: readonly (DiskOverride | undefined)[];
 }
 
 const DEFAULT_FAULTS: FaultSettings = {
@@ -162,10 +196,20 @@ function zeroCounters(): BmcCounters {
     mediaBytesRead: 0,
     mediaReadFailures: 0,
     biosPatches: 0,
+    biosRefusals: 0,
     biosApplies: 0,
     biosResets: 0,
     firmwareUpdates: 0,
+    firmwareUpdatesByImage: {},
+    bmcReboots: 0,
+    requestsWhileRebooting: 0,
+    inFlight: 0,
+    maxInFlight: 0,
     firmwareFlashes: 0,
+    volumeCreates: 0,
+    volumeDeletes: 0,
+    volumeRefusals: 0,
+    volumeChangesApplied: 0,
     firmwareBytesRead: 0,
     sessionsCreated: 0,
     sessionsDeleted: 0,
@@ -195,6 +239,10 @@ export class SimBmc {
   /** Public prefix pairs, used by the endpoint to route requests and to list collections. */
   readonly prefixes: readonly PrefixPair[];
   readonly macs: readonly string[];
+  /** How the host's disks are named and backed (see `disks`). */
+  private readonly diskOptions: Omit<Parameters<typeof hostDisks>[0], 'logical'>;
+  /** Fields laid over mockup Drive resources (tree URI) for overridden disks. */
+  private readonly driveOverlays = new Map<string, JsonObject>();
   quirks: Set<QuirkId>;
   counters: BmcCounters = zeroCounters();
   faultSettings: FaultSettings;
@@ -210,6 +258,12 @@ export class SimBmc {
   readonly awaitingStart: (() => void)[] = [];
   /** BIOS attributes of the mockup, the base of current values. */
   readonly baseBiosAttributes: Readonly<Record<string, Json>>;
+  /** Accepted firmware updates, newest last (bounded). */
+  readonly flashes: FlashRecord[] = [];
+  /** Until when the BMC is rebooting (every request's connection is dropped), or null. */
+  rebootingUntil: number | null = null;
+  /** When the BMC last rebooted: sessions created before are gone. */
+  restartedAt: number | null = null;
   private random: () => number;
 
   constructor(config: BmcConfig) {
@@ -269,6 +323,9 @@ export class SimBmc {
       for (const item of model.firmwareItems) {
         pairs.push({ base: item, public: `${lastSegment(item)}/${config.id}-${item.slice(item.lastIndexOf('/') + 1)}` });
       }
+    } else if (config.routeBySystem) {
+      // Same path outside and in: the pair only tells the endpoint which node a request is for.
+      pairs.push({ base: model.systemPath, public: model.systemPath });
     }
     const values = new Map<string, string>();
     const macs = [...model.macs];
@@ -280,6 +337,9 @@ export class SimBmc {
       });
       const uuid = system['UUID'];
       if (typeof uuid === 'string') values.set(uuid, uniqueUuid(uuid, config.index));
+      mockupDrives(model).forEach((drive, position) => {
+        if (drive.serial.trim() !== '') values.set(drive.serial, uniqueSerial(drive.serial, config.index, position));
+      });
     }
     this.macs = macs;
     this.prefixes = pairs;
@@ -288,6 +348,27 @@ export class SimBmc {
     this.systemPath = this.rewriter.toPublic(model.systemPath);
     this.managerPath = publicOf(model.managerPath);
     this.chassisPath = publicOf(model.chassisPath);
+    const drives = mockupDrives(model);
+    this.diskOptions = {
+      bmcId: config.id,
+      dir: config.diskDir,
+      drives,
+      ...(config.diskOverrides ? { overrides: config.diskOverrides } : {}),
+      identity: (value) => this.rewriter.toPublic(value),
+    };
+    config.diskOverrides?.forEach((override, position) => {
+      const path = drives[position]?.drivePath;
+      if (override && path) this.driveOverlays.set(path, driveOverlay(override));
+    });
+  }
+
+  /**
+   * The host's disks as its OS sees them now (sparse files), in the order a ramdisk names them: RAID volumes and
+   * the drives not in one on systems with Storage controllers, else the mockup's drives or one default disk.
+   */
+  get disks(): SimDisk[] {
+    const logical = controllers(this.model).length > 0 ? logicalDisks(this) : undefined;
+    return hostDisks({ ...this.diskOptions, ...(logical ? { logical } : {}) });
   }
 
   /** True when the quirk is on for this BMC. */
@@ -315,6 +396,33 @@ export class SimBmc {
     this.faultSettings = { ...this.faultSettings, ...update };
     if (update.seed !== undefined) this.random = mulberry32(update.seed);
     return { ...this.faultSettings };
+  }
+
+  /** True while the BMC reboots. */
+  get rebooting(): boolean {
+    if (this.rebootingUntil !== null && Date.now() >= this.rebootingUntil) this.rebootingUntil = null;
+    return this.rebootingUntil !== null;
+  }
+
+  /** Reboots the BMC (not the host): unreachable for `ms`, sessions dropped. Resolves when it is back. */
+  async rebootBmc(ms: number): Promise<void> {
+    this.counters.bmcReboots += 1;
+    this.restartedAt = Date.now();
+    this.rebootingUntil = Date.now() + ms;
+    await new Promise((resolve) => setTimeout(resolve, ms).unref());
+    this.rebootingUntil = null;
+  }
+
+  /** Resolves at the host's next boot (a completed power-on). */
+  nextBoot(): Promise<void> {
+    return new Promise((resolve) => {
+      const off = this.host.on((event) => {
+        if (event.type === 'boot') {
+          off();
+          resolve();
+        }
+      });
+    });
   }
 
   /** Zeroes the counters. */
@@ -392,6 +500,8 @@ export class SimBmc {
       bios: { current, pending: { ...host.bios.pending }, lastApplied: host.bios.lastApplied },
       firmware,
       stagedFirmware: staged,
+      flashes: this.flashes.map((flash) => ({ ...flash, targets: [...flash.targets] })),
+      bmcRebooting: this.rebooting,
       macs: [...this.macs],
     };
   }
@@ -427,7 +537,7 @@ export class SimBmc {
     if (path === model.biosSettingsPath) return 'GET, HEAD, PATCH';
     if (path === model.systemSettingsPath && this.has('boot-settings-object')) return 'GET, HEAD, PATCH';
     if (this.host.slot(path)) return this.has('vmedia-patch-only') ? 'GET, HEAD, PATCH' : 'GET, HEAD';
-    return 'GET, HEAD';
+    return storageAllow(this, path) ?? 'GET, HEAD';
   }
 
   /**
@@ -442,6 +552,10 @@ export class SimBmc {
     if (path === model.biosPath && base) return this.renderBios(base);
     if (path === model.biosSettingsPath) return this.renderBiosSettings(base);
     if (path === model.systemSettingsPath && this.has('boot-settings-object')) return this.renderSystemSettings();
+    const firmware = renderFirmwareInventory(this, path);
+    if (firmware !== null) return firmware;
+    const storage = renderStorage(this, path);
+    if (storage !== null) return storage;
     if (!base) return undefined;
     const slot = this.host.slot(path);
     if (slot) return this.renderSlot(base, path);
@@ -450,10 +564,8 @@ export class SimBmc {
       return version !== undefined && 'FirmwareVersion' in base ? { ...base, FirmwareVersion: version } : base;
     }
     if (path === model.chassisPath && 'PowerState' in base) return { ...base, PowerState: this.host.power };
-    if (model.firmwareItems.includes(path)) {
-      const version = this.host.firmware.get(path);
-      return version !== undefined ? { ...base, Version: version } : base;
-    }
+    const overlay = this.driveOverlays.get(path);
+    if (overlay) return { ...base, ...overlay };
     if (path === model.updateServicePath && 'HttpPushUriTargetsBusy' in base) {
       return { ...base, HttpPushUriTargetsBusy: this.has('update-service-busy') && this.updateBusy() };
     }

@@ -11,10 +11,12 @@ import type { AddressInfo } from 'node:net';
 import { type SimBmc, etagOfBody } from './bmc.ts';
 import { type WriteRequest, actionAt, patchResource, postAction } from './bmc-writes.ts';
 import { pushUpdate, simpleUpdate, startUpdate } from './firmware.ts';
+import { storageWrite } from './storage.ts';
 import { RedfishError, type Reply, errors, etagValue, parseJsonBody, readBody } from './http.ts';
 import type { VendorProfile } from './profiles.ts';
 import type { ServiceModel } from './service-model.ts';
 import { TaskStore } from './tasks.ts';
+import { Traffic } from './traffic.ts';
 import { type Json, type JsonObject, ROOT, linkOf, normalizePath } from './tree.ts';
 
 /** A logged-in session. */
@@ -47,6 +49,8 @@ export interface EndpointOptions {
   sessionTimeoutSec?: number;
   /** Concurrent session limit; default: the profile's limit times the number of BMCs. */
   maxSessions?: number;
+  /** Record a timeline of every request (start, end, BMC) from the start. */
+  timeline?: boolean;
 }
 
 const PUBLIC_GET = new Set([ROOT, `${ROOT}/$metadata`, `${ROOT}/odata`]);
@@ -57,6 +61,8 @@ export class Endpoint {
   readonly model: ServiceModel;
   readonly tasks: TaskStore;
   readonly bmcs: SimBmc[] = [];
+  /** Requests in flight now, the most at once, and (when recording) the timeline. */
+  readonly traffic: Traffic;
   private readonly server: Server;
   private readonly requestedPort: number;
   private readonly listenHost: string;
@@ -75,7 +81,12 @@ export class Endpoint {
     this.requestedPort = options.port;
     this.listenHost = options.host ?? '127.0.0.1';
     this.ci = options.model.caseInsensitive;
-    this.tasks = new TaskStore(options.model.tasksPath, options.profile.taskIds);
+    // Numbered task ids start after the captured tasks the tree lists, so a new task never hides behind one.
+    const captured = options.model.tree.resources.get(options.model.tasksPath)?.['Members'];
+    const numbers = (Array.isArray(captured) ? captured : []).map((member) => Number(linkOf(member)?.split('/').pop()));
+    const firstNumber = Math.max(0, ...numbers.filter((n) => Number.isInteger(n))) + 1;
+    this.tasks = new TaskStore(options.model.tasksPath, options.profile.taskIds, Date.now, firstNumber);
+    this.traffic = new Traffic(options.timeline ?? false);
     const timeout = options.model.tree.resources.get(options.model.sessionServicePath)?.['SessionTimeout'];
     this.sessionTimeoutSec = options.sessionTimeoutSec ?? (typeof timeout === 'number' && timeout > 0 ? timeout : 1800);
     this.maxSessionsOption = options.maxSessions;
@@ -164,7 +175,29 @@ export class Endpoint {
     const credentials = peekCredentials(request);
     const actor = scope.bmc ?? this.actorFor(credentials);
     if (actor) actor.counters.requests[method] = (actor.counters.requests[method] ?? 0) + 1;
+    if (actor?.rebooting || (!actor && this.bmcs.length === 1 && this.bmcs[0]?.rebooting)) {
+      // A BMC rebooting itself answers nothing: the connection drops.
+      const rebooting = actor ?? this.bmcs[0];
+      if (rebooting) rebooting.counters.requestsWhileRebooting += 1;
+      request.socket.destroy();
+      return;
+    }
+    const done = this.traffic.begin(actor, method, publicPath);
+    try {
+      await this.answer(method, publicPath, scope, actor, request, response);
+    } finally {
+      done();
+    }
+  }
 
+  private async answer(
+    method: string,
+    publicPath: string,
+    scope: { bmc: SimBmc | undefined; path: string },
+    actor: SimBmc | undefined,
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     let reply: Reply | undefined;
     if (actor) reply = await this.injectFault(actor);
     if (reply?.destroy) {
@@ -264,13 +297,13 @@ export class Endpoint {
     switch (method) {
       case 'GET':
       case 'HEAD':
-        return this.get(path, publicPath, bmc, request);
+        return this.get(path, publicPath, bmc, request, actor);
       case 'PATCH':
         return this.patch(path, publicPath, bmc, request, write);
       case 'POST':
         return this.post(path, publicPath, bmc, principal, write);
       case 'DELETE':
-        return this.delete(path, publicPath, bmc);
+        return this.delete(path, publicPath, bmc, write);
       default:
         throw errors.methodNotAllowed(method, publicPath, this.allow(path, bmc));
     }
@@ -285,7 +318,11 @@ export class Endpoint {
     if (credentials?.kind === 'token') {
       this.expireSessions();
       const session = this.sessions.get(credentials.token);
-      if (!session) throw errors.noValidSession(this.profile.realm);
+      if (session && [...session.bmcs].some((bmc) => bmc.restartedAt !== null && bmc.restartedAt >= session.createdAt)) {
+        // The BMC rebooted since this session was created: its sessions are gone.
+        this.dropSession(session);
+      }
+      if (!session || !this.sessions.has(session.token)) throw errors.noValidSession(this.profile.realm);
       session.lastUsed = Date.now();
       return { username: session.username, bmcs: session.bmcs, session };
     }
@@ -358,7 +395,11 @@ export class Endpoint {
   }
 
   /** Renders a resource for GET/HEAD: dynamic resources first, then the BMC's view of the tree. */
-  private render(path: string, publicPath: string, bmc: SimBmc | undefined): { body: JsonObject; base: Readonly<JsonObject> | undefined } {
+  /**
+   * Renders a resource for GET/HEAD. `viewer` is the one BMC the credentials belong to, when they belong to one:
+   * behind a shared port it sees only its own tasks (the nodes of a chassis share theirs).
+   */
+  private render(path: string, publicPath: string, bmc: SimBmc | undefined, viewer?: SimBmc): { body: JsonObject; base: Readonly<JsonObject> | undefined } {
     const model = this.model;
     const tree = model.tree;
     const base = tree.resources.get(path);
@@ -387,7 +428,9 @@ export class Endpoint {
     }
     if (key === this.key(model.tasksPath)) {
       const members: Json[] = Array.isArray(base?.['Members']) ? [...base['Members']] : [];
-      for (const task of this.tasks.all()) members.push({ '@odata.id': `${model.tasksPath}/${task.id}` });
+      for (const task of this.tasks.all()) {
+        if (this.visible(task, viewer)) members.push({ '@odata.id': `${model.tasksPath}/${task.id}` });
+      }
       return {
         body: { '@odata.type': '#TaskCollection.TaskCollection', Name: 'Task Collection', ...base, '@odata.id': model.tasksPath, 'Members@odata.count': members.length, Members: members },
         base,
@@ -395,7 +438,7 @@ export class Endpoint {
     }
     if (key.startsWith(`${this.key(model.tasksPath)}/`) && !base) {
       const task = this.tasks.get(path.slice(model.tasksPath.length + 1));
-      if (!task) throw errors.notFound(publicPath);
+      if (!task || !this.visible(task, viewer)) throw errors.notFound(publicPath);
       const owner = this.bmcs.find((candidate) => candidate.id === task.bmcId);
       if (owner?.has('transient-404-new-task') && owner.within(task.createdAt)) {
         owner.hit('transient-404-new-task');
@@ -430,17 +473,23 @@ export class Endpoint {
     return { body, base };
   }
 
-  private get(path: string, publicPath: string, bmc: SimBmc | undefined, request: IncomingMessage): Reply {
+  /** Whether `viewer` may see a task: its own, or any when the credentials are not one BMC's. */
+  private visible(task: { bmcId: string }, viewer: SimBmc | undefined): boolean {
+    return !viewer || this.bmcs.length === 1 || task.bmcId === viewer.id;
+  }
+
+  private get(path: string, publicPath: string, bmc: SimBmc | undefined, request: IncomingMessage, viewer?: SimBmc): Reply {
     const document = this.model.tree.documents.get(path);
     if (document) return { status: 200, body: document.body, headers: { 'Content-Type': document.contentType } };
     const monitor = this.taskForMonitor(path);
+    if (monitor && !this.visible(monitor, viewer)) throw errors.notFound(publicPath);
     if (monitor) {
       const body = this.tasks.render(monitor);
       if (monitor.final) return { status: 200, body };
       return { status: 202, body, headers: { Location: publicPath, 'Retry-After': '1' } };
     }
     if (bmc) this.checkReadQuirks(path, bmc, request);
-    const { body, base } = this.render(path, publicPath, bmc);
+    const { body, base } = this.render(path, publicPath, bmc, viewer);
     const reply = this.withEtag(body, base, bmc, path);
     return expandsMembers(request.url) ? this.expandMembers(reply) : reply;
   }
@@ -570,6 +619,8 @@ export class Endpoint {
       }
       throw errors.actionNotSupported(action.name);
     }
+    const storage = bmc ? storageWrite(bmc, 'POST', path, publicPath, write.json) : undefined;
+    if (storage) return storage;
     if (this.key(path) === this.key(model.multipartPushUri ?? '\0')) {
       return pushUpdate(this.updateBmc(bmc, principal, undefined), write, true);
     }
@@ -600,8 +651,10 @@ export class Endpoint {
     throw errors.actionParameterMissing('SimpleUpdate', 'Targets');
   }
 
-  private delete(path: string, publicPath: string, bmc: SimBmc | undefined): Reply {
+  private delete(path: string, publicPath: string, bmc: SimBmc | undefined, write: WriteRequest): Reply {
     const model = this.model;
+    const storage = bmc ? storageWrite(bmc, 'DELETE', path, publicPath, write.json) : undefined;
+    if (storage) return storage;
     const sessionsKey = this.key(model.sessionsPath);
     if (this.key(path).startsWith(`${sessionsKey}/`)) {
       const session = this.sessionsById.get(path.slice(model.sessionsPath.length + 1));

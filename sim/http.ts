@@ -21,12 +21,14 @@ export class RedfishError extends Error {
   readonly args: readonly string[];
   readonly related: readonly string[];
   readonly headers: Record<string, string>;
+  /** Further problems of the same request, answered together (a PATCH with several bad properties). */
+  readonly more: readonly RedfishError[];
 
   constructor(
     status: number,
     messageId: string,
     message: string,
-    options: { args?: string[]; related?: string[]; headers?: Record<string, string> } = {},
+    options: { args?: string[]; related?: string[]; headers?: Record<string, string>; more?: RedfishError[] } = {},
   ) {
     super(message);
     this.status = status;
@@ -34,10 +36,11 @@ export class RedfishError extends Error {
     this.args = options.args ?? [];
     this.related = options.related ?? [];
     this.headers = options.headers ?? {};
+    this.more = options.more ?? [];
   }
 
-  /** The reply for this error. */
-  reply(): Reply {
+  /** One `@Message.ExtendedInfo` entry. */
+  private info(): JsonObject {
     const severity = this.status >= 500 ? 'Critical' : 'Warning';
     const info: JsonObject = {
       '@odata.type': '#Message.v1_1_1.Message',
@@ -49,10 +52,16 @@ export class RedfishError extends Error {
       Resolution: 'See the message and retry or change the request.',
     };
     if (this.related.length > 0) info['RelatedProperties'] = [...this.related];
+    return info;
+  }
+
+  /** The reply for this error (and the further ones it carries). */
+  reply(): Reply {
+    const infos = [this, ...this.more].map((error) => error.info());
     return {
       status: this.status,
       headers: this.headers,
-      body: { error: { code: this.messageId, message: this.message, '@Message.ExtendedInfo': [info] } },
+      body: { error: { code: this.messageId, message: this.message, '@Message.ExtendedInfo': infos } },
     };
   }
 }

@@ -17,31 +17,65 @@
  * service or sushy-tools. Trees are loaded once and shared read-only by all BMCs serving them.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  type AgentCounters, type AgentSettings, AgentServer, type CustomDeployStep, HostAgentState, type SimDisk,
+  simAgentRunner,
+} from './agent/index.ts';
+import { zeroAgentCounters } from './agent/settings.ts';
+import type { RamdiskRunner } from './agent/runner.ts';
 import { type BmcCounters, type BmcState, type BmcTimings, type FaultSettings, SimBmc } from './bmc.ts';
+import { controlApi } from './control.ts';
+import { type DiskOverride, createDiskFiles } from './disks.ts';
 import { Endpoint } from './endpoint.ts';
 import type { HostEvent, PowerState } from './host.ts';
+import {
+  AGENT_KINDS, type AgentKind, type DiskBootRecord, HostBoots, type RamdiskStatus, hostIdentity,
+} from './ramdisk.ts';
 import { PROFILE_IDS, PROFILES, type ProfileId, mockupDir, profileId } from './profiles.ts';
 import { type QuirkId, quirk } from './quirks.ts';
+import { multiNodeTree, nodeId } from './multinode.ts';
+import { type LogicalDisk, logicalDisks, storageState } from './storage.ts';
 import { serviceModel } from './service-model.ts';
+import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
 
+export type {
+  AgentCounters, AgentSettings, CommandFault, CustomDeployStep, CustomStepContext, InjectableError, RamdiskRunner,
+  SimDisk, WriteRecord,
+} from './agent/index.ts';
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
+export type { DiskOverride } from './disks.ts';
+export {
+  AGENT_KINDS, type AgentKind, type ConfigDriveFiles, type DiskBootRecord, type RamdiskStatus, readConfigDrive,
+} from './ramdisk.ts';
 export type { BootOverride, BootRecord, HostEvent } from './host.ts';
-export { PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
+export { ALL_PROFILE_IDS, PROFILES, PROFILE_IDS, type ProfileId, type VendorProfile } from './profiles.ts';
 export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
+export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
+export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
+export type { LogicalDisk, VolumeState } from './storage.ts';
 
 /** How BMCs are spread over ports. */
 export type Layout = 'port-per-bmc' | 'shared';
 
 /** One BMC to simulate. Every field is optional. */
 export interface BmcSpec {
-  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`). Default `dmtf`. */
+  /** A profile id or alias (`dmtf`, `ilo5`/`hpe`, `ami`/`gigabyte`, `xcc`/`lenovo`, `idrac`/`dell`, `supermicro`/`smc`, `multinode`). Default `dmtf`. */
   profile?: string;
   /** A mockup folder (either layout) or the name of a bundled one under `sim/mockups/`. Default: the profile's. */
   mockup?: string;
   /** Which member of the tree's Systems collection is the host. Default: the first. */
   systemId?: string;
+  /**
+   * A multi-node chassis: this many systems (`Node0`, `Node1`, ...) behind one BMC on one port, composed from the
+   * mockup's system; each node is a SimulatedBmc of its own (`<id>-node0`, ...). Default: the profile's
+   * (`multinode`: 4), else one system.
+   */
+  nodes?: number;
   /** A handle for the BMC (and its system id behind a shared endpoint). Default `bmc-0001`, `bmc-0002`, ... */
   id?: string;
   /** Default `admin`. */
@@ -54,6 +88,14 @@ export interface BmcSpec {
   quirkWindowMs?: number;
   /** Duration of firmware and configuration tasks, in ms. Default 1000. */
   taskDurationMs?: number;
+  /**
+   * Realistic firmware time, compressed: flashes take FIRMWARE_SECONDS (a 7-minute BIOS flash, a 10-minute BMC
+   * flash and its 150 s reboot) divided by this factor, instead of `taskDurationMs`. `describeFirmwareTiming`
+   * prints what a factor means.
+   */
+  firmwareCompression?: number;
+  /** How long the BMC is unreachable when it reboots after flashing itself. Default 1000. */
+  bmcRebootMs?: number;
   /** Power state at start. Default `Off`. */
   initialPowerState?: PowerState;
   /** Quirks to add to or remove from the profile's defaults. */
@@ -64,6 +106,12 @@ export interface BmcSpec {
   uniqueIdentity?: boolean;
   /** Port (port-per-bmc layout). Default: a free port. */
   port?: number;
+  /** The deploy ramdisk runner this host uses when it boots a deploy ISO. Default `sim`. */
+  agent?: AgentKind;
+  /** Switches of the simulated agent on this host. */
+  agentSettings?: Partial<AgentSettings>;
+  /** Test overrides of the host's disks by position (size, model, serial, rotational ...), shown by the BMC too. */
+  disks?: readonly (DiskOverride | undefined)[];
 }
 
 /** A generated fleet: `count` BMCs with profiles taken in turn from `profiles`. */
@@ -89,6 +137,34 @@ export interface SimulatorOptions {
   sessionTimeoutSec?: number;
   /** Concurrent sessions per endpoint. Default: the profile's limit times the BMCs behind the endpoint. */
   maxSessions?: number;
+  /**
+   * Where the hosts' disk files (`disks/<bmc id>/sda.img`, ...) and the agents' scratch space live; the disk
+   * files are created at start and kept by `stop()`. Default: a temporary folder, disk files created when a host
+   * first needs them, everything removed by `stop()`.
+   */
+  stateDir?: string;
+  /** Ramdisk runners besides the simulator's own (`sim`), e.g. `ipa` for the real ironic-python-agent. */
+  runners?: Partial<Record<AgentKind, RamdiskRunner>>;
+  /** Custom deploy steps (Metal3 `customDeploy.method`) every simulated agent offers, by name. */
+  deploySteps?: Record<string, CustomDeployStep>;
+  /** Receives the hosts' log lines (ramdisk boots, agent commands), prefixed with the BMC id. Secrets are hidden. */
+  log?: (line: string) => void;
+  /** Record every request's start and end per endpoint from the start (`endpoints[i].timeline()`). */
+  timeline?: boolean;
+}
+
+/** A listening service: one physical BMC (or, in the shared layout, every BMC of a profile). */
+export interface SimulatedEndpoint {
+  readonly port: number;
+  readonly profile: ProfileId;
+  readonly url: string;
+  readonly bmcIds: readonly string[];
+  /** Requests answered, in flight now, and the most in flight at once. */
+  traffic(): TrafficFigures;
+  /** Every request's start and end (only when recording: the `timeline` option or `resetTraffic(true)`). */
+  timeline(): RequestSpan[];
+  /** Clears figures and timeline; `recording` switches the timeline on or off. */
+  resetTraffic(recording?: boolean): void;
 }
 
 /** A running simulated BMC. */
@@ -120,15 +196,41 @@ export interface SimulatedBmc {
   setQuirks(change: { add?: readonly string[]; remove?: readonly string[] }): QuirkId[];
   /** Subscribes to host power and boot events; returns the unsubscribe function. */
   onHostEvent(listener: (event: HostEvent) => void): () => void;
+  /** The host's disks: device name, backing file, size, model, serial, rotational. */
+  disks(): SimDisk[];
+  /** The ramdisk runner this host uses (`sim` or `ipa`); pass one to change it for the next boot. */
+  agentKind(set?: AgentKind): AgentKind;
+  /** Changes the simulated agent's switches (partial) and returns them; call with no argument to read them. */
+  agent(set?: Partial<AgentSettings>): AgentSettings;
+  /** A copy of the agent-side counters: ramdisk and disk boots, commands, image writes, erases. */
+  agentCounters(): AgentCounters;
+  /** The deploy ramdisk of the current or last boot, or null. */
+  ramdisk(): RamdiskStatus | null;
+  /** What the host found on its disk at its last disk boot, or null. */
+  diskBoot(): DiskBootRecord | null;
+  /** Subscribes to disk boots; returns the unsubscribe function. */
+  onDiskBoot(listener: (record: DiskBootRecord) => void): () => void;
+  /** Resolves when the host's boot handling so far (ISO read, ramdisk start, disk inspection) has settled. */
+  bootSettled(): Promise<void>;
+  /** Storage controllers, RAID volumes as they are now, and volume changes held for the next boot. */
+  storage(): ReturnType<typeof storageState>;
+  /** The disks the host's OS sees now: every RAID volume, and every drive not in one. */
+  logicalDisks(): LogicalDisk[];
 }
 
 /** A running simulator. */
 export interface Simulator {
   readonly bmcs: readonly SimulatedBmc[];
   /** The listening services (one per BMC, or one per profile when shared). */
-  readonly endpoints: readonly { port: number; profile: ProfileId; url: string; bmcIds: readonly string[] }[];
+  readonly endpoints: readonly SimulatedEndpoint[];
+  /** Origin of the shared agent server: simulated agents serve `<agentUrl>/<node uuid>`, control at `/_sim/`. */
+  readonly agentUrl: string;
+  /** Where disk files and agent scratch space live. */
+  readonly stateDir: string;
   /** The BMC with this id; throws when there is none. */
   bmc(id: string): SimulatedBmc;
+  /** Adds (or replaces) a custom deploy step every simulated agent offers from its next `get_deploy_steps`. */
+  registerDeployStep(name: string, step?: CustomDeployStep): void;
   /** Stops every endpoint, closes connections, cancels timers. */
   stop(): Promise<void>;
 }
@@ -141,6 +243,37 @@ interface ResolvedSpec extends BmcSpec {
   password: string;
   uniqueIdentity: boolean;
   index: number;
+  /** For the nodes of a multi-node chassis: the chassis's id (their shared endpoint) and node count. */
+  chassis: { id: string; nodes: number } | null;
+}
+
+/** One spec per system: a multi-node chassis becomes one spec per node, sharing the chassis's endpoint. */
+function perSystem(specs: Omit<ResolvedSpec, 'index' | 'chassis'>[]): ResolvedSpec[] {
+  const out: ResolvedSpec[] = [];
+  for (const spec of specs) {
+    const nodes = spec.nodes ?? PROFILES[spec.profile].nodes ?? 1;
+    if (!Number.isInteger(nodes) || nodes < 1) throw new Error(`${spec.id}: nodes must be a positive integer`);
+    if (nodes > 1 && PROFILES[spec.profile].quirks.includes('case-insensitive-uris')) {
+      // Composing nodes rewrites the system's links as written; a tree that mixes their case would keep some.
+      throw new Error(`${spec.id}: a multi-node chassis cannot be composed from the ${spec.profile} tree (its links mix case)`);
+    }
+    if (nodes === 1) {
+      out.push({ ...spec, index: out.length, chassis: null });
+      continue;
+    }
+    for (let node = 0; node < nodes; node += 1) {
+      const { port: _port, ...rest } = spec;
+      out.push({
+        ...rest,
+        ...(node === 0 && spec.port !== undefined ? { port: spec.port } : {}),
+        id: `${spec.id}-node${node}`,
+        systemId: nodeId(node),
+        index: out.length,
+        chassis: { id: spec.id, nodes },
+      });
+    }
+  }
+  return out;
 }
 
 /** Resolves a mockup name or folder to a folder. */
@@ -155,7 +288,7 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
   const pad = (index: number): string => `bmc-${String(index + 1).padStart(4, '0')}`;
   if (Array.isArray(bmcs)) {
     const list = bmcs as readonly BmcSpec[];
-    return list.map((spec, index) => {
+    return perSystem(list.map((spec, index) => {
       const profile = profileId(spec.profile ?? 'dmtf');
       return {
         ...spec,
@@ -165,16 +298,15 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
         username: spec.username ?? 'admin',
         password: spec.password ?? 'password',
         uniqueIdentity: spec.uniqueIdentity ?? false,
-        index,
       };
-    });
+    }));
   }
   const fleet = bmcs as FleetSpec;
   if (!Number.isInteger(fleet.count) || fleet.count < 1) throw new Error('bmcs.count must be a positive integer');
   const profiles = !fleet.profiles || fleet.profiles === 'mix' ? [...PROFILE_IDS] : fleet.profiles.map(profileId);
   if (profiles.length === 0) throw new Error('bmcs.profiles is empty');
   const { count: _count, profiles: _profiles, basePort, ...common } = fleet;
-  return Array.from({ length: fleet.count }, (_, index) => {
+  return perSystem(Array.from({ length: fleet.count }, (_, index) => {
     const profile = profiles[index % profiles.length] ?? 'dmtf';
     return {
       ...common,
@@ -184,10 +316,9 @@ function expand(bmcs: SimulatorOptions['bmcs']): ResolvedSpec[] {
       username: common.username ?? 'admin',
       password: common.password ?? randomBytes(6).toString('hex'),
       uniqueIdentity: common.uniqueIdentity ?? true,
-      index,
       ...(basePort !== undefined ? { port: basePort + index } : {}),
     };
-  });
+  }));
 }
 
 function quirkSet(spec: ResolvedSpec): Set<QuirkId> {
@@ -214,21 +345,54 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
 
   const groups = new Map<string, ResolvedSpec[]>();
   for (const spec of specs) {
-    const key = layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
+    // The nodes of a chassis share its endpoint in either layout: they are one BMC.
+    const key = spec.chassis ? `chassis\u0000${spec.chassis.id}` : layout === 'shared' ? `${spec.profile}\u0000${spec.mockupPath}\u0000${spec.systemId ?? ''}` : spec.id;
     const group = groups.get(key) ?? [];
     group.push(spec);
     groups.set(key, group);
   }
 
+  const temporary = options.stateDir === undefined;
+  const stateDir = options.stateDir !== undefined
+    ? resolve(options.stateDir)
+    : mkdtempSync(join(tmpdir(), 'tempered-sim-'));
+  for (const spec of specs) {
+    if (spec.agent !== undefined && !AGENT_KINDS.includes(spec.agent)) {
+      throw new Error(`unknown agent '${String(spec.agent)}' for ${spec.id}; use sim or ipa`);
+    }
+  }
   const endpoints: Endpoint[] = [];
   const handles: SimulatedBmc[] = [];
+  const boots: HostBoots[] = [];
+  const diskCreators: (() => Promise<void>)[] = [];
+  const customSteps = new Map<string, CustomDeployStep>(Object.entries(options.deploySteps ?? {}));
+  const agents = new Map<string, { bmc: SimBmc; state: HostAgentState }>();
+  let agentServer: AgentServer | undefined;
   try {
+    agentServer = await AgentServer.start(options.listenHost);
+    const server = agentServer;
+    const scratchRoot = join(stateDir, 'agent');
+    const runners: Partial<Record<AgentKind, RamdiskRunner>> = {
+      sim: simAgentRunner({
+        server,
+        scratchRoot,
+        customSteps,
+        host(id) {
+          const found = agents.get(id);
+          if (!found) throw new Error(`no simulated host '${id}'`);
+          return { state: found.state, facts: hostIdentity(found.bmc).facts };
+        },
+      }),
+      ...options.runners,
+    };
     for (const group of groups.values()) {
       const first = group[0];
       if (!first) continue;
       const profile = PROFILES[first.profile];
-      const tree = loadMockupTree(first.mockupPath);
-      const model = serviceModel(tree, quirkSet(first).has('case-insensitive-uris'), first.systemId);
+      const loaded = loadMockupTree(first.mockupPath);
+      const tree = first.chassis ? multiNodeTree(loaded, first.chassis.nodes) : loaded;
+      const modelOf = (spec: ResolvedSpec) => serviceModel(tree, quirkSet(spec).has('case-insensitive-uris'), spec.systemId);
+      const model = modelOf(first);
       const endpoint = new Endpoint({
         profile,
         model,
@@ -236,6 +400,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         ...(options.listenHost !== undefined ? { host: options.listenHost } : {}),
         ...(options.sessionTimeoutSec !== undefined ? { sessionTimeoutSec: options.sessionTimeoutSec } : {}),
         ...(options.maxSessions !== undefined ? { maxSessions: options.maxSessions } : {}),
+        ...(options.timeline !== undefined ? { timeline: options.timeline } : {}),
       });
       endpoints.push(endpoint);
       for (const spec of group) {
@@ -243,41 +408,85 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
           powerDelayMs: spec.powerDelayMs ?? 0,
           quirkWindowMs: spec.quirkWindowMs ?? 1000,
           taskDurationMs: spec.taskDurationMs ?? 1000,
+          firmwareCompression: spec.firmwareCompression ?? null,
+          bmcRebootMs: spec.bmcRebootMs ?? 1000,
         };
         const bmc = new SimBmc({
           id: spec.id,
           index: spec.index,
           profile,
-          model,
+          model: spec.chassis ? modelOf(spec) : model,
           quirks: quirkSet(spec),
           username: spec.username,
           password: spec.password,
           timings,
           initialPower: spec.initialPowerState ?? 'Off',
-          shared: layout === 'shared',
+          shared: layout === 'shared' && !spec.chassis,
+          routeBySystem: spec.chassis !== null,
           uniqueIdentity: spec.uniqueIdentity,
           tasks: endpoint.tasks,
           faults: spec.faults ?? {},
+          diskDir: join(stateDir, 'disks', spec.id),
+          ...(spec.disks ? { diskOverrides: spec.disks } : {}),
         });
         endpoint.add(bmc);
+        const state = new HostAgentState(spec.agentSettings);
+        agents.set(spec.id, { bmc, state });
+        // Disk files follow the disks the OS sees (a RAID volume created since the last boot gets its file),
+        // one creation at a time per host; a failed one does not stop the next.
+        let created: Promise<void> = Promise.resolve();
+        const ensureDisks = (): Promise<void> =>
+          (created = created.catch(() => undefined).then(() => createDiskFiles(bmc.disks)));
+        const host = new HostBoots({
+          bmc,
+          kind: spec.agent ?? 'sim',
+          runners,
+          state,
+          ensureDisks,
+          log: (line) => options.log?.(`${spec.id}: ${line}`),
+        });
+        boots.push(host);
+        diskCreators.push(ensureDisks);
+        hostBoots.set(bmc, { boots: host, state, ensureDisks });
       }
       await endpoint.listen();
       for (const bmc of endpoint.bmcs) handles.push(handle(bmc, endpoint, addressHost(options.listenHost)));
     }
+    if (!temporary) {
+      await mkdir(stateDir, { recursive: true });
+      // A few at a time: thousands of sparse files are mostly file-system metadata work.
+      const queue = [...diskCreators];
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        for (let ensure = queue.shift(); ensure; ensure = queue.shift()) await ensure();
+      }));
+    }
   } catch (error) {
+    await Promise.all(boots.map((host) => host.dispose().catch(() => undefined)));
     await Promise.all(endpoints.map((endpoint) => endpoint.close().catch(() => undefined)));
+    await agentServer?.close();
+    if (temporary) rmSync(stateDir, { recursive: true, force: true });
     throw error;
   }
+  const server = agentServer;
   const order = new Map(specs.map((spec, index) => [spec.id, index]));
   handles.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+  server.setControl(controlApi(handles));
   let stopped: Promise<void> | undefined;
   return {
     bmcs: handles,
+    agentUrl: server.origin,
+    stateDir,
+    registerDeployStep(name, step) {
+      customSteps.set(name, step ?? (async () => null));
+    },
     endpoints: endpoints.map((endpoint) => ({
       port: endpoint.port,
       profile: endpoint.profile.id,
       url: `http://${addressHost(options.listenHost)}:${endpoint.port}/redfish/v1`,
       bmcIds: endpoint.bmcs.map((bmc) => bmc.id),
+      traffic: () => endpoint.traffic.read(),
+      timeline: () => endpoint.traffic.timeline(),
+      resetTraffic: (recording) => endpoint.traffic.reset(recording),
     })),
     bmc(id) {
       const found = handles.find((candidate) => candidate.id === id);
@@ -285,7 +494,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
       return found;
     },
     stop() {
-      stopped ??= Promise.all(endpoints.map((endpoint) => endpoint.close())).then(() => undefined);
+      stopped ??= (async () => {
+        await Promise.all(boots.map((host) => host.dispose()));
+        await Promise.all(endpoints.map((endpoint) => endpoint.close()));
+        await server.close();
+        if (temporary) rmSync(stateDir, { recursive: true, force: true });
+      })();
       return stopped;
     },
   };
@@ -297,8 +511,14 @@ function addressHost(listenHost: string | undefined): string {
   return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
 }
 
+/** The agent side of each BMC, for the handles. */
+const hostBoots = new WeakMap<SimBmc, { boots: HostBoots; state: HostAgentState; ensureDisks: () => Promise<void> }>();
+
 function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
   const port = endpoint.port;
+  const agentSide = hostBoots.get(bmc);
+  if (!agentSide) throw new Error(`no agent state for ${bmc.id}`);
+  const { boots, state } = agentSide;
   const origin = `http://${host}:${port}`;
   return {
     id: bmc.id,
@@ -311,7 +531,10 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
     password: bmc.password,
     bootMACAddress: bmc.macs[0] ?? null,
     counters: () => structuredClone(bmc.counters),
-    resetCounters: () => bmc.resetCounters(),
+    resetCounters: () => {
+      bmc.resetCounters();
+      state.counters = zeroAgentCounters();
+    },
     faults: (set) => (set ? bmc.setFaults(set) : { ...bmc.faultSettings }),
     state: () => bmc.state(),
     quirks: () => [...bmc.quirks],
@@ -321,5 +544,21 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
       return [...bmc.quirks];
     },
     onHostEvent: (listener) => bmc.host.on(listener),
+    disks: () => bmc.disks.map((disk) => ({ ...disk })),
+    agentKind(set) {
+      if (set !== undefined) {
+        if (!AGENT_KINDS.includes(set)) throw new Error(`unknown agent '${String(set)}'; use sim or ipa`);
+        boots.kind = set;
+      }
+      return boots.kind;
+    },
+    agent: (set) => (set ? state.update(set) : { ...state.settings }),
+    agentCounters: () => structuredClone(state.counters),
+    ramdisk: () => boots.ramdisk(),
+    diskBoot: () => boots.lastDiskBoot(),
+    onDiskBoot: (listener) => boots.onDiskBoot(listener),
+    bootSettled: () => boots.settled(),
+    storage: () => storageState(bmc),
+    logicalDisks: () => logicalDisks(bmc),
   };
 }

@@ -16,6 +16,26 @@ async function start(options: Parameters<typeof startSimulator>[0]): Promise<Sim
 }
 
 describe('shared layout', () => {
+  it('shows each BMC\'s credentials only its own tasks', async () => {
+    const sim = await start({ bmcs: [{ id: 'a', password: 'pa' }, { id: 'b', password: 'pb' }].map((b) => ({ ...b, profile: 'dmtf', taskDurationMs: 60_000 })), layout: 'shared' });
+    const [a, b] = sim.bmcs;
+    if (!a || !b) throw new Error('two BMCs expected');
+    const update = '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate';
+    const taskOf = async (bmc: typeof a) => {
+      const accepted = await redfishClient(bmc).post(update, { ImageURI: 'http://127.0.0.1:9/bios-1.0.bin', Targets: [bmc.systemPath] });
+      return String((accepted.json ?? {})['@odata.id']);
+    };
+    const [taskA, taskB] = [await taskOf(a), await taskOf(b)];
+    const listed = async (bmc: typeof a) => ((await redfishClient(bmc).get('/redfish/v1/TaskService/Tasks')).json?.['Members'] as { '@odata.id': string }[]).map((m) => m['@odata.id']);
+    // The captured tasks of the tree are listed to everyone; live ones only to their BMC.
+    expect(await listed(a)).toContain(taskA);
+    expect(await listed(a)).not.toContain(taskB);
+    expect(await listed(b)).toContain(taskB);
+    expect(await listed(b)).not.toContain(taskA);
+    expect((await redfishClient(a).get(taskB)).status).toBe(404);
+    expect((await redfishClient(b).get(taskB)).status).toBe(200);
+  });
+
   it('serves many systems on one port with separate state', async () => {
     const sim = await start({ bmcs: { count: 3, profiles: ['dmtf'], password: 'pw', quirkWindowMs: 0 }, layout: 'shared' });
     expect(sim.endpoints).toHaveLength(1);

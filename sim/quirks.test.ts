@@ -481,7 +481,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
 
   // ---------------------------------------------------------------- firmware and tasks
   'task-starts-new': async () => {
-    const { bmc, client } = await start({ profile: 'idrac', taskDurationMs: 600, quirks: { remove: DELL_NOISE } });
+    const { bmc, client } = await start({ profile: 'idrac', taskDurationMs: 600, quirks: { remove: [...DELL_NOISE, 'bios-update-waits-for-reboot'] } });
     const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-2.3.0.bin', 10) });
     const task = accepted.headers.get('location') ?? '';
     expect((await client.get(task)).json?.['TaskState']).toBe('New');
@@ -509,7 +509,7 @@ const cases: Record<QuirkId, () => Promise<void>> = {
     expect((await client.get(task)).status).toBe(200);
   },
   'update-202-no-location': async () => {
-    const { bmc, client } = await start({ profile: 'ilo5' });
+    const { bmc, client } = await start({ profile: 'ilo5', quirks: { remove: ['bmc-reboots-after-update'] } });
     const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/ilo5_2.47.bin', 10), TransferProtocol: 'HTTP' });
     expect(accepted.status).toBe(202);
     expect(accepted.headers.get('location')).toBeNull();
@@ -543,6 +543,67 @@ const cases: Record<QuirkId, () => Promise<void>> = {
     expect(hits(bmc, 'update-service-busy')).toBe(1);
     await until(() => bmc.counters().firmwareFlashes === 1);
     expect((await client.get('/redfish/v1/UpdateService')).json?.['HttpPushUriTargetsBusy']).toBe(false);
+  },
+  'bmc-reboots-after-update': async () => {
+    const { bmc, client } = await start({ profile: 'dmtf', quirks: { add: ['bmc-reboots-after-update'] }, bmcRebootMs: 500 });
+    await client.login();
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', {
+      ImageURI: fixture.files.add('/fw/bmc-1.50.bin', 10),
+      Targets: ['/redfish/v1/Managers/BMC'],
+    });
+    expect(accepted.status).toBe(202);
+    await until(() => bmc.state().bmcRebooting);
+    await expect(client.get('/redfish/v1/Managers/BMC')).rejects.toThrow();
+    expect(bmc.counters().requestsWhileRebooting).toBeGreaterThan(0);
+    await until(() => !bmc.state().bmcRebooting && bmc.state().flashes[0]?.outcome === 'completed');
+    expect(hits(bmc, 'bmc-reboots-after-update')).toBe(1);
+    expect(bmc.counters()).toMatchObject({ bmcReboots: 1, firmwareFlashes: 1 });
+    // The reboot dropped every session; Basic auth works again at once.
+    expect((await client.get('/redfish/v1/Managers/BMC')).status).toBe(401);
+    const basic = redfishClient(bmc);
+    expect((await basic.get('/redfish/v1/Managers/BMC')).json?.['FirmwareVersion']).toBe('1.50');
+  },
+  'bios-update-waits-for-reboot': async () => {
+    const { bmc, client } = await start({ profile: 'idrac', quirks: { remove: [...DELL_NOISE, 'task-starts-new'] } });
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/BIOS_9.9.9.exe', 10) });
+    const task = accepted.headers.get('location') ?? '';
+    await until(async () => (await client.get(task)).json?.['TaskState'] === 'Starting');
+    await sleep(250);
+    expect((await client.get(task)).json).toMatchObject({ TaskState: 'Starting', PercentComplete: 0 });
+    expect((await client.get(DELL)).json?.['BiosVersion']).toBe('2.2.4');
+    expect(hits(bmc, 'bios-update-waits-for-reboot')).toBe(1);
+    await client.post(DELL_RESET, { ResetType: 'On' });
+    await until(async () => (await client.get(task)).json?.['TaskState'] === 'Completed');
+    expect((await client.get(DELL)).json?.['BiosVersion']).toBe('9.9.9');
+    expect(bmc.counters().firmwareFlashes).toBe(1);
+  },
+  'firmware-id-carries-version': async () => {
+    const { bmc, client } = await start({ profile: 'idrac', quirks: { remove: [...DELL_NOISE, 'bmc-reboots-after-update'] } });
+    const inventory = '/redfish/v1/UpdateService/FirmwareInventory';
+    const before = ((await client.get(inventory)).json?.['Members'] as unknown[]).map(link);
+    expect(before).toContain(`${inventory}/Installed-25227-1.20.50.52`);
+    const accepted = await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', {
+      ImageURI: fixture.files.add('/fw/iDRAC-with-Lifecycle-Controller_Firmware_7.00.00.00.exe', 10),
+    });
+    await until(async () => (await client.get(accepted.headers.get('location') ?? '')).json?.['TaskState'] === 'Completed');
+    const after = ((await client.get(inventory)).json?.['Members'] as unknown[]).map(link);
+    expect(after).toEqual(expect.arrayContaining([`${inventory}/Installed-25227-7.00.00.00`, `${inventory}/Previous-25227-1.20.50.52`]));
+    expect(after).not.toContain(`${inventory}/Installed-25227-1.20.50.52`);
+    expect((await client.get(`${inventory}/Installed-25227-1.20.50.52`)).status).toBe(404);
+    expect((await client.get(`${inventory}/Installed-25227-7.00.00.00`)).json).toMatchObject({ Id: 'Installed-25227-7.00.00.00', Version: '7.00.00.00' });
+    expect((await client.get(`${inventory}/Previous-25227-1.20.50.52`)).json).toMatchObject({ Version: '1.20.50.52', Updateable: false });
+    expect(hits(bmc, 'firmware-id-carries-version')).toBeGreaterThan(0);
+  },
+  'firmware-inventory-dangling-member': async () => {
+    const { bmc, client } = await start({ profile: 'dmtf', quirks: { add: ['firmware-inventory-dangling-member'] } });
+    const inventory = '/redfish/v1/UpdateService/FirmwareInventory';
+    const listed = (await client.get(inventory)).json;
+    const members = (listed?.['Members'] as unknown[]).map(link);
+    expect(listed?.['Members@odata.count']).toBe(members.length);
+    const statuses = await Promise.all(members.map(async (member) => (await client.get(member)).status));
+    expect(statuses.filter((status) => status === 404)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(members.length - 1);
+    expect(hits(bmc, 'firmware-inventory-dangling-member')).toBe(1);
   },
 
   // ---------------------------------------------------------------- inventory

@@ -125,6 +125,14 @@ const list = [
     description: 'a BIOS firmware Task completes once the image is staged; the version changes at the next boot' },
   { id: 'update-service-busy', kind: 'behavioural', vendor: 'Lenovo XCC', source: '§1.6',
     description: 'while an update runs, HttpPushUriTargetsBusy is true and another push or SimpleUpdate gets 503' },
+  { id: 'bmc-reboots-after-update', kind: 'behavioural', vendor: 'any BMC flashing itself', source: '§1.6 (BMC)',
+    description: 'a BMC firmware update ends with the BMC rebooting: unreachable (connections dropped) for the reboot time, sessions lost; the version changes when it is back' },
+  { id: 'bios-update-waits-for-reboot', kind: 'behavioural', vendor: 'Dell iDRAC (Ironic reboots for any BIOS update)', source: '§1.6 (BIOS)',
+    description: 'a BIOS firmware Task stays in TaskState Starting until the host reboots, then runs; the version changes when it completes' },
+  { id: 'firmware-id-carries-version', kind: 'behavioural', vendor: 'Dell iDRAC', source: '§1.4 (firmware versions)',
+    description: 'FirmwareInventory ids carry the version (Installed-<component>-<version>): a flash renames the member and adds Previous-<component>-<old version>' },
+  { id: 'firmware-inventory-dangling-member', kind: 'behavioural', vendor: 'any (a component removed or mid-update)', source: '§1.4 (firmware versions)',
+    description: 'the FirmwareInventory collection lists a member that answers 404' },
 
   // Inventory.
   { id: 'network-adapters-400-os-down', kind: 'behavioural', vendor: 'HPE', source: '#26',

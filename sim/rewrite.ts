@@ -82,3 +82,13 @@ export function uniqueUuid(uuid: string, index: number): string {
   const result = `${uuid.slice(0, 24)}${tail}`;
   return uuid === uuid.toUpperCase() ? result.toUpperCase() : result;
 }
+
+/**
+ * A drive serial unique to BMC `index` and drive `position`: the mockup serial's vendor prefix, then the index
+ * (6 hex digits) and the position (2 digits), trimmed of the padding some BMCs add.
+ */
+export function uniqueSerial(serial: string, index: number, position: number): string {
+  const trimmed = serial.trim();
+  const tail = `${(index + 1).toString(16).toUpperCase().padStart(6, '0')}${String(position).padStart(2, '0')}`;
+  return `${trimmed.slice(0, Math.max(0, trimmed.length - tail.length))}${tail}`;
+}

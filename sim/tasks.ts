@@ -26,6 +26,10 @@ export interface TaskSpec {
   work: Promise<TaskOutcome>;
   /** Runs once when the task completes successfully (the side effect: a version changes). */
   onComplete?: () => void;
+  /** Runs once when the task ends, whatever the outcome (Completed, Exception, Cancelled). */
+  onFinish?: (state: 'Completed' | 'Exception' | 'Cancelled') => void;
+  /** The request that created the task, echoed as the Task's `Payload` (DSP0266), so a client can tell its own task. */
+  payload?: { targetUri: string; httpOperation: string; jsonBody: string };
 }
 
 /** A task's state. */
@@ -36,8 +40,14 @@ export interface SimTask {
   readonly createdAt: number;
   readonly durationMs: number;
   readonly newMs: number;
+  readonly payload: TaskSpec['payload'] | null;
+  /** A TaskState the work holds the task in for now (`Starting` while waiting for a host reboot), else null. */
+  phase: string | null;
+  /** When the work started running, for PercentComplete (later than createdAt when it waited for a reboot). */
+  runningSince: number;
   /** Set when the task reached a terminal state. */
   final: { state: 'Completed' | 'Exception' | 'Cancelled'; at: number; outcome: TaskOutcome } | null;
+  onFinish: TaskSpec['onFinish'] | null;
 }
 
 const KEEP = 200;
@@ -51,10 +61,12 @@ export class TaskStore {
   private readonly ids: 'jid' | 'number';
   private readonly now: () => number;
 
-  constructor(tasksPath: string, ids: 'jid' | 'number', now: () => number = Date.now) {
+  /** `firstNumber`: where numbered ids start, past the tasks a captured tree already lists. */
+  constructor(tasksPath: string, ids: 'jid' | 'number', now: () => number = Date.now, firstNumber = 1) {
     this.tasksPath = tasksPath;
     this.ids = ids;
     this.now = now;
+    this.next = firstNumber;
   }
 
   /** The monitor URI of a task. */
@@ -73,7 +85,11 @@ export class TaskStore {
       createdAt: this.now(),
       durationMs: spec.durationMs,
       newMs: spec.newMs ?? 0,
+      payload: spec.payload ?? null,
+      phase: null,
+      runningSince: this.now(),
       final: null,
+      onFinish: spec.onFinish ?? null,
     };
     this.tasks.set(id, task);
     if (this.tasks.size > KEEP) {
@@ -86,11 +102,12 @@ export class TaskStore {
     }
     const finish = (outcome: TaskOutcome): void => {
       if (task.final) return;
-      const wait = Math.max(0, task.createdAt + task.durationMs - this.now());
+      const wait = Math.max(0, task.runningSince + task.durationMs - this.now());
       const settle = (): void => {
         if (task.final) return;
         task.final = { state: outcome.ok ? 'Completed' : 'Exception', at: this.now(), outcome };
         if (outcome.ok) spec.onComplete?.();
+        spec.onFinish?.(task.final.state);
       };
       if (wait === 0) {
         settle();
@@ -123,20 +140,23 @@ export class TaskStore {
   cancel(task: SimTask): boolean {
     if (task.final) return false;
     task.final = { state: 'Cancelled', at: this.now(), outcome: { ok: false, messageId: 'Base.1.5.Cancelled', message: 'The task was cancelled.' } };
+    task.onFinish?.('Cancelled');
     return true;
   }
 
   /** The TaskState a client sees now. */
   stateOf(task: SimTask): string {
     if (task.final) return task.final.state;
-    return this.now() - task.createdAt < task.newMs ? 'New' : 'Running';
+    if (this.now() - task.createdAt < task.newMs) return 'New';
+    return task.phase ?? 'Running';
   }
 
   /** The Task resource. */
   render(task: SimTask): JsonObject {
     const state = this.stateOf(task);
-    const elapsed = this.now() - task.createdAt;
-    const percent = task.final ? 100 : Math.min(99, Math.floor((elapsed / Math.max(1, task.durationMs)) * 100));
+    const elapsed = this.now() - task.runningSince;
+    const running = Math.min(99, Math.floor((elapsed / Math.max(1, task.durationMs)) * 100));
+    const percent = task.final ? 100 : task.phase ? 0 : running;
     const body: JsonObject = {
       '@odata.type': '#Task.v1_7_4.Task',
       '@odata.id': `${this.tasksPath}/${task.id}`,
@@ -152,6 +172,14 @@ export class TaskStore {
         : [{ MessageId: 'TaskEvent.1.0.TaskStarted', Message: `The task with Id '${task.id}' has started.`, Severity: 'OK' }],
     };
     if (task.final) body['EndTime'] = new Date(task.final.at).toISOString();
+    if (task.payload) {
+      body['Payload'] = {
+        HttpOperation: task.payload.httpOperation,
+        TargetUri: task.payload.targetUri,
+        JsonBody: task.payload.jsonBody,
+        HttpHeaders: [],
+      };
+    }
     return body;
   }
 

@@ -84,23 +84,51 @@ export interface FileServer {
   readonly hits: Map<string, number>;
   /** Serves `size` bytes at `path`. */
   add(path: string, size: number): string;
+  /** Serves `content` at `path` (ISOs, disk images, checksum files). */
+  addBytes(path: string, content: Buffer | string): string;
   close(): Promise<void>;
 }
 
-/** Starts a file server. Unknown paths answer 404. */
+/**
+ * Starts a file server. Unknown paths answer 404. A `Range: bytes=a-b` request gets 206 with that slice, as
+ * real image servers do (BMCs and the simulator read ISOs in ranges).
+ */
 export async function startFileServer(): Promise<FileServer> {
-  const files = new Map<string, number>();
+  const files = new Map<string, number | Buffer>();
   const hits = new Map<string, number>();
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     hits.set(path, (hits.get(path) ?? 0) + 1);
-    const size = files.get(path);
-    if (size === undefined) {
+    const file = files.get(path);
+    if (file === undefined) {
       response.writeHead(404).end('not found');
       return;
     }
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
-    response.end(Buffer.alloc(size, 0x5a));
+    const size = typeof file === 'number' ? file : file.length;
+    const slice = (start: number, end: number) =>
+      typeof file === 'number' ? Buffer.alloc(end - start, 0x5a) : file.subarray(start, end);
+    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      const end = Math.min(size, range[2] ? Number(range[2]) + 1 : size);
+      if (start >= size) {
+        response.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        return;
+      }
+      response.writeHead(206, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(end - start),
+        'content-range': `bytes ${start}-${end - 1}/${size}`,
+      });
+      response.end(slice(start, end));
+      return;
+    }
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+      'accept-ranges': 'bytes',
+    });
+    response.end(slice(0, size));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -109,6 +137,10 @@ export async function startFileServer(): Promise<FileServer> {
     hits,
     add(path, size) {
       files.set(path, size);
+      return `${origin}${path}`;
+    },
+    addBytes(path, content) {
+      files.set(path, typeof content === 'string' ? Buffer.from(content) : content);
       return `${origin}${path}`;
     },
     close: () =>
@@ -157,4 +189,48 @@ export function useSimulatorFixture(): SimulatorFixture {
     },
     running,
   };
+}
+
+/**
+ * Boots `bmc`'s host from `image` the way a driver does over Redfish: insert it in the first CD slot, a
+ * one-time `Cd` boot override in `mode`, then power on (or restart a host that is on). For profiles whose
+ * quirks do not stand in the way (dmtf, or another with its virtual media and If-Match quirks removed).
+ */
+export async function bootIso(bmc: SimulatedBmc, image: string, mode: 'UEFI' | 'Legacy' = 'UEFI'): Promise<void> {
+  const client = redfishClient(bmc);
+  // A slot that says it takes CDs, else one named like a CD drive, else the first.
+  const media = bmc.state().media;
+  let slot = media.find((candidate) => /cd/i.test(candidate.id)) ?? media[0];
+  for (const candidate of media) {
+    const types = (await client.get(candidate.slot)).json?.['MediaTypes'];
+    if (Array.isArray(types) && types.some((type) => type === 'CD' || type === 'DVD')) {
+      slot = candidate;
+      break;
+    }
+  }
+  if (!slot) throw new Error(`${bmc.id} has no virtual media slot`);
+  if (slot.inserted) await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.EjectMedia`, {}), 'eject');
+  await expectOk(client.post(`${slot.slot}/Actions/VirtualMedia.InsertMedia`, { Image: image }), 'insert media');
+  const boot = { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: mode };
+  await expectOk(client.patch(bmc.systemPath, { Boot: boot }), 'boot override');
+  await resetHost(bmc, bmc.state().power === 'On' ? 'ForceRestart' : 'On');
+}
+
+/** Boots `bmc`'s host from its disk (one-time `Hdd` override, then power on or restart). */
+export async function bootDisk(bmc: SimulatedBmc): Promise<void> {
+  const client = redfishClient(bmc);
+  const boot = { BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Once' };
+  await expectOk(client.patch(bmc.systemPath, { Boot: boot }), 'boot override');
+  await resetHost(bmc, bmc.state().power === 'On' ? 'ForceRestart' : 'On');
+}
+
+/** Sends a ComputerSystem.Reset. */
+export async function resetHost(bmc: SimulatedBmc, resetType: string): Promise<void> {
+  const reset = redfishClient(bmc).post(`${bmc.systemPath}/Actions/ComputerSystem.Reset`, { ResetType: resetType });
+  await expectOk(reset, `reset ${resetType}`);
+}
+
+async function expectOk(pending: Promise<ClientResponse>, what: string): Promise<void> {
+  const response = await pending;
+  if (response.status >= 300) throw new Error(`${what}: HTTP ${response.status} ${response.text}`);
 }

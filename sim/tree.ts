@@ -74,7 +74,7 @@ export function linkOf(value: Json | undefined): string | undefined {
 }
 
 /** Deep-freezes a parsed JSON value so a shared tree cannot be changed by accident. */
-function deepFreeze<T extends Json>(value: T): T {
+export function deepFreeze<T extends Json>(value: T): T {
   if (value && typeof value === 'object') {
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);
@@ -136,7 +136,20 @@ function readTree(dir: string): MockupTree {
   };
   walk(rootDir, ROOT);
   if (!resources.has(ROOT)) throw new Error(`${dir}: the service root is not a JSON object`);
+  return treeOf(dir, layout, resources, documents, bytes);
+}
 
+/**
+ * A tree from resources already in memory (a derived tree, such as several systems composed from one): indexes
+ * paths and actions as a loaded tree does. The resources must be frozen, as loaded ones are.
+ */
+export function treeOf(
+  dir: string,
+  layout: 'long' | 'short',
+  resources: ReadonlyMap<string, Readonly<JsonObject>>,
+  documents: ReadonlyMap<string, { readonly contentType: string; readonly body: Buffer }>,
+  bytes: number,
+): MockupTree {
   const lower = new Map<string, string>();
   for (const key of [...resources.keys(), ...documents.keys()]) {
     if (!lower.has(key.toLowerCase())) lower.set(key.toLowerCase(), key);

@@ -12,6 +12,16 @@ export interface DemoBmc {
   bootMACAddress?: string;
   /** A live ISO to boot, with `online: true`: the host goes on to `provisioned`. */
   liveIso?: string;
+  /** The simulated host's disks (the simulator only). */
+  disks?: DemoDisk[];
+}
+
+/** A disk of a simulated host: its device name, serial, size and the file holding its bytes. */
+export interface DemoDisk {
+  name: string;
+  serial: string;
+  sizeBytes: number;
+  path: string;
 }
 
 export interface DemoHost {
@@ -19,6 +29,8 @@ export interface DemoHost {
   name: string;
   bmcAddress: string;
   credentialsName: string;
+  /** The host's disks, when the simulator runs it (tools can check what a deploy wrote). */
+  disks?: DemoDisk[];
 }
 
 /** Creates (or replaces) the namespace, Secrets and BareMetalHosts for `bmcs`; returns the hosts. */
@@ -51,7 +63,8 @@ export async function createDemoHosts(kubeconfig: string, namespace: string, bmc
         },
       },
     }).catch(ignoreConflict);
-    hosts.push({ namespace, name, bmcAddress: bmc.address, credentialsName });
+    const disks = bmc.disks ? { disks: bmc.disks } : {};
+    hosts.push({ namespace, name, bmcAddress: bmc.address, credentialsName, ...disks });
   }
   return hosts;
 }

@@ -1,11 +1,15 @@
 /**
- * Tempered's own processes on top of the local stack: the worker (`workers/worker.ts`) and the bridge
- * (`workers/bridge.ts`), run as real processes with their configuration in the environment, JSON logs in
- * the state directory, and the same supervision as the servers. `npm start` and the end-to-end tests use it.
+ * Tempered's own processes on top of the local stack: the worker (`workers/worker.ts`), the bridge
+ * (`workers/bridge.ts`) and the agent API (`workers/agent-api.ts`), run as real processes with their
+ * configuration in the environment, JSON logs in the state directory, and the same supervision as the
+ * servers. The agent installation key is generated into the state directory and given to the worker and the
+ * agent API as a file. `npm start` and the end-to-end tests use it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { newAgentKey } from '../agent-api/token.ts';
+import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 export interface EngineOptions {
@@ -37,6 +41,10 @@ export interface EngineProcess {
 export interface Engine {
   worker(): EngineProcess;
   bridges(): EngineProcess[];
+  /** The agent API process serving now, and the URL agents and BMCs reach it at (stable across restarts). */
+  agentApi(): EngineProcess & { url: string };
+  /** Starts the agent API again on the same port (after a kill). */
+  startAgentApi(): Promise<EngineProcess & { url: string }>;
   /** Starts another worker (after a kill, or to scale out). */
   startWorker(): Promise<EngineProcess>;
   /** Starts another bridge (it waits for the Lease unless it is the first). */
@@ -84,11 +92,20 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     ...(options.bridgeTaskQueue ? { TEMPERED_BRIDGE_TASK_QUEUE: options.bridgeTaskQueue } : {}),
     ...options.env,
   };
+  // The agent installation key: agent tokens and deploy ISO URL signatures derive from it. Kept in the state
+  // directory, so processes restarted on the same directory (kill tests) agree with the tokens in flight.
+  const agentKeyFile = join(options.stateDir, 'agent.key');
+  if (!existsSync(agentKeyFile)) writeFileSync(agentKeyFile, `${newAgentKey()}\n`, { mode: 0o600 });
+  const agentApiPort = await freePort();
+  const agentApiUrl = `http://127.0.0.1:${agentApiPort}`;
+  baseEnv.TEMPERED_AGENT_KEY_FILE = agentKeyFile;
+  baseEnv.TEMPERED_AGENT_API_URL = agentApiUrl;
   const workers: EngineProcess[] = [];
   const bridges: EngineProcess[] = [];
+  const agentApis: EngineProcess[] = [];
   let counter = 0;
 
-  const launch = (kind: 'worker' | 'bridge', env: NodeJS.ProcessEnv): EngineProcess => {
+  const launch = (kind: 'worker' | 'bridge' | 'agent-api', env: NodeJS.ProcessEnv): EngineProcess => {
     counter += 1;
     const logFile = join(options.stateDir, `${kind}-${counter}.log`);
     const proc = startProcess(`tempered-${kind}`, process.execPath, [join(ROOT, 'workers', `${kind}.ts`)], { cwd: ROOT, env, logFile });
@@ -118,7 +135,20 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     return b;
   };
 
-  await Promise.all([startWorker(), startBridge()]);
+  const startAgentApi = async (): Promise<EngineProcess & { url: string }> => {
+    const a = launch('agent-api', {
+      ...baseEnv,
+      TEMPERED_AGENT_API_HOST: '127.0.0.1',
+      TEMPERED_AGENT_API_PORT: String(agentApiPort),
+      TEMPERED_AGENT_ISO_DIR: join(options.stateDir, 'agent-iso'),
+      ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),
+    });
+    agentApis.push(a);
+    await waitUntil('agent API', async () => readLog(a.logFile).includes('"agent API serving"'), { timeoutMs: 60_000, intervalMs: 100, process: a.proc });
+    return { ...a, url: agentApiUrl };
+  };
+
+  await Promise.all([startWorker(), startBridge(), startAgentApi()]);
 
   return {
     worker: () => {
@@ -127,11 +157,17 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       return live;
     },
     bridges: () => bridges,
+    agentApi: () => {
+      const live = agentApis.filter((a) => a.proc.isRunning()).at(-1) ?? agentApis.at(-1);
+      if (!live) throw new Error('no agent API was started');
+      return { ...live, url: agentApiUrl };
+    },
     startWorker,
     startBridge,
-    logs: () => [...workers, ...bridges].map((p) => readLog(p.logFile)).join('\n'),
+    startAgentApi,
+    logs: () => [...workers, ...bridges, ...agentApis].map((p) => readLog(p.logFile)).join('\n'),
     async stop() {
-      await Promise.all([...bridges, ...workers].map((p) => p.proc.stop(15_000)));
+      await Promise.all([...agentApis, ...bridges, ...workers].map((p) => p.proc.stop(15_000)));
     },
   };
 }

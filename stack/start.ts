@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { imageTools } from './binaries.ts';
-import { createDemoHosts, type DemoHost } from './demo-hosts.ts';
+import { createDemoHosts, type DemoBmc, type DemoHost } from './demo-hosts.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
@@ -36,9 +36,15 @@ export interface StackJson {
   kubectl: string;
   temporal: { address: string; namespace: string; ui: string | undefined; cli: string };
   hosts: DemoHost[];
-  bmc: { kind: 'sushy' | 'sim'; url?: string; file?: string };
-  /** Tempered's own processes and their JSON logs. */
-  engine: { workerLog: string; bridgeLog: string };
+  bmc: {
+    kind: 'sushy' | 'sim';
+    url?: string;
+    file?: string;
+    /** The simulator's agent server and control API (`/_sim/`). */
+    agentUrl?: string;
+  };
+  /** Tempered's own processes and their JSON logs; `agentApi` is the URL deploy agents call (Ironic's API). */
+  engine: { workerLog: string; bridgeLog: string; agentApi: string; agentApiLog: string };
   /**
    * Where the demo's images are served from: the live ISO, and the stand-in base IPA ISO (placeholder kernel,
    * real boot configurations; see docs/images.md) that deploy ISOs are remastered from.
@@ -111,12 +117,14 @@ async function main(): Promise<void> {
   const { temporal, kube, sushy } = stack;
   if (!temporal || !kube) throw new Error('the stack came up incomplete');
   let bmcs;
+  let simAgentUrl: string | undefined;
   if (sushy) {
     bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
   } else {
     const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
     simulator = datacenter.proc;
     bmcs = datacenter.bmcs;
+    simAgentUrl = datacenter.agentUrl;
   }
 
   const kubeconfig = join(DOT_DIR, 'kubeconfig');
@@ -129,7 +137,7 @@ async function main(): Promise<void> {
   });
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
-  say('starting Tempered: a worker and a bridge (with the validating webhook)');
+  say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
   engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
   // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
   // simulator's mix (six of them) gets hosts of both kinds.
@@ -140,8 +148,15 @@ async function main(): Promise<void> {
     kubectl: kube.kubectl,
     temporal: { address: temporal.address, namespace: temporal.namespace, ui: temporal.ui, cli: temporal.cli },
     hosts,
-    bmc: sushy ? { kind: 'sushy', url: sushy.url } : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json') },
-    engine: { workerLog: engine.worker().logFile, bridgeLog: engine.bridges()[0]?.logFile ?? '' },
+    bmc: sushy
+      ? { kind: 'sushy', url: sushy.url }
+      : { kind: 'sim', file: join(stateDir, 'sim', 'bmcs.json'), ...(simAgentUrl ? { agentUrl: simAgentUrl } : {}) },
+    engine: {
+      workerLog: engine.worker().logFile,
+      bridgeLog: engine.bridges()[0]?.logFile ?? '',
+      agentApi: engine.agentApi().url,
+      agentApiLog: engine.agentApi().logFile,
+    },
     images: { liveIso, ipaIso },
     stateDir,
     pid: process.pid,
@@ -158,7 +173,8 @@ async function main(): Promise<void> {
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,
     `  kubeconfig    ${kubeconfig}`,
     `  BMCs          ${sushy ? `sushy-tools at ${sushy.url}` : `simulated data centre (a mix of vendor profiles), listed in ${join(stateDir, 'sim', 'bmcs.json')}`}`,
-    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}`,
+    `  agent API     ${handle.engine.agentApi} (what deploy agents call)`,
+    `  logs          ${handle.engine.workerLog}, ${handle.engine.bridgeLog}, ${handle.engine.agentApiLog}`,
     `  stack.json    ${STACK_JSON}`,
     '',
     'Try:',
@@ -175,7 +191,11 @@ async function main(): Promise<void> {
 }
 
 /** Runs `tempered sim datacenter` as its own process and returns the BMCs it lists once listening. */
-async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: string) => void): Promise<{ proc: Supervised; bmcs: { address: string; username: string; password: string; bootMACAddress?: string }[] }> {
+async function startSimulatedDatacenter(
+  dir: string,
+  hosts: number,
+  say: (m: string) => void,
+): Promise<{ proc: Supervised; agentUrl: string | undefined; bmcs: DemoBmc[] }> {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'bmcs.json');
   say(`starting the simulated data centre: ${hosts} BMCs, a mix of vendor profiles`);
@@ -184,8 +204,21 @@ async function startSimulatedDatacenter(dir: string, hosts: number, say: (m: str
     logFile: join(dir, 'sim.log'),
   });
   await waitUntil('simulated data centre', async () => existsSync(file), { timeoutMs: 60_000, intervalMs: 100, process: sim });
-  const listed = (JSON.parse(readFileSync(file, 'utf8')) as { bmcs: { address: string; username: string; password: string; bootMACAddress?: string | null }[] }).bmcs;
-  return { proc: sim, bmcs: listed.slice(0, hosts).map((b) => ({ address: b.address, username: b.username, password: b.password, ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}) })) };
+  type Listed = Omit<DemoBmc, 'bootMACAddress'> & { bootMACAddress?: string | null };
+  const listing = JSON.parse(readFileSync(file, 'utf8')) as { agentUrl?: string; bmcs: Listed[] };
+  return {
+    proc: sim,
+    agentUrl: listing.agentUrl,
+    bmcs: listing.bmcs.slice(0, hosts).map((b) => ({
+      address: b.address,
+      username: b.username,
+      password: b.password,
+      ...(b.bootMACAddress ? { bootMACAddress: b.bootMACAddress } : {}),
+      ...(b.disks
+        ? { disks: b.disks.map((d) => ({ name: d.name, serial: d.serial, sizeBytes: d.sizeBytes, path: d.path })) }
+        : {}),
+    })),
+  };
 }
 
 main().catch((err: unknown) => {

@@ -103,7 +103,9 @@ async function secretVersion(name: string): Promise<string> {
   return current.metadata?.resourceVersion ?? '';
 }
 
-async function createHost(name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+/** These BMCs (sushy-tools, ipmi_sim, the simulator without its agent) boot no deploy agent: cleaning is off. */
+async function createHost(name: string, specGiven: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+  const spec = { automatedCleaningMode: 'disabled', ...specGiven };
   await objects.createNamespacedCustomObject({ ...bmh, body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name, ...(annotations ? { annotations } : {}) }, spec } });
 }
 

@@ -5,7 +5,7 @@
  * `npm start` runs) with TEMPERED_HOME pointing at a temporary directory.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,9 +43,17 @@ describe('npm start', () => {
     const handle = await until('stack.json', () => existsSync(stackJson) && (JSON.parse(readFileSync(stackJson, 'utf8')) as StackJson), 240_000);
     expect(handle).toMatchObject({ kubeconfig: join(home, 'kubeconfig'), temporal: { namespace: 'default' }, bmc: { kind: 'sim' } });
     expect(handle.hosts.map((h) => h.name)).toEqual(['host-0', 'host-1']);
+    // Each simulated host lists its disks: sparse files of the stated size, for tools that check what was written.
+    for (const host of handle.hosts) {
+      expect(host.disks?.length).toBeGreaterThan(0);
+      for (const disk of host.disks ?? []) expect(statSync(disk.path).size).toBe(disk.sizeBytes);
+    }
     expect(output).toContain('Temporal UI');
     expect(output).toContain(`${handle.kubectl} --kubeconfig ${handle.kubeconfig} get bmh -A`);
     expect((await fetch(`${handle.temporal.ui}/namespaces/default/workflows`)).status).toBe(200);
+    // The agent API answers Ironic's version discovery where stack.json says (what deploy agents call).
+    const discovery = (await (await fetch(`${handle.engine.agentApi}/`)).json()) as { default_version?: { version?: string } };
+    expect(discovery.default_version?.version).toBe('1.68');
     // The stand-in base IPA ISO deploy ISOs are remastered from (docs/images.md): an ISO 9660 image.
     const ipaIso = Buffer.from(await (await fetch(handle.images.ipaIso)).arrayBuffer());
     expect(ipaIso.subarray(0x8001, 0x8006).toString('latin1')).toBe('CD001');
@@ -80,5 +88,6 @@ describe('npm start', () => {
     const port = Number(handle.temporal.address.split(':')[1]);
     expect(await isListening(port)).toBe(false);
     expect(await fetch(`${handle.images.liveIso}`).then(() => 'up', () => 'down')).toBe('down');
+    expect(await fetch(`${handle.engine.agentApi}/`).then(() => 'up', () => 'down')).toBe('down');
   }, 480_000);
 });

@@ -100,7 +100,7 @@ describe('the provisioning limit', () => {
             apiVersion: 'metal3.io/v1alpha1',
             kind: 'BareMetalHost',
             metadata: { name },
-            spec: { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } },
+            spec: { online: true, automatedCleaningMode: 'disabled', image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } },
           },
         }),
       ),

@@ -9,7 +9,7 @@
 const PROCESSES: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   worker: () => import('./worker.ts'),
   bridge: () => import('./bridge.ts'),
-  // AGENT API: the HTTP API deploy ramdisks call (workers/agent-api.ts) joins here when it lands.
+  'agent-api': () => import('./agent-api.ts'),
 };
 
 const usage = `usage: entrypoint <${Object.keys(PROCESSES).join('|')}>`;

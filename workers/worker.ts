@@ -13,7 +13,11 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { z } from 'zod';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
+import { kubePreprovisioningImages } from '../activities/agent/boot.ts';
+import { createAgentActivities } from '../activities/agent/index.ts';
+import { buildConfigDrive, kubeSecretReader } from '../activities/images/config-drive.ts';
 import { createActivities } from '../activities/index.ts';
+import { loadAgentKeys } from '../agent-api/token.ts';
 import { createClusterJoinActivities } from '../activities/cluster-join.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
@@ -26,6 +30,15 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend({
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
+  /** The agent installation key (the agent API's): agent tokens derive from it. Without it no agent is commanded. */
+  TEMPERED_AGENT_KEY_FILE: z.string().optional(),
+  TEMPERED_AGENT_KEY: z.string().optional(),
+  /** The agent API's URL as agents and BMCs reach it: deploy ISO URLs are signed under it. */
+  TEMPERED_AGENT_API_URL: z.url().optional(),
+  /** The deploy ramdisk ISO hosts boot when no PreprovisioningImage is ready (Metal3's DEPLOY_ISO_URL). */
+  TEMPERED_IPA_ISO_URL: z.url().optional(),
+  /** The xorriso binary that builds config drives (Debian's `xorriso`); default: on PATH. */
+  TEMPERED_XORRISO: z.string().optional(),
 });
 
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
@@ -50,6 +63,10 @@ export async function main(): Promise<void> {
   const kubeconfig = new k8s.KubeConfig();
   kubeconfig.loadFromDefault();
   const pool = new BmcConnectionPool();
+  const secrets = kubeSecretReader(kubeconfig);
+  const agentKeys = config.TEMPERED_AGENT_KEY_FILE || config.TEMPERED_AGENT_KEY
+    ? loadAgentKeys({ ...(config.TEMPERED_AGENT_KEY_FILE ? { file: config.TEMPERED_AGENT_KEY_FILE } : {}), ...(config.TEMPERED_AGENT_KEY ? { value: config.TEMPERED_AGENT_KEY } : {}) })
+    : undefined;
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const workflows = workflowSource();
   const worker = await Worker.create({
@@ -60,6 +77,11 @@ export async function main(): Promise<void> {
     activities: {
       ...createActivities({ credentials: kubeCredentialsSource(kubeconfig), drivers: pool }),
       ...createClusterJoinActivities({ kubeconfig }),
+      ...createAgentActivities({
+        keys: agentKeys,
+        boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },
+        configDrive: (request) => buildConfigDrive(request, { secrets, ...(config.TEMPERED_XORRISO ? { xorriso: config.TEMPERED_XORRISO } : {}) }),
+      }),
     },
     maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,

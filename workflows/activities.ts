@@ -8,6 +8,7 @@
  * re-execution after a worker crash does nothing twice. Status publication runs on the bridge's own queue.
  */
 import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import type { AgentActivities, AgentTiming } from '../activities/agent/contract.ts';
 import type { BmcTarget, HostActivities } from '../activities/contract.ts';
 import type { ClusterJoinActivities, VerifyJoinInput, VerifyJoinResult } from '../activities/cluster-join.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
@@ -64,6 +65,80 @@ export function bmcCall<K extends keyof HostActivities>(
   const summary = parsed?.ok ? `${what} via ${PROTOCOL_NAME[parsed.address.protocol]}` : what;
   const fn = BMC_PROXIES[kind][activity] as unknown as { executeWithOptions(options: LocalActivityOptions, args: unknown[]): Promise<Awaited<ReturnType<HostActivities[K]>>> };
   return fn.executeWithOptions({ ...BMC_OPTIONS[kind], summary }, args);
+}
+
+/**
+ * Ironic's timing of the deploy agent, by its option names (defaults of Ironic, Metal3's where it sets its
+ * own): the one place the agent's timeouts live. Workflows and the agent activities read them from here.
+ */
+export const AGENT_TIMEOUTS = {
+  /** `[agent]command_timeout`: one HTTP call to the agent. */
+  commandTimeoutMs: 60_000,
+  /**
+   * `[agent]command_wait_interval` (Ironic: 6 s, and otherwise the agent's next heartbeat): how often a
+   * running command is read back. Shorter here: a deploy round trip should add seconds, not minutes.
+   */
+  commandWaitIntervalMs: 2_000,
+  /** `[agent]command_wait_attempts` × `command_wait_interval`: 100 × 6 s for `install_bootloader`. */
+  commandWaitTimeoutMs: 600_000,
+  /** `[api]ramdisk_heartbeat_timeout`: sent to the agent at lookup; it heartbeats every 30-60% of it. */
+  heartbeatTimeoutSeconds: 300,
+  /** `[conductor]deploy_callback_timeout` (Ironic 1800 s, Metal3 4800 s): a deploy waiting on the agent fails. */
+  deployCallbackTimeoutMs: 4800_000,
+  /** `[conductor]clean_callback_timeout`. */
+  cleanCallbackTimeoutMs: 1800_000,
+  /** `[conductor]inspect_wait_timeout`. */
+  inspectWaitTimeoutMs: 1800_000,
+  /** `[agent]post_deploy_get_power_state_retries` × `post_deploy_get_power_state_retry_interval`: 6 × 5 s. */
+  powerOffWaitMs: 30_000,
+  /** The longest one agent command may run (no Ironic option: a full erase of large disks takes hours). */
+  longCommandLimitMs: 24 * 3600_000,
+} as const;
+
+/** What each agent command is given: its HTTP limit and how often it is read back. */
+export const AGENT_TIMING: AgentTiming = {
+  commandTimeoutMs: AGENT_TIMEOUTS.commandTimeoutMs,
+  pollIntervalMs: AGENT_TIMEOUTS.commandWaitIntervalMs,
+  unreachableTimeoutMs: AGENT_TIMEOUTS.heartbeatTimeoutSeconds * 1000,
+};
+
+/** Agent calls are retried while the agent is unreachable or busy; a refusal or a failed command is final. */
+const agentRetry = { ...bmcRetry, maximumInterval: '20 seconds', maximumAttempts: 10 };
+
+const AGENT_QUICK_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: AGENT_TIMEOUTS.commandTimeoutMs + 10_000,
+  retry: agentRetry,
+};
+
+/** Quick agent commands (`wait=true`): local activities, one HTTP call each. */
+export const agentQuick = proxyLocalActivities<AgentActivities>(AGENT_QUICK_OPTIONS);
+
+/**
+ * Long agent commands (image writes, erasure, bootloader): regular activities that heartbeat while the
+ * command runs, so a worker's crash is noticed within the heartbeat timeout and another worker adopts the
+ * command. An agent that stops answering fails the command after `[api]ramdisk_heartbeat_timeout` (inside
+ * the activity); the command itself may run for hours (a full erase of large disks), so only a day bounds it.
+ */
+const AGENT_LONG_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: AGENT_TIMEOUTS.longCommandLimitMs,
+  heartbeatTimeout: '30 seconds',
+  retry: { ...agentRetry, maximumAttempts: 20 },
+};
+
+export const agentLong = proxyActivities<AgentActivities>(AGENT_LONG_OPTIONS);
+
+const AGENT_PROXIES = { quick: agentQuick, long: agentLong };
+
+/** Calls an agent activity with a summary a person understands in the Temporal UI ("write the image"). */
+export function agentCall<K extends keyof AgentActivities>(
+  kind: keyof typeof AGENT_PROXIES,
+  activity: K,
+  what: string,
+  ...args: Parameters<AgentActivities[K]>
+): Promise<Awaited<ReturnType<AgentActivities[K]>>> {
+  const fn = AGENT_PROXIES[kind][activity] as unknown as { executeWithOptions(options: ActivityOptions | LocalActivityOptions, args: unknown[]): Promise<Awaited<ReturnType<AgentActivities[K]>>> };
+  const options = kind === 'quick' ? AGENT_QUICK_OPTIONS : AGENT_LONG_OPTIONS;
+  return fn.executeWithOptions({ ...options, summary: what }, args);
 }
 
 const bridgeOptions: ActivityOptions = {

@@ -86,7 +86,8 @@ function desiredFor(name: string, spec: Partial<HostSpecIntent> = {}, extra: Par
     ref: { namespace: RUN, name, uid: `uid-${name}` },
     generation: 1,
     resourceVersion: '1',
-    spec: { online: false, bmc: { address: `redfish-virtualmedia+http://bmc-${name}.example/redfish/v1/Systems/1`, credentialsName: `${name}-bmc` }, ...spec },
+    // The fake BMCs boot no deploy agent: cleaning is off here (workflows/host-agent.int.test.ts runs it).
+    spec: { online: false, automatedCleaningMode: 'disabled', bmc: { address: `redfish-virtualmedia+http://bmc-${name}.example/redfish/v1/Systems/1`, credentialsName: `${name}-bmc` }, ...spec },
     annotations: { paused: false, reboot: {}, invalid: [] },
     credentials: { name: `${name}-bmc`, version: '1' },
     deleting: false,
@@ -217,18 +218,6 @@ describe('host workflow on the real Temporal server', () => {
     await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
     await handle.result();
     await record(handle, 'host-delayed');
-  });
-
-  it('waits in provisioning with a clear message for a disk image (no deploy agent yet)', async () => {
-    const name = 'diskimage';
-    const handle = await start(name, desiredFor(name, { online: true, image: { url: 'http://images.example/os.qcow2', checksum: 'abc', format: 'qcow2' } }));
-    await until('waiting in provisioning', () => Boolean(lastState(name)?.waitingReason));
-    expect(lastState(name)).toMatchObject({ provisioningState: 'provisioning', errorType: '' });
-    expect(lastState(name)?.waitingReason).toContain('deploy agent');
-    expect(published(name).flatMap((p) => p.events).some((e) => e.reason === 'ProvisioningWaiting')).toBe(true);
-    const q = await handle.query(hostState);
-    expect(q.provisioningState).toBe('provisioning');
-    await handle.terminate('test done');
   });
 
   it('aborts a running operation on request', async () => {

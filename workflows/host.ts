@@ -16,14 +16,12 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  executeChild,
   log,
   patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowOptions,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
@@ -55,13 +53,10 @@ import { DEFAULT_NODE_JOIN_TIMEOUT_SECONDS } from '../domain/node-join.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
-import { deprovisionWorkflow } from './deprovision.ts';
-import { inspectWorkflow } from './inspect.ts';
+import { hostAgent } from './host-agent.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
-import { powerWorkflow } from './power.ts';
-import { provisionWorkflow } from './provision.ts';
+import { planOperation } from './operation-children.ts';
 import { PublicationQueue, unchanged, visibleKey } from './publication-queue.ts';
-import { registerWorkflow } from './register.ts';
 import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
@@ -88,7 +83,7 @@ const DEFAULT_CONFIG: HostWorkflowConfig = {
 };
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
-const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['workflowExecutionTimeout']> = {
+const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
   register: '15 minutes',
   inspect: '30 minutes',
   prepare: '60 minutes',
@@ -96,6 +91,12 @@ const CHILD_TIMEOUT: Record<OperationRequest['name'], ChildWorkflowOptions['work
   deprovision: '30 minutes',
   power: '15 minutes',
 };
+
+/**
+ * A child that boots the deploy agent is bounded by the agent's own timeouts (callback, heartbeats: in
+ * AGENT_TIMEOUTS); this only stops one that is stuck for good. A full erase of large disks takes hours.
+ */
+const AGENT_CHILD_TIMEOUT = '24 hours';
 
 const SA = {
   provisioningState: defineSearchAttributeKey('ProvisioningState', 'KEYWORD'),
@@ -111,7 +112,7 @@ function describe(state: HostState, desired: HostDesired): string {
   const { namespace, name } = desired.ref;
   const power = state.poweredOn ? 'on' : 'off';
   const lines = [`**${namespace}/${name}**: \`${state.provisioningState || 'new'}\`, ${state.operationalStatus || 'OK'}, power ${power}`];
-  if (state.operation) lines.push(`running: ${state.operation.summary}`);
+  if (state.operation) lines.push(`running: ${state.operation.summary}${state.operationStep ? `: ${state.operationStep.step}, since ${state.operationStep.since}` : ''}`);
   if (state.errorType) lines.push(`error (${state.errorType}, ${state.errorCount}×): ${state.errorMessage}`);
   if (state.delayed) lines.push(`delayed: ${state.delayed.reason}`);
   if (state.waitingReason) lines.push(`waiting: ${state.waitingReason}`);
@@ -132,9 +133,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
   const v3 = patched('provisioning-limit');
-  // v4: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
+  // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
+  // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
+  const v4 = patched('deploy-agent');
+  // v5: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
   // cluster (workflows/node-join.ts); a host leaving provisioned drops that record.
-  const v4 = patched('verify-node-join');
+  const v5 = patched('verify-node-join');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -167,10 +171,24 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const fold = (result: Moved) => {
     if (result.consume.length > 0) consume(result.consume);
     state = { ...result.state, consumedAnnotations: state.consumedAnnotations };
-    if (v4) state = withoutStaleJoin(state);
+    if (v5) state = withoutStaleJoin(state);
     events.push(...result.events);
     publish();
   };
+
+  // The deploy agent's messages (agent API) and the steps operation children report.
+  const agent = hostAgent({
+    uid: () => desired.ref.uid,
+    onStep: (step) => {
+      if (!state.operation) return;
+      state = { ...state, operationStep: step };
+      publish();
+    },
+    onEvent: (event) => {
+      events.push(event);
+      publish();
+    },
+  });
 
   setHandler(hostState, () => state);
   setHandler(abortOperation, ({ reason }) => {
@@ -243,7 +261,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     },
     config.nodeJoinTimeoutSeconds,
   );
-  if (v4) void joinCheck.run();
+  if (v5) void joinCheck.run();
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -279,61 +297,38 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
     const capabilities = address.ok ? address.address.capabilities : undefined;
+    const driver = address.ok ? address.address.type : 'BMC';
 
-    // Operations that need no BMC call are folded without a child.
-    if (request.name === 'prepare') {
-      if (desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
-        const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
-        fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
-        return;
-      }
-      if ((desired.spec.automatedCleaningMode ?? 'metadata') !== 'disabled') {
-        const message =
-          'Automated cleaning (metadata) runs in the deploy agent, which this engine does not have yet: disks were not cleaned';
-        events.push({ type: 'Normal', reason: 'CleaningSkipped', message });
-      }
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn }, desired, now));
+    if (request.name === 'prepare' && desired.spec.raid && Object.keys(desired.spec.raid).length > 0) {
+      const message = 'RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue';
+      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
       return;
     }
-    if (request.name === 'inspect' && capabilities && !capabilities.outOfBandInspection) {
-      const driver = address.ok ? address.address.type : '';
-      const skipped = `the ${driver} driver has no out-of-band inspection; agent inspection arrives with the deploy agent`;
-      fold(applySuccess(state, request, { poweredOn: state.poweredOn, skipped }, desired, now));
+    const plan = planOperation({ request, desired, state, target: target(), capabilities, driver, agent: v4 });
+    if (plan.kind === 'fold') {
+      events.push(...plan.events);
+      fold(applySuccess(state, request as never, plan.result as never, desired, now));
       return;
     }
+    events.push(...(plan.events ?? []));
 
     sequence += 1;
     const { namespace, name } = desired.ref;
     const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
-    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : request.name;
+    const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : plan.agent === 'clean' ? `${request.name}: cleaning` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
     upsert(searchAttributes.operation(request.name, state));
     setCurrentDetails(describe(state, desired));
     const options = {
       workflowId,
-      workflowExecutionTimeout: CHILD_TIMEOUT[request.name],
-      staticSummary: `${summary}: ${namespace}/${name} via ${address.ok ? address.address.type : 'BMC'}`,
+      workflowExecutionTimeout: plan.agent ? AGENT_CHILD_TIMEOUT : CHILD_TIMEOUT[request.name],
+      staticSummary: `${summary}: ${namespace}/${name} via ${driver}`,
     };
+    const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
     running = { scope };
     try {
-      const t = target();
-      const result = await scope.run(async (): Promise<OperationResults[OperationRequest['name']]> => {
-        switch (request.name) {
-          case 'register':
-            return executeChild(registerWorkflow, { ...options, args: [{ target: t }] });
-          case 'inspect':
-            return executeChild(inspectWorkflow, { ...options, args: [{ target: t }] });
-          case 'provision': {
-            const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
-            return executeChild(provisionWorkflow, { ...options, args: [{ target: t, image: request.image, ...bootMode }] });
-          }
-          case 'deprovision':
-            return executeChild(deprovisionWorkflow, { ...options, args: [{ target: t, virtualMedia: Boolean(capabilities?.virtualMedia) }] });
-          case 'power':
-            return executeChild(powerWorkflow, { ...options, args: [{ target: t, on: request.on, mode: request.mode }] });
-        }
-      });
+      const result = await scope.run(() => plan.run(options, bootId));
       const done = applySuccess(state, request as never, result as never, desired, workflowNow());
       if (request.name === 'inspect' && done.state.hardware && (result as OperationResults['inspect']).hardware) {
         hardwareData = done.state.hardware;
@@ -347,8 +342,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       log.warn('operation failed', { operation: request.name, code: failure.code, message: failure.message });
       fold(applyFailure(state, operationOf(request), failure, desired, workflowNow(), workflowRandom(), config));
     } finally {
+      agent.end();
       running = undefined;
-      state = { ...state, operation: undefined };
+      state = { ...state, operation: undefined, operationStep: undefined };
       upsert(searchAttributes.operation('', state));
     }
   }
@@ -369,7 +365,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     if (moved.consume.length > 0) consume(moved.consume);
     state = { ...moved.state, consumedAnnotations: state.consumedAnnotations };
-    if (v4) state = withoutStaleJoin(state);
+    if (v5) state = withoutStaleJoin(state);
     events.push(...moved.events);
     claimAnswer = undefined;
     queue.addClaim(state, pending(), before);
@@ -407,6 +403,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         fold(applyFailure(state, step.operation, { code: step.code, message: step.message }, desired, now, workflowRandom(), config));
         break;
       case 'operation':
+        if (!v4 && step.request.name === 'provision' && (step.request.customDeploy || step.request.image?.format !== 'live-iso')) {
+          // Before the deploy agent: such a deploy waited in provisioning, visibly, until the spec changed.
+          await execute({ kind: 'wait', why: 'steady', reason: 'the deploy agent is not available to this workflow run', notice: 'ProvisioningWaiting' }, now);
+          break;
+        }
         await runOperation(step.request);
         break;
       case 'checkPower': {
@@ -475,7 +476,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     try {
       await execute(step, now);
-      if (v4) joinCheck.reconcile();
+      if (v5) joinCheck.reconcile();
     } catch (err) {
       // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
       // with a backoff, never a crash loop; the next change decides again.

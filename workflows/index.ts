@@ -5,3 +5,5 @@ export { inspectWorkflow } from './inspect.ts';
 export { provisionWorkflow } from './provision.ts';
 export { deprovisionWorkflow } from './deprovision.ts';
 export { powerWorkflow } from './power.ts';
+export { cleanWorkflow } from './clean.ts';
+export { deployWorkflow } from './deploy.ts';

@@ -29,6 +29,7 @@ export function visibleKey(state: HostState): string {
     deleteAttempts: _d,
     operation: _o,
     errorCode: _e,
+    cleanedAt: _cl,
     ...visible
   } = state;
   return JSON.stringify(visible);

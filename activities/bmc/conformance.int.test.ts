@@ -34,9 +34,17 @@ beforeAll(async () => {
     startSushy({ stateDir: join(stateDir, 'sushy'), systems: 2, progress: quiet }),
     startIpmiSim({ stateDir: join(stateDir, 'ipmi'), progress: quiet }),
     serveIso(),
-    startSimulator({ bmcs: PROFILE_IDS.map((profile) => ({ profile, quirkWindowMs: 300, taskDurationMs: 300 })) }),
+    startSimulator({
+      bmcs: [
+        ...PROFILE_IDS.map((profile) => ({ profile, quirkWindowMs: 300, taskDurationMs: 300 })),
+        // A system of a multi-node chassis: it must behave as any host; its sibling stays untouched.
+        { profile: 'multinode', nodes: 2, quirkWindowMs: 300, taskDurationMs: 300 },
+      ],
+    }),
   ]);
-  peers.push(sushyPeer(sushy, 0), ipmiPeer(ipmi, ipmitool), ...sim.bmcs.map(simPeer));
+  const [node0] = sim.bmcs.filter((bmc) => bmc.profile === 'multinode');
+  peers.push(sushyPeer(sushy, 0), ipmiPeer(ipmi, ipmitool), ...sim.bmcs.filter((bmc) => bmc.profile !== 'multinode').map(simPeer));
+  if (node0) peers.push(simPeer(node0));
 }, 180_000);
 
 afterAll(async () => {
@@ -150,6 +158,28 @@ const OPERATIONS: Operation[] = [
     },
   },
   {
+    name: 'firmware inventory: bios and bmc versions, and every inventory member with a role',
+    applies: (peer) => peer.supports.inventory,
+    absent: (d) => expect(d.firmware).toBeUndefined(),
+    run: async (d) => {
+      const { components, missing } = (await d.firmware?.inventory()) ?? { components: [], missing: [] };
+      expect(components.length).toBeGreaterThan(0);
+      expect(components.every((c) => ['bios', 'bmc', 'nic', 'other'].includes(c.role ?? ''))).toBe(true);
+      expect(Array.isArray(missing)).toBe(true);
+    },
+  },
+  {
+    name: 'RAID: controllers read, what they hold in the shape of status.raid',
+    applies: (peer) => peer.supports.inventory,
+    absent: (d) => expect(d.raid).toBeUndefined(),
+    run: async (d) => {
+      const readout = await d.raid?.read();
+      expect(Array.isArray(readout?.controllers)).toBe(true);
+      for (const volume of readout?.status ?? []) expect(['0', '1', '5', '6', '1+0', '5+0', '6+0']).toContain(volume.level);
+      expect(readout?.pending).toEqual({ tasks: [], volumes: [] });
+    },
+  },
+  {
     name: 'reboot a running host: it goes off and comes back on (IPMI: power cycle)',
     run: async (d, peer) => {
       const on = peer.count('power-on');
@@ -195,7 +225,7 @@ const OPERATIONS: Operation[] = [
   },
 ];
 
-describe.each(['sushy-tools', 'ipmi_sim', ...PROFILE_IDS.map((p) => `simulator ${p}`)])('driver conformance: %s', (peerName) => {
+describe.each(['sushy-tools', 'ipmi_sim', ...PROFILE_IDS.map((p) => `simulator ${p}`), 'simulator multinode'])('driver conformance: %s', (peerName) => {
   let peer: Peer;
   let driver: BmcDriver;
   beforeAll(() => {
@@ -217,6 +247,14 @@ describe.each(['sushy-tools', 'ipmi_sim', ...PROFILE_IDS.map((p) => `simulator $
       await op.run(driver, peer);
     });
   }
+});
+
+describe('a multi-node chassis', () => {
+  it('left the sibling of the system the suite drove untouched', () => {
+    const [, node1] = sim.bmcs.filter((bmc) => bmc.profile === 'multinode');
+    expect(node1?.counters()).toMatchObject({ powerOn: 0, powerOff: 0, bootOverrides: 0, mediaInserts: 0 });
+    expect(node1?.state().power).toBe('Off');
+  });
 });
 
 describe('IPMI side effects', () => {

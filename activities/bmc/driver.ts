@@ -6,6 +6,9 @@
  * Failures are {@link BmcError}s (errors.ts) with a code from domain/errors.ts.
  */
 import type { BmcAddress } from '../../domain/bmc-address.ts';
+import type { HardwareRaidVolume } from '../../domain/baremetalhost.schema.ts';
+import type { FirmwareSettingRule } from '../../domain/firmware-schema.ts';
+import type { RaidController } from '../../domain/raid.ts';
 
 export interface BmcCredentials {
   username: string;
@@ -127,15 +130,33 @@ export interface HardwareDetails {
   hostname: string;
 }
 
-/** One firmware component: `bios`, `bmc`, or another FirmwareInventory member. */
+/** One firmware component: `bios`, `bmc`, or another FirmwareInventory/SoftwareInventory member. */
 export interface FirmwareComponent {
   /** HostFirmwareComponents' component name (`bios`, `bmc`, `nic:<id>`) or the inventory id. */
   component: string;
   id: string;
   name: string;
+  /** The version the BMC reports; '' when the member states none. */
   version: string;
   updateable: boolean | undefined;
   path: string | undefined;
+  /** Where it was listed: the System/Manager themselves (bios, bmc), or an inventory collection. */
+  source?: 'System' | 'Manager' | 'FirmwareInventory' | 'SoftwareInventory';
+  /** What the member is, as far as its links and names tell: the host BIOS, the BMC, a NIC, or other. */
+  role?: 'bios' | 'bmc' | 'nic' | 'other';
+  softwareId?: string | undefined;
+  releaseDate?: string | undefined;
+  manufacturer?: string | undefined;
+  lowestSupportedVersion?: string | undefined;
+  /** RelatedItem links (the System, Manager or device the firmware runs on). */
+  relatedItems?: string[];
+}
+
+/** The firmware inventory: every member of FirmwareInventory and SoftwareInventory, and what could not be read. */
+export interface FirmwareInventory {
+  components: FirmwareComponent[];
+  /** Members a collection lists that did not answer (a component removed or mid-update): path and status. */
+  missing: { path: string; status: number }[];
 }
 
 export interface ManagerFacts {
@@ -186,9 +207,33 @@ export interface BiosApplyResult {
   rebootRequired: boolean;
 }
 
+/**
+ * The BMC's BIOS attribute registry, as FirmwareSchema rules: what the schema of a HostFirmwareSettings is
+ * built from. `schema` keys are attribute names; rules carry FirmwareSchema's snake_case fields plus the
+ * registry's `value_expression`, `scalar_increment` and `reset_required` (drop those three when writing a
+ * FirmwareSchema object: its CRD has no such fields).
+ */
+export interface BiosRegistry {
+  /** The registry's Id, e.g. `BiosAttributeRegistryA43.v1_2_52` (what the Bios resource names). */
+  id: string;
+  /** `OwningEntity` (the vendor) and the systems it applies to, when the registry says. */
+  owningEntity: string | undefined;
+  supportedSystems: { productName: string | undefined; systemId: string | undefined; firmwareVersion: string | undefined }[];
+  schema: Record<string, FirmwareSettingRule>;
+}
+
 export interface BiosOps {
   get(opts?: CallOptions): Promise<BiosSettings>;
-  /** Stages `changes` in the settings object (skipping values already current or pending). */
+  /**
+   * The attribute registry the Bios resource names, found through the service's Registries collection;
+   * undefined when the BMC publishes none (then only names and types can be checked).
+   */
+  registry(opts?: CallOptions): Promise<BiosRegistry | undefined>;
+  /**
+   * Stages `changes` in the settings object (skipping values already current or pending). The changes are
+   * validated against the registry first (FirmwareSettingsInvalid, naming each setting and rule, with
+   * nothing sent) and converted to the types the registry gives (`"5"` for an Integer is sent as 5).
+   */
   apply(changes: Record<string, string | number | boolean>, opts?: CallOptions & { applyTime?: ApplyTime }): Promise<BiosApplyResult>;
   /** Requests a reset of the BIOS to factory defaults (`#Bios.ResetBios`); takes effect at the next reboot. */
   resetToDefaults(opts?: CallOptions): Promise<void>;
@@ -211,8 +256,46 @@ export interface TaskStatus {
   vanished: boolean;
 }
 
+/** What `startUpdate` found or did. */
+export interface FirmwareUpdateStart {
+  /** `started`: this call sent the update; `running`/`completed`: the BMC already has a task for this image
+   * (nothing was sent); `current`: the component already has the expected version (nothing was sent). */
+  state: 'started' | 'running' | 'completed' | 'current';
+  /** The task to poll with `readTask` (undefined for `current`, or when the BMC named no task). */
+  taskUri: string | undefined;
+  ref: TaskRef;
+}
+
+/** An update to start: pulled by the BMC from `imageUrl`, or pushed (the image's bytes). */
+export interface FirmwareUpdateRequest {
+  /** The image URL (the BMC fetches it), or, with `push`, the name it is known by (its last segment is the file name). */
+  imageUrl: string;
+  /** Push the bytes (MultipartHttpPushUri, else HttpPushUri) instead of a SimpleUpdate pull. */
+  push?: { image: Uint8Array; filename: string; applyTime?: string };
+  targets?: string[];
+  forceUpdate?: boolean;
+  /**
+   * Only tasks started at or after this time (ISO 8601; the operation's start, from the workflow) count as this
+   * update's own: an older task for the same image was another update.
+   */
+  since?: string;
+  /** When given with `version`: nothing is sent if this component (`bios`, `bmc` or an inventory id) has it. */
+  component?: string;
+  version?: string;
+}
+
 export interface FirmwareOps {
   list(opts?: CallOptions): Promise<FirmwareComponent[]>;
+  /** Every inventory member, with the ones that did not answer. */
+  inventory(opts?: CallOptions): Promise<FirmwareInventory>;
+  /**
+   * Starts an update exactly once: when the BMC already has a task for this image (found by the request it
+   * echoes, Task.Payload) that is running or completed since `since`, or the component already has `version`,
+   * nothing is sent and that task is returned. A restarted worker calls it again and gets the same task.
+   */
+  startUpdate(request: FirmwareUpdateRequest, opts?: CallOptions): Promise<FirmwareUpdateStart>;
+  /** Reads a task by its URI (Task resource or task monitor). */
+  readTask(uri: string, opts?: CallOptions): Promise<TaskStatus>;
   /** Pull update: the BMC downloads `imageUrl` (SimpleUpdate). */
   simpleUpdate(request: { imageUrl: string; targets?: string[]; forceUpdate?: boolean }, opts?: CallOptions): Promise<TaskRef>;
   /** Push update: uploads the image (MultipartHttpPushUri, else HttpPushUri). */
@@ -220,6 +303,38 @@ export interface FirmwareOps {
   task(ref: TaskRef, opts?: CallOptions): Promise<TaskStatus>;
   /** Polls the task until it ends or `timeoutMs` passes (Retry-After, else the configured interval). */
   waitTask(ref: TaskRef, opts?: CallOptions & { timeoutMs?: number }): Promise<TaskStatus>;
+}
+
+/** The host's storage controllers and volumes, and the RAID changes the BMC holds for the next reboot. */
+export interface RaidReadout {
+  controllers: RaidController[];
+  /** What the controllers hold, in the shape of BareMetalHost `status.raid.hardwareRAIDVolumes`. */
+  status: HardwareRaidVolume[];
+  /** Unfinished RAID tasks (URIs) and volumes with a pending Delete. */
+  pending: { tasks: string[]; volumes: string[] };
+}
+
+/** What `applyRaid` did. */
+export interface RaidApplyResult {
+  /** `unchanged`: the host has that configuration (nothing sent); `applied`: done now; `pending`: the BMC holds
+   * changes for the next reboot (reboot, then call again). */
+  state: 'unchanged' | 'applied' | 'pending';
+  rebootRequired: boolean;
+  /** Volumes deleted and created (paths), and tasks of changes held for the reboot. */
+  deleted: string[];
+  created: string[];
+  tasks: string[];
+}
+
+export interface RaidOps {
+  /** Controllers, drives and volumes; `status` is `status.raid.hardwareRAIDVolumes`. */
+  read(opts?: CallOptions): Promise<RaidReadout>;
+  /**
+   * Applies Metal3's `hardwareRAIDVolumes` (null/undefined: leave as is, []: delete all), planned with
+   * domain/raid.ts: RaidConfigInvalid (nothing sent) when the host cannot have it. Call again after each reboot
+   * while `rebootRequired`; a host that has the configuration answers `unchanged`.
+   */
+  apply(volumes: readonly HardwareRaidVolume[] | null | undefined, opts?: CallOptions): Promise<RaidApplyResult>;
 }
 
 export interface SecureBootState {
@@ -249,6 +364,8 @@ export interface BmcDriver {
   readonly bios: BiosOps | undefined;
   readonly firmware: FirmwareOps | undefined;
   readonly secureBoot: SecureBootOps | undefined;
+  /** Hardware RAID through the BMC (Redfish Storage/Volumes); software RAID goes through the deploy agent. */
+  readonly raid: RaidOps | undefined;
   /** Ends the session (Redfish DELETE) and closes connections. */
   close(): Promise<void>;
 }

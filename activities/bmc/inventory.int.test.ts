@@ -40,7 +40,8 @@ interface Expected {
   cpuCount: number;
   ramMebibytes: number;
   diskSizes: number[];
-  firmwareVersions: string[];
+  /** `<collection>/<Id>=<Version>` of every inventory member. */
+  firmware: string[];
   biosVersion: string;
   manufacturer: string;
 }
@@ -71,14 +72,18 @@ function expectedFromFiles(dir: string, systemPath: string): Expected {
   }
   const rootDoc = read('/redfish/v1') ?? {};
   const update = id(rootDoc.UpdateService);
-  const inventory = update ? id(read(update)?.FirmwareInventory) : undefined;
-  const firmwareVersions = members(inventory).map((f) => f.Version).filter((v): v is string => typeof v === 'string' && v !== '');
+  const service = update ? read(update) : undefined;
+  // Every member of both inventories, in collection order (a member without a Version is listed with '').
+  const firmware = (['FirmwareInventory', 'SoftwareInventory'] as const).flatMap((source) =>
+    members(id(service?.[source])).map((f) => `${source}/${String(f.Id)}=${typeof f.Version === 'string' ? f.Version : ''}`),
+  );
   return {
     macs: macs.sort(),
     cpuCount: threads || (summary.LogicalProcessorCount as number | undefined) || (summary.Count as number | undefined) || 0,
-    ramMebibytes: mib || (typeof gib === 'number' ? Math.round(gib * 1024) : 0),
+    // Ironic: MemorySummary when the BMC gives it, the DIMMs otherwise.
+    ramMebibytes: typeof gib === 'number' && gib > 0 ? Math.round(gib * 1024) : mib,
     diskSizes: diskSizes.sort((a, b) => a - b),
-    firmwareVersions: firmwareVersions.sort(),
+    firmware,
     biosVersion: String(system.BiosVersion ?? ''),
     manufacturer: String(system.Manufacturer ?? ''),
   };
@@ -127,9 +132,10 @@ describe.each(PROFILE_IDS.map((p) => [p, PROFILES[p].mockup] as const))('invento
   it('has the tree\'s disk sizes', () => {
     expect(inv.hardware.storage.map((s) => s.sizeBytes).sort((a, b) => a - b)).toEqual(want.diskSizes);
   });
-  it('has the tree\'s firmware versions and BIOS version', () => {
-    const listed = inv.firmware.filter((f) => f.component !== 'bios' && f.component !== 'bmc').map((f) => f.version).sort();
-    expect(listed).toEqual(want.firmwareVersions);
+  it('has every member of the tree\'s firmware and software inventories, and the BIOS version', () => {
+    const listed = inv.firmware.filter((f) => f.source === 'FirmwareInventory' || f.source === 'SoftwareInventory').map((f) => `${f.source}/${f.id}=${f.version}`);
+    expect(want.firmware.length).toBeGreaterThan(1);
+    expect(listed).toEqual(want.firmware);
     expect(inv.hardware.firmware.bios.version).toBe(want.biosVersion);
     expect(inv.hardware.systemVendor.manufacturer).toBe(want.manufacturer);
   });

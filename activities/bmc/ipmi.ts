@@ -19,7 +19,7 @@ import type {
   PowerState,
 } from './driver.ts';
 import { BmcError, classifyIpmitoolFailure } from './errors.ts';
-import { Mutex, sleep } from './lock.ts';
+import { leaseBmcLock, sleep, type BmcLockLease } from './lock.ts';
 
 export interface IpmiTimings {
   /** Metal3's power_state_change_timeout. */
@@ -100,11 +100,14 @@ export class IpmiDriver implements BmcDriver {
   readonly bios = undefined;
   readonly firmware = undefined;
   readonly secureBoot = undefined;
+  readonly raid = undefined;
   readonly timings: IpmiTimings;
   readonly #credentials: BmcCredentials;
   readonly #ipmitool: string;
   readonly #cipher: number;
-  readonly #lock = new Mutex();
+  /** The BMC's lock (by host and port), shared with any other driver of the same BMC in this process. */
+  readonly #lease: BmcLockLease;
+  readonly #lock: BmcLockLease['mutex'];
   readonly #onCommand: IpmiDriverOptions['onCommand'];
   #lastCommandAt = 0;
   /** ipmitool runs so far. */
@@ -112,6 +115,8 @@ export class IpmiDriver implements BmcDriver {
 
   constructor(options: IpmiDriverOptions) {
     this.address = options.address;
+    this.#lease = leaseBmcLock(`${options.address.host.toLowerCase()}:${options.address.port}/ipmi`);
+    this.#lock = this.#lease.mutex;
     this.#credentials = options.credentials;
     this.#ipmitool = options.ipmitool ?? 'ipmitool';
     this.#cipher = options.cipherSuite ?? 3;
@@ -295,6 +300,7 @@ export class IpmiDriver implements BmcDriver {
   }
 
   async close(): Promise<void> {
-    // ipmitool opens a session per command: nothing to close.
+    // ipmitool opens a session per command: nothing to close but the lease on the BMC's lock.
+    this.#lease.release();
   }
 }

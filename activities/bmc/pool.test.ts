@@ -21,6 +21,7 @@ function recordingFactory() {
       bios: undefined,
       firmware: undefined,
       secureBoot: undefined,
+      raid: undefined,
       close: async () => {
         entry.closed = true;
       },

@@ -60,6 +60,15 @@ async function flash({ d, bmc, files }: Ctx, name: string): Promise<string[]> {
   return seen;
 }
 
+/** Polls a task until it shows `state` (the driver's readTask, as a resuming workflow would). */
+async function waitForState(d: RedfishDriver, uri: string, state: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await d.firmware.readTask(uri)).state !== state) {
+    if (Date.now() > deadline) throw new Error(`task ${uri} never reached ${state}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 const CASES: QuirkCase[] = [
   // Structural: facts of the vendor trees.
   { quirk: 'vmedia-on-manager', profile: 'ilo5', fires: false, run: async (c) => expect(await insertEject(c)).toMatch(/^\/redfish\/v1\/Managers\//) },
@@ -133,7 +142,8 @@ const CASES: QuirkCase[] = [
   { quirk: 'already-in-state-409', profile: 'dmtf', add: ['already-in-state-409'], fires: true, run: async ({ d, bmc }) => {
     // Two clients (two workers, or an operator in the BMC UI) both see Off and both ask for On: the second
     // gets 409, re-reads the state, finds On, and reports success.
-    const other = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: SIM_REDFISH });
+    // A second worker process: in one process the drivers of a BMC share its lock and could not race.
+    const other = createBmcDriver({ address: bmc.address, credentials: { username: bmc.username, password: bmc.password }, redfish: { ...SIM_REDFISH, lockScope: 'another worker' } });
     try {
       await other.getPowerState();
       await d.getPowerState();
@@ -267,8 +277,9 @@ const CASES: QuirkCase[] = [
   { quirk: 'task-starts-new', profile: 'dmtf', add: ['task-starts-new'], fires: false, spec: { taskDurationMs: 1500 }, run: async (c) => {
     expect(await flash(c, 'BIOS_9.99.1.exe')).toContain('New');
   } },
-  { quirk: 'task-location-is-task', profile: 'idrac', fires: true, run: async (c) => void (await flash(c, 'BIOS_9.99.2.exe')) },
-  { quirk: 'transient-404-new-task', profile: 'idrac', fires: true, run: async (c) => void (await flash(c, 'BIOS_9.99.3.exe')) },
+  // A BIOS update on iDRAC also waits for a host reboot (its own row below); these rows are about the task.
+  { quirk: 'task-location-is-task', profile: 'idrac', fires: true, spec: { quirks: { remove: ['bios-update-waits-for-reboot'] } }, run: async (c) => void (await flash(c, 'BIOS_9.99.2.exe')) },
+  { quirk: 'transient-404-new-task', profile: 'idrac', fires: true, spec: { quirks: { remove: ['bios-update-waits-for-reboot'] } }, run: async (c) => void (await flash(c, 'BIOS_9.99.3.exe')) },
   { quirk: 'update-202-no-location', profile: 'ilo5', fires: true, run: async (c) => void (await flash(c, 'U46_9.99_01_01_2030.fwpkg')) },
   { quirk: 'bios-firmware-staged', profile: 'ilo5', fires: true, run: async (c) => {
     const before = await c.d.firmware.list();
@@ -295,6 +306,46 @@ const CASES: QuirkCase[] = [
     expect(await d.firmware.waitTask(first)).toMatchObject({ ok: true });
     expect(await d.firmware.waitTask(second)).toMatchObject({ ok: true });
     expect(bmc.counters().firmwareUpdates).toBe(2);
+  } },
+  { quirk: 'bmc-reboots-after-update', profile: 'ilo5', fires: true, spec: { bmcRebootMs: 600 }, run: async ({ d, bmc, files }) => {
+    // The BMC drops every connection while it reboots and forgets the session: the poll keeps going and logs in again.
+    const started = await d.firmware.startUpdate({ imageUrl: files.urlFor('ilo5_9.99.bin') });
+    expect(started.state).toBe('started');
+    expect(await d.firmware.waitTask(started.ref)).toMatchObject({ ok: true });
+    expect(bmc.counters()).toMatchObject({ bmcReboots: 1, firmwareUpdates: 1, firmwareFlashes: 1 });
+    expect(bmc.counters().requestsWhileRebooting).toBeGreaterThan(0);
+    expect((await d.firmware.list()).find((f) => f.component === 'bmc')?.version).toBe('9.99');
+  } },
+  { quirk: 'bios-update-waits-for-reboot', profile: 'idrac', fires: true, run: async ({ d, bmc, files }) => {
+    const started = await d.firmware.startUpdate({ imageUrl: files.urlFor('BIOS_9.99.5.exe') });
+    const uri = started.taskUri ?? '';
+    await waitForState(d, uri, 'Starting');
+    expect((await d.firmware.list()).find((f) => f.component === 'bios')?.version).toBe('2.2.4');
+    // What the firmware workflow does for a BIOS update (as Ironic): reboot the host, then wait for the task.
+    await d.setPower('on');
+    expect(await d.firmware.waitTask(started.ref)).toMatchObject({ ok: true });
+    expect((await d.firmware.list()).find((f) => f.component === 'bios')?.version).toBe('9.99.5');
+    expect(bmc.counters()).toMatchObject({ firmwareUpdates: 1, firmwareFlashes: 1, boots: 1 });
+  } },
+  { quirk: 'firmware-id-carries-version', profile: 'idrac', fires: true, spec: { quirks: { remove: ['bmc-reboots-after-update'] } }, run: async ({ d, files }) => {
+    const before = await d.firmware.list();
+    expect(before.map((f) => f.id)).toContain('Installed-25227-1.20.50.52');
+    const started = await d.firmware.startUpdate({ imageUrl: files.urlFor('iDRAC-with-Lifecycle-Controller_Firmware_9.99.6.exe') });
+    await d.firmware.waitTask(started.ref);
+    const after = await d.firmware.list();
+    expect(after.filter((f) => f.source === 'FirmwareInventory').map((f) => [f.id, f.version, f.role])).toEqual(
+      expect.arrayContaining([
+        ['Installed-25227-9.99.6', '9.99.6', 'bmc'],
+        ['Previous-25227-1.20.50.52', '1.20.50.52', 'bmc'],
+      ]),
+    );
+    expect(after.find((f) => f.component === 'bmc')?.version).toBe('9.99.6');
+  } },
+  { quirk: 'firmware-inventory-dangling-member', profile: 'dmtf', add: ['firmware-inventory-dangling-member'], fires: true, run: async ({ d }) => {
+    const { components, missing } = await d.firmware.inventory();
+    expect(missing).toEqual([{ path: '/redfish/v1/UpdateService/FirmwareInventory/Removed-Component', status: 404 }]);
+    expect(components.filter((f) => f.source === 'FirmwareInventory').map((f) => f.id)).toEqual(['BMC', 'SS', 'BIOS']);
+    expect((await d.inspection.inventory()).warnings).toContain('firmware inventory: HTTP 404 on /redfish/v1/UpdateService/FirmwareInventory/Removed-Component');
   } },
 
   // Inventory.

@@ -11,6 +11,7 @@ export interface FakeBmc {
   power: boolean;
   media?: string;
   bootOverride?: string;
+  secureBoot?: boolean;
   counters: { powerOn: number; powerOff: number; inserts: number; ejects: number; bootOverrides: number; registrations: number };
 }
 
@@ -62,6 +63,11 @@ export function fakeHostActivities(): FakeHostActivities {
       check(target, 'readPower');
       return { poweredOn: bmc(target.address).power };
     },
+    async waitForPower(target, request) {
+      check(target, 'waitForPower');
+      const poweredOn = bmc(target.address).power;
+      return { poweredOn, reached: poweredOn === request.on };
+    },
     async setPower(target, request) {
       check(target, 'setPower');
       const b = bmc(target.address);
@@ -104,6 +110,13 @@ export function fakeHostActivities(): FakeHostActivities {
       b.bootOverride = request.device;
       b.counters.bootOverrides += 1;
       return { changed: true };
+    },
+    async setSecureBoot(target, request) {
+      check(target, 'setSecureBoot');
+      const b = bmc(target.address);
+      const changed = Boolean(b.secureBoot) !== request.enabled;
+      b.secureBoot = request.enabled;
+      return { enabled: request.enabled, changed };
     },
     async readBootState(target) {
       const b = bmc(target.address);

@@ -1,12 +1,16 @@
 /**
- * A small stand-in for Ironic's side of the agent protocol, to drive the real ironic-python-agent in tests the
- * way Ironic does (docs: /work/shared/reference/ipa-protocol.md §1-2) until the engine's agent API lands:
- * version discovery, lookup with a pre-generated token ("******", as with virtual media), heartbeats that
- * record the callback URL and the auto-TLS certificate, the inspection callback, and a command client that
- * pins that certificate and sends the agent token. It records everything it received so tests can check it.
+ * A small stand-in for Ironic's side of the agent protocol, to drive a deploy agent (the real
+ * ironic-python-agent, or the simulator's) in tests the way Ironic does (docs:
+ * /work/shared/reference/ipa-protocol.md §1-2) until the engine's agent API lands: version discovery, lookup
+ * with a pre-generated token ("******", as with virtual media), heartbeats that record the callback URL and the
+ * auto-TLS certificate, the inspection callback, and a command client that pins that certificate (or speaks
+ * plain HTTP to an agent without TLS) and sends the agent token. It records everything it received so tests can
+ * check it.
  */
 import { request as httpsRequest } from 'node:https';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitUntil } from '../../stack/processes.ts';
 
@@ -58,6 +62,8 @@ function reply(res: ServerResponse, status: number, payload?: unknown): void {
 /** The fake Ironic API, listening on 127.0.0.1. */
 export class FakeIronic {
   readonly lookups: URLSearchParams[] = [];
+  /** Every request answered: its route, status and `X-OpenStack-Ironic-API-Version` header. */
+  readonly calls: { method: string; path: string; status: number; version: string | undefined }[] = [];
   readonly heartbeats: Heartbeat[] = [];
   readonly inspections: Array<Record<string, unknown>> = [];
   node: FakeNode;
@@ -77,6 +83,12 @@ export class FakeIronic {
 
   static async start(options: FakeIronicOptions): Promise<FakeIronic> {
     const server = createServer((req, res) => {
+      res.once('finish', () => {
+        const version = req.headers['x-openstack-ironic-api-version'];
+        const path = new URL(req.url ?? '/', 'http://fake').pathname;
+        const method = req.method ?? 'GET';
+        fake.calls.push({ method, path, status: res.statusCode, version: version as string | undefined });
+      });
       void fake.handle(req, res).catch((e: unknown) => reply(res, 500, { error_message: String(e) }));
     });
     const fake = new FakeIronic(server, options);
@@ -120,13 +132,17 @@ export class FakeIronic {
     return this.heartbeats[this.heartbeats.length - 1] as Heartbeat;
   }
 
-  /** Calls the agent's command API as Ironic does: `?agent_token=`, TLS pinned to the heartbeat's certificate. */
+  /**
+   * Calls the agent's command API as Ironic does: `?agent_token=`, TLS pinned to the heartbeat's certificate
+   * (plain HTTP for an agent whose callback URL says so).
+   */
   async agent(method: 'GET' | 'POST', path: string, payload?: unknown): Promise<{ status: number; body: unknown }> {
     const hb = await this.heartbeat();
     const target = new URL(`${hb.callback_url}${path}`);
     target.searchParams.set('agent_token', hb.agent_token ?? '');
+    const request = target.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(target, {
+      const req = request(target, {
         method,
         ca: hb.agent_verify_ca,
         headers: { 'content-type': 'application/json' },

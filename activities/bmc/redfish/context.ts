@@ -61,13 +61,15 @@ interface Discovered {
   cdSlots?: string[];
   vendor?: string;
   actionInfo: Map<string, Json | null>;
+  /** Other discovered facts by key (attribute registries, storage layout), loaded once per connection. */
+  memo: Map<string, Promise<unknown>>;
 }
 
 export class RedfishContext {
   readonly client: RedfishClient;
   readonly address: RedfishBmcAddress;
   readonly timings: RedfishTimings;
-  #d: Discovered = { actionInfo: new Map() };
+  #d: Discovered = { actionInfo: new Map(), memo: new Map() };
   #recentEjectAt = 0;
 
   constructor(client: RedfishClient, address: RedfishBmcAddress, timings: RedfishTimings) {
@@ -82,7 +84,23 @@ export class RedfishContext {
 
   /** Forgets discovered paths (after a 404 on one of them). */
   forget(): void {
-    this.#d = { actionInfo: new Map() };
+    this.#d = { actionInfo: new Map(), memo: new Map() };
+  }
+
+  /**
+   * A fact that does not change while the connection lives, loaded once by `load` under `key`. A failed load
+   * is not kept: the next call asks the BMC again.
+   */
+  remember<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const memo = this.#d.memo;
+    const known = memo.get(key);
+    if (known) return known as Promise<T>;
+    const loading = load();
+    memo.set(key, loading);
+    loading.catch(() => {
+      if (memo.get(key) === loading) memo.delete(key);
+    });
+    return loading;
   }
 
   root(signal?: AbortSignal): Promise<Json> {
@@ -250,6 +268,19 @@ export class RedfishContext {
   }
 
   get systemCount(): number | undefined {
+    return this.#d.systemCount;
+  }
+
+  /**
+   * How many systems the service has (read once per connection): more than one means a multi-node BMC, whose
+   * service-wide operations (firmware updates, their tasks) must name the system.
+   */
+  async systemsInService(signal?: AbortSignal): Promise<number> {
+    if (this.#d.systemCount !== undefined) return this.#d.systemCount;
+    const root = await this.root(signal);
+    const systems = link(root.Systems);
+    const res = systems ? await this.client.get(systems, { signal, accept: [404, 500, 501] }) : undefined;
+    this.#d.systemCount = res && res.status < 300 ? links(res.body.Members).length : 1;
     return this.#d.systemCount;
   }
 

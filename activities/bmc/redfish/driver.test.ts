@@ -528,7 +528,9 @@ describe('BIOS settings', () => {
     const f = await fake({ system: { Bios: { '@odata.id': bios } } });
     f.resources[bios] = { Attributes: { BootMode: 'Uefi' }, '@Redfish.Settings': { SettingsObject: { '@odata.id': `${bios}/Settings` } } };
     f.resources[`${bios}/Settings`] = { Attributes: {} };
-    expect((await failure(driver(f).bios.apply({ Nope: 1 }))).code).toBe('BmcBadRequest');
+    const err = await failure(driver(f).bios.apply({ Nope: 1 }));
+    expect(err).toMatchObject({ code: 'FirmwareSettingsInvalid', disposition: 'permanent' });
+    expect(err.message).toContain('has no attribute Nope');
   });
 });
 

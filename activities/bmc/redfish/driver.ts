@@ -14,18 +14,20 @@ import type {
   PowerOptions,
   PowerResult,
   PowerState,
+  RaidOps,
   SecureBootOps,
   VirtualMediaOps,
 } from '../driver.ts';
-import { Mutex } from '../lock.ts';
-import { applyBios, getBios, resetBios } from './bios.ts';
+import { leaseBmcLock, type BmcLockLease } from '../lock.ts';
+import { applyBios, getBios, getBiosRegistry, resetBios } from './bios.ts';
 import { setBootOverride } from './boot.ts';
 import { RedfishClient, type RedfishClientOptions } from './client.ts';
 import { DEFAULT_REDFISH_TIMINGS, RedfishContext, type RedfishTimings } from './context.ts';
-import { getTask, listFirmware, pushUpdate, simpleUpdate, waitTask } from './firmware.ts';
+import { getTask, listFirmware, pushUpdate, readFirmwareInventory, readTaskAt, simpleUpdate, startFirmwareUpdate, waitTask } from './firmware.ts';
 import { collectInventory, normaliseInventory } from './inventory.ts';
 import { ejectAll, insert, listSlots } from './media.ts';
 import { getPowerState, readPowerState, setPower } from './power.ts';
+import { applyRaid, readRaid } from './raid.ts';
 import { str } from './resources.ts';
 import { getSecureBoot, setSecureBoot } from './secure-boot.ts';
 
@@ -36,21 +38,31 @@ export interface RedfishDriverOptions {
   /** Client knobs (auth mode, keep-alive, timeouts, CA, exchange observer). */
   client?: Omit<RedfishClientOptions, 'endpoint' | 'username' | 'password' | 'insecure'>;
   timings?: Partial<RedfishTimings>;
+  /**
+   * Drivers share a BMC's lock within one scope (default: this process). A test that plays two worker
+   * processes against one BMC gives each its own scope.
+   */
+  lockScope?: string;
 }
 
 export class RedfishDriver implements BmcDriver {
   readonly address: RedfishBmcAddress;
   readonly client: RedfishClient;
   readonly context: RedfishContext;
-  readonly #lock = new Mutex();
+  /** The BMC's lock, shared with the drivers of the other systems behind the same BMC. */
+  readonly #lease: BmcLockLease;
+  readonly #lock: BmcLockLease['mutex'];
   readonly virtualMedia: VirtualMediaOps;
   readonly inspection: InspectionOps;
   readonly bios: BiosOps;
   readonly firmware: FirmwareOps;
   readonly secureBoot: SecureBootOps;
+  readonly raid: RaidOps;
 
   constructor(options: RedfishDriverOptions) {
     this.address = options.address;
+    this.#lease = leaseBmcLock(`${options.lockScope ?? 'process'}|${options.address.host.toLowerCase()}:${options.address.port}`);
+    this.#lock = this.#lease.mutex;
     this.client = new RedfishClient({
       ...options.client,
       endpoint: options.address.endpoint,
@@ -71,19 +83,27 @@ export class RedfishDriver implements BmcDriver {
     };
     this.bios = {
       get: (o = {}) => x(() => getBios(ctx, o)),
+      registry: (o = {}) => x(() => getBiosRegistry(ctx, o)),
       apply: (changes, o = {}) => x(() => applyBios(ctx, changes, o)),
       resetToDefaults: (o = {}) => x(() => resetBios(ctx, o)),
     };
     this.firmware = {
       list: (o = {}) => x(() => listFirmware(ctx, o)),
+      inventory: (o = {}) => x(() => readFirmwareInventory(ctx, o)),
+      startUpdate: (req, o = {}) => x(() => startFirmwareUpdate(ctx, req, o)),
+      readTask: (uri, o = {}) => x(() => readTaskAt(ctx, uri, o)),
       simpleUpdate: (req, o = {}) => x(() => simpleUpdate(ctx, req, o)),
       push: (req, o = {}) => x(() => pushUpdate(ctx, req, o)),
       task: (ref, o = {}) => x(async () => {
         const { retryAfterMs: _ignored, ...task } = await getTask(ctx, ref, o);
         return task;
       }),
-      // Waiting holds no lock between polls: other operations on the BMC may interleave with a long task.
-      waitTask: (ref, o = {}) => waitTask(ctx, ref, o),
+      // Each poll holds the lock, the waits between polls do not: other operations interleave with a long task.
+      waitTask: (ref, o = {}) => waitTask(ctx, ref, o, x),
+    };
+    this.raid = {
+      read: (o = {}) => x(() => readRaid(ctx, o)),
+      apply: (volumes, o = {}) => x(() => applyRaid(ctx, volumes, o)),
     };
     this.secureBoot = {
       get: (o = {}) => x(() => getSecureBoot(ctx, o)),
@@ -134,6 +154,6 @@ export class RedfishDriver implements BmcDriver {
   }
 
   close(): Promise<void> {
-    return this.#lock.run(() => this.client.close());
+    return this.#lock.run(() => this.client.close()).finally(() => this.#lease.release());
   }
 }

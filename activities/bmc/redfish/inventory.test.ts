@@ -51,7 +51,8 @@ describe('normaliseInventory', () => {
     expect(inv.hardware).toEqual({
       systemVendor: { manufacturer: 'Contoso', productName: 'R740', serialNumber: 'SN1' },
       firmware: { bios: { date: '2024-01-02T00:00:00Z', vendor: 'Contoso', version: '2.4.1' } },
-      ramMebibytes: 65536,
+      // Ironic's Redfish inspection: MemorySummary.TotalSystemMemoryGiB wins over the DIMMs listed.
+      ramMebibytes: 999 * 1024,
       nics: [
         { name: 'NIC.1', model: '', mac: 'aa:bb:cc:00:00:01', ip: '10.1.1.5', speedGbps: 25, vlanId: 0, pxe: false },
         { name: 'NIC.2', model: '', mac: 'aa:bb:cc:00:00:02', ip: '2001:db8::5', speedGbps: 1, vlanId: 0, pxe: false },
@@ -67,6 +68,48 @@ describe('normaliseInventory', () => {
     expect(inv.firmware.map((f) => [f.component, f.version])).toEqual([['bios', '2.4.1'], ['bmc', '5.10'], ['BIOS', '2.4.1'], ['NIC.1', '22.5']]);
     expect(inv.manager).toMatchObject({ id: 'BMC', firmwareVersion: '5.10', vendor: 'Contoso', redfishVersion: '1.11.0' });
     expect(inv.biosAttributes).toEqual({ BootMode: 'Uefi' });
+  });
+
+  it('sums the DIMMs only when MemorySummary gives no total', () => {
+    const memory = [{ CapacityMiB: 32768 }, { CapacityMiB: 16384 }, { CapacityMiB: 8192, Status: { State: 'Absent' } }];
+    expect(normaliseInventory(raw({ memory })).hardware.ramMebibytes).toBe(49152);
+    expect(normaliseInventory(raw({ memory, system: { MemorySummary: { TotalSystemMemoryGiB: 0 } } })).hardware.ramMebibytes).toBe(49152);
+    expect(normaliseInventory(raw({ memory, system: { MemorySummary: { TotalSystemMemoryGiB: 1.5 } } })).hardware.ramMebibytes).toBe(1536);
+  });
+
+  it('counts logical CPUs: the TotalThreads of present CPUs, as sushy does', () => {
+    const processors = [
+      { ProcessorType: 'CPU', TotalCores: 8, TotalThreads: 16 },
+      { ProcessorType: 'CPU', TotalCores: 8, TotalThreads: 16 },
+      { ProcessorType: 'FPGA', TotalThreads: 4 },
+      { Status: { State: 'Absent' } },
+    ];
+    expect(normaliseInventory(raw({ processors, system: { ProcessorSummary: { Count: 2, CoreCount: 16, LogicalProcessorCount: 99 } } })).hardware.cpu.count).toBe(32);
+  });
+
+  it('lists SoftwareInventory members after FirmwareInventory ones, with what each member is', () => {
+    const inv = normaliseInventory(raw({
+      systemPath: '/redfish/v1/Systems/1',
+      system: { BiosVersion: 'U46 1.0' },
+      managerPath: '/redfish/v1/Managers/1',
+      manager: { FirmwareVersion: '2.46' },
+      firmwareInventory: [
+        { Id: '1', Name: 'iLO 5', Version: '2.46', Updateable: true },
+        { Id: '2', Name: 'System ROM', Version: 'U46 1.0', RelatedItem: [{ '@odata.id': '/redfish/v1/Systems/1' }] },
+        { Id: '10', Name: 'Marvell FastLinQ 41000 Series - 2P 25GbE SFP28 Adapter - NIC', Version: '08.50.78' },
+        { Id: 'CPLD', Name: 'System Programmable Logic Device' },
+      ],
+      softwareInventory: [{ Id: '3', Name: 'cray-heartbeat', Version: '1.2.2' }],
+    }));
+    expect(inv.firmware.map((f) => [f.component, f.source, f.role, f.version])).toEqual([
+      ['bios', 'System', 'bios', 'U46 1.0'],
+      ['bmc', 'Manager', 'bmc', '2.46'],
+      ['1', 'FirmwareInventory', 'bmc', '2.46'],
+      ['2', 'FirmwareInventory', 'bios', 'U46 1.0'],
+      ['10', 'FirmwareInventory', 'nic', '08.50.78'],
+      ['CPLD', 'FirmwareInventory', 'other', ''],
+      ['3', 'SoftwareInventory', 'other', '1.2.2'],
+    ]);
   });
 
   it('takes the Dell service tag from SKU', () => {

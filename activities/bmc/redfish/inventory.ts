@@ -1,11 +1,15 @@
 /**
  * Out-of-band inventory: reads the system, processors, memory, NICs, storage (Storage/Drives, else SimpleStorage),
- * the firmware inventory, BIOS attributes and the manager, then normalises them to Metal3's HardwareDetails plus
- * firmware components and manager facts. Resources a BMC does not implement (501, 404, 500) leave a warning and
- * a smaller inventory, never a failure: only the system itself is required.
+ * the firmware and software inventories, BIOS attributes and the manager, then normalises them to Metal3's
+ * HardwareDetails plus firmware components and manager facts. The numbers follow Ironic's Redfish inspection,
+ * which Metal3 users compare with: `cpu.count` is logical CPUs (the processors' TotalThreads, as sushy sums them)
+ * and `ramMebibytes` is MemorySummary.TotalSystemMemoryGiB when the BMC gives it. Resources a BMC does not
+ * implement (501, 404, 500) leave a warning and a smaller inventory, never a failure: only the system itself is
+ * required.
  */
-import type { CallOptions, FirmwareComponent, HardwareDetails, Inventory, ManagerFacts } from '../driver.ts';
+import type { CallOptions, HardwareDetails, Inventory, ManagerFacts } from '../driver.ts';
 import type { RedfishContext } from './context.ts';
+import { firmwareComponents, inventoryMembers } from './firmware.ts';
 import { readPowerState } from './power.ts';
 import { isObject, link, num, obj, state, str, type Json } from './resources.ts';
 
@@ -34,6 +38,8 @@ export interface RawInventory {
   drives: Json[] | undefined;
   simpleStorage: Json[] | undefined;
   firmwareInventory: Json[] | undefined;
+  /** SoftwareInventory members, when the update service links that collection. */
+  softwareInventory?: Json[] | undefined;
   bios: Json | undefined;
   warnings: string[];
 }
@@ -60,12 +66,12 @@ function cpuOf(raw: RawInventory): HardwareDetails['cpu'] {
   };
 }
 
+/** Memory as Ironic's Redfish inspection reports it: MemorySummary first, the DIMMs only when it is missing. */
 function ramOf(raw: RawInventory): number {
-  const dimms = (raw.memory ?? []).filter(present);
-  const mib = dimms.reduce((n, m) => n + (num(m.CapacityMiB) ?? 0), 0);
-  if (mib > 0) return mib;
   const gib = num(obj(raw.system.MemorySummary).TotalSystemMemoryGiB);
-  return gib === undefined ? 0 : Math.round(gib * 1024);
+  if (gib !== undefined && gib > 0) return Math.round(gib * 1024);
+  const dimms = (raw.memory ?? []).filter(present);
+  return dimms.reduce((n, m) => n + (num(m.CapacityMiB) ?? 0), 0);
 }
 
 function firstAddress(v: unknown, skip: (a: string) => boolean = () => false): string | undefined {
@@ -144,21 +150,6 @@ function isBiosComponent(f: Json): boolean {
   return /bios|uefi|system rom/i.test(`${str(f.Id) ?? ''} ${str(f.Name) ?? ''}`);
 }
 
-function firmwareOf(raw: RawInventory): FirmwareComponent[] {
-  const out: FirmwareComponent[] = [];
-  const biosVersion = str(raw.system.BiosVersion);
-  const bmcVersion = str(raw.manager?.FirmwareVersion);
-  if (biosVersion) out.push({ component: 'bios', id: 'bios', name: 'BIOS', version: biosVersion, updateable: undefined, path: raw.systemPath });
-  if (bmcVersion && raw.managerPath) out.push({ component: 'bmc', id: 'bmc', name: 'BMC', version: bmcVersion, updateable: undefined, path: raw.managerPath });
-  for (const f of raw.firmwareInventory ?? []) {
-    const id = str(f.Id) ?? link(f) ?? '';
-    const version = str(f.Version);
-    if (!version) continue;
-    out.push({ component: id, id, name: str(f.Name) ?? id, version, updateable: typeof f.Updateable === 'boolean' ? f.Updateable : undefined, path: str(f['@odata.id']) });
-  }
-  return out;
-}
-
 function biosFacts(raw: RawInventory): HardwareDetails['firmware']['bios'] {
   const fw = (raw.firmwareInventory ?? []).find(isBiosComponent);
   return {
@@ -203,7 +194,7 @@ export function normaliseInventory(raw: RawInventory): Inventory {
   };
   return {
     hardware,
-    firmware: firmwareOf(raw),
+    firmware: firmwareComponents(raw),
     manager: managerOf(raw),
     system: {
       path: raw.systemPath,
@@ -274,10 +265,20 @@ export async function collectInventory(ctx: RedfishContext, opts: CallOptions = 
   const simpleStorage = !drives || drives.length === 0 ? await collection('simple storage', link(system.SimpleStorage)) : undefined;
 
   let firmwareInventory: Json[] | undefined;
+  let softwareInventory: Json[] | undefined;
   const updateService = await optional('update service', link(root.UpdateService));
-  if (updateService) firmwareInventory = await collection('firmware inventory', link(updateService.FirmwareInventory));
+  if (updateService) {
+    for (const [what, path] of [['firmware inventory', link(updateService.FirmwareInventory)], ['software inventory', link(updateService.SoftwareInventory)]] as const) {
+      if (!path) continue;
+      const read = await inventoryMembers(ctx, path, signal);
+      if (!read) warnings.push(`${what}: not readable at ${path}`);
+      for (const gone of read?.missing ?? []) warnings.push(`${what}: HTTP ${gone.status} on ${gone.path}`);
+      if (what === 'firmware inventory') firmwareInventory = read?.members;
+      else softwareInventory = read?.members;
+    }
+  }
   const bios = await optional('bios', link(system.Bios));
 
-  return { root, systemPath, system, managerPath, manager, processors, memory, nics, drives, simpleStorage, firmwareInventory, bios, warnings };
+  return { root, systemPath, system, managerPath, manager, processors, memory, nics, drives, simpleStorage, firmwareInventory, softwareInventory, bios, warnings };
 }
 
