@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { DatasourceError, instanceData, jinjaVariables, planFirstBoot } from './cloud-init.ts';
+import { DatasourceError, instanceData, jinjaVariables, planFirstBoot, readConfigDriveFiles } from './cloud-init.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/cabpk/${name}`, import.meta.url), 'utf8');
 const UID = '6f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b';
@@ -147,5 +147,31 @@ describe('user data formats and cloud-config', () => {
     const plan = planFirstBoot({ metaData }, facts);
     expect(plan.format).toBe('none');
     expect(plan.ignored).toEqual([]);
+  });
+});
+
+describe('readConfigDriveFiles: the ConfigDrive datasource over the files of a config-2 volume', () => {
+  const at = (name: string) => `openstack/latest/${name}`;
+  it('reads meta_data.json, user_data and network_data.json from openstack/latest', () => {
+    const drive = readConfigDriveFiles({
+      [at('meta_data.json')]: Buffer.from(JSON.stringify(metaData)),
+      [at('user_data')]: Buffer.from('#cloud-config\n'),
+      [at('network_data.json')]: Buffer.from('{"links":[]}'),
+      'ec2/latest/meta-data.json': Buffer.from('{}'),
+    });
+    expect(drive).toEqual({ metaData, userData: '#cloud-config\n', networkData: { links: [] } });
+    expect(readConfigDriveFiles({ [at('meta_data.json')]: Buffer.from('{"uuid":"u"}') })).toEqual({
+      metaData: { uuid: 'u' },
+    });
+  });
+
+  it('finds no datasource without meta_data.json or with one that is not a JSON object', () => {
+    expect(() => readConfigDriveFiles({ [at('user_data')]: Buffer.from('x') })).toThrow(
+      new DatasourceError('the config drive has no openstack/latest/meta_data.json'),
+    );
+    expect(() => readConfigDriveFiles({ [at('meta_data.json')]: Buffer.from('[1]') })).toThrow(
+      'openstack/latest/meta_data.json is not a JSON object',
+    );
+    expect(() => readConfigDriveFiles({ [at('meta_data.json')]: Buffer.from('{') })).toThrow(DatasourceError);
   });
 });

@@ -75,6 +75,40 @@ export class DatasourceError extends Error {
   override readonly name = 'DatasourceError';
 }
 
+/** Where the ConfigDrive datasource reads an OpenStack config drive (Ironic writes `openstack/latest/`). */
+const CONFIG_DRIVE_DIR = 'openstack/latest';
+
+/**
+ * The ConfigDrive datasource's read of a `config-2` volume's files (by path, as `readConfigDrive` in
+ * `sim/ramdisk.ts` returns them from the disk): `meta_data.json` (required, a JSON object), `user_data`
+ * (optional, raw) and `network_data.json` (optional). Throws DatasourceError when cloud-init would find no
+ * usable datasource there.
+ */
+export function readConfigDriveFiles(files: Readonly<Record<string, Buffer>>): ConfigDriveFiles {
+  const json = (name: string): Record<string, unknown> | undefined => {
+    const bytes = files[`${CONFIG_DRIVE_DIR}/${name}`];
+    if (bytes === undefined) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      throw new DatasourceError(`${CONFIG_DRIVE_DIR}/${name} is not JSON: ${(err as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new DatasourceError(`${CONFIG_DRIVE_DIR}/${name} is not a JSON object`);
+    return parsed as Record<string, unknown>;
+  };
+  const metaData = json('meta_data.json');
+  if (!metaData) throw new DatasourceError(`the config drive has no ${CONFIG_DRIVE_DIR}/meta_data.json`);
+  const userData = files[`${CONFIG_DRIVE_DIR}/user_data`];
+  const networkData = json('network_data.json');
+  return {
+    metaData,
+    ...(userData !== undefined ? { userData: userData.toString('utf8') } : {}),
+    ...(networkData ? { networkData } : {}),
+  };
+}
+
 /** The cloud-config keys the simulation acts on; every other key is recorded as ignored. */
 const UNDERSTOOD_KEYS = new Set([
   'hostname',

@@ -15,6 +15,7 @@ import {
   type OsSettings,
   type RunningOs,
 } from './index.ts';
+import { DatasourceError, readConfigDriveFiles } from './cloud-init.ts';
 import type { NodeCredential } from './credential.ts';
 
 /** Credentials the simulation holds for workload clusters, by apiserver URL. */
@@ -53,6 +54,8 @@ const MAX_RECORDS = 20;
 export class HostOs {
   private settings: OsSettings;
   private disk: OsDiskState = {};
+  /** What the disk held when the OS last booted from it (`bootFromDisk`). */
+  private installation: string | undefined;
   private running: RunningOs | undefined;
   private readonly records: OsRecord[] = [];
   private readonly options: HostOsOptions;
@@ -68,14 +71,36 @@ export class HostOs {
     return { ...this.settings };
   }
 
+  /**
+   * The host came up from a disk: the OS boots with the files of the config drive found there, read as the
+   * ConfigDrive datasource reads them (null: no `config-2` volume). `installation` names what is on the disk
+   * (the image written, its partitions): a new one is a new OS, with nothing kept from the old one.
+   */
+  bootFromDisk(files: Readonly<Record<string, Buffer>> | null, configDriveDevice: string, installation: string): RunningOs {
+    if (installation !== this.installation) {
+      this.diskWritten();
+      this.installation = installation;
+    }
+    let drive: ConfigDriveFiles | null = null;
+    let datasourceError: string | undefined;
+    try {
+      drive = files ? readConfigDriveFiles(files) : null;
+    } catch (err) {
+      if (!(err instanceof DatasourceError)) throw err;
+      datasourceError = err.message;
+    }
+    return this.boot(drive, configDriveDevice, datasourceError);
+  }
+
   /** The host came up from its disk: the OS boots with the config drive found there (null: none). */
-  boot(configDrive: ConfigDriveFiles | null, configDriveDevice: string): RunningOs {
+  boot(configDrive: ConfigDriveFiles | null, configDriveDevice: string, datasourceError?: string): RunningOs {
     this.running?.stop();
     const log = this.options.log ?? (() => {});
     this.running = bootOs({
       hostId: this.options.hostId,
       configDrive,
       configDriveDevice,
+      ...(datasourceError ? { datasourceError } : {}),
       hardware: this.options.hardware(),
       settings: this.settings,
       clusters: this.options.clusters,

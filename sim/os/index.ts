@@ -122,6 +122,8 @@ export interface OsBoot {
   configDrive: ConfigDriveFiles | null;
   /** Where it was found, e.g. `/dev/sda2`. */
   configDriveDevice: string;
+  /** Why a config drive found on the disk gave cloud-init no datasource (with `configDrive` null). */
+  datasourceError?: string;
   hardware: OsHardware;
   settings: OsSettings;
   clusters: ClusterCredentials;
@@ -176,7 +178,10 @@ export function bootOs(boot: OsBoot): RunningOs {
 
   const run = async () => {
     if (!boot.configDrive) {
-      record.ignored.push({ item: 'cloud-init', reason: 'no config drive (config-2) on the disk: no datasource' });
+      record.ignored.push({
+        item: 'cloud-init',
+        reason: boot.datasourceError ?? 'no config drive (config-2) on the disk: no datasource',
+      });
       if (boot.disk.kubelet) await startKubelet(boot.disk.kubelet);
       return;
     }
