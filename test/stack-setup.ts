@@ -4,9 +4,14 @@
  * through `inject('stack')`. Stops everything at the end, and the stack's reaper stops it even if vitest dies.
  *
  * The `capi` project (test/capi/) gets a stack of its own with the real Cluster API controllers instead of the
- * BMC peers: their build takes minutes, so only runs that include those tests pay for it.
+ * BMC peers: their build takes minutes, so only runs that include those tests pay for it. vitest runs the
+ * projects' set-ups one after the other, so the first set-up of a run that includes them starts that build in
+ * the background, beside the other servers' builds; the `capi` set-up then finds it done (or waits for it
+ * under the cache's lock).
  */
 import type { TestProject } from 'vitest/node';
+import { kubeControllerManager } from '../stack/binaries.ts';
+import { capiBinaries } from '../stack/capi-binaries.ts';
 import { startStack, type Stack } from '../stack/index.ts';
 import type { StackInfo } from './stack-info.ts';
 
@@ -17,10 +22,28 @@ declare module 'vitest' {
 }
 
 let stack: Stack | undefined;
+let capiPrebuild: Promise<unknown> | undefined;
+
+/**
+ * Whether this run includes the `capi` project's tests: the project is selected and no file filter excludes
+ * test/capi/ (vitest's own filter list is internal; without it, assume they are included).
+ */
+function capiTestsInRun(project: TestProject): boolean {
+  if (!project.vitest.projects.some((p) => p.name === 'capi')) return false;
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern ?? [];
+  return filters.length === 0 || filters.some((f) => f.includes('capi'));
+}
 
 export async function setup(project: TestProject): Promise<void> {
   const started = Date.now();
   const capi = project.name === 'capi';
+  if (!capi && !capiPrebuild && capiTestsInRun(project)) {
+    const progress = (m: string) => process.stderr.write(`[stack capi build] ${m}\n`);
+    // A failure here is not this project's: the capi set-up builds again and reports it.
+    capiPrebuild = Promise.all([capiBinaries(progress), kubeControllerManager(progress)]).catch((error: unknown) =>
+      progress(`background build failed: ${(error as Error).message}`),
+    );
+  }
   stack = await startStack({
     ...(capi
       ? { capi: {}, sushy: false, ipmi: false }

@@ -76,7 +76,11 @@ export class HostOs {
    * ConfigDrive datasource reads them (null: no `config-2` volume). `installation` names what is on the disk
    * (the image written, its partitions): a new one is a new OS, with nothing kept from the old one.
    */
-  bootFromDisk(files: Readonly<Record<string, Buffer>> | null, configDriveDevice: string, installation: string): RunningOs {
+  bootFromDisk(
+    files: Readonly<Record<string, Buffer>> | null,
+    configDriveDevice: string,
+    installation: string,
+  ): RunningOs {
     if (installation !== this.installation) {
       this.diskWritten();
       this.installation = installation;
