@@ -9,8 +9,9 @@
  * The issue's proof list (docs/cluster-join.md): 3 Machines Running with nodeRef and the providerID CAPM3 sets
  * on their Nodes; scale to 1 (CAPI drains and deletes, CAPM3 releases, Tempered deprovisions and cleans, the
  * Nodes go); a host whose OS never joins (the simulator's switch) shows the join warning with what was seen;
- * and no workload-cluster credential (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history
- * or engine log.
+ * what `clusterctl move` does to a running worker's host (paused, deleted, recreated with its status
+ * annotation): it stays provisioned, is not written again, its Node stays Ready; and no workload-cluster
+ * credential (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history or engine log.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -405,6 +406,80 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     expect(machine?.status?.nodeRef).toBeUndefined();
     expect((await machines()).filter((m) => m.status?.phase === 'Running')).toHaveLength(1);
   }, 1_000_000);
+
+  it("clusterctl move of a worker's host: deleted paused, recreated with its status, not written again", async () => {
+    const [machine] = (await machines()).filter((m) => m.status?.phase === 'Running');
+    const nodeName = machine?.status?.nodeRef?.name ?? '';
+    const before = (await hosts()).find((h) => h.spec.consumerRef?.name === machine?.spec.infrastructureRef.name);
+    const name = before?.metadata.name ?? '';
+    const bmc = sim.bmc(name);
+    const writes = bmc.agentCounters().imageWrites;
+    const osBoots = bmc.osRecords().length;
+    const power = bmc.counters();
+    const mergePatch = (kind: string, object: string, patch: object) =>
+      management.kubectlRun(['patch', kind, object, '-n', NS, '--type=merge', '-p', JSON.stringify(patch)]);
+
+    // clusterctl move pauses the Cluster: CAPM3 pauses the host and saves its status in an annotation.
+    await mergePatch('cluster.cluster.x-k8s.io', CLUSTER, { spec: { paused: true } });
+    const paused = await waitFor(
+      `${name} paused by CAPM3 with its status`,
+      async () => {
+        const h = await host(name);
+        const a = h.metadata.annotations ?? {};
+        return a['baremetalhost.metal3.io/paused'] === 'metal3.io/capm3' && a['baremetalhost.metal3.io/status']
+          ? h
+          : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, detail },
+    );
+    // The move (clusterctl's deleteSourceObject): the copy is created in the target, then the source object's
+    // finalizers are removed and it is deleted, while paused. Here target and source are the same cluster, so
+    // the object goes first and comes back from what was read, status annotation included (clusterctl copies
+    // metadata and spec, not status).
+    await mergePatch('baremetalhost.metal3.io', name, { metadata: { finalizers: null } });
+    await management.kubectlRun(['delete', 'baremetalhost.metal3.io', name, '-n', NS, '--timeout=120s']);
+    seen.delete(name);
+    const {
+      uid: _uid,
+      resourceVersion: _rv,
+      creationTimestamp: _ct,
+      managedFields: _mf,
+      generation: _g,
+      ...metadata
+    } = paused.metadata as Bmh['metadata'] & Record<string, unknown>;
+    await objects.createNamespacedCustomObject({
+      ...bmhApi,
+      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata, spec: paused.spec },
+    });
+    await mergePatch('cluster.cluster.x-k8s.io', CLUSTER, { spec: { paused: false } });
+    const moved = await waitFor(
+      `${name} provisioned again, unpaused`,
+      async () => {
+        const h = await host(name);
+        return h.status?.provisioning?.state === 'provisioned' &&
+          !h.metadata.annotations?.['baremetalhost.metal3.io/paused']
+          ? h
+          : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, detail },
+    );
+    expect(moved.metadata.uid).not.toBe(before?.metadata.uid);
+    expect(seen.get(name)?.[0]).toBe('provisioned');
+    expect(seen.get(name)).not.toContain('provisioning');
+    // Not written again, not even rebooted: the OS and its Node go on as they were.
+    expect(bmc.agentCounters().imageWrites).toBe(writes);
+    expect(bmc.osRecords()).toHaveLength(osBoots);
+    expect(bmc.counters().powerOff).toBe(power.powerOff);
+    const node = await nodes.readNode({ name: nodeName });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    // Tempered checks the join of the new object too: its UID is new, the Node is found by its providerID.
+    await waitFor(
+      `${name} ${NODE_JOINED_CONDITION}=True after the move`,
+      async () => (joined(await host(name))?.status === 'True' ? true : undefined),
+      { timeoutMs: 120_000, intervalMs: 1000, detail },
+    );
+    expect((await machines()).find((m) => m.metadata.name === machine?.metadata.name)?.status?.phase).toBe('Running');
+  }, 600_000);
 
   it('no workload-cluster credential in any history: kubeconfig keys, bootstrap tokens, kubelet key', async () => {
     const kubeconfig = await getJson<{ data: { value: string } }>(['get', 'secret', `${CLUSTER}-kubeconfig`, '-n', NS]);
