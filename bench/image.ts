@@ -4,10 +4,11 @@
  * streamed through lib/image-stream.ts (sha256 verified on the fly, 8 MiB aligned writes, one fsync) onto a file
  * and onto a loop device; in the same run `dd` writes the same bytes to the same target with the same block size
  * and `conv=fsync`. The two alternate, N times each; medians are compared. Prints MiB/s and the ratio, and
- * appends the figures to bench/results/image.jsonl. The 50-host half of issue 8's benchmark needs the whole
- * deploy and comes with it.
+ * appends the figures to bench/results/image.jsonl. Then the other half of issue 8's benchmark: N simulated
+ * hosts (default 50) provisioning a qcow2 image through the real stack and the simulator's deploy agent, in
+ * hosts/min (bench/lifecycle.ts `--image qcow2`; `--hosts 0` skips it).
  *
- *   npm run bench -- image [--size-mib 1024] [--runs 3] [--block-mib 8]
+ *   npm run bench -- image [--size-mib 1024] [--runs 3] [--block-mib 8] [--hosts 50] [--host-image-mib 64]
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { streamImageToTarget } from '../lib/image-stream.ts';
 import { imageTools } from '../stack/binaries.ts';
 import { attachLoopDevice, type LoopDevice } from '../stack/loop-devices.ts';
+import { run as runLifecycle, type LifecycleFigures } from './lifecycle.ts';
 import { recordResult } from './results.ts';
 
 const MiB = 1024 * 1024;
@@ -125,6 +127,8 @@ export async function run(args: string[]): Promise<void> {
       'size-mib': { type: 'string', default: '1024' },
       runs: { type: 'string', default: '3' },
       'block-mib': { type: 'string', default: '8' },
+      hosts: { type: 'string', default: '50' },
+      'host-image-mib': { type: 'string', default: '64' },
     },
   });
   const sizeBytes = Number(values['size-mib']) * MiB;
@@ -220,12 +224,18 @@ export async function run(args: string[]): Promise<void> {
     'CPU pressure (PSI some avg60, % of time a task waited for a CPU): ' +
       `${pressure.before ?? '?'} before, ${pressure.after ?? '?'} after`,
   );
+  let hosts: LifecycleFigures | undefined;
+  if (Number(values.hosts) > 0) {
+    console.log('');
+    hosts = await runLifecycle(['--hosts', values.hosts, '--image', 'qcow2', '--image-mib', values['host-image-mib']]);
+  }
   const file = recordResult('image', {
     sizeMiB: sizeBytes / MiB,
     blockMiB: blockSize / MiB,
     runs,
     cpuPressureAvg60: pressure,
     results,
+    ...(hosts ? { qcow2Hosts: { imageMiB: Number(values['host-image-mib']), ...hosts } } : {}),
   });
   console.log(`\nfigures appended to ${file}`);
 }

@@ -1,20 +1,27 @@
 /**
  * The lifecycle benchmark (PERFORMANCE.md's first target): N BareMetalHosts with a live ISO and `online:
  * true`, created at once, from nothing to `provisioned` through the real stack (Temporal dev server,
- * kube-apiserver, Tempered's worker and bridge processes) against sushy-tools or the simulator. Prints
- * hosts per minute, latency per host, CPU seconds per host of worker + bridge + Temporal server (and of the
- * apiserver and etcd apart), Redfish requests per host, Temporal tasks per host and status writes per host.
+ * kube-apiserver, Tempered's worker, bridge and agent API processes) against sushy-tools or the simulator.
+ * Prints hosts per minute, latency per host, CPU seconds per host of worker + bridge + Temporal server (and of
+ * the apiserver and etcd apart), Redfish requests per host, Temporal tasks per host and status writes per host.
+ * With `--image qcow2` (simulated BMCs only) each host instead gets a qcow2 disk image that the simulator's
+ * deploy agent writes to its disk (issue 8's hosts/min figure; `npm run bench -- image` runs it for 50 hosts).
  *
- *   npm run bench -- lifecycle [--hosts 50] [--bmc sushy|sim] [--power-delay 0|stock]
+ *   npm run bench -- lifecycle [--hosts 50] [--bmc sushy|sim] [--power-delay 0|stock] [--image live-iso|qcow2]
+ *                              [--image-mib 64]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
+import { imageTools } from '../stack/binaries.ts';
+import { makeRawImage, toQcow2 } from '../stack/disk-images.ts';
 import { startEngine } from '../stack/engine.ts';
 import { startImageServer } from '../stack/image-server.ts';
 import { startStack } from '../stack/index.ts';
@@ -45,20 +52,64 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { hosts: { type: 'string', default: '50' }, bmc: { type: 'string', default: 'sushy' }, 'power-delay': { type: 'string', default: '0' } } });
+/** The figures of one run, for a caller that records them (bench/image.ts). */
+export interface LifecycleFigures {
+  hosts: number;
+  provisioned: number;
+  seconds: number;
+  hostsPerMinute: number;
+  latencySeconds: { p50: number; p90: number; max: number };
+  cpuSecondsPerHost: { worker: number; bridge: number; temporal: number };
+  /** With `--image qcow2`: images the simulated agents wrote (one per host when nothing was written twice). */
+  imageWrites?: number;
+}
+
+export async function run(args: string[]): Promise<LifecycleFigures> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      hosts: { type: 'string', default: '50' },
+      bmc: { type: 'string', default: 'sushy' },
+      'power-delay': { type: 'string', default: '0' },
+      image: { type: 'string', default: 'live-iso' },
+      'image-mib': { type: 'string', default: '64' },
+    },
+  });
   const n = Number(values.hosts);
-  const bmcKind = values.bmc === 'sim' ? 'sim' : 'sushy';
+  const diskImage = values.image === 'qcow2';
+  const bmcKind = values.bmc === 'sim' || diskImage ? 'sim' : 'sushy';
   const powerDelay = values['power-delay'] === 'stock' ? 'stock' : Number(values['power-delay']);
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-life-'));
-  console.log(`${n} hosts, register -> provisioned (live ISO over virtual media), BMCs: ${bmcKind}, power delay: ${powerDelay}`);
+  const what = diskImage
+    ? `a ${values['image-mib']} MiB qcow2 image written by the simulator's deploy agent`
+    : 'live ISO over virtual media';
+  console.log(`${n} hosts, register -> provisioned (${what}), BMCs: ${bmcKind}, power delay: ${powerDelay}`);
 
   const stack = await startStack({ stateDir: dir, ipmi: false, sushy: bmcKind === 'sushy' ? { systems: n, powerDelay } : false });
-  const sim: Simulator | undefined = bmcKind === 'sim' ? await startSimulator({ bmcs: { count: n, profiles: ['dmtf'], powerDelayMs: typeof powerDelay === 'number' ? powerDelay : 5000 } }) : undefined;
-  const images = await startImageServer({ '/live.iso': Buffer.alloc(4 * 1024 * 1024, 3) });
+  const sim: Simulator | undefined = bmcKind === 'sim' ? await startSimulator({ stateDir: join(dir, 'sim'), bmcs: { count: n, profiles: ['dmtf'], powerDelayMs: typeof powerDelay === 'number' ? powerDelay : 5000 } }) : undefined;
+  const served: Parameters<typeof startImageServer>[0] = { '/live.iso': Buffer.alloc(4 * 1024 * 1024, 3) };
+  if (diskImage) {
+    // The image, its checksum file, and the deploy ISO the agent boots from (the stand-in IPA ISO).
+    await makeRawImage(join(dir, 'os.raw'), Number(values['image-mib']));
+    const qcow2 = await toQcow2(join(dir, 'os.raw'), join(dir, 'os.qcow2'));
+    const { xorriso } = await imageTools(() => {});
+    await buildStandInIpaIso(join(dir, 'ipa.iso'), { xorriso });
+    served['/os.qcow2'] = { path: join(dir, 'os.qcow2') };
+    served['/SHA256SUMS'] = `${createHash('sha256').update(qcow2).digest('hex')}  os.qcow2\n`;
+    served['/ipa.iso'] = { path: join(dir, 'ipa.iso') };
+  }
+  const images = await startImageServer(served);
   const { temporal, kube, sushy } = stack;
   if (!temporal || !kube) throw new Error('stack incomplete');
-  const engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig });
+  const engine = await startEngine({
+    stateDir: join(dir, 'engine'),
+    temporal,
+    kubeconfig: kube.kubeconfig,
+    ...(diskImage ? { env: { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } } : {}),
+  });
+  const image = diskImage
+    ? { url: images.url('/os.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' }
+    : { url: images.url('/live.iso'), format: 'live-iso' };
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kube.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -83,6 +134,7 @@ export async function run(args: string[]): Promise<void> {
       const role = cmd.includes('temporal') && cmd.includes('start-dev') ? 'temporal server'
         : cmd.includes('workers/worker.ts') ? 'worker'
         : cmd.includes('workers/bridge.ts') ? 'bridge'
+        : cmd.includes('workers/agent-api.ts') ? 'agent API'
         : cmd.includes('kube-apiserver') ? 'kube-apiserver'
         : cmd.includes('etcd') ? 'etcd'
         : cmd.includes('sushy') ? 'sushy-tools (the BMCs)' : 'other';
@@ -100,7 +152,7 @@ export async function run(args: string[]): Promise<void> {
     created.set(name, performance.now());
     await objects.createNamespacedCustomObject({
       group: 'metal3.io', version: 'v1alpha1', namespace: ns, plural: 'baremetalhosts',
-      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', bmc: { address: bmcs[i]!.address, credentialsName: `${name}-bmc` }, image: { url: images.url('/live.iso'), format: 'live-iso' } } },
+      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', bmc: { address: bmcs[i]!.address, credentialsName: `${name}-bmc` }, ...(diskImage && sim?.bmcs[i]?.bootMACAddress ? { bootMACAddress: sim.bmcs[i]?.bootMACAddress } : {}), image } },
     });
   }
   const deadline = Date.now() + 30 * 60_000;
@@ -145,12 +197,33 @@ export async function run(args: string[]): Promise<void> {
     ['Temporal tasks per host', `${((workflowTasks + activityTasks) / n).toFixed(1)} (${(workflowTasks / n).toFixed(1)} workflow, ${(activityTasks / n).toFixed(1)} activity; ${(localActivities / n).toFixed(1)} local activities, no task each)`],
     ['status writes per host', `${(statusWrites / n).toFixed(1)}`],
   ];
+  const imageWrites = diskImage ? (sim?.bmcs ?? []).reduce((s, b) => s + b.agentCounters().imageWrites, 0) : undefined;
+  if (imageWrites !== undefined) rows.push(['images written by the agents', `${imageWrites} (for ${done.size} hosts)`]);
   for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
 
   await engine.stop();
   await images.stop();
   await sim?.stop();
   await stack.stop();
+  // The simulated disks hold N written images: do not leave them in the temporary directory.
+  if (diskImage) rmSync(dir, { recursive: true, force: true });
+  return {
+    hosts: n,
+    provisioned: done.size,
+    seconds: Number(elapsed.toFixed(1)),
+    hostsPerMinute: Number(((done.size / elapsed) * 60).toFixed(1)),
+    latencySeconds: {
+      p50: Number(percentile(latencies, 50).toFixed(1)),
+      p90: Number(percentile(latencies, 90).toFixed(1)),
+      max: Number(Math.max(0, ...latencies).toFixed(1)),
+    },
+    cpuSecondsPerHost: {
+      worker: Number((spent('worker') / n).toFixed(3)),
+      bridge: Number((spent('bridge') / n).toFixed(3)),
+      temporal: Number((spent('temporal server') / n).toFixed(3)),
+    },
+    ...(imageWrites !== undefined ? { imageWrites } : {}),
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run(process.argv.slice(2));

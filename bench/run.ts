@@ -2,7 +2,7 @@
  * `npm run bench [-- <name> ...]`: runs benchmarks and prints their figures (not timed assertions).
  * Each benchmark is a module under bench/ exporting `run(args)`. With no name, all run in turn.
  */
-const benches: Record<string, { describe: string; load: () => Promise<{ run(args: string[]): Promise<void> }> }> = {
+const benches: Record<string, { describe: string; load: () => Promise<{ run(args: string[]): Promise<unknown> }> }> = {
   stack: { describe: 'local stack start-up: each server and the whole stack, warm cache', load: () => import('./stack.ts') },
   lifecycle: { describe: 'N hosts register -> provisioned through the real stack: hosts/min, CPU-s, Redfish requests and Temporal tasks per host', load: () => import('./lifecycle.ts') },
   ipa: { describe: 'simulated hosts on the real ironic-python-agent: boot to heartbeat, command latency, RSS, idle CPU', load: () => import('./ipa.ts') },

@@ -67,14 +67,14 @@ describe('deploy/ overlays', () => {
   it.each(OVERLAYS)('$overlay: every container locked down and probed, every reference resolved', ({ overlay }) => {
     const docs = rendered.get(overlay) as KubeDoc[];
     const deployments = findAll(docs, 'Deployment');
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['tempered-bridge', 'tempered-worker']);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['tempered-agent-api', 'tempered-bridge', 'tempered-worker']);
     expect(deployments.flatMap(deploymentProblems)).toEqual([]);
     expect(wiringProblems(docs)).toEqual([]);
   });
 
   it('every process runs the image npm run image builds, as its own ServiceAccount, in tempered-system', () => {
     const docs = rendered.get('default') as KubeDoc[];
-    for (const name of ['tempered-worker', 'tempered-bridge']) {
+    for (const name of ['tempered-worker', 'tempered-bridge', 'tempered-agent-api']) {
       const pod = podSpec(findOne(docs, 'Deployment', name) as KubeDoc);
       expect(pod.serviceAccountName).toBe(name);
       expect(findOne(docs, 'ServiceAccount', name)?.metadata.namespace).toBe('tempered-system');
@@ -84,11 +84,12 @@ describe('deploy/ overlays', () => {
     for (const doc of docs) expect(doc.metadata.labels?.['app.kubernetes.io/part-of'], `${doc.kind} ${doc.metadata.name}`).toBe('tempered');
   });
 
-  it('the Prometheus overlay scrapes both processes; the others need no monitoring CRDs', () => {
+  it('the Prometheus overlay scrapes every process; the others need no monitoring CRDs', () => {
     const monitors = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'ServiceMonitor');
     expect(monitors).toHaveLength(1);
     const services = findAll(rendered.get('overlays/prometheus') as KubeDoc[], 'Service').filter((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'metrics');
-    expect(services.map((s) => s.metadata.name).sort()).toEqual(['tempered-bridge-metrics', 'tempered-worker-metrics']);
+    expect(services.map((s) => s.metadata.name).sort())
+      .toEqual(['tempered-agent-api-metrics', 'tempered-bridge-metrics', 'tempered-worker-metrics']);
     for (const overlay of ['.', 'default', 'overlays/self-signed']) expect(findAll(rendered.get(overlay) as KubeDoc[], 'ServiceMonitor')).toEqual([]);
   });
 

@@ -126,7 +126,7 @@ describe('the container image', () => {
     expect(shell.stdout.trim().split('\n')).toEqual(['65532', 'bundle', 'read-only']);
     const usage = await run(podman.podman, [...podman.global, 'run', '--rm', ...podman.run, '--network', 'none', build.image, 'nope']);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('usage: entrypoint <worker|bridge>');
+    expect(usage.stderr).toContain('usage: entrypoint <worker|bridge|agent-api>');
   });
 
   it('the worker and the bridge run from it against the local stack: a host goes to available', async () => {

@@ -1,7 +1,7 @@
 /**
  * Least privilege, proven on the real apiserver (which authorizes with RBAC): the RBAC of deploy/base/rbac,
- * moved into a namespace of this test's own, and the real worker and bridge processes running with their
- * ServiceAccounts' tokens (TokenRequest), driving a host through its whole lifecycle on sushy-tools:
+ * moved into a namespace of this test's own, and the real worker, bridge and agent API processes running with
+ * their ServiceAccounts' tokens (TokenRequest), driving a host through its whole lifecycle on sushy-tools:
  * registered, available, provisioned with a live ISO, deprovisioned, deleted. A verb the code needs and the
  * Role lacks fails the lifecycle and shows as a 403 in the apiserver's audit log; a verb the Role grants and
  * the code never used shows as unused. A self-test takes a verb away and watches the bridge be refused.
@@ -28,7 +28,7 @@ const RUN = unique('rbac').slice(5);
 const INSTALL_NS = `tempered-rbac-${RUN}`;
 const HOSTS_NS = `rbac-hosts-${RUN}`;
 const PASSWORD = `Rbac-${RUN}-pw`;
-const ACCOUNTS = ['tempered-bridge', 'tempered-worker'] as const;
+const ACCOUNTS = ['tempered-bridge', 'tempered-worker', 'tempered-agent-api'] as const;
 const username = (account: string) => `system:serviceaccount:${INSTALL_NS}:${account}`;
 const RBAC_DOC = join(ROOT, 'docs', 'rbac.md');
 
@@ -62,7 +62,8 @@ beforeAll(async () => {
   await kubectl(stack, ['create', 'namespace', INSTALL_NS]);
   await hosts.createNamespace();
   await kubectl(stack, ['apply', '-f', '-'], rbac.map((d) => JSON.stringify(d)).join('\n'));
-  const [bridgeConfig, workerConfig] = await Promise.all([accountKubeconfig('tempered-bridge', dir), accountKubeconfig('tempered-worker', dir)]);
+  const [bridgeConfig, workerConfig, agentApiConfig] =
+    await Promise.all(ACCOUNTS.map((account) => accountKubeconfig(account, dir)));
   sushy = await startSushy({ stateDir: join(dir, 'sushy'), systems: 2, password: PASSWORD, progress: () => {} });
   images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 7) });
   engine = await startEngine({
@@ -71,6 +72,7 @@ beforeAll(async () => {
     kubeconfig: stack.kube.kubeconfig,
     workerEnv: { KUBECONFIG: workerConfig },
     bridgeEnv: { KUBECONFIG: bridgeConfig, TEMPERED_LEASE_NAMESPACE: INSTALL_NS },
+    agentApiEnv: { KUBECONFIG: agentApiConfig },
     hostTaskQueue: `hosts-${RUN}`,
     bridgeTaskQueue: `bridge-${RUN}`,
     watchNamespaces: [HOSTS_NS],
@@ -117,8 +119,8 @@ describe('least privilege: the real processes under their ServiceAccounts', () =
     await hosts.delete('host-0');
     await hosts.gone('host-0');
 
-    // Both processes report ready under their accounts (Temporal, Kubernetes, the bridge's informers).
-    for (const proc of [engine.worker(), ...engine.bridges()]) {
+    // Every process reports ready under its account (Temporal, Kubernetes, the bridge's and agent API's informers).
+    for (const proc of [engine.worker(), ...engine.bridges(), engine.agentApi()]) {
       const url = proc.metricsUrl();
       expect(url).toBeDefined();
       const ready = await fetch(`${url}/readyz`);

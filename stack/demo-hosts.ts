@@ -12,8 +12,12 @@ export interface DemoBmc {
   bootMACAddress?: string;
   /** A live ISO to boot, with `online: true`: the host goes on to `provisioned`. */
   liveIso?: string;
+  /** A disk image for the deploy agent to write, with `online: true`: the host goes on to `provisioned`. */
+  diskImage?: { url: string; checksum: string; format: string };
   /** The simulated host's disks (the simulator only). */
   disks?: DemoDisk[];
+  /** The host boots no deploy agent (sushy-tools): automated cleaning, which needs one, is off. */
+  noAgent?: boolean;
 }
 
 /** A disk of a simulated host: its device name, serial, size and the file holding its bytes. */
@@ -56,10 +60,12 @@ export async function createDemoHosts(kubeconfig: string, namespace: string, bmc
         kind: 'BareMetalHost',
         metadata: { name, labels: { 'tempered.dev/demo': 'true' } },
         spec: {
-          online: Boolean(bmc.liveIso),
+          online: Boolean(bmc.liveIso ?? bmc.diskImage),
+          ...(bmc.noAgent ? { automatedCleaningMode: 'disabled' } : {}),
           bmc: { address: bmc.address, credentialsName },
           ...(bmc.bootMACAddress ? { bootMACAddress: bmc.bootMACAddress } : {}),
           ...(bmc.liveIso ? { image: { url: bmc.liveIso, format: 'live-iso' } } : {}),
+          ...(bmc.diskImage && !bmc.liveIso ? { image: bmc.diskImage } : {}),
         },
       },
     }).catch(ignoreConflict);

@@ -26,9 +26,10 @@ export interface EngineOptions {
   leaseName?: string;
   /** Extra environment for both processes. */
   env?: NodeJS.ProcessEnv;
-  /** Extra environment for the worker only, and for the bridge only (e.g. a KUBECONFIG of its own). */
+  /** Extra environment for the worker only, the bridge only, the agent API only (e.g. a KUBECONFIG of its own). */
   workerEnv?: NodeJS.ProcessEnv;
   bridgeEnv?: NodeJS.ProcessEnv;
+  agentApiEnv?: NodeJS.ProcessEnv;
 }
 
 export interface EngineProcess {
@@ -142,6 +143,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       TEMPERED_AGENT_API_PORT: String(agentApiPort),
       TEMPERED_AGENT_ISO_DIR: join(options.stateDir, 'agent-iso'),
       ...(options.watchNamespaces?.length ? { WATCH_NAMESPACE: options.watchNamespaces.join(',') } : {}),
+      ...options.agentApiEnv,
     });
     agentApis.push(a);
     await waitUntil('agent API', async () => readLog(a.logFile).includes('"agent API serving"'), { timeoutMs: 60_000, intervalMs: 100, process: a.proc });

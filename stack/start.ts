@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { imageTools } from './binaries.ts';
 import { createDemoHosts, type DemoBmc, type DemoHost } from './demo-hosts.ts';
+import { makeDemoImage } from './demo-image.ts';
 import { startEngine, type Engine } from './engine.ts';
 import { startImageServer, type ImageServer } from './image-server.ts';
 import { startStack, type Stack } from './index.ts';
@@ -46,10 +47,11 @@ export interface StackJson {
   /** Tempered's own processes and their JSON logs; `agentApi` is the URL deploy agents call (Ironic's API). */
   engine: { workerLog: string; bridgeLog: string; agentApi: string; agentApiLog: string };
   /**
-   * Where the demo's images are served from: the live ISO, and the stand-in base IPA ISO (placeholder kernel,
-   * real boot configurations; see docs/images.md) that deploy ISOs are remastered from.
+   * Where the demo's images are served from: the live ISO, the stand-in base IPA ISO (placeholder kernel,
+   * real boot configurations; see docs/images.md) that deploy ISOs are remastered from, and the small qcow2
+   * disk image (made at start with qemu-img) the simulator's hosts get.
    */
-  images: { liveIso: string; ipaIso: string };
+  images: { liveIso: string; ipaIso: string; diskImage?: string };
   stateDir: string;
   pid: number;
   startedAt: string;
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
   let bmcs;
   let simAgentUrl: string | undefined;
   if (sushy) {
-    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac }));
+    bmcs = sushy.systems.slice(0, options.hosts).map((s) => ({ address: `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password, bootMACAddress: s.mac, noAgent: true }));
   } else {
     const datacenter = await startSimulatedDatacenter(join(stateDir, 'sim'), options.hosts, say);
     simulator = datacenter.proc;
@@ -131,17 +133,27 @@ async function main(): Promise<void> {
   copyFileSync(kube.kubeconfig, kubeconfig);
   const { xorriso } = await imageTools(say);
   const standIn = await buildStandInIpaIso(join(stateDir, 'ipa-stand-in.iso'), { xorriso });
+  const osImage = await makeDemoImage(join(stateDir, 'demo-image'));
   images = await startImageServer({
     '/demo-live.iso': Buffer.alloc(1024 * 1024, 0x2e),
     '/ipa.iso': { path: standIn.output },
+    '/demo.qcow2': { path: osImage.path },
+    '/SHA256SUMS': osImage.sums,
   });
   const liveIso = images.url('/demo-live.iso');
   const ipaIso = images.url('/ipa.iso');
+  // The simulator's hosts run a deploy agent: they get the qcow2 image, written to their disk by the agent.
+  // sushy-tools' hosts have no agent, so they stay `available` with nothing to deploy.
+  const diskImage = sushy ? undefined : { url: images.url('/demo.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' };
   say('starting Tempered: a worker, a bridge (with the validating webhook) and the agent API');
-  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true });
-  // Every other host boots the ISO; the parity flips every six hosts so each vendor profile of the
-  // simulator's mix (six of them) gets hosts of both kinds.
-  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({ ...b, ...((i + Math.floor(i / 6)) % 2 === 1 ? { liveIso } : {}) })));
+  // The deploy ISO the agent API remasters for hosts that clean or write a disk image (Metal3's DEPLOY_ISO_URL).
+  engine = await startEngine({ stateDir: join(stateDir, 'engine'), temporal, kubeconfig, admission: true, env: { TEMPERED_IPA_ISO_URL: ipaIso } });
+  // Every other host boots the live ISO, the others get the qcow2 image; the parity flips every six hosts so
+  // each vendor profile of the simulator's mix (six of them) gets hosts of both kinds.
+  const hosts = await createDemoHosts(kubeconfig, DEMO_NAMESPACE, bmcs.map((b, i) => ({
+    ...b,
+    ...((i + Math.floor(i / 6)) % 2 === 1 ? { liveIso } : diskImage ? { diskImage } : {}),
+  })));
 
   const handle: StackJson = {
     kubeconfig,
@@ -157,7 +169,7 @@ async function main(): Promise<void> {
       agentApi: engine.agentApi().url,
       agentApiLog: engine.agentApi().logFile,
     },
-    images: { liveIso, ipaIso },
+    images: { liveIso, ipaIso, ...(diskImage ? { diskImage: diskImage.url } : {}) },
     stateDir,
     pid: process.pid,
     startedAt: new Date().toISOString(),
@@ -167,7 +179,7 @@ async function main(): Promise<void> {
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log([
     '',
-    `Tempered is up (${seconds} s), with ${hosts.length} simulated hosts (every other one boots a live ISO).`,
+    `Tempered is up (${seconds} s), with ${hosts.length} simulated hosts (every other one boots a live ISO${sushy ? '' : ', the others get a qcow2 image written by the deploy agent'}).`,
     '',
     `  Temporal UI   ${temporal.ui}/namespaces/${temporal.namespace}/workflows`,
     `  Temporal      ${temporal.address} (namespace ${temporal.namespace}; CLI ${temporal.cli})`,

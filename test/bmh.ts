@@ -9,7 +9,15 @@ import { waitFor } from './wait.ts';
 export interface Bmh {
   metadata: { name: string; uid?: string; finalizers?: string[]; annotations?: Record<string, string> };
   spec: Record<string, unknown>;
-  status?: { provisioning?: { state?: string }; operationalStatus?: string; errorType?: string; errorMessage?: string; poweredOn?: boolean };
+  status?: {
+    provisioning?: { state?: string };
+    operationalStatus?: string;
+    errorType?: string;
+    errorMessage?: string;
+    errorCount?: number;
+    poweredOn?: boolean;
+    conditions?: { type: string; status?: string; reason?: string; message?: string }[];
+  };
 }
 
 /** The calls a test makes on one namespace's BareMetalHosts, as the admin. */
@@ -36,6 +44,9 @@ export function bmhClient(kubeconfig: string, namespace: string) {
     },
     async patchSpec(name: string, spec: Record<string, unknown>): Promise<void> {
       await objects.patchNamespacedCustomObject({ ...ref, name, body: { spec } }, mergePatch);
+    },
+    async annotate(name: string, annotations: Record<string, string | null>): Promise<void> {
+      await objects.patchNamespacedCustomObject({ ...ref, name, body: { metadata: { annotations } } }, mergePatch);
     },
     async delete(name: string): Promise<void> {
       await objects.deleteNamespacedCustomObject({ ...ref, name });

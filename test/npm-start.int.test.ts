@@ -1,6 +1,7 @@
 /**
  * `npm start` as a user sees it: the main job comes up on the simulated data centre, writes stack.json,
- * `kubectl get bmh -A` shows the hosts reaching their states (the live-ISO host to provisioned), a host
+ * `kubectl get bmh -A` shows the hosts reaching their states (the live-ISO host and the qcow2 host, whose image
+ * and config drive land on a disk stack.json lists, to provisioned), a host
  * applied with kubectl goes the same way, and Ctrl-C stops everything it started. Runs stack/start.ts (what
  * `npm start` runs) with TEMPERED_HOME pointing at a temporary directory.
  */
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readConfigDrive } from '../sim/index.ts';
 import { isListening } from '../stack/ports.ts';
 import type { StackJson } from '../stack/start.ts';
 import { waitFor } from './wait.ts';
@@ -60,10 +62,20 @@ describe('npm start', () => {
 
     const kubectl = (args: string[], input?: string) => execFileSync(handle.kubectl, ['--kubeconfig', handle.kubeconfig, ...args], { encoding: 'utf8', ...(input ? { input } : {}) });
     const rows = () => kubectl(['get', 'bmh', '-A', '--no-headers']).trim().split('\n').map((l) => l.trim().split(/\s+/));
-    await until('host-0 available and host-1 provisioned in kubectl get bmh -A', () => {
+    // host-1 boots the live ISO; host-0 gets the qcow2 image npm start made, written by the simulator's agent.
+    expect(handle.images.diskImage).toMatch(/\/demo\.qcow2$/);
+    await until('host-0 and host-1 provisioned in kubectl get bmh -A', () => {
       const r = rows();
-      return r.some((x) => x[1] === 'host-0' && x[2] === 'available') && r.some((x) => x[1] === 'host-1' && x[2] === 'provisioned');
-    }, 120_000);
+      return r.some((x) => x[1] === 'host-0' && x[2] === 'provisioned') && r.some((x) => x[1] === 'host-1' && x[2] === 'provisioned');
+    }, 240_000);
+    // The image is on one of host-0's disks as stack.json lists them, with host-0's config drive.
+    const uid = kubectl(['get', 'bmh', '-n', 'metal3', 'host-0', '-o', 'jsonpath={.metadata.uid}']);
+    const drives = [];
+    for (const disk of handle.hosts[0]?.disks ?? []) {
+      const drive = await readConfigDrive({ ...disk, model: '', vendor: '', rotational: false });
+      if (drive) drives.push(JSON.parse(drive.files['openstack/latest/meta_data.json']?.toString() ?? '{}') as { uuid?: string });
+    }
+    expect(drives).toEqual([expect.objectContaining({ uuid: uid })]);
     expect(kubectl(['get', 'bmh', '-A'])).toMatch(/NAMESPACE\s+NAME\s+STATE\s+CONSUMER\s+ONLINE\s+ERROR\s+AGE/);
 
     // A user's own manifest: the first host is removed, and a new one applied on its BMC.

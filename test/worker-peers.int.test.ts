@@ -100,7 +100,8 @@ function desired(name: string, address: string, version: string, spec: Partial<H
     ref: { namespace: RUN, name, uid: `uid-${name}` },
     generation: 1,
     resourceVersion: '1',
-    spec: { online: false, bmc: { address, credentialsName: `${name}-bmc` }, ...spec },
+    // sushy-tools and ipmi_sim boot no deploy agent, so automated cleaning (which needs one) is off.
+    spec: { online: false, automatedCleaningMode: 'disabled', bmc: { address, credentialsName: `${name}-bmc` }, ...spec },
     annotations: { paused: false, reboot: {}, invalid: [] },
     credentials: { name: `${name}-bmc`, version },
     deleting: false,
