@@ -14,7 +14,7 @@
  * credential (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history or engine log.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -133,6 +133,8 @@ afterAll(async () => {
   await workload?.stop();
   await images?.stop();
   await connection?.close();
+  // The hosts' disk files and the workload cluster's etcd: a few hundred MB per run.
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const getJson = async <T>(args: string[]): Promise<T> =>
