@@ -27,7 +27,8 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'replay', include: ['test/replay/**/*.test.ts'], testTimeout: 60_000 },
+        // hookTimeout: a ceiling for bundling the workflow code once, which took over 10 s at load 20.
+        test: { name: 'replay', include: ['test/replay/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 },
       },
       {
         extends: true,
