@@ -24,7 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { buildStandInIpaIso } from '../../activities/images/deploy-iso.ts';
 import { hostWorkflowId } from '../../domain/names.ts';
 import { NODE_JOINED_CONDITION } from '../../domain/node-join.ts';
-import { type Simulator, startSimulator } from '../../sim/index.ts';
+import { readConfigDrive, type Simulator, startSimulator } from '../../sim/index.ts';
 import { imageTools } from '../../stack/binaries.ts';
 import type { Engine } from '../../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../../stack/image-server.ts';
@@ -357,6 +357,11 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     for (const h of released) {
       expect(seen.get(h.metadata.name)?.slice(-2)).toEqual(['deprovisioning', 'available']);
       // Cleaned: the config drive the deploy wrote is gone from the disk, and the join record with it.
+      const bmc = sim.bmc(h.metadata.name);
+      const written = bmc.disks().find((d) => d.name === bmc.diskBoot()?.device);
+      expect(written, `the disk ${h.metadata.name} booted`).toBeDefined();
+      expect(await readConfigDrive(written!)).toBeUndefined();
+      expect(bmc.agentCounters().metadataErases).toBeGreaterThan(0);
       expect(joined(h)).toBeUndefined();
       await waitFor(
         `Node ${h.metadata.name} deleted`,
