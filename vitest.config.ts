@@ -3,6 +3,8 @@
 //   replay      test/replay/**: stored histories replayed against the current workflow code
 //   integration *.int.test.ts: the real local stack (Temporal dev server, kube-apiserver + etcd,
 //               sushy-tools, ipmi_sim, the simulator), started once by test/stack-setup.ts
+//   capi        test/capi/*.int.test.ts: a stack of their own with the real Cluster API, kubeadm bootstrap
+//               and CAPM3 controllers (same set-up file, `capi` project)
 import { defineConfig } from 'vitest/config';
 
 const serverTimeouts = { testTimeout: 120_000, hookTimeout: 900_000, teardownTimeout: 60_000 };
@@ -25,14 +27,24 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'replay', include: ['test/replay/**/*.test.ts'], testTimeout: 60_000 },
+        // hookTimeout: a ceiling for bundling the workflow code once, which took over 10 s at load 20.
+        test: { name: 'replay', include: ['test/replay/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 120_000 },
       },
       {
         extends: true,
         test: {
           name: 'integration',
           include: ['**/*.int.test.ts'],
-          exclude: ['node_modules/**'],
+          exclude: ['node_modules/**', 'test/capi/**'],
+          globalSetup: ['test/stack-setup.ts'],
+          ...serverTimeouts,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'capi',
+          include: ['test/capi/**/*.int.test.ts'],
           globalSetup: ['test/stack-setup.ts'],
           ...serverTimeouts,
         },

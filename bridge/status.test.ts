@@ -162,6 +162,34 @@ describe('projectStatus', () => {
   });
 });
 
+describe('the tempered.dev/NodeJoined condition', () => {
+  const context = { now: '2026-12-02T10:00:00Z', generation: 3, current: undefined };
+  const joined = { key: 'k', status: 'joined' as const, reason: 'NodeReady', message: 'Node n1 is Ready', since: '2026-12-02T09:00:00.000Z', node: 'n1' };
+  const conditionOf = (s: HostState, current?: Record<string, unknown>) =>
+    ((projectStatus(s, { ...context, current }).status.conditions ?? []) as { type: string; status: string; reason: string; message: string }[]).find(
+      (c) => c.type === 'tempered.dev/NodeJoined',
+    );
+
+  it('shows a joined host as True with the Node, a warning as False with what was seen', () => {
+    expect(conditionOf(state({ provisioningState: 'provisioned', nodeJoin: joined }))).toMatchObject({ status: 'True', reason: 'NodeReady', message: 'Node n1 is Ready' });
+    const warning = { ...joined, status: 'warning' as const, reason: 'NodeNotReady', message: 'Node n1 is not Ready' };
+    expect(conditionOf(state({ provisioningState: 'provisioned', nodeJoin: warning }))).toMatchObject({ status: 'False', reason: 'NodeNotReady' });
+  });
+
+  it('is removed from the object once the host has no join record, and other foreign conditions stay', () => {
+    const current = {
+      conditions: [
+        { type: 'tempered.dev/NodeJoined', status: 'True', reason: 'NodeReady', message: '', lastTransitionTime: '2026-12-02T09:00:00Z' },
+        { type: 'example.com/Other', status: 'True', reason: 'X', message: '', lastTransitionTime: '2026-12-02T09:00:00Z' },
+      ],
+    };
+    const projected = projectStatus(state({ provisioningState: 'deprovisioning' }), { ...context, current });
+    const types = (projected.status.conditions as { type: string }[]).map((c) => c.type);
+    expect(types).not.toContain('tempered.dev/NodeJoined');
+    expect(types).toContain('example.com/Other');
+  });
+});
+
 describe('statusPatch', () => {
   const context = { now: '2026-03-01T10:00:00Z', generation: 1, current: undefined };
   const projected = (s: HostState, current?: Record<string, unknown>) => {

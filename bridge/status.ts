@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { HostStatusSchema, ProvisionStatusSchema } from '../domain/baremetalhost.schema.ts';
 import { HardwareDetailsSchema } from '../domain/hardware-data.schema.ts';
 import type { CredentialsRecord, HostState, ImageIntent, OperationTimes } from '../domain/host-model.ts';
+import { NODE_JOINED_CONDITION } from '../domain/node-join.ts';
 
 /** The `.status` fields the bridge owns; `hardwareProfile` (deprecated) and anything else are left alone. */
 export const OWNED_STATUS_FIELDS = [
@@ -155,6 +156,18 @@ export function computeConditions(state: HostState): ConditionCore[] {
   return COMPUTED_CONDITION_TYPES.map((type) => set.get(type)).filter((c) => c !== undefined);
 }
 
+/**
+ * Tempered's own condition, with a domain-prefixed type so it cannot clash with Metal3's: whether a host that
+ * CAPM3 provisioned became a Ready Node of its workload cluster (workflows/node-join.ts). None when the host
+ * has no such check (then an earlier one is removed from the object).
+ */
+export function nodeJoinCondition(state: HostState): ConditionCore | undefined {
+  const join = state.nodeJoin;
+  if (!join) return undefined;
+  const status = join.status === 'joined' ? 'True' : 'False';
+  return { type: NODE_JOINED_CONDITION, status, reason: join.reason, message: join.message.slice(0, MAX_CONDITION_MESSAGE) };
+}
+
 function isConditionList(value: unknown): value is Condition[] {
   return Array.isArray(value) && value.every((c) => c !== null && typeof c === 'object' && typeof (c as { type?: unknown }).type === 'string');
 }
@@ -278,12 +291,23 @@ export function projectStatus(state: HostState, context: StatusContext): Project
       deprovision: times(state.operationHistory.deprovision),
     },
     hardware: state.hardware,
-    conditions: mergeConditions(computeConditions(state), context.current?.['conditions'], context.now, context.generation),
+    conditions: mergeConditions(
+      [...computeConditions(state), ...[nodeJoinCondition(state)].filter((c) => c !== undefined)],
+      withoutNodeJoined(context.current?.['conditions'], state),
+      context.now,
+      context.generation,
+    ),
     provisioningFailCount: state.provisioningFailCount,
     lastAttemptedImage: image(state.lastAttemptedImage),
   };
   // Fields the CRD lacks (provisioningFailCount and lastAttemptedImage before v0.14) are dropped here.
   return validFields(HostStatusSchema.shape, clean(status) as Record<string, unknown>, context.current, 'status', STATUS_NESTED);
+}
+
+/** The object's conditions without a NodeJoined condition the state no longer has (it is ours to remove). */
+function withoutNodeJoined(current: unknown, state: HostState): unknown {
+  if (state.nodeJoin || !isConditionList(current)) return current;
+  return current.filter((c) => c.type !== NODE_JOINED_CONDITION);
 }
 
 /** HardwareDetails as the CRD accepts them; invalid top-level parts keep `current`'s (or are left out). */

@@ -88,6 +88,12 @@ describe('tempered sim', () => {
     expect(await patched.json()).toMatchObject({ settings: { diskBytesPerSec: 1024 } });
     const refused = await fetch(`${hostUrl}/agent`, { method: 'PATCH', body: JSON.stringify({ kind: 'nope' }) });
     expect(refused.status).toBe(400);
+    // ... and the switches of its simulated OS (the never-join switch of the Cluster API tests).
+    expect(host).toMatchObject({ os: { settings: { neverJoin: false }, last: null } });
+    const os = await fetch(`${hostUrl}/os`, { method: 'PATCH', body: JSON.stringify({ neverJoin: true }) });
+    expect(await os.json()).toMatchObject({ settings: { neverJoin: true } });
+    const mistyped = await fetch(`${hostUrl}/os`, { method: 'PATCH', body: JSON.stringify({ neverJoin: 'yes' }) });
+    expect(mistyped.status).toBe(400);
 
     const stopped = waitFor(child, 'stopped');
     child.kill('SIGTERM');

@@ -9,6 +9,7 @@ import type { ErrorCode, Metal3ErrorType } from './errors.ts';
 import type { OperationalStatus } from './host-state.ts';
 import type { SettingSchema } from './firmware-schema.schema.ts';
 import type { RolloutStatus } from './firmware-rollout.ts';
+import type { NodeJoinState } from './node-join.ts';
 
 export type { OperationalStatus };
 
@@ -245,6 +246,8 @@ export interface HostState {
   servicingSince?: string;
   /** A firmware rollout's request, waiting or running. */
   rollout?: RolloutRequest;
+  /** Whether a host CAPM3 provisioned became a Ready Node of its workload cluster (domain/node-join.ts). */
+  nodeJoin?: NodeJoinState;
 }
 
 /** A Kubernetes Event the bridge emits for the host (BMO's reasons). */

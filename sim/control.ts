@@ -4,12 +4,13 @@
  * boot and agent counters, and change its agent switches.
  *
  *   GET   /_sim/hosts                 [{ id, agent, disks, ramdisk, diskBoot, counters }]
- *   GET   /_sim/hosts/<id>            { id, agent, settings, counters, disks, ramdisk, diskBoot }
+ *   GET   /_sim/hosts/<id>            { id, agent, settings, counters, disks, ramdisk, diskBoot, os }
  *   PATCH /_sim/hosts/<id>/agent      body: partial AgentSettings (plus optional "kind": "sim" | "ipa")
+ *   PATCH /_sim/hosts/<id>/os         body: partial OsSettings (e.g. {"neverJoin": true})
  */
 import type { AgentHandler } from './agent/server.ts';
 import { readJson, sendJson } from './agent/server.ts';
-import type { AgentKind, SimulatedBmc } from './index.ts';
+import type { AgentKind, OsSettings, SimulatedBmc } from './index.ts';
 
 function describe(bmc: SimulatedBmc, full: boolean): Record<string, unknown> {
   return {
@@ -20,6 +21,7 @@ function describe(bmc: SimulatedBmc, full: boolean): Record<string, unknown> {
     disks: bmc.disks(),
     ramdisk: bmc.ramdisk(),
     diskBoot: bmc.diskBoot(),
+    ...(full ? { os: { settings: bmc.os(), last: bmc.osRecords().at(-1) ?? null } } : {}),
   };
 }
 
@@ -52,6 +54,17 @@ export function controlApi(bmcs: readonly SimulatedBmc[]): AgentHandler {
       } catch (error) {
         return sendJson(response, 400, { error: (error as Error).message });
       }
+    }
+    if (parts.length === 3 && parts[2] === 'os' && request.method === 'PATCH') {
+      const body = await readJson(request);
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        return sendJson(response, 400, { error: 'the body must be a JSON object' });
+      const current = bmc.os() as unknown as Record<string, unknown>;
+      const wrong = Object.entries(body as Record<string, unknown>).find(
+        ([key, value]) => !(key in current) || typeof value !== typeof current[key],
+      );
+      if (wrong) return sendJson(response, 400, { error: `unknown or mistyped OS setting '${wrong[0]}'` });
+      return sendJson(response, 200, { settings: bmc.os(body as Partial<OsSettings>) });
     }
     return sendJson(response, 405, { error: `${request.method ?? 'GET'} ${path} is not supported` });
   };

@@ -25,6 +25,7 @@ import {
   type AgentCounters, type AgentSettings, AgentServer, type CustomDeployStep, HostAgentState, type SimDisk,
   simAgentRunner,
 } from './agent/index.ts';
+import { hostIpv4 } from './agent/inventory.ts';
 import { zeroAgentCounters } from './agent/settings.ts';
 import type { RamdiskRunner } from './agent/runner.ts';
 import { type BmcCounters, type BmcState, type BmcTimings, type FaultSettings, SimBmc } from './bmc.ts';
@@ -42,6 +43,8 @@ import { type LogicalDisk, logicalDisks, storageState } from './storage.ts';
 import { serviceModel } from './service-model.ts';
 import type { RequestSpan, TrafficFigures } from './traffic.ts';
 import { loadMockupTree } from './tree.ts';
+import { CredentialStore, HostOs } from './os/host-os.ts';
+import type { ClusterCredentials, OsRecord, OsSettings } from './os/index.ts';
 
 export type {
   AgentCounters, AgentSettings, CommandFault, CustomDeployStep, CustomStepContext, InjectableError, RamdiskRunner,
@@ -58,6 +61,8 @@ export { QUIRKS, type QuirkId, type QuirkInfo } from './quirks.ts';
 export { FIRMWARE_SECONDS, describeFirmwareTiming, type FirmwareKind, type FlashRecord } from './firmware.ts';
 export { maxOverlap, type RequestSpan, type TrafficFigures } from './traffic.ts';
 export type { LogicalDisk, VolumeState } from './storage.ts';
+export type { ClusterCredentials, NodeCredential, OsRecord, OsSettings } from './os/index.ts';
+export { CredentialStore } from './os/host-os.ts';
 
 /** How BMCs are spread over ports. */
 export type Layout = 'port-per-bmc' | 'shared';
@@ -112,6 +117,8 @@ export interface BmcSpec {
   agentSettings?: Partial<AgentSettings>;
   /** Test overrides of the host's disks by position (size, model, serial, rotational ...), shown by the BMC too. */
   disks?: readonly (DiskOverride | undefined)[];
+  /** Switches of the simulated OS the host runs from its disk (e.g. `neverJoin`). */
+  osSettings?: Partial<OsSettings>;
 }
 
 /** A generated fleet: `count` BMCs with profiles taken in turn from `profiles`. */
@@ -151,6 +158,11 @@ export interface SimulatorOptions {
   log?: (line: string) => void;
   /** Record every request's start and end per endpoint from the start (`endpoints[i].timeline()`). */
   timeline?: boolean;
+  /**
+   * The credentials the hosts' simulated OS registers Nodes with, by workload apiserver (instead of a
+   * kubelet's TLS bootstrap: docs/cluster-join.md). Default: the simulator's own `clusters` store, empty.
+   */
+  clusters?: ClusterCredentials;
 }
 
 /** A listening service: one physical BMC (or, in the shared layout, every BMC of a profile). */
@@ -212,6 +224,10 @@ export interface SimulatedBmc {
   onDiskBoot(listener: (record: DiskBootRecord) => void): () => void;
   /** Resolves when the host's boot handling so far (ISO read, ramdisk start, disk inspection) has settled. */
   bootSettled(): Promise<void>;
+  /** Changes the simulated OS's switches (partial, e.g. `{ neverJoin: true }`) and returns them; no argument: reads them. */
+  os(set?: Partial<OsSettings>): OsSettings;
+  /** What the simulated OS did at its last boots from disk (cloud-init, commands, the join), oldest first. */
+  osRecords(): OsRecord[];
   /** Storage controllers, RAID volumes as they are now, and volume changes held for the next boot. */
   storage(): ReturnType<typeof storageState>;
   /** The disks the host's OS sees now: every RAID volume, and every drive not in one. */
@@ -227,6 +243,8 @@ export interface Simulator {
   readonly agentUrl: string;
   /** Where disk files and agent scratch space live. */
   readonly stateDir: string;
+  /** The workload-cluster credentials the hosts' OS uses, unless `options.clusters` gave others. */
+  readonly clusters: CredentialStore;
   /** The BMC with this id; throws when there is none. */
   bmc(id: string): SimulatedBmc;
   /** Adds (or replaces) a custom deploy step every simulated agent offers from its next `get_deploy_steps`. */
@@ -367,6 +385,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
   const diskCreators: (() => Promise<void>)[] = [];
   const customSteps = new Map<string, CustomDeployStep>(Object.entries(options.deploySteps ?? {}));
   const agents = new Map<string, { bmc: SimBmc; state: HostAgentState }>();
+  const ownClusters = new CredentialStore();
+  const clusters = options.clusters ?? ownClusters;
   let agentServer: AgentServer | undefined;
   try {
     agentServer = await AgentServer.start(options.listenHost);
@@ -437,17 +457,33 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
         let created: Promise<void> = Promise.resolve();
         const ensureDisks = (): Promise<void> =>
           (created = created.catch(() => undefined).then(() => createDiskFiles(bmc.disks)));
+        const os = new HostOs({
+          hostId: spec.id,
+          hardware: () => {
+            const identity = hostIdentity(bmc);
+            return {
+              systemUuid: identity.systemUuid ?? spec.id,
+              cpus: identity.cpus,
+              memoryMiB: identity.memoryMiB,
+              ips: bmc.macs.map((_mac, index) => hostIpv4(spec.id, index)),
+            };
+          },
+          clusters,
+          settings: spec.osSettings ?? {},
+          log: (line) => options.log?.(`os ${line}`),
+        });
         const host = new HostBoots({
           bmc,
           kind: spec.agent ?? 'sim',
           runners,
           state,
           ensureDisks,
+          os,
           log: (line) => options.log?.(`${spec.id}: ${line}`),
         });
         boots.push(host);
         diskCreators.push(ensureDisks);
-        hostBoots.set(bmc, { boots: host, state, ensureDisks });
+        hostBoots.set(bmc, { boots: host, state, ensureDisks, os });
       }
       await endpoint.listen();
       for (const bmc of endpoint.bmcs) handles.push(handle(bmc, endpoint, addressHost(options.listenHost)));
@@ -476,6 +512,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Simulat
     bmcs: handles,
     agentUrl: server.origin,
     stateDir,
+    clusters: ownClusters,
     registerDeployStep(name, step) {
       customSteps.set(name, step ?? (async () => null));
     },
@@ -512,13 +549,16 @@ function addressHost(listenHost: string | undefined): string {
 }
 
 /** The agent side of each BMC, for the handles. */
-const hostBoots = new WeakMap<SimBmc, { boots: HostBoots; state: HostAgentState; ensureDisks: () => Promise<void> }>();
+const hostBoots = new WeakMap<
+  SimBmc,
+  { boots: HostBoots; state: HostAgentState; ensureDisks: () => Promise<void>; os: HostOs }
+>();
 
 function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
   const port = endpoint.port;
   const agentSide = hostBoots.get(bmc);
   if (!agentSide) throw new Error(`no agent state for ${bmc.id}`);
-  const { boots, state } = agentSide;
+  const { boots, state, os } = agentSide;
   const origin = `http://${host}:${port}`;
   return {
     id: bmc.id,
@@ -558,6 +598,8 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
     diskBoot: () => boots.lastDiskBoot(),
     onDiskBoot: (listener) => boots.onDiskBoot(listener),
     bootSettled: () => boots.settled(),
+    os: (set) => os.configure(set),
+    osRecords: () => os.history(),
     storage: () => storageState(bmc),
     logicalDisks: () => logicalDisks(bmc),
   };

@@ -3,14 +3,16 @@
  * (GRUB for UEFI, ISOLINUX for legacy BIOS); a kernel command line with `ipa-api-url` (or an inspection
  * callback) starts a deploy ramdisk with the host's runner (`sim` or `ipa`), anything else is a live ISO and
  * nothing more happens. A power-off or reset stops the ramdisk. From its disk: the host records what it found
- * there (the partition table, a `config-2` config drive and its files, the image the agent last wrote), which
- * is the hook for a simulated operating system to come (`onDiskBoot`, `readConfigDrive`).
+ * there (the partition table, a `config-2` config drive and its files, the image the agent last wrote), and
+ * its simulated operating system (`sim/os/`) boots with the config drive read from those disk bytes: a
+ * power-off, a reset or a ramdisk boot stops it.
  */
 import { type Iso9660, withFileIso } from '../lib/iso9660.ts';
 import type { RamdiskBoot, RamdiskRunner, RunningRamdisk, SimDisk } from './agent/runner.ts';
 import type { HostFacts } from './agent/inventory.ts';
 import type { HostAgentState, WriteRecord } from './agent/settings.ts';
 import type { SimBmc } from './bmc.ts';
+import type { HostOs } from './os/host-os.ts';
 import { httpReader, isoKernelParams, redactParams } from './boot-iso.ts';
 import type { BootRecord, HostEvent } from './host.ts';
 import { type Partition, readPartitionTable } from './partitions.ts';
@@ -136,6 +138,8 @@ export interface HostBootOptions {
   state: HostAgentState;
   /** Creates the host's disk files if they do not exist yet. */
   ensureDisks(): Promise<void>;
+  /** The operating system the host runs when it boots from its disk. */
+  os?: HostOs;
   log(line: string): void;
 }
 
@@ -184,6 +188,7 @@ export class HostBoots {
   async dispose(): Promise<void> {
     this.unsubscribe();
     this.generation += 1;
+    this.options.os?.powerOff();
     await this.stopRamdisk();
     await this.settled();
   }
@@ -200,11 +205,14 @@ export class HostBoots {
     if (event.type === 'power') {
       if (event.state === 'Off') {
         this.generation += 1;
+        this.options.os?.powerOff();
         this.track(this.stopRamdisk());
       }
       return;
     }
     this.generation += 1;
+    // Whatever the host boots now, the OS that ran before is gone.
+    this.options.os?.powerOff();
     const record = event.record;
     if (record.failure) return;
     if (record.image && (record.slot !== null || record.source === 'UefiHttp'))
@@ -327,6 +335,21 @@ export class HostBoots {
     this.options.log(
       `booted from disk ${found.device ?? '(none bootable)'}${found.configDrive ? ' with a config drive' : ''}`,
     );
+    if (found.device !== null && this.options.os) {
+      // What identifies the installation: a new image (or new partitions) on the disk is a new OS.
+      const installation = JSON.stringify([
+        found.device,
+        found.partitions.map((p) => p.uuid ?? `${p.startBytes}+${p.sizeBytes}`),
+        found.image?.at ?? null,
+      ]);
+      const device = drive ? partitionDevice(found.device, drive.partition) : found.device;
+      this.options.os.bootFromDisk(drive?.files ?? null, device, installation);
+    }
     for (const listener of this.listeners) listener(found);
   }
+}
+
+/** Linux's name of a disk's partition: `/dev/sda2`, `/dev/nvme0n1p2`. */
+export function partitionDevice(disk: string, partition: number): string {
+  return `${disk}${/\d$/.test(disk) ? 'p' : ''}${partition}`;
 }

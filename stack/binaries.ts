@@ -16,6 +16,8 @@ export const VERSIONS = {
   kubernetes: '1.34.4',
   etcd: '3.6.4',
   sushyTools: '2.2.0',
+  clusterApi: '1.13.6',
+  capm3: '1.13.2',
   certManager: '1.21.2',
   prometheusOperator: '0.85.0',
   ironicPythonAgent: '13.0.0',
@@ -94,11 +96,11 @@ async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
   }
 }
 
-function goEnv(): NodeJS.ProcessEnv {
+export function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
 }
 
-function requireGo(): void {
+export function requireGo(): void {
   const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
   if (probe.status !== 0) throw new Error('Go is needed to build the local stack from the Go module proxy, and `go version` failed');
 }
@@ -187,7 +189,7 @@ export async function kubeBinaries(progress: Progress): Promise<KubeBinaries> {
   return { kubeApiserver, etcd, kubectl };
 }
 
-async function buildKube(command: 'kube-apiserver' | 'kubectl', progress: Progress): Promise<string> {
+async function buildKube(command: 'kube-apiserver' | 'kubectl' | 'kube-controller-manager', progress: Progress): Promise<string> {
   const v = VERSIONS.kubernetes;
   const dir = join(cacheRoot(), `${command}-${v}`);
   await cached(dir, async () => {
@@ -205,6 +207,17 @@ async function buildKube(command: 'kube-apiserver' | 'kubectl', progress: Progre
     ], { cwd: here('./go/kube'), env: goEnv(), progress });
   });
   return join(dir, command);
+}
+
+/**
+ * kube-controller-manager, for a workload cluster whose nodes come and go (node lifecycle, garbage collection,
+ * bootstrap-token signing). Built only by stacks that need it; TEST_ASSET_KUBE_CONTROLLER_MANAGER overrides.
+ */
+export async function kubeControllerManager(progress: Progress): Promise<string> {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  if (process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER) return process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER;
+  if (assets && existsSync(join(assets, 'kube-controller-manager'))) return join(assets, 'kube-controller-manager');
+  return buildKube('kube-controller-manager', progress);
 }
 
 async function buildEtcd(progress: Progress): Promise<string> {

@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Progress } from './binaries.ts';
+import { kubeControllerManager, type Progress } from './binaries.ts';
+import { startCapi, type CapiControllers } from './capi.ts';
+import { capiBinaries } from './capi-binaries.ts';
 import { startIpmiSim, type IpmiSim } from './ipmi.ts';
 import { startKube, type KubeApi } from './kube.ts';
 import { stopAllProcesses } from './processes.ts';
@@ -15,7 +17,7 @@ import { startSushy, type SushyEmulator } from './sushy.ts';
 import { startTemporal, type TemporalServer } from './temporal.ts';
 import { startTemporalCluster } from './temporal-cluster.ts';
 
-export type { IpmiSim, KubeApi, SushyEmulator, TemporalServer, Progress };
+export type { CapiControllers, IpmiSim, KubeApi, SushyEmulator, TemporalServer, Progress };
 
 /** The project's generated CRDs, applied to every apiserver the stack starts. */
 export const PROJECT_CRD_DIR = fileURLToPath(new URL('../deploy/crds/', import.meta.url));
@@ -34,6 +36,11 @@ export interface StackOptions {
   kube?: false | { crdDirs?: string[] };
   sushy?: false | { systems: number; powerDelay?: number | 'stock'; password?: string };
   ipmi?: false | { bmcs: number; password?: string };
+  /**
+   * The real Cluster API core, kubeadm bootstrap and CAPM3 managers against the stack's apiserver (`stack/capi.ts`);
+   * off by default (their first build takes minutes). Needs `kube`.
+   */
+  capi?: false | { extraArgs?: Parameters<typeof startCapi>[0]['extraArgs'] };
   progress?: Progress;
 }
 
@@ -43,6 +50,7 @@ export interface Stack {
   kube: KubeApi | undefined;
   sushy: SushyEmulator | undefined;
   ipmi: IpmiSim[];
+  capi: CapiControllers | undefined;
   stop(): Promise<void>;
 }
 
@@ -74,7 +82,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     kube: undefined,
     sushy: undefined,
     ipmi: [],
+    capi: undefined,
     async stop() {
+      await stack.capi?.stop();
       await Promise.all([
         stack.temporal?.stop(),
         stack.kube?.stop(),
@@ -89,11 +99,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const kubeOpt = options.kube ?? {};
     const sushyOpt = options.sushy ?? { systems: 2 };
     const ipmiOpt = options.ipmi ?? { bmcs: 1 };
+    if (options.capi && !kubeOpt) throw new Error('the Cluster API controllers need the stack\'s kube-apiserver (kube: false was given)');
+    // The managers' first build takes minutes: it runs beside the other starts, with the workload clusters'
+    // kube-controller-manager (stack/workload-cluster.ts), which Cluster API tests start next.
+    const capiBuild = options.capi ? Promise.all([capiBinaries(progress), kubeControllerManager(progress)]) : undefined;
     await Promise.all([
+      capiBuild,
       temporalOpt && (temporalOpt.kind === 'cluster'
         ? startTemporalCluster({ stateDir: sub('temporal'), historyServices: temporalOpt.historyServices, shards: temporalOpt.shards, progress })
         : startTemporal({ stateDir: sub('temporal'), ui: temporalOpt.ui ?? false, progress, ...uiOptions(temporalOpt) })).then((t) => (stack.temporal = t)),
-      kubeOpt && startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then((k) => (stack.kube = k)),
+      kubeOpt &&
+        startKube({ stateDir: sub('kube'), crdDirs: kubeOpt.crdDirs ?? [PROJECT_CRD_DIR], progress }).then(async (k) => {
+          stack.kube = k;
+          if (!options.capi) return;
+          await capiBuild;
+          stack.capi = await startCapi({ stateDir: sub('capi'), kube: k, progress, ...options.capi });
+        }),
       sushyOpt && startSushy({ stateDir: sub('sushy'), systems: sushyOpt.systems, powerDelay: sushyOpt.powerDelay, ...(sushyOpt.password ? { password: sushyOpt.password } : {}), progress }).then((s) => (stack.sushy = s)),
       ipmiOpt && (async () => {
         for (let i = 0; i < ipmiOpt.bmcs; i++) stack.ipmi.push(await startIpmiSim({ stateDir: sub(`ipmi-${i}`), ...(ipmiOpt.password ? { password: ipmiOpt.password } : {}), progress }));

@@ -22,21 +22,33 @@ export interface KubeOptions {
   stateDir: string;
   /** Directories of CRD manifests to apply and wait for; default: none. */
   crdDirs?: string[];
+  /**
+   * One CA for serving and client certificates, as kubeadm sets a cluster up (a workload cluster whose CA a
+   * Cluster API control-plane Secret carries); default: a serving CA and a client CA of its own.
+   */
+  clusterCa?: CertPair;
+  /** More kube-apiserver flags (e.g. `--enable-bootstrap-token-auth`). */
+  extraArgs?: string[];
   progress: Progress;
 }
 
-export interface KubeApi {
-  /** https://127.0.0.1:<port> */
-  server: string;
+/** kubectl against one apiserver. */
+export interface KubectlClient {
   kubeconfig: string;
   kubectl: string;
+  /** Runs kubectl against this apiserver; resolves to stdout. */
+  kubectlRun(args: string[], input?: string): Promise<string>;
+  /** Applies the CRD manifests of a folder (server-side) and waits until they are Established. */
+  applyCrds(dir: string): Promise<void>;
+}
+
+export interface KubeApi extends KubectlClient {
+  /** https://127.0.0.1:<port> */
+  server: string;
   /** JSON lines, one audit event (level Metadata) per request made by a service account. */
   auditLog: string;
   /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
   pki: { servingCa: CertPair; clientCa: CertPair; admin: CertPair; dir: string };
-  /** Runs kubectl against this apiserver; resolves to stdout. */
-  kubectlRun(args: string[], input?: string): Promise<string>;
-  applyCrds(dir: string): Promise<void>;
   /** The running etcd and kube-apiserver processes (they change on restart). */
   processes(): Supervised[];
   /**
@@ -45,6 +57,30 @@ export interface KubeApi {
    */
   restartApiserver(options?: { kill?: boolean }): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** kubectl with a kubeconfig: for a stack this process started, or one a test was handed. */
+export function kubectlClient(kubectl: string, kubeconfig: string): KubectlClient {
+  const kubectlRun = async (args: string[], input?: string): Promise<string> => {
+    const child = execFileAsync(kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    if (input !== undefined) {
+      child.child.stdin?.end(input);
+    }
+    try {
+      return (await child).stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    }
+  };
+  const applyCrds = async (crdDir: string) => {
+    // Every manifest but a kustomization.yaml (deploy/crds has one for kustomize; it is not an object).
+    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    if (files.length === 0) return;
+    await kubectlRun(['apply', '--server-side', '--force-conflicts', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
+    await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
+  };
+  return { kubeconfig, kubectl, kubectlRun, applyCrds };
 }
 
 /** An address the apiserver can advertise: none when a default route exists (it picks that), else a local IPv4. */
@@ -67,9 +103,9 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   const pkiDir = join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true });
 
-  const servingCa = makeCa(pkiDir, 'serving-ca', '/CN=tempered-serving-ca/O=tempered');
+  const servingCa = options.clusterCa ?? makeCa(pkiDir, 'serving-ca', '/CN=tempered-serving-ca/O=tempered');
   issueCert(pkiDir, 'apiserver', servingCa, { subject: '/CN=localhost', usage: 'server', sans: ['DNS:localhost', 'IP:127.0.0.1'] });
-  const clientCa = makeCa(pkiDir, 'client-ca', '/CN=tempered-client-ca/O=tempered');
+  const clientCa = options.clusterCa ?? makeCa(pkiDir, 'client-ca', '/CN=tempered-client-ca/O=tempered');
   const admin = issueCert(pkiDir, 'admin', clientCa, { subject: '/CN=admin/O=system:masters', usage: 'client' });
   const sa = makeServiceAccountKeys(pkiDir);
 
@@ -118,6 +154,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '--allow-privileged=true', '--disable-admission-plugins', 'ServiceAccount',
     '--audit-policy-file', auditPolicy, '--audit-log-path', auditLog, '--audit-log-format', 'json', '--audit-log-maxsize', '200',
     '--profiling=false', '--v', '0',
+    ...(options.extraArgs ?? []),
   ];
   const launchApiserver = () => startProcess('kube-apiserver', bins.kubeApiserver, apiserverArgs, { logFile: join(dir, 'kube-apiserver.log') });
   let apiserver: Supervised = launchApiserver();
@@ -143,18 +180,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
     '',
   ].join('\n'), { mode: 0o600 });
 
-  const kubectlRun = async (args: string[], input?: string): Promise<string> => {
-    const child = execFileAsync(bins.kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 });
-    if (input !== undefined) {
-      child.child.stdin?.end(input);
-    }
-    try {
-      return (await child).stdout;
-    } catch (err) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`, { cause: err });
-    }
-  };
+  const { kubectlRun, applyCrds } = kubectlClient(bins.kubectl, kubeconfig);
 
   const apiserverReady = () => waitUntil('kube-apiserver', async () => {
     await kubectlRun(['get', '--raw', '/readyz']);
@@ -163,13 +189,6 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   }, { timeoutMs: 90_000, intervalMs: 250, process: apiserver });
   await apiserverReady();
 
-  const applyCrds = async (crdDir: string) => {
-    // Every manifest but a kustomization.yaml (deploy/crds has one for kustomize; it is not an object).
-    const files = readdirSync(crdDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
-    if (files.length === 0) return;
-    await kubectlRun(['apply', '--server-side', '--force-conflicts', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
-    await kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...files.map((f) => `-f=${join(crdDir, f)}`)]);
-  };
   for (const crdDir of options.crdDirs ?? []) await applyCrds(crdDir);
 
   return {

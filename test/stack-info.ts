@@ -7,4 +7,6 @@ export interface StackInfo {
   kube: { server: string; kubeconfig: string; kubectl: string; auditLog: string };
   sushy: { url: string; username: string; password: string; systems: SushySystem[] };
   ipmi: { address: string; port: number; username: string; password: string; ipmitool: string; stateDir: string }[];
+  /** The Cluster API managers (the `capi` project's stack only): their log files. */
+  capi?: { logs: string[] };
 }

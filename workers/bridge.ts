@@ -59,6 +59,8 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape
   PROVISIONING_LIMIT: z.coerce.number().int().positive().default(DEFAULT_PROVISIONING_LIMIT),
   /** `count`: hosts booting through virtual media count towards PROVISIONING_LIMIT too (BMO: `exempt`). */
   TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA: z.enum(['exempt', 'count']).default('exempt'),
+  /** How long a CAPM3 host's Node may take to be Ready before the host shows a warning (hosts started from now). */
+  TEMPERED_NODE_JOIN_TIMEOUT_SECONDS: positive().optional(),
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   /** Validating webhook: mounted certificate files (in a cluster)... */
@@ -170,6 +172,7 @@ export async function main(): Promise<void> {
     shutdownGraceMs: config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000,
     provisioningLimit: { limit: config.PROVISIONING_LIMIT, countVirtualMedia: config.TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA === 'count' },
     metrics,
+    ...(config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS ? { hostWorkflowConfig: { nodeJoinTimeoutSeconds: config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS } } : {}),
     logger,
   });
   health.addReadinessCheck('temporal', temporalReadiness(connection));

@@ -18,6 +18,7 @@ import { createAgentActivities } from '../activities/agent/index.ts';
 import { buildConfigDrive, kubeSecretReader } from '../activities/images/config-drive.ts';
 import { createActivities } from '../activities/index.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
+import { createClusterJoinActivities } from '../activities/cluster-join.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { EncryptionEnvSchema, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
@@ -97,6 +98,7 @@ export async function main(): Promise<void> {
         firmware: { taskPollMs: config.TEMPERED_FIRMWARE_TASK_POLL_MS, heldAfterMs: config.TEMPERED_FIRMWARE_HELD_AFTER_MS },
         observe: bmcCallMetrics(health.registry),
       }),
+      ...createClusterJoinActivities({ kubeconfig }),
       ...createAgentActivities({
         keys: agentKeys,
         boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },

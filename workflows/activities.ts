@@ -10,6 +10,7 @@
 import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
 import type { AgentActivities, AgentTiming } from '../activities/agent/contract.ts';
 import type { BmcTarget, HostActivities } from '../activities/contract.ts';
+import type { ClusterJoinActivities, VerifyJoinInput, VerifyJoinResult } from '../activities/cluster-join.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { NON_RETRYABLE_CODES } from '../domain/errors.ts';
 import type { BridgeActivities } from '../domain/host-model.ts';
@@ -191,4 +192,27 @@ export function bridgeOn(taskQueue: string | undefined): BridgeActivities {
  */
 export async function checkpoint(): Promise<void> {
   await sleep(1);
+}
+
+/**
+ * The join check (activities/cluster-join.ts): a regular activity on the host queue that watches a workload
+ * cluster for as long as its deadline (it returns what it saw then), heartbeating; a lost worker is noticed
+ * within the heartbeat timeout and the check resumes elsewhere with the same deadline.
+ */
+const clusterJoinOptions: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  // A cancellation reaches the activity with a heartbeat, and heartbeats are throttled to 80% of this.
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+};
+
+const clusterJoin = proxyActivities<ClusterJoinActivities>(clusterJoinOptions);
+
+/** Verifies a host's join, with a summary the Temporal UI shows. */
+export function verifyNodeJoin(input: VerifyJoinInput): Promise<VerifyJoinResult> {
+  const { host, consumer } = input;
+  const summary = `verify that ${host.namespace}/${host.name} joined as a Ready Node (${consumer.kind} ${consumer.name})`;
+  type Executable = { executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<VerifyJoinResult> };
+  const fn = clusterJoin.verifyNodeJoin as unknown as Executable;
+  return fn.executeWithOptions({ ...clusterJoinOptions, summary }, [input]);
 }

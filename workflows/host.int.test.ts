@@ -12,6 +12,7 @@ import { delay } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { snapshotsOf } from './publication-queue.ts';
 import { hostWorkflowId } from '../domain/names.ts';
+import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import type { hostWorkflow } from './host.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
@@ -34,6 +35,7 @@ let hostWorker: Worker;
 let bridgeWorker: Worker;
 let running: Promise<unknown>;
 const fake: FakeHostActivities = fakeHostActivities();
+const join = fakeClusterJoin();
 const publications = new Map<string, StatusPublication[]>();
 const released = new Set<string>();
 const refused = new Set<string>();
@@ -44,7 +46,7 @@ beforeAll(async () => {
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
-  hostWorker = await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE, workflowBundle: bundle, activities: fake });
+  hostWorker = await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE, workflowBundle: bundle, activities: { ...fake, ...join } });
   bridgeWorker = await Worker.create({
     connection: nativeConnection,
     namespace: stack.temporal.namespace,
@@ -236,6 +238,64 @@ describe('host workflow on the real Temporal server', () => {
     expect(answer).toEqual({ aborted: 'register' });
     await until('aborted error', () => lastState(name)?.errorMessage.includes('aborted by an operator') ?? false);
     expect(lastState(name)).toMatchObject({ errorType: 'registration error', operationalStatus: 'error' });
+    await handle.terminate('test done');
+  });
+
+  it('checks that a CAPM3 host became a Ready Node: warns with what was seen, records the Node, drops it on deprovision', async () => {
+    const name = 'joiner';
+    const consumerRef = { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind: 'Metal3Machine', name: 'm3m-1', namespace: RUN };
+    const provisioned = desiredFor(name, { online: true, image: { url: ISO, format: 'live-iso' }, consumerRef });
+    const noNode = { kind: 'noNode' as const };
+    join.answer(name, { outcome: 'timeout', seen: noNode, message: 'no Node has metal3.io/uuid=uid-joiner', cluster: `${RUN}/c1` });
+    join.answer(name, { outcome: 'joined', node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', cluster: `${RUN}/c1` });
+    const handle = await start(name, provisioned, { nodeJoinTimeoutSeconds: 30 });
+    await until('joined', () => lastState(name)?.nodeJoin?.status === 'joined');
+
+    const states = published(name).map((p) => p.state.nodeJoin?.status).filter((s, i, a) => s !== undefined && s !== a[i - 1]);
+    // ('waiting' is folded into the warning that follows at once: publications coalesce within a state.)
+    expect(states.slice(-2)).toEqual(['warning', 'joined']);
+    expect(lastState(name)?.nodeJoin).toMatchObject({ node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', reason: 'NodeReady', cluster: `${RUN}/c1` });
+    const events = published(name).flatMap((p) => p.events);
+    expect(events).toEqual(
+      expect.arrayContaining([
+        { type: 'Warning', reason: 'NodeNotJoined', message: 'no Ready Node after 30 s: no Node has metal3.io/uuid=uid-joiner' },
+        expect.objectContaining({ type: 'Normal', reason: 'NodeJoined', message: expect.stringContaining('Node worker-7 is Ready since 2026-12-02T10:00:00.000Z') }),
+      ]),
+    );
+    expect(join.calls.filter((c) => c.host.name === name).map((c) => [c.consumer.name, c.deadlineSeconds])).toEqual([
+      ['m3m-1', 30],
+      ['m3m-1', 30],
+    ]);
+    // The history records the Node's name and when it became Ready (the activity's answer).
+    const answers = (await handle.fetchHistory()).events
+      ?.map((e) => e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data)
+      .filter((data): data is Uint8Array => data !== undefined && data !== null)
+      .map((data) => JSON.parse(Buffer.from(data).toString('utf8')) as { outcome?: string });
+    expect(answers).toContainEqual({ outcome: 'joined', node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', cluster: `${RUN}/c1` });
+
+    // CAPM3 releases the host: the check's record goes with the provisioning.
+    await handle.signal(syncHost, desiredFor(name, { online: false }));
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    expect(lastState(name)?.nodeJoin).toBeUndefined();
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true }));
+    await handle.result();
+    await record(handle, 'host-node-join');
+  });
+
+  it('cancels a join check that is still watching when the host is deprovisioned', async () => {
+    const name = 'unjoined';
+    const consumerRef = { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind: 'Metal3Machine', name: 'm3m-2', namespace: RUN };
+    const handle = await start(name, desiredFor(name, { online: true, image: { url: ISO, format: 'live-iso' }, consumerRef }));
+    await until('checking', () => join.calls.some((c) => c.host.name === name));
+    await until('waiting shown', () => lastState(name)?.nodeJoin?.status === 'waiting');
+    expect(lastState(name)?.nodeJoin).toMatchObject({ reason: 'WaitingForNode', message: expect.stringContaining('metal3.io/uuid=uid-unjoined') });
+    await handle.signal(syncHost, desiredFor(name, { online: false }));
+    // The deprovision does not wait for the check: the workflow asks the activity to stop and goes on.
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    expect(lastState(name)?.nodeJoin).toBeUndefined();
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyNodeJoin');
+    expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString())).toBe(true);
     await handle.terminate('test done');
   });
 

@@ -66,6 +66,7 @@ import type {
   RolloutRequest,
 } from '../domain/host-model.ts';
 import { OPERATION_DURATION_METRIC, operationWorkflowId } from '../domain/names.ts';
+import { DEFAULT_NODE_JOIN_TIMEOUT_SECONDS } from '../domain/node-join.ts';
 import { bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
@@ -83,6 +84,7 @@ import {
 import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
+import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -90,6 +92,8 @@ export interface HostWorkflowConfig extends LifecycleConfig {
   bridgeTaskQueue?: string;
   /** Continue as new beyond this many events, even if the server has not suggested it yet. */
   maxHistoryEvents: number;
+  /** How long the join check waits for a CAPM3 host's Node to be Ready before it shows a warning. */
+  nodeJoinTimeoutSeconds: number;
 }
 
 export interface HostWorkflowInput {
@@ -99,7 +103,11 @@ export interface HostWorkflowInput {
   carried?: { state: HostState; sequence: number; lastPublished: string };
 }
 
-const DEFAULT_CONFIG: HostWorkflowConfig = { ...DEFAULT_LIFECYCLE_CONFIG, maxHistoryEvents: 2000 };
+const DEFAULT_CONFIG: HostWorkflowConfig = {
+  ...DEFAULT_LIFECYCLE_CONFIG,
+  maxHistoryEvents: 2000,
+  nodeJoinTimeoutSeconds: DEFAULT_NODE_JOIN_TIMEOUT_SECONDS,
+};
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
 const CHILD_TIMEOUT: Record<OperationRequest['name'], string> = {
@@ -165,6 +173,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // (BMO #1458). Histories from before decide as they did.
   const v5 = patched('bmc-escape-hatches');
   const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v5 && config.bmcEscapeHatches };
+  // v6: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
+  // cluster (workflows/node-join.ts); a host leaving provisioned drops that record.
+  const v6 = patched('verify-node-join');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -223,6 +234,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const fold = (result: Moved) => {
     if (result.consume.length > 0) consume(result.consume);
     state = { ...result.state, consumedAnnotations: state.consumedAnnotations };
+    if (v6) state = withoutStaleJoin(state);
     events.push(...result.events);
     publish();
   };
@@ -359,6 +371,20 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   };
   void replier();
   const publicationsDone = () => condition(() => queue.length === 0 && !publishing && replies.length === 0 && !replying);
+
+  const joinCheck = new NodeJoinCheck(
+    {
+      state: () => state,
+      desired: () => desired,
+      record(nodeJoin, joinEvents) {
+        state = { ...state, nodeJoin };
+        events.push(...joinEvents);
+        publish();
+      },
+    },
+    config.nodeJoinTimeoutSeconds,
+  );
+  if (v6) void joinCheck.run();
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -604,6 +630,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     if (moved.consume.length > 0) consume(moved.consume);
     state = { ...moved.state, consumedAnnotations: state.consumedAnnotations };
+    if (v6) state = withoutStaleJoin(state);
     events.push(...moved.events);
     claimAnswer = undefined;
     queue.addClaim(state, pending(), before);
@@ -722,6 +749,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         state = { ...state, rollout: undefined };
         reply(waiting.replyTo, answerOf(waiting, 'skipped', refusal));
       }
+      if (v6) joinCheck.reconcile();
     } catch (err) {
       // A move the transition table does not have: a bug, recorded on the host (errorType, message, Event)
       // with a backoff, never a crash loop; the next change decides again.

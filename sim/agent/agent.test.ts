@@ -454,7 +454,24 @@ describe('writing images', () => {
       },
     });
     expect(bmc.agentCounters()).toMatchObject({ ramdiskBoots: 1, diskBoots: 1, imageWrites: 1 });
-  });
+
+    // The host's OS read that config drive from the disk's bytes and ran cloud-init's first boot from it.
+    await until(() => bmc.osRecords().at(-1)?.finished === true, 5_000);
+    expect(bmc.osRecords()).toEqual([
+      expect.objectContaining({
+        firstBoot: true,
+        instanceId: 'host-uid-1234',
+        hostname: 'host-0',
+        format: 'cloud-config',
+        ignored: [],
+      }),
+    ]);
+    // A reboot from the same disk is the same instance: cloud-init's per-instance work does not run again.
+    await bootDisk(bmc);
+    await bmc.bootSettled();
+    await until(() => bmc.osRecords().length === 2 && bmc.osRecords()[1]!.finished, 5_000);
+    expect(bmc.osRecords()[1]).toMatchObject({ firstBoot: false, instanceId: 'host-uid-1234', hostname: 'host-0' });
+  }, 30_000);
 
   it.each([
     { scenario: 'serial', hints: { serial: 's== wbn00003' }, device: '/dev/sdc' },

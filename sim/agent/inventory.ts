@@ -62,7 +62,7 @@ export function buildInventory(boot: RamdiskBoot, facts: HostFacts): Record<stri
     interfaces: boot.host.macs.map((mac, index) => ({
       name: `eno${index + 1}`,
       mac_address: mac.toLowerCase(),
-      ipv4_address: `192.0.2.${((hashOf(boot.host.id) + index) % 250) + 2}`,
+      ipv4_address: hostIpv4(boot.host.id, index),
       ipv6_address: null,
       has_carrier: true,
       lldp: null,
@@ -114,6 +114,11 @@ export function buildInventory(boot: RamdiskBoot, facts: HostFacts): Record<stri
     boot: { current_boot_mode: boot.bootMode === 'UEFI' ? 'uefi' : 'bios', pxe_interface: bootif ?? null },
     hostname: 'localhost',
   };
+}
+
+/** The IPv4 address a simulated host's NIC gets (DHCP, in the simulation): the ramdisk and the OS agree. */
+export function hostIpv4(hostId: string, nicIndex: number): string {
+  return `192.0.2.${((hashOf(hostId) + nicIndex) % 250) + 2}`;
 }
 
 function hashOf(text: string): number {
