@@ -175,7 +175,10 @@ export class SimHost {
     switch (resetType) {
       case 'On':
       case 'ForceOn':
-        return current === 'On' ? 'noop' : this.schedule(['On']);
+        if (current === 'On') return 'noop';
+        // Powering off from On: the power is already being cut, so the off completes and the host then starts
+        // (a boot), rather than the On cancelling the off and leaving the old OS running without a boot.
+        return this.schedule(this.power === 'On' ? ['Off', 'On'] : ['On']);
       case 'ForceOff':
       case 'GracefulShutdown':
         return current === 'Off' ? 'noop' : this.schedule(['Off']);

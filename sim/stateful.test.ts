@@ -116,6 +116,17 @@ describe('power', () => {
     expect(bmc.counters()).toMatchObject({ powerOn: 0, powerOff: 0, resetActions: { On: 1, ForceOff: 1 } });
   });
 
+  it('finishes a power-off that an On overtakes, then powers on and boots', async () => {
+    const { bmc, client } = await dmtf({ bmc: { powerDelayMs: 200 } });
+    await client.post(RESET, { ResetType: 'On' });
+    await until(() => bmc.state().power === 'On' && bmc.state().transition === null);
+    await client.post(RESET, { ResetType: 'ForceOff' });
+    expect((await client.get(SYSTEM)).json?.['PowerState']).toBe('PoweringOff');
+    await client.post(RESET, { ResetType: 'On' });
+    await until(() => bmc.state().power === 'On' && bmc.state().transition === null && bmc.state().bootCount === 2);
+    expect(bmc.counters()).toMatchObject({ powerOn: 2, powerOff: 1, boots: 2, resetActions: { On: 2, ForceOff: 1 } });
+  });
+
   it('refuses ResetTypes outside the published list and a missing ResetType', async () => {
     const { bmc, client } = await dmtf();
     const bad = await client.post(RESET, { ResetType: 'Hibernate' });

@@ -144,9 +144,6 @@ describe('npm start', () => {
       'metadata: {name: applied, namespace: metal3}',
       'spec:',
       '  online: false',
-      // Cleaning off: on this BMC, just cleaned for host-0's deletion, the simulator has been seen not to start the
-      // next deploy ramdisk (the old agent's 404 heartbeats end as the new boot begins; a race in sim/agent, open).
-      '  automatedCleaningMode: disabled',
       `  bmc: {address: "${bmcAddress}", credentialsName: ${handle.hosts[0]?.credentialsName}}`,
       '',
     ].join('\n'));

@@ -239,6 +239,25 @@ describe('Redfish power', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('lets a host that is powering off reach Off before sending On (an On then could cancel the off unbooted)', async () => {
+    let polls = 0;
+    const f = await fake({
+      system: { PowerState: 'PoweringOff' },
+      actions: powerActions(),
+      intercept: (req, fk) => {
+        const sys = fk.resources[SYS] as Json;
+        if (req.method === 'GET' && req.path === SYS && sys.PowerState === 'PoweringOff' && ++polls === 3) sys.PowerState = 'Off';
+        return undefined;
+      },
+    });
+    const res = await driver(f).setPower('on');
+    expect(res).toMatchObject({ state: 'on', sent: ['On'] });
+    // The On went out only after a GET had shown Off.
+    const firstPost = f.requests.findIndex((r) => r.method === 'POST' && r.path === RESET);
+    expect(polls).toBe(3);
+    expect(f.requests.slice(0, firstPost).filter((r) => r.method === 'GET' && r.path === SYS).length).toBeGreaterThanOrEqual(3);
+  });
+
   it('gives up with PowerStateNotReached (transient) at the deadline', async () => {
     const f = await fake({ actions: { [RESET]: () => ({ status: 204 }) } });
     const d = driver(f);

@@ -124,6 +124,9 @@ export async function setPower(ctx: RedfishContext, powerAction: PowerAction, op
     switch (powerAction) {
       case 'on':
         if (state === 'on') return done('on', sent.length > 0);
+        // An On sent while the host is still powering off can be dropped or cancel the off half-way (the host
+        // stays up without booting what was just inserted): let the off settle first.
+        if (str(system.PowerState) === 'PoweringOff') await waitFor(ctx, 'off', timeout, opts, 0);
         await send(system, 'on', 'on');
         await waitFor(ctx, 'on', timeout, opts);
         return done('on', true);
