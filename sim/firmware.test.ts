@@ -88,6 +88,7 @@ describe('realistic firmware time, compressed', () => {
     const accepted = await client.post(SIMPLE_UPDATE, { ImageURI: fixture.files.add('/fw/bios-3.3.0.bin', 10) });
     const monitor = accepted.headers.get('location') ?? '';
     const expected = (FIRMWARE_SECONDS.bios * 1000) / compression;
+    // Time is the thing tested: half-way through its compressed flash time the task still runs.
     await sleep(expected / 2);
     expect((await client.get(monitor)).json?.['TaskState']).toBe('Running');
     await until(async () => (await client.get(monitor)).json?.['TaskState'] === 'Completed', 5000);
