@@ -43,7 +43,7 @@ async function asActivity<T>(what: string, fn: () => Promise<T>, attempts = 40):
       if (!(err instanceof BmcError) || err.disposition !== 'transient' || attempt >= attempts) {
         throw new Error(`${what} failed after ${attempt} attempt(s): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
-      await sleep(20);
+      await sleep(20); // the stand-in retry policy's backoff: pacing, not a wait for something
     }
   }
 }
