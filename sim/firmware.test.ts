@@ -3,7 +3,8 @@
 // update is counted per image and logged with its outcome, so a test can prove a flash happened once.
 import { describe, expect, it } from 'vitest';
 import { FIRMWARE_SECONDS, describeFirmwareTiming, startSimulator, type BmcSpec } from './index.ts';
-import { redfishClient, sleep, until, useSimulatorFixture } from './testing.ts';
+import { redfishClient, until, useSimulatorFixture } from '../test/sim.ts';
+import { sleep } from '../test/wait.ts';
 
 const fixture = useSimulatorFixture();
 const SIMPLE_UPDATE = '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate';

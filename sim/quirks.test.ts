@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BmcSpec, QUIRKS, type QuirkId, type SimulatedBmc, startSimulator } from './index.ts';
-import { useSimulatorFixture, type RedfishClient, redfishClient, sleep, until } from './testing.ts';
+import { useSimulatorFixture, type RedfishClient, redfishClient, until } from '../test/sim.ts';
+import { sleep } from '../test/wait.ts';
 
 const fixture = useSimulatorFixture();
 const { running } = fixture;

@@ -3,7 +3,8 @@
 // booting from it, BIOS pending/apply, firmware tasks, and Redfish error answers.
 import { describe, expect, it } from 'vitest';
 import { startSimulator } from './index.ts';
-import { useSimulatorFixture, redfishClient, sleep, until } from './testing.ts';
+import { useSimulatorFixture, redfishClient, until } from '../test/sim.ts';
+import { sleep } from '../test/wait.ts';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
 const RESET = `${SYSTEM}/Actions/ComputerSystem.Reset`;

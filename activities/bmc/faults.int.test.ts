@@ -12,7 +12,7 @@ import type { BmcDriver } from './driver.ts';
 import { BmcError } from './errors.ts';
 import { createBmcDriver } from './factory.ts';
 import { sleep } from './lock.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
 
 let sim: Simulator;
 let files: Awaited<ReturnType<typeof serveIso>>;

@@ -17,8 +17,8 @@ import {
 } from '../../sim/index.ts';
 import type { BmcDriver, FirmwareOps, FirmwareUpdateRequest } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
-import { failure } from './testing/expect-failure.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { failure } from '../../test/expect-failure.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
 import { waitFor } from '../../test/wait.ts';
 
 type Driver = BmcDriver & { firmware: FirmwareOps };

@@ -11,8 +11,8 @@ import { QUIRKS, startSimulator, type BmcSpec, type QuirkId, type SimulatedBmc, 
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
 import { RedfishDriver } from './redfish/driver.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
-import { failure } from './testing/expect-failure.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
+import { failure } from '../../test/expect-failure.ts';
 import { waitFor } from '../../test/wait.ts';
 
 interface Ctx {
