@@ -17,6 +17,7 @@ beforeAll(async () => {
 afterAll(async () => images?.stop());
 
 const appendParams: RemasterIso = async ({ baseIso, kernelParams, output }) => {
+  // The stand-in's own latency (pacing, not a wait): a build takes a while, so concurrent requests overlap it.
   await new Promise((r) => setTimeout(r, 20));
   const text = Object.entries(kernelParams).map(([k, v]) => (v === true ? k : `${k}=${v}`)).join(' ');
   writeFileSync(output, Buffer.concat([readFileSync(baseIso), Buffer.from(`|${text}`)]));

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
 import { makeDeployIso, makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { type SimulatedBmc, type Simulator, startSimulator } from '../sim/index.ts';
-import { type FileServer, bootIso, startFileServer } from '../sim/testing.ts';
+import { type FileServer, bootIso, startFileServer } from '../test/sim.ts';
 
 const MIB = 1024 * 1024;
 const IMAGE_MIB = Number(process.env.BENCH_IMAGE_MIB ?? 1024);

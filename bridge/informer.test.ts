@@ -3,8 +3,9 @@ import { Informer, type ChangeKind } from './informer.ts';
 import { KubeError, type ListWatch, type WatchEvent } from './kube.ts';
 import { asKubeObject, keyOf, type KubeObject } from './objects.ts';
 
+import { FakeClock } from '../test/fake-clock.ts';
+
 const obj = (name: string, rv: string): KubeObject => ({ metadata: { name, namespace: 'ns', resourceVersion: rv } });
-import { sleep } from '../test/wait.ts';
 
 /** A scripted list+watch: lists return `items`; each watch runs the next script step. */
 class ScriptedListWatch implements ListWatch {
@@ -27,10 +28,16 @@ class ScriptedListWatch implements ListWatch {
   }
 }
 
+/**
+ * An informer on a fake clock: its restarts and backoffs happen when the test advances `clock` (retry delays
+ * here are at most 20 ms x 1.25 jitter), never on their own.
+ */
 function informer(lw: ListWatch, errors: unknown[] = []) {
   const changes: string[] = [];
+  const clock = new FakeClock();
   const inf = new Informer<KubeObject>({
     listWatch: lw,
+    clock,
     project: asKubeObject,
     key: keyOf,
     resourceVersion: (o) => o.metadata.resourceVersion ?? '',
@@ -39,7 +46,7 @@ function informer(lw: ListWatch, errors: unknown[] = []) {
     onError: (e) => errors.push(e),
   });
   inf.onChange((kind: ChangeKind, o) => changes.push(`${kind} ${o.metadata.name}@${o.metadata.resourceVersion}`));
-  return { inf, changes };
+  return { inf, changes, clock };
 }
 
 describe('Informer', () => {
@@ -52,11 +59,14 @@ describe('Informer', () => {
       emit({ type: 'DELETED', object: obj('b', '13') });
       emit({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '20' } } });
     });
-    const { inf, changes } = informer(lw);
+    const { inf, changes, clock } = informer(lw);
     inf.start();
     await inf.waitForSync();
     expect(inf.hasSynced).toBe(true);
-    await sleep(20);
+    // The stream ended at once: the informer waits its quiet-restart delay before the next watch.
+    await clock.advance(4);
+    expect(lw.watches).toEqual(['10']);
+    await clock.advance(1);
     expect(changes).toEqual(['add a@5', 'add b@6', 'update a@11', 'add c@12', 'delete b@13']);
     expect(inf.list().map((o) => o.metadata.name).sort()).toEqual(['a', 'c']);
     // The stream ended normally: the next watch resumes from the last version seen (the bookmark's).
@@ -74,9 +84,9 @@ describe('Informer', () => {
       lw.listRv = '32';
       emit({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 10 (25)' } });
     });
-    const { inf, changes } = informer(lw);
+    const { inf, changes, clock } = informer(lw);
     inf.start();
-    await sleep(30);
+    await clock.advance(0);
     expect(changes).toEqual(['add a@5', 'add b@6', 'add c@7', 'update a@30', 'add d@31', 'delete b@6']);
     expect(inf.relistsAfterGone).toBe(1);
     expect(lw.lists).toBe(2);
@@ -90,9 +100,9 @@ describe('Informer', () => {
       throw new KubeError(410, 'Gone', 'watch things: too old');
     });
     const errors: unknown[] = [];
-    const { inf } = informer(lw, errors);
+    const { inf, clock } = informer(lw, errors);
     inf.start();
-    await sleep(30);
+    await clock.advance(0);
     expect(lw.lists).toBe(2);
     expect(inf.relistsAfterGone).toBe(1);
     expect(errors).toEqual([]);
@@ -109,9 +119,12 @@ describe('Informer', () => {
     }
     lw.steps.push(async (emit) => emit({ type: 'MODIFIED', object: obj('a', '40') }));
     const errors: unknown[] = [];
-    const { inf, changes } = informer(lw, errors);
+    const { inf, changes, clock } = informer(lw, errors);
     inf.start();
-    await sleep(150);
+    await clock.advance(0);
+    expect(errors).toHaveLength(1);
+    // Backoff 5, 10, 20 ms, each with up to 25 % jitter.
+    await clock.advance(50);
     expect(errors).toHaveLength(3);
     expect(lw.lists).toBe(1);
     expect(lw.watches.slice(0, 4)).toEqual(['10', '10', '10', '10']);
@@ -127,9 +140,14 @@ describe('Informer', () => {
       return { items: [obj('a', '1')], resourceVersion: '2' };
     };
     const errors: unknown[] = [];
-    const { inf } = informer(lw, errors);
+    const { inf, clock } = informer(lw, errors);
     inf.start();
-    await inf.waitForSync();
+    const synced = inf.waitForSync();
+    await clock.advance(0);
+    expect(inf.hasSynced).toBe(false);
+    // Backoff 5, 10, 20, 20 ms, each with up to 25 % jitter.
+    await clock.advance(70);
+    await synced;
     expect(errors).toHaveLength(4);
     expect(inf.get('ns/a')).toBeDefined();
     await inf.stop();
@@ -143,9 +161,9 @@ describe('Informer', () => {
       expect(signal.aborted).toBe(true);
     });
     const errors: unknown[] = [];
-    const { inf } = informer(lw, errors);
+    const { inf, clock } = informer(lw, errors);
     inf.start();
-    await sleep(30);
+    await clock.advance(0);
     expect(String(errors[0])).toMatch(/error event 500: internal error/);
     expect(lw.lists).toBe(1);
     await inf.stop();

@@ -1,7 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WorkQueue } from './work-queue.ts';
+import { flush } from '../test/fake-clock.ts';
 
-import { sleep } from '../test/wait.ts';
+// `flush` lets every pending promise callback run (the queue hands work on through promises, not timers); the
+// backoff and requeue tests move a fake clock, so their timings are exact and nothing waits for real time.
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** Fake setTimeout and Date only: `flush` (setImmediate) stays real. */
+const useFakeClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
 
 /** A handler whose calls can be held open, recording order and per-key concurrency. */
 function recorder(options: { state?: Map<string, number>; hold?: boolean } = {}) {
@@ -41,15 +49,15 @@ describe('WorkQueue', () => {
     const queue = new WorkQueue({ concurrency: 4, handler: r.handler });
     queue.start();
     queue.add('ns/a');
-    await sleep(5);
+    await flush();
     for (let v = 2; v <= 4; v++) {
       state.set('ns/a', v);
       queue.add('ns/a');
     }
-    await sleep(5);
+    await flush();
     expect(r.releases).toHaveLength(1);
     r.releases.shift()?.();
-    await sleep(5);
+    await flush();
     expect(r.releases).toHaveLength(1);
     r.releases.shift()?.();
     await queue.idle();
@@ -66,12 +74,12 @@ describe('WorkQueue', () => {
     const queue = new WorkQueue({ concurrency: 2, handler: r.handler });
     queue.start();
     for (const k of ['a', 'b', 'c', 'd']) queue.add(k);
-    await sleep(5);
+    await flush();
     expect(r.releases).toHaveLength(2);
     expect(queue.length).toBe(2);
     while (r.releases.length > 0 || queue.length > 0) {
       r.releases.shift()?.();
-      await sleep(2);
+      await flush();
     }
     await queue.idle();
     expect(r.calls).toHaveLength(4);
@@ -80,6 +88,8 @@ describe('WorkQueue', () => {
   });
 
   it('retries a failing key with exponential backoff and resets after success', async () => {
+    useFakeClock();
+    const start = Date.now();
     const times: number[] = [];
     let fail = 2;
     const errors: { failures: number; retryInMs: number }[] = [];
@@ -94,25 +104,41 @@ describe('WorkQueue', () => {
     });
     queue.start();
     queue.add('k');
-    await sleep(150);
-    expect(times).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(times).toHaveLength(1);
+    expect(queue.failures('k')).toBe(1);
+    await vi.advanceTimersByTimeAsync(19);
+    expect(times).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(times).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(40);
+    expect(times.map((t) => t - start)).toEqual([0, 20, 60]);
     expect(errors).toEqual([
       { failures: 1, retryInMs: 20 },
       { failures: 2, retryInMs: 40 },
     ]);
-    expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(18);
-    expect((times[2] ?? 0) - (times[1] ?? 0)).toBeGreaterThanOrEqual(38);
     expect(queue.failures('k')).toBe(0);
+    // Success left no retry behind.
+    expect(vi.getTimerCount()).toBe(0);
     await queue.stop();
   });
 
   it('requeues after the delay a reconcile asks for', async () => {
+    useFakeClock();
     let n = 0;
     const queue = new WorkQueue({ concurrency: 1, handler: async () => (++n < 3 ? { requeueAfterMs: 10 } : undefined) });
     queue.start();
     queue.add('k');
-    await sleep(100);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(n).toBe(1);
+    await vi.advanceTimersByTimeAsync(9);
+    expect(n).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(n).toBe(2);
+    await vi.advanceTimersByTimeAsync(10);
     expect(n).toBe(3);
+    // The third pass asked for nothing more: no timer is left.
+    expect(vi.getTimerCount()).toBe(0);
     await queue.stop();
   });
 
@@ -122,16 +148,16 @@ describe('WorkQueue', () => {
     queue.start();
     queue.add('a');
     queue.add('b');
-    await sleep(5);
+    await flush();
     let stopped = false;
     const stopping = queue.stop().then(() => (stopped = true));
-    await sleep(5);
+    await flush();
     expect(stopped).toBe(false);
     r.releases.shift()?.();
     await stopping;
     expect(r.calls.map((c) => c.key)).toEqual(['a']);
     queue.add('c');
-    await sleep(5);
+    await flush();
     expect(r.calls.map((c) => c.key)).toEqual(['a']);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { serveIso } from '../activities/bmc/testing/peers.ts';
+import { serveIso } from '../test/bmc-peers.ts';
 
 const SUSHY_INDEX = 10;
 const stack = inject('stack');

@@ -8,7 +8,7 @@ import { biosRegistry } from './bios.ts';
 import { loadMockupTree } from './tree.ts';
 import { serviceModel } from './service-model.ts';
 import { mockupDir } from './profiles.ts';
-import { redfishClient, until, useSimulatorFixture } from './testing.ts';
+import { redfishClient, until, useSimulatorFixture } from '../test/sim.ts';
 
 const { running } = useSimulatorFixture();
 

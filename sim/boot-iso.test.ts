@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDeployIso, tools as imageTools } from '../test/fixtures/disk-images.ts';
 import { httpReader, isoKernelParams, redactParams } from './boot-iso.ts';
-import { type FileServer, startFileServer } from './testing.ts';
+import { type FileServer, startFileServer } from '../test/sim.ts';
 
 let tools: Awaited<ReturnType<typeof imageTools>>;
 let dir: string;

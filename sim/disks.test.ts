@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DISK } from './disks.ts';
 import { type Simulator, startSimulator } from './index.ts';
-import { bootDisk, redfishClient } from './testing.ts';
+import { bootDisk, redfishClient } from '../test/sim.ts';
 
 let dir: string;
 let sim: Simulator;

@@ -3,7 +3,7 @@
 // twice under those faults.
 import { describe, expect, it } from 'vitest';
 import { type SimulatedBmc, startSimulator } from './index.ts';
-import { useSimulatorFixture, type RedfishClient, redfishClient } from './testing.ts';
+import { useSimulatorFixture, type RedfishClient, redfishClient } from '../test/sim.ts';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
 const CD1 = `${SYSTEM}/VirtualMedia/CD1`;

@@ -3,7 +3,8 @@
 // update is counted per image and logged with its outcome, so a test can prove a flash happened once.
 import { describe, expect, it } from 'vitest';
 import { FIRMWARE_SECONDS, describeFirmwareTiming, startSimulator, type BmcSpec } from './index.ts';
-import { redfishClient, sleep, until, useSimulatorFixture } from './testing.ts';
+import { redfishClient, until, useSimulatorFixture } from '../test/sim.ts';
+import { sleep } from '../test/wait.ts';
 
 const fixture = useSimulatorFixture();
 const SIMPLE_UPDATE = '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate';
@@ -88,6 +89,7 @@ describe('realistic firmware time, compressed', () => {
     const accepted = await client.post(SIMPLE_UPDATE, { ImageURI: fixture.files.add('/fw/bios-3.3.0.bin', 10) });
     const monitor = accepted.headers.get('location') ?? '';
     const expected = (FIRMWARE_SECONDS.bios * 1000) / compression;
+    // Time is the thing tested: half-way through its compressed flash time the task still runs.
     await sleep(expected / 2);
     expect((await client.get(monitor)).json?.['TaskState']).toBe('Running');
     await until(async () => (await client.get(monitor)).json?.['TaskState'] === 'Completed', 5000);

@@ -2,7 +2,7 @@
 // likewise) with its own state, its own credentials and, for fleets, its own MACs and UUID.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from './index.ts';
-import { redfishClient } from './testing.ts';
+import { redfishClient } from '../test/sim.ts';
 
 const running: Simulator[] = [];
 afterEach(async () => {
@@ -79,7 +79,7 @@ describe('shared layout', () => {
   });
 
   it('routes SimpleUpdate by Targets and firmware inventory per BMC', async () => {
-    const files = await import('./testing.ts').then(({ startFileServer }) => startFileServer());
+    const files = await import('../test/sim.ts').then(({ startFileServer }) => startFileServer());
     try {
       const sim = await start({ bmcs: { count: 2, profiles: ['dmtf'], password: 'pw', taskDurationMs: 50 }, layout: 'shared' });
       const [a, b] = sim.bmcs;
@@ -91,7 +91,7 @@ describe('shared layout', () => {
       const action = '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate';
       expect((await client.post(action, { ImageURI: url })).status).toBe(400);
       expect((await client.post(action, { ImageURI: url, Targets: [b.systemPath] })).status).toBe(202);
-      await import('./testing.ts').then(({ until }) => until(() => b.counters().firmwareFlashes === 1));
+      await import('../test/sim.ts').then(({ until }) => until(() => b.counters().firmwareFlashes === 1));
       expect((await client.get('/redfish/v1/UpdateService/FirmwareInventory/bmc-0002-BIOS')).json).toMatchObject({ Id: 'bmc-0002-BIOS', Version: '7.7' });
       expect((await client.get('/redfish/v1/UpdateService/FirmwareInventory/bmc-0001-BIOS')).json?.['Version']).toBe('P79 v1.45');
       expect(a.counters().firmwareFlashes).toBe(0);

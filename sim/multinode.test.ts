@@ -6,7 +6,7 @@ import { maxOverlap, startSimulator } from './index.ts';
 import { multiNodeTree } from './multinode.ts';
 import { mockupDir } from './profiles.ts';
 import { loadMockupTree } from './tree.ts';
-import { redfishClient, until, useSimulatorFixture } from './testing.ts';
+import { redfishClient, until, useSimulatorFixture } from '../test/sim.ts';
 
 const fixture = useSimulatorFixture();
 

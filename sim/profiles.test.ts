@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROFILES, PROFILE_IDS, type Simulator, startSimulator } from './index.ts';
 import { mockupDir } from './profiles.ts';
 import { serviceModel } from './service-model.ts';
-import { redfishClient } from './testing.ts';
+import { redfishClient } from '../test/sim.ts';
 import { type JsonObject, loadMockupTree } from './tree.ts';
 
 let sim: Simulator;

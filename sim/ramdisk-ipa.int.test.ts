@@ -13,7 +13,7 @@ import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
 import { makeDeployIso } from '../test/fixtures/disk-images.ts';
 import { ipaRunner } from './agent/ipa-runner.ts';
 import { type Simulator, startSimulator } from './index.ts';
-import { type FileServer, bootIso, startFileServer, until } from './testing.ts';
+import { type FileServer, bootIso, startFileServer, until } from '../test/sim.ts';
 
 const stack = inject('stack');
 const root = join(stack.stateDir, 'ramdisk-ipa-test');

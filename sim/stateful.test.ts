@@ -3,7 +3,8 @@
 // booting from it, BIOS pending/apply, firmware tasks, and Redfish error answers.
 import { describe, expect, it } from 'vitest';
 import { startSimulator } from './index.ts';
-import { useSimulatorFixture, redfishClient, sleep, until } from './testing.ts';
+import { useSimulatorFixture, redfishClient, until } from '../test/sim.ts';
+import { sleep } from '../test/wait.ts';
 
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
 const RESET = `${SYSTEM}/Actions/ComputerSystem.Reset`;
@@ -66,6 +67,7 @@ describe('authentication and sessions', () => {
     await client.login();
     const service = await client.get('/redfish/v1/SessionService');
     expect(service.json?.['SessionTimeout']).toBe(1);
+    // Time is the thing tested: a session expires after SessionTimeout idle, and polling with it would keep it alive.
     await sleep(1200);
     expect((await client.get(SYSTEM)).status).toBe(401);
     expect(bmc.counters().sessionsExpired).toBe(1);
@@ -111,7 +113,8 @@ describe('power', () => {
     const { bmc, client } = await dmtf({ bmc: { powerDelayMs: 200 } });
     await client.post(RESET, { ResetType: 'On' });
     await client.post(RESET, { ResetType: 'ForceOff' });
-    await sleep(450);
+    // The ForceOff's change, started after the On's with the same delay, ends after the On's would have.
+    await until(() => bmc.state().transition === null);
     expect(bmc.state()).toMatchObject({ power: 'Off', transition: null, bootCount: 0 });
     expect(bmc.counters()).toMatchObject({ powerOn: 0, powerOff: 0, resetActions: { On: 1, ForceOff: 1 } });
   });
@@ -316,8 +319,14 @@ describe('firmware updates', () => {
     const monitor = accepted.headers.get('location') ?? '';
     expect((await client.delete(monitor)).status).toBe(204);
     expect((await client.get(monitor)).json?.['TaskState']).toBe('Cancelled');
-    await sleep(100);
-    expect(bmc.counters().firmwareFlashes).toBe(0);
+    // A second update with the same flash time, started after the cancelled one, completes: by then the
+    // cancelled one would have flashed too.
+    await client.post('/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: fixture.files.add('/fw/bios-3.1.bin', 10) });
+    await until(() => bmc.counters().firmwareFlashes === 1, 10_000);
+    expect(bmc.state().flashes.map((flash) => [flash.version, flash.outcome])).toEqual([
+      ['3.0', 'cancelled'],
+      ['3.1', 'completed'],
+    ]);
   });
 });
 

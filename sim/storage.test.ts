@@ -3,7 +3,7 @@
 // controller gives, and the disks the host's OS sees after each change.
 import { describe, expect, it } from 'vitest';
 import { type BmcSpec, startSimulator } from './index.ts';
-import { redfishClient, until, useSimulatorFixture } from './testing.ts';
+import { redfishClient, until, useSimulatorFixture } from '../test/sim.ts';
 
 const fixture = useSimulatorFixture();
 

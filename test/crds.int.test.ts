@@ -4,7 +4,6 @@
  * valid and invalid objects must get the same verdict, the same error text and the same stored object from
  * both; each accepted object must parse with our zod schema and survive the round trip unchanged.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import type { z } from 'zod';
 import { METAL3_CRDS } from '../domain/metal3.schema.ts';
 import { renderCrds } from '../deploy/generate-crds.ts';
 import { startKube, type KubeApi } from '../stack/kube.ts';
+import { kubectlOutcome } from './kubectl.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/metal3/', import.meta.url));
 const UPSTREAM_CRDS = join(FIXTURES, 'crds');
@@ -33,13 +33,10 @@ interface Server {
 function kubectlFor(name: Server['name'], kubectl: string, kubeconfig: string): Server {
   return {
     name,
-    kubectl: (args, input) =>
-      new Promise((resolve) => {
-        const child = execFile(kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
-          resolve({ ok: !err, stdout, stderr: stderr.trim() }),
-        );
-        child.stdin?.end(input ?? '');
-      }),
+    kubectl: async (args, input) => {
+      const { code, stdout, stderr } = await kubectlOutcome({ kubectl, kubeconfig }, args, input);
+      return { ok: code === 0, stdout, stderr: stderr.trim() };
+    },
   };
 }
 

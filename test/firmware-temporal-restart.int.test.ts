@@ -16,7 +16,7 @@ import { startTemporal, type TemporalServer } from '../stack/temporal.ts';
 import { bmhClient } from './bmh.ts';
 import { startTestEngine } from './engine-fixture.ts';
 import { createFirmwareHost, firmwareClient } from './firmware-objects.ts';
-import { waitFor } from './wait.ts';
+import { randomMoment, waitFor } from './wait.ts';
 
 const stack = inject('stack');
 const RUN = `tr${Date.now().toString(36)}`;
@@ -66,10 +66,11 @@ describe('a Temporal restart in the middle of a flash', () => {
       timeoutMs: 120_000,
       intervalMs: 50,
     });
-    // Somewhere in the first half of the flash; the server is down for its restart's few seconds.
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5000)));
+    // A kill test's random moment (deliberate): somewhere in the first half of the flash; the server is down
+    // for its restart's few seconds.
+    const moment = await randomMoment(5000);
     await temporal.restart();
-    process.stderr.write(`[firmware-temporal-restart.int] restarted; flashes: ${JSON.stringify(bmc.state().flashes)}\n`);
+    process.stderr.write(`[firmware-temporal-restart.int] restarted ${moment} ms into the flash; flashes: ${JSON.stringify(bmc.state().flashes)}\n`);
     await waitFor(
       'the new version read back',
       async () => {

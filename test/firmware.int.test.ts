@@ -22,7 +22,7 @@ import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient, type Bmh } from './bmh.ts';
 import { startTestEngine, watchHosts } from './engine-fixture.ts';
 import { condition, createFirmwareHost, firmwareClient } from './firmware-objects.ts';
-import { waitFor } from './wait.ts';
+import { randomMoment, waitFor } from './wait.ts';
 
 const stack = inject('stack');
 const RUN = Date.now().toString(36);
@@ -273,8 +273,8 @@ describe('(5) a worker killed in the middle of a flash', () => {
     await fw.setUpdates(name, [{ component: 'bios', url: files.url('/bios-4.0.1.bin') }]);
     const running = () => bmc.state().flashes.some((f) => f.outcome === 'running');
     await waitFor('the flash to start', running, { timeoutMs: 120_000, intervalMs: 50 });
-    // Somewhere in the first 80% of the flash (10.5 s at this compression).
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 8000)));
+    // A kill test's random moment (deliberate): somewhere in the first 80% of the flash (10.5 s at this compression).
+    await randomMoment(8000);
     const victim = engine.worker();
     process.kill(-victim.proc.pid, 'SIGKILL');
     await victim.proc.exited;

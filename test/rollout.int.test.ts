@@ -23,7 +23,7 @@ import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient } from './bmh.ts';
 import { startTestEngine } from './engine-fixture.ts';
 import { createFirmwareHost, firmwareClient, type Rollout } from './firmware-objects.ts';
-import { waitFor } from './wait.ts';
+import { randomMoment, waitFor } from './wait.ts';
 
 const stack = inject('stack');
 const RUN = Date.now().toString(36);
@@ -254,11 +254,12 @@ describe('(5) the worker SIGKILLed at 5 random moments of a rollout', () => {
       // A random moment while the rollout runs: after some flashes started, before it ends.
       const started = () => flashesOf(image).length >= kill * 4;
       await waitFor(`flashes before kill ${kill}`, started, { timeoutMs: 600_000, intervalMs: 200 });
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 3000)));
+      // A kill test's random moment (deliberate).
+      const moment = await randomMoment(3000);
       const victim = engine.worker();
       process.kill(-victim.proc.pid, 'SIGKILL');
       await victim.proc.exited;
-      process.stderr.write(`[rollout.int] kill ${kill}: ${flashesOf(image).length} flashes started\n`);
+      process.stderr.write(`[rollout.int] kill ${kill} (${moment} ms after its window opened): ${flashesOf(image).length} flashes started\n`);
       await engine.startWorker();
     }
     const done = await rolloutIn('killed', ['Completed', 'Failed', 'Paused'], 900_000);

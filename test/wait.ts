@@ -61,3 +61,14 @@ async function describe(detail: () => unknown): Promise<string> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Resolves after a random time below `maxMs`, and says how long it was: the random moment of a kill test (a
+ * SIGKILL or a server restart somewhere in a window a condition opened). Deliberately time: the moment is what
+ * such a test varies.
+ */
+export async function randomMoment(maxMs: number): Promise<number> {
+  const ms = Math.floor(Math.random() * maxMs);
+  await sleep(ms);
+  return ms;
+}

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
+import { waitFor } from '../test/wait.ts';
 import { HealthEnvSchema, startHealthServer, type HealthServer } from './health.ts';
 
 const logger = pino({ level: 'silent' });
@@ -31,16 +32,17 @@ describe('the health and metrics endpoint', () => {
 
   it('/healthz answers 503 after the event loop stalled longer than the limit', async () => {
     server = await start({ maxEventLoopDelayMs: 200 });
-    // The sampler's first tick is its baseline: stall after it, as a running process would.
-    await new Promise((r) => setTimeout(r, 100));
+    // The sampler's first tick is its baseline: stall once it has measured a delay, as a running process would.
+    await waitFor('the sampler measuring the event loop', async () => JSON.parse((await get('/healthz')).body).eventLoopDelayMaxMs > 0, { intervalMs: 20 });
     const until = Date.now() + 600;
     while (Date.now() < until) {
       // A stalled event loop: a synchronous busy wait, as a runaway computation would.
     }
     // The stall is seen once the loop turns again (the sampler runs at 20 ms resolution).
-    await new Promise((r) => setTimeout(r, 50));
-    const res = await get('/healthz');
-    expect(res.status).toBe(503);
+    const res = await waitFor('/healthz reporting the stall', async () => {
+      const answer = await get('/healthz');
+      return answer.status === 503 && answer;
+    }, { intervalMs: 20 });
     expect(JSON.parse(res.body).eventLoopDelayMaxMs).toBeGreaterThanOrEqual(200);
   });
 

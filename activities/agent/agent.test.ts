@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { selfSignedCertificate, startFakeAgent, type FakeAgent } from '../../test/fakes/agent-server.ts';
+import { waitFor } from '../../test/wait.ts';
 import { AgentKeys } from '../../agent-api/token.ts';
 import { AgentClient, AgentError } from './client.ts';
 import { createAgentActivities, runCommand } from './index.ts';
@@ -24,6 +25,10 @@ function client(a: FakeAgent, overrides: Partial<{ token: string; verifyCa: stri
   clients.push(c);
   return c;
 }
+
+/** Waits until the client polls the command it started: three requests (list, execute, a poll), the second a start. */
+const commandPolled = (a: FakeAgent) =>
+  waitFor('the client polling its running command', () => a.started.get(write.name) === 1 && a.tokens.length >= 3, { intervalMs: 5 });
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));
@@ -133,7 +138,7 @@ describe('long commands', () => {
     const a = await agent();
     a.behave('deploy.execute_deploy_step', { durationMs: 60_000 });
     const running = runCommand(client(a), write);
-    await new Promise((r) => setTimeout(r, 100));
+    await commandPolled(a);
     await a.stop();
     const error = (await running.catch((e: unknown) => e)) as AgentError;
     expect(error.code).toBe('AgentCallbackTimeout');
@@ -145,7 +150,7 @@ describe('long commands', () => {
     const a = await agent();
     a.behave('deploy.execute_deploy_step', { durationMs: 5_000 });
     const running = runCommand(client(a), write);
-    await new Promise((r) => setTimeout(r, 100));
+    await commandPolled(a);
     a.restart();
     const error = (await running.catch((e: unknown) => e)) as AgentError;
     expect(error.code).toBe('AgentCommandFailed');

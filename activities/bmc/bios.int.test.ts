@@ -9,11 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROFILE_IDS, startSimulator, type SimulatedBmc, type Simulator } from '../../sim/index.ts';
-import { redfishClient } from '../../sim/testing.ts';
+import { redfishClient } from '../../test/sim.ts';
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
-import { failure } from './testing/expect-failure.ts';
-import { SIM_REDFISH } from './testing/peers.ts';
+import { failure } from '../../test/expect-failure.ts';
+import { SIM_REDFISH } from '../../test/bmc-peers.ts';
 
 let sim: Simulator;
 const drivers: BmcDriver[] = [];

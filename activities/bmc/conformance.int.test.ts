@@ -17,8 +17,8 @@ import { startSushy, type SushyEmulator } from '../../stack/sushy.ts';
 import { PROFILE_IDS, startSimulator, type Simulator } from '../../sim/index.ts';
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
-import { ipmiPeer, serveIso, simPeer, sushyPeer, type Peer } from './testing/peers.ts';
-import { failure } from './testing/expect-failure.ts';
+import { ipmiPeer, serveIso, simPeer, sushyPeer, type Peer } from '../../test/bmc-peers.ts';
+import { failure } from '../../test/expect-failure.ts';
 
 const quiet = () => {};
 const stateDir = mkdtempSync(join(tmpdir(), 'tempered-bmc-conformance-'));

@@ -12,7 +12,7 @@ import type { BmcDriver } from './driver.ts';
 import { BmcError } from './errors.ts';
 import { createBmcDriver } from './factory.ts';
 import { sleep } from './lock.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
 
 let sim: Simulator;
 let files: Awaited<ReturnType<typeof serveIso>>;
@@ -43,7 +43,7 @@ async function asActivity<T>(what: string, fn: () => Promise<T>, attempts = 40):
       if (!(err instanceof BmcError) || err.disposition !== 'transient' || attempt >= attempts) {
         throw new Error(`${what} failed after ${attempt} attempt(s): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
-      await sleep(20);
+      await sleep(20); // the stand-in retry policy's backoff: pacing, not a wait for something
     }
   }
 }

@@ -17,8 +17,9 @@ import {
 } from '../../sim/index.ts';
 import type { BmcDriver, FirmwareOps, FirmwareUpdateRequest } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
-import { failure } from './testing/expect-failure.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { failure } from '../../test/expect-failure.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
+import { waitFor } from '../../test/wait.ts';
 
 type Driver = BmcDriver & { firmware: FirmwareOps };
 
@@ -66,30 +67,34 @@ function worker(bmc: SimulatedBmc): Driver {
 /** Polls a task by URI to its end, rebooting the host when the BMC holds a BIOS update for it (as Ironic does). */
 async function pollToEnd(d: Driver, uri: string): Promise<string[]> {
   const states: string[] = [];
-  const deadline = Date.now() + 30_000;
   let rebooted = false;
-  for (;;) {
-    let state: string;
-    try {
-      const task = await d.firmware.readTask(uri);
-      state = task.state;
-      if (task.done) {
-        states.push(state);
-        return states;
+  let failed: unknown;
+  await waitFor(
+    `task ${uri} to end`,
+    async () => {
+      let state: string;
+      try {
+        const task = await d.firmware.readTask(uri);
+        state = task.state;
+        if (task.done) {
+          states.push(state);
+          return true;
+        }
+      } catch (err) {
+        // A BMC rebooting itself drops the connection: a transient failure, polled again.
+        if ((err as { disposition?: string }).disposition !== 'transient') failed = err;
+        state = 'unreachable';
       }
-    } catch (err) {
-      // A BMC rebooting itself drops the connection: a transient failure, polled again.
-      if ((err as { disposition?: string }).disposition !== 'transient') throw err;
-      state = 'unreachable';
-    }
-    if (states.at(-1) !== state) states.push(state);
-    if (state === 'Starting' && !rebooted) {
-      rebooted = true;
-      await d.setPower('reboot');
-    }
-    if (Date.now() > deadline) throw new Error(`task ${uri} still ${state}`);
-    await new Promise((resolve) => setTimeout(resolve, 40));
-  }
+      if (states.at(-1) !== state) states.push(state);
+      if (state === 'Starting' && !rebooted) {
+        rebooted = true;
+        await d.setPower('reboot').catch((err: unknown) => (failed = err));
+      }
+      return false;
+    },
+    { timeoutMs: 30_000, intervalMs: 40, detail: () => states, failIf: () => (failed === undefined ? undefined : String(failed)) },
+  );
+  return states;
 }
 
 const version = (components: Awaited<ReturnType<FirmwareOps['list']>>, component: string) =>
@@ -152,21 +157,21 @@ describe("a BMC update across the BMC's own reboot", () => {
     };
     const started = await worker(bmc).firmware.startUpdate(request);
     expect(started.state).toBe('started');
-    const deadline = Date.now() + 10_000;
-    while (!bmc.state().bmcRebooting && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(bmc.state().bmcRebooting).toBe(true);
+    await waitFor('the BMC rebooting itself', () => bmc.state().bmcRebooting, { timeoutMs: 10_000, intervalMs: 20 });
     // Started now, the replacement worker cannot reach the BMC: a transient failure its activity retries.
     const replacement = worker(bmc);
     const err = await failure(replacement.firmware.startUpdate(request));
     expect(err).toMatchObject({ disposition: 'transient' });
-    let resumed: Awaited<ReturnType<FirmwareOps['startUpdate']>> | undefined;
-    while (!resumed) {
-      try {
-        resumed = await replacement.firmware.startUpdate(request);
-      } catch (retry) {
-        if ((retry as { disposition?: string }).disposition !== 'transient' || Date.now() > deadline) throw retry;
-      }
-    }
+    let permanent: unknown;
+    const resumed = await waitFor(
+      'the replacement worker finding the task once the BMC is back',
+      () =>
+        replacement.firmware.startUpdate(request).catch((retry: unknown) => {
+          if ((retry as { disposition?: string }).disposition !== 'transient') permanent = retry;
+          return undefined;
+        }),
+      { timeoutMs: 10_000, intervalMs: 20, failIf: () => (permanent === undefined ? undefined : String(permanent)) },
+    );
     expect(['running', 'completed']).toContain(resumed.state);
     expect(resumed.taskUri).toBe(started.taskUri);
     expect((await pollToEnd(replacement, resumed.taskUri ?? '')).at(-1)).toBe('Completed');
@@ -230,7 +235,9 @@ describe('what counts as the same update', () => {
     expect(
       (await d.firmware.startUpdate({ ...request, since: new Date(Date.now() - 60_000).toISOString() })).state,
     ).toBe('completed');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // `since` must be later than the first task's end: wait for the clock to pass it.
+    const ended = Date.now();
+    await waitFor('the clock past the first task\'s end', () => Date.now() > ended, { intervalMs: 1 });
     const later = await d.firmware.startUpdate({ ...request, since: new Date().toISOString() });
     expect(later.state).toBe('started');
     expect(later.taskUri).not.toBe(first.taskUri);

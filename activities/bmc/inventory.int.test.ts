@@ -12,7 +12,7 @@ import { PROFILE_IDS, PROFILES, startSimulator, type Simulator } from '../../sim
 import { mockupDir } from '../../sim/profiles.ts';
 import { createBmcDriver } from './factory.ts';
 import type { Inventory } from './driver.ts';
-import { SIM_REDFISH } from './testing/peers.ts';
+import { SIM_REDFISH } from '../../test/bmc-peers.ts';
 
 type Json = Record<string, unknown>;
 

@@ -19,7 +19,7 @@ import {
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
 import { leasedBmcLocks } from './lock.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
 
 let sim: Simulator;
 let files: Awaited<ReturnType<typeof serveIso>>;

@@ -11,8 +11,9 @@ import { QUIRKS, startSimulator, type BmcSpec, type QuirkId, type SimulatedBmc, 
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
 import { RedfishDriver } from './redfish/driver.ts';
-import { SIM_REDFISH, serveIso } from './testing/peers.ts';
-import { failure } from './testing/expect-failure.ts';
+import { SIM_REDFISH, serveIso } from '../../test/bmc-peers.ts';
+import { failure } from '../../test/expect-failure.ts';
+import { waitFor } from '../../test/wait.ts';
 
 interface Ctx {
   d: RedfishDriver;
@@ -62,11 +63,7 @@ async function flash({ d, bmc, files }: Ctx, name: string): Promise<string[]> {
 
 /** Polls a task until it shows `state` (the driver's readTask, as a resuming workflow would). */
 async function waitForState(d: RedfishDriver, uri: string, state: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while ((await d.firmware.readTask(uri)).state !== state) {
-    if (Date.now() > deadline) throw new Error(`task ${uri} never reached ${state}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(`task ${uri} in state ${state}`, async () => (await d.firmware.readTask(uri)).state === state, { timeoutMs: 10_000, intervalMs: 50 });
 }
 
 const CASES: QuirkCase[] = [

@@ -11,8 +11,8 @@ import type { HardwareRaidVolume } from '../../domain/baremetalhost.schema.ts';
 import { startSimulator, type SimulatedBmc, type Simulator } from '../../sim/index.ts';
 import type { BmcDriver, RaidApplyResult, RaidOps } from './driver.ts';
 import { createBmcDriver } from './factory.ts';
-import { failure } from './testing/expect-failure.ts';
-import { SIM_REDFISH } from './testing/peers.ts';
+import { failure } from '../../test/expect-failure.ts';
+import { SIM_REDFISH } from '../../test/bmc-peers.ts';
 
 type Driver = BmcDriver & { raid: RaidOps };
 

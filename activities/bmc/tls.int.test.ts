@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCert, makeCa } from '../../stack/pki.ts';
 import type { BmcError } from './errors.ts';
 import { createBmcDriver } from './factory.ts';
-import { basicResources, startFakeRedfish, type FakeRedfish } from './testing/fake-redfish.ts';
+import { basicResources, startFakeRedfish, type FakeRedfish } from '../../test/fakes/redfish-server.ts';
 
 let fake: FakeRedfish;
 let caPem: string;

@@ -9,7 +9,6 @@
  * there must be refused by the webhook with our message; what the schema refuses first is allowed only
  * for cases that say why (v0.14 fields the installed v0.13 CRD lacks, Kubernetes' own name rules).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,7 @@ import { RULES, type RuleId } from './rules.ts';
 import { makeLocalWebhookCertificates } from './local-certs.ts';
 import { registerAdmissionWebhook, unregisterAdmissionWebhook, WEBHOOK_NAME } from './register.ts';
 import { startAdmissionServer, VALIDATE_BAREMETALHOST_PATH, type AdmissionServer } from './server.ts';
+import { kubectlOutcome } from '../../test/kubectl.ts';
 import { waitFor } from '../../test/wait.ts';
 
 const stack = inject('stack');
@@ -33,24 +33,8 @@ const CONFIGURATION = `tempered-admission-test-${token}`;
 const DENIED = `admission webhook "${WEBHOOK_NAME}" denied the request`;
 const SAMPLES = new URL('../../test/fixtures/metal3/samples/', import.meta.url);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kubectl(args: string[], input?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(stack.kube.kubectl, ['--kubeconfig', stack.kube.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
+/** The stack's kubectl as the admin; resolves with how it ended, a refusal included. */
+const kubectl = (args: string[], input?: string) => kubectlOutcome(stack.kube, args, input);
 
 async function kubectlOk(args: string[], input?: string): Promise<string> {
   const result = await kubectl(args, input);

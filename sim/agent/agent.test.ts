@@ -17,7 +17,7 @@ import {
 } from '../../test/fixtures/disk-images.ts';
 import { type SimulatedBmc, type Simulator, readConfigDrive, startSimulator } from '../index.ts';
 import { readPartitionTable } from '../partitions.ts';
-import { type FileServer, bootDisk, bootIso, resetHost, startFileServer, until } from '../testing.ts';
+import { type FileServer, bootDisk, bootIso, resetHost, startFileServer, until } from '../../test/sim.ts';
 
 const MIB = 1024 * 1024;
 const TOKEN = 'Xk3-pregenerated-token-of-forty-three-chars';

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createClusterJoinActivities, type VerifyJoinInput } from '../../activities/cluster-join.ts';
 import { unique } from '../support.ts';
 import { waitFor } from '../wait.ts';
+import { applyAll, bootstrapRef, infrastructureRef, JOIN_CONFIGURATION, kubectlJson, qcow2Image, workloadClusterObjects } from './fixtures.ts';
 import { CredentialStore, HostOs } from '../../sim/os/host-os.ts';
 import type { ConfigDriveFiles } from '../../sim/os/index.ts';
 import { kubectlClient } from '../../stack/kube.ts';
@@ -54,17 +55,11 @@ afterAll(async () => {
   if (workloadDir) rmSync(workloadDir, { recursive: true, force: true });
 });
 
-const getJson = async <T>(args: string[]): Promise<T> =>
-  JSON.parse(await management.kubectlRun([...args, '-o', 'json'])) as T;
+const getJson = kubectlJson(management);
 
 /** The KubeadmConfigTemplate spec the fixtures were captured with (test/fixtures/cabpk/SOURCE.md). */
 const KUBEADM_CONFIG_SPEC = {
-  joinConfiguration: {
-    nodeRegistration: {
-      name: '{{ ds.meta_data.name }}',
-      kubeletExtraArgs: [{ name: 'node-labels', value: 'metal3.io/uuid={{ ds.meta_data.uuid }}' }],
-    },
-  },
+  joinConfiguration: JOIN_CONFIGURATION,
   preKubeadmCommands: ["hostnamectl set-hostname {{ ds.meta_data['local_hostname'] }}"],
   files: [{ path: '/etc/motd', content: 'hello {{ v1.local_hostname }}' }],
 };
@@ -88,7 +83,7 @@ describe('the Cluster API controllers on the stack', () => {
           clusterName: 'no-such-cluster',
           version,
           bootstrap: { dataSecretName: 'none' },
-          infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'Metal3Machine', name },
+          infrastructureRef: infrastructureRef('Metal3Machine', name),
         },
       });
     // The defaulting webhook prefixes the version with 'v', then the validating webhook refuses it.
@@ -150,25 +145,8 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
   };
 
   beforeAll(async () => {
-    const { endpoint, controlPlaneRef } = workload;
-    const objects = [
-      {
-        apiVersion: 'cluster.x-k8s.io/v1beta2',
-        kind: 'Cluster',
-        metadata: { name: CLUSTER, namespace: NS },
-        spec: {
-          clusterNetwork: { services: { cidrBlocks: ['10.96.0.0/12'] }, pods: { cidrBlocks: ['192.168.0.0/18'] } },
-          controlPlaneEndpoint: endpoint,
-          controlPlaneRef,
-          infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'Metal3Cluster', name: CLUSTER },
-        },
-      },
-      {
-        apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
-        kind: 'Metal3Cluster',
-        metadata: { name: CLUSTER, namespace: NS },
-        spec: { controlPlaneEndpoint: endpoint, cloudProviderEnabled: false },
-      },
+    await applyAll(management, [
+      ...workloadClusterObjects(NS, CLUSTER, workload),
       {
         apiVersion: 'bootstrap.cluster.x-k8s.io/v1beta2',
         kind: 'KubeadmConfig',
@@ -179,14 +157,7 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
         apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
         kind: 'Metal3Machine',
         metadata: { name: 'worker', namespace: NS },
-        spec: {
-          image: {
-            url: 'http://127.0.0.1:1/node.qcow2',
-            checksum: 'http://127.0.0.1:1/node.qcow2.sha256sum',
-            checksumType: 'sha256',
-            diskFormat: 'qcow2',
-          },
-        },
+        spec: { image: qcow2Image('http://127.0.0.1:1/node.qcow2', 'http://127.0.0.1:1/node.qcow2.sha256sum') },
       },
       {
         apiVersion: 'cluster.x-k8s.io/v1beta2',
@@ -195,12 +166,11 @@ describe('a worker joins the workload cluster with the real CABPK output', () =>
         spec: {
           clusterName: CLUSTER,
           version: workload.version,
-          bootstrap: { configRef: { apiGroup: 'bootstrap.cluster.x-k8s.io', kind: 'KubeadmConfig', name: 'worker' } },
-          infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'Metal3Machine', name: 'worker' },
+          bootstrap: { configRef: bootstrapRef('KubeadmConfig', 'worker') },
+          infrastructureRef: infrastructureRef('Metal3Machine', 'worker'),
         },
       },
-    ];
-    await management.kubectlRun(['apply', '-f', '-'], objects.map((o) => JSON.stringify(o)).join('\n'));
+    ]);
   });
 
   it('CAPI takes the stack-run control plane as initialized', async () => {

@@ -34,6 +34,7 @@ import { startTestEngine, watchHosts } from '../engine-fixture.ts';
 import { makeRawImage, toQcow2 } from '../fixtures/disk-images.ts';
 import { leakedSecrets, textOf } from '../secret-scan.ts';
 import { waitFor } from '../wait.ts';
+import { applyAll, bootstrapRef, infrastructureRef, JOIN_CONFIGURATION, kubectlJson, qcow2Image, workloadClusterObjects } from './fixtures.ts';
 
 const stack = inject('stack');
 const management = kubectlClient(stack.kube.kubectl, stack.kube.kubeconfig);
@@ -137,10 +138,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const getJson = async <T>(args: string[]): Promise<T> =>
-  JSON.parse(await management.kubectlRun([...args, '-o', 'json'])) as T;
-const apply = (list: object[]) =>
-  management.kubectlRun(['apply', '-f', '-'], list.map((o) => JSON.stringify(o)).join('\n'));
+const getJson = kubectlJson(management);
+const apply = (list: object[]) => applyAll(management, list);
 const host = async (name: string): Promise<Bmh> =>
   (await objects.getNamespacedCustomObject({ ...bmhApi, name })) as Bmh;
 const hosts = async (): Promise<Bmh[]> =>
@@ -159,14 +158,7 @@ const detail = async () =>
   )}`;
 
 /** The KubeadmConfigTemplate of a Metal3 worker: the Node named after the host, labelled with its UID. */
-const KUBEADM_CONFIG_SPEC = {
-  joinConfiguration: {
-    nodeRegistration: {
-      name: '{{ ds.meta_data.name }}',
-      kubeletExtraArgs: [{ name: 'node-labels', value: 'metal3.io/uuid={{ ds.meta_data.uuid }}' }],
-    },
-  },
-};
+const KUBEADM_CONFIG_SPEC = { joinConfiguration: JOIN_CONFIGURATION };
 
 describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real CAPI, CABPK and CAPM3', () => {
   it('the hosts register, are inspected and become available', async () => {
@@ -198,25 +190,8 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
   }, 700_000);
 
   it('3 Machines reach Running with a nodeRef; their Nodes were registered by the hosts and are Ready', async () => {
-    const { endpoint, controlPlaneRef } = workload;
     await apply([
-      {
-        apiVersion: 'cluster.x-k8s.io/v1beta2',
-        kind: 'Cluster',
-        metadata: { name: CLUSTER, namespace: NS },
-        spec: {
-          clusterNetwork: { services: { cidrBlocks: ['10.96.0.0/12'] }, pods: { cidrBlocks: ['192.168.0.0/18'] } },
-          controlPlaneEndpoint: endpoint,
-          controlPlaneRef,
-          infrastructureRef: { apiGroup: 'infrastructure.cluster.x-k8s.io', kind: 'Metal3Cluster', name: CLUSTER },
-        },
-      },
-      {
-        apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
-        kind: 'Metal3Cluster',
-        metadata: { name: CLUSTER, namespace: NS },
-        spec: { controlPlaneEndpoint: endpoint, cloudProviderEnabled: false },
-      },
+      ...workloadClusterObjects(NS, CLUSTER, workload),
       {
         apiVersion: 'bootstrap.cluster.x-k8s.io/v1beta2',
         kind: 'KubeadmConfigTemplate',
@@ -228,16 +203,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
         kind: 'Metal3MachineTemplate',
         metadata: { name: 'workers', namespace: NS },
         spec: {
-          template: {
-            spec: {
-              image: {
-                url: images.url('/node.qcow2'),
-                checksum: images.url('/SHA256SUMS'),
-                checksumType: 'sha256',
-                diskFormat: 'qcow2',
-              },
-            },
-          },
+          template: { spec: { image: qcow2Image(images.url('/node.qcow2'), images.url('/SHA256SUMS')) } },
         },
       },
       {
@@ -251,14 +217,8 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
             spec: {
               clusterName: CLUSTER,
               version: workload.version,
-              bootstrap: {
-                configRef: { apiGroup: 'bootstrap.cluster.x-k8s.io', kind: 'KubeadmConfigTemplate', name: 'workers' },
-              },
-              infrastructureRef: {
-                apiGroup: 'infrastructure.cluster.x-k8s.io',
-                kind: 'Metal3MachineTemplate',
-                name: 'workers',
-              },
+              bootstrap: { configRef: bootstrapRef('KubeadmConfigTemplate', 'workers') },
+              infrastructureRef: infrastructureRef('Metal3MachineTemplate', 'workers'),
             },
           },
         },

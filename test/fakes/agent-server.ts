@@ -129,6 +129,7 @@ export async function startFakeAgent(options: { token: string | ((token: string)
     commands.push(command);
     const wait = url.searchParams.get('wait') === 'true';
     if (wait) {
+      // IPA's `wait=true`: answer when the command ends (a poll of the fake's own clock-driven state, not a test wait).
       while (command.command_status === 'RUNNING') {
         await new Promise((r) => setTimeout(r, 10));
         refresh();

@@ -28,6 +28,7 @@ export function fakeClusterJoin(): FakeClusterJoin {
         const next = answers.get(input.host.name)?.shift();
         if (next) return next;
         ctx.heartbeat();
+        // Polls for the answer the test gives (a heartbeating activity's pace, not a test wait).
         await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 100))]);
       }
     },

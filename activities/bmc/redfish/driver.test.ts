@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseBmcAddress, type RedfishBmcAddress } from '../../../domain/bmc-address.ts';
-import { basicResources, startFakeRedfish, type FakeRedfish, type FakeRedfishOptions, type Json } from '../testing/fake-redfish.ts';
+import { basicResources, startFakeRedfish, type FakeRedfish, type FakeRedfishOptions, type Json } from '../../../test/fakes/redfish-server.ts';
 import { RedfishDriver } from './driver.ts';
-import { failure } from '../testing/expect-failure.ts';
+import { failure } from '../../../test/expect-failure.ts';
 
 const SYS = '/redfish/v1/Systems/1';
 const RESET = `${SYS}/Actions/ComputerSystem.Reset`;

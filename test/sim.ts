@@ -5,8 +5,8 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import type { SimulatedBmc, Simulator } from './index.ts';
-import { waitFor } from '../test/wait.ts';
+import type { SimulatedBmc, Simulator } from '../sim/index.ts';
+import { waitFor } from './wait.ts';
 
 /** A response as tests look at it. */
 export interface ClientResponse {
@@ -150,8 +150,6 @@ export async function startFileServer(): Promise<FileServer> {
       }),
   };
 }
-
-export { sleep } from '../test/wait.ts';
 
 /** Polls `check` every 10 ms (the simulator's timings are tens of ms) until it holds; throws after `timeoutMs`. */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {

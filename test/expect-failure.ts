@@ -1,5 +1,5 @@
 /** Test helper: the BmcError a promise rejects with (fails the test when it resolves). */
-import type { BmcError } from '../errors.ts';
+import type { BmcError } from '../activities/bmc/errors.ts';
 
 export async function failure(p: Promise<unknown>): Promise<BmcError> {
   try {

@@ -5,10 +5,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { IpmiSim } from '../../../stack/ipmi.ts';
-import type { SushyEmulator } from '../../../stack/sushy.ts';
-import type { SimulatedBmc } from '../../../sim/index.ts';
-import type { BmcDriverOptions } from '../factory.ts';
+import type { IpmiSim } from '../stack/ipmi.ts';
+import type { SushyEmulator } from '../stack/sushy.ts';
+import type { SimulatedBmc } from '../sim/index.ts';
+import type { BmcDriverOptions } from '../activities/bmc/factory.ts';
 
 export type SideEffect = 'power-on' | 'power-off' | 'boot-cd' | 'media-insert' | 'media-eject';
 
