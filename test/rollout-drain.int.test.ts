@@ -39,7 +39,8 @@ const RUN = Date.now().toString(36);
 const NS = `drain-${RUN}`;
 const PASSWORD = `Drain-${RUN}-pw`;
 const CLUSTER = 'w1';
-const DRAIN_TIMEOUT_SECONDS = 20;
+/** Longer than the drain heartbeat takes to show in Temporal (throttled to 80% of its 30 s timeout). */
+const DRAIN_TIMEOUT_SECONDS = 75;
 const HOSTS = ['h0', 'h1', 'h2'] as const;
 const APPS = 'apps';
 
@@ -355,6 +356,7 @@ describe('a rollout over hosts whose Nodes joined a workload cluster', () => {
     expect(drained.left).toEqual(['agent-h0']);
 
     const done = await rolloutIn('drained', ['Completed', 'Paused', 'Failed']);
+    for (const h of done.status?.hosts ?? []) process.stderr.write(`[rollout-drain.int] ${h.name} ${h.state}: ${h.message}\n`);
     expect(done.status).toMatchObject({ phase: 'Completed', updated: 2, failed: 0 });
     const h0 = done.status?.hosts?.find((h) => h.name === 'h0');
     expect(h0?.state).toBe('Updated');
@@ -407,6 +409,7 @@ describe('a rollout over hosts whose Nodes joined a workload cluster', () => {
     });
     await waitFor('h2 cordoned', async () => (await nodeOf('h2')).spec?.unschedulable === true, { timeoutMs: 120_000, intervalMs: 100 });
     const paused = await rolloutIn('blocked', ['Paused', 'Completed', 'Failed']);
+    for (const h of paused.status?.hosts ?? []) process.stderr.write(`[rollout-drain.int] ${h.name} ${h.state}: ${h.message}\n`);
     expect(paused.status?.phase).toBe('Paused');
     const h2 = paused.status?.hosts?.find((h) => h.name === 'h2');
     expect(h2?.state).toBe('Failed');
