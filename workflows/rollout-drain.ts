@@ -191,11 +191,12 @@ export class RolloutDrain {
   private async release(drain: RolloutDrainState, reply: RolloutReply): Promise<void> {
     const desired = this.host.desired();
     let answer: RolloutReply;
+    let event: HostEvent;
     if (reply.outcome === 'failed') {
       // Like a failed `kubectl drain`-then-maintenance: the Node stays cordoned for a person (or the retry) to see.
       const kept = drain.cordonedByUs ? `; Node ${drain.node} stays cordoned (${drain.owner})` : '';
       answer = { ...reply, message: `${reply.message} (${drain.summary}${kept})` };
-      this.host.record([{ type: 'Warning', reason: 'NodeLeftCordoned', message: `${drain.summary}; the update failed${kept}` }]);
+      event = { type: 'Warning', reason: 'NodeLeftCordoned', message: `${drain.summary}; the update failed${kept}` };
     } else {
       const wait = this.waitsForReady(drain);
       const result = await releaseNode({
@@ -209,14 +210,14 @@ export class RolloutDrain {
       const steps = `${drain.summary}; ${result.message}`;
       if (result.outcome === 'notReady' && reply.outcome === 'updated') {
         answer = { ...reply, outcome: 'failed', message: `NodeNotReadyAfterServicing: ${reply.message} (${steps})` };
-        this.host.record([{ type: 'Warning', reason: 'NodeNotReady', message: result.message }]);
+        event = { type: 'Warning', reason: 'NodeNotReady', message: result.message };
       } else {
         answer = { ...reply, message: `${reply.message} (${steps})` };
-        const reason = result.outcome === 'uncordoned' ? 'NodeUncordoned' : 'NodeReleased';
-        this.host.record([{ type: 'Normal', reason, message: result.message }]);
+        event = { type: 'Normal', reason: result.outcome === 'uncordoned' ? 'NodeUncordoned' : 'NodeReleased', message: result.message };
       }
     }
     if (this.host.state().rolloutDrain?.replyTo === drain.replyTo) this.set(undefined);
+    this.host.record([event]);
     this.host.send(drain.replyTo, answer);
   }
 }
