@@ -52,11 +52,11 @@ const CAPM3_GROUP = 'infrastructure.cluster.x-k8s.io';
 const CAPI_GROUP = 'cluster.x-k8s.io';
 
 /** A step of the chain that is not there (yet): retried until the deadline, reported as unreachable. */
-class ChainError extends Error {
+export class ChainError extends Error {
   override readonly name = 'ChainError';
 }
 /** The consumer itself is gone: the host was released. */
-class ConsumerGone extends Error {
+export class ConsumerGone extends Error {
   override readonly name = 'ConsumerGone';
 }
 
@@ -85,72 +85,85 @@ function nodeView(node: k8s.V1Node): NodeView {
   };
 }
 
+/** The management cluster's clients the chain is read with. */
+export interface ManagementClients {
+  objects: k8s.CustomObjectsApi;
+  core: k8s.CoreV1Api;
+}
+
+/**
+ * consumerRef → Metal3Machine → Machine → Cluster → the `<cluster>-kubeconfig` Secret's value (never to be
+ * returned to a workflow, logged or heartbeated). Throws ConsumerGone when the consumer no longer exists and
+ * ChainError when a later step is missing or unreadable. Shared by the join check and the rollout's drain.
+ */
+export async function workloadKubeconfig(
+  { objects, core }: ManagementClients,
+  input: { host: { namespace: string }; consumer: VerifyJoinInput['consumer'] },
+): Promise<{ cluster: string; kubeconfig: string }> {
+  const namespace = input.consumer.namespace ?? input.host.namespace;
+  const [group, version = 'v1beta2'] = input.consumer.apiVersion.split('/');
+  const ref = `${input.consumer.kind} ${namespace}/${input.consumer.name}`;
+  let m3m: { metadata?: { ownerReferences?: { apiVersion: string; kind: string; name: string }[] } };
+  try {
+    m3m = (await objects.getNamespacedCustomObject({
+      group: group ?? CAPM3_GROUP,
+      version,
+      namespace,
+      plural: 'metal3machines',
+      name: input.consumer.name,
+    })) as typeof m3m;
+  } catch (err) {
+    if (statusCode(err) === 404) throw new ConsumerGone(`${ref} no longer exists`);
+    throw new ChainError(`reading ${ref}: ${(err as Error).message}`);
+  }
+  const owner = m3m.metadata?.ownerReferences?.find(
+    (o) => o.kind === 'Machine' && o.apiVersion.startsWith(`${CAPI_GROUP}/`),
+  );
+  if (!owner) throw new ChainError(`${ref} has no Machine owner yet`);
+  let machine: { spec?: { clusterName?: string } };
+  try {
+    machine = (await objects.getNamespacedCustomObject({
+      group: CAPI_GROUP,
+      version: 'v1beta2',
+      namespace,
+      plural: 'machines',
+      name: owner.name,
+    })) as typeof machine;
+  } catch (err) {
+    throw new ChainError(`reading Machine ${namespace}/${owner.name}: ${(err as Error).message}`);
+  }
+  const cluster = machine.spec?.clusterName;
+  if (!cluster) throw new ChainError(`Machine ${namespace}/${owner.name} names no cluster`);
+  try {
+    await objects.getNamespacedCustomObject({
+      group: CAPI_GROUP,
+      version: 'v1beta2',
+      namespace,
+      plural: 'clusters',
+      name: cluster,
+    });
+  } catch (err) {
+    throw new ChainError(`reading Cluster ${namespace}/${cluster}: ${(err as Error).message}`);
+  }
+  const secretName = `${cluster}-kubeconfig`;
+  let secret: k8s.V1Secret;
+  try {
+    secret = await core.readNamespacedSecret({ namespace, name: secretName });
+  } catch (err) {
+    throw new ChainError(
+      statusCode(err) === 404
+        ? `Secret ${namespace}/${secretName} does not exist`
+        : `reading Secret ${namespace}/${secretName}: ${(err as Error).message}`,
+    );
+  }
+  const value = secret.data?.value;
+  if (!value) throw new ChainError(`Secret ${namespace}/${secretName} has no 'value' key`);
+  return { cluster: `${namespace}/${cluster}`, kubeconfig: Buffer.from(value, 'base64').toString('utf8') };
+}
+
 export function createClusterJoinActivities(deps: ClusterJoinDeps): ClusterJoinActivities {
   const objects = deps.kubeconfig.makeApiClient(k8s.CustomObjectsApi);
   const core = deps.kubeconfig.makeApiClient(k8s.CoreV1Api);
-
-  /** consumerRef → Metal3Machine → Machine → Cluster → the kubeconfig Secret's value. */
-  async function workloadKubeconfig(input: VerifyJoinInput): Promise<{ cluster: string; kubeconfig: string }> {
-    const namespace = input.consumer.namespace ?? input.host.namespace;
-    const [group, version = 'v1beta2'] = input.consumer.apiVersion.split('/');
-    const ref = `${input.consumer.kind} ${namespace}/${input.consumer.name}`;
-    let m3m: { metadata?: { ownerReferences?: { apiVersion: string; kind: string; name: string }[] } };
-    try {
-      m3m = (await objects.getNamespacedCustomObject({
-        group: group ?? CAPM3_GROUP,
-        version,
-        namespace,
-        plural: 'metal3machines',
-        name: input.consumer.name,
-      })) as typeof m3m;
-    } catch (err) {
-      if (statusCode(err) === 404) throw new ConsumerGone(`${ref} no longer exists`);
-      throw new ChainError(`reading ${ref}: ${(err as Error).message}`);
-    }
-    const owner = m3m.metadata?.ownerReferences?.find(
-      (o) => o.kind === 'Machine' && o.apiVersion.startsWith(`${CAPI_GROUP}/`),
-    );
-    if (!owner) throw new ChainError(`${ref} has no Machine owner yet`);
-    let machine: { spec?: { clusterName?: string } };
-    try {
-      machine = (await objects.getNamespacedCustomObject({
-        group: CAPI_GROUP,
-        version: 'v1beta2',
-        namespace,
-        plural: 'machines',
-        name: owner.name,
-      })) as typeof machine;
-    } catch (err) {
-      throw new ChainError(`reading Machine ${namespace}/${owner.name}: ${(err as Error).message}`);
-    }
-    const cluster = machine.spec?.clusterName;
-    if (!cluster) throw new ChainError(`Machine ${namespace}/${owner.name} names no cluster`);
-    try {
-      await objects.getNamespacedCustomObject({
-        group: CAPI_GROUP,
-        version: 'v1beta2',
-        namespace,
-        plural: 'clusters',
-        name: cluster,
-      });
-    } catch (err) {
-      throw new ChainError(`reading Cluster ${namespace}/${cluster}: ${(err as Error).message}`);
-    }
-    const secretName = `${cluster}-kubeconfig`;
-    let secret: k8s.V1Secret;
-    try {
-      secret = await core.readNamespacedSecret({ namespace, name: secretName });
-    } catch (err) {
-      throw new ChainError(
-        statusCode(err) === 404
-          ? `Secret ${namespace}/${secretName} does not exist`
-          : `reading Secret ${namespace}/${secretName}: ${(err as Error).message}`,
-      );
-    }
-    const value = secret.data?.value;
-    if (!value) throw new ChainError(`Secret ${namespace}/${secretName} has no 'value' key`);
-    return { cluster: `${namespace}/${cluster}`, kubeconfig: Buffer.from(value, 'base64').toString('utf8') };
-  }
 
   return {
     async verifyNodeJoin(input) {
@@ -183,7 +196,7 @@ export function createClusterJoinActivities(deps: ClusterJoinDeps): ClusterJoinA
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
           try {
             if (!workload) {
-              const found = await workloadKubeconfig(input);
+              const found = await workloadKubeconfig({ objects, core }, input);
               cluster = found.cluster;
               const config = new k8s.KubeConfig();
               config.loadFromString(found.kubeconfig);

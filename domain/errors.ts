@@ -73,6 +73,12 @@ export const ERROR_CODES = {
   // Operations
   OperationAborted: { retryable: false, summary: 'the operation was aborted by an operator' },
   OperationTimedOut: { retryable: false, summary: 'the operation did not finish within its time limit' },
+  // A firmware rollout's drain of a joined host's Node (workload cluster)
+  NodeDrainTimedOut: {
+    retryable: false,
+    summary: "the host's Node was not drained in time (a PodDisruptionBudget refused, pods stuck terminating)",
+  },
+  NodeNotReadyAfterServicing: { retryable: false, summary: "the host's Node was not Ready again in time after servicing" },
   InternalError: { retryable: false, summary: 'an unexpected failure inside Tempered (a bug: the message names it)' },
   // Spec and Kubernetes
   SpecInvalid: { retryable: false, summary: 'the BareMetalHost spec is invalid' },

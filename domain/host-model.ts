@@ -8,6 +8,7 @@
 import type { ErrorCode, Metal3ErrorType } from './errors.ts';
 import type { OperationalStatus } from './host-state.ts';
 import type { SettingSchema } from './firmware-schema.schema.ts';
+import type { RolloutDrainState } from './drain.ts';
 import type { RolloutStatus } from './firmware-rollout.ts';
 import type { NodeJoinState } from './node-join.ts';
 
@@ -248,6 +249,8 @@ export interface HostState {
   rollout?: RolloutRequest;
   /** Whether a host CAPM3 provisioned became a Ready Node of its workload cluster (domain/node-join.ts). */
   nodeJoin?: NodeJoinState;
+  /** A rollout's drain of the host's Node, until the Node is released after servicing (domain/drain.ts). */
+  rolloutDrain?: RolloutDrainState;
 }
 
 /** A Kubernetes Event the bridge emits for the host (BMO's reasons). */

@@ -142,11 +142,14 @@ export async function startWorkloadCluster(options: WorkloadClusterOptions): Pro
 /**
  * The workload cluster's kube-controller-manager, with the controllers a cluster of joining and leaving nodes
  * needs: node lifecycle (a Node whose kubelet stops heartbeating goes NotReady/Unknown and gets the
- * unreachable taints), garbage collection (a deleted Node's Lease goes with it), namespaces, and the
- * bootstrap-token signer and cleaner (cluster-info is signed for each token, as kubeadm join checks).
+ * unreachable taints), garbage collection (a deleted Node's Lease goes with it), namespaces, the
+ * bootstrap-token signer and cleaner (cluster-info is signed for each token, as kubeadm join checks), and the
+ * disruption controller (a PodDisruptionBudget's allowed disruptions, which the Eviction API obeys when a Node
+ * is drained).
  */
 const CONTROLLERS = [
   'node-lifecycle-controller',
+  'disruption-controller',
   'garbage-collector-controller',
   'namespace-controller',
   'bootstrap-signer-controller',

@@ -61,6 +61,8 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape
   TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA: z.enum(['exempt', 'count']).default('exempt'),
   /** How long a CAPM3 host's Node may take to be Ready before the host shows a warning (hosts started from now). */
   TEMPERED_NODE_JOIN_TIMEOUT_SECONDS: positive().optional(),
+  /** How long a firmware rollout may take to drain a joined host's Node before the host fails (hosts started from now). */
+  TEMPERED_DRAIN_TIMEOUT_SECONDS: positive().optional(),
   POD_NAME: z.string().optional(),
   POD_NAMESPACE: z.string().optional(),
   /** Validating webhook: mounted certificate files (in a cluster)... */
@@ -172,7 +174,10 @@ export async function main(): Promise<void> {
     shutdownGraceMs: config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000,
     provisioningLimit: { limit: config.PROVISIONING_LIMIT, countVirtualMedia: config.TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA === 'count' },
     metrics,
-    ...(config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS ? { hostWorkflowConfig: { nodeJoinTimeoutSeconds: config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS } } : {}),
+    hostWorkflowConfig: {
+      ...(config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS ? { nodeJoinTimeoutSeconds: config.TEMPERED_NODE_JOIN_TIMEOUT_SECONDS } : {}),
+      ...(config.TEMPERED_DRAIN_TIMEOUT_SECONDS ? { drainTimeoutSeconds: config.TEMPERED_DRAIN_TIMEOUT_SECONDS } : {}),
+    },
     logger,
   });
   health.addReadinessCheck('temporal', temporalReadiness(connection));

@@ -19,6 +19,7 @@ import { buildConfigDrive, kubeSecretReader } from '../activities/images/config-
 import { createActivities } from '../activities/index.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
 import { createClusterJoinActivities } from '../activities/cluster-join.ts';
+import { createDrainActivities } from '../activities/drain.ts';
 import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { EncryptionEnvSchema, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
@@ -99,6 +100,7 @@ export async function main(): Promise<void> {
         observe: bmcCallMetrics(health.registry),
       }),
       ...createClusterJoinActivities({ kubeconfig }),
+      ...createDrainActivities({ kubeconfig }),
       ...createAgentActivities({
         keys: agentKeys,
         boot: { apiUrl: config.TEMPERED_AGENT_API_URL, ipaIsoUrl: config.TEMPERED_IPA_ISO_URL, preprovisioningImage: kubePreprovisioningImages(kubeconfig) },

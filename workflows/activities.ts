@@ -11,6 +11,7 @@ import { proxyActivities, proxyLocalActivities, sleep, type ActivityOptions, typ
 import type { AgentActivities, AgentTiming } from '../activities/agent/contract.ts';
 import type { BmcTarget, HostActivities } from '../activities/contract.ts';
 import type { ClusterJoinActivities, VerifyJoinInput, VerifyJoinResult } from '../activities/cluster-join.ts';
+import type { DrainActivities, DrainInput, DrainResult, ReleaseInput, ReleaseResult } from '../activities/drain.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { NON_RETRYABLE_CODES } from '../domain/errors.ts';
 import type { BridgeActivities } from '../domain/host-model.ts';
@@ -215,4 +216,39 @@ export function verifyNodeJoin(input: VerifyJoinInput): Promise<VerifyJoinResult
   type Executable = { executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<VerifyJoinResult> };
   const fn = clusterJoin.verifyNodeJoin as unknown as Executable;
   return fn.executeWithOptions({ ...clusterJoinOptions, summary }, [input]);
+}
+
+/**
+ * A firmware rollout's drain of a joined host's Node (activities/drain.ts): the default time a drain may take
+ * before the host fails in the rollout (Cluster API's `nodeDrainTimeout` has no default; kubectl waits
+ * forever: an unattended rollout must not), and how long the host's Node may take to be Ready again after
+ * servicing (a server's POST and boot; Ironic's deploy callback allows far more).
+ */
+export const DRAIN_TIMEOUTS = {
+  drainSeconds: 15 * 60,
+  readyAgainSeconds: 30 * 60,
+};
+
+/** Regular activities that wait on the workload cluster, heartbeating, with their deadlines across retries. */
+const drainOptions: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
+};
+
+const drain = proxyActivities<DrainActivities>(drainOptions);
+
+/** Cordons and drains a host's Node, with a summary the Temporal UI shows. */
+export function drainNode(input: DrainInput): Promise<DrainResult> {
+  const summary = `cordon and drain Node ${input.node} of ${input.host.namespace}/${input.host.name} (rollout ${input.owner})`;
+  type Executable = { executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<DrainResult> };
+  return (drain.drainNode as unknown as Executable).executeWithOptions({ ...drainOptions, summary }, [input]);
+}
+
+/** Waits for a host's Node to be Ready again and uncordons it, with a summary the Temporal UI shows. */
+export function releaseNode(input: ReleaseInput): Promise<ReleaseResult> {
+  const wait = input.waitReady ? 'wait for Node Ready again, then ' : '';
+  const summary = `${wait}uncordon Node ${input.node} of ${input.host.namespace}/${input.host.name} (rollout ${input.owner})`;
+  type Executable = { executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<ReleaseResult> };
+  return (drain.releaseNode as unknown as Executable).executeWithOptions({ ...drainOptions, summary }, [input]);
 }

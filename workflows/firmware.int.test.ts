@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RolloutStatus } from '../domain/firmware-rollout.ts';
 import type { FirmwareIntent, HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId, rolloutWorkflowId } from '../domain/names.ts';
+import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
+import { fakeDrain } from '../test/fakes/drain.ts';
 import { fakeHostActivities, type FakeHostActivities } from '../test/fakes/host-activities.ts';
 import { recordHistories } from '../test/replay-record.ts';
 import { waitFor } from '../test/wait.ts';
@@ -35,6 +37,8 @@ let nativeConnection: NativeConnection;
 let workers: Worker[] = [];
 let running: Promise<unknown>;
 const fake: FakeHostActivities = fakeHostActivities();
+const join = fakeClusterJoin();
+const drain = fakeDrain((host) => fake.bmc(address(host)).power);
 const publications = new Map<string, StatusPublication[]>();
 const rolloutStatuses = new Map<string, RolloutStatus[]>();
 
@@ -44,7 +48,7 @@ beforeAll(async () => {
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
   workers = [
-    await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE, workflowBundle: bundle, activities: fake }),
+    await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE, workflowBundle: bundle, activities: { ...fake, ...join, ...drain } }),
     await Worker.create({
       connection: nativeConnection,
       namespace: stack.temporal.namespace,
@@ -237,6 +241,36 @@ describe('a rollout over host workflows, through messages only', () => {
       const last = lastState('mixed-provisioned');
       return last?.provisioningState === 'provisioned' && last.poweredOn === true && last.operationalStatus === 'OK';
     });
+  });
+
+  it('a provisioned host whose Node joined: drained before its power-off, released once back on, the steps in its result', async () => {
+    const name = 'drained-0';
+    const consumerRef = { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind: 'Metal3Machine', name: 'm3m-d0', namespace: RUN };
+    const spec = { online: true, image: { url: ISO, format: 'live-iso' as const }, consumerRef };
+    join.answer(name, { outcome: 'joined', node: 'w-0', readyAt: '2026-12-02T10:00:00.000Z', cluster: `${RUN}/c1` });
+    const host = await startHost(name, desiredFor(name, spec));
+    await until('joined', () => lastState(name)?.nodeJoin?.status === 'joined' && lastState(name)?.poweredOn === true);
+    const handle = await startRollout('drain', [name], { canary: 0, waves: [100], maxUnavailable: 1 });
+    const final = await handle.result();
+    expect(final).toMatchObject({ phase: 'Completed', updated: 1 });
+    expect(final.hosts[0]?.message).toBe(
+      'updated: bios 2.1.0 (servicing) (Node w-0 cordoned and drained: 1 pod evicted, 1 DaemonSet or mirror pod kept; Node w-0 Ready again and uncordoned)',
+    );
+    const calls = drain.calls.filter((c) => c.input.host.name === name);
+    // Drained while the host was on (before servicing powered it off); released once it was back on, waiting for a new boot.
+    expect(calls.map((c) => [c.activity, c.poweredOn])).toEqual([
+      ['drainNode', true],
+      ['releaseNode', true],
+    ]);
+    expect(calls[0]?.input).toMatchObject({ node: 'w-0', owner: `${RUN}/drain`, consumer: { name: 'm3m-d0' } });
+    expect(calls[1]?.input).toMatchObject({ waitReady: { bootId: 'boot-1' } });
+    expect(fake.bmc(address(name)).flashes).toEqual({ [BIOS.url]: 1 });
+    const events = published(name).flatMap((p) => p.events).map((e) => e.reason);
+    expect(events.indexOf('NodeDrained')).toBeLessThan(events.indexOf('NodeUncordoned'));
+    expect(lastState(name)?.rolloutDrain).toBeUndefined();
+    await host.signal(syncHost, desiredFor(name, { online: true }, undefined, { deleting: true }));
+    await host.result();
+    await recordHistories(client, bundle, host, 'firmware-rollout-drain');
   });
 
   it('abort: the host in flight finishes its flash, the others are never started, every host reported', async () => {

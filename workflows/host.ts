@@ -67,7 +67,7 @@ import type {
 } from '../domain/host-model.ts';
 import { OPERATION_DURATION_METRIC, operationWorkflowId } from '../domain/names.ts';
 import { DEFAULT_NODE_JOIN_TIMEOUT_SECONDS } from '../domain/node-join.ts';
-import { bmcCall, bridgeOn } from './activities.ts';
+import { DRAIN_TIMEOUTS, bmcCall, bridgeOn } from './activities.ts';
 import { workflowNow, workflowRandom } from './clock.ts';
 import { hostFailureOf, type HostFailure } from './failures.ts';
 import { hostAgent } from './host-agent.ts';
@@ -85,6 +85,7 @@ import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
 import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
+import { RolloutDrain } from './rollout-drain.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
@@ -94,6 +95,8 @@ export interface HostWorkflowConfig extends LifecycleConfig {
   maxHistoryEvents: number;
   /** How long the join check waits for a CAPM3 host's Node to be Ready before it shows a warning. */
   nodeJoinTimeoutSeconds: number;
+  /** How long a firmware rollout may take to drain a joined host's Node before the host fails in it. */
+  drainTimeoutSeconds: number;
 }
 
 export interface HostWorkflowInput {
@@ -107,6 +110,7 @@ const DEFAULT_CONFIG: HostWorkflowConfig = {
   ...DEFAULT_LIFECYCLE_CONFIG,
   maxHistoryEvents: 2000,
   nodeJoinTimeoutSeconds: DEFAULT_NODE_JOIN_TIMEOUT_SECONDS,
+  drainTimeoutSeconds: DRAIN_TIMEOUTS.drainSeconds,
 };
 
 /** Time limits of the operation children (Ironic: deploy callback up to 30-80 min, power 60-120 s). */
@@ -199,6 +203,22 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   /** The bridge's answer to the slot claim in flight. */
   let claimAnswer: PublishResult | undefined;
   let running: { scope: CancellationScope; abortReason?: string } | undefined;
+  // A rollout's cordon and drain of a joined host's Node (patch 'rollout-drain', taken when first needed).
+  const drain = new RolloutDrain(
+    {
+      state: () => state,
+      desired: () => desired,
+      setState: (next) => {
+        state = next;
+      },
+      record: (drainEvents) => {
+        events.push(...drainEvents);
+        publish();
+      },
+      send: (to, answer) => replies.push({ to, reply: answer }),
+    },
+    { drainSeconds: config.drainTimeoutSeconds, readyAgainSeconds: DRAIN_TIMEOUTS.readyAgainSeconds },
+  );
 
   const pending = () => {
     const p = {
@@ -218,7 +238,10 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const appliedUpdates = state.firmware?.appliedUpdates;
     firmwareData = { reading, flashed, ...(appliedUpdates ? { appliedUpdates } : {}) };
   };
-  const reply = (to: string, answer: RolloutReply) => replies.push({ to, reply: answer });
+  // An answer to a rollout whose drain is under way waits for the Node's release (workflows/rollout-drain.ts).
+  const reply = (to: string, answer: RolloutReply) => {
+    if (!drain.hold(to, answer)) replies.push({ to, reply: answer });
+  };
   const answerOf = (request: RolloutRequest, outcome: RolloutReply['outcome'], message: string, versions?: RolloutReply['versions']): RolloutReply => ({
     host: { namespace: desired.ref.namespace, name: desired.ref.name },
     attempt: request.attempt,
@@ -385,6 +408,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     config.nodeJoinTimeoutSeconds,
   );
   if (v6) void joinCheck.run();
+  void drain.run();
 
   // A new workflow for a host that already has a history elsewhere: the status annotation (pivot, BMO's
   // way) or the object's own status (this engine's history was lost) seeds the state.
@@ -673,6 +697,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
           await execute({ kind: 'wait', why: 'steady', reason: 'the deploy agent is not available to this workflow run', notice: 'ProvisioningWaiting' }, now);
           break;
         }
+        if (drain.wants(step) && !(await drain.before())) break;
         await runOperation(step.request);
         break;
       case 'checkPower': {
