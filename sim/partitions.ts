@@ -379,6 +379,48 @@ export async function createGptPartitions(
   return out;
 }
 
+/**
+ * Adds a partition at [startBytes, endBytes) to a disk's GPT, in its first free entry (`sgdisk -n 0:start:end
+ * -t 0:<type> -c 0:<name>`). Fails when the range overlaps a partition or leaves the usable area.
+ */
+export async function addGptPartitionAt(
+  path: string,
+  diskBytes: number,
+  range: { startBytes: number; endBytes: number; type: string; name: string },
+): Promise<Partition> {
+  const handle = await open(path, 'r+');
+  try {
+    const gpt = await readGpt(handle, diskBytes);
+    if (!gpt) throw new PartitionError(`Unable to find a valid GPT on ${path}`);
+    const { header, entries } = gpt;
+    const first = BigInt(range.startBytes / SECTOR);
+    const last = BigInt(range.endBytes / SECTOR) - 1n;
+    const overlaps = gptPartitions(header, entries).some(
+      (p) => BigInt(p.startBytes / SECTOR) <= last && BigInt((p.startBytes + p.sizeBytes) / SECTOR) - 1n >= first,
+    );
+    if (overlaps || first < header.firstUsable || last > header.lastUsable) {
+      throw new PartitionError(`Could not create partition on ${path}: ${range.startBytes}-${range.endBytes} is not free`);
+    }
+    const slot = Array.from({ length: header.entryCount }, (_, index) => index).find((index) =>
+      entries.subarray(index * header.entrySize, index * header.entrySize + 16).every((byte) => byte === 0),
+    );
+    if (slot === undefined) throw new PartitionError('Disk partitioning failed: the GPT has no free entry');
+    const entry = Buffer.alloc(header.entrySize);
+    guidToBytes(range.type).copy(entry, 0);
+    const uuid = randomUUID();
+    guidToBytes(uuid).copy(entry, 16);
+    entry.writeBigUInt64LE(first, 32);
+    entry.writeBigUInt64LE(last, 40);
+    entry.write(range.name.slice(0, 36), 56, 'utf16le');
+    const updated = Buffer.from(entries);
+    entry.copy(updated, slot * header.entrySize);
+    await writeGpt(handle, diskBytes, header, updated);
+    return { number: slot + 1, startBytes: range.startBytes, sizeBytes: range.endBytes - range.startBytes, type: range.type, uuid, name: range.name };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The MBR disk identifier (4 bytes at offset 440) as IPA's `hexdump -e '"0x%08x"'` prints it: `0x1a2b3c4d`. */
 export async function diskIdentifier(path: string): Promise<string> {
   const handle = await open(path, 'r');

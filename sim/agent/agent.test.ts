@@ -748,14 +748,31 @@ describe('software RAID (raid.create_configuration, raid.delete_configuration)',
     }
     expect(sha256Of(bmc.disks()[0]!.path, 0, raw.sizeBytes)).not.toBe(raw.sha256);
 
+    // install_bootloader (UEFI) on an md root: an ESP on each holder before the RAID partition, mirrored as 'esp'.
+    const boot = await agent.run('image.install_bootloader', { root_uuid: '0x0', target_boot_mode: 'uefi' });
+    expect(boot.command_status).toBe('RUNNING');
+    expect((await agent.waitFor('install_bootloader')).command_status).toBe('SUCCEEDED');
+    const esp = bmc.mdDevices()[1];
+    expect(esp).toMatchObject({
+      name: '/dev/md1',
+      volumeName: 'esp',
+      level: '1',
+      dataOffsetBytes: 0,
+      members: [
+        { disk: '/dev/sdb', partition: '/dev/sdb2', startBytes: MIB, sizeBytes: 550 * MIB },
+        { disk: '/dev/sdc', partition: '/dev/sdc2', startBytes: MIB, sizeBytes: 550 * MIB },
+      ],
+    });
+    expect(execFileSync(tools.sgdisk, ['-i', '2', sdb!.path], { encoding: 'utf8' })).toMatch(/EFI system partition/i);
+
     // The next boot's inventory lists the md device among the disks.
     const before = ironic.inspections.length;
     await bootIso(bmc, deployIso);
     // The new ramdisk inspects, then looks up and serves commands again.
     await until(async () => ironic.inspections.length > before && (await fetch(`${sim.agentUrl}/${NODE}/v1/status`)).ok, 20_000);
     const disks = (ironic.inspections.at(-1)?.['inventory'] as { disks: { name: string; size: number }[] }).disks;
-    expect(disks.map((d) => d.name)).toEqual(['/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/md0']);
-    expect(disks.at(-1)?.size).toBe(md!.sizeBytes);
+    expect(disks.map((d) => d.name)).toEqual(['/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/md0', '/dev/md1']);
+    expect(disks[3]?.size).toBe(md!.sizeBytes);
 
     // Creating again over the partitioned holders fails as IPA does; deleting stops it and wipes the holders.
     const again = await raidStep(agent, 'create_configuration', raid1());
@@ -767,6 +784,7 @@ describe('software RAID (raid.create_configuration, raid.delete_configuration)',
     expect(bmc.mdDevices()).toEqual([]);
     for (const disk of [sdb!, sdc!]) expect(await readPartitionTable(disk.path, disk.sizeBytes)).toBeUndefined();
     expect(existsSync(md!.path)).toBe(false);
+    expect(existsSync(esp!.path)).toBe(false);
   });
 
   it.each([

@@ -29,7 +29,7 @@ import {
 } from './image.ts';
 import { type HostFacts, buildInventory, inventoryDisk } from './inventory.ts';
 import { chooseRootDevice } from './root-device.ts';
-import { createConfiguration, deleteConfiguration, mdInventoryDisk, mirror } from './software-raid.ts';
+import { createConfiguration, deleteConfiguration, mdInventoryDisk, mirror, prepareEspForSoftRaid } from './software-raid.ts';
 import type { RamdiskBoot, RunningRamdisk } from './runner.ts';
 import { type AgentServer, readJson, sendJson } from './server.ts';
 import { HostAgentState } from './settings.ts';
@@ -138,6 +138,8 @@ export class SimRamdisk implements RunningRamdisk {
   private forced = false;
   private partitionUuids: Record<string, string> | null = null;
   private cachedImageId: string | null = null;
+  /** The device the last image went to (IPA's cached root device). */
+  private rootDevice: string | undefined;
   private unregister: (() => void) | undefined;
   private main: Promise<void> = Promise.resolve();
   private readonly table: Record<string, Record<string, CommandSpec>>;
@@ -614,6 +616,11 @@ export class SimRamdisk implements RunningRamdisk {
             `install_bootloader root_uuid=${String(params['root_uuid'])} ` +
               `target_boot_mode=${String(params['target_boot_mode'])}`,
           );
+          const root = this.state.mdDevices.find((md) => md.name === this.rootDevice);
+          if (root && params['target_boot_mode'] === 'uefi') {
+            const esp = await prepareEspForSoftRaid(root, this.state.mdDevices, this.boot.disks, (line) => this.log(line));
+            if (esp) this.state.mdDevices = [...this.state.mdDevices, esp];
+          }
           return null;
         }),
       },
@@ -723,6 +730,7 @@ export class SimRamdisk implements RunningRamdisk {
     const hints = (instanceInfo['root_device'] ?? properties['root_device']) as Json | undefined;
     const disk = chooseRootDevice(this.boot.disks, hints, this.state.mdDevices);
     const md = this.state.mdDevices.find((device) => device.name === disk.name);
+    this.rootDevice = disk.name;
     if (this.cachedImageId !== image.id) {
       const outcome = await writeWholeDiskImage(image, disk, {
         signal: this.signal,

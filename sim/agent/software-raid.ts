@@ -17,7 +17,7 @@ import { rm } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type BlockDevice, findDevicesByHints } from '../../domain/root-device-hints.ts';
-import { createGptPartitions, destroyDiskMetadata, readPartitionTable } from '../partitions.ts';
+import { addGptPartitionAt, createGptPartitions, destroyDiskMetadata, readPartitionTable } from '../partitions.ts';
 import { ipaErrors } from './errors.ts';
 import { inventoryDisk } from './inventory.ts';
 import type { SimDisk } from './runner.ts';
@@ -385,4 +385,58 @@ export async function metadataRanges(disk: SimDisk): Promise<[number, number][]>
     [start + size - Math.min(MIB, size), start + size],
   ];
   return [...(table?.partitions ?? []).flatMap((p) => ends(p.startBytes, p.sizeBytes)), ...ends(0, disk.sizeBytes)];
+}
+
+/** The EFI System Partition type. */
+const ESP_TYPE = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
+
+/**
+ * What IPA's `install_bootloader` does first in UEFI mode when the root device is an md device
+ * (`raid_utils.prepare_boot_partitions_for_softraid`): an EFI System Partition of 550 MiB in the gap before the
+ * RAID partition of each holder (`sgdisk -n 0:0:+550MiB -t 0:ef00 -c 0:uefi-holder-N`), mirrored by an md
+ * device named `esp` with the superblock at the end (metadata 1.0, so firmware reads each member as a plain
+ * ESP). Returns the md device, or undefined when it exists already (a second install_bootloader).
+ */
+export async function prepareEspForSoftRaid(
+  root: MdDevice,
+  devices: readonly MdDevice[],
+  disks: readonly SimDisk[],
+  log: (line: string) => void,
+): Promise<MdDevice | undefined> {
+  if (devices.some((md) => md.volumeName === 'esp')) return undefined;
+  const members: MdMember[] = [];
+  for (const [index, holder] of [...new Set(root.members.map((m) => m.disk))].entries()) {
+    const disk = disks.find((d) => d.name === holder);
+    if (!disk) continue;
+    const part = await addGptPartitionAt(disk.path, disk.sizeBytes, {
+      startBytes: MIB,
+      endBytes: MIB + (UEFI_RAID_START - 2 * MIB) + MIB,
+      type: ESP_TYPE,
+      name: `uefi-holder-${index}`,
+    });
+    const delimiter = holder.includes('nvme') ? 'p' : '';
+    members.push({ disk: holder, partition: `${holder}${delimiter}${part.number}`, startBytes: part.startBytes, sizeBytes: part.sizeBytes });
+  }
+  const used = new Set(devices.map((md) => md.name));
+  let index = 0;
+  while (used.has(`/dev/md${index}`)) index += 1;
+  const smallest = Math.min(...members.map((m) => m.sizeBytes));
+  const md: MdDevice = {
+    name: `/dev/md${index}`,
+    volumeName: 'esp',
+    level: '1',
+    members,
+    dataOffsetBytes: 0,
+    // Metadata 1.0: the superblock sits 8-12 KiB before the end of each member.
+    sizeBytes: Math.floor((smallest - 12 * 1024) / (64 * 1024)) * 64 * 1024,
+    path: join(dirname(disks.find((d) => d.name === members[0]?.disk)?.path ?? root.path), `md${index}.img`),
+    rotational: root.rotational,
+    isRootVolume: false,
+    createdAt: new Date().toISOString(),
+  };
+  const handle = await open(md.path, 'w');
+  await handle.truncate(md.sizeBytes);
+  await handle.close();
+  log(`mdadm --create ${md.name} --force --run --metadata=1.0 --level 1 --name esp --raid-devices ${members.length} ${members.map((m) => m.partition).join(' ')}`);
+  return md;
 }
