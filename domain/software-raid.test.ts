@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RaidConfig } from './baremetalhost.schema.ts';
 import type { Storage } from './hardware-data.schema.ts';
-import { checkSoftwareRaid, targetRaidConfig } from './software-raid.ts';
+import { agentDisks, checkSoftwareRaid, targetRaidConfig } from './software-raid.ts';
 
 const GiB = 1024 ** 3;
 const disk = (name: string, serial: string, extra: Partial<Storage> = {}): Storage => ({
@@ -93,5 +93,15 @@ describe('checkSoftwareRaid', () => {
     const found = checkSoftwareRaid(raid, storage);
     if (message === undefined) expect(found).toBeUndefined();
     else expect(found).toMatch(message);
+  });
+});
+
+describe('the disks the agent reports', () => {
+  it('leaves md devices out, and out-of-band names leave the disk checks to the agent', () => {
+    const info = { disks: [{ name: '/dev/sda', size: 1 }, { name: '/dev/md0', size: 1 }, { name: '/dev/md127', size: 1 }] };
+    expect(agentDisks(info).map((d) => d.name)).toEqual(['/dev/sda']);
+    expect(agentDisks(null)).toEqual([]);
+    const bmcNames: Storage[] = [{ name: 'SATA Bay 1', sizeBytes: 100 * GiB, serialNumber: 'X' }];
+    expect(checkSoftwareRaid({ softwareRAIDVolumes: [{ level: '1' }] }, bmcNames)).toBeUndefined();
   });
 });

@@ -32,6 +32,12 @@ export interface TargetRaidConfig {
   logical_disks: SoftwareLogicalDisk[];
 }
 
+/** Software RAID for a prepare operation's agent: Ironic's target and the volumes it came from. */
+export interface SoftwareRaidPlan {
+  targetRaidConfig: TargetRaidConfig;
+  volumes: SoftwareRaidVolume[];
+}
+
 /** The fewest holder disks a software RAID level takes (mdadm's levels as Ironic's RAID rules count them). */
 export const SOFTWARE_RAID_MIN_DISKS: Readonly<Record<SoftwareRaidVolume['level'], number>> = { '0': 2, '1': 2, '1+0': 4 };
 
@@ -48,10 +54,13 @@ export function targetRaidConfig(volumes: readonly SoftwareRaidVolume[], rootDev
   };
 }
 
-/** A disk inspection reported, as IPA's block device (md devices and partitions are not holders). */
+/**
+ * A disk in-band inspection reported, as IPA's block device; undefined for md devices and for disks known only by
+ * a BMC's name (out-of-band inspection), which IPA's hints cannot be matched against.
+ */
 function blockDevice(disk: Storage): BlockDevice | undefined {
   const name = disk.alternateNames?.find((n) => n.startsWith('/dev/') && !n.startsWith('/dev/disk/')) ?? disk.name;
-  if (!name || /^\/dev\/md/.test(name)) return undefined;
+  if (!name || !name.startsWith('/dev/') || name.startsWith('/dev/disk/') || /^\/dev\/md/.test(name)) return undefined;
   return {
     name,
     size: disk.sizeBytes ?? 0,
@@ -71,7 +80,8 @@ const describe = (index: number, volume: SoftwareRaidVolume) => `softwareRAIDVol
 
 /**
  * Why `raid` cannot be built as software RAID on a host with the inspected `storage` (undefined when it can, or
- * when it asks for no software RAID). Without `storage` (no inspection) only the spec itself is checked.
+ * when it asks for no software RAID). Without disks known by their Linux names (no in-band inspection) only the
+ * spec is checked here; the deploy agent's own disk list is checked before the RAID is built (`checkHolders`).
  */
 export function checkSoftwareRaid(raid: RaidConfig | undefined, storage: readonly Storage[] | undefined): string | undefined {
   const volumes = raid?.softwareRAIDVolumes ?? [];
@@ -85,8 +95,23 @@ export function checkSoftwareRaid(raid: RaidConfig | undefined, storage: readonl
   if (volumes.length === 2 && !volumes[0]?.sizeGibibytes && !volumes[1]?.sizeGibibytes) {
     return "software RAID can have only one volume with size 'MAX' (both softwareRAIDVolumes leave sizeGibibytes unset); give the first one a size";
   }
-  if (!storage) return undefined;
-  const disks = storage.map(blockDevice).filter((d): d is BlockDevice => d !== undefined);
+  const disks = (storage ?? []).map(blockDevice).filter((d): d is BlockDevice => d !== undefined);
+  if (disks.length === 0) return undefined;
+  return checkHolders(volumes, disks);
+}
+
+/** The disks of IPA's `list_hardware_info()` (`poll.get_hardware_info`) that can hold software RAID: not md devices. */
+export function agentDisks(hardwareInfo: unknown): BlockDevice[] {
+  const disks = (hardwareInfo as { disks?: unknown } | null)?.disks;
+  if (!Array.isArray(disks)) return [];
+  return (disks as BlockDevice[]).filter((d) => typeof d?.name === 'string' && !/^\/dev\/md/.test(d.name));
+}
+
+/**
+ * Why `volumes` cannot be built on `disks` (IPA's holder selection, `get_block_devices_for_raid`, and the disks
+ * each level takes), or undefined.
+ */
+export function checkHolders(volumes: readonly SoftwareRaidVolume[], disks: readonly BlockDevice[]): string | undefined {
   const names = disks.map((d) => d.name).join(', ') || 'none';
   for (const [index, volume] of volumes.entries()) {
     let holders: string[];

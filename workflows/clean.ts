@@ -12,7 +12,7 @@
  * `raid.create_configuration` when volumes are asked for (IPA builds the md devices; domain/software-raid.ts).
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { TargetRaidConfig } from '../domain/software-raid.ts';
+import { agentDisks, checkHolders, type SoftwareRaidPlan } from '../domain/software-raid.ts';
 import { AGENT_TIMEOUTS, AGENT_TIMING, agentCall, bmcCall } from './activities.ts';
 import { agentNode, bootRamdisk, findStep, listenToAgent, powerOffThroughAgent, runAgentStep, stepNames, stepReporter, waitForAgent, type AgentBootInput } from './agent-steps.ts';
 import { workflowNow } from './clock.ts';
@@ -22,7 +22,7 @@ export interface CleanInput extends AgentBootInput {
   /** `metadata`: Metal3's `erase_devices_metadata`; `full`: `erase_devices` (the opt-in full erase). */
   mode: 'metadata' | 'full';
   /** Software RAID in `preparing`: the target Ironic would hold, and whether automated cleaning is also due. */
-  softwareRaid?: { targetRaidConfig: TargetRaidConfig; automatedClean: boolean };
+  softwareRaid?: SoftwareRaidPlan & { automatedClean: boolean };
 }
 
 /** One agent step to run: its interface and name. */
@@ -65,6 +65,17 @@ export async function cleanWorkflow(input: CleanInput): Promise<{ poweredOn: boo
     const node = { ...agentNode(input), ...(input.softwareRaid ? { target_raid_config: input.softwareRaid.targetRaidConfig } : {}) };
     const steps = await agentCall('quick', 'agentCommand', 'get the clean steps', session, { name: 'clean.get_clean_steps', params: { node, ports: [] }, timing: AGENT_TIMING });
     const version = (steps as { hardware_manager_version?: unknown } | null)?.hardware_manager_version;
+    if (input.softwareRaid && input.softwareRaid.volumes.length > 0) {
+      // The disks as the agent sees them decide (IPA would build a RAID-1 on one disk): refused before any change.
+      const hardware = await agentCall('quick', 'agentCommand', 'list the disks the agent sees', session, { name: 'poll.get_hardware_info', params: {}, timing: AGENT_TIMING });
+      const invalid = checkHolders(input.softwareRaid.volumes, agentDisks(hardware));
+      if (invalid) {
+        step('powering off: the software RAID cannot be built', false);
+        await powerOffThroughAgent(input.target, session, AGENT_TIMEOUTS.powerOffWaitMs);
+        await bmcCall('media', 'ejectVirtualMedia', 'eject the deploy ISO', input.target);
+        throw ApplicationFailure.create({ type: 'RaidConfigInvalid', nonRetryable: true, message: invalid });
+      }
+    }
     let raid: unknown;
     for (const { iface, name } of plan) {
       const found = findStep(steps, 'clean', name);

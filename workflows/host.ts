@@ -33,7 +33,7 @@ import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { RaidConfig } from '../domain/baremetalhost.schema.ts';
 import type { HardwareDetails } from '../domain/hardware-data.schema.ts';
 import type { ErrorCode } from '../domain/errors.ts';
-import { checkSoftwareRaid, targetRaidConfig, type TargetRaidConfig } from '../domain/software-raid.ts';
+import { checkSoftwareRaid, targetRaidConfig, type SoftwareRaidPlan } from '../domain/software-raid.ts';
 import { replacementMismatch } from '../domain/host-intent.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
 import { firmwareWork, hasFirmwareWork, rolloutRefusal, withRolloutRequest, type FirmwareWork } from '../domain/host-firmware.ts';
@@ -428,7 +428,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     // v5: RAID, BIOS settings and firmware updates (preparing), and servicing, run in a firmware child.
     let work: FirmwareWork | undefined;
     let firmwarePlan: FirmwarePlan | undefined;
-    let softwareRaid: TargetRaidConfig | undefined;
+    let softwareRaid: SoftwareRaidPlan | undefined;
     if (request.name === 'prepare' || request.name === 'servicing') {
       const decided = decideFirmware(request, now);
       if (decided === 'folded') return;
@@ -539,7 +539,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   function decideFirmware(
     request: Extract<OperationRequest, { name: 'prepare' | 'servicing' }>,
     now: number,
-  ): { work?: FirmwareWork; plan?: FirmwarePlan; softwareRaid?: TargetRaidConfig } | 'folded' | undefined {
+  ): { work?: FirmwareWork; plan?: FirmwarePlan; softwareRaid?: SoftwareRaidPlan } | 'folded' | undefined {
     if (request.name === 'servicing') {
       const work = firmwareWork(state, desired, 'servicing');
       // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
@@ -565,7 +565,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const again = raidChanged || state.errorType === 'preparation error';
     const software = raid?.softwareRAIDVolumes ?? undefined;
     const hadSoftware = ((state.raid as RaidConfig | undefined)?.softwareRAIDVolumes ?? []).length > 0;
-    let softwareRaid: TargetRaidConfig | undefined;
+    let softwareRaid: SoftwareRaidPlan | undefined;
     if (software && (software.length > 0 || hadSoftware)) {
       // Before: software RAID failed preparing.
       if (!patched('software-raid')) {
@@ -581,7 +581,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
         return fail(`software RAID is built by the deploy agent, booted by virtual media, which the '${address.address.type}' BMC driver does not have; use a virtual-media address such as redfish-virtualmedia://`);
       }
       const hints = Object.keys(desired.spec.rootDeviceHints ?? {}).length > 0;
-      if (again) softwareRaid = targetRaidConfig(software, hints);
+      if (again) softwareRaid = { targetRaidConfig: targetRaidConfig(software, hints), volumes: software };
     }
     const hardware = software && software.length > 0 ? undefined : (raid?.hardwareRAIDVolumes ?? undefined);
     const raidDue = hardware !== undefined && again;

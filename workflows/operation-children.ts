@@ -12,12 +12,12 @@
 import { executeChild } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import type { BmcCapabilities } from '../domain/bmc-address.ts';
-import type { RootDeviceHints } from '../domain/baremetalhost.schema.ts';
+import type { RaidConfig, RootDeviceHints } from '../domain/baremetalhost.schema.ts';
 import { cleaningMode } from '../domain/host-intent.ts';
 import type { OperationRequest, OperationResults } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostEvent, HostState } from '../domain/host-model.ts';
 import { translateRootDeviceHints } from '../domain/root-device-hints.ts';
-import type { TargetRaidConfig } from '../domain/software-raid.ts';
+import type { SoftwareRaidPlan } from '../domain/software-raid.ts';
 import type { AgentBootInput } from './agent-steps.ts';
 import { cleanWorkflow } from './clean.ts';
 import { deployWorkflow } from './deploy.ts';
@@ -60,7 +60,7 @@ export interface PlanContext {
   /** `register` also reads the BMC's firmware (for the firmware objects), knowing this FirmwareSchema. */
   registerFirmware?: { knownSchema?: string };
   /** `prepare` builds (or deletes) software RAID through the agent (patch `software-raid`; the host checked it). */
-  softwareRaid?: TargetRaidConfig;
+  softwareRaid?: SoftwareRaidPlan;
 }
 
 /** The agent-driven input every such child shares. */
@@ -110,7 +110,7 @@ export function planOperation(c: PlanContext): OperationPlan {
     case 'prepare': {
       if (c.softwareRaid) {
         // Software RAID is manual cleaning in the agent: it runs whenever asked, with the automated cleaning if due.
-        const softwareRaid = { targetRaidConfig: c.softwareRaid, automatedClean: mode !== 'disabled' && !state.cleanedAt };
+        const softwareRaid = { ...c.softwareRaid, automatedClean: mode !== 'disabled' && !state.cleanedAt };
         return {
           kind: 'child',
           agent: 'clean',
@@ -144,13 +144,15 @@ export function planOperation(c: PlanContext): OperationPlan {
         ...(desired.spec.networkData ? { networkData: desired.spec.networkData } : {}),
         ...(desired.spec.metaData ? { metaData: desired.spec.metaData } : {}),
       };
+      // Software RAID Tempered built (only with patch software-raid): Ironic installs the bootloader in any mode.
+      const softwareRaid = ((state.raid as RaidConfig | undefined)?.softwareRAIDVolumes ?? []).length > 0;
       return {
         kind: 'child',
         agent: 'deploy',
         run: (o, bootId) =>
           executeChild(deployWorkflow, {
             ...o,
-            args: [{ ...agentInput(c, bootId as string), ...(image ? { image } : {}), ...(customDeploy ? { customDeploy } : {}), configDrive }],
+            args: [{ ...agentInput(c, bootId as string), ...(image ? { image } : {}), ...(customDeploy ? { customDeploy } : {}), configDrive, ...(softwareRaid ? { softwareRaid } : {}) }],
           }),
       };
     }

@@ -624,6 +624,10 @@ export class SimRamdisk implements RunningRamdisk {
           return null;
         }),
       },
+      poll: {
+        // IPA's PollExtension: the hardware as the ramdisk sees it (list_hardware_info), md devices included.
+        get_hardware_info: immediate(async () => buildInventory(this.boot, this.facts, this.state.mdDevices)),
+      },
       log: {
         collect_system_logs: immediate(async () => ({ system_logs: this.systemLogs() })),
       },
