@@ -69,12 +69,9 @@ export async function cleanWorkflow(input: CleanInput): Promise<{ poweredOn: boo
       // The disks as the agent sees them decide (IPA would build a RAID-1 on one disk): refused before any change.
       const hardware = await agentCall('quick', 'agentCommand', 'list the disks the agent sees', session, { name: 'poll.get_hardware_info', params: {}, timing: AGENT_TIMING });
       const invalid = checkHolders(input.softwareRaid.volumes, agentDisks(hardware));
-      if (invalid) {
-        step('powering off: the software RAID cannot be built', false);
-        await powerOffThroughAgent(input.target, session, AGENT_TIMEOUTS.powerOffWaitMs);
-        await bmcCall('media', 'ejectVirtualMedia', 'eject the deploy ISO', input.target);
-        throw ApplicationFailure.create({ type: 'RaidConfigInvalid', nonRetryable: true, message: invalid });
-      }
+      // Left in the ramdisk like any failed cleaning: the next attempt boots it again. (Powering off here would
+      // let a replay of this task re-run the local agent calls against an agent that is gone.)
+      if (invalid) throw ApplicationFailure.create({ type: 'RaidConfigInvalid', nonRetryable: true, message: invalid });
     }
     let raid: unknown;
     for (const { iface, name } of plan) {

@@ -721,6 +721,11 @@ describe('software RAID (raid.create_configuration, raid.delete_configuration)',
         { disk: '/dev/sdc', partition: '/dev/sdc1', startBytes: 551 * MIB },
       ],
     });
+    // IPA's poll.get_hardware_info (what the engine checks the holders against) lists the md device too.
+    const hardware = await agent.run('poll.get_hardware_info', {}, true);
+    expect(hardware.command_status).toBe('SUCCEEDED');
+    const listed = (hardware.command_result as { disks: { name: string }[] }).disks.map((d) => d.name);
+    expect(listed).toEqual(['/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/md0']);
     for (const disk of [sdb!, sdc!]) {
       const table = await readPartitionTable(disk.path, disk.sizeBytes);
       expect(table?.partitions).toHaveLength(1);
