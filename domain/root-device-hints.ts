@@ -405,6 +405,16 @@ function describeHint(hint: string, original: Readonly<Record<string, unknown>>,
 }
 
 /**
+ * Every device that satisfies all `hints`, in the order given: IPA's `find_devices_by_hints`, which software RAID
+ * uses to pick the holder disk of each `physical_disks` entry. Invalid hints throw the parser's message.
+ */
+export function findDevicesByHints(devices: readonly BlockDevice[], hints: Readonly<Record<string, unknown>>): BlockDevice[] {
+  const parsed = parseHints(hints);
+  if (!parsed) return [...devices];
+  return devices.filter((device) => [...parsed].every(([hint, expected]) => satisfies(device, hint, expected)));
+}
+
+/**
  * The disk IPA picks as the root device: with hints, the first device (in the order given, which is IPA's
  * `lsblk` order) that satisfies every hint; without, the smallest disk of at least 4 GiB (ties by name). When
  * none fits, the message names each hint no disk satisfies and what each disk has for it.

@@ -3,8 +3,8 @@
  * another process than the simulator (the data centre `npm start` runs): read a host's disks, ramdisk, disk
  * boot and agent counters, and change its agent switches.
  *
- *   GET   /_sim/hosts                 [{ id, agent, disks, ramdisk, diskBoot, counters }]
- *   GET   /_sim/hosts/<id>            { id, agent, settings, counters, disks, ramdisk, diskBoot, os }
+ *   GET   /_sim/hosts                 [{ id, agent, disks, mdDevices, ramdisk, diskBoot, counters }]
+ *   GET   /_sim/hosts/<id>            { id, agent, settings, counters, disks, mdDevices, ramdisk, diskBoot, os }
  *   PATCH /_sim/hosts/<id>/agent      body: partial AgentSettings (plus optional "kind": "sim" | "ipa")
  *   PATCH /_sim/hosts/<id>/os         body: partial OsSettings (e.g. {"neverJoin": true})
  */
@@ -19,6 +19,7 @@ function describe(bmc: SimulatedBmc, full: boolean): Record<string, unknown> {
     ...(full ? { settings: bmc.agent() } : {}),
     counters: bmc.agentCounters(),
     disks: bmc.disks(),
+    mdDevices: bmc.mdDevices(),
     ramdisk: bmc.ramdisk(),
     diskBoot: bmc.diskBoot(),
     ...(full ? { os: { settings: bmc.os(), last: bmc.osRecords().at(-1) ?? null } } : {}),

@@ -27,6 +27,7 @@ import {
 } from './agent/index.ts';
 import { hostIpv4 } from './agent/inventory.ts';
 import { zeroAgentCounters } from './agent/settings.ts';
+import type { MdDevice } from './agent/software-raid.ts';
 import type { RamdiskRunner } from './agent/runner.ts';
 import { type BmcCounters, type BmcState, type BmcTimings, type FaultSettings, SimBmc } from './bmc.ts';
 import { controlApi } from './control.ts';
@@ -50,6 +51,7 @@ export type {
   AgentCounters, AgentSettings, CommandFault, CustomDeployStep, CustomStepContext, InjectableError, RamdiskRunner,
   SimDisk, WriteRecord,
 } from './agent/index.ts';
+export type { MdDevice } from './agent/software-raid.ts';
 export type { BmcCounters, BmcState, FaultSettings } from './bmc.ts';
 export type { DiskOverride } from './disks.ts';
 export {
@@ -216,6 +218,8 @@ export interface SimulatedBmc {
   agent(set?: Partial<AgentSettings>): AgentSettings;
   /** A copy of the agent-side counters: ramdisk and disk boots, commands, image writes, erases. */
   agentCounters(): AgentCounters;
+  /** The software RAID (md) devices the agent built on the host's disks: level, members, offsets, size. */
+  mdDevices(): MdDevice[];
   /** The deploy ramdisk of the current or last boot, or null. */
   ramdisk(): RamdiskStatus | null;
   /** What the host found on its disk at its last disk boot, or null. */
@@ -594,6 +598,7 @@ function handle(bmc: SimBmc, endpoint: Endpoint, host: string): SimulatedBmc {
     },
     agent: (set) => (set ? state.update(set) : { ...state.settings }),
     agentCounters: () => structuredClone(state.counters),
+    mdDevices: () => structuredClone(state.mdDevices),
     ramdisk: () => boots.ramdisk(),
     diskBoot: () => boots.lastDiskBoot(),
     onDiskBoot: (listener) => boots.onDiskBoot(listener),

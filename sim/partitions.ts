@@ -321,6 +321,106 @@ async function addMbrPartition(
   };
 }
 
+/**
+ * Writes a new, empty-but-for `partitions` GPT on the disk (`parted mklabel gpt` then `mkpart primary` for each
+ * range, aligned to 1 MiB as `parted -a optimal` does): a protective MBR, 128 entries, primary and backup.
+ * `endBytes` is exclusive; undefined runs to the last usable sector. Returns the partitions as written.
+ */
+export async function createGptPartitions(
+  path: string,
+  diskBytes: number,
+  partitions: readonly { startBytes: number; endBytes?: number }[],
+): Promise<Partition[]> {
+  const entryCount = 128;
+  const entrySize = 128;
+  const entrySectors = (entryCount * entrySize) / SECTOR;
+  const lastLba = BigInt(diskBytes / SECTOR - 1);
+  const lastUsable = lastLba - BigInt(entrySectors) - 1n;
+  const entries = Buffer.alloc(entryCount * entrySize);
+  const out: Partition[] = [];
+  for (const [index, wanted] of partitions.entries()) {
+    const align = BigInt(ALIGN_SECTORS);
+    const first = ((BigInt(Math.ceil(wanted.startBytes / SECTOR)) + align - 1n) / align) * align;
+    const end = wanted.endBytes === undefined ? lastUsable : BigInt(Math.floor(wanted.endBytes / SECTOR)) - 1n;
+    const last = end > lastUsable ? lastUsable : end;
+    if (last <= first) throw new PartitionError(`Error: the partition ${index + 1} does not fit on ${path}`);
+    const entry = entries.subarray(index * entrySize, (index + 1) * entrySize);
+    guidToBytes(LINUX_FS_GUID).copy(entry, 0);
+    const uuid = randomUUID();
+    guidToBytes(uuid).copy(entry, 16);
+    entry.writeBigUInt64LE(first, 32);
+    entry.writeBigUInt64LE(last, 40);
+    entry.write('primary', 56, 'utf16le');
+    out.push({ number: index + 1, startBytes: Number(first) * SECTOR, sizeBytes: Number(last - first + 1n) * SECTOR, type: LINUX_FS_GUID, uuid, name: 'primary' });
+  }
+  const raw = Buffer.alloc(SECTOR);
+  raw.write('EFI PART', 0, 'latin1');
+  raw.writeUInt32LE(0x00010000, 8);
+  raw.writeUInt32LE(92, 12);
+  raw.writeBigUInt64LE(34n, 40);
+  guidToBytes(randomUUID()).copy(raw, 56);
+  raw.writeUInt32LE(entryCount, 80);
+  raw.writeUInt32LE(entrySize, 84);
+  const header: GptHeader = { raw, myLba: 1n, alternateLba: lastLba, firstUsable: 34n, lastUsable, entriesLba: 2n, entryCount, entrySize };
+  const mbr = Buffer.alloc(SECTOR);
+  const sectors = Math.min(diskBytes / SECTOR - 1, 0xffffffff);
+  mbr.set([0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff], 446);
+  mbr.writeUInt32LE(1, 454);
+  mbr.writeUInt32LE(sectors, 458);
+  mbr[510] = 0x55;
+  mbr[511] = 0xaa;
+  const handle = await open(path, 'r+');
+  try {
+    await writeAt(handle, 0, mbr);
+    await writeGpt(handle, diskBytes, header, entries);
+  } finally {
+    await handle.close();
+  }
+  return out;
+}
+
+/**
+ * Adds a partition at [startBytes, endBytes) to a disk's GPT, in its first free entry (`sgdisk -n 0:start:end
+ * -t 0:<type> -c 0:<name>`). Fails when the range overlaps a partition or leaves the usable area.
+ */
+export async function addGptPartitionAt(
+  path: string,
+  diskBytes: number,
+  range: { startBytes: number; endBytes: number; type: string; name: string },
+): Promise<Partition> {
+  const handle = await open(path, 'r+');
+  try {
+    const gpt = await readGpt(handle, diskBytes);
+    if (!gpt) throw new PartitionError(`Unable to find a valid GPT on ${path}`);
+    const { header, entries } = gpt;
+    const first = BigInt(range.startBytes / SECTOR);
+    const last = BigInt(range.endBytes / SECTOR) - 1n;
+    const overlaps = gptPartitions(header, entries).some(
+      (p) => BigInt(p.startBytes / SECTOR) <= last && BigInt((p.startBytes + p.sizeBytes) / SECTOR) - 1n >= first,
+    );
+    if (overlaps || first < header.firstUsable || last > header.lastUsable) {
+      throw new PartitionError(`Could not create partition on ${path}: ${range.startBytes}-${range.endBytes} is not free`);
+    }
+    const slot = Array.from({ length: header.entryCount }, (_, index) => index).find((index) =>
+      entries.subarray(index * header.entrySize, index * header.entrySize + 16).every((byte) => byte === 0),
+    );
+    if (slot === undefined) throw new PartitionError('Disk partitioning failed: the GPT has no free entry');
+    const entry = Buffer.alloc(header.entrySize);
+    guidToBytes(range.type).copy(entry, 0);
+    const uuid = randomUUID();
+    guidToBytes(uuid).copy(entry, 16);
+    entry.writeBigUInt64LE(first, 32);
+    entry.writeBigUInt64LE(last, 40);
+    entry.write(range.name.slice(0, 36), 56, 'utf16le');
+    const updated = Buffer.from(entries);
+    entry.copy(updated, slot * header.entrySize);
+    await writeGpt(handle, diskBytes, header, updated);
+    return { number: slot + 1, startBytes: range.startBytes, sizeBytes: range.endBytes - range.startBytes, type: range.type, uuid, name: range.name };
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The MBR disk identifier (4 bytes at offset 440) as IPA's `hexdump -e '"0x%08x"'` prints it: `0x1a2b3c4d`. */
 export async function diskIdentifier(path: string): Promise<string> {
   const handle = await open(path, 'r');

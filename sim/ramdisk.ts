@@ -11,6 +11,7 @@ import { type Iso9660, withFileIso } from '../lib/iso9660.ts';
 import type { RamdiskBoot, RamdiskRunner, RunningRamdisk, SimDisk } from './agent/runner.ts';
 import type { HostFacts } from './agent/inventory.ts';
 import type { HostAgentState, WriteRecord } from './agent/settings.ts';
+import { mdDisk } from './agent/software-raid.ts';
 import type { SimBmc } from './bmc.ts';
 import type { HostOs } from './os/host-os.ts';
 import { httpReader, isoKernelParams, redactParams } from './boot-iso.ts';
@@ -306,8 +307,9 @@ export class HostBoots {
 
   private async bootDisk(record: BootRecord, generation: number): Promise<void> {
     await this.options.ensureDisks();
-    const disks = this.options.bmc.disks;
     const state = this.options.state;
+    // The OS assembles the software RAID the agent built and boots from the md device that holds the image.
+    const disks = [...state.mdDevices.map(mdDisk), ...this.options.bmc.disks];
     state.counters.diskBoots += 1;
     let chosen: SimDisk | undefined = disks.find((disk) => state.writes.has(disk.name));
     let table = chosen ? await readPartitionTable(chosen.path, chosen.sizeBytes) : undefined;

@@ -9,7 +9,8 @@
  * power on. Ends with the host on and booting from its disk.
  *
  * `install_bootloader` is skipped where Ironic skips it for a whole-disk image: in legacy (BIOS) boot mode
- * (Ironic's `configure_local_boot`: whole disk + UEFI, partition images or software RAID only).
+ * (Ironic's `configure_local_boot`: whole disk + UEFI, partition images or software RAID only), unless the host
+ * has software RAID.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { ConfigDriveRequest } from '../activities/images/config-drive.ts';
@@ -27,6 +28,8 @@ export interface DeployInput extends AgentBootInput {
   configDrive?: ConfigDriveRequest;
   /** `spec.customDeploy.method`: a deploy step of the ramdisk, run instead of writing an image. */
   customDeploy?: { method: string };
+  /** The host has software RAID (status.raid): Ironic installs the bootloader in legacy (BIOS) mode too. */
+  softwareRaid?: boolean;
 }
 
 const failure = (type: string, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
@@ -58,15 +61,17 @@ export async function deployWorkflow(input: DeployInput): Promise<{ poweredOn: b
       const configDrive = input.configDrive ?? { host: input.host };
       await agentCall('long', 'agentWriteImage', `write ${resolved.fileName} to the disk the root device hints pick`, session, { image: resolved, configDrive, node, deployVersion: version, timing: AGENT_TIMING });
       const uuids = (await agentCall('quick', 'agentCommand', 'read the partition UUIDs', session, { name: 'standby.get_partition_uuids', params: {}, timing: AGENT_TIMING })) as Record<string, string | undefined> | null;
-      if (input.bootMode !== 'legacy') {
-        step('installing the bootloader (UEFI)', false);
+      if (input.bootMode !== 'legacy' || input.softwareRaid) {
+        const uefi = input.bootMode !== 'legacy';
+        step(uefi ? 'installing the bootloader (UEFI)' : 'installing the bootloader (BIOS, software RAID)', false);
         const params = {
           root_uuid: uuids?.['root uuid'] ?? null,
           efi_system_part_uuid: uuids?.['efi system partition uuid'] ?? null,
           prep_boot_part_uuid: uuids?.['PReP Boot partition uuid'] ?? null,
-          target_boot_mode: 'uefi',
+          target_boot_mode: uefi ? 'uefi' : 'bios',
         };
-        await agentCall('long', 'agentRun', 'install the bootloader (UEFI boot entries)', session, { name: 'image.install_bootloader', params, timing: AGENT_TIMING });
+        const what = uefi ? 'install the bootloader (UEFI boot entries)' : 'install the bootloader on the software RAID holders (BIOS)';
+        await agentCall('long', 'agentRun', what, session, { name: 'image.install_bootloader', params, timing: AGENT_TIMING });
       }
     }
     await bootFromDisk(input, session, step);

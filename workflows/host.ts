@@ -31,6 +31,9 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { RaidConfig } from '../domain/baremetalhost.schema.ts';
+import type { HardwareDetails } from '../domain/hardware-data.schema.ts';
+import type { ErrorCode } from '../domain/errors.ts';
+import { checkSoftwareRaid, targetRaidConfig, type SoftwareRaidPlan } from '../domain/software-raid.ts';
 import { replacementMismatch } from '../domain/host-intent.ts';
 import { claimsSlot, decide, type Step } from '../domain/host-decisions.ts';
 import { firmwareWork, hasFirmwareWork, rolloutRefusal, withRolloutRequest, type FirmwareWork } from '../domain/host-firmware.ts';
@@ -449,10 +452,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     // v5: RAID, BIOS settings and firmware updates (preparing), and servicing, run in a firmware child.
     let work: FirmwareWork | undefined;
     let firmwarePlan: FirmwarePlan | undefined;
+    let softwareRaid: SoftwareRaidPlan | undefined;
     if (request.name === 'prepare' || request.name === 'servicing') {
       const decided = decideFirmware(request, now);
       if (decided === 'folded') return;
-      if (decided) ({ work, plan: firmwarePlan } = decided);
+      if (decided) ({ work, plan: firmwarePlan, softwareRaid } = decided);
     }
     // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
     const readFirmware =
@@ -467,6 +471,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       driver,
       agent: v4,
       ...(readFirmware ? { registerFirmware: known } : {}),
+      ...(softwareRaid ? { softwareRaid } : {}),
     });
     const plan = firmwarePlan ? withFirmwareChild(request.name as 'prepare' | 'servicing', firmwarePlan, base, now) : base;
     if (plan.kind === 'fold') {
@@ -558,7 +563,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   function decideFirmware(
     request: Extract<OperationRequest, { name: 'prepare' | 'servicing' }>,
     now: number,
-  ): { work: FirmwareWork; plan: FirmwarePlan } | 'folded' | undefined {
+  ): { work?: FirmwareWork; plan?: FirmwarePlan; softwareRaid?: SoftwareRaidPlan } | 'folded' | undefined {
     if (request.name === 'servicing') {
       const work = firmwareWork(state, desired, 'servicing');
       // Nothing (left) to service: servicing ends, and with it a servicing error (BMO aborts servicing then).
@@ -568,8 +573,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       }
       return { work, plan: planOf(work, undefined) };
     }
-    const fail = (message: string) => {
-      fold(applyFailure(state, 'prepare', { code: 'BmcUnsupported', message }, desired, now, workflowRandom(), config));
+    const fail = (message: string, code: ErrorCode = 'BmcUnsupported') => {
+      fold(applyFailure(state, 'prepare', { code, message }, desired, now, workflowRandom(), config));
       return 'folded' as const;
     };
     const raid = desired.spec.raid as RaidConfig | undefined;
@@ -579,18 +584,33 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
       return raidSet ? fail('RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue') : undefined;
     }
-    if ((raid?.softwareRAIDVolumes ?? []).length > 0) {
-      return fail(
-        'software RAID (spec.raid.softwareRAIDVolumes) is not built by Tempered yet; ' +
-          'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue',
-      );
-    }
     // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
-    const hardware = raid?.hardwareRAIDVolumes ?? undefined;
     const raidChanged = JSON.stringify(desired.spec.raid) !== JSON.stringify(state.raid);
-    const raidDue = hardware !== undefined && (raidChanged || state.errorType === 'preparation error');
-    if (!hasFirmwareWork(work) && !raidDue) return undefined;
-    return { work, plan: planOf(work, raidDue ? hardware : undefined) };
+    const again = raidChanged || state.errorType === 'preparation error';
+    const software = raid?.softwareRAIDVolumes ?? undefined;
+    const hadSoftware = ((state.raid as RaidConfig | undefined)?.softwareRAIDVolumes ?? []).length > 0;
+    let softwareRaid: SoftwareRaidPlan | undefined;
+    if (software && (software.length > 0 || hadSoftware)) {
+      // Before: software RAID failed preparing.
+      if (!patched('software-raid')) {
+        return fail(
+          'software RAID (spec.raid.softwareRAIDVolumes) is not built by Tempered yet; ' +
+            'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue',
+        );
+      }
+      const invalid = checkSoftwareRaid(raid, (state.hardware as HardwareDetails | undefined)?.storage);
+      if (invalid) return fail(invalid, 'RaidConfigInvalid');
+      const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
+      if (address.ok && !address.address.capabilities.virtualMedia) {
+        return fail(`software RAID is built by the deploy agent, booted by virtual media, which the '${address.address.type}' BMC driver does not have; use a virtual-media address such as redfish-virtualmedia://`);
+      }
+      const hints = Object.keys(desired.spec.rootDeviceHints ?? {}).length > 0;
+      if (again) softwareRaid = { targetRaidConfig: targetRaidConfig(software, hints), volumes: software };
+    }
+    const hardware = software && software.length > 0 ? undefined : (raid?.hardwareRAIDVolumes ?? undefined);
+    const raidDue = hardware !== undefined && again;
+    if (!hasFirmwareWork(work) && !raidDue) return softwareRaid ? { softwareRaid } : undefined;
+    return { work, plan: planOf(work, raidDue ? hardware : undefined), ...(softwareRaid ? { softwareRaid } : {}) };
   }
 
   /** The prepare or servicing child's plan for `work` (and hardware RAID volumes, in preparing). */

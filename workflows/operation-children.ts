@@ -12,11 +12,12 @@
 import { executeChild } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import type { BmcCapabilities } from '../domain/bmc-address.ts';
-import type { RootDeviceHints } from '../domain/baremetalhost.schema.ts';
+import type { RaidConfig, RootDeviceHints } from '../domain/baremetalhost.schema.ts';
 import { cleaningMode } from '../domain/host-intent.ts';
 import type { OperationRequest, OperationResults } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostEvent, HostState } from '../domain/host-model.ts';
 import { translateRootDeviceHints } from '../domain/root-device-hints.ts';
+import type { SoftwareRaidPlan } from '../domain/software-raid.ts';
 import type { AgentBootInput } from './agent-steps.ts';
 import { cleanWorkflow } from './clean.ts';
 import { deployWorkflow } from './deploy.ts';
@@ -58,6 +59,8 @@ export interface PlanContext {
   agent: boolean;
   /** `register` also reads the BMC's firmware (for the firmware objects), knowing this FirmwareSchema. */
   registerFirmware?: { knownSchema?: string };
+  /** `prepare` builds (or deletes) software RAID through the agent (patch `software-raid`; the host checked it). */
+  softwareRaid?: SoftwareRaidPlan;
 }
 
 /** The agent-driven input every such child shares. */
@@ -105,6 +108,18 @@ export function planOperation(c: PlanContext): OperationPlan {
       }
       return { kind: 'child', run: (o) => executeChild(inspectWorkflow, { ...o, args: [{ target }] }) };
     case 'prepare': {
+      if (c.softwareRaid) {
+        // Software RAID is manual cleaning in the agent: it runs whenever asked, with the automated cleaning if due.
+        const softwareRaid = { ...c.softwareRaid, automatedClean: mode !== 'disabled' && !state.cleanedAt };
+        return {
+          kind: 'child',
+          agent: 'clean',
+          run: async (o, bootId) => {
+            const done = await executeChild(cleanWorkflow, { ...o, args: [{ ...agentInput(c, bootId as string), mode: mode === 'full' ? 'full' : 'metadata', softwareRaid }] });
+            return { poweredOn: done.poweredOn, ...(done.erased ? { cleaned: done.erased } : {}) };
+          },
+        };
+      }
       // First provisioning: cleaned once, unless cleaning is disabled; a later `preparing` (settings changed) is not.
       if (mode === 'disabled' || state.cleanedAt) return { kind: 'fold', result: { poweredOn: state.poweredOn }, events: [] };
       if (!virtualMedia) return { kind: 'fold', result: { poweredOn: state.poweredOn }, events: [cannotClean('before first provisioning')] };
@@ -129,13 +144,15 @@ export function planOperation(c: PlanContext): OperationPlan {
         ...(desired.spec.networkData ? { networkData: desired.spec.networkData } : {}),
         ...(desired.spec.metaData ? { metaData: desired.spec.metaData } : {}),
       };
+      // Software RAID Tempered built (only with patch software-raid): Ironic installs the bootloader in any mode.
+      const softwareRaid = ((state.raid as RaidConfig | undefined)?.softwareRAIDVolumes ?? []).length > 0;
       return {
         kind: 'child',
         agent: 'deploy',
         run: (o, bootId) =>
           executeChild(deployWorkflow, {
             ...o,
-            args: [{ ...agentInput(c, bootId as string), ...(image ? { image } : {}), ...(customDeploy ? { customDeploy } : {}), configDrive }],
+            args: [{ ...agentInput(c, bootId as string), ...(image ? { image } : {}), ...(customDeploy ? { customDeploy } : {}), configDrive, ...(softwareRaid ? { softwareRaid } : {}) }],
           }),
       };
     }

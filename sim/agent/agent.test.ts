@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -685,5 +685,136 @@ describe('fault switches', () => {
     expect(ironic.heartbeats.length).toBe(beats);
     bmc.agent({ noHeartbeat: false });
     await until(() => ironic.heartbeats.length > beats, 5_000);
+  });
+});
+
+describe('software RAID (raid.create_configuration, raid.delete_configuration)', () => {
+  const HINTS = [{ name: 's== /dev/sdb' }, { name: 's== /dev/sdc' }];
+  const raid1 = (physical: unknown = HINTS) => ({
+    logical_disks: [
+      { size_gb: 'MAX', raid_level: '1', controller: 'software', is_root_volume: true, physical_disks: physical },
+    ],
+  });
+
+  async function raidStep(agent: AgentClient, step: string, config: unknown): Promise<AgentCommand> {
+    await agent.run('clean.execute_clean_step', {
+      step: { step, interface: 'raid', priority: 0 },
+      node: { uuid: NODE, properties: {}, instance_info: {}, target_raid_config: config },
+      ports: [],
+    });
+    return agent.waitFor('execute_clean_step');
+  }
+
+  it('builds a RAID-1 md device over the hinted disks, writes through it to both members, and deletes it', async () => {
+    const { bmc, agent } = await bootedHost();
+    const [, sdb, sdc] = bmc.disks();
+    const created = await raidStep(agent, 'create_configuration', raid1());
+    expect(created).toMatchObject({ command_status: 'SUCCEEDED', command_result: { clean_result: raid1() } });
+    const [md, ...more] = bmc.mdDevices();
+    expect(more).toEqual([]);
+    expect(md).toMatchObject({
+      name: '/dev/md0',
+      level: '1',
+      isRootVolume: true,
+      members: [
+        { disk: '/dev/sdb', partition: '/dev/sdb1', startBytes: 551 * MIB },
+        { disk: '/dev/sdc', partition: '/dev/sdc1', startBytes: 551 * MIB },
+      ],
+    });
+    // IPA's poll.get_hardware_info (what the engine checks the holders against) lists the md device too.
+    const hardware = await agent.run('poll.get_hardware_info', {}, true);
+    expect(hardware.command_status).toBe('SUCCEEDED');
+    const listed = (hardware.command_result as { disks: { name: string }[] }).disks.map((d) => d.name);
+    expect(listed).toEqual(['/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/md0']);
+    for (const disk of [sdb!, sdc!]) {
+      const table = await readPartitionTable(disk.path, disk.sizeBytes);
+      expect(table?.partitions).toHaveLength(1);
+      // sgdisk reads the table the agent wrote: one partition from 551 MiB.
+      expect(execFileSync(tools.sgdisk, ['-i', '1', disk.path], { encoding: 'utf8' })).toMatch(
+        new RegExp(`First sector: ${(551 * MIB) / 512} `),
+      );
+      // mdadm's 1.2 superblock (magic a92b4efc) 4 KiB into the member partition.
+      const fd = openSync(disk.path, 'r');
+      const magic = Buffer.alloc(4);
+      readSync(fd, magic, 0, 4, 551 * MIB + 4096);
+      closeSync(fd);
+      expect(magic.readUInt32LE(0)).toBe(0xa92b4efc);
+    }
+
+    // A write to the root device hinted as the md device lands on the mirror: readable from each member.
+    const node = { uuid: NODE, instance_info: { root_device: { name: 's== /dev/md0' } }, properties: {} };
+    const result = await deploy(agent, { step: 'write_image', args: { image_info: imageInfo({}) } }, node);
+    expect(result.command_result).toMatchObject({
+      deploy_result: { result: expect.stringMatching(/written to device \/dev\/md0 /) },
+    });
+    for (const member of md!.members) {
+      const disk = bmc.disks().find((d) => d.name === member.disk)!;
+      expect(sha256Of(disk.path, member.startBytes + md!.dataOffsetBytes, raw.sizeBytes)).toBe(raw.sha256);
+    }
+    expect(sha256Of(bmc.disks()[0]!.path, 0, raw.sizeBytes)).not.toBe(raw.sha256);
+
+    // install_bootloader (UEFI) on an md root: an ESP on each holder before the RAID partition, mirrored as 'esp'.
+    const boot = await agent.run('image.install_bootloader', { root_uuid: '0x0', target_boot_mode: 'uefi' });
+    expect(boot.command_status).toBe('RUNNING');
+    expect((await agent.waitFor('install_bootloader')).command_status).toBe('SUCCEEDED');
+    const esp = bmc.mdDevices()[1];
+    expect(esp).toMatchObject({
+      name: '/dev/md1',
+      volumeName: 'esp',
+      level: '1',
+      dataOffsetBytes: 0,
+      members: [
+        { disk: '/dev/sdb', partition: '/dev/sdb2', startBytes: MIB, sizeBytes: 550 * MIB },
+        { disk: '/dev/sdc', partition: '/dev/sdc2', startBytes: MIB, sizeBytes: 550 * MIB },
+      ],
+    });
+    expect(execFileSync(tools.sgdisk, ['-i', '2', sdb!.path], { encoding: 'utf8' })).toMatch(/EFI system partition/i);
+
+    // The next boot's inventory lists the md device among the disks.
+    const before = ironic.inspections.length;
+    await bootIso(bmc, deployIso);
+    // The new ramdisk inspects, then looks up and serves commands again.
+    await until(async () => ironic.inspections.length > before && (await fetch(`${sim.agentUrl}/${NODE}/v1/status`)).ok, 20_000);
+    const disks = (ironic.inspections.at(-1)?.['inventory'] as { disks: { name: string; size: number }[] }).disks;
+    expect(disks.map((d) => d.name)).toEqual(['/dev/sda', '/dev/sdb', '/dev/sdc', '/dev/md0', '/dev/md1']);
+    expect(disks[3]?.size).toBe(md!.sizeBytes);
+
+    // Creating again over the partitioned holders fails as IPA does; deleting stops it and wipes the holders.
+    const again = await raidStep(agent, 'create_configuration', raid1());
+    expect(again.command_error).toMatchObject({
+      type: 'SoftwareRAIDError',
+      details: 'Partitions detected on devices /dev/sdb, /dev/sdc during RAID config',
+    });
+    expect((await raidStep(agent, 'delete_configuration', raid1())).command_status).toBe('SUCCEEDED');
+    expect(bmc.mdDevices()).toEqual([]);
+    for (const disk of [sdb!, sdc!]) expect(await readPartitionTable(disk.path, disk.sizeBytes)).toBeUndefined();
+    expect(existsSync(md!.path)).toBe(false);
+    expect(existsSync(esp!.path)).toBe(false);
+  });
+
+  it.each([
+    {
+      scenario: 'a hint that matches no disk',
+      config: raid1([{ name: 's== /dev/sdb' }, { serial: 's== NO-SUCH-SERIAL' }]),
+      details: /^No candidates for physical disk \{"serial":"s== NO-SUCH-SERIAL"\} from the list /,
+    },
+    {
+      scenario: 'two hints that match the same single disk',
+      config: raid1([{ name: 's== /dev/sdb' }, { name: 's== /dev/sdb' }]),
+      details: /^No candidates left for physical disk \{"name":"s== \/dev\/sdb"\} from the list \["\/dev\/sdb"\] after picking \["\/dev\/sdb"\]/,
+    },
+    {
+      scenario: 'a first volume that is not RAID-1, and one physical disk',
+      config: { logical_disks: [{ size_gb: 'MAX', raid_level: '0', controller: 'software', physical_disks: [{ name: 's== /dev/sdb' }] }] },
+      details: new RegExp(
+        `^Could not validate Software RAID config for ${NODE}: The physical_disks parameter for software RAID must be a list with at least 2 items, each specifying a disk in the device hints format; Software RAID Configuration requires RAID-1 for the first logical disk$`,
+      ),
+    },
+  ])('refuses $scenario with IPA’s SoftwareRAIDError', async ({ config, details }) => {
+    const { bmc, agent } = await bootedHost();
+    const failed = await raidStep(agent, 'create_configuration', config);
+    expect(failed).toMatchObject({ command_status: 'FAILED', command_error: { type: 'SoftwareRAIDError', code: 500 } });
+    expect(failed.command_error?.details).toMatch(details);
+    expect(bmc.mdDevices()).toEqual([]);
   });
 });

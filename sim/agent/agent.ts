@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fetch } from 'undici';
-import { diskIdentifier } from '../partitions.ts';
+import { CONFIG_DRIVE_BYTES, diskIdentifier } from '../partitions.ts';
 import { IpaError, ipaErrors } from './errors.ts';
 import {
   DEFAULT_PERMITTED_FORMATS,
@@ -29,6 +29,7 @@ import {
 } from './image.ts';
 import { type HostFacts, buildInventory, inventoryDisk } from './inventory.ts';
 import { chooseRootDevice } from './root-device.ts';
+import { createConfiguration, deleteConfiguration, mdInventoryDisk, mirror, prepareEspForSoftRaid } from './software-raid.ts';
 import type { RamdiskBoot, RunningRamdisk } from './runner.ts';
 import { type AgentServer, readJson, sendJson } from './server.ts';
 import { HostAgentState } from './settings.ts';
@@ -137,6 +138,8 @@ export class SimRamdisk implements RunningRamdisk {
   private forced = false;
   private partitionUuids: Record<string, string> | null = null;
   private cachedImageId: string | null = null;
+  /** The device the last image went to (IPA's cached root device). */
+  private rootDevice: string | undefined;
   private unregister: (() => void) | undefined;
   private main: Promise<void> = Promise.resolve();
   private readonly table: Record<string, Record<string, CommandSpec>>;
@@ -245,10 +248,12 @@ export class SimRamdisk implements RunningRamdisk {
   }
 
   private async inspect(url: string): Promise<string | undefined> {
-    const inventory = buildInventory(this.boot, this.facts);
+    const inventory = buildInventory(this.boot, this.facts, this.state.mdDevices);
     let root: ReturnType<typeof inventoryDisk> | null;
     try {
-      root = inventoryDisk(chooseRootDevice(this.boot.disks, null));
+      const chosen = chooseRootDevice(this.boot.disks, null, this.state.mdDevices);
+      const md = this.state.mdDevices.find((device) => device.name === chosen.name);
+      root = md ? mdInventoryDisk(md) : inventoryDisk(chosen);
     } catch {
       root = null;
     }
@@ -611,8 +616,17 @@ export class SimRamdisk implements RunningRamdisk {
             `install_bootloader root_uuid=${String(params['root_uuid'])} ` +
               `target_boot_mode=${String(params['target_boot_mode'])}`,
           );
+          const root = this.state.mdDevices.find((md) => md.name === this.rootDevice);
+          if (root && params['target_boot_mode'] === 'uefi') {
+            const esp = await prepareEspForSoftRaid(root, this.state.mdDevices, this.boot.disks, (line) => this.log(line));
+            if (esp) this.state.mdDevices = [...this.state.mdDevices, esp];
+          }
           return null;
         }),
+      },
+      poll: {
+        // IPA's PollExtension: the hardware as the ramdisk sees it (list_hardware_info), md devices included.
+        get_hardware_info: immediate(async () => buildInventory(this.boot, this.facts, this.state.mdDevices)),
       },
       log: {
         collect_system_logs: immediate(async () => ({ system_logs: this.systemLogs() })),
@@ -667,16 +681,27 @@ export class SimRamdisk implements RunningRamdisk {
         result: `prepare_image: ${await this.prepareImage(image, args['configdrive'] ?? image.configdrive, record)}`,
       };
     }
+    const md = this.state.mdDevices;
     if (name === 'erase_devices_metadata' || name === 'erase_devices_express') {
-      this.state.counters.metadataErases += await eraseMetadata(disks);
-      this.log(`erased the metadata of ${disks.map((disk) => disk.name).join(', ')}`);
+      this.state.counters.metadataErases += await eraseMetadata(disks, md);
+      this.log(`erased the metadata of ${[...disks.map((disk) => disk.name), ...md.map((device) => device.name)].join(', ')}`);
       return null;
     }
     if (name === 'erase_devices' && kind === 'clean') {
-      const result = await eraseDevices(disks);
-      this.state.counters.fullErases += disks.length;
-      this.log(`zeroed ${disks.map((disk) => disk.name).join(', ')}`);
+      const result = await eraseDevices(disks, md);
+      this.state.counters.fullErases += Object.keys(result).length;
+      this.log(`zeroed ${Object.keys(result).join(', ')}`);
       return result;
+    }
+    if (name === 'delete_configuration' && kind === 'clean') {
+      await deleteConfiguration(md, disks, (line) => this.log(line));
+      this.state.mdDevices = [];
+      return null;
+    }
+    if (name === 'create_configuration' && kind === 'clean') {
+      const created = await createConfiguration(this.node ?? {}, disks, this.boot.bootMode, (line) => this.log(line));
+      this.state.mdDevices = [...md, ...created.devices];
+      return created.result;
     }
     const custom = kind === 'deploy' ? this.env.customSteps.get(name) : undefined;
     if (custom) {
@@ -707,7 +732,9 @@ export class SimRamdisk implements RunningRamdisk {
     const instanceInfo = (this.node?.['instance_info'] as Json | undefined) ?? {};
     const properties = (this.node?.['properties'] as Json | undefined) ?? {};
     const hints = (instanceInfo['root_device'] ?? properties['root_device']) as Json | undefined;
-    const disk = chooseRootDevice(this.boot.disks, hints);
+    const disk = chooseRootDevice(this.boot.disks, hints, this.state.mdDevices);
+    const md = this.state.mdDevices.find((device) => device.name === disk.name);
+    this.rootDevice = disk.name;
     if (this.cachedImageId !== image.id) {
       const outcome = await writeWholeDiskImage(image, disk, {
         signal: this.signal,
@@ -751,6 +778,15 @@ export class SimRamdisk implements RunningRamdisk {
           sizeBytes: partition.sizeBytes,
         };
       this.log(`config drive written to partition ${partition.number} of ${disk.name}`);
+    }
+    if (md) {
+      // The mirror's writes: what the image covered, the first MiB and the end (backup GPT, config drive).
+      const tail = CONFIG_DRIVE_BYTES + 4 * 1024 * 1024;
+      await mirror(md, this.boot.disks, [
+        [0, Math.max(written?.bytes ?? 0, 1024 * 1024)],
+        [md.sizeBytes - tail, md.sizeBytes],
+      ]);
+      this.log(`written through ${disk.name} to ${md.members.map((member) => member.partition).join(', ')}`);
     }
     const rootUuid = await diskIdentifier(disk.path);
     if (written) written.rootUuid = rootUuid;

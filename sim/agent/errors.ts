@@ -71,6 +71,8 @@ export const ipaErrors = {
     new IpaError('DeviceNotFound', 404, 'Error finding the disk or partition device to deploy the image onto', details),
   deployment: (details: string) => new IpaError('DeploymentError', 500, 'Deploy step failed', details),
   cleaning: (details: string) => new IpaError('CleaningError', 500, 'Clean step failed', details),
+  softwareRaid: (details: string) =>
+    new IpaError('SoftwareRAIDError', 500, 'Software RAID caused unknown error', details),
   blockDeviceErase: (details: string) =>
     new IpaError('BlockDeviceEraseError', 500, 'Error erasing block device', details),
   commandExecution: (details: string) =>

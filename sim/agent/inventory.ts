@@ -6,6 +6,7 @@
  */
 import type { BlockDevice } from '../../domain/root-device-hints.ts';
 import type { RamdiskBoot, SimDisk } from './runner.ts';
+import { type MdDevice, mdInventoryDisk } from './software-raid.ts';
 
 /** What the BMC's mockup says about the machine beyond `RamdiskBoot.host`. */
 export interface HostFacts {
@@ -56,7 +57,7 @@ export function inventoryDisk(disk: SimDisk): BlockDevice & { logical_sectors: n
 }
 
 /** The inventory (`inventory` of the inspection callback). */
-export function buildInventory(boot: RamdiskBoot, facts: HostFacts): Record<string, unknown> {
+export function buildInventory(boot: RamdiskBoot, facts: HostFacts, mdDevices: readonly MdDevice[] = []): Record<string, unknown> {
   const bootif = boot.params['BOOTIF'];
   return {
     interfaces: boot.host.macs.map((mac, index) => ({
@@ -101,7 +102,7 @@ export function buildInventory(boot: RamdiskBoot, facts: HostFacts): Record<stri
       ],
       socket_count: 1,
     },
-    disks: boot.disks.map(inventoryDisk),
+    disks: [...boot.disks.map(inventoryDisk), ...mdDevices.map(mdInventoryDisk)],
     memory: { total: boot.host.memoryMiB * 1024 * 1024, physical_mb: boot.host.memoryMiB },
     bmc_address: null,
     bmc_v6address: null,

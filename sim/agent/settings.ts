@@ -6,6 +6,7 @@
  * that reboots into the ramdisk again keeps counting.
  */
 import { type InjectedError, injectedError } from './errors.ts';
+import type { MdDevice } from './software-raid.ts';
 
 /** A command or step that fails with an IPA error. */
 export interface CommandFault {
@@ -124,6 +125,8 @@ export class HostAgentState {
   counters: AgentCounters = zeroAgentCounters();
   /** The last image written, per device name. */
   readonly writes = new Map<string, WriteRecord>();
+  /** The software RAID (md) devices the agent built, as mdadm would assemble them at the next boot. */
+  mdDevices: MdDevice[] = [];
 
   constructor(settings: Partial<AgentSettings> = {}) {
     this.settings = { ...DEFAULT_AGENT_SETTINGS };

@@ -4,10 +4,12 @@
  * registers (Metal3's `customDeploy.method`), and the erase steps' work on the disk files. Steps that have no
  * meaning for a simulated machine (burn-in, pstore, NVRAM, software RAID, file injection) succeed without doing
  * anything and say so in the ramdisk's log; the steps that matter (`write_image`, `erase_devices_metadata`,
- * `erase_devices`) change the disks.
+ * `erase_devices`, and software RAID's `create_configuration` and `delete_configuration`, sim/agent/software-raid.ts)
+ * change the disks.
  */
 import { destroyDiskMetadata, zeroDisk } from '../partitions.ts';
 import type { SimDisk } from './runner.ts';
+import { type MdDevice, holderDisks, mdDisk, metadataRanges, mirror, zeroMd } from './software-raid.ts';
 
 /** One step as IPA lists it. */
 export interface StepDefinition {
@@ -83,8 +85,6 @@ export const DEPLOY_STEPS: readonly StepDefinition[] = [
 export const NO_OP_STEPS = new Set([
   'erase_pstore',
   'clean_uefi_nvram',
-  'delete_configuration',
-  'create_configuration',
   'apply_configuration',
   'inject_files',
   'burnin_cpu',
@@ -109,20 +109,36 @@ export function deployStepsResult(custom: readonly string[]): Record<string, Ste
   return out;
 }
 
-/** `erase_devices_metadata` on every disk; returns how many disks were erased. */
-export async function eraseMetadata(disks: readonly SimDisk[]): Promise<number> {
+/**
+ * `erase_devices_metadata` on every disk; returns how many disks were erased. With software RAID, IPA leaves the
+ * RAID members out and erases the md devices instead (their writes reach every member of a mirror).
+ */
+export async function eraseMetadata(disks: readonly SimDisk[], mdDevices: readonly MdDevice[] = []): Promise<number> {
+  const holders = holderDisks(mdDevices);
+  const plain = disks.filter((disk) => !holders.has(disk.name));
   // IPA works through devices in reverse name order so partitions go before their disks.
-  for (const disk of [...disks].sort((a, b) => b.name.localeCompare(a.name)))
+  for (const disk of [...plain].sort((a, b) => b.name.localeCompare(a.name)))
     await destroyDiskMetadata(disk.path, disk.sizeBytes);
-  return disks.length;
+  for (const md of mdDevices) {
+    const ranges = await metadataRanges(mdDisk(md));
+    await destroyDiskMetadata(md.path, md.sizeBytes);
+    await mirror(md, disks, ranges);
+  }
+  return plain.length + mdDevices.length;
 }
 
-/** `erase_devices`: every disk zeroed; returns IPA's result, `{device: null}` per disk. */
-export async function eraseDevices(disks: readonly SimDisk[]): Promise<Record<string, null>> {
+/** `erase_devices`: every disk zeroed (RAID members through their md devices); IPA's result, `{device: null}` each. */
+export async function eraseDevices(disks: readonly SimDisk[], mdDevices: readonly MdDevice[] = []): Promise<Record<string, null>> {
+  const holders = holderDisks(mdDevices);
   const result: Record<string, null> = {};
   for (const disk of disks) {
+    if (holders.has(disk.name)) continue;
     await zeroDisk(disk.path, disk.sizeBytes);
     result[disk.name] = null;
+  }
+  for (const md of mdDevices) {
+    await zeroMd(md, disks);
+    result[md.name] = null;
   }
   return result;
 }
