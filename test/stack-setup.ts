@@ -6,7 +6,7 @@
  * The `capi` project (test/capi/) gets a stack of its own with the real Cluster API controllers instead of the
  * BMC peers: their build takes minutes of both cores cold, so only runs that include those tests pay for it.
  * vitest runs every set-up before the first test, so `npm test` runs the tiers in two vitest runs (package.json
- * `test:tiers`): unit, replay and integration first, with TEMPERED_CAPI_FOLLOWS=1 telling this set-up that the
+ * `test:tiers`): every other tier first, with TEMPERED_CAPI_FOLLOWS=1 telling this set-up that the
  * `capi` run comes next, then `capi`. With that hint the integration set-up starts the Cluster API build in the
  * background at low priority, so it uses the cores the other tiers' tests leave idle, and its teardown waits for
  * it (the build writes into the cache under its lock; a build killed halfway is redone, never trusted). The hint
