@@ -4,7 +4,8 @@
  * (the Go module proxy, PyPI, Debian). First builds take minutes and print progress; later runs reuse the cache.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../bin/node24.mjs';
@@ -29,11 +30,25 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 
 export { cacheRoot };
 
-/** Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. */
-export async function run(what: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress }): Promise<void> {
+/** How a build runs beside other work: `nice` lowers the priority of its processes (0 to 19, as `nice -n`). */
+export interface BuildOptions {
+  nice?: number;
+}
+
+/**
+ * Runs a command to completion, printing progress every 20 s; rejects with the output tail on failure. With
+ * `nice`, the command runs under `nice -n`, so it and every child (`go build`'s compilers) have that niceness.
+ */
+export async function run(
+  what: string,
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress } & BuildOptions,
+): Promise<void> {
   const started = Date.now();
-  options.progress(`${what} ...`);
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  options.progress(`${what}${options.nice ? ` (nice ${options.nice})` : ''} ...`);
+  const [file, argv] = options.nice ? ['nice', ['-n', String(options.nice), command, ...args]] : [command, args];
+  const child = spawn(file, argv, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   let downloads = 0;
   const collect = (chunk: Buffer) => {
@@ -73,7 +88,12 @@ export async function cached(dir: string, produce: () => Promise<void>): Promise
   });
 }
 
-/** Runs `fn` holding a directory lock shared across processes; a lock older than an hour is from a dead holder. */
+/**
+ * Runs `fn` holding a directory lock shared across processes. The lock names its holder (host and pid): a lock
+ * whose holder on this host is gone (a test run stopped with Ctrl-C or killed mid-build) is taken over at once,
+ * one whose holder is alive is waited for however long its build takes (a low-priority build on busy cores can
+ * take over an hour), and one whose holder is unknown (another host, no holder file) is taken over after an hour.
+ */
 async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
   mkdirSync(join(lock, '..'), { recursive: true });
   for (;;) {
@@ -82,7 +102,10 @@ async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
       break;
     } catch {
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 3_600_000) rmSync(lock, { recursive: true, force: true });
+        const holder = lockHolder(lock);
+        if (holder === 'gone' || (holder === 'unknown' && Date.now() - statSync(lock).mtimeMs > 3_600_000)) {
+          rmSync(lock, { recursive: true, force: true });
+        }
       } catch {
         // It went away meanwhile.
       }
@@ -90,9 +113,29 @@ async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
     }
   }
   try {
+    writeFileSync(join(lock, 'holder'), `${hostname()} ${process.pid}\n`);
     await fn();
   } finally {
     rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** Whether the lock's holder is a process of this host that is alive or gone, or unknown. */
+function lockHolder(lock: string): 'alive' | 'gone' | 'unknown' {
+  let holder: string;
+  try {
+    holder = readFileSync(join(lock, 'holder'), 'utf8').trim();
+  } catch {
+    return 'unknown'; // being written, or a lock from before the holder file
+  }
+  const [host, pidText] = holder.split(' ');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return 'unknown';
+  try {
+    process.kill(pid, 0);
+    return 'alive';
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'alive';
   }
 }
 
@@ -181,17 +224,32 @@ export interface KubeBinaries {
  * otherwise built from the Go module proxy with the wrapper modules committed under stack/go/.
  */
 export async function kubeBinaries(progress: Progress): Promise<KubeBinaries> {
-  const assets = process.env.KUBEBUILDER_ASSETS;
-  const fromAssets = (name: string) => (assets && existsSync(join(assets, name)) ? join(assets, name) : undefined);
-  const kubeApiserver = process.env.TEST_ASSET_KUBE_APISERVER ?? fromAssets('kube-apiserver') ?? (await buildKube('kube-apiserver', progress));
+  const { kubeApiserver, kubectl } = await kubeApiserverAndKubectl(progress);
   const etcd = process.env.TEST_ASSET_ETCD ?? fromAssets('etcd') ?? (await buildEtcd(progress));
-  const kubectl = process.env.TEST_ASSET_KUBECTL ?? fromAssets('kubectl') ?? (await buildKube('kubectl', progress));
   return { kubeApiserver, etcd, kubectl };
 }
 
-async function buildKube(command: 'kube-apiserver' | 'kubectl' | 'kube-controller-manager', progress: Progress): Promise<string> {
+function fromAssets(name: string): string | undefined {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  return assets && existsSync(join(assets, name)) ? join(assets, name) : undefined;
+}
+
+/** kube-apiserver and kubectl, from the overrides or else built together (one cache entry, one `go build`). */
+async function kubeApiserverAndKubectl(progress: Progress): Promise<{ kubeApiserver: string; kubectl: string }> {
+  const kubeApiserver = process.env.TEST_ASSET_KUBE_APISERVER ?? fromAssets('kube-apiserver');
+  const kubectl = process.env.TEST_ASSET_KUBECTL ?? fromAssets('kubectl');
+  if (kubeApiserver && kubectl) return { kubeApiserver, kubectl };
+  // One `go build` of both mains: the packages they share (client-go, apimachinery, ...) compile once.
+  const dir = await buildKube(['kube-apiserver', 'kubectl'], progress);
+  return { kubeApiserver: kubeApiserver ?? join(dir, 'kube-apiserver'), kubectl: kubectl ?? join(dir, 'kubectl') };
+}
+
+type KubeCommand = 'kube-apiserver' | 'kubectl' | 'kube-controller-manager';
+
+/** Builds `commands` of the wrapper module stack/go/kube in one `go build` into one cache entry; returns it. */
+async function buildKube(commands: KubeCommand[], progress: Progress, build: BuildOptions = {}): Promise<string> {
   const v = VERSIONS.kubernetes;
-  const dir = join(cacheRoot(), `${command}-${v}`);
+  const dir = join(cacheRoot(), `${commands.join('+')}-${v}`);
   await cached(dir, async () => {
     requireGo();
     const minor = v.split('.')[1] ?? '0';
@@ -202,22 +260,24 @@ async function buildKube(command: 'kube-apiserver' | 'kubectl' | 'kube-controlle
       `${cv}.gitVersion=v${v} ${cv}.gitMajor=1 ${cv}.gitMinor=${minor} ${cv}.gitTreeState=clean`,
       `${gv}.gitVersion=v${v} ${gv}.gitMajor=1 ${gv}.gitMinor=${minor} ${gv}.gitTreeState=clean`,
     ].join(' ');
-    await run(`building ${command} v${v} from the Go module proxy (cold: about 2-5 min)`, 'go', [
-      'build', '-trimpath', '-ldflags', ldflags, '-o', join(dir, command), `k8s.io/kubernetes/cmd/${command}`,
-    ], { cwd: here('./go/kube'), env: goEnv(), progress });
+    await run(`building ${commands.join(' and ')} v${v} from the Go module proxy (cold: about 2-6 min)`, 'go', [
+      'build', '-trimpath', '-ldflags', ldflags, '-o', `${dir}/`, ...commands.map((c) => `k8s.io/kubernetes/cmd/${c}`),
+    ], { cwd: here('./go/kube'), env: goEnv(), progress, ...build });
   });
-  return join(dir, command);
+  return dir;
 }
 
 /**
  * kube-controller-manager, for a workload cluster whose nodes come and go (node lifecycle, garbage collection,
- * bootstrap-token signing). Built only by stacks that need it; TEST_ASSET_KUBE_CONTROLLER_MANAGER overrides.
+ * bootstrap-token signing). Built only by stacks that need it, and after kube-apiserver and kubectl, so Go's
+ * build cache already holds almost every package it needs (built at the same time, each build would compile
+ * them on its own). TEST_ASSET_KUBE_CONTROLLER_MANAGER overrides.
  */
-export async function kubeControllerManager(progress: Progress): Promise<string> {
-  const assets = process.env.KUBEBUILDER_ASSETS;
-  if (process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER) return process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER;
-  if (assets && existsSync(join(assets, 'kube-controller-manager'))) return join(assets, 'kube-controller-manager');
-  return buildKube('kube-controller-manager', progress);
+export async function kubeControllerManager(progress: Progress, build: BuildOptions = {}): Promise<string> {
+  const override = process.env.TEST_ASSET_KUBE_CONTROLLER_MANAGER ?? fromAssets('kube-controller-manager');
+  if (override) return override;
+  await kubeApiserverAndKubectl(progress);
+  return join(await buildKube(['kube-controller-manager'], progress, build), 'kube-controller-manager');
 }
 
 async function buildEtcd(progress: Progress): Promise<string> {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { VERSIONS, cacheRoot, cached, goEnv, requireGo, run, type Progress } from './binaries.ts';
+import { VERSIONS, cacheRoot, cached, goEnv, requireGo, run, type BuildOptions, type Progress } from './binaries.ts';
 
 const execFileAsync = promisify(execFile);
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
@@ -58,8 +58,8 @@ export interface CapiBinaries {
 const BUILD_FLAGS = ['-trimpath', '-ldflags', '-s -w'];
 
 /** Builds (once, into the cache) and returns the Cluster API core, CABPK and CAPM3 managers. */
-export async function capiBinaries(progress: Progress): Promise<CapiBinaries> {
-  const [capi, capm3] = await Promise.all([buildClusterApi(progress), buildCapm3(progress)]);
+export async function capiBinaries(progress: Progress, build: BuildOptions = {}): Promise<CapiBinaries> {
+  const [capi, capm3] = await Promise.all([buildClusterApi(progress, build), buildCapm3(progress, build)]);
   return {
     ...capi,
     capm3: capm3.binary,
@@ -68,7 +68,7 @@ export async function capiBinaries(progress: Progress): Promise<CapiBinaries> {
   };
 }
 
-async function buildClusterApi(progress: Progress) {
+async function buildClusterApi(progress: Progress, build: BuildOptions) {
   const v = VERSIONS.clusterApi;
   const dir = join(cacheRoot(), `cluster-api-${v}`);
   const moduleDir = here('./go/capi');
@@ -81,7 +81,7 @@ async function buildClusterApi(progress: Progress) {
       `building the Cluster API core manager and kubeadm bootstrap provider v${v} (cold: about 3-4 min)`,
       'go',
       ['build', ...BUILD_FLAGS, '-o', `${out}/`, CAPI_MODULE, `${CAPI_MODULE}/bootstrap/kubeadm`],
-      { cwd: moduleDir, env: goEnv(), progress },
+      { cwd: moduleDir, env: goEnv(), progress, ...build },
     );
     renameSync(join(out, 'cluster-api'), join(dir, 'cluster-api-manager'));
     renameSync(join(out, 'kubeadm'), join(dir, 'kubeadm-bootstrap-manager'));
@@ -105,7 +105,7 @@ async function buildClusterApi(progress: Progress) {
   };
 }
 
-async function buildCapm3(progress: Progress) {
+async function buildCapm3(progress: Progress, build: BuildOptions) {
   const v = VERSIONS.capm3;
   const dir = join(cacheRoot(), `capm3-${v}`);
   const moduleDir = here('./go/capm3');
@@ -117,7 +117,7 @@ async function buildCapm3(progress: Progress) {
       `building CAPM3 v${v} (cold: about 2-3 min)`,
       'go',
       ['build', ...BUILD_FLAGS, '-o', join(dir, 'capm3-manager'), CAPM3_MODULE],
-      { cwd: moduleDir, env, progress },
+      { cwd: moduleDir, env, progress, ...build },
     );
     const source = await moduleSource(moduleDir, `${CAPM3_MODULE}@v${v}`, env);
     checkDependencySums(readFileSync(join(moduleDir, 'go.sum'), 'utf8'), readFileSync(join(source, 'go.sum'), 'utf8'));
