@@ -117,7 +117,10 @@ describe.each(PROFILE_IDS.map((p) => [p]))('%s: a BIOS update, exactly once', (p
     // The worker dies here; its replacement asks again and resumes polling the same task.
     const second = worker(bmc);
     const resumed = await second.firmware.startUpdate(request);
-    expect(resumed).toMatchObject({ state: 'running', taskUri: started.taskUri });
+    // The same task, still running or (on a loaded machine, the flash being compressed to a fraction of a second)
+    // already completed: never a second one.
+    expect(['running', 'completed']).toContain(resumed.state);
+    expect(resumed.taskUri).toBe(started.taskUri);
     // Read while the task still runs (it is checked after), the version is the old one.
     const during = version(await second.firmware.list(), 'bios');
     if (!(await second.firmware.readTask(resumed.taskUri ?? '')).done) expect(during).toBe(before);
