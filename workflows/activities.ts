@@ -200,14 +200,14 @@ export async function checkpoint(): Promise<void> {
  * cluster for as long as its deadline (it returns what it saw then), heartbeating; a lost worker is noticed
  * within the heartbeat timeout and the check resumes elsewhere with the same deadline.
  */
-const clusterJoinOptions: ActivityOptions = {
+const workloadClusterOptions: ActivityOptions = {
   startToCloseTimeout: '24 hours',
   // A cancellation reaches the activity with a heartbeat, and heartbeats are throttled to 80% of this.
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
 };
 
-const clusterJoin = proxyActivities<ClusterJoinActivities>(clusterJoinOptions);
+const clusterJoin = proxyActivities<ClusterJoinActivities>(workloadClusterOptions);
 
 /** Verifies a host's join, with a summary the Temporal UI shows. */
 export function verifyNodeJoin(input: VerifyJoinInput): Promise<VerifyJoinResult> {
@@ -215,7 +215,7 @@ export function verifyNodeJoin(input: VerifyJoinInput): Promise<VerifyJoinResult
   const summary = `verify that ${host.namespace}/${host.name} joined as a Ready Node (${consumer.kind} ${consumer.name})`;
   type Executable = { executeWithOptions(options: ActivityOptions, args: unknown[]): Promise<VerifyJoinResult> };
   const fn = clusterJoin.verifyNodeJoin as unknown as Executable;
-  return fn.executeWithOptions({ ...clusterJoinOptions, summary }, [input]);
+  return fn.executeWithOptions({ ...workloadClusterOptions, summary }, [input]);
 }
 
 /**
@@ -229,12 +229,8 @@ export const DRAIN_TIMEOUTS = {
   readyAgainSeconds: 30 * 60,
 };
 
-/** Regular activities that wait on the workload cluster, heartbeating, with their deadlines across retries. */
-const drainOptions: ActivityOptions = {
-  startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '2 minutes' },
-};
+/** Drain and release wait on the workload cluster like the join check: the same heartbeating options. */
+const drainOptions = workloadClusterOptions;
 
 const drain = proxyActivities<DrainActivities>(drainOptions);
 
