@@ -26,7 +26,7 @@ import { readConfigDrive, startSimulator, type SimulatedBmc, type Simulator } fr
 import { imageTools } from '../stack/binaries.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
-import { bmhClient, type Bmh } from './bmh.ts';
+import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
 import { isoFile, makeRawImage, readAt, readGpt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -49,13 +49,7 @@ const hosts = bmhClient(stack.kube.kubeconfig, NS);
 
 /** The BMH of a simulated host: its BMC, boot MAC, the user data Secret, and what the test adds. */
 function spec(bmc: SimulatedBmc, extra: Record<string, unknown>): Record<string, unknown> {
-  return {
-    online: true,
-    bootMACAddress: bmc.bootMACAddress,
-    bmc: { address: bmc.address, credentialsName: `${bmc.id}-bmc` },
-    userData: { name: 'user-data' },
-    ...extra,
-  };
+  return simHostSpec(bmc, { userData: { name: 'user-data' }, ...extra });
 }
 const image = (file: string, extra: Record<string, unknown> = {}) =>
   ({ url: images.url(`/${file}`), checksum: images.url('/SHA256SUMS'), ...extra });

@@ -19,7 +19,7 @@ import { imageTools } from '../stack/binaries.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startTemporal, type TemporalServer } from '../stack/temporal.ts';
-import { bmhClient } from './bmh.ts';
+import { bmhClient, simHostSpec } from './bmh.ts';
 import { makeRawImage, sha256Of, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -85,13 +85,13 @@ afterAll(async () => {
 
 /** Creates the host and resolves once its agent is in the middle of writing the image. */
 async function deployUntilMidWrite(bmc: SimulatedBmc): Promise<void> {
-  await hosts.create(bmc.id, {
-    online: true,
-    bootMACAddress: bmc.bootMACAddress,
-    bmc: { address: bmc.address, credentialsName: `${bmc.id}-bmc` },
-    image: { url: images.url('/disk.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' },
-    automatedCleaningMode: 'disabled',
-  });
+  await hosts.create(
+    bmc.id,
+    simHostSpec(bmc, {
+      image: { url: images.url('/disk.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' },
+      automatedCleaningMode: 'disabled',
+    }),
+  );
   await waitFor(`${bmc.id} writing its image`, () => (bmc.agentCounters().steps['write_image'] ?? 0) >= 1, {
     timeoutMs: 240_000,
     intervalMs: 100,

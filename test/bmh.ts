@@ -68,3 +68,13 @@ export function bmhClient(kubeconfig: string, namespace: string) {
     },
   };
 }
+
+/** The spec of a BareMetalHost on a simulated BMC whose credentials Secret is `<bmc id>-bmc`, online, plus `extra`. */
+export function simHostSpec(bmc: { id: string; address: string; bootMACAddress: string | null }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    online: true,
+    bootMACAddress: bmc.bootMACAddress,
+    bmc: { address: bmc.address, credentialsName: `${bmc.id}-bmc` },
+    ...extra,
+  };
+}

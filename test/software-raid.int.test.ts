@@ -20,7 +20,7 @@ import { startSimulator, type MdDevice, type SimulatedBmc, type Simulator } from
 import { imageTools } from '../stack/binaries.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
-import { bmhClient, type Bmh } from './bmh.ts';
+import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
 import { makeRawImage, readAt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -37,14 +37,7 @@ let engine: Engine;
 let raw: Buffer;
 const hosts = bmhClient(stack.kube.kubeconfig, NS);
 
-function spec(bmc: SimulatedBmc, extra: Record<string, unknown>): Record<string, unknown> {
-  return {
-    online: true,
-    bootMACAddress: bmc.bootMACAddress,
-    bmc: { address: bmc.address, credentialsName: `${bmc.id}-bmc` },
-    ...extra,
-  };
-}
+const spec = simHostSpec;
 
 const qcow2Image = () => ({ url: images.url('/disk.qcow2'), checksum: images.url('/SHA256SUMS'), format: 'qcow2' });
 
