@@ -7,8 +7,8 @@
  * against the workload cluster's real apiserver, and Tempered verifies the Node (condition, Event, history).
  *
  * The issue's proof list (docs/cluster-join.md): 3 Machines Running with nodeRef and the providerID CAPM3 sets
- * on their Nodes; scale to 1 (CAPI drains and deletes, CAPM3 releases, Tempered deprovisions and cleans, the
- * Nodes go); a host whose OS never joins (the simulator's switch) shows the join warning with what was seen;
+ * on their Nodes; scale to 1 (CAPI drains and deletes: each Node seen cordoned before it goes, and the
+ * Machine's SuccessfulDrainNode Event; CAPM3 releases, Tempered deprovisions and cleans, the Nodes go); a host whose OS never joins (the simulator's switch) shows the join warning with what was seen;
  * what `clusterctl move` does to a running worker's host (paused, deleted, recreated with its status
  * annotation): it stays provisioned, is not written again, its Node stays Ready; and no workload-cluster
  * credential (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history or engine log.
@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildStandInIpaIso } from '../../activities/images/deploy-iso.ts';
 import { hostWorkflowId } from '../../domain/names.ts';
@@ -30,7 +30,7 @@ import type { Engine } from '../../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../../stack/image-server.ts';
 import { kubectlClient } from '../../stack/kube.ts';
 import { startWorkloadCluster, type WorkloadCluster } from '../../stack/workload-cluster.ts';
-import { startTestEngine, watchHosts } from '../engine-fixture.ts';
+import { startTestEngine, watchHosts, watchObjects } from '../engine-fixture.ts';
 import { makeRawImage, toQcow2 } from '../fixtures/disk-images.ts';
 import { leakedSecrets, textOf } from '../secret-scan.ts';
 import { waitFor } from '../wait.ts';
@@ -74,6 +74,7 @@ let sim: Simulator;
 let images: ImageServer;
 let engine: Engine;
 let workload: WorkloadCluster;
+let workloadKc: k8s.KubeConfig;
 let nodes: k8s.CoreV1Api;
 let temporal: Client;
 let connection: Connection;
@@ -102,9 +103,9 @@ beforeAll(async () => {
     nodeMonitorGracePeriodSeconds: 20,
     progress: () => {},
   });
-  const wkc = new k8s.KubeConfig();
-  wkc.loadFromFile(workload.api.kubeconfig);
-  nodes = wkc.makeApiClient(k8s.CoreV1Api);
+  workloadKc = new k8s.KubeConfig();
+  workloadKc.loadFromFile(workload.api.kubeconfig);
+  nodes = workloadKc.makeApiClient(k8s.CoreV1Api);
   sim = await startSimulator({
     stateDir: join(dir, 'sim'),
     bmcs: HOSTS.map((id) => ({ id, profile: 'dmtf', password: PASSWORD, uniqueIdentity: true })),
@@ -149,6 +150,9 @@ const machines = async (): Promise<Machine[]> =>
 const joined = (h: Bmh) => h.status?.conditions?.find((c) => c.type === NODE_JOINED_CONDITION);
 const events = async (reason: string) =>
   (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.reason === reason);
+const nodeReady = async (name: string) =>
+  (await nodes.readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready')?.status;
+
 /** Everything the test can say about where things stand, for a wait that times out. */
 const detail = async () =>
   `hosts ${JSON.stringify(Object.fromEntries(seen))}, machines ${JSON.stringify(
@@ -295,8 +299,20 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       ).toBe(true);
   }, 300_000);
 
-  it('scale to 1: CAPI deletes two Machines, CAPM3 releases the hosts, Tempered cleans them, Nodes go', async () => {
+  it('scale to 1: CAPI drains and deletes two Machines, CAPM3 releases the hosts, Tempered cleans them, Nodes go', async () => {
     const before = (await hosts()).filter((h) => h.spec.consumerRef).map((h) => h.metadata.name);
+    const machinesBefore = (await machines()).map((m) => ({ name: m.metadata.name, node: m.status?.nodeRef?.name }));
+    // Every change of the workload cluster's Nodes from before the scale-down: the drain's cordon is one of them.
+    const nodeChanges: { type: string; name: string; unschedulable: boolean }[] = [];
+    onTestFinished(
+      await watchObjects<k8s.V1Node>(workloadKc, '/api/v1/nodes', (type, n) =>
+        nodeChanges.push({ type, name: n.metadata?.name ?? '', unschedulable: n.spec?.unschedulable === true }),
+      ),
+    );
+    await waitFor('the watch lists the 3 Nodes', () => new Set(nodeChanges.map((c) => c.name)).size === 3 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     await management.kubectlRun(['scale', 'machinedeployment.cluster.x-k8s.io/workers', '-n', NS, '--replicas=1']);
     const remaining = await waitFor(
       'one Machine left',
@@ -328,10 +344,39 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
         async () => (await nodes.listNode()).items.every((n) => n.metadata?.name !== h.metadata.name) || undefined,
         { timeoutMs: 120_000, intervalMs: 1000, detail },
       );
+      // Drained before it was deleted: the watch saw the Node schedulable, then cordoned, then deleted.
+      const changes = await waitFor(
+        `the watch sees Node ${h.metadata.name} deleted`,
+        () => {
+          const list = nodeChanges.filter((c) => c.name === h.metadata.name);
+          return list.some((c) => c.type === 'DELETED') ? list : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      const cordoned = changes.findIndex((c) => c.unschedulable);
+      expect(changes[0], `Node ${h.metadata.name} when the scale-down began`).toMatchObject({ unschedulable: false });
+      expect(cordoned, `Node ${h.metadata.name} cordoned: ${JSON.stringify(changes)}`).toBeGreaterThan(0);
+      expect(cordoned).toBeLessThan(changes.findIndex((c) => c.type === 'DELETED'));
+    }
+    // CAPI says so on the Machines it deleted: an Event per drained Node.
+    const gone = machinesBefore.filter((m) => !remaining.some((r) => r.metadata.name === m.name));
+    expect(gone.map((m) => m.node).sort()).toEqual(released.map((h) => h.metadata.name).sort());
+    for (const m of gone) {
+      const drained = await waitFor(
+        `Event SuccessfulDrainNode for Machine ${m.name}`,
+        async () =>
+          (await events('SuccessfulDrainNode')).find(
+            (e) => e.involvedObject.kind === 'Machine' && e.involvedObject.name === m.name,
+          ),
+        { timeoutMs: 60_000, intervalMs: 1000, detail },
+      );
+      expect(drained.message).toContain(`"${m.node}"`);
     }
     const kept = remaining[0]?.status?.nodeRef?.name ?? '';
-    const node = await nodes.readNode({ name: kept });
-    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(await nodeReady(kept)).toBe('True');
+    expect(nodeChanges.filter((c) => c.name === kept).every((c) => !c.unschedulable), `${kept} never cordoned`).toBe(
+      true,
+    );
   }, 1_000_000);
 
   it('an OS that never joins: the Machine gets no Node, the host warns with what was seen', async () => {
