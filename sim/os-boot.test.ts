@@ -3,7 +3,8 @@
  * and a config drive boots it, its OS follows the user data (a `kubeadm join` against a fake workload
  * apiserver, test/fakes/workload-apiserver.ts), and a power-off through the BMC stops it: the kubelet falls
  * silent, which is what makes the workload cluster's node lifecycle controller mark the Node NotReady (with
- * the real apiserver in the capi tier).
+ * the real apiserver in the capi tier). User data the OS does not follow is recorded on the simulated host,
+ * as the simulator's handle and its control API show it, and ignored.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,5 +87,57 @@ describe('power through the BMC drives the OS', () => {
     expect(cut!.osRecords()[1]).toMatchObject({ firstBoot: false, instanceId: 'uid-cut-0' });
     const registrations = apiserver.calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/nodes');
     expect(registrations.map((c) => c.status)).toEqual([201, 201, 409]);
+  });
+});
+
+describe('user data the OS does not follow', () => {
+  it('a shell script is recorded on the host, shown by the control API, and not run', async () => {
+    const [bmc] = await hostsNamed('script-0');
+    const script = `#!/bin/bash\nkubeadm join ${new URL(apiserver.server).host} --token abcdef.0123456789abcdef\n`;
+    await writeDeployedDisk(bmc!, image, { uuid: 'uid-script-0', name: 'script-0' }, script);
+    const callsBefore = apiserver.calls.length;
+    await bootDisk(bmc!);
+    await until(() => bmc!.osRecords().at(-1)?.finished === true, 10_000);
+    const record = bmc!.osRecords().at(-1);
+    expect(record).toMatchObject({
+      firstBoot: true,
+      instanceId: 'uid-script-0',
+      format: 'shell script',
+      ignored: [{ item: 'user data (shell script)', reason: 'the simulated OS follows only #cloud-config user data' }],
+      commands: [],
+    });
+    expect(record?.join).toBeUndefined();
+    // The same record through the simulator's control API, as tools in another process read it.
+    const { agentUrl } = running.at(-1)!;
+    const shown = (await (await fetch(`${agentUrl}/_sim/hosts/script-0`)).json()) as { os: { last: unknown } };
+    expect(shown.os.last).toEqual(record);
+    expect(apiserver.calls.slice(callsBefore)).toEqual([]);
+  });
+
+  it('cloud-config keys it does not model are recorded and skipped; the rest is followed', async () => {
+    const [bmc] = await hostsNamed('keys-0');
+    const userData = [
+      '#cloud-config',
+      'hostname: keys-host',
+      'users:',
+      '  - name: ops',
+      'ntp:',
+      '  servers: [192.0.2.1]',
+      'runcmd:',
+      '  - echo done > /run/done',
+      '',
+    ].join('\n');
+    await writeDeployedDisk(bmc!, image, { uuid: 'uid-keys-0', name: 'keys-0' }, userData);
+    await bootDisk(bmc!);
+    await until(() => bmc!.osRecords().at(-1)?.finished === true, 10_000);
+    const record = bmc!.osRecords().at(-1);
+    expect(record).toMatchObject({ format: 'cloud-config', hostname: 'keys-host', files: ['/run/done'] });
+    expect(record?.ignored).toEqual([
+      { item: "cloud-config 'users'", reason: 'not simulated' },
+      { item: "cloud-config 'ntp'", reason: 'not simulated' },
+    ]);
+    const { agentUrl } = running.at(-1)!;
+    const shown = (await (await fetch(`${agentUrl}/_sim/hosts/keys-0`)).json()) as { os: { last: unknown } };
+    expect(shown.os.last).toEqual(record);
   });
 });
