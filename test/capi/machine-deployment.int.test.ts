@@ -191,7 +191,7 @@ const sideEffects = (id: string) => {
     osBoots: bmc.osRecords().length,
   };
 };
-/** States a provisioned host that is only moved must never show (it would be registered, inspected or written again). */
+/** States a provisioned host that is only moved must never show (registered, inspected or written again). */
 const NOT_AFTER_A_MOVE = [
   'registering',
   'inspecting',
@@ -200,6 +200,7 @@ const NOT_AFTER_A_MOVE = [
   'deprovisioning',
   'powering off before delete',
 ];
+const DETACHED = 'baremetalhost.metal3.io/detached';
 const mergePatch = (kind: string, object: string, patch: object) =>
   management.kubectlRun(['patch', kind, object, '-n', NS, '--type=merge', '-p', JSON.stringify(patch)]);
 /** The metadata of `h` as a copy to create again (clusterctl copies metadata and spec, not status). */
@@ -365,7 +366,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       ).toBe(true);
   }, 300_000);
 
-  it('scale to 1: CAPI drains and deletes two Machines, CAPM3 releases the hosts, Tempered cleans them, Nodes go', async () => {
+  it('scale to 1: CAPI drains and deletes two Machines, CAPM3 releases the hosts, Tempered cleans them', async () => {
     const before = (await hosts()).filter((h) => h.spec.consumerRef).map((h) => h.metadata.name);
     const machinesBefore = (await machines()).map((m) => ({ name: m.metadata.name, node: m.status?.nodeRef?.name }));
     // Every change of the workload cluster's Nodes from before the scale-down: the drain's cordon is one of them.
@@ -375,10 +376,8 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
         nodeChanges.push({ type, name: n.metadata?.name ?? '', unschedulable: n.spec?.unschedulable === true }),
       ),
     );
-    await waitFor('the watch lists the 3 Nodes', () => new Set(nodeChanges.map((c) => c.name)).size === 3 || undefined, {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    });
+    const listed = () => new Set(nodeChanges.map((c) => c.name)).size === 3 || undefined;
+    await waitFor('the watch lists the 3 Nodes', listed, { timeoutMs: 30_000, intervalMs: 200 });
     await management.kubectlRun(['scale', 'machinedeployment.cluster.x-k8s.io/workers', '-n', NS, '--replicas=1']);
     const remaining = await waitFor(
       'one Machine left',
@@ -546,7 +545,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     expect((await machines()).find((m) => m.metadata.name === machine?.metadata.name)?.status?.phase).toBe('Running');
   }, 600_000);
 
-  it("a running worker's host deleted while detached and recreated with its status annotation stays as it is", async () => {
+  it("a worker's host deleted while detached, recreated with its status annotation, is left alone", async () => {
     // The other way a host moves (docs/cluster-join.md): Metal3's detached annotation, no pause. Tempered lets
     // go of a detached host without deprovisioning or powering it off, and takes the new object over from its
     // status annotation. CAPM3 is not paused and simply waits while the host is away.
@@ -558,7 +557,9 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     const untouched = sideEffects(name);
     const statesBefore = seen.get(name)?.length ?? 0;
 
-    await mergePatch('baremetalhost.metal3.io', name, { metadata: { annotations: { 'baremetalhost.metal3.io/detached': '' } } });
+    const detach = (value: string | null) =>
+      mergePatch('baremetalhost.metal3.io', name, { metadata: { annotations: { [DETACHED]: value } } });
+    await detach('');
     const detached = await waitFor(
       `${name} detached`,
       async () => {
@@ -591,7 +592,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     );
     expect(restored.metadata.uid).not.toBe(before?.metadata.uid);
     // Attached again: managed as before, still provisioned and powered on.
-    await mergePatch('baremetalhost.metal3.io', name, { metadata: { annotations: { 'baremetalhost.metal3.io/detached': null } } });
+    await detach(null);
     const attached = await waitFor(
       `${name} attached again`,
       async () => {
