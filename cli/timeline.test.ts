@@ -11,8 +11,11 @@ import { hostTimeline, whereOf, type Execution } from './timeline.ts';
 
 const dir = fileURLToPath(new URL('../test/replay/histories/', import.meta.url));
 
-/** The recorded executions of one scenario: the host's history and its children's. */
-function recorded(scenario: string): Execution[] {
+/**
+ * The recorded executions of one scenario: the host's history and its children's; `edit` may change a file's
+ * events (as JSON, before they are read) to make a history the recordings do not have.
+ */
+function recorded(scenario: string, edit: (file: string, events: Record<string, unknown>[]) => void = () => {}): Execution[] {
   return readdirSync(dir)
     .filter((f) => f === `${scenario}.json` || (f.startsWith(`${scenario}.`) && f.endsWith('.json')))
     .map((f) => {
@@ -20,9 +23,14 @@ function recorded(scenario: string): Execution[] {
       return {
         workflowId: child ? `bmh/ns/host/${child}/1` : 'bmh/ns/host',
         runId: f,
-        history: historyFromJSON(JSON.parse(readFileSync(`${dir}${f}`, 'utf8'))),
+        history: historyFromJSON(edited(f, JSON.parse(readFileSync(`${dir}${f}`, 'utf8')) as { events: Record<string, unknown>[] }, edit)),
       };
     });
+}
+
+function edited<T extends { events: Record<string, unknown>[] }>(file: string, history: T, edit: (file: string, events: Record<string, unknown>[]) => void): T {
+  edit(file, history.events);
+  return history;
 }
 
 const plain = clientDataConverter({ codec: undefined });
@@ -57,6 +65,40 @@ describe('host timeline', () => {
     expect(failed.length).toBeGreaterThan(0);
     expect(failed[0]?.error?.code).toMatch(/^Bmc/);
     expect(entries.some((e) => e.kind === 'status' && /registration error/.test(e.text))).toBe(true);
+  });
+
+  it('counts the attempts of a retried BMC call (a local activity): setPower to a BMC that is gone', async () => {
+    const entries = await hostTimeline(recorded('host-bmc-gone'), plain);
+    const retried = entries.filter((e) => e.kind === 'bmc' && (e.attempt ?? 1) > 1);
+    expect(retried.map((e) => [e.where, e.attempt])).toEqual([['powerWorkflow/1', 4]]);
+    expect(retried[0]?.text).toMatch(/^setPower failed after 4 attempts in \d+\.\d s: Bmc\w+: /);
+    // A call that worked the first time says nothing about attempts.
+    const once = entries.filter((e) => e.kind === 'bmc' && e.attempt === 1);
+    expect(once.length).toBeGreaterThan(0);
+    for (const e of once) expect(e.text).not.toContain('attempts');
+  });
+
+  it('counts the attempts of a retried activity, from the attempt its started event records', async () => {
+    // The image write of a recorded deploy, as if its first two attempts had failed (a worker restart, an
+    // agent that did not answer): the server records only the attempt that closed the activity.
+    const retriedWrite = (file: string, events: Record<string, unknown>[]) => {
+      if (file !== 'agent-image-deploy.deployWorkflow.json') return;
+      const types = new Map<string, string>();
+      for (const event of events) {
+        const scheduled = event['activityTaskScheduledEventAttributes'] as { activityType: { name: string } } | undefined;
+        if (scheduled) types.set(String(event['eventId']), scheduled.activityType.name);
+        const started = event['activityTaskStartedEventAttributes'] as { scheduledEventId: string; attempt: number } | undefined;
+        if (started && types.get(String(started.scheduledEventId)) === 'agentWriteImage') started.attempt = 3;
+      }
+    };
+    const entries = await hostTimeline(recorded('agent-image-deploy', retriedWrite), plain);
+    const write = entries.filter((e) => e.kind === 'activity' && e.text.startsWith('agentWriteImage'));
+    expect(write).toHaveLength(1);
+    expect(write[0]?.text).toMatch(/^agentWriteImage ok after 3 attempts in \d+\.\d s → /);
+    expect(write[0]?.attempt).toBe(3);
+    const run = entries.filter((e) => e.kind === 'activity' && e.text.startsWith('agentRun'));
+    expect(run.map((e) => e.attempt)).toEqual([1]);
+    expect(run[0]?.text).not.toContain('attempts');
   });
 
   it('names each execution by its place under the host', () => {

@@ -2,8 +2,8 @@
  * A host's timeline from its Temporal histories: the host workflow's runs and every operation child, decoded
  * (codec, payload and failure converters) into what a person reads when something went wrong: each status the
  * host published (state, operational status, power, error), each operation started and how it ended, each BMC
- * call with its time, attempts and result or error, the waits (timers), the signals that changed its intent,
- * aborts. Events that only move the machinery (workflow tasks, search attributes) are left out.
+ * call and activity with its time, attempts and result or error, the waits (timers), the signals that changed its
+ * intent, aborts. Events that only move the machinery (workflow tasks, search attributes) are left out.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import type { LoadedDataConverter, Payload } from '@temporalio/common';
@@ -103,6 +103,11 @@ function intentText(d: HostDesired): string {
   return `intent: ${bits.join(', ')}`;
 }
 
+/** " after N attempts" when a call was retried, else nothing. */
+const attempts = (attempt: number | undefined) =>
+  attempt !== undefined && attempt > 1 ? ` after ${attempt} attempts` : '';
+const attemptOf = (attempt: number | undefined): Partial<TimelineEntry> => (attempt === undefined ? {} : { attempt });
+
 /** The entries of one execution (see the file header). */
 export async function executionTimeline(
   execution: Execution,
@@ -110,7 +115,7 @@ export async function executionTimeline(
 ): Promise<TimelineEntry[]> {
   const where = whereOf(execution.workflowId);
   const out: TimelineEntry[] = [];
-  const scheduled = new Map<string, { type: string; time: number }>();
+  const scheduled = new Map<string, { type: string; time: number; attempt?: number }>();
   const children = new Map<string, { id: string; time: number }>();
   const add = (event: HistoryEvent, kind: EntryKind, text: string, extra: Partial<TimelineEntry> = {}) =>
     out.push({ time: iso(timestampMs(event.eventTime)), where, kind, text, ...extra });
@@ -162,12 +167,20 @@ export async function executionTimeline(
       } else if (type === 'releaseHost') add(event, 'status', 'releasing the host: finalizer and HardwareData go');
       continue;
     }
+    // Recorded when the activity closes, with the attempt that closed it (the retries before it are not events).
+    const activityStarted = event.activityTaskStartedEventAttributes;
+    if (activityStarted) {
+      const s = scheduled.get(String(activityStarted.scheduledEventId));
+      if (s) s.attempt = activityStarted.attempt ?? 1;
+      continue;
+    }
     const activityDone = event.activityTaskCompletedEventAttributes;
     if (activityDone) {
       const s = scheduled.get(String(activityDone.scheduledEventId));
       if (s && s.type !== 'publishStatus' && s.type !== 'releaseHost') {
         const result = await decodeFirst(converter, activityDone.result?.payloads);
-        add(event, 'activity', `${s.type} ok in ${((time - s.time) / 1000).toFixed(1)} s → ${short(result)}`);
+        const took = ` in ${((time - s.time) / 1000).toFixed(1)} s`;
+        add(event, 'activity', `${s.type} ok${attempts(s.attempt)}${took} → ${short(result)}`, attemptOf(s.attempt));
       }
       continue;
     }
@@ -175,7 +188,8 @@ export async function executionTimeline(
     if (activityFailed) {
       const s = scheduled.get(String(activityFailed.scheduledEventId));
       const error = await failureOf(converter, activityFailed.failure);
-      add(event, 'error', `${s?.type ?? 'activity'} failed: ${error.code}: ${error.message}`, { error });
+      const text = `${s?.type ?? 'activity'} failed${attempts(s?.attempt)}: ${error.code}: ${error.message}`;
+      add(event, 'error', text, { error, ...attemptOf(s?.attempt) });
       continue;
     }
     const marker = event.markerRecordedEventAttributes;
@@ -190,7 +204,7 @@ export async function executionTimeline(
       const begun = timestampMs(data?.original_schedule_time);
       const took = begun !== undefined ? ` in ${Math.max(0, (done - begun) / 1000).toFixed(1)} s` : '';
       const attempt = data?.attempt ?? 1;
-      const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
+      const tries = attempts(attempt);
       const call = data?.activity_type ?? 'BMC call';
       if (marker.failure) {
         const error = await failureOf(converter, marker.failure);

@@ -28,6 +28,7 @@ const OVERLAYS = [
   { overlay: 'overlays/prometheus', what: 'default plus the ServiceMonitor' },
   { overlay: 'overlays/self-signed', what: 'without cert-manager, with generated certificates' },
   { overlay: 'overlays/encrypted', what: 'default plus payload encryption, the keyring from a file' },
+  { overlay: 'overlays/cluster-api', what: 'default plus the worker\'s reads of Cluster API objects' },
 ];
 
 let copy: string;
@@ -119,6 +120,23 @@ describe('deploy/ overlays', () => {
       const container = pod.containers[0] as { env?: { name: string; value?: string }[] };
       expect(container.env?.find((e) => e.name === 'TEMPERED_ENCRYPTION_KEYS_FILE')?.value).toBe('/etc/tempered/encryption/keyring');
     }
+  });
+
+  it('the cluster-api overlay adds only the worker\'s get on the Cluster API objects between a host and its cluster', () => {
+    const docs = rendered.get('overlays/cluster-api') as KubeDoc[];
+    const key = (d: KubeDoc) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`;
+    const inDefault = new Set((rendered.get('default') as KubeDoc[]).map(key));
+    const added = docs.filter((d) => !inDefault.has(key(d)));
+    expect(added.map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual(['ClusterRole/tempered-worker-cluster-api', 'ClusterRoleBinding/tempered-worker-cluster-api']);
+    expect(docs).toHaveLength(inDefault.size + added.length);
+    for (const doc of added) expect(doc.metadata.labels?.['app.kubernetes.io/part-of'], `${doc.kind} ${doc.metadata.name}`).toBe('tempered');
+    expect(findOne(docs, 'ClusterRole', 'tempered-worker-cluster-api')?.['rules']).toEqual([
+      { apiGroups: ['infrastructure.cluster.x-k8s.io'], resources: ['metal3machines'], verbs: ['get'] },
+      { apiGroups: ['cluster.x-k8s.io'], resources: ['machines', 'clusters'], verbs: ['get'] },
+    ]);
+    expect(findOne(docs, 'ClusterRoleBinding', 'tempered-worker-cluster-api')?.['subjects']).toEqual([
+      { kind: 'ServiceAccount', name: 'tempered-worker', namespace: 'tempered-system' },
+    ]);
   });
 
   it('the self-signed overlay serves the generated certificate and puts its CA in the webhook', () => {

@@ -3,7 +3,8 @@
  * processes (encrypted, as production) drive hosts on sushy-tools through a lifecycle (registered, inspected,
  * provisioned with a live ISO, deprovisioned, deleted) and a registration error; then every process's
  * `/metrics` is scraped and every expression of the Grafana dashboard and of the PrometheusRule is checked
- * against what they serve: each metric it selects, and each label it groups by (deploy/promql.ts).
+ * against what they serve: each metric it selects, each label it groups by, and each label its selectors match on
+ * (deploy/promql.ts).
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,9 +1,9 @@
 /**
  * The metric-name check of dashboards and alerts (promql.ts), on the shapes of expression they use, and its
- * self-tests: a misspelled metric and a grouping label the metric lacks are reported.
+ * self-tests: a misspelled metric, a grouping label and a matcher label the metric lacks are reported.
  */
 import { describe, expect, it } from 'vitest';
-import { groupingLabels, metricsInExpr, missingFor, parseExposition } from './promql.ts';
+import { groupingLabels, metricsInExpr, missingFor, parseExposition, selectorMatchers } from './promql.ts';
 
 const page = [
   '# HELP workqueue_depth Current depth of workqueue',
@@ -48,6 +48,28 @@ describe('metricsInExpr', () => {
   });
 });
 
+describe('selectorMatchers', () => {
+  it.each([
+    ['sum(tempered_hosts{operational_status="error"}) or vector(0)', [{ metric: 'tempered_hosts', labels: ['operational_status'] }]],
+    [
+      'max by (provisioning_state) (x{provisioning_state=~"registering|powering off before delete", a!="}", b!~\'{\'}) > 3600',
+      [{ metric: 'x', labels: ['provisioning_state', 'a', 'b'] }],
+    ],
+    [
+      'max(leader_election_master_status{name="a"}) < 1 or absent(leader_election_master_status{ name = "a" })',
+      [
+        { metric: 'leader_election_master_status', labels: ['name'] },
+        { metric: 'leader_election_master_status', labels: ['name'] },
+      ],
+    ],
+    ['rate(a_bucket{le="+Inf", job=""}[5m])', [{ metric: 'a_bucket', labels: ['le'] }]],
+    ['sum(rate(a[10m])) / sum(b{__name__="b"})', [{ metric: 'b', labels: [] }]],
+    ['{__name__="a", c="d"}', []],
+  ])('%s', (expr, selectors) => {
+    expect(selectorMatchers(expr)).toEqual(selectors);
+  });
+});
+
 describe('missingFor', () => {
   it('finds histograms by their _bucket and counters by their name', () => {
     expect(
@@ -66,6 +88,23 @@ describe('missingFor', () => {
   it('self-test: grouping by a label the metric does not have is reported', () => {
     expect(missingFor('sum by (task_queue) (rate(temporal_request[5m]))', families)).toEqual([
       'no label task_queue on temporal_request',
+    ]);
+  });
+
+  it('checks the label names of matchers on the metric each selector selects', () => {
+    expect(missingFor('sum(workqueue_depth{name="baremetalhost", controller=~"b.*"})', families)).toEqual([]);
+    expect(missingFor('sum(rate(tempered_status_lag_seconds_bucket{le="+Inf"}[5m]))', families)).toEqual([]);
+    expect(missingFor('max(leader_election_master_status{name="tempered-bridge"}) or absent(temporal_request{namespace="x"})', families)).toEqual([]);
+  });
+
+  it('self-test: matching on a label the metric does not have is reported (a wrong name, or another metric\'s)', () => {
+    expect(missingFor('sum(workqueue_depth{queue="baremetalhost"})', families)).toEqual(['no label queue on workqueue_depth (matched in {...})']);
+    expect(missingFor('max(leader_election_master_status{name="a"}) + sum(metal3_host_error_total{name="a"})', families)).toEqual([
+      'no label name on metal3_host_error_total (matched in {...})',
+    ]);
+    // `le` is on a histogram's buckets, not on its _count.
+    expect(missingFor('sum(tempered_status_lag_seconds_count{le="+Inf"})', families)).toEqual([
+      'no label le on tempered_status_lag_seconds_count (matched in {...})',
     ]);
   });
 

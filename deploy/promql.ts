@@ -1,8 +1,8 @@
 /**
  * Just enough PromQL and Prometheus text format to check that a dashboard or an alert queries metrics that
- * exist: the metric names an expression selects, the labels it groups by, and the families (with their
- * samples' label names) a `/metrics` page serves. Not a PromQL parser: expressions are written plainly in
- * deploy/components/prometheus/, and promql.test.ts holds the shapes they use.
+ * exist: the metric names an expression selects, the labels it groups by and matches on (names, not values),
+ * and the families (with their samples' label names) a `/metrics` page serves. Not a PromQL parser:
+ * expressions are written plainly in deploy/components/prometheus/, and promql.test.ts holds the shapes they use.
  */
 
 /** Words that look like metric names in PromQL but are not. */
@@ -54,6 +54,33 @@ export function groupingLabels(expr: string): string[] {
   return [...labels];
 }
 
+/** A selector's label matchers, by the metric it selects (`x{a="1", b=~"2|3"}` is `x` with `a` and `b`). */
+export interface SelectorMatchers {
+  metric: string;
+  /** Label names matched; a `label=""` matcher is left out (it selects series without the label). */
+  labels: string[];
+}
+
+/** The label names each selector of an expression matches on, for checking they exist on its metric. */
+export function selectorMatchers(expr: string): SelectorMatchers[] {
+  const out: SelectorMatchers[] = [];
+  // A metric name (or nothing, for `{__name__=...}`), then braces whose quoted values may hold any character.
+  const selector = /([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{((?:[^}"'`]|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)*)\}/g;
+  const matcher = /([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)/g;
+  for (const found of expr.matchAll(selector)) {
+    const metric = found[1] ?? '';
+    if (metric === '' || KEYWORDS.has(metric.toLowerCase())) continue;
+    const labels = new Set<string>();
+    for (const m of (found[2] ?? '').matchAll(matcher)) {
+      const [, label = '', op, value = ''] = m;
+      if (label === '__name__' || (op === '=' && value.length === 2)) continue;
+      labels.add(label);
+    }
+    out.push({ metric, labels: [...labels] });
+  }
+  return out;
+}
+
 /** A family on a `/metrics` page: its type and the label names of each sample. */
 export interface MetricFamily {
   type: string;
@@ -98,7 +125,10 @@ export function familyOf(name: string, families: Map<string, MetricFamily>): str
   return name;
 }
 
-/** What an expression needs that the scraped families lack: metric names, and grouping labels on them. */
+/**
+ * What an expression needs that the scraped families lack: metric names, grouping labels on them, and the label
+ * names its selectors match on, each on the metric it selects.
+ */
 export function missingFor(expr: string, families: Map<string, MetricFamily>): string[] {
   const problems: string[] = [];
   const selected = metricsInExpr(expr);
@@ -114,6 +144,16 @@ export function missingFor(expr: string, families: Map<string, MetricFamily>): s
     for (const label of groupingLabels(expr)) {
       if (label === 'le') continue;
       if (!sampled.some((s) => label in s.labels)) problems.push(`no label ${label} on ${present.join(', ')}`);
+    }
+  }
+  for (const { metric, labels } of selectorMatchers(expr)) {
+    const samples = families.get(familyOf(metric, families))?.samples ?? [];
+    // A selected name with its suffix (`x_bucket`) has only its own samples' labels (`le` is on buckets only).
+    const own = samples.filter((s) => s.name === metric);
+    const served = own.length > 0 ? own : samples;
+    if (served.length === 0) continue;
+    for (const label of labels) {
+      if (!served.some((s) => label in s.labels)) problems.push(`no label ${label} on ${metric} (matched in {...})`);
     }
   }
   return problems;

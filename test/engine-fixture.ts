@@ -40,7 +40,7 @@ export function startTestEngine(
 }
 
 /** The hosts watch lives with the stack (the fleet benchmark and the chaos run use it too). */
-export { watchHosts } from '../stack/watch-hosts.ts';
+export { watchHosts, watchObjects } from '../stack/watch-hosts.ts';
 
 /** The data converter a test client needs to read what the engine's processes wrote (their keys, if any). */
 export function engineDataConverter(engine: Pick<Engine, 'keysFile'>): LoadedDataConverter {

@@ -2,10 +2,14 @@
  * Helpers for tests that drive simulated BMCs over real HTTP: a tiny Redfish client (Basic auth or a session
  * token, plain fetch) and a file server for images (virtual media ISOs, firmware) that counts what it serves.
  */
+import { open } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { writeConfigDrive } from '../sim/agent/image.ts';
+import { createDiskFiles } from '../sim/disks.ts';
 import type { SimulatedBmc, Simulator } from '../sim/index.ts';
+import { makeConfigDrive } from './fixtures/disk-images.ts';
 import { waitFor } from './wait.ts';
 
 /** A response as tests look at it. */
@@ -220,6 +224,29 @@ export async function bootDisk(bmc: SimulatedBmc): Promise<void> {
   const boot = { BootSourceOverrideTarget: 'Hdd', BootSourceOverrideEnabled: 'Once' };
   await expectOk(client.patch(bmc.systemPath, { Boot: boot }), 'boot override');
   await resetHost(bmc, bmc.state().power === 'On' ? 'ForceRestart' : 'On');
+}
+
+/**
+ * Leaves on `bmc`'s first disk what a deploy leaves there, without a deploy: `image` (a whole-disk GPT image)
+ * at its start and a config drive with `metaData` and `userData` in a partition at its end, written by the
+ * simulated agent's own config-drive code. The host then boots it with {@link bootDisk}.
+ */
+export async function writeDeployedDisk(
+  bmc: SimulatedBmc,
+  image: Buffer,
+  metaData: Record<string, unknown>,
+  userData: string,
+): Promise<void> {
+  const [disk] = bmc.disks();
+  if (!disk) throw new Error(`${bmc.id} has no disk`);
+  await createDiskFiles([disk]);
+  const handle = await open(disk.path, 'r+');
+  try {
+    await handle.write(image, 0, image.length, 0);
+  } finally {
+    await handle.close();
+  }
+  await writeConfigDrive(disk, (await makeConfigDrive(metaData, userData)).iso, bmc.id);
 }
 
 /** Sends a ComputerSystem.Reset. */

@@ -168,6 +168,51 @@ describe('updates', () => {
     const stored = JSON.parse(await kubectlOk(['get', 'bmh', 'replace-bmc', '-n', NS, '-o', 'json'])) as { spec: { bmc: { address: string } } };
     expect(stored.spec.bmc.address).toBe('redfish-virtualmedia://192.0.2.52/redfish/v1/Systems/1');
   });
+
+  it('lets a provisioned host\'s BMC address change with tempered.dev/replace-bmc in the same change, and only then (BMO #1458)', async () => {
+    const name = 'replace-bmc-annotated';
+    const REPLACE = 'tempered.dev/replace-bmc';
+    const moved = (ip: string, annotations?: Record<string, string>) =>
+      bmh(name, { bmc: { address: `redfish-virtualmedia://${ip}/redfish/v1/Systems/1`, credentialsName: 'c' } }, annotations);
+    const stored = async () =>
+      JSON.parse(await kubectlOk(['get', 'bmh', name, '-n', NS, '-o', 'json'])) as {
+        metadata: { annotations?: Record<string, string> };
+        spec: { bmc: { address: string } };
+      };
+    const admissions = () => admitted.filter((x) => x === `${NS}/${name}`).length;
+    await kubectlOk(['apply', '-n', NS, '-f', '-'], manifest(bmh(name)));
+    await kubectlOk(['patch', 'bmh', name, '-n', NS, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: statusOf('provisioned') })]);
+    const original = (await stored()).spec.bmc.address;
+
+    // Without the annotation: refused by our webhook, whose message names the annotation as the way out.
+    for (const dryRun of [true, false]) {
+      const result = await apply(NS, manifest(moved('192.0.2.61')), dryRun);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(DENIED);
+      expect(result.stderr).toContain('BMC address can not be changed if the BMH is not in the Registering state, or if the BMH is not detached');
+      expect(result.stderr).toContain(`set the ${REPLACE} annotation in the same change`);
+    }
+    expect((await stored()).spec.bmc.address).toBe(original);
+
+    // With it, in the same change: the webhook is asked and admits it, the host stays provisioned.
+    const before = admissions();
+    for (const dryRun of [true, false]) {
+      const result = await apply(NS, manifest(moved('192.0.2.61', { [REPLACE]: 'BMC board swapped' })), dryRun);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    expect(admissions()).toBe(before + 2);
+    const replaced = await stored();
+    expect(replaced.spec.bmc.address).toBe('redfish-virtualmedia://192.0.2.61/redfish/v1/Systems/1');
+    expect(replaced.metadata.annotations?.[REPLACE]).toBe('BMC board swapped');
+
+    // The annotation on the old object does not carry over: a further change that drops it is refused.
+    const again = await apply(NS, manifest(moved('192.0.2.62')), false);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(DENIED);
+    expect(again.stderr).toContain('BMC address can not be changed');
+    expect((await stored()).spec.bmc.address).toBe('redfish-virtualmedia://192.0.2.61/redfish/v1/Systems/1');
+  });
 });
 
 describe('coverage', () => {

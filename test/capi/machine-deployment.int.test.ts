@@ -7,11 +7,13 @@
  * against the workload cluster's real apiserver, and Tempered verifies the Node (condition, Event, history).
  *
  * The issue's proof list (docs/cluster-join.md): 3 Machines Running with nodeRef and the providerID CAPM3 sets
- * on their Nodes; scale to 1 (CAPI drains and deletes, CAPM3 releases, Tempered deprovisions and cleans, the
- * Nodes go); a host whose OS never joins (the simulator's switch) shows the join warning with what was seen;
- * what `clusterctl move` does to a running worker's host (paused, deleted, recreated with its status
- * annotation): it stays provisioned, is not written again, its Node stays Ready; and no workload-cluster
- * credential (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history or engine log.
+ * on their Nodes; scale to 1 (CAPI drains and deletes: each Node seen cordoned before it goes, and the
+ * Machine's SuccessfulDrainNode Event; CAPM3 releases, Tempered deprovisions and cleans, the Nodes go); a host
+ * whose OS never joins (the simulator's switch) shows the join warning with what was seen; what `clusterctl
+ * move` does to a running worker's host (paused by CAPM3, deleted, recreated with its status annotation), and
+ * the same host deleted while detached and recreated with its status annotation: it stays provisioned, nothing
+ * is done to the machine (BMC and agent counters), its Node stays Ready; and no workload-cluster credential
+ * (kubeconfig keys, bootstrap tokens, the kubelets' key) is in any history or engine log.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { buildStandInIpaIso } from '../../activities/images/deploy-iso.ts';
 import { hostWorkflowId } from '../../domain/names.ts';
@@ -30,7 +32,7 @@ import type { Engine } from '../../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../../stack/image-server.ts';
 import { kubectlClient } from '../../stack/kube.ts';
 import { startWorkloadCluster, type WorkloadCluster } from '../../stack/workload-cluster.ts';
-import { startTestEngine, watchHosts } from '../engine-fixture.ts';
+import { startTestEngine, watchHosts, watchObjects } from '../engine-fixture.ts';
 import { makeRawImage, toQcow2 } from '../fixtures/disk-images.ts';
 import { leakedSecrets, textOf } from '../secret-scan.ts';
 import { waitFor } from '../wait.ts';
@@ -62,7 +64,13 @@ interface Condition {
 interface Bmh {
   metadata: { name: string; uid: string; annotations?: Record<string, string> };
   spec: { consumerRef?: { kind: string; name: string }; online?: boolean };
-  status?: { provisioning?: { state?: string }; conditions?: Condition[]; errorMessage?: string };
+  status?: {
+    provisioning?: { state?: string };
+    operationalStatus?: string;
+    poweredOn?: boolean;
+    conditions?: Condition[];
+    errorMessage?: string;
+  };
 }
 interface Machine {
   metadata: { name: string };
@@ -75,6 +83,7 @@ let sim: Simulator;
 let images: ImageServer;
 let engine: Engine;
 let workload: WorkloadCluster;
+let workloadKc: k8s.KubeConfig;
 let nodes: k8s.CoreV1Api;
 let temporal: Client;
 let connection: Connection;
@@ -103,9 +112,9 @@ beforeAll(async () => {
     nodeMonitorGracePeriodSeconds: 20,
     progress: () => {},
   });
-  const wkc = new k8s.KubeConfig();
-  wkc.loadFromFile(workload.api.kubeconfig);
-  nodes = wkc.makeApiClient(k8s.CoreV1Api);
+  workloadKc = new k8s.KubeConfig();
+  workloadKc.loadFromFile(workload.api.kubeconfig);
+  nodes = workloadKc.makeApiClient(k8s.CoreV1Api);
   sim = await startSimulator({
     stateDir: join(dir, 'sim'),
     bmcs: HOSTS.map((id) => ({ id, profile: 'dmtf', password: PASSWORD, uniqueIdentity: true })),
@@ -150,6 +159,68 @@ const machines = async (): Promise<Machine[]> =>
 const joined = (h: Bmh) => h.status?.conditions?.find((c) => c.type === NODE_JOINED_CONDITION);
 const events = async (reason: string) =>
   (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.reason === reason);
+/**
+ * What the simulated BMC and deploy agent did to a host's hardware: power, boots, boot overrides, virtual
+ * media, BIOS and firmware changes, ramdisk boots, image writes and erases. A host that is left alone keeps them.
+ */
+const sideEffects = (id: string) => {
+  const bmc = sim.bmc(id);
+  const c = bmc.counters();
+  const a = bmc.agentCounters();
+  return {
+    bmc: {
+      resetActions: c.resetActions,
+      powerOn: c.powerOn,
+      powerOff: c.powerOff,
+      boots: c.boots,
+      bootOverrides: c.bootOverrides,
+      mediaInserts: c.mediaInserts,
+      mediaEjects: c.mediaEjects,
+      biosPatches: c.biosPatches,
+      biosResets: c.biosResets,
+      firmwareUpdates: c.firmwareUpdates,
+    },
+    agent: {
+      ramdiskBoots: a.ramdiskBoots,
+      diskBoots: a.diskBoots,
+      imageWrites: a.imageWrites,
+      configDrives: a.configDrives,
+      metadataErases: a.metadataErases,
+      fullErases: a.fullErases,
+      powerOffs: a.powerOffs,
+    },
+    osBoots: bmc.osRecords().length,
+  };
+};
+/** States a provisioned host that is only moved must never show (registered, inspected or written again). */
+const NOT_AFTER_A_MOVE = [
+  'registering',
+  'inspecting',
+  'available',
+  'provisioning',
+  'deprovisioning',
+  'powering off before delete',
+];
+const DETACHED = 'baremetalhost.metal3.io/detached';
+const mergePatch = (kind: string, object: string, patch: object) =>
+  management.kubectlRun(['patch', kind, object, '-n', NS, '--type=merge', '-p', JSON.stringify(patch)]);
+/** The metadata of `h` as a copy to create again (clusterctl copies metadata and spec, not status). */
+const copyOf = (h: Bmh) => {
+  const {
+    uid: _uid,
+    resourceVersion: _rv,
+    creationTimestamp: _ct,
+    deletionTimestamp: _dt,
+    deletionGracePeriodSeconds: _dg,
+    managedFields: _mf,
+    generation: _g,
+    ...metadata
+  } = h.metadata as Bmh['metadata'] & Record<string, unknown>;
+  return { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata, spec: h.spec };
+};
+const nodeReady = async (name: string) =>
+  (await nodes.readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready')?.status;
+
 /** Everything the test can say about where things stand, for a wait that times out. */
 const detail = async () =>
   `hosts ${JSON.stringify(Object.fromEntries(seen))}, machines ${JSON.stringify(
@@ -296,8 +367,18 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       ).toBe(true);
   }, 300_000);
 
-  it('scale to 1: CAPI deletes two Machines, CAPM3 releases the hosts, Tempered cleans them, Nodes go', async () => {
+  it('scale to 1: CAPI drains and deletes two Machines, CAPM3 releases the hosts, Tempered cleans them', async () => {
     const before = (await hosts()).filter((h) => h.spec.consumerRef).map((h) => h.metadata.name);
+    const machinesBefore = (await machines()).map((m) => ({ name: m.metadata.name, node: m.status?.nodeRef?.name }));
+    // Every change of the workload cluster's Nodes from before the scale-down: the drain's cordon is one of them.
+    const nodeChanges: { type: string; name: string; unschedulable: boolean }[] = [];
+    onTestFinished(
+      await watchObjects<k8s.V1Node>(workloadKc, '/api/v1/nodes', (type, n) =>
+        nodeChanges.push({ type, name: n.metadata?.name ?? '', unschedulable: n.spec?.unschedulable === true }),
+      ),
+    );
+    const listed = () => new Set(nodeChanges.map((c) => c.name)).size === 3 || undefined;
+    await waitFor('the watch lists the 3 Nodes', listed, { timeoutMs: 30_000, intervalMs: 200 });
     await management.kubectlRun(['scale', 'machinedeployment.cluster.x-k8s.io/workers', '-n', NS, '--replicas=1']);
     const remaining = await waitFor(
       'one Machine left',
@@ -329,10 +410,39 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
         async () => (await nodes.listNode()).items.every((n) => n.metadata?.name !== h.metadata.name) || undefined,
         { timeoutMs: 120_000, intervalMs: 1000, detail },
       );
+      // Drained before it was deleted: the watch saw the Node schedulable, then cordoned, then deleted.
+      const changes = await waitFor(
+        `the watch sees Node ${h.metadata.name} deleted`,
+        () => {
+          const list = nodeChanges.filter((c) => c.name === h.metadata.name);
+          return list.some((c) => c.type === 'DELETED') ? list : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      const cordoned = changes.findIndex((c) => c.unschedulable);
+      expect(changes[0], `Node ${h.metadata.name} when the scale-down began`).toMatchObject({ unschedulable: false });
+      expect(cordoned, `Node ${h.metadata.name} cordoned: ${JSON.stringify(changes)}`).toBeGreaterThan(0);
+      expect(cordoned).toBeLessThan(changes.findIndex((c) => c.type === 'DELETED'));
+    }
+    // CAPI says so on the Machines it deleted: an Event per drained Node.
+    const gone = machinesBefore.filter((m) => !remaining.some((r) => r.metadata.name === m.name));
+    expect(gone.map((m) => m.node).sort()).toEqual(released.map((h) => h.metadata.name).sort());
+    for (const m of gone) {
+      const drained = await waitFor(
+        `Event SuccessfulDrainNode for Machine ${m.name}`,
+        async () =>
+          (await events('SuccessfulDrainNode')).find(
+            (e) => e.involvedObject.kind === 'Machine' && e.involvedObject.name === m.name,
+          ),
+        { timeoutMs: 60_000, intervalMs: 1000, detail },
+      );
+      expect(drained.message).toContain(`"${m.node}"`);
     }
     const kept = remaining[0]?.status?.nodeRef?.name ?? '';
-    const node = await nodes.readNode({ name: kept });
-    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(await nodeReady(kept)).toBe('True');
+    expect(nodeChanges.filter((c) => c.name === kept).every((c) => !c.unschedulable), `${kept} never cordoned`).toBe(
+      true,
+    );
   }, 1_000_000);
 
   it('an OS that never joins: the Machine gets no Node, the host warns with what was seen', async () => {
@@ -380,12 +490,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     const nodeName = machine?.status?.nodeRef?.name ?? '';
     const before = (await hosts()).find((h) => h.spec.consumerRef?.name === machine?.spec.infrastructureRef.name);
     const name = before?.metadata.name ?? '';
-    const bmc = sim.bmc(name);
-    const writes = bmc.agentCounters().imageWrites;
-    const osBoots = bmc.osRecords().length;
-    const power = bmc.counters();
-    const mergePatch = (kind: string, object: string, patch: object) =>
-      management.kubectlRun(['patch', kind, object, '-n', NS, '--type=merge', '-p', JSON.stringify(patch)]);
+    const untouched = sideEffects(name);
 
     // clusterctl move pauses the Cluster: CAPM3 pauses the host and saves its status in an annotation.
     await mergePatch('cluster.cluster.x-k8s.io', CLUSTER, { spec: { paused: true } });
@@ -404,21 +509,12 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     // finalizers are removed and it is deleted, while paused. Here target and source are the same cluster, so
     // the object goes first and comes back from what was read, status annotation included (clusterctl copies
     // metadata and spec, not status).
+    const statesBefore = seen.get(name)?.length ?? 0;
     await mergePatch('baremetalhost.metal3.io', name, { metadata: { finalizers: null } });
     await management.kubectlRun(['delete', 'baremetalhost.metal3.io', name, '-n', NS, '--timeout=120s']);
+    const statesWhileGoing = seen.get(name)?.slice(statesBefore) ?? [];
     seen.delete(name);
-    const {
-      uid: _uid,
-      resourceVersion: _rv,
-      creationTimestamp: _ct,
-      managedFields: _mf,
-      generation: _g,
-      ...metadata
-    } = paused.metadata as Bmh['metadata'] & Record<string, unknown>;
-    await objects.createNamespacedCustomObject({
-      ...bmhApi,
-      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata, spec: paused.spec },
-    });
+    await objects.createNamespacedCustomObject({ ...bmhApi, body: copyOf(paused) });
     await mergePatch('cluster.cluster.x-k8s.io', CLUSTER, { spec: { paused: false } });
     const moved = await waitFor(
       `${name} provisioned again, unpaused`,
@@ -433,19 +529,93 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     );
     expect(moved.metadata.uid).not.toBe(before?.metadata.uid);
     expect(seen.get(name)?.[0]).toBe('provisioned');
-    expect(seen.get(name)).not.toContain('provisioning');
-    // Not written again, not even rebooted: the OS and its Node go on as they were.
-    expect(bmc.agentCounters().imageWrites).toBe(writes);
-    expect(bmc.osRecords()).toHaveLength(osBoots);
-    expect(bmc.counters().powerOff).toBe(power.powerOff);
-    const node = await nodes.readNode({ name: nodeName });
-    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    for (const state of NOT_AFTER_A_MOVE) {
+      expect(statesWhileGoing, `${name} states while deleted`).not.toContain(state);
+      expect(seen.get(name), `${name} states after the move`).not.toContain(state);
+    }
     // Tempered checks the join of the new object too: its UID is new, the Node is found by its providerID.
     await waitFor(
       `${name} ${NODE_JOINED_CONDITION}=True after the move`,
       async () => (joined(await host(name))?.status === 'True' ? true : undefined),
       { timeoutMs: 120_000, intervalMs: 1000, detail },
     );
+    // Not written again, not even rebooted: no power, boot override, media, ramdisk or image write on the
+    // simulated BMC or agent, and the OS and its Node go on as they were.
+    expect(sideEffects(name)).toEqual(untouched);
+    expect(await nodeReady(nodeName)).toBe('True');
+    expect((await machines()).find((m) => m.metadata.name === machine?.metadata.name)?.status?.phase).toBe('Running');
+  }, 600_000);
+
+  it("a worker's host deleted while detached, recreated with its status annotation, is left alone", async () => {
+    // The other way a host moves (docs/cluster-join.md): Metal3's detached annotation, no pause. Tempered lets
+    // go of a detached host without deprovisioning or powering it off, and takes the new object over from its
+    // status annotation. CAPM3 is not paused and simply waits while the host is away.
+    const [machine] = (await machines()).filter((m) => m.status?.phase === 'Running');
+    const nodeName = machine?.status?.nodeRef?.name ?? '';
+    const before = (await hosts()).find((h) => h.spec.consumerRef?.name === machine?.spec.infrastructureRef.name);
+    const name = before?.metadata.name ?? '';
+    expect(await nodeReady(nodeName)).toBe('True');
+    const untouched = sideEffects(name);
+    const statesBefore = seen.get(name)?.length ?? 0;
+
+    const detach = (value: string | null) =>
+      mergePatch('baremetalhost.metal3.io', name, { metadata: { annotations: { [DETACHED]: value } } });
+    await detach('');
+    const detached = await waitFor(
+      `${name} detached`,
+      async () => {
+        const h = await host(name);
+        return h.status?.operationalStatus === 'detached' ? h : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, detail },
+    );
+    // Deleted as it is: Tempered's finalizer goes without deprovisioning (the test does not remove it).
+    await management.kubectlRun(['delete', 'baremetalhost.metal3.io', name, '-n', NS, '--timeout=120s']);
+    const statesWhileGoing = seen.get(name)?.slice(statesBefore) ?? [];
+    seen.delete(name);
+    const copy = copyOf(detached);
+    copy.metadata.annotations = {
+      ...copy.metadata.annotations,
+      'baremetalhost.metal3.io/status': JSON.stringify(detached.status),
+    };
+    await objects.createNamespacedCustomObject({ ...bmhApi, body: copy });
+    const restored = await waitFor(
+      `${name} recreated: provisioned, detached, its status annotation taken`,
+      async () => {
+        const h = await host(name);
+        return h.status?.provisioning?.state === 'provisioned' &&
+          h.status.operationalStatus === 'detached' &&
+          !h.metadata.annotations?.['baremetalhost.metal3.io/status']
+          ? h
+          : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, detail },
+    );
+    expect(restored.metadata.uid).not.toBe(before?.metadata.uid);
+    // Attached again: managed as before, still provisioned and powered on.
+    await detach(null);
+    const attached = await waitFor(
+      `${name} attached again`,
+      async () => {
+        const h = await host(name);
+        return h.status?.operationalStatus === 'OK' ? h : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000, detail },
+    );
+    expect(attached.status).toMatchObject({ provisioning: { state: 'provisioned' }, poweredOn: true });
+    expect(seen.get(name)?.[0]).toBe('provisioned');
+    for (const state of NOT_AFTER_A_MOVE) {
+      expect(statesWhileGoing, `${name} states while detached and deleted`).not.toContain(state);
+      expect(seen.get(name), `${name} states after it came back`).not.toContain(state);
+    }
+    await waitFor(
+      `${name} ${NODE_JOINED_CONDITION}=True after it came back`,
+      async () => (joined(await host(name))?.status === 'True' ? true : undefined),
+      { timeoutMs: 120_000, intervalMs: 1000, detail },
+    );
+    expect(sideEffects(name)).toEqual(untouched);
+    expect(sim.bmc(name).state().power).toBe('On');
+    expect(await nodeReady(nodeName)).toBe('True');
     expect((await machines()).find((m) => m.metadata.name === machine?.metadata.name)?.status?.phase).toBe('Running');
   }, 600_000);
 
