@@ -146,10 +146,11 @@ const hostWorkflow = (name: string) => client.workflow.getHandle(`bmh/${NS}/${na
 const settledOn = (name: string, what: string, received: (d: HostDesired) => boolean) =>
   until(`${name} settled on ${what}`, () => settledAfter<HostDesired>(hostWorkflow(name), 'syncHost', received));
 
+/** The host shows `state` (and `extra`) when read, and the watch behind `seen` has caught up with it too. */
 const inState = (name: string, state: string, extra: (h: Bmh) => boolean = () => true) =>
   until(`${name} in ${state}`, async () => {
     const h = await getHost(name);
-    return h.status?.provisioning?.state === state && extra(h) ? h : undefined;
+    return h.status?.provisioning?.state === state && extra(h) && seen.get(name)?.at(-1) === state ? h : undefined;
   });
 
 async function redfish(path: string): Promise<Record<string, unknown>> {
