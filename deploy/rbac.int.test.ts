@@ -251,13 +251,14 @@ describe('least privilege: the real processes under their ServiceAccounts', () =
       return r?.status?.phase === 'Paused' && r.spec['paused'] === true ? r : undefined;
     }, { timeoutMs: 180_000, intervalMs: 250, detail: rolloutDetail });
     expect(paused.status?.message).toMatch(/failure budget used/);
-    // Resumed once the fault is gone: the failed host is tried again and the rollout completes.
+    // Resumed once the fault is gone: the failed host is tried again and the rollout completes. The host takes
+    // the update after its error backoff (BMO's: 60 s × 2 for a first error, less up to half of it in jitter).
     bmc.faults({ flashFailure: false });
     await fw.patchRollout('bios', { paused: false });
     const done = await waitFor('rollout bios completed', async () => {
       const r = await fw.rollout('bios');
       return r?.status?.phase === 'Completed' ? r : undefined;
-    }, { timeoutMs: 180_000, intervalMs: 250, detail: rolloutDetail });
+    }, { timeoutMs: 300_000, intervalMs: 250, detail: rolloutDetail });
     expect(done.status).toMatchObject({ total: 1, updated: 1, failed: 0 });
     expect(bmc.counters().firmwareUpdatesByImage[BIOS_IMAGE]).toBe(2);
   }, 600_000);
