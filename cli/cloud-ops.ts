@@ -47,12 +47,11 @@ export type CloudOpsErrorCode = 'Unauthenticated' | 'PermissionDenied' | 'Namesp
 
 /** A Cloud Ops failure whose message names the namespace and what to do; it never contains the API key. */
 export class CloudOpsError extends Error {
-  constructor(
-    readonly code: CloudOpsErrorCode,
-    message: string,
-  ) {
+  readonly code: CloudOpsErrorCode;
+  constructor(code: CloudOpsErrorCode, message: string) {
     super(message);
     this.name = 'CloudOpsError';
+    this.code = code;
   }
 }
 
@@ -132,7 +131,7 @@ export async function addCloudSearchAttributes(options: CloudOpsOptions): Promis
       throw new CloudOpsError('Unreachable', redact(`${where}: ${method} ${path} failed: ${(error as Error).message}${cause ? ` (${cause})` : ''}`));
     }
     const text = await response.text();
-    let parsed: Json = {};
+    let parsed: Json;
     try {
       parsed = text ? (JSON.parse(text) as Json) : {};
     } catch {
