@@ -65,7 +65,9 @@ describe('addCloudSearchAttributes', () => {
     expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   });
 
-  it('retries once from a fresh read when another writer changed the namespace (stale resource version)', async () => {
+  it.each([409, 400] as const)('retries once from a fresh read when another writer changed the namespace (stale resource version as %i)', async (staleAs) => {
+    await fake.close();
+    fake = await startFakeCloudOps({ adminKeys: [ADMIN_KEY], staleAs });
     fake.namespaces.set(NS, cloudNamespace(NS));
     fake.beforeNextUpdate((ns) => {
       ns.spec = { ...ns.spec, retentionDays: 60 };

@@ -162,6 +162,13 @@ export async function addCloudSearchAttributes(options: CloudOpsOptions): Promis
         );
       case 409:
         throw new CloudOpsError('StaleResourceVersion', `${where} changed while we updated it (${status}: ${said})`);
+      case 400:
+        // The protos do not say which code a stale version gets; FAILED_PRECONDITION (400 through the gateway)
+        // naming the resource version is taken as one too.
+        if (method === 'POST' && /resource[ _-]?version/i.test(said)) {
+          throw new CloudOpsError('StaleResourceVersion', `${where} changed while we updated it (${status}: ${said})`);
+        }
+        throw new CloudOpsError('Rejected', `${where}: ${method} ${path} answered ${status}: ${said}`);
       default:
         throw new CloudOpsError('Rejected', `${where}: ${method} ${path} answered ${status}: ${said}`);
     }

@@ -102,6 +102,7 @@ describe('tempered setup temporal', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`missing in namespace ${namespace}`);
     expect(result.stderr).toContain(tcldCommand(namespace, Object.keys(SEARCH_ATTRIBUTES)));
+    expect(result.stderr).toContain('--cloud-api-key-file FILE or');
     expect(await customAttributes(namespace)).toEqual({});
   });
 

@@ -42,6 +42,8 @@ export interface FakeCloudOpsOptions {
   readOnlyKeys?: string[];
   /** Polls an operation takes before it ends (default 2: PENDING → IN_PROGRESS → FULFILLED). */
   pollsToFinish?: number;
+  /** How a stale resource version is answered: 409 ABORTED (default) or 400 FAILED_PRECONDITION. */
+  staleAs?: 409 | 400;
   /** Called when an update is applied, before its operation reports FULFILLED (e.g. to mirror it elsewhere). */
   onApplied?: (namespace: string, spec: Json) => Promise<void> | void;
 }
@@ -139,7 +141,9 @@ export async function startFakeCloudOps(options: FakeCloudOpsOptions): Promise<F
         change(namespace);
         namespace.resourceVersion = randomUUID();
       }
-      if (body?.['resourceVersion'] !== namespace.resourceVersion) return fail(409, 10, 'resource version mismatch: the namespace was modified');
+      if (body?.['resourceVersion'] !== namespace.resourceVersion) {
+        return options.staleAs === 400 ? fail(400, 9, 'resource version mismatch: the namespace was modified') : fail(409, 10, 'resource version mismatch: the namespace was modified');
+      }
       const spec = (body?.['spec'] ?? {}) as Json;
       const before = (namespace.spec['searchAttributes'] ?? {}) as Record<string, string>;
       const after = (spec['searchAttributes'] ?? {}) as Record<string, string>;
