@@ -15,6 +15,7 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
+import { cloudNamespace, startFakeCloudOps } from '../test/fakes/cloud-ops-api.ts';
 import { SEARCH_ATTRIBUTES } from '../domain/names.ts';
 import { isTemporalCloud, tcldCommand } from './setup.ts';
 import { sharedStack } from '../test/stack-info.ts';
@@ -37,7 +38,7 @@ afterAll(async () => {
 });
 
 async function setup(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { TEMPORAL_ADDRESS: _a, TEMPORAL_NAMESPACE: _n, TEMPORAL_PROFILE: _p, TEMPORAL_CONFIG_FILE: _f, ...inherited } = process.env;
+  const { TEMPORAL_ADDRESS: _a, TEMPORAL_NAMESPACE: _n, TEMPORAL_PROFILE: _p, TEMPORAL_CONFIG_FILE: _f, TEMPORAL_CLOUD_API_KEY: _k, TEMPORAL_CLOUD_OPS_ENDPOINT: _e, ...inherited } = process.env;
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, [MAIN, 'setup', 'temporal', ...args], {
       env: { ...inherited, TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'ops', ...env },
@@ -102,7 +103,46 @@ describe('tempered setup temporal', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`missing in namespace ${namespace}`);
     expect(result.stderr).toContain(tcldCommand(namespace, Object.keys(SEARCH_ATTRIBUTES)));
+    expect(result.stderr).toContain('--cloud-api-key-file FILE or');
     expect(await customAttributes(namespace)).toEqual({});
+  });
+
+  it('treated as Temporal Cloud with a Cloud API key, it adds them through the Cloud Ops API (a fake) and reads them back', async () => {
+    // The fake stands in for Temporal Cloud's control plane; when its operation completes it registers the
+    // attributes in the stack's server, the way Cloud makes them visible at the namespace endpoint.
+    const namespace = await newNamespace('setup-cloud-ops');
+    const apiKey = `cloud-key-${unique('k')}`;
+    const fake = await startFakeCloudOps({
+      adminKeys: [apiKey],
+      onApplied: async (ns, spec) => {
+        const types = spec['searchAttributes'] as Record<string, string>;
+        const searchAttributes = Object.fromEntries(Object.keys(types).map((name) => [name, KEYWORD]));
+        await connection.operatorService.addSearchAttributes({ namespace: ns, searchAttributes });
+      },
+    });
+    try {
+      fake.namespaces.set(namespace, cloudNamespace(namespace));
+      const keyFile = join(dir, 'cloud-api-key');
+      writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
+      const result = await setup(['--namespace', namespace, '--cloud', '--cloud-api-key-file', keyFile, '--cloud-ops-endpoint', fake.url]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`registered ${Object.keys(SEARCH_ATTRIBUTES).join(', ')} in namespace ${namespace} .*\\(Temporal Cloud\\) \\(Cloud Ops API operation tempered-setup-`));
+      expect(`${result.stdout}${result.stderr}`).not.toContain(apiKey);
+      expect(await customAttributes(namespace)).toEqual(Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((name) => [name, KEYWORD])));
+
+      // A key the control plane rejects: a precise error, exit 1, and still no key in the output.
+      const nothingMissing = await setup(['--namespace', namespace, '--cloud'], { TEMPORAL_CLOUD_API_KEY: 'unknown-key-7f3', TEMPORAL_CLOUD_OPS_ENDPOINT: fake.url });
+      expect(nothingMissing.code).toBe(0); // nothing missing any more: the control plane is not asked, so the bad key does not matter
+      const other = await newNamespace('setup-cloud-ops-denied');
+      fake.namespaces.set(other, cloudNamespace(other));
+      const rejected = await setup(['--namespace', other, '--cloud'], { TEMPORAL_CLOUD_API_KEY: 'unknown-key-7f3', TEMPORAL_CLOUD_OPS_ENDPOINT: fake.url });
+      expect(rejected.code).toBe(1);
+      expect(rejected.stderr).toContain(`Temporal Cloud namespace ${other} (Cloud Ops API ${fake.url}) rejected the API key`);
+      expect(rejected.stderr).not.toContain('unknown-key-7f3');
+    } finally {
+      await fake.close();
+    }
   });
 
   it('a profile that does not exist is an error naming it', async () => {

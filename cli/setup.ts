@@ -4,9 +4,10 @@
  * `temporal` registers the project's custom search attributes (domain/names.ts `SEARCH_ATTRIBUTES`) in the
  * Temporal namespace, through the operator service of a self-hosted cluster (what `temporal operator
  * search-attribute create` does), optionally creating the namespace first. Temporal Cloud does not take
- * search attributes through the namespace endpoint: there the command lists what the namespace has and
- * prints the `tcld` command (or Cloud Ops API call) that adds the missing ones, exiting 1 until none is
- * missing. The connection is the processes' own (workers/temporal-config.ts: temporal.toml profiles,
+ * search attributes through the namespace endpoint: there the command lists what the namespace has and, given
+ * a Temporal Cloud API key (--cloud-api-key-file or TEMPORAL_CLOUD_API_KEY), adds the missing ones through
+ * the Cloud Ops API (cli/cloud-ops.ts) and reads them back through the namespace endpoint; without a key it
+ * prints the `tcld` command that adds them and exits 1 until none is missing. The connection is the processes' own (workers/temporal-config.ts: temporal.toml profiles,
  * TEMPORAL_* variables).
  *
  * `webhook-certs` writes a CA and a serving certificate for the validating webhook's Service, the files the
@@ -33,6 +34,7 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import protos from '@temporalio/proto';
 import { makeLocalWebhookCertificates } from '../bridge/admission/local-certs.ts';
 import { SEARCH_ATTRIBUTES, type SearchAttributeName } from '../domain/names.ts';
+import { addCloudSearchAttributes, CLOUD_OPS_ENDPOINT } from './cloud-ops.ts';
 import { formatKey, generateKey, parseKeyring } from '../lib/payload-codec.ts';
 import { temporalSettings, type TemporalSettings } from '../workers/temporal-config.ts';
 
@@ -44,13 +46,18 @@ export const usage = [
   '  webhook-certs   write a CA and a serving certificate for the admission webhook (self-signed overlay)',
   '  encryption-key  add a payload encryption key to a keyring file (it encrypts from then on)',
   '',
-  'tempered setup temporal [--namespace NS] [--create-namespace [--retention-days N]] [--cloud] [--json]',
+  'tempered setup temporal [--namespace NS] [--create-namespace [--retention-days N]] [--cloud]',
+  '                         [--cloud-api-key-file FILE] [--cloud-ops-endpoint URL] [--json]',
   '  The server and namespace come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_PROFILE,',
   '  TEMPORAL_CONFIG_FILE, TEMPORAL_API_KEY and TEMPORAL_TLS_* (the Temporal CLI\'s conventions).',
   '  --namespace NS         overrides the namespace of the profile/environment',
   '  --create-namespace     register the namespace first when it does not exist (self-hosted only)',
   '  --retention-days N     its workflow retention (default 7)',
   '  --cloud                treat the server as Temporal Cloud (automatic for *.tmprl.cloud and *.api.temporal.io)',
+  '  --cloud-api-key-file FILE  Temporal Cloud: a Cloud Ops API key (default: TEMPORAL_CLOUD_API_KEY) of a user or',
+  '                         service account that may update the namespace (Namespace Admin); with it the missing',
+  '                         attributes are added through the Cloud Ops API, without it the tcld command is printed',
+  `  --cloud-ops-endpoint URL   the Cloud Ops API (default TEMPORAL_CLOUD_OPS_ENDPOINT or ${CLOUD_OPS_ENDPOINT})`,
   '',
   'tempered setup webhook-certs --out DIR [--namespace tempered-system] [--service tempered-webhook] [--days 365]',
   '  writes DIR/ca.crt, DIR/tls.crt, DIR/tls.key for the Service <service>.<namespace>.svc; the CA key is',
@@ -82,8 +89,18 @@ export interface SearchAttributeReport {
   present: string[];
   /** There with another type: Tempered cannot use them; a person must decide. */
   conflicts: { name: string; has: string; wants: string }[];
-  /** Not there and not added (Temporal Cloud: add them with the printed command). */
+  /** Not there and not added (Temporal Cloud without an API key: add them with the printed command). */
   missing: string[];
+  /** Temporal Cloud: the Cloud Ops API operation that added them. */
+  cloudOperationId?: string;
+}
+
+/** How `setup temporal` reaches Temporal Cloud's control plane. */
+export interface CloudOpsAccess {
+  apiKey: string;
+  endpoint?: string;
+  timeoutMs?: number;
+  pollMs?: number;
 }
 
 /** Temporal Cloud endpoints: namespace endpoints (mTLS or API key) and the regional API-key endpoints. */
@@ -128,7 +145,10 @@ async function whileNamespaceSettles<T>(fn: () => Promise<T>, timeoutMs = 60_000
 }
 
 /** Registers the search attributes (see the file header); does not print. */
-export async function setupTemporal(settings: TemporalSettings, options: { namespace?: string; createNamespace?: boolean; retentionDays?: number; cloud?: boolean } = {}): Promise<SearchAttributeReport> {
+export async function setupTemporal(
+  settings: TemporalSettings,
+  options: { namespace?: string; createNamespace?: boolean; retentionDays?: number; cloud?: boolean; cloudOps?: CloudOpsAccess } = {},
+): Promise<SearchAttributeReport> {
   const namespace = options.namespace ?? settings.namespace;
   const cloud = options.cloud ?? isTemporalCloud(settings.address);
   const connection = await Connection.connect(settings.connectionOptions);
@@ -150,11 +170,22 @@ export async function setupTemporal(settings: TemporalSettings, options: { names
     }
     const names = Object.keys(toAdd);
     if (names.length === 0) return report;
-    if (cloud) {
+    if (cloud && !options.cloudOps) {
       report.missing = names;
       return report;
     }
-    await whileNamespaceSettles(() => connection.operatorService.addSearchAttributes({ namespace, searchAttributes: toAdd }));
+    if (cloud && options.cloudOps) {
+      // The control plane decides from its own spec: an attribute the namespace endpoint did not list yet
+      // may be there already, or with another type (then it is a conflict, left alone).
+      const { apiKey, endpoint, timeoutMs, pollMs } = options.cloudOps;
+      const wantedNow = Object.fromEntries(names.map((name) => [name, SEARCH_ATTRIBUTES[name as SearchAttributeName]]));
+      const result = await addCloudSearchAttributes({ apiKey, namespace, wanted: wantedNow, ...(endpoint ? { endpoint } : {}), ...(timeoutMs ? { timeoutMs } : {}), ...(pollMs ? { pollMs } : {}) });
+      report.conflicts.push(...result.conflicts);
+      if (result.operationId) report.cloudOperationId = result.operationId;
+      names.splice(0, names.length, ...names.filter((name) => !result.conflicts.some((c) => c.name === name)));
+    } else {
+      await whileNamespaceSettles(() => connection.operatorService.addSearchAttributes({ namespace, searchAttributes: toAdd }));
+    }
     // Read back: the attributes are usable once the server lists them.
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -177,17 +208,22 @@ export async function setupTemporal(settings: TemporalSettings, options: { names
 function printReport(report: SearchAttributeReport): void {
   const where = `namespace ${report.namespace} at ${report.address}${report.cloud ? ' (Temporal Cloud)' : ''}`;
   if (report.namespaceCreated) console.log(`created ${where}`);
-  if (report.added.length > 0) console.log(`registered ${report.added.join(', ')} in ${where}`);
+  if (report.added.length > 0) console.log(`registered ${report.added.join(', ')} in ${where}${report.cloudOperationId ? ` (Cloud Ops API operation ${report.cloudOperationId})` : ''}`);
   if (report.present.length > 0) console.log(`already registered: ${report.present.join(', ')}`);
-  for (const c of report.conflicts) console.error(`conflict: ${c.name} exists as ${c.has}; Tempered needs ${c.wants}. Remove it or use another namespace.`);
-  if (report.missing.length > 0 && report.cloud) {
+  // Temporal Cloud cannot delete a search attribute, only rename it.
+  const fix = report.cloud ? 'Rename it (Cloud UI, or the Cloud Ops API\'s RenameCustomSearchAttribute)' : 'Remove it';
+  for (const c of report.conflicts) console.error(`conflict: ${c.name} exists as ${c.has}; Tempered needs ${c.wants}. ${fix} or use another namespace.`);
+  if (report.missing.length > 0 && report.cloud && !report.cloudOperationId) {
     console.error(`missing in ${where}: ${report.missing.join(', ')}`);
     console.error('Temporal Cloud adds search attributes through its control plane, not the namespace endpoint. Run:');
     console.error(`  ${tcldCommand(report.namespace, report.missing)}`);
-    console.error('or call the Cloud Ops API (saas-api.tmprl.cloud:443, UpdateNamespace with spec.search_attributes), or use');
-    console.error('the Cloud UI (Namespace > Search Attributes). Then run this command again to check.');
+    console.error('or let this command add them through the Cloud Ops API: give it a Temporal Cloud API key of a user or');
+    console.error('service account that is Namespace Admin of the namespace, with --cloud-api-key-file FILE or');
+    console.error('TEMPORAL_CLOUD_API_KEY (not the workers\' TEMPORAL_API_KEY unless that key has this permission). Or use the');
+    console.error('Cloud UI (Namespace > Search Attributes). Then run this command again to check.');
   } else if (report.missing.length > 0) {
-    console.error(`not visible after registering: ${report.missing.join(', ')} in ${where}`);
+    const through = report.cloudOperationId ? ` (added by Cloud Ops API operation ${report.cloudOperationId})` : '';
+    console.error(`not visible after registering: ${report.missing.join(', ')} in ${where}${through}; run this command again to check`);
   }
   if (report.added.length === 0 && report.missing.length === 0 && report.conflicts.length === 0) console.log(`all ${report.present.length} search attributes are registered in ${where}`);
 }
@@ -200,6 +236,8 @@ async function runTemporal(args: string[]): Promise<number> {
       'create-namespace': { type: 'boolean' },
       'retention-days': { type: 'string' },
       cloud: { type: 'boolean' },
+      'cloud-api-key-file': { type: 'string' },
+      'cloud-ops-endpoint': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -211,11 +249,22 @@ async function runTemporal(args: string[]): Promise<number> {
   }
   const retentionDays = values['retention-days'] === undefined ? undefined : Number(values['retention-days']);
   if (retentionDays !== undefined && !(Number.isInteger(retentionDays) && retentionDays > 0)) throw new UsageError('--retention-days must be a positive integer');
+  // The key is read here and passed on; it is never printed (cli/cloud-ops.ts redacts it from errors too).
+  let cloudApiKey = process.env['TEMPORAL_CLOUD_API_KEY']?.trim();
+  const keyFile = values['cloud-api-key-file'];
+  if (keyFile !== undefined) {
+    if (!existsSync(keyFile)) throw new UsageError(`--cloud-api-key-file ${keyFile}: no such file`);
+    cloudApiKey = readFileSync(keyFile, 'utf8').trim();
+    if (!cloudApiKey) throw new UsageError(`--cloud-api-key-file ${keyFile} is empty`);
+  }
+  const cloudOpsEndpoint = values['cloud-ops-endpoint'] ?? process.env['TEMPORAL_CLOUD_OPS_ENDPOINT'];
+  if (cloudOpsEndpoint !== undefined && !/^https?:\/\//.test(cloudOpsEndpoint)) throw new UsageError('--cloud-ops-endpoint must be an http(s) URL');
   const report = await setupTemporal(temporalSettings(), {
     ...(values.namespace ? { namespace: values.namespace } : {}),
     createNamespace: values['create-namespace'] ?? false,
     ...(retentionDays ? { retentionDays } : {}),
     ...(values.cloud ? { cloud: true } : {}),
+    ...(cloudApiKey ? { cloudOps: { apiKey: cloudApiKey, ...(cloudOpsEndpoint ? { endpoint: cloudOpsEndpoint } : {}) } } : {}),
   });
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else printReport(report);

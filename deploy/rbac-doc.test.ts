@@ -32,11 +32,13 @@ function documentedGrants(markdown: string): Map<string, string[]> {
   for (const line of markdown.split('\n')) {
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 6 || cells[1] === 'Account' || cells[1]?.startsWith('---')) continue;
-    const named = /^`([a-z-]+)`$/.exec(cells[1] ?? '');
-    if (named?.[1]) account = named[1];
+    // An account's own row, or a row of what a component adds to it ("`tempered-worker` with
+    // `deploy/components/cluster-api`"), kept apart as `tempered-worker+cluster-api`.
+    const named = /^`([a-z-]+)`(?: with `deploy\/components\/([a-z-]+)`)?$/.exec(cells[1] ?? '');
+    if (named?.[1]) account = named[2] ? `${named[1]}+${named[2]}` : named[1];
     if (!account) continue;
     const grants = out.get(account) ?? new Set<string>();
-    for (const group of (cells[3] ?? '').matchAll(/`([a-z ]+)`\s+([A-Za-z/]+(?:,\s*[A-Za-z/]+)*)/g)) {
+    for (const group of (cells[3] ?? '').matchAll(/`([a-z ]+)`\s+([A-Za-z0-9/]+(?:,\s*[A-Za-z0-9/]+)*)/g)) {
       const verbs = (group[1] ?? '').split(' ');
       const kinds = (group[2] ?? '').split(/,\s*/);
       for (const verb of verbs) for (const kind of kinds) grants.add(`${verb} ${resourceOf(kind)}`);
@@ -59,6 +61,13 @@ describe('docs/rbac.md', () => {
     // grantedPermissions says `verb group/resource`; the table names kinds without their group.
     const granted = grantedPermissions(rules, 'tempered-system', account).map((p) => p.replace(/ [^/]+\//, ' '));
     expect(table.get(account)).toEqual([...new Set(granted)].sort());
+  });
+
+  it('lists exactly what deploy/components/cluster-api adds to tempered-worker', () => {
+    const component = parseDocs(readFileSync(join(ROOT, 'deploy', 'components', 'cluster-api', 'rbac.yaml'), 'utf8'));
+    const granted = grantedPermissions(component, 'tempered-system', 'tempered-worker').map((p) => p.replace(/ [^/]+\//, ' '));
+    expect(granted.length).toBeGreaterThan(0);
+    expect(table.get('tempered-worker+cluster-api')).toEqual([...new Set(granted)].sort());
   });
 
   it('self-test: a grant the table leaves out is noticed', () => {

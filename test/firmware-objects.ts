@@ -118,6 +118,24 @@ export function condition(conditions: readonly Condition[] | undefined, type: st
 }
 
 /**
+ * A valid BIOS settings change for a host: a writable enumeration the host has, set to another value its
+ * FirmwareSchema allows; undefined when the schema has none.
+ */
+export function settingChange(
+  schema: Schema,
+  current: Record<string, string>,
+): { name: string; value: string } | undefined {
+  const found = Object.entries(schema.spec?.schema ?? {}).find(
+    ([n, r]) =>
+      r.attribute_type === 'Enumeration' && !r.read_only && (r.allowable_values ?? []).length > 1 && current[n] !== undefined,
+  );
+  if (!found) return undefined;
+  const [name, rule] = found;
+  const value = (rule.allowable_values ?? []).find((v) => v !== current[name]);
+  return value === undefined ? undefined : { name, value };
+}
+
+/**
  * A BareMetalHost on a simulated BMC (its credentials in `<name>-bmc`), inspection disabled (its MAC given)
  * and no automated cleaning (the deploy agent's part of preparing, proven elsewhere): firmware tests need neither.
  */

@@ -21,7 +21,7 @@ import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient, type Bmh } from './bmh.ts';
 import { startTestEngine, watchHosts } from './engine-fixture.ts';
-import { condition, createFirmwareHost, firmwareClient } from './firmware-objects.ts';
+import { condition, createFirmwareHost, firmwareClient, settingChange } from './firmware-objects.ts';
 import { randomMoment, waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
 
@@ -113,15 +113,7 @@ describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes vali
     expect(Object.keys(hfs.status?.settings ?? {}).some((k) => k.includes('Password'))).toBe(false);
 
     // A valid change: an enumeration set to another allowed value.
-    const current = hfs.status?.settings ?? {};
-    const [enumName, rule] = Object.entries(schema.spec?.schema ?? {}).find(
-      ([n, r]) =>
-        r.attribute_type === 'Enumeration' &&
-        !r.read_only &&
-        (r.allowable_values ?? []).length > 1 &&
-        current[n] !== undefined,
-    ) ?? ['', {}];
-    const wanted = (rule.allowable_values ?? []).find((v) => v !== current[enumName]) ?? '';
+    const { name: enumName, value: wanted } = settingChange(schema, hfs.status?.settings ?? {}) ?? { name: '', value: '' };
     await fw.setSettings(name, { [enumName]: wanted });
     await until(`${name} applied ${enumName}=${wanted}`, async () => {
       const o = await fw.hfs(name);

@@ -30,6 +30,7 @@ import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { kubectlClient } from '../stack/kube.ts';
 import { startWorkloadCluster, type WorkloadCluster } from '../stack/workload-cluster.ts';
 import { bmhClient } from './bmh.ts';
+import { clusterApiChain, installClusterApiCrds } from './cluster-api-chain.ts';
 import { engineDataConverter, startTestEngine } from './engine-fixture.ts';
 import { condition, createFirmwareHost, firmwareClient } from './firmware-objects.ts';
 import { waitFor } from './wait.ts';
@@ -48,6 +49,7 @@ const APPS = 'apps';
 const management = kubectlClient(stack.kube.kubectl, stack.kube.kubeconfig);
 const hosts = bmhClient(stack.kube.kubeconfig, NS);
 const fw = firmwareClient(stack.kube.kubeconfig, NS);
+const chain = clusterApiChain(stack.kube.kubeconfig, NS);
 
 let sim: Simulator;
 let files: ImageServer;
@@ -69,28 +71,6 @@ interface Boot {
 const boots = new Map<string, Boot[]>();
 const unsubscribe: (() => void)[] = [];
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-
-/** Minimal CRDs for the Cluster API objects the join and drain read (one version, any fields). */
-function crd(group: string, kind: string, plural: string): object {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.${group}` },
-    spec: {
-      group,
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: 'v1beta2',
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      ],
-    },
-  };
-}
 
 /** The host's OS as far as the drain cares: a kubelet of a new boot whenever the host powers on. */
 function runOs(name: string, bmc: SimulatedBmc): void {
@@ -147,23 +127,8 @@ beforeAll(async () => {
   await core.createNamespace({ body: { metadata: { name: APPS } } });
 
   // The Cluster API chain a CAPM3 host's consumer leads to, made by hand (no controller acts on it).
-  const crds = [
-    crd('cluster.x-k8s.io', 'Cluster', 'clusters'),
-    crd('cluster.x-k8s.io', 'Machine', 'machines'),
-    crd('infrastructure.cluster.x-k8s.io', 'Metal3Machine', 'metal3machines'),
-  ];
-  await management.kubectlRun(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }));
-  await management.kubectlRun(['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${(c as { metadata: { name: string } }).metadata.name}`)]);
-  const mgmt = new k8s.KubeConfig();
-  mgmt.loadFromFile(stack.kube.kubeconfig);
-  const objects = mgmt.makeApiClient(k8s.CustomObjectsApi);
-  await objects.createNamespacedCustomObject({
-    group: 'cluster.x-k8s.io',
-    version: 'v1beta2',
-    namespace: NS,
-    plural: 'clusters',
-    body: { apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Cluster', metadata: { name: CLUSTER }, spec: {} },
-  });
+  await installClusterApiCrds(management);
+  await chain.createCluster(CLUSTER);
 
   engine = await startTestEngine(stack, dir, RUN, NS, {
     TEMPERED_DRAIN_TIMEOUT_SECONDS: String(DRAIN_TIMEOUT_SECONDS),
@@ -172,32 +137,11 @@ beforeAll(async () => {
   for (const [i, name] of HOSTS.entries()) {
     const bmc = sim.bmcs[i] as SimulatedBmc;
     bmcOf.set(name, bmc);
-    const machine = (await objects.createNamespacedCustomObject({
-      group: 'cluster.x-k8s.io',
-      version: 'v1beta2',
-      namespace: NS,
-      plural: 'machines',
-      body: { apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', metadata: { name: `m-${name}` }, spec: { clusterName: CLUSTER } },
-    })) as { metadata: { uid: string } };
-    await objects.createNamespacedCustomObject({
-      group: 'infrastructure.cluster.x-k8s.io',
-      version: 'v1beta2',
-      namespace: NS,
-      plural: 'metal3machines',
-      body: {
-        apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2',
-        kind: 'Metal3Machine',
-        metadata: {
-          name: `m3m-${name}`,
-          ownerReferences: [{ apiVersion: 'cluster.x-k8s.io/v1beta2', kind: 'Machine', name: `m-${name}`, uid: machine.metadata.uid, controller: true }],
-        },
-        spec: {},
-      },
-    });
+    const consumerRef = await chain.createMachine(name, CLUSTER);
     await createFirmwareHost(hosts, name, bmc, PASSWORD, {
       online: true,
       image: { url: files.url('/live.iso'), format: 'live-iso' },
-      consumerRef: { apiVersion: 'infrastructure.cluster.x-k8s.io/v1beta2', kind: 'Metal3Machine', name: `m3m-${name}`, namespace: NS },
+      consumerRef,
     });
     await fw.labelHost(name, { group: name === 'h2' ? 'blocked' : 'drained' });
   }
