@@ -12,6 +12,10 @@ const serverTimeouts = { testTimeout: 120_000, hookTimeout: 900_000, teardownTim
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Two files at a time on this 2-core machine (vitest's default is cores - 1): an integration file spends much
+    // of its time waiting on servers, BMC delays and timers, so one file alone left a core idle. Each worker gets
+    // a stack of its own (test/stack-setup.ts), so integration files never share a server while they run.
+    maxWorkers: 2,
     setupFiles: ['test/setup-runtime.ts'],
     projects: [
       {
@@ -45,6 +49,9 @@ export default defineConfig({
         test: {
           name: 'capi',
           include: ['test/capi/**/*.int.test.ts'],
+          // One file at a time on one stack: each starts the Cluster API controllers and workload clusters.
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
           globalSetup: ['test/stack-setup.ts'],
           ...serverTimeouts,
         },

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { capturedLogger, unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
@@ -26,8 +26,9 @@ import { type agentHostWorkflow, agentRecord, finish, type AgentRecord } from '.
 import { temporalMessenger } from './messenger.ts';
 import { deployKernelParams, startAgentApi, type RunningAgentApi } from './server.ts';
 import { AgentKeys, newAgentKey } from './token.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const GiB = 1024 ** 3;
 const root = join(stack.stateDir, unique('ipa-agent-api'));
 const taskQueue = unique('ipa-hosts');

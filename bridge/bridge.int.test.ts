@@ -8,7 +8,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostDesired, HostState } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { Bridge } from './bridge.ts';
@@ -17,8 +17,9 @@ import { SECRET_ENVIRONMENT_SELECTOR } from './objects.ts';
 import { fakeInitialState, publishResults, receivedDesired, testPublish, type TestPublication } from '../test/workflows/fake-host.ts';
 import { bundleFakeHostWorkflow, capturedLogger, unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const namespace = unique('bridge');
 const hostTaskQueue = unique('bridge-test-hosts');
 const bridgeTaskQueue = unique('bridge-test-status');

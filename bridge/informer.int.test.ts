@@ -7,14 +7,15 @@
  * real server's answer; the test shows the informer relisting and catching up on what it missed.
  */
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Informer } from './informer.ts';
 import { createKube, type ListWatch } from './kube.ts';
 import { asKubeObject, keyOf, type KubeObject } from './objects.ts';
 import { unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const namespace = unique('informer');
 const GROUP = { group: 'metal3.io', version: 'v1alpha1', namespace, plural: 'baremetalhosts' };
 const kc = new k8s.KubeConfig();

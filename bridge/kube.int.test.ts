@@ -4,11 +4,12 @@
  * (MicroTime timestamps, conflicts on a stale version).
  */
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKube } from './kube.ts';
 import { unique } from '../test/support.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const namespace = unique('kube');
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);

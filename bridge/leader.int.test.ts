@@ -11,13 +11,14 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostWorkflowId } from '../domain/names.ts';
 import { receivedDesired } from '../test/workflows/fake-host.ts';
 import { bundleFakeHostWorkflow, unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const namespace = unique('leader');
 const hostTaskQueue = unique('leader-hosts');
 const bridgeTaskQueue = unique('leader-status');

@@ -9,11 +9,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveIso } from '../test/bmc-peers.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
 const SUSHY_INDEX = 10;
-const stack = inject('stack');
+const stack = sharedStack();
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tempered-cli-bmc-'));
 const passwordFile = join(dir, 'password');

@@ -12,14 +12,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time.js';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
 import { cloudNamespace, startFakeCloudOps } from '../test/fakes/cloud-ops-api.ts';
 import { SEARCH_ATTRIBUTES } from '../domain/names.ts';
 import { isTemporalCloud, tcldCommand } from './setup.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const execFileAsync = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'tempered-setup-'));

@@ -11,12 +11,13 @@ import { cpSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { thirdPartyCrds } from '../stack/binaries.ts';
 import { kubectl } from '../test/kubectl.ts';
 import { deploymentProblems, findAll, findOne, parseDocs, podSpec, wiringProblems, type KubeDoc } from './manifests.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 

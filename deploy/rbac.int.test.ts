@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
@@ -34,8 +34,9 @@ import { clusterApiChain, installClusterApiCrds, type ConsumerRef } from '../tes
 import { condition, createFirmwareHost, firmwareClient, settingChange } from '../test/firmware-objects.ts';
 import { kubectl } from '../test/kubectl.ts';
 import { auditedUse, compareGrants, grantedPermissions, isolateRbac, nonPublicPaths, parseDocs, type KubeDoc } from './manifests.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUN = unique('rbac').slice(5);
 const INSTALL_NS = `tempered-rbac-${RUN}`;

@@ -8,14 +8,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
 import { makeDeployIso } from '../test/fixtures/disk-images.ts';
 import { ipaRunner } from './agent/ipa-runner.ts';
 import { type Simulator, startSimulator } from './index.ts';
 import { type FileServer, bootIso, startFileServer, until } from '../test/sim.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const root = join(stack.stateDir, 'ramdisk-ipa-test');
 mkdirSync(root, { recursive: true });
 

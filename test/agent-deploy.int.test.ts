@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { ipaRunner } from '../sim/agent/ipa-runner.ts';
 import type { SimDisk } from '../sim/agent/runner.ts';
@@ -30,8 +30,9 @@ import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
 import { isoFile, makeRawImage, readAt, readGpt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const NS = unique('agents');
 const dir = join(stack.stateDir, NS);
 const GiB = 1024 ** 3;

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
@@ -23,8 +23,9 @@ import { bmhClient, simHostSpec } from './bmh.ts';
 import { makeRawImage, sha256Of, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const NS = unique('resume');
 const dir = join(stack.stateDir, NS);
 const MiB = 1024 ** 2;

@@ -5,10 +5,17 @@
  * kube-apiserver at least once. Seeded, so a failure repeats with the same kills in the same order. Every host
  * reaches `provisioned`, no power-on or media insert is repeated, and no status is lost.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatChaosReport, runChaos, type ChaosReport } from '../bench/chaos.ts';
+import { temporalServerBinaries } from '../stack/binaries.ts';
 
 let report: ChaosReport | undefined;
+
+// The cluster's server binaries may still be building beside the first tests (test/stack-setup.ts): wait for
+// them here, under the hook's ceiling, so the run's own time limit counts only the run.
+beforeAll(async () => {
+  await temporalServerBinaries((m) => process.stderr.write(`[chaos] ${m}\n`));
+});
 
 afterAll(() => {
   if (report) process.stderr.write(`${formatChaosReport(report)}\n`);

@@ -7,13 +7,14 @@
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { METAL3_CRDS } from '../domain/metal3.schema.ts';
 import { renderCrds } from '../deploy/generate-crds.ts';
 import { startKube, type KubeApi } from '../stack/kube.ts';
 import { kubectlOutcome } from './kubectl.ts';
+import { sharedStack } from './stack-info.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/metal3/', import.meta.url));
 const UPSTREAM_CRDS = join(FIXTURES, 'crds');
@@ -40,7 +41,7 @@ function kubectlFor(name: Server['name'], kubectl: string, kubeconfig: string): 
   };
 }
 
-const stack = inject('stack');
+const stack = sharedStack();
 const ours = kubectlFor('ours', stack.kube.kubectl, stack.kube.kubeconfig);
 let upstreamKube: KubeApi | undefined;
 let upstream: Server;

@@ -8,7 +8,7 @@ import type { LoadedDataConverter } from '@temporalio/common';
 import { startEngine, type Engine, type EngineOptions } from '../stack/engine.ts';
 import { clientDataConverter, keyringFromEnv, protectionFromKeyring } from '../workers/data-converter.ts';
 
-/** What the shared stack provides (vitest's `inject('stack')`). */
+/** What the shared stack provides (test/stack-info.ts `sharedStack()`). */
 interface StackHandle {
   temporal: { address: string; namespace: string };
   kube: { kubeconfig: string };

@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFirmwareTiming, startSimulator, type Simulator } from '../sim/index.ts';
 import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
@@ -17,8 +17,9 @@ import { bmhClient } from './bmh.ts';
 import { startTestEngine } from './engine-fixture.ts';
 import { createFirmwareHost, firmwareClient } from './firmware-objects.ts';
 import { randomMoment, waitFor } from './wait.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const RUN = `tr${Date.now().toString(36)}`;
 const NS = `fw-restart-${RUN}`;
 const PASSWORD = `Tr-${RUN}-pw`;

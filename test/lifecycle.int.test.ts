@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim/index.ts';
 import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
@@ -23,8 +23,9 @@ import { engineDataConverter, startTestEngine, watchHosts } from './engine-fixtu
 import { findNeedles, logLevels, logTexts, scanExecutions } from './secret-scan.ts';
 import { waitFor } from './wait.ts';
 import { settledAfter, waitingOnTimer } from './workflow-waits.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const RUN = Date.now().toString(36);
 const NS = `life-${RUN}`;
 const SUSHY_PASSWORD = `Sushy-${RUN}-pw`;

@@ -13,14 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keyring, generateKey } from '../lib/payload-codec.ts';
 import { clientDataConverter, protectionFromKeyring, workerDataConverter } from '../workers/data-converter.ts';
 import { findNeedles, logLevels, logTexts, scanExecutions } from './secret-scan.ts';
 import { unique } from './support.ts';
 import type { plantedWorkflow } from './workflows/planted.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const RUN = unique('scan');
 const QUEUE = `scan-${RUN}`;
 const PASSWORD = `Planted-${RUN}-pw`;

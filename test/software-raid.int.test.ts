@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { startSimulator, type MdDevice, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
@@ -24,8 +24,9 @@ import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
 import { makeRawImage, readAt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const NS = unique('swraid');
 const dir = join(stack.stateDir, NS);
 const GiB = 1024 ** 3;

@@ -1,7 +1,9 @@
 /**
- * vitest globalSetup of the integration tier: starts the real local stack once (Temporal dev server,
- * kube-apiserver + etcd with the project's CRDs, sushy-tools, ipmi_sim) and hands its addresses to the tests
- * through `inject('stack')`. Stops everything at the end, and the stack's reaper stops it even if vitest dies.
+ * vitest globalSetup of the integration tier: starts the real local stack (Temporal dev server, kube-apiserver +
+ * etcd with the project's CRDs, sushy-tools, ipmi_sim) once per vitest worker, and hands their addresses to the
+ * tests through `sharedStack()` (test/stack-info.ts): a worker runs one file at a time on its own stack, so two
+ * files run at once without meeting. Stops everything at the end, and the stacks' reaper stops them even if
+ * vitest dies.
  *
  * The `capi` project (test/capi/) gets a stack of its own with the real Cluster API controllers instead of the
  * BMC peers: their build takes minutes of both cores cold, so only runs that include those tests pay for it.
@@ -20,12 +22,13 @@ import type { StackInfo } from './stack-info.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    stack: StackInfo;
+    stacks: StackInfo[];
   }
 }
 
-let stack: Stack | undefined;
+let stacks: Stack[] = [];
 let capiBuildAhead: Promise<void> | undefined;
+let serverBuild: Promise<void> | undefined;
 
 /** Niceness of the build ahead: the tests running beside it (some racing timers) keep the cores first. */
 const BUILD_AHEAD_NICE = 10;
@@ -43,36 +46,62 @@ export async function setup(project: TestProject): Promise<void> {
     );
   }
   const progress = (m: string) => process.stderr.write(`[stack${capi ? ' capi' : ''}] ${m}\n`);
-  // The Temporal cluster's server (test/cluster.int.test.ts, the chaos test) is built while the stack comes
-  // up, after the CLI, which embeds the same server: the second build then finds most packages in Go's cache.
-  const serverBuild = capi ? Promise.resolve() : temporalCli(progress).then(() => temporalServerBinaries(progress));
-  serverBuild.catch(() => {}); // awaited below; a failed stack start must not leave it unhandled
-  stack = await startStack({
-    ...(capi
-      ? { capi: {}, sushy: false, ipmi: false }
-      : {
-          // Distinctive passwords, so tests that scan histories and logs for them cannot be fooled by the word.
-          sushy: { systems: 12, password: `sushy-${Date.now().toString(36)}-pw` },
-          ipmi: { bmcs: 2, password: `ipmi${Date.now().toString(36).slice(-6)}` },
-        }),
-    progress,
-  });
-  await serverBuild;
+  // The Temporal cluster's server (only test/cluster.int.test.ts and the chaos test use it) is built after the
+  // CLI, which embeds the same server, so the second build finds most packages in Go's cache. It is not on the
+  // set-up's critical path: the tests start while it builds, and the two files that need it wait for its cache
+  // lock in their beforeAll. A failure here is not this set-up's: those files build again and report it.
+  if (!capi) {
+    serverBuild = temporalCli(progress)
+      .then(() => temporalServerBinaries(progress))
+      .then(
+        () => void progress('Temporal server binaries ready'),
+        (error: unknown) => void progress(`Temporal server build failed (the tests that need it build again): ${(error as Error).message}`),
+      );
+  }
+  // One stack per vitest worker (test/stack-info.ts sharedStack): a worker runs one file at a time, so each file
+  // has a stack to itself, and two files run at once. The stacks share the builds (one cache) and start together.
+  const copies = capi ? 1 : Math.max(1, project.config.maxWorkers);
+  const starts = await Promise.allSettled(
+    Array.from({ length: copies }, (_, i) => {
+      const tag = copies > 1 ? ` ${i + 1}` : '';
+      const progress = (m: string) => process.stderr.write(`[stack${capi ? ' capi' : ''}${tag}] ${m}\n`);
+      return startStack({
+        ...(capi
+          ? { capi: {}, sushy: false, ipmi: false }
+          : {
+              // Distinctive passwords, so tests that scan histories and logs for them cannot be fooled by the word.
+              sushy: { systems: 12, password: `sushy-${Date.now().toString(36)}${i}-pw` },
+              ipmi: { bmcs: 2, password: `ipmi${Date.now().toString(36).slice(-5)}${i}` },
+            }),
+        progress,
+      });
+    }),
+  );
+  stacks = starts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = starts.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason; // teardown stops the stacks that did start
+  project.provide('stacks', stacks.map((stack) => describeStack(stack, capi)));
+  process.stderr.write(`[stack] ${copies} up in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${stacks.map((x) => x.stateDir).join(', ')})\n`);
+}
+
+/** The plain data of a started stack that tests get (test/stack-info.ts). */
+function describeStack(stack: Stack, capi: boolean): StackInfo {
   const { temporal, kube, sushy } = stack;
   if (!temporal || !kube || (!sushy && !capi)) throw new Error('the integration stack must include Temporal, Kubernetes and sushy-tools');
-  project.provide('stack', {
+  return {
     stateDir: stack.stateDir,
     temporal: { address: temporal.address, namespace: temporal.namespace, cli: temporal.cli },
     kube: { server: kube.server, kubeconfig: kube.kubeconfig, kubectl: kube.kubectl, auditLog: kube.auditLog },
     sushy: sushy ? { url: sushy.url, username: sushy.username, password: sushy.password, systems: sushy.systems } : { url: '', username: '', password: '', systems: [] },
     ...(stack.capi ? { capi: { logs: Object.values(stack.capi.managers).map((m) => m.proc.logFile) } } : {}),
-    ipmi: stack.ipmi.map((b, i) => ({ address: b.address, port: b.port, username: b.username, password: b.password, ipmitool: b.ipmitool, stateDir: `${stack?.stateDir}/ipmi-${i}` })),
-  });
-  process.stderr.write(`[stack] up in ${((Date.now() - started) / 1000).toFixed(1)} s (state in ${stack.stateDir})\n`);
+    ipmi: stack.ipmi.map((b, i) => ({ address: b.address, port: b.port, username: b.username, password: b.password, ipmitool: b.ipmitool, stateDir: `${stack.stateDir}/ipmi-${i}` })),
+  };
 }
 
 export async function teardown(): Promise<void> {
-  await stack?.stop();
+  await Promise.all(stacks.map((stack) => stack.stop()));
+  // A build still running when the tests end is waited for: killed halfway, it would be redone next time.
+  await serverBuild;
   if (capiBuildAhead) {
     process.stderr.write('[stack capi build ahead] waiting for it to finish (the capi run uses it next)\n');
     await capiBuildAhead;

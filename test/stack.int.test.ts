@@ -11,12 +11,13 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack } from '../stack/index.ts';
 import { startTemporal } from '../stack/temporal.ts';
 import { waitFor } from './wait.ts';
+import { sharedStack } from './stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 function pidAlive(pid: number): boolean {

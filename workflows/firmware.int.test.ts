@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../domain/firmware-rollout.ts';
 import type { FirmwareIntent, HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId, rolloutWorkflowId } from '../domain/names.ts';
@@ -20,8 +20,9 @@ import { waitFor } from '../test/wait.ts';
 import type { hostWorkflow } from './host.ts';
 import { syncHost, syncRollout } from './messages.ts';
 import type { firmwareRolloutWorkflow } from './rollout.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const RUN = `fw${Date.now().toString(36)}`;
 const HOST_QUEUE = `hosts-${RUN}`;
 const BRIDGE_QUEUE = `bridge-${RUN}`;

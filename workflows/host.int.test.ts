@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { delay } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { snapshotsOf } from './publication-queue.ts';
@@ -19,8 +19,9 @@ import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
 import { recordHistories } from '../test/replay-record.ts';
 import { waitFor } from '../test/wait.ts';
 import { isIdle, waitingOnTimer } from '../test/workflow-waits.ts';
+import { sharedStack } from '../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const RUN = `wf${Date.now().toString(36)}`;
 const HOST_QUEUE = `hosts-${RUN}`;
 const BRIDGE_QUEUE = `bridge-${RUN}`;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import type { HostRef } from '../../domain/host-model.ts';
 import { configDriveFromWireForm, configDriveWireForm } from '../../lib/config-drive.ts';
@@ -17,8 +17,9 @@ import { buildConfigDrive, kubeSecretReader, type ConfigDriveRequest, type Secre
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedStack } from '../../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);
 const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -14,7 +14,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMITTED, ADMITTED_NAMESPACE, bmh, REFUSED, statusOf, type Manifest, type RefusedCase } from './cases.fixture.ts';
 import { RULES, type RuleId } from './rules.ts';
 import { makeLocalWebhookCertificates } from './local-certs.ts';
@@ -22,8 +22,9 @@ import { registerAdmissionWebhook, unregisterAdmissionWebhook, WEBHOOK_NAME } fr
 import { startAdmissionServer, VALIDATE_BAREMETALHOST_PATH, type AdmissionServer } from './server.ts';
 import { kubectlOutcome } from '../../test/kubectl.ts';
 import { waitFor } from '../../test/wait.ts';
+import { sharedStack } from '../../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const token = `${process.pid}-${Date.now().toString(36)}`;
 const LABEL = 'tempered.dev/admission-test';
 const NS = ADMITTED_NAMESPACE;

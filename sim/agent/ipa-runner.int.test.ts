@@ -12,7 +12,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipaAgent } from '../../stack/ipa.ts';
 import { startImageServer, type ImageServer } from '../../stack/image-server.ts';
 import { attachLoopDevice, loopBackingFile, type LoopDevice } from '../../stack/loop-devices.ts';
@@ -23,8 +23,9 @@ import {
 } from '../../test/fixtures/disk-images.ts';
 import { ipaRunner, type IpaRamdisk } from './ipa-runner.ts';
 import type { SimDisk } from './runner.ts';
+import { sharedStack } from '../../test/stack-info.ts';
 
-const stack = inject('stack');
+const stack = sharedStack();
 const MiB = 1024 * 1024;
 const root = join(stack.stateDir, 'ipa-runner-test');
 mkdirSync(root, { recursive: true });
