@@ -53,6 +53,8 @@ const validOf = (conditions: readonly { type: string; status: string }[] | undef
 
 export class FirmwareObjects {
   readonly #deps: FirmwareObjectsDeps;
+  /** Per FirmwareSchema: owners waiting to be added, and the last write queued (see #ownSchema). */
+  readonly #schemaOwners = new Map<string, { pending: Map<string, Record<string, unknown>>; tail: Promise<void> }>();
 
   constructor(deps: FirmwareObjectsDeps) {
     this.#deps = deps;
@@ -225,14 +227,45 @@ export class FirmwareObjects {
     }
   }
 
-  /** The FirmwareSchema is owned by every HostFirmwareSettings that uses it (garbage-collected with the last). */
+  /**
+   * The FirmwareSchema is owned by every HostFirmwareSettings that uses it (garbage-collected with the last).
+   * One schema serves every host of a model in a namespace, so many publications want to add an owner at once:
+   * the additions wait in one queue per schema and are written together, one merge patch at a time, each from
+   * the owners last written. Concurrent patches of that one object, each from its own stale copy, dropped one
+   * another's owners and, at 1,000 hosts, timed out in the apiserver (504) and stalled every status behind them.
+   */
   async #ownSchema(schema: SchemaObject, hfs: HfsObject): Promise<void> {
-    const owners = schema.metadata.ownerReferences ?? [];
-    if (owners.some((o) => o.uid === hfs.metadata.uid)) return;
-    const ownerReferences = [...owners, owner(hfs, 'HostFirmwareSettings', false)];
-    const result = (await this.#deps.kube.firmwareSchemas.patch(schema.metadata.namespace ?? '', schema.metadata.name, { metadata: { ownerReferences } })) as
-      | SchemaObject
-      | undefined;
-    if (result) this.#deps.schemas.wrote(result);
+    if ((schema.metadata.ownerReferences ?? []).some((o) => o.uid === hfs.metadata.uid)) return;
+    const namespace = schema.metadata.namespace ?? '';
+    const key = objectKey(namespace, schema.metadata.name);
+    let queue = this.#schemaOwners.get(key);
+    if (!queue) {
+      queue = { pending: new Map(), tail: Promise.resolve() };
+      this.#schemaOwners.set(key, queue);
+    }
+    queue.pending.set(hfs.metadata.uid ?? '', owner(hfs, 'HostFirmwareSettings', false));
+    const entry = queue;
+    const flush = async (): Promise<void> => {
+      if (entry.pending.size === 0) return; // an earlier flush wrote this caller's owner
+      const adding = [...entry.pending.values()];
+      entry.pending.clear();
+      try {
+        const current = this.#deps.schemas.get(key) ?? schema;
+        const owners = current.metadata.ownerReferences ?? [];
+        const missing = adding.filter((a) => !owners.some((o) => o.uid === a['uid']));
+        if (missing.length === 0) return;
+        const result = (await this.#deps.kube.firmwareSchemas.patch(namespace, schema.metadata.name, { metadata: { ownerReferences: [...owners, ...missing] } })) as
+          | SchemaObject
+          | undefined;
+        if (result) this.#deps.schemas.wrote(result);
+      } catch (error) {
+        // Not written: the next flush takes them again (this caller's activity fails and is retried).
+        for (const a of adding) if (!entry.pending.has(String(a['uid']))) entry.pending.set(String(a['uid']), a);
+        throw error;
+      }
+    };
+    const run = entry.tail.then(flush, flush);
+    entry.tail = run.catch(() => {});
+    await run;
   }
 }
