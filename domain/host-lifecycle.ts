@@ -266,10 +266,11 @@ export function attach(state: HostState): Moved {
 
 /**
  * A host refused a slot under the provisioning limit: it stays in its state with operationalStatus
- * `delayed` and the reason, until a slot is offered or the decision changes (BMO's recordActionDelayed).
+ * `delayed` and the reason, until a slot is offered (`offered`: already, while its claim was answered) or the
+ * decision changes (BMO's recordActionDelayed).
  */
-export function delay(state: HostState, target: string, reason: string): HostState {
-  return withStatus({ ...state, delayed: { state: target, reason } });
+export function delay(state: HostState, target: string, reason: string, offered = false): HostState {
+  return withStatus({ ...state, delayed: { state: target, reason, ...(offered ? { offered } : {}) } });
 }
 
 /** A delayed host that no longer waits for a slot (one was offered, or it wants something else now). */

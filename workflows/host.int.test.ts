@@ -55,9 +55,11 @@ beforeAll(async () => {
     activities: {
       async publishStatus(p: StatusPublication): Promise<PublishResult> {
         const key = `${p.ref.namespace}/${p.ref.name}`;
-        // Host 'delayed' is refused its first slot claim, as a bridge at its provisioning limit refuses it.
-        if (p.claim && p.ref.name === 'delayed' && !refused.has(key)) {
+        // Hosts 'delayed' and 'offered-early' are refused their first slot claim, as a bridge at its provisioning
+        // limit refuses it; 'offered-early' is offered a slot that frees before the refusal reaches the workflow.
+        if (p.claim && (p.ref.name === 'delayed' || p.ref.name === 'offered-early') && !refused.has(key)) {
           refused.add(key);
+          if (p.ref.name === 'offered-early') await client.workflow.getHandle(hostWorkflowId(p.ref.namespace, p.ref.name)).signal(offerSlot);
           const { fallback } = p.claim;
           const shown = { ...p, ...fallback, state: delay(fallback.state, p.state.provisioningState, NO_SLOT) };
           publications.set(key, [...(publications.get(key) ?? []), shown]);
@@ -205,6 +207,19 @@ describe('host workflow on the real Temporal server', () => {
     await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
     await handle.result();
     await record(handle, 'host-delayed');
+  });
+
+  it('claims at once a slot offered before the refusal of its claim was seen', async () => {
+    const name = 'offered-early';
+    const handle = await start(name, desiredFor(name, {}, { countsTowardProvisioningLimit: true }));
+    // The offer's signal is in history before the refused claim's result: the host must not wait delayed for
+    // an offer that already came (before the fix it did, until the bridge's reservation expired).
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    expect(published(name).some((p) => p.state.operationalStatus === 'delayed')).toBe(true);
+    expect(published(name).filter((p) => p.claim).length).toBe(2);
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
+    await handle.result();
+    await record(handle, 'host-offered-early');
   });
 
   it('deletes a host whose BMC stopped answering after one power-off attempt, saying what it skipped', async () => {

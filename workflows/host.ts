@@ -205,6 +205,8 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   let firmwareChild: { workflowId: string; started: boolean } | undefined;
   /** The bridge's answer to the slot claim in flight. */
   let claimAnswer: PublishResult | undefined;
+  /** A slot claim is in flight, and whether a slot was offered meanwhile (before its refusal was seen). */
+  let claiming: { offered: boolean } | undefined;
   let running: { scope: CancellationScope; abortReason?: string } | undefined;
   // A rollout's cordon and drain of a joined host's Node (patch 'rollout-drain', taken when first needed).
   const drain = new RolloutDrain(
@@ -332,7 +334,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   });
   setHandler(offerSlot, () => {
     // The slot is reserved for this host: it claims it on its next move (decide lets it through).
-    if (!state.delayed) return;
+    if (!state.delayed) {
+      // The bridge can refuse a claim and offer a slot before the workflow sees the refusal (a signal comes
+      // before an activity's result in the same task): kept for when the refusal is seen (`move`).
+      if (claiming) claiming.offered = true;
+      return;
+    }
     state = { ...state, delayed: { ...state.delayed, offered: true } };
     changed = true;
   });
@@ -677,13 +684,18 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (v6) state = withoutStaleJoin(state);
     events.push(...moved.events);
     claimAnswer = undefined;
+    const inFlight = (claiming = { offered: false });
     queue.addClaim(state, pending(), before);
     await condition(() => claimAnswer !== undefined);
+    claiming = undefined;
     const reason = (claimAnswer as PublishResult | undefined)?.delayed;
     if (reason === undefined) return;
     log.info('delayed: no slot under the provisioning limit', { state: moved.state.provisioningState, reason });
+    // A slot offered before the refusal was seen is reserved for this host: it claims it at once. Before this
+    // patch such an offer was dropped and the host waited until the bridge's reservation expired (2 minutes).
+    const offered = inFlight.offered && patched('slot-offered-during-claim');
     // Signals may have changed the state meanwhile; what they change is not shown, so it is what the bridge shows.
-    state = delay(onDesiredChanged(before, desired), moved.state.provisioningState, reason);
+    state = delay(onDesiredChanged(before, desired), moved.state.provisioningState, reason, offered);
     lastPublished = visibleKey(state);
     lastPublishedState = state.provisioningState;
   }
