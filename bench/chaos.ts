@@ -14,6 +14,8 @@
  *
  *   npm run chaos -- [--hosts 100] [--kills 20] [--temporal dev|cluster] [--fault-rate 0.2] [--seed 1]
  *                    [--timeout-minutes 30]
+ *
+ * Each run's report (kills, verdict, counters) is appended with the commit to `bench/results/chaos.jsonl`.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,7 @@ import { startStack, type Stack } from '../stack/index.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
 import { seededRandom } from './fleet.ts';
+import { recordResult } from './results.ts';
 
 /** What can be killed. */
 export const KILL_TARGETS = ['worker', 'bridge-leader', 'temporal', 'kube-apiserver'] as const;
@@ -408,6 +411,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     const report = await runChaos({ ...options, progress: (m) => console.log(m) });
     console.log(`\n${formatChaosReport(report)}`);
+    // Kept with the commit beside the fleet figures, so runs can be compared across commits.
+    const { progress: _progress, stateDir: _stateDir, ...flags } = report.options;
+    console.log(`results: ${recordResult('chaos', { ...report, options: flags })}`);
     process.exitCode = report.ok ? 0 : 1;
   } finally {
     clearInterval(keepAlive);
