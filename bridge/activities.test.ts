@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { HostState, StatusPublication } from '../domain/host-model.ts';
@@ -76,7 +77,7 @@ function fakeResource(initial?: KubeObject) {
       writes.push('status');
       const current = store.get(`${ns}/${name}`);
       if (!current) return undefined;
-      const next = { ...current, status: { ...(current['status'] as object), ...(patch['status'] as object) }, metadata: { ...current.metadata, resourceVersion: `${Number(current.metadata.resourceVersion ?? 0) + 1}` } };
+      const next = { ...current, status: applyMergePatch(current['status'], patch['status']), metadata: { ...current.metadata, resourceVersion: `${Number(current.metadata.resourceVersion ?? 0) + 1}` } };
       store.set(`${ns}/${name}`, next);
       return next;
     },
@@ -208,6 +209,44 @@ describe('publishStatus', () => {
     await expect(t.activities.publishStatus({ ref, ...step('provisioning', 'B'), earlier: [step('available', 'A')] })).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
     await t.eventsIdle();
     expect(t.events).toEqual([]);
+  });
+
+  it('does not write again, on a retry, the states an earlier attempt of the batch wrote (no going back)', async () => {
+    const t = setup(liveHost());
+    const seen: string[] = [];
+    let failNext = false;
+    const patchStatus = t.hosts.client.patchStatus;
+    t.hosts.client.patchStatus = async (ns, name, patch) => {
+      const shown = (patch['status'] as { provisioning?: { state?: string } }).provisioning?.state ?? '?';
+      if (failNext && shown === 'provisioning') throw new KubeError(503, 'ServiceUnavailable', 'apiserver restarting');
+      seen.push(shown);
+      return patchStatus(ns, name, patch);
+    };
+    const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
+    const batch: StatusPublication = { ref, ...step('provisioning', 'ProvisioningStarted'), earlier: [step('preparing', 'Preparing'), step('available', 'Available')] };
+    // The first attempt writes preparing and available, then the apiserver goes away.
+    failNext = true;
+    await expect(t.activities.publishStatus(batch)).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
+    expect(seen).toEqual(['preparing', 'available']);
+    // Its retry (attempt 2) writes only what the host does not show yet: a watch never sees it go back.
+    failNext = false;
+    expect(await new MockActivityEnvironment({ attempt: 2 }).run(t.activities.publishStatus, batch)).toEqual({ written: true });
+    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
+    await t.eventsIdle();
+    expect(t.events.map((e) => e.reason)).toEqual(['Preparing', 'Available', 'ProvisioningStarted']);
+  });
+
+  it('writes a whole batch on a retry when the earlier attempt wrote none of it', async () => {
+    const t = setup(liveHost());
+    const seen: string[] = [];
+    const patchStatus = t.hosts.client.patchStatus;
+    t.hosts.client.patchStatus = async (ns, name, patch) => {
+      seen.push((patch['status'] as { provisioning?: { state?: string } }).provisioning?.state ?? '?');
+      return patchStatus(ns, name, patch);
+    };
+    const step = (provisioningState: HostState['provisioningState']) => ({ state: { ...state, provisioningState }, events: [], removeAnnotations: [] });
+    await new MockActivityEnvironment({ attempt: 3 }).run(t.activities.publishStatus, { ref, ...step('provisioning'), earlier: [step('preparing'), step('available')] });
+    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
   });
 
   it('creates HardwareData with its finalizer and owner, then updates only what changed', async () => {

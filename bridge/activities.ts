@@ -52,6 +52,15 @@ function scheduledAt(): number | undefined {
   }
 }
 
+/** Which attempt of its activity this is (1 outside an activity). */
+function attempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1; // called outside an activity (unit tests)
+  }
+}
+
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
 export interface SlotArbiter {
   limiter: ProvisioningLimiter;
@@ -159,17 +168,22 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
    * Writes one snapshot of a host's state: `.status` (only our fields, only when changed), HardwareData, the
    * firmware objects, the consumed annotations. Resolves to the host as written, or undefined when the host is gone or replaced.
    */
-  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger): Promise<{ host: HostObject; written: boolean; firmwareSchemaMissing: boolean } | undefined> {
-    const key = objectKey(ref.namespace, ref.name);
-    const stamp = metaTime(at) as string;
-    const { state } = snapshot;
-    const generation = deps.sentGeneration(key, ref.uid) ?? host.metadata.generation ?? 0;
+  /** What writing `state` would change in the host's status (undefined: it shows it already). */
+  function patchFor(host: HostObject, ref: HostRef, state: StatusSnapshot['state'], stamp: string, log?: Logger) {
+    const generation = deps.sentGeneration(objectKey(ref.namespace, ref.name), ref.uid) ?? host.metadata.generation ?? 0;
     const projected = projectStatus(state, { now: stamp, generation, current: host.status });
     // An engine bug, not the user's: the rest of the status is still written, the bad field kept as it was.
-    if (projected.problems.length > 0) log.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
+    if (projected.problems.length > 0) log?.error({ problems: projected.problems }, 'host state does not fit BareMetalHost status; writing the fields that do');
+    return statusPatch(host.status, projected.status);
+  }
+
+  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, shown = false): Promise<{ host: HostObject; written: boolean; firmwareSchemaMissing: boolean } | undefined> {
+    const stamp = metaTime(at) as string;
+    const { state } = snapshot;
 
     let written = false;
-    const patch = statusPatch(host.status, projected.status);
+    // `shown`: an earlier attempt of this publication wrote this status already (the rest is still done).
+    const patch = shown ? undefined : patchFor(host, ref, state, stamp, log);
     if (patch) {
       const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
       if (!result || result.metadata.uid !== ref.uid) return undefined;
@@ -230,8 +244,16 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         let written = false;
         let firmwareSchemaMissing = false;
         const emitted: HostEvent[] = [];
-        for (const snapshot of snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations })) {
-          const result = await writeSnapshot(host, ref, snapshot, at, log);
+        const snapshots = snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations });
+        // A retried publication (the bridge died, or the apiserver, after writing part of it) does not write
+        // again the states an earlier attempt wrote: the host would go back to them before a watch's eyes.
+        // The status shows the last state that attempt wrote; the snapshots up to it are not written again.
+        const stamp = metaTime(at) as string;
+        const current = host;
+        const shownUpTo = attempt() > 1 ? snapshots.findLastIndex((snapshot) => !patchFor(current, ref, snapshot.state, stamp)) : -1;
+        if (shownUpTo >= 0) log.info({ skipped: snapshots.slice(0, shownUpTo + 1).map((s) => s.state.provisioningState) }, 'retried publication: states an earlier attempt wrote are not written again');
+        for (const [i, snapshot] of snapshots.entries()) {
+          const result = await writeSnapshot(host, ref, snapshot, at, log, i <= shownUpTo);
           if (!result) return { written };
           host = result.host;
           written ||= result.written;
