@@ -8,8 +8,11 @@
  *
  * The verdict: every host reaches `provisioned` and stays OK; the simulator's counters show one power-on
  * and one media insert per host (no side effect repeated by a retried or re-run step); no status lost: every
- * provisioning state a host's workflow recorded (its search-attribute upserts) was seen through a watch, in
- * order, and the last status matches the workflow's state. It prints a table of what was killed when and what
+ * provisioning state a host's workflow recorded (its search-attribute upserts) was written, in order, and no
+ * host went back to a state it had left; the last status matches the workflow's state. What was written is
+ * read from etcd's own watch (every revision of every host): an apiserver watch cannot be the record here,
+ * since a restarted apiserver's watch cache starts at etcd's current revision, so a watch resumed across the
+ * restart gets 410 Gone and lists again, and states written just before the kill are not delivered to it. It prints a table of what was killed when and what
  * it cost: the time until the process was ready again, and until hosts made progress again.
  *
  *   npm run chaos -- [--hosts 100] [--kills 20] [--temporal dev|cluster] [--fault-rate 0.2] [--seed 1]
@@ -174,6 +177,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
     });
     const done = () => names.filter((n) => last.get(n)?.status?.provisioning?.state === 'provisioned').length;
+    // Every provisioning state each host's object had in etcd, in revision order (see the header).
+    const written = new Map<string, string[]>(names.map((n) => [n, []]));
+    const stopEtcdWatch = await watchEtcd(kube.etcd, `/registry/metal3.io/baremetalhosts/${NS}/`, (key, value) => {
+      const list = written.get(key.slice(key.lastIndexOf('/') + 1));
+      const state = (JSON.parse(value) as Bmh).status?.provisioning?.state;
+      if (list && state !== undefined && list.at(-1) !== state) list.push(state);
+    });
+    const previousStop = stopWatch;
+    stopWatch = () => (previousStop?.(), stopEtcdWatch());
 
     const bmcs = sim.bmcs;
     const iso = images.url('/live.iso');
@@ -281,7 +293,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const verdict = judgeChaos({
       hosts: names.map((name, i) => ({ name, bmc: bmcs[i]?.id ?? '' })),
       statuses: last,
-      seen,
+      seen: written,
       counters,
       recorded,
       workflowStates,
@@ -309,7 +321,7 @@ export interface ChaosObservations {
   hosts: { name: string; bmc: string }[];
   /** The last status each host showed through the watch. */
   statuses: Map<string, Bmh>;
-  /** The provisioning states each host showed through the watch, in order. */
+  /** The provisioning states each host's object had in etcd, in revision order. */
   seen: Map<string, string[]>;
   /** The simulator's side-effect counters by BMC id. */
   counters: Record<string, BmcCounters>;
@@ -321,7 +333,8 @@ export interface ChaosObservations {
 
 /**
  * The chaos run's verdict: every host provisioned, OK and powered on; one power-on and one media insert per
- * host; every state its workflow recorded seen through the watch, in order; the last status the workflow's.
+ * host; every state its workflow recorded written, in order, and none gone back to; the last status the
+ * workflow's.
  */
 export function judgeChaos(o: ChaosObservations): { problems: string[]; perHostMax: ChaosReport['perHostMax']; statesChecked: number } {
   const problems: string[] = [];
@@ -349,15 +362,61 @@ export function judgeChaos(o: ChaosObservations): { problems: string[]; perHostM
     for (const state of recorded) {
       const found = observed.indexOf(state, at);
       if (found < 0) {
-        problems.push(`${name}: its workflow recorded '${state}' but no watch saw it (seen: ${observed.join(' > ')}; recorded: ${recorded.join(' > ')})`);
+        problems.push(`${name}: its workflow recorded '${state}' but it was never written (written: ${observed.join(' > ')}; recorded: ${recorded.join(' > ')})`);
         break;
       }
       at = found + 1;
     }
+    const back = observed.findIndex((state, i) => observed.indexOf(state) < i);
+    if (back >= 0) problems.push(`${name} went back to '${observed[back]}' (written: ${observed.join(' > ')})`);
     const workflowState = o.workflowStates.get(name);
     if (workflowState !== s?.provisioning?.state) problems.push(`${name}: the workflow is in '${workflowState}', its status shows '${s?.provisioning?.state}'`);
   }
   return { problems, perHostMax, statesChecked };
+}
+
+/**
+ * Watches the keys under `prefix` in etcd itself (its JSON gateway, `/v3/watch`), from now on, calling `onPut`
+ * with each new value in revision order. Resolves once the watch is created; call the result to stop.
+ */
+async function watchEtcd(etcdUrl: string, prefix: string, onPut: (key: string, value: string) => void): Promise<() => void> {
+  const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+  // The range end of a prefix: the prefix with its last byte incremented.
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1;
+  const abort = new AbortController();
+  const response = await fetch(`${etcdUrl}/v3/watch`, {
+    method: 'POST',
+    body: JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(end) } }),
+    signal: abort.signal,
+  });
+  if (!response.ok || !response.body) throw new Error(`chaos: etcd watch answered ${response.status}`);
+  const reader = response.body.getReader();
+  let created: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (created = resolve));
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buffered = '';
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (!line) continue;
+        const message = JSON.parse(line) as { result?: { created?: boolean; events?: { type?: string; kv?: { key?: string; value?: string } }[] } };
+        if (message.result?.created) created();
+        for (const event of message.result?.events ?? []) {
+          if (event.type === 'DELETE' || !event.kv?.key || !event.kv.value) continue;
+          onPut(Buffer.from(event.kv.key, 'base64').toString('utf8'), Buffer.from(event.kv.value, 'base64').toString('utf8'));
+        }
+      }
+    }
+  })();
+  await ready;
+  return () => abort.abort();
 }
 
 /** The report as a table of kills and a verdict. */
@@ -369,7 +428,7 @@ export function formatChaosReport(r: ChaosReport): string {
     ' #   at (s)  killed                                  ready (s)  progress (s)  provisioned then',
     ...r.kills.map((k) => `${String(k.n).padStart(2)}  ${f(k.at).padStart(7)}  ${k.what.padEnd(40)}  ${f(k.ready).padStart(9)}  ${f(k.progress).padStart(12)}  ${k.done}/${r.options.hosts}`),
     '',
-    `${r.provisioned}/${r.options.hosts} hosts provisioned in ${r.seconds.toFixed(1)} s; per host at most ${r.perHostMax.powerOn} power-on, ${r.perHostMax.mediaInserts} media insert, ${r.perHostMax.resetOn} Reset On accepted; ${r.statesChecked} recorded states checked against the watch`,
+    `${r.provisioned}/${r.options.hosts} hosts provisioned in ${r.seconds.toFixed(1)} s; per host at most ${r.perHostMax.powerOn} power-on, ${r.perHostMax.mediaInserts} media insert, ${r.perHostMax.resetOn} Reset On accepted; ${r.statesChecked} recorded states checked against what etcd holds`,
     r.ok ? 'verdict: every host reached its goal, no side effect repeated, no status lost' : `verdict: FAILED\n  ${r.problems.join('\n  ')}`,
   ];
   return lines.join('\n');

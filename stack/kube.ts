@@ -45,6 +45,8 @@ export interface KubectlClient {
 export interface KubeApi extends KubectlClient {
   /** https://127.0.0.1:<port> */
   server: string;
+  /** etcd's client URL, http://127.0.0.1:<port> (objects under `/registry/`; CRs stored as JSON). */
+  etcd: string;
   /** JSON lines, one audit event (level Metadata) per request made by a service account. */
   auditLog: string;
   /** The CA that signed the apiserver's serving certificate, and the CA the apiserver trusts for clients. */
@@ -193,6 +195,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
 
   return {
     server,
+    etcd: etcdUrl,
     kubeconfig,
     kubectl: bins.kubectl,
     auditLog,
