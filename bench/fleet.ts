@@ -462,6 +462,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     });
     const createdIn = (Date.now() - t0) / 1000;
     console.log(`  created ${n} hosts in ${fmt(createdIn)} s`);
+    // With --cpu-prof on the cluster, each Temporal service's Go CPU profile of the busiest minute, too.
+    const serverProfiles = o.cpuProf && temporal.pprof ? profileServer(temporal.pprof, 60, profDir) : undefined;
 
     const done = () => [...observed.values()].filter((h) => h.seen.has('provisioned')).length;
     const deadline = t0 + o.timeoutMinutes * 60_000;
@@ -473,6 +475,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         console.log(`  ${done()} / ${n} provisioned after ${fmt((Date.now() - t0) / 1000, 0)} s`);
       }
     }
+    if (serverProfiles) for (const line of await serverProfiles) console.log(line);
     const provisionedAt = Math.max(...[...observed.values()].map((h) => h.seen.get('provisioned') ?? 0));
     const elapsed = (provisionedAt - t0) / 1000;
     await eventsSettled(async () => apiserverWrites(await scrapeApiserver(kube.server, apiTls)).get('POST/events/') ?? 0);
@@ -615,8 +618,31 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await images.stop();
     await sim?.stop();
     await stack.stop();
-    if (o.cpuProf) console.log(`CPU profiles (worker, bridge): ${join(dir, 'profiles')}`);
+    if (o.cpuProf) console.log(`CPU profiles (worker, bridge; Temporal's services on the cluster): ${join(dir, 'profiles')}`);
   }
+}
+
+/**
+ * Takes a `seconds`-long Go CPU profile of each Temporal service (its pprof endpoint) into `dir`, and returns
+ * the top of each (`go tool pprof -top`, by cumulative time) for the output.
+ */
+async function profileServer(pprof: Record<string, string>, seconds: number, dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const out = await Promise.all(
+    Object.entries(pprof).map(async ([name, url]) => {
+      try {
+        const response = await fetch(`${url}/profile?seconds=${seconds}`, { signal: AbortSignal.timeout((seconds + 30) * 1000) });
+        if (!response.ok) return [`  ${name}: pprof answered ${response.status}`];
+        const file = join(dir, `${name}.pprof`);
+        writeFileSync(file, Buffer.from(await response.arrayBuffer()));
+        const top = execFileSync('go', ['tool', 'pprof', '-top', '-cum', '-nodecount=25', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        return [`Go CPU profile of ${name} (${seconds} s after the hosts were created): ${file}`, ...top.split('\n').slice(0, 32).map((l) => `  ${l}`)];
+      } catch (error) {
+        return [`  ${name}: no profile (${(error as Error).message})`];
+      }
+    }),
+  );
+  return out.flat();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run(process.argv.slice(2));
