@@ -14,12 +14,12 @@
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
  *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection } from '@temporalio/client';
@@ -631,11 +631,12 @@ async function profileServer(pprof: Record<string, string>, seconds: number, dir
   const out = await Promise.all(
     Object.entries(pprof).map(async ([name, url]) => {
       try {
-        const response = await fetch(`${url}/profile?seconds=${seconds}`, { signal: AbortSignal.timeout((seconds + 30) * 1000) });
+        const response = await fetch(`${url}/profile?seconds=${seconds}`, { signal: AbortSignal.timeout((seconds + 180) * 1000) });
         if (!response.ok) return [`  ${name}: pprof answered ${response.status}`];
         const file = join(dir, `${name}.pprof`);
         writeFileSync(file, Buffer.from(await response.arrayBuffer()));
-        const top = execFileSync('go', ['tool', 'pprof', '-top', '-cum', '-nodecount=25', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        // Not execFileSync: the watch that times the hosts runs on this event loop meanwhile.
+        const { stdout: top } = await promisify(execFile)('go', ['tool', 'pprof', '-top', '-cum', '-nodecount=25', file], { encoding: 'utf8' });
         return [`Go CPU profile of ${name} (${seconds} s after the hosts were created): ${file}`, ...top.split('\n').slice(0, 32).map((l) => `  ${l}`)];
       } catch (error) {
         return [`  ${name}: no profile (${(error as Error).message})`];
