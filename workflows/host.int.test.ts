@@ -69,8 +69,14 @@ beforeAll(async () => {
         publications.set(key, [...(publications.get(key) ?? []), ...snapshotsOf(p)]);
         return { written: true };
       },
-      async releaseHost(ref: { namespace: string; name: string }) {
+      async releaseHost(ref: { namespace: string; name: string; uid: string }) {
         released.add(`${ref.namespace}/${ref.name}`);
+        // Host 'recreated': a new object of the same name, with its status annotation, is signalled to the run
+        // while it releases the old one (the order a move or a fast re-create can give).
+        if (ref.name === 'recreated' && ref.uid === 'uid-recreated') {
+          const restoredStatus = { provisioning: { state: 'available', ID: 'uid-recreated-2' }, operationalStatus: 'OK', poweredOn: false };
+          await client.workflow.getHandle(hostWorkflowId(ref.namespace, ref.name)).signal(syncHost, desiredFor('recreated', {}, { ref: { namespace: ref.namespace, name: ref.name, uid: 'uid-recreated-2' }, restoredStatus }));
+        }
       },
     },
   });
@@ -220,6 +226,23 @@ describe('host workflow on the real Temporal server', () => {
     await handle.signal(syncHost, desiredFor(name, {}, { deleting: true, countsTowardProvisioningLimit: true }));
     await handle.result();
     await record(handle, 'host-offered-early');
+  });
+
+  it('hands a new object of the same name, signalled while the old one is released, to a new run', async () => {
+    const name = 'recreated';
+    const handle = await start(name, desiredFor(name));
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    const first = (await handle.describe()).runId;
+    await handle.signal(syncHost, desiredFor(name, {}, { deleting: true }));
+    // The old run releases its object and continues as new with the new one, which it restores from status.
+    await until('a new run restored the new object', () => published(name).some((p) => p.events.some((e) => e.reason === 'StatusRestored')));
+    const next = await client.workflow.getHandle(hostWorkflowId(RUN, name)).describe();
+    expect(next.runId).not.toBe(first);
+    expect(next.status.name).toBe('RUNNING');
+    expect(released.has(`${RUN}/${name}`)).toBe(true);
+    await client.workflow.getHandle(hostWorkflowId(RUN, name)).signal(syncHost, desiredFor(name, {}, { ref: { namespace: RUN, name, uid: 'uid-recreated-2' }, deleting: true }));
+    await until('the new run ends', async () => (await client.workflow.getHandle(hostWorkflowId(RUN, name)).describe()).status.name === 'COMPLETED');
+    await record(client.workflow.getHandle(hostWorkflowId(RUN, name), first), 'host-recreated-while-releasing');
   });
 
   it('deletes a host whose BMC stopped answering after one power-off attempt, saying what it skipped', async () => {

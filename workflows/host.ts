@@ -793,7 +793,15 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (step.kind === 'release') {
       if (state.rollout) reply(state.rollout.replyTo, answerOf(state.rollout, 'skipped', 'the host was deleted'));
       await publicationsDone();
-      await bridge.releaseHost(desired.ref);
+      const released = desired.ref;
+      await bridge.releaseHost(released);
+      // A new object of the same name (recreated with its status annotation, as a move does) can be signalled
+      // to this run while it releases the old one. Before this patch the run ended with it, and the new host
+      // waited for the bridge's next resync (10 minutes): now a new run takes it over, as a new host.
+      if (desired.ref.uid !== released.uid && patched('recreated-while-releasing')) {
+        log.info('host released; a new object of the same name arrived meanwhile: a new run takes it over');
+        await continueAsNew<typeof hostWorkflow>({ desired, config: input.config });
+      }
       log.info('host released: workflow ends');
       return;
     }
