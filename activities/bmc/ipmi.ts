@@ -107,7 +107,6 @@ export class IpmiDriver implements BmcDriver {
   readonly #cipher: number;
   /** The BMC's lock (by host and port), shared with any other driver of the same BMC in this process. */
   readonly #lease: BmcLockLease;
-  readonly #lock: BmcLockLease['mutex'];
   readonly #onCommand: IpmiDriverOptions['onCommand'];
   #lastCommandAt = 0;
   /** ipmitool runs so far. */
@@ -116,7 +115,6 @@ export class IpmiDriver implements BmcDriver {
   constructor(options: IpmiDriverOptions) {
     this.address = options.address;
     this.#lease = leaseBmcLock(`${options.address.host.toLowerCase()}:${options.address.port}/ipmi`);
-    this.#lock = this.#lease.mutex;
     this.#credentials = options.credentials;
     this.#ipmitool = options.ipmitool ?? 'ipmitool';
     this.#cipher = options.cipherSuite ?? 3;
@@ -211,7 +209,7 @@ export class IpmiDriver implements BmcDriver {
   }
 
   identify(opts: CallOptions = {}): Promise<BmcIdentity> {
-    return this.#lock.run(async () => {
+    return this.#lease.run(async () => {
       const info = await this.#run(['mc', 'info'], opts.signal);
       const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'mi').exec(info)?.[1]?.trim() || undefined;
       const manufacturer = field('Manufacturer Name');
@@ -227,11 +225,11 @@ export class IpmiDriver implements BmcDriver {
   }
 
   getPowerState(opts: CallOptions = {}): Promise<PowerState> {
-    return this.#lock.run(() => this.#powerState(opts.signal));
+    return this.#lease.run(() => this.#powerState(opts.signal));
   }
 
   setPower(action: PowerAction, opts: PowerOptions = {}): Promise<PowerResult> {
-    return this.#lock.run(async () => {
+    return this.#lease.run(async () => {
       const started = Date.now();
       const sent: string[] = [];
       const timeout = opts.timeoutMs ?? (action.startsWith('soft') ? this.timings.softPowerTimeoutMs : this.timings.powerTimeoutMs);
@@ -273,7 +271,7 @@ export class IpmiDriver implements BmcDriver {
   }
 
   setBootOverride(override: BootOverride, opts: CallOptions = {}): Promise<BootOverrideResult> {
-    return this.#lock.run(async () => {
+    return this.#lease.run(async () => {
       const dev = BOOTDEV[override.device];
       if (!dev) throw new BmcError('BmcUnsupported', `IPMI cannot boot from ${override.device}; use a Redfish address for UEFI HTTP boot`);
       const mode = override.mode ?? 'UEFI';

@@ -1,10 +1,11 @@
 /**
  * Per-BMC serialisation and cancellable waiting, shared by the Redfish and IPMI drivers. The lock belongs to the
- * BMC (its endpoint), not to a driver: the drivers of several systems behind one BMC (a multi-node chassis, each
- * system with its own address) share it, so the BMC still sees one request at a time.
+ * BMC, not to a driver: the drivers of several systems behind one BMC (a multi-node chassis, each system with its
+ * own address) share it, so the BMC still sees one request at a time; the BMCs of an emulator that serves many
+ * on one endpoint (sushy-tools) each have their own, as they would on separate ports.
  */
 
-/** A FIFO mutex: one operation at a time against a BMC (DESIGN.md: per-BMC concurrency of one). */
+/** A FIFO mutex: one operation at a time (DESIGN.md: per-BMC concurrency of one). */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
   #held = 0;
@@ -48,42 +49,100 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-interface SharedMutex {
-  readonly mutex: Mutex;
+/**
+ * A fair shared/exclusive lock: exclusive holders run alone, shared holders together; waiters are served in
+ * arrival order, so a queued exclusive holder is not starved by shared ones arriving after it.
+ */
+export class SharedExclusiveLock {
+  #shared = 0;
+  #exclusive = false;
+  readonly #queue: { exclusive: boolean; wake: () => void }[] = [];
+
+  async run<T>(exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+    await this.#acquire(exclusive);
+    try {
+      return await fn();
+    } finally {
+      if (exclusive) this.#exclusive = false;
+      else this.#shared--;
+      this.#serve();
+    }
+  }
+
+  #acquire(exclusive: boolean): Promise<void> {
+    return new Promise((wake) => {
+      this.#queue.push({ exclusive, wake });
+      this.#serve();
+    });
+  }
+
+  #serve(): void {
+    for (let next = this.#queue[0]; next; next = this.#queue[0]) {
+      if (this.#exclusive || (next.exclusive && this.#shared > 0)) return;
+      if (next.exclusive) this.#exclusive = true;
+      else this.#shared++;
+      this.#queue.shift();
+      next.wake();
+    }
+  }
+}
+
+/**
+ * The locks of one BMC endpoint (scheme, host and port). Behind one endpoint may be one BMC (the usual case),
+ * several systems of one BMC (a multi-node chassis: their systems name the same Manager), or several BMCs
+ * (sushy-tools and the simulator's shared layout: each system has a Manager of its own). A call whose BMC is
+ * known, the Redfish Manager of its system, holds that Manager's mutex and shares the endpoint with the other
+ * Managers' calls; a call whose BMC is not known yet (the first of a connection, IPMI) holds the whole endpoint.
+ */
+interface EndpointLocks {
+  readonly endpoint: SharedExclusiveLock;
+  readonly managers: Map<string, Mutex>;
   users: number;
 }
 
-const byBmc = new Map<string, SharedMutex>();
+const byEndpoint = new Map<string, EndpointLocks>();
 
-/** A lease on the mutex of one BMC, shared by every driver of that BMC in this process. */
+/** A lease on the locks of one BMC endpoint, shared by every driver of that endpoint in this process. */
 export interface BmcLockLease {
-  readonly mutex: Mutex;
-  /** Gives the lease back (the driver closed); the mutex is forgotten when nobody holds a lease. */
+  /**
+   * Runs `fn` once no other call to the same BMC is in flight: with `manager` (the Manager of the system, once
+   * discovered) one at a time per Manager, else alone on the endpoint.
+   */
+  run<T>(fn: () => Promise<T>, manager?: string): Promise<T>;
+  /** Gives the lease back (the driver closed); the locks are forgotten when nobody holds a lease. */
   release(): void;
 }
 
-/** The mutex of the BMC at `key` (its endpoint: scheme, host and port), leased until `release()`. */
+/** The locks of the BMC endpoint at `key` (scheme, host and port, and a scope), leased until `release()`. */
 export function leaseBmcLock(key: string): BmcLockLease {
-  let entry = byBmc.get(key);
+  let entry = byEndpoint.get(key);
   if (!entry) {
-    entry = { mutex: new Mutex(), users: 0 };
-    byBmc.set(key, entry);
+    entry = { endpoint: new SharedExclusiveLock(), managers: new Map(), users: 0 };
+    byEndpoint.set(key, entry);
   }
   entry.users += 1;
   const held = entry;
   let released = false;
   return {
-    mutex: held.mutex,
+    run<T>(fn: () => Promise<T>, manager?: string): Promise<T> {
+      if (manager === undefined) return held.endpoint.run(true, fn);
+      let mutex = held.managers.get(manager);
+      if (!mutex) {
+        mutex = new Mutex();
+        held.managers.set(manager, mutex);
+      }
+      return mutex.run(() => held.endpoint.run(false, fn));
+    },
     release() {
       if (released) return;
       released = true;
       held.users -= 1;
-      if (held.users === 0 && byBmc.get(key) === held) byBmc.delete(key);
+      if (held.users === 0 && byEndpoint.get(key) === held) byEndpoint.delete(key);
     },
   };
 }
 
-/** Number of BMCs with a leased mutex (for tests: leases must not leak). */
+/** Number of BMC endpoints with leased locks (for tests: leases must not leak). */
 export function leasedBmcLocks(): number {
-  return byBmc.size;
+  return byEndpoint.size;
 }

@@ -155,6 +155,11 @@ export class RedfishContext {
     }
   }
 
+  /** The system's manager as far as this connection has read it, without a request. */
+  get knownManagerPath(): string | undefined {
+    return this.#d.managerPath ?? undefined;
+  }
+
   /** The system's manager (the BMC itself), from Links.ManagedBy, else Links.Managers, else the only Manager. */
   async managerPath(signal?: AbortSignal): Promise<string | undefined> {
     if (this.#d.managerPath === undefined) await this.system(signal);

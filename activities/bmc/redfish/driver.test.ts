@@ -487,6 +487,43 @@ describe('per-BMC concurrency of one', () => {
     expect(f.maxInFlight).toBe(1);
   });
 
+  /** A second system on the fake's endpoint, managed by `manager` (the first system's is Managers/BMC). */
+  function secondSystem(f: FakeRedfish, manager: string): string {
+    const path = '/redfish/v1/Systems/2';
+    f.resources[path] = { ...(f.resources[SYS] as Json), '@odata.id': path, Id: '2', Links: { ManagedBy: [{ '@odata.id': manager }] } };
+    f.resources[manager] ??= { '@odata.id': manager, Id: manager.split('/').pop() };
+    (f.resources['/redfish/v1/Systems'] as Json).Members = [{ '@odata.id': SYS }, { '@odata.id': path }];
+    return path;
+  }
+
+  /** Both drivers' first calls (discovery), then several power reads each, all started together. */
+  async function readTogether(a: RedfishDriver, b: RedfishDriver): Promise<void> {
+    await Promise.all([a.getPowerState(), b.getPowerState()]);
+    await Promise.all([a, b, a, b, a, b].map((d) => d.getPowerState()));
+  }
+
+  it('holds across the systems of one BMC: two systems naming the same Manager never overlap', async () => {
+    const f = await fake({ latencyMs: 15 });
+    const other = secondSystem(f, '/redfish/v1/Managers/BMC');
+    await readTogether(driver(f), driver(f, { path: other }));
+    expect(f.requests.filter((r) => r.path === other).length).toBeGreaterThan(3);
+    expect(f.maxInFlight).toBe(1);
+  });
+
+  it('lets the BMCs of one endpoint (each system with a Manager of its own, as sushy-tools) run side by side', async () => {
+    const f = await fake({ latencyMs: 15 });
+    const other = secondSystem(f, '/redfish/v1/Managers/BMC2');
+    const a = driver(f);
+    const b = driver(f, { path: other });
+    await readTogether(a, b);
+    expect(f.maxInFlight).toBe(2);
+    // Until a connection has read its system's Manager, it has the endpoint to itself.
+    const c = driver(f);
+    f.maxInFlight = 0;
+    await Promise.all([c.getPowerState(), b.getPowerState(), b.getPowerState()]);
+    expect(f.maxInFlight).toBe(1);
+  });
+
   it('reuses the connection and the discovery: a second power read costs one request', async () => {
     const f = await fake({ sessions: true });
     const d = driver(f);

@@ -59,9 +59,8 @@ export class RedfishDriver implements BmcDriver {
   readonly address: RedfishBmcAddress;
   readonly client: RedfishClient;
   readonly context: RedfishContext;
-  /** The BMC's lock, shared with the drivers of the other systems behind the same BMC. */
+  /** The BMC's locks, shared with the drivers of the other systems behind the same endpoint. */
   readonly #lease: BmcLockLease;
-  readonly #lock: BmcLockLease['mutex'];
   readonly virtualMedia: VirtualMediaOps;
   readonly inspection: InspectionOps;
   readonly bios: BiosOps;
@@ -72,7 +71,6 @@ export class RedfishDriver implements BmcDriver {
   constructor(options: RedfishDriverOptions) {
     this.address = options.address;
     this.#lease = leaseBmcLock(`${options.lockScope ?? 'process'}|${options.address.host.toLowerCase()}:${options.address.port}`);
-    this.#lock = this.#lease.mutex;
     this.client = new RedfishClient({
       ...options.client,
       endpoint: options.address.endpoint,
@@ -82,7 +80,7 @@ export class RedfishDriver implements BmcDriver {
     });
     const ctx = new RedfishContext(this.client, options.address, { ...DEFAULT_REDFISH_TIMINGS, ...options.timings });
     this.context = ctx;
-    const x = <T>(fn: () => Promise<T>) => this.#lock.run(fn);
+    const x = <T>(fn: () => Promise<T>) => this.#locked(fn);
     this.virtualMedia = {
       list: (o: CallOptions = {}) => x(() => listSlots(ctx, o.signal)),
       insert: (url: string, o: CallOptions = {}) => x(() => insert(ctx, url, o)),
@@ -122,8 +120,16 @@ export class RedfishDriver implements BmcDriver {
     };
   }
 
+  /**
+   * Runs `fn` as the only call in flight to this system's BMC: its Redfish Manager once this connection has
+   * read it (other Managers behind the same endpoint go on), the whole endpoint before.
+   */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#lease.run(fn, this.context.knownManagerPath);
+  }
+
   identify(opts: CallOptions = {}): Promise<BmcIdentity> {
-    return this.#lock.run(async () => {
+    return this.#locked(async () => {
       const ctx = this.context;
       const system = (await ctx.system(opts.signal)).body;
       const root = await ctx.root(opts.signal);
@@ -149,15 +155,15 @@ export class RedfishDriver implements BmcDriver {
   }
 
   getPowerState(opts: CallOptions = {}): Promise<PowerState> {
-    return this.#lock.run(() => getPowerState(this.context, opts.signal));
+    return this.#locked(() => getPowerState(this.context, opts.signal));
   }
 
   setPower(action: PowerAction, opts: PowerOptions = {}): Promise<PowerResult> {
-    return this.#lock.run(() => setPower(this.context, action, opts));
+    return this.#locked(() => setPower(this.context, action, opts));
   }
 
   setBootOverride(override: BootOverride, opts: CallOptions = {}): Promise<BootOverrideResult> {
-    return this.#lock.run(() => setBootOverride(this.context, override, opts));
+    return this.#locked(() => setBootOverride(this.context, override, opts));
   }
 
   get knownVendor(): string | undefined {
@@ -171,6 +177,6 @@ export class RedfishDriver implements BmcDriver {
   }
 
   close(): Promise<void> {
-    return this.#lock.run(() => this.client.close()).finally(() => this.#lease.release());
+    return this.#locked(() => this.client.close()).finally(() => this.#lease.release());
   }
 }
