@@ -61,6 +61,11 @@ export async function setup(project: TestProject): Promise<void> {
   // One stack per vitest worker (test/stack-info.ts sharedStack): a worker runs one file at a time, so each file
   // has a stack to itself, and two files run at once. The stacks share the builds (one cache) and start together.
   const copies = capi ? 1 : Math.max(1, project.config.maxWorkers);
+  // Every process a stack starts is unref'd (so a stack never holds vitest open), and so are the servers that
+  // find free ports. One `.ci/run` saw vitest end during the stacks' start with exit code 0 and no output, which
+  // is what Node does when nothing it waits for holds the event loop. Hold it until the stacks are up; should
+  // vitest still end early, test/run-tiers.ts fails `npm test` for want of a report.
+  const holdOpen = setInterval(() => {}, 60_000);
   const starts = await Promise.allSettled(
     Array.from({ length: copies }, (_, i) => {
       const tag = copies > 1 ? ` ${i + 1}` : '';
@@ -76,7 +81,7 @@ export async function setup(project: TestProject): Promise<void> {
         progress,
       });
     }),
-  );
+  ).finally(() => clearInterval(holdOpen));
   stacks = starts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = starts.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason; // teardown stops the stacks that did start
