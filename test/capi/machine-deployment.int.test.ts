@@ -89,6 +89,8 @@ let temporal: Client;
 let connection: Connection;
 let stopWatch: (() => void) | undefined;
 const seen = new Map<string, string[]>();
+/** The hosts (by UID) whose deletion the watch has delivered: after it, no event of that object can follow. */
+const deletedUids = new Set<string>();
 const simLog: string[] = [];
 
 beforeAll(async () => {
@@ -122,7 +124,8 @@ beforeAll(async () => {
   });
   // The simulated kubelets register with this instead of a TLS bootstrap (docs/cluster-join.md).
   sim.clusters.hold(workload.kubeletCredential);
-  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, obj) => {
+  stopWatch = await watchHosts<Bmh>(kc, NS, (type, obj) => {
+    if (type === 'DELETED' && obj.metadata.uid) deletedUids.add(obj.metadata.uid);
     const state = obj.status?.provisioning?.state;
     if (state === undefined) return;
     const list = seen.get(obj.metadata.name) ?? [];
@@ -156,6 +159,16 @@ const hosts = async (): Promise<Bmh[]> =>
   ((await objects.listNamespacedCustomObject(bmhApi)) as { items: Bmh[] }).items;
 const machines = async (): Promise<Machine[]> =>
   (await getJson<{ items: Machine[] }>(['get', 'machines.cluster.x-k8s.io', '-n', NS])).items;
+/**
+ * Waits until the watch has delivered the deletion of `name` (object `uid`). `kubectl delete` returns once the
+ * object is gone, which can be before the watch has delivered its last changes; a test that then starts a new
+ * record for the name would count them as the new object's.
+ */
+const deletionWatched = (name: string, uid: string) =>
+  waitFor(`the watch to deliver ${name}'s deletion`, () => (deletedUids.has(uid) ? true : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 50,
+  });
 const joined = (h: Bmh) => h.status?.conditions?.find((c) => c.type === NODE_JOINED_CONDITION);
 const events = async (reason: string) =>
   (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.reason === reason);
@@ -512,6 +525,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     const statesBefore = seen.get(name)?.length ?? 0;
     await mergePatch('baremetalhost.metal3.io', name, { metadata: { finalizers: null } });
     await management.kubectlRun(['delete', 'baremetalhost.metal3.io', name, '-n', NS, '--timeout=120s']);
+    await deletionWatched(name, paused.metadata.uid);
     const statesWhileGoing = seen.get(name)?.slice(statesBefore) ?? [];
     seen.delete(name);
     await objects.createNamespacedCustomObject({ ...bmhApi, body: copyOf(paused) });
@@ -571,6 +585,7 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
     );
     // Deleted as it is: Tempered's finalizer goes without deprovisioning (the test does not remove it).
     await management.kubectlRun(['delete', 'baremetalhost.metal3.io', name, '-n', NS, '--timeout=120s']);
+    await deletionWatched(name, detached.metadata.uid);
     const statesWhileGoing = seen.get(name)?.slice(statesBefore) ?? [];
     seen.delete(name);
     const copy = copyOf(detached);
