@@ -7,7 +7,8 @@
  * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
  * `/metrics`, Redfish requests at the BMCs, CPU seconds and peak RSS from /proc per process, status lag as
  * the time from the workflow's transition (its search-attribute upsert in history) to the status seen
- * through a watch. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
+ * through a watch, split into the wait for the `publishStatus` activity that carries it, that activity's wait
+ * for a bridge, and the bridge's writes until the watch sees it. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
@@ -238,6 +239,12 @@ interface HistoryFigures {
   hostsByWorker: Map<string, number>;
   /** host -> provisioning state -> epoch ms of the upsert that recorded it. */
   transitions: Map<string, Map<string, number>>;
+  /**
+   * host -> provisioning state -> the `publishStatus` activity that carried it to the bridge: epoch ms when it
+   * was scheduled (the first one scheduled in or after the workflow task that recorded the state; a state
+   * recorded while a publication is in flight waits for the next) and when the bridge started it.
+   */
+  publications: Map<string, Map<string, { scheduled: number; started?: number }>>;
   /** History events by type, and workflow tasks by workflow type: where the tasks go. */
   eventsByType: Map<string, number>;
   workflowTasksByType: Map<string, number>;
@@ -270,7 +277,7 @@ function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecorded
 
 async function readHistories(client: Client): Promise<HistoryFigures> {
   const figures: HistoryFigures = {
-    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(),
+    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(), publications: new Map(),
     eventsByType: new Map(), workflowTasksByType: new Map(), localActivitiesByType: new Map(), activitiesByType: new Map(),
   };
   const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
@@ -281,6 +288,10 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
     figures.workflows += 1;
     const host = workflowId.split('/').length === 3 ? workflowId.split('/')[2] : undefined;
     const byWorker = new Map<string, number>();
+    // States recorded but not yet carried by a publication (by the workflow task that recorded them), and
+    // publications by their scheduled event, for the lag's parts.
+    let unpublished: { state: string; task: number }[] = [];
+    const publicationByEvent = new Map<number, { scheduled: number; started?: number }>();
     for (const e of history.events ?? []) {
       add(figures.eventsByType, proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
       // A sticky-queue timeout (SCHEDULE_TO_START) means the worker was too busy to take its own task in time:
@@ -305,8 +316,26 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
       const state = payloadString(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.['ProvisioningState']);
       if (host && state && e.eventTime) {
         const map = figures.transitions.get(host) ?? new Map<string, number>();
-        if (!map.has(state)) map.set(state, tsToMs(e.eventTime));
+        if (!map.has(state)) {
+          map.set(state, tsToMs(e.eventTime));
+          unpublished.push({ state, task: Number(e.upsertWorkflowSearchAttributesEventAttributes?.workflowTaskCompletedEventId ?? 0) });
+        }
         figures.transitions.set(host, map);
+      }
+      const publication = e.activityTaskScheduledEventAttributes;
+      if (host && scheduled === 'publishStatus' && publication && e.eventTime) {
+        const task = Number(publication.workflowTaskCompletedEventId ?? 0);
+        const carried = { scheduled: tsToMs(e.eventTime) };
+        publicationByEvent.set(Number(e.eventId), carried);
+        const map = figures.publications.get(host) ?? new Map<string, { scheduled: number; started?: number }>();
+        for (const u of unpublished.filter((u) => u.task <= task)) map.set(u.state, carried);
+        unpublished = unpublished.filter((u) => u.task > task);
+        figures.publications.set(host, map);
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && e.eventTime) {
+        const carried = publicationByEvent.get(Number(started.scheduledEventId ?? 0));
+        if (carried) carried.started = tsToMs(e.eventTime);
       }
     }
     if (host) {
@@ -509,6 +538,24 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         lagsByState.set(state, [...(lagsByState.get(state) ?? []), (visible - at) / 1000]);
       }
     }
+    // Where the lag goes: waiting for the publication that carries the state (one already in flight holds it
+    // back), the publication waiting for a bridge to take it, and the bridge writing it until the watch sees it.
+    const lagParts = { waitForPublication: [] as number[], queuedForBridge: [] as number[], bridgeToVisible: [] as number[] };
+    const partsOf: { lag: number; parts: [number, number, number] }[] = [];
+    for (const [host, transitions] of history.transitions) {
+      for (const [state, at] of transitions) {
+        const visible = observed.get(host)?.seen.get(state);
+        const carried = history.publications.get(host)?.get(state);
+        if (visible === undefined || state === 'none' || !carried?.started) continue;
+        lagParts.waitForPublication.push((carried.scheduled - at) / 1000);
+        lagParts.queuedForBridge.push((carried.started - carried.scheduled) / 1000);
+        lagParts.bridgeToVisible.push((visible - carried.started) / 1000);
+        partsOf.push({ lag: (visible - at) / 1000, parts: [(carried.scheduled - at) / 1000, (carried.started - carried.scheduled) / 1000, (visible - carried.started) / 1000] });
+      }
+    }
+    // The tail: the slowest 2 % of transitions, and the mean of each part among them.
+    const tail = partsOf.sort((a, b) => b.lag - a.lag).slice(0, Math.max(1, Math.ceil(partsOf.length * 0.02)));
+    const tailMean = (i: number) => tail.reduce((s, t) => s + t.parts[i]!, 0) / tail.length;
     const tasks = difference(before.temporal, after.temporal);
     const op = (service: string, names: readonly string[]) => names.reduce((s, name) => s + (tasks.get(`${service}/${name}`) ?? 0), 0);
     const workflowTasks = op('frontend', TASK_OPERATIONS.workflowTasks);
@@ -536,6 +583,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(0, ...latencies) },
       statusLag: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(0, ...lags), samples: lags.length },
       statusLagByState: Object.fromEntries([...lagsByState].map(([state, v]) => [state, { p50: percentile(v, 50), p99: percentile(v, 99) }])),
+      statusLagParts: {
+        ...Object.fromEntries(Object.entries(lagParts).map(([part, v]) => [part, { p50: percentile(v, 50), p99: percentile(v, 99), samples: v.length }])),
+        slowest2Percent: { transitions: tail.length, lagMean: tail.reduce((s, t) => s + t.lag, 0) / tail.length, waitForPublication: tailMean(0), queuedForBridge: tailMean(1), bridgeToVisible: tailMean(2) },
+      },
       kubernetesWritesPerHost: totalWrites / n,
       kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
       statusWritesPerHost: statusWrites / n,
@@ -576,6 +627,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ['throughput', `${fmt(figures.hostsPerMinute)} hosts/min`],
       ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
       ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
+      ['  parts (p50/p99)', Object.entries(lagParts).map(([k, v]) => `${k} ${fmt(percentile(v, 50), 2)}/${fmt(percentile(v, 99), 2)}`).join(', ')],
+      ['  slowest 2 % (mean)', `${tail.length} transitions, lag ${fmt(figures.statusLagParts.slowest2Percent.lagMean, 2)} s: waitForPublication ${fmt(tailMean(0), 2)}, queuedForBridge ${fmt(tailMean(1), 2)}, bridgeToVisible ${fmt(tailMean(2), 2)}`],
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
