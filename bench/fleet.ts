@@ -275,6 +275,32 @@ function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecorded
   }
 }
 
+/** When each host's state was first written, by the bridges' 'status written' log lines (host key -> state -> ms). */
+function statusWrittenTimes(logFiles: string[]): Map<string, Map<string, number>> {
+  const times = new Map<string, Map<string, number>>();
+  for (const file of logFiles) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // a bridge that never wrote its log
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('"status written"')) continue;
+      try {
+        const entry = JSON.parse(line) as { time?: number; host?: string; state?: string };
+        if (entry.time === undefined || !entry.host || !entry.state) continue;
+        const map = times.get(entry.host) ?? new Map<string, number>();
+        if (!map.has(entry.state)) map.set(entry.state, entry.time);
+        times.set(entry.host, map);
+      } catch {
+        // not a JSON line
+      }
+    }
+  }
+  return times;
+}
+
 async function readHistories(client: Client): Promise<HistoryFigures> {
   const figures: HistoryFigures = {
     workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(), publications: new Map(),
@@ -553,6 +579,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         partsOf.push({ lag: (visible - at) / 1000, parts: [(carried.scheduled - at) / 1000, (carried.started - carried.scheduled) / 1000, (visible - carried.started) / 1000] });
       }
     }
+    // The bridge's part split once more, from the bridge's own log (its only use here, a diagnostic: every
+    // count above is taken where it happens): the activity's start to the write's response ('status written',
+    // stamped when the apiserver answered), and that answer to the watch seeing it (apiserver fan-out + bench).
+    const written = statusWrittenTimes(engine.bridges().map((b) => b.logFile));
+    const bridgeSplit = { startedToWritten: [] as number[], writtenToVisible: [] as number[] };
+    for (const [host, transitions] of history.transitions) {
+      for (const [state] of transitions) {
+        const visible = observed.get(host)?.seen.get(state);
+        const carried = history.publications.get(host)?.get(state);
+        const wrote = written.get(`${NS}/${host}`)?.get(state);
+        if (visible === undefined || state === 'none' || !carried?.started || wrote === undefined) continue;
+        bridgeSplit.startedToWritten.push((wrote - carried.started) / 1000);
+        bridgeSplit.writtenToVisible.push((visible - wrote) / 1000);
+      }
+    }
     // The tail: the slowest 2 % of transitions, and the mean of each part among them.
     const tail = partsOf.sort((a, b) => b.lag - a.lag).slice(0, Math.max(1, Math.ceil(partsOf.length * 0.02)));
     const tailMean = (i: number) => tail.reduce((s, t) => s + t.parts[i]!, 0) / tail.length;
@@ -585,6 +626,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       statusLagByState: Object.fromEntries([...lagsByState].map(([state, v]) => [state, { p50: percentile(v, 50), p99: percentile(v, 99) }])),
       statusLagParts: {
         ...Object.fromEntries(Object.entries(lagParts).map(([part, v]) => [part, { p50: percentile(v, 50), p99: percentile(v, 99), samples: v.length }])),
+        bridgeToVisibleSplit: Object.fromEntries(Object.entries(bridgeSplit).map(([part, v]) => [part, { p50: percentile(v, 50), p99: percentile(v, 99), samples: v.length }])),
         slowest2Percent: { transitions: tail.length, lagMean: tail.reduce((s, t) => s + t.lag, 0) / tail.length, waitForPublication: tailMean(0), queuedForBridge: tailMean(1), bridgeToVisible: tailMean(2) },
       },
       kubernetesWritesPerHost: totalWrites / n,
@@ -628,6 +670,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ['create -> provisioned', `p50 ${fmt(figures.latency.p50)} s, p99 ${fmt(figures.latency.p99)} s, max ${fmt(figures.latency.max)} s`],
       ['status lag (transition -> watch)', `p50 ${fmt(figures.statusLag.p50, 3)} s, p99 ${fmt(figures.statusLag.p99, 3)} s, max ${fmt(figures.statusLag.max, 3)} s (${lags.length} transitions)`],
       ['  parts (p50/p99)', Object.entries(lagParts).map(([k, v]) => `${k} ${fmt(percentile(v, 50), 2)}/${fmt(percentile(v, 99), 2)}`).join(', ')],
+      ['  bridgeToVisible split (p50/p99)', Object.entries(bridgeSplit).map(([k, v]) => `${k} ${fmt(percentile(v, 50), 2)}/${fmt(percentile(v, 99), 2)} (${v.length})`).join(', ')],
       ['  slowest 2 % (mean)', `${tail.length} transitions, lag ${fmt(figures.statusLagParts.slowest2Percent.lagMean, 2)} s: waitForPublication ${fmt(tailMean(0), 2)}, queuedForBridge ${fmt(tailMean(1), 2)}, bridgeToVisible ${fmt(tailMean(2), 2)}`],
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
