@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HostState, StatusPublication } from '../domain/host-model.ts';
 import { createBridgeActivities } from './activities.ts';
 import type { EventBody } from './events.ts';
@@ -55,6 +55,7 @@ function fakeResource(initial?: KubeObject) {
       check();
       writes.push('create');
       const object = { ...body, metadata: { ...(body['metadata'] as object), namespace: ns } } as KubeObject;
+      if (store.has(`${ns}/${object.metadata.name}`)) throw new KubeError(409, 'AlreadyExists', `${object.metadata.name} already exists`);
       store.set(`${ns}/${object.metadata.name}`, object);
       return object;
     },
@@ -249,6 +250,48 @@ describe('publishStatus', () => {
     expect(seen).toEqual(['preparing', 'available', 'provisioning']);
   });
 
+  it("writes a batch's next status beside the HardwareData, and ends only when both are written", async () => {
+    const t = setup(liveHost());
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const create = t.hardwareData.client.create;
+    t.hardwareData.client.create = async (ns, body) => {
+      order.push('HardwareData started');
+      await gate;
+      const made = await create(ns, body);
+      order.push('HardwareData written');
+      return made;
+    };
+    const patchStatus = t.hosts.client.patchStatus;
+    t.hosts.client.patchStatus = async (ns, name, patch) => {
+      order.push(`status ${(patch['status'] as { provisioning?: { state?: string } }).provisioning?.state}`);
+      return patchStatus(ns, name, patch);
+    };
+    const step = (provisioningState: HostState['provisioningState'], extra: Partial<StatusPublication> = {}) => ({ state: { ...state, provisioningState }, events: [], removeAnnotations: [], ...extra });
+    let ended = false;
+    const publishing = t.activities.publishStatus({ ref, ...step('available'), earlier: [step('preparing', { hardwareData: { ramMebibytes: 1024 } })] }).finally(() => (ended = true));
+    await vi.waitFor(() => expect(order).toEqual(['status preparing', 'HardwareData started', 'status available']));
+    expect(ended).toBe(false); // held by the HardwareData write still in flight
+    release();
+    expect(await publishing).toEqual({ written: true });
+    expect(order.at(-1)).toBe('HardwareData written');
+  });
+
+  it('keeps the side writes of a batch in order, and a failed one fails the publication after its status writes', async () => {
+    const t = setup(liveHost());
+    const step = (provisioningState: HostState['provisioningState'], extra: Partial<StatusPublication> = {}) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason: provisioningState, message: provisioningState }], removeAnnotations: [], ...extra });
+    await t.activities.publishStatus({ ref, ...step('available', { hardwareData: { ramMebibytes: 2048 } }), earlier: [step('preparing', { hardwareData: { ramMebibytes: 1024 } })] });
+    // Two readings in one batch: the later one lands last.
+    expect(t.hardwareData.store.get('ns/h')?.['spec']).toEqual({ hardware: { ramMebibytes: 2048 } });
+
+    t.hardwareData.fail(new KubeError(503, 'ServiceUnavailable', 'apiserver restarting'));
+    await expect(t.activities.publishStatus({ ref, ...step('provisioned'), earlier: [step('provisioning', { hardwareData: { ramMebibytes: 4096 } })] })).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
+    expect(t.hosts.store.get('ns/h')?.['status']).toMatchObject({ provisioning: { state: 'provisioned' } });
+    await t.eventsIdle();
+    expect(t.events.map((e) => e.reason)).toEqual(['preparing', 'available']); // none of the failed batch's: its retry sends them
+  });
+
   it('creates HardwareData with its finalizer and owner, then updates only what changed', async () => {
     const t = setup(liveHost());
     await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 1024, hostname: 'old' } }));
@@ -258,10 +301,11 @@ describe('publishStatus', () => {
       spec: { hardware: { ramMebibytes: 1024, hostname: 'old' } },
     });
     await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 2048 } }));
-    expect(t.hardwareData.writes).toEqual(['create', 'update {"spec":{"hardware":{"ramMebibytes":2048,"hostname":null}}}']);
+    // The second reading: the create is refused (AlreadyExists), then only what changed is written.
+    expect(t.hardwareData.writes).toEqual(['create', 'create', 'update {"spec":{"hardware":{"ramMebibytes":2048,"hostname":null}}}']);
     expect(t.hardwareData.store.get('ns/h')?.['spec']).toEqual({ hardware: { ramMebibytes: 2048 } });
     await t.activities.publishStatus(publication({ hardwareData: { ramMebibytes: 2048 } }));
-    expect(t.hardwareData.writes).toHaveLength(2);
+    expect(t.hardwareData.writes).toHaveLength(4); // a refused create, and no update: nothing changed
   });
 
   it.each([

@@ -61,6 +61,14 @@ function attempt(): number {
   }
 }
 
+/** How a snapshot's writes of other objects (HardwareData, firmware objects) ended; never a rejected promise. */
+type SideWrites = { firmwareSchemaMissing: boolean } | { error: unknown };
+
+/** `work` as a promise that resolves either way, so it can run beside later writes without an unhandled rejection. */
+function settle(work: Promise<{ firmwareSchemaMissing: boolean }>): Promise<SideWrites> {
+  return work.catch((error: unknown) => ({ error }));
+}
+
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
 export interface SlotArbiter {
   limiter: ProvisioningLimiter;
@@ -126,25 +134,27 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
     const { namespace = '', name } = host.metadata;
     const owner = ownerReference(host);
     const desiredOwners = (current: KubeObject) => [...(current.metadata.ownerReferences ?? []).filter((o) => o.kind !== 'BareMetalHost'), owner];
+    // A host's first inspection is the common case: create first, and read what is there only when it exists
+    // (a re-inspection, an adopted host), so the first inspection costs one request, not two.
+    const fresh = validHardware(details, undefined);
+    try {
+      await kube.hardwareData.create(namespace, {
+        apiVersion: METAL3_API_VERSION,
+        kind: 'HardwareData',
+        metadata: { name, namespace, finalizers: [HARDWARE_DATA_FINALIZER], ownerReferences: [owner] },
+        spec: { hardware: fresh.status },
+      });
+      if (fresh.problems.length > 0) log.error({ problems: fresh.problems }, 'hardware data does not fit HardwareDetails; writing the parts that do');
+      logger.info({ host: objectKey(namespace, name) }, 'created HardwareData');
+      return;
+    } catch (error) {
+      if (!(error instanceof KubeError && error.code === 409)) throw error;
+      // It exists (AlreadyExists): update it below, keeping what it holds where the new reading does not fit.
+    }
     const existing = await kube.hardwareData.get(namespace, name);
     const existingHardware = (existing?.['spec'] as { hardware?: Record<string, unknown> } | undefined)?.hardware;
     const { status: hardware, problems } = validHardware(details, existingHardware);
     if (problems.length > 0) log.error({ problems }, 'hardware data does not fit HardwareDetails; writing the parts that do');
-    if (!existing) {
-      try {
-        await kube.hardwareData.create(namespace, {
-          apiVersion: METAL3_API_VERSION,
-          kind: 'HardwareData',
-          metadata: { name, namespace, finalizers: [HARDWARE_DATA_FINALIZER], ownerReferences: [owner] },
-          spec: { hardware },
-        });
-        logger.info({ host: objectKey(namespace, name) }, 'created HardwareData');
-        return;
-      } catch (error) {
-        if (!(error instanceof KubeError && error.code === 409)) throw error;
-        // Created meanwhile (AlreadyExists): update it below.
-      }
-    }
     await kube.hardwareData.update(
       namespace,
       name,
@@ -164,10 +174,6 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
     );
   }
 
-  /**
-   * Writes one snapshot of a host's state: `.status` (only our fields, only when changed), HardwareData, the
-   * firmware objects, the consumed annotations. Resolves to the host as written, or undefined when the host is gone or replaced.
-   */
   /** What writing `state` would change in the host's status (undefined: it shows it already). */
   function patchFor(host: HostObject, ref: HostRef, state: StatusSnapshot['state'], stamp: string, log?: Logger) {
     const generation = deps.sentGeneration(objectKey(ref.namespace, ref.name), ref.uid) ?? host.metadata.generation ?? 0;
@@ -177,7 +183,14 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
     return statusPatch(host.status, projected.status);
   }
 
-  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, shown = false): Promise<{ host: HostObject; written: boolean; firmwareSchemaMissing: boolean } | undefined> {
+  /**
+   * Writes one snapshot of a host's state: `.status` (only our fields, only when changed) and the consumed
+   * annotations, in that order. HardwareData and the firmware objects are other objects: their writes start
+   * once the status is written and the earlier snapshots' side writes are done (`sideWrites`, in order), and
+   * go on beside the batch's next status writes; the publication waits for all of them before it ends.
+   * Resolves to the host as written, or undefined when the host is gone or replaced.
+   */
+  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, sideWrites: Promise<SideWrites>[], shown = false): Promise<{ host: HostObject; written: boolean } | undefined> {
     const stamp = metaTime(at) as string;
     const { state } = snapshot;
 
@@ -193,9 +206,20 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
       log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
     }
 
-    if (snapshot.hardwareData) await upsertHardwareData(host, snapshot.hardwareData, log);
-    let firmwareSchemaMissing = false;
-    if (snapshot.firmware && firmware) ({ schemaMissing: firmwareSchemaMissing } = await firmware.publish(host, snapshot.firmware, log));
+    if (snapshot.hardwareData || (snapshot.firmware && firmware)) {
+      const owner = host;
+      const previous = sideWrites.at(-1) ?? Promise.resolve(undefined);
+      sideWrites.push(
+        settle(
+          previous.then(() =>
+            Promise.all([
+              snapshot.hardwareData ? upsertHardwareData(owner, snapshot.hardwareData, log) : undefined,
+              snapshot.firmware && firmware ? firmware.publish(owner, snapshot.firmware, log) : undefined,
+            ]),
+          ).then(([, firmwareResult]) => ({ firmwareSchemaMissing: firmwareResult?.schemaMissing ?? false })),
+        ),
+      );
+    }
 
     const remove = snapshot.removeAnnotations.filter((k) => host.metadata.annotations?.[k] !== undefined);
     if (remove.length > 0) {
@@ -206,7 +230,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
       }
       log.info({ annotations: remove }, 'removed consumed annotations');
     }
-    return { host, written, firmwareSchemaMissing };
+    return { host, written };
   }
 
   const activities: BridgeActivities = {
@@ -252,15 +276,32 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         const current = host;
         const shownUpTo = attempt() > 1 ? snapshots.findLastIndex((snapshot) => !patchFor(current, ref, snapshot.state, stamp)) : -1;
         if (shownUpTo >= 0) log.info({ skipped: snapshots.slice(0, shownUpTo + 1).map((s) => s.state.provisioningState) }, 'retried publication: states an earlier attempt wrote are not written again');
-        for (const [i, snapshot] of snapshots.entries()) {
-          const result = await writeSnapshot(host, ref, snapshot, at, log, i <= shownUpTo);
-          if (!result) return { written };
-          host = result.host;
-          written ||= result.written;
-          firmwareSchemaMissing ||= result.firmwareSchemaMissing;
-          emitted.push(...snapshot.events);
+        // Every side write started is waited for, whatever happens to the status writes after it: a retry
+        // must not race an earlier attempt's writes, and a failed one fails the publication (to be retried).
+        const sideWrites: Promise<SideWrites>[] = [];
+        const sidesDone = async () => {
+          for (const outcome of await Promise.all(sideWrites)) {
+            if ('error' in outcome) throw outcome.error;
+            firmwareSchemaMissing ||= outcome.firmwareSchemaMissing;
+          }
+        };
+        let settledAt: number;
+        try {
+          for (const [i, snapshot] of snapshots.entries()) {
+            const result = await writeSnapshot(host, ref, snapshot, at, log, sideWrites, i <= shownUpTo);
+            if (!result) {
+              await sidesDone();
+              return { written };
+            }
+            host = result.host;
+            written ||= result.written;
+            emitted.push(...snapshot.events);
+          }
+          settledAt = now().getTime(); // the status lag ends when the last snapshot's status is written
+        } finally {
+          await Promise.all(sideWrites);
         }
-        const settledAt = now().getTime(); // the status lag ends when the last snapshot is written
+        await sidesDone();
         for (const event of emitted) emit(hostEvent(host, event, at, deps.identity), log);
 
         if (slots) {
