@@ -57,6 +57,8 @@ export interface BridgeOptions {
   hostWorkflowConfig?: Record<string, unknown>;
   /** Status activities run at once (default 50). */
   maxConcurrentActivities?: number;
+  /** Long polls kept open for them (the SDK's default: 10). */
+  activityPolls?: number;
   /** How long a leadership change waits for status activities in flight. */
   shutdownGraceMs?: number;
   /** BMO's PROVISIONING_LIMIT (default 20) and whether hosts booting virtual media count (default: no, as BMO). */
@@ -368,6 +370,7 @@ export class Bridge {
           // Each publication waits for the shared request budget: a bounded number in flight keeps that wait
           // short (well inside the activities' start-to-close timeout) instead of queueing hundreds of them.
           maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
+          ...(o.activityPolls !== undefined ? { maxConcurrentActivityTaskPolls: o.activityPolls } : {}),
           shutdownGraceTime: o.shutdownGraceMs ?? 10_000,
         });
         if (signal.aborted) return;

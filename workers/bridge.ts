@@ -53,6 +53,9 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape
   TEMPERED_LEASE_RETRY_PERIOD_SECONDS: positive().default(2),
   /** Reconciles in flight (BMO_CONCURRENCY: the CPU count clamped to 2-8). */
   TEMPERED_BRIDGE_CONCURRENCY: z.coerce.number().int().positive().default(Math.min(8, Math.max(2, availableParallelism()))),
+  /** Status publications the bridge runs at once, and how many long polls it keeps open for them. */
+  TEMPERED_BRIDGE_PUBLICATIONS: z.coerce.number().int().positive().default(50),
+  TEMPERED_BRIDGE_PUBLICATION_POLLS: z.coerce.number().int().min(2).default(10),
   TEMPERED_RESYNC_SECONDS: positive().default(600),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(10),
   /** Hosts inspecting, provisioning or deprovisioning at once; the others wait, `delayed` (BMO's variable). */
@@ -170,6 +173,8 @@ export async function main(): Promise<void> {
       retryPeriodMs: config.TEMPERED_LEASE_RETRY_PERIOD_SECONDS * 1000,
     },
     concurrency: config.TEMPERED_BRIDGE_CONCURRENCY,
+    maxConcurrentActivities: config.TEMPERED_BRIDGE_PUBLICATIONS,
+    activityPolls: Math.min(config.TEMPERED_BRIDGE_PUBLICATION_POLLS, config.TEMPERED_BRIDGE_PUBLICATIONS),
     resyncPeriodMs: config.TEMPERED_RESYNC_SECONDS * 1000,
     shutdownGraceMs: config.TEMPERED_SHUTDOWN_GRACE_SECONDS * 1000,
     provisioningLimit: { limit: config.PROVISIONING_LIMIT, countVirtualMedia: config.TEMPERED_PROVISIONING_LIMIT_VIRTUAL_MEDIA === 'count' },
