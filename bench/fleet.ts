@@ -279,7 +279,7 @@ function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecorded
 function statusWrittenTimes(logFiles: string[]): Map<string, Map<string, number>> {
   const times = new Map<string, Map<string, number>>();
   for (const file of logFiles) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
@@ -699,6 +699,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       loadAverage: { start: load, end: loadavg() },
       provisioningLimit: o.provisioningLimit ?? DEFAULT_PROVISIONING_LIMIT,
       kubeBudget: { qps: o.kubeQps ?? 20, burst: o.kubeBurst ?? 30 },
+      // Engine settings given through the environment (the processes inherit it): a run is compared with its like.
+      engineEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TEMPERED_') && !k.startsWith('TEMPERED_ENCRYPTION_'))),
       figures,
     };
     const resultsDir = join(ROOT, 'bench', 'results');
