@@ -15,12 +15,12 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startTemporalCluster } from '../stack/temporal-cluster.ts';
 import type { TemporalServer } from '../stack/temporal.ts';
 import { parsePrometheus } from '../bench/measure.ts';
-import { watchHosts } from './engine-fixture.ts';
+import { startTestEngine, watchHosts } from './engine-fixture.ts';
 import { waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
 
@@ -65,17 +65,7 @@ beforeAll(async () => {
     if (list.at(-1) !== state) list.push(state);
     seen.set(obj.metadata.name, list);
   });
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: cluster,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
-    workers: 2,
-    bridges: 2,
-  });
+  engine = await startTestEngine({ ...stack, temporal: cluster }, dir, RUN, NS, {}, { workers: 2, bridges: 2 });
   connection = await Connection.connect({ address: cluster.address });
   client = new Client({ connection, namespace: cluster.namespace });
 });

@@ -20,11 +20,11 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../deploy/promql.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import { bmhClient } from './bmh.ts';
-import { engineDataConverter } from './engine-fixture.ts';
+import { engineDataConverter, startTestEngine } from './engine-fixture.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
@@ -60,16 +60,7 @@ beforeAll(async () => {
   });
   images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 9) });
   await hosts.createNamespace();
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
-    encryption: 'generate',
-  });
+  engine = await startTestEngine(stack, dir, RUN, NS, {}, { encryption: 'generate' });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace, dataConverter: engineDataConverter(engine) });
 });
