@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient } from '../test/bmh.ts';
+import { startTestEngine } from '../test/engine-fixture.ts';
 import { unique } from '../test/support.ts';
 import { waitFor } from '../test/wait.ts';
 import type { HostRow } from './hosts.ts';
@@ -72,16 +73,7 @@ beforeAll(async () => {
   sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: PASSWORD, id: 'op-0' }] });
   images = await startImageServer({ '/slow.iso': Buffer.alloc(256 * 1024, 5) });
   await hosts.createNamespace();
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
-    encryption: 'generate',
-  });
+  engine = await startTestEngine(stack, dir, RUN, NS, {}, { encryption: 'generate' });
   // The codec server an operator's tools decode through; it alone holds the keys.
   codecServer = spawn(
     process.execPath,

@@ -5,35 +5,14 @@
  * nothing reaches the workload apiserver (test/fakes/workload-apiserver.ts). Switched off, the next instance
  * joins.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeWorkloadApiserver, startFakeWorkloadApiserver } from '../test/fakes/workload-apiserver.ts';
-import { makeRawImage } from '../test/fixtures/disk-images.ts';
-import { bootDisk, resetHost, until, useSimulatorFixture, writeDeployedDisk } from '../test/sim.ts';
-import { type SimulatedBmc, type Simulator, startSimulator } from './index.ts';
+import { describe, expect, it } from 'vitest';
+import { bootDisk, resetHost, until, useSimulatedOsFixture, writeDeployedDisk } from '../test/sim.ts';
+import type { SimulatedBmc, Simulator } from './index.ts';
 
-const { running } = useSimulatorFixture();
-let dir: string;
-let image: Buffer;
-let apiserver: FakeWorkloadApiserver;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sim-control-test-'));
-  image = await makeRawImage(join(dir, 'node.raw'), 8);
-  apiserver = await startFakeWorkloadApiserver();
-}, 120_000);
-
-afterAll(async () => {
-  await apiserver?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useSimulatedOsFixture();
 
 async function oneHost(id: string): Promise<{ sim: Simulator; bmc: SimulatedBmc; url: string }> {
-  const sim = await startSimulator({ bmcs: [{ id, profile: 'dmtf' }] });
-  running.push(sim);
-  sim.clusters.hold(apiserver.credential);
+  const sim = await fixture.startSimulator([{ id, profile: 'dmtf' }]);
   return { sim, bmc: sim.bmc(id), url: `${sim.agentUrl}/_sim/hosts/${id}` };
 }
 
@@ -72,8 +51,8 @@ describe("the control API of a host's simulated OS", () => {
     const { bmc, url } = await oneHost('never-0');
     expect((await call(`${url}/os`, 'PATCH', JSON.stringify({ neverJoin: true }))).status).toBe(200);
     const metaData = { uuid: 'uid-never-0', name: 'never-0', hostname: 'never-0' };
-    await writeDeployedDisk(bmc, image, metaData, apiserver.joinUserData('never-0', 'uid-never-0'));
-    const callsBefore = apiserver.calls.length;
+    await writeDeployedDisk(bmc, fixture.image, metaData, fixture.apiserver.joinUserData('never-0', 'uid-never-0'));
+    const callsBefore = fixture.apiserver.calls.length;
     await bootDisk(bmc);
     await until(() => bmc.osRecords().at(-1)?.finished === true, 10_000);
     const { json } = await call(url);
@@ -84,21 +63,23 @@ describe("the control API of a host's simulated OS", () => {
       commands: [{ command: 'kubeadm join --config /run/kubeadm/kubeadm-join-config.yaml', exitCode: 1 }],
       join: { status: 'suppressed', reason: "the simulator's never-join switch is on for this host" },
     });
-    expect(apiserver.calls.slice(callsBefore)).toEqual([]);
-    expect(apiserver.nodes.has('never-0')).toBe(false);
+    expect(fixture.apiserver.calls.slice(callsBefore)).toEqual([]);
+    expect(fixture.apiserver.nodes.has('never-0')).toBe(false);
 
     // Switched off: a new instance on the disk (a new deploy) joins.
     expect((await call(`${url}/os`, 'PATCH', JSON.stringify({ neverJoin: false }))).status).toBe(200);
     await resetHost(bmc, 'ForceOff');
     const again = { ...metaData, uuid: 'uid-never-0-b' };
-    await writeDeployedDisk(bmc, image, again, apiserver.joinUserData('never-0', 'uid-never-0-b'));
+    await writeDeployedDisk(bmc, fixture.image, again, fixture.apiserver.joinUserData('never-0', 'uid-never-0-b'));
     await bootDisk(bmc);
     await until(() => bmc.osRecords().length === 2 && bmc.osRecords()[1]!.finished, 10_000);
     expect(((await call(url)).json.os as { last: unknown }).last).toMatchObject({
       firstBoot: true,
-      join: { status: 'joined', nodeName: 'never-0', server: apiserver.server },
+      join: { status: 'joined', nodeName: 'never-0', server: fixture.apiserver.server },
     });
-    expect(apiserver.nodes.get('never-0')?.metadata).toMatchObject({ labels: { 'metal3.io/uuid': 'uid-never-0-b' } });
+    expect(fixture.apiserver.nodes.get('never-0')?.metadata).toMatchObject({
+      labels: { 'metal3.io/uuid': 'uid-never-0-b' },
+    });
   });
 });
 

@@ -6,38 +6,17 @@
  * the real apiserver in the capi tier). User data the OS does not follow is recorded on the simulated host,
  * as the simulator's handle and its control API show it, and ignored.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeWorkloadApiserver, startFakeWorkloadApiserver } from '../test/fakes/workload-apiserver.ts';
-import { makeRawImage } from '../test/fixtures/disk-images.ts';
-import { bootDisk, resetHost, until, useSimulatorFixture, writeDeployedDisk } from '../test/sim.ts';
-import { type SimulatedBmc, startSimulator } from './index.ts';
+import { describe, expect, it } from 'vitest';
+import { bootDisk, resetHost, until, useSimulatedOsFixture, writeDeployedDisk } from '../test/sim.ts';
+import type { SimulatedBmc } from './index.ts';
 
-const { running } = useSimulatorFixture();
-let dir: string;
-let image: Buffer;
-let apiserver: FakeWorkloadApiserver;
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sim-os-boot-test-'));
-  image = await makeRawImage(join(dir, 'node.raw'), 8);
-  apiserver = await startFakeWorkloadApiserver();
-}, 120_000);
-
-afterAll(async () => {
-  await apiserver?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const fixture = useSimulatedOsFixture();
 
 /** A simulator with DMTF hosts named `ids`, whose kubelets beat every 20 ms and hold the fake's credential. */
 async function hostsNamed(...ids: string[]): Promise<SimulatedBmc[]> {
-  const sim = await startSimulator({
-    bmcs: ids.map((id) => ({ id, profile: 'dmtf', osSettings: { leaseRenewMs: 20, statusReportMs: 20 } })),
-  });
-  running.push(sim);
-  sim.clusters.hold(apiserver.credential);
+  const sim = await fixture.startSimulator(
+    ids.map((id) => ({ id, profile: 'dmtf', osSettings: { leaseRenewMs: 20, statusReportMs: 20 } })),
+  );
   return sim.bmcs.slice();
 }
 
@@ -45,13 +24,13 @@ async function hostsNamed(...ids: string[]): Promise<SimulatedBmc[]> {
 const deployJoining = (bmc: SimulatedBmc) =>
   writeDeployedDisk(
     bmc,
-    image,
+    fixture.image,
     { uuid: `uid-${bmc.id}`, name: bmc.id, hostname: bmc.id },
-    apiserver.joinUserData(bmc.id, `uid-${bmc.id}`),
+    fixture.apiserver.joinUserData(bmc.id, `uid-${bmc.id}`),
   );
 
-const leases = (id: string) => apiserver.heartbeats(id).leases;
-const statuses = (id: string) => apiserver.heartbeats(id).statuses;
+const leases = (id: string) => fixture.apiserver.heartbeats(id).leases;
+const statuses = (id: string) => fixture.apiserver.heartbeats(id).statuses;
 
 describe('power through the BMC drives the OS', () => {
   it('a host powered off through Redfish stops its kubelet; booted from its disk again, it is back', async () => {
@@ -63,9 +42,9 @@ describe('power through the BMC drives the OS', () => {
     await until(() => [kept!, cut!].every((bmc) => leases(bmc.id) >= 3 && statuses(bmc.id) >= 3), 20_000);
     expect(cut!.osRecords().at(-1)).toMatchObject({
       firstBoot: true,
-      join: { status: 'joined', nodeName: 'cut-0', server: apiserver.server, createdNode: true },
+      join: { status: 'joined', nodeName: 'cut-0', server: fixture.apiserver.server, createdNode: true },
     });
-    expect(apiserver.nodes.get('cut-0')).toMatchObject({
+    expect(fixture.apiserver.nodes.get('cut-0')).toMatchObject({
       metadata: { labels: { 'metal3.io/uuid': 'uid-cut-0' } },
       status: { conditions: expect.arrayContaining([expect.objectContaining({ type: 'Ready', status: 'True' })]) },
     });
@@ -76,16 +55,16 @@ describe('power through the BMC drives the OS', () => {
     // beats, and none may follow in ten more.
     const mark = leases(kept!.id);
     await until(() => leases(kept!.id) >= mark + 3, 20_000);
-    const silent = apiserver.heartbeats('cut-0');
+    const silent = fixture.apiserver.heartbeats('cut-0');
     await until(() => leases(kept!.id) >= mark + 13, 20_000);
-    expect(apiserver.heartbeats('cut-0'), 'heartbeats of the host after its power-off').toEqual(silent);
+    expect(fixture.apiserver.heartbeats('cut-0'), 'heartbeats of the host after its power-off').toEqual(silent);
 
     // Powered on from the same disk: the same instance (no cloud-init), the kubelet takes its Node over again.
     await bootDisk(cut!);
     await until(() => leases('cut-0') >= silent.leases + 3, 20_000);
     expect(cut!.osRecords()).toHaveLength(2);
     expect(cut!.osRecords()[1]).toMatchObject({ firstBoot: false, instanceId: 'uid-cut-0' });
-    const registrations = apiserver.calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/nodes');
+    const registrations = fixture.apiserver.calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/nodes');
     expect(registrations.map((c) => c.status)).toEqual([201, 201, 409]);
   });
 });
@@ -93,9 +72,10 @@ describe('power through the BMC drives the OS', () => {
 describe('user data the OS does not follow', () => {
   it('a shell script is recorded on the host, shown by the control API, and not run', async () => {
     const [bmc] = await hostsNamed('script-0');
-    const script = `#!/bin/bash\nkubeadm join ${new URL(apiserver.server).host} --token abcdef.0123456789abcdef\n`;
-    await writeDeployedDisk(bmc!, image, { uuid: 'uid-script-0', name: 'script-0' }, script);
-    const callsBefore = apiserver.calls.length;
+    const { host } = new URL(fixture.apiserver.server);
+    const script = `#!/bin/bash\nkubeadm join ${host} --token abcdef.0123456789abcdef\n`;
+    await writeDeployedDisk(bmc!, fixture.image, { uuid: 'uid-script-0', name: 'script-0' }, script);
+    const callsBefore = fixture.apiserver.calls.length;
     await bootDisk(bmc!);
     await until(() => bmc!.osRecords().at(-1)?.finished === true, 10_000);
     const record = bmc!.osRecords().at(-1);
@@ -108,10 +88,10 @@ describe('user data the OS does not follow', () => {
     });
     expect(record?.join).toBeUndefined();
     // The same record through the simulator's control API, as tools in another process read it.
-    const { agentUrl } = running.at(-1)!;
+    const { agentUrl } = fixture.running.at(-1)!;
     const shown = (await (await fetch(`${agentUrl}/_sim/hosts/script-0`)).json()) as { os: { last: unknown } };
     expect(shown.os.last).toEqual(record);
-    expect(apiserver.calls.slice(callsBefore)).toEqual([]);
+    expect(fixture.apiserver.calls.slice(callsBefore)).toEqual([]);
   });
 
   it('cloud-config keys it does not model are recorded and skipped; the rest is followed', async () => {
@@ -127,7 +107,7 @@ describe('user data the OS does not follow', () => {
       '  - echo done > /run/done',
       '',
     ].join('\n');
-    await writeDeployedDisk(bmc!, image, { uuid: 'uid-keys-0', name: 'keys-0' }, userData);
+    await writeDeployedDisk(bmc!, fixture.image, { uuid: 'uid-keys-0', name: 'keys-0' }, userData);
     await bootDisk(bmc!);
     await until(() => bmc!.osRecords().at(-1)?.finished === true, 10_000);
     const record = bmc!.osRecords().at(-1);
@@ -136,7 +116,7 @@ describe('user data the OS does not follow', () => {
       { item: "cloud-config 'users'", reason: 'not simulated' },
       { item: "cloud-config 'ntp'", reason: 'not simulated' },
     ]);
-    const { agentUrl } = running.at(-1)!;
+    const { agentUrl } = fixture.running.at(-1)!;
     const shown = (await (await fetch(`${agentUrl}/_sim/hosts/keys-0`)).json()) as { os: { last: unknown } };
     expect(shown.os.last).toEqual(record);
   });

@@ -24,9 +24,10 @@ import { ipaRunner } from '../sim/agent/ipa-runner.ts';
 import type { SimDisk } from '../sim/agent/runner.ts';
 import { readConfigDrive, startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { isoFile, makeRawImage, readAt, readGpt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -115,16 +116,7 @@ beforeAll(async () => {
       { id: 'ipa-qcow2', profile: 'dmtf', agent: 'ipa' as const, uniqueIdentity: true, disks: small },
     ],
   });
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    watchNamespaces: [NS],
-    hostTaskQueue: unique('agents-hosts'),
-    bridgeTaskQueue: unique('agents-bridge'),
-    leaseName: unique('agents-lease'),
-    env: { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') },
-  });
+  engine = await startTestEngine(stack, dir, NS, NS, { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') });
   await hosts.createNamespace();
   await hosts.core.createNamespacedSecret({
     namespace: NS,

@@ -16,10 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startTemporal, type TemporalServer } from '../stack/temporal.ts';
 import { bmhClient, simHostSpec } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { makeRawImage, sha256Of, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -63,16 +64,7 @@ beforeAll(async () => {
       agentSettings: { diskBytesPerSec: DISK_BYTES_PER_SEC },
     })),
   });
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: { address: temporal.address, namespace: temporal.namespace },
-    kubeconfig: stack.kube.kubeconfig,
-    watchNamespaces: [NS],
-    hostTaskQueue: unique('resume-hosts'),
-    bridgeTaskQueue: unique('resume-bridge'),
-    leaseName: unique('resume-lease'),
-    env: { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') },
-  });
+  engine = await startTestEngine({ ...stack, temporal }, dir, NS, NS, { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') });
   await hosts.createNamespace();
   for (const bmc of sim.bmcs) await hosts.secret(`${bmc.id}-bmc`, bmc.username, bmc.password);
 }, 600_000);

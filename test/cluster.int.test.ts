@@ -10,17 +10,17 @@
 import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startTemporalCluster } from '../stack/temporal-cluster.ts';
 import type { TemporalServer } from '../stack/temporal.ts';
 import { parsePrometheus } from '../bench/measure.ts';
-import { watchHosts } from './engine-fixture.ts';
+import { bmhClient } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
 
@@ -30,16 +30,7 @@ const NS = `cluster-${RUN}`;
 const HOSTS = 12;
 const PASSWORD = `Cluster-${RUN}-pw`;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-const bmh = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
-
-interface Bmh {
-  metadata: { name: string };
-  status?: { provisioning?: { state?: string }; operationalStatus?: string; poweredOn?: boolean };
-}
+const hosts = bmhClient(stack.kube.kubeconfig, NS);
 
 let cluster: TemporalServer;
 let sim: Simulator;
@@ -57,25 +48,9 @@ beforeAll(async () => {
   cluster = await startTemporalCluster({ stateDir: join(dir, 'temporal'), progress: (m) => process.stderr.write(`[cluster] ${m}\n`) });
   sim = await startSimulator({ bmcs: { count: HOSTS, profiles: ['dmtf'], password: PASSWORD } });
   images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 1) });
-  await core.createNamespace({ body: { metadata: { name: NS } } });
-  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, obj) => {
-    const state = obj.status?.provisioning?.state;
-    if (state === undefined) return;
-    const list = seen.get(obj.metadata.name) ?? [];
-    if (list.at(-1) !== state) list.push(state);
-    seen.set(obj.metadata.name, list);
-  });
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: cluster,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
-    workers: 2,
-    bridges: 2,
-  });
+  await hosts.createNamespace();
+  stopWatch = await hosts.recordChanges(seen, (h) => h.status?.provisioning?.state);
+  engine = await startTestEngine({ ...stack, temporal: cluster }, dir, RUN, NS, {}, { workers: 2, bridges: 2 });
   connection = await Connection.connect({ address: cluster.address });
   client = new Client({ connection, namespace: cluster.namespace });
 });
@@ -89,8 +64,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const list = async () => ((await objects.listNamespacedCustomObject({ ...bmh })) as { items: Bmh[] }).items;
-const describeHosts = async () => (await list()).map((h) => `${h.metadata.name}: ${h.status?.provisioning?.state}/${h.status?.operationalStatus}`);
+const describeHosts = async () => (await hosts.list()).map((h) => `${h.metadata.name}: ${h.status?.provisioning?.state}/${h.status?.operationalStatus}`);
 
 describe('a multi-process Temporal cluster', () => {
   it('runs frontend, history, matching and worker as separate processes, each with its own metrics', async () => {
@@ -106,15 +80,17 @@ describe('a multi-process Temporal cluster', () => {
 
   it(`provisions ${HOSTS} hosts with two workers and two bridges; both workers run workflow tasks`, async () => {
     const bridgeLogs = engine.bridges().map((b) => b.logFile);
-    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'bmc' }, stringData: { username: sim.bmcs[0]!.username, password: PASSWORD } } });
+    await hosts.secret('bmc', sim.bmcs[0]!.username, PASSWORD);
     const iso = images.url('/live.iso');
-    await Promise.all(names.map((name, i) => objects.createNamespacedCustomObject({
-      ...bmh,
-      body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name }, spec: { online: true, automatedCleaningMode: 'disabled', image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } } },
+    await Promise.all(names.map((name, i) => hosts.create(name, {
+      online: true,
+      automatedCleaningMode: 'disabled',
+      image: { url: iso, format: 'live-iso' },
+      bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' },
     })));
     await waitFor('every host provisioned', async () => {
-      const hosts = await list();
-      return hosts.length === HOSTS && hosts.every((h) => h.status?.provisioning?.state === 'provisioned' && h.status.operationalStatus === 'OK');
+      const all = await hosts.list();
+      return all.length === HOSTS && all.every((h) => h.status?.provisioning?.state === 'provisioned' && h.status.operationalStatus === 'OK');
     }, { timeoutMs: 300_000, intervalMs: 500, detail: describeHosts });
     for (const [i, name] of names.entries()) {
       expect(seen.get(name)?.at(-1), name).toBe('provisioned');
@@ -150,8 +126,8 @@ describe('a multi-process Temporal cluster', () => {
     }
     // The engine goes on: a power change after the restart reaches the BMC and the status.
     const name = names[0]!;
-    await objects.patchNamespacedCustomObject({ ...bmh, name, body: { spec: { online: false } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await waitFor(`${name} powered off`, async () => (await objects.getNamespacedCustomObject({ ...bmh, name }) as Bmh).status?.poweredOn === false, { timeoutMs: 120_000, intervalMs: 250, detail: describeHosts });
+    await hosts.patchSpec(name, { online: false });
+    await waitFor(`${name} powered off`, async () => (await hosts.get(name)).status?.poweredOn === false, { timeoutMs: 120_000, intervalMs: 250, detail: describeHosts });
     expect(sim.bmcs[0]!.state().power).toBe('Off');
   });
 });

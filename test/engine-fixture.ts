@@ -16,7 +16,8 @@ interface StackHandle {
 
 /**
  * Starts the engine for one test file: task queues and Lease named after `run`, watching `namespace` only;
- * `options` adds to that (encryption, say).
+ * `options` adds to that (encryption, or more workers and bridges, say). A test with a Temporal of its own
+ * passes it as `stack.temporal`.
  */
 export function startTestEngine(
   stack: StackHandle,
@@ -24,7 +25,7 @@ export function startTestEngine(
   run: string,
   namespace: string,
   env: NodeJS.ProcessEnv = {},
-  options: Pick<EngineOptions, 'encryption'> = {},
+  options: Pick<EngineOptions, 'encryption' | 'workers' | 'bridges'> = {},
 ): Promise<Engine> {
   return startEngine({
     ...options,

@@ -15,16 +15,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition } from '../deploy/promql.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import { bmhClient } from './bmh.ts';
-import { engineDataConverter } from './engine-fixture.ts';
+import { engineDataConverter, startTestEngine } from './engine-fixture.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
@@ -34,11 +33,6 @@ const RUN = unique('hatch').slice(6);
 const NS = `hatch-${RUN}`;
 const PASSWORD = `Hatch-${RUN}-pw`;
 const hosts = bmhClient(stack.kube.kubeconfig, NS);
-const kc = new k8s.KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 let sushy: SushyEmulator;
 let sim: Simulator;
@@ -60,16 +54,7 @@ beforeAll(async () => {
   });
   images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 9) });
   await hosts.createNamespace();
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    hostTaskQueue: `hosts-${RUN}`,
-    bridgeTaskQueue: `bridge-${RUN}`,
-    watchNamespaces: [NS],
-    leaseName: `bridge-${RUN}`,
-    encryption: 'generate',
-  });
+  engine = await startTestEngine(stack, dir, RUN, NS, {}, { encryption: 'generate' });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace, dataConverter: engineDataConverter(engine) });
 });
@@ -85,7 +70,7 @@ afterAll(async () => {
 const sushyAddress = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[i]?.path}`;
 
 async function reasons(name: string): Promise<{ reason: string; message: string }[]> {
-  const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name}` });
+  const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name}` });
   return events.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
 }
 
@@ -157,14 +142,9 @@ describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
     });
     await hosts.inState('moved', 'provisioned', (h) => h.status?.poweredOn === true);
     const fetched = images.gets('/live.iso');
-    const patchHost = (body: Record<string, unknown>) =>
-      objects.patchNamespacedCustomObject(
-        { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts', name: 'moved', body },
-        mergePatch,
-      );
 
     // Another machine's BMC: refused with a precise error, the host stays provisioned.
-    await patchHost({
+    await hosts.patch('moved', {
       metadata: { annotations: { 'tempered.dev/replace-bmc': 'BMC board swapped' } },
       spec: { bmc: { address: other.address, credentialsName: 'sim' } },
     });
@@ -176,7 +156,7 @@ describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
 
     // The same machine's new BMC: registered in place, nothing provisioned again, the annotation consumed.
     replacement.resetCounters();
-    await patchHost({ spec: { bmc: { address: replacement.address, credentialsName: 'sim' } } });
+    await hosts.patch('moved', { spec: { bmc: { address: replacement.address, credentialsName: 'sim' } } });
     // Its simulated machine starts off: the host powers it on as spec.online asks before it is used below.
     const replaced = await hosts.inState(
       'moved',
@@ -187,13 +167,7 @@ describe('a BMC replaced in place (tempered.dev/replace-bmc)', () => {
     await waitFor(
       'the replacement annotation consumed',
       async () => {
-        const host = (await objects.getNamespacedCustomObject({
-          group: 'metal3.io',
-          version: 'v1alpha1',
-          namespace: NS,
-          plural: 'baremetalhosts',
-          name: 'moved',
-        })) as { metadata: { annotations?: Record<string, string> } };
+        const host = await hosts.get('moved');
         return !('tempered.dev/replace-bmc' in (host.metadata.annotations ?? {}));
       },
       { timeoutMs: 60_000 },

@@ -14,13 +14,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFirmwareTiming, startSimulator, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
-import { bmhClient, type Bmh } from './bmh.ts';
-import { startTestEngine, watchHosts } from './engine-fixture.ts';
+import { bmhClient } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { condition, createFirmwareHost, firmwareClient, settingChange } from './firmware-objects.ts';
 import { randomMoment, waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
@@ -32,8 +31,6 @@ const PASSWORD = `Fw-${RUN}-pw`;
 /** A BIOS flash of 420 s takes 10.5 s: long enough to kill the worker in the middle of it. */
 const KILL_COMPRESSION = 40;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
 const hosts = bmhClient(stack.kube.kubeconfig, NS);
 const fw = firmwareClient(stack.kube.kubeconfig, NS);
 
@@ -62,13 +59,7 @@ beforeAll(async () => {
   });
   files = await startImageServer(Object.fromEntries(IMAGES.map((name) => [`/${name}`, Buffer.alloc(64 * 1024, 7)])));
   await hosts.createNamespace();
-  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, host) => {
-    const status = host.status?.operationalStatus;
-    if (!status) return;
-    const list = statuses.get(host.metadata.name) ?? [];
-    if (list.at(-1) !== status) list.push(status);
-    statuses.set(host.metadata.name, list);
-  });
+  stopWatch = await hosts.recordChanges(statuses, (h) => h.status?.operationalStatus || undefined);
   const env = { TEMPERED_FIRMWARE_TASK_POLL_MS: '250', TEMPERED_FIRMWARE_HELD_AFTER_MS: '1500' };
   engine = await startTestEngine(stack, dir, RUN, NS, env);
 });
@@ -200,17 +191,7 @@ describe('(2) firmware component updates', () => {
     const changed = async () => condition((await fw.hfc(name))?.status?.conditions, 'ChangeDetected')?.status;
     await until(`${name} change detected`, async () => (await changed()) === 'True');
     expect(bmc.counters().firmwareUpdates).toBe(0);
-    await kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObject(
-      {
-        group: 'metal3.io',
-        version: 'v1alpha1',
-        namespace: NS,
-        plural: 'baremetalhosts',
-        name,
-        body: { metadata: { annotations: { 'reboot.metal3.io': '' } } },
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
+    await hosts.annotate(name, { 'reboot.metal3.io': '' });
     await until(`${name} serviced`, async () => {
       const o = await fw.hfc(name);
       return o?.status?.components?.find((c) => c.component === 'bmc')?.currentVersion === '2.5' ? o : undefined;

@@ -19,7 +19,8 @@ import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import type { HostDesired } from '../domain/host-model.ts';
-import { engineDataConverter, startTestEngine, watchHosts } from './engine-fixture.ts';
+import { bmhClient, type Bmh } from './bmh.ts';
+import { engineDataConverter, startTestEngine } from './engine-fixture.ts';
 import { findNeedles, logLevels, logTexts, scanExecutions } from './secret-scan.ts';
 import { waitFor } from './wait.ts';
 import { settledAfter, waitingOnTimer } from './workflow-waits.ts';
@@ -31,27 +32,17 @@ const NS = `life-${RUN}`;
 const SUSHY_PASSWORD = `Sushy-${RUN}-pw`;
 const SIM_PASSWORD = `Sim-${RUN}-pw`;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-const bmh = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
-
-interface Bmh {
-  metadata: { name: string; annotations?: Record<string, string>; finalizers?: string[]; uid?: string };
-  spec: Record<string, unknown>;
+/** What this file reads of a host beyond {@link Bmh}: the image provisioned, the credentials' version, the inventory. */
+type Host = Bmh & {
   status?: {
-    provisioning?: { state?: string; image?: { url?: string } };
-    operationalStatus?: string;
-    errorType?: string;
-    errorMessage?: string;
-    errorCount?: number;
-    poweredOn?: boolean;
+    provisioning?: { image?: { url?: string } };
     goodCredentials?: { credentialsVersion?: string };
     hardware?: { nics?: { mac: string }[] };
   };
-}
+};
+const hosts = bmhClient<Host>(stack.kube.kubeconfig, NS);
+/** The address of this namespace's objects of a metal3.io kind (HardwareData, the hosts' status subresource). */
+const metal3 = (plural: string) => ({ group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural });
 
 let sushy: SushyEmulator;
 let sim: Simulator;
@@ -73,14 +64,8 @@ beforeAll(async () => {
   sushy = await startSushy({ stateDir: join(dir, 'sushy'), systems: 3, password: SUSHY_PASSWORD, progress: () => {} });
   sim = await startSimulator({ bmcs: [{ profile: 'dmtf', password: SIM_PASSWORD, id: 'kill-test' }, { profile: 'dmtf', password: SIM_PASSWORD, id: 'steady', uniqueIdentity: true }] });
   images = await startImageServer({ '/live.iso': Buffer.alloc(512 * 1024, 1), '/slow.iso': Buffer.alloc(512 * 1024, 2) });
-  await core.createNamespace({ body: { metadata: { name: NS } } });
-  stopWatch = await watchHosts<Bmh>(kc, NS, (_type, obj) => {
-    const state = obj.status?.provisioning?.state;
-    if (state === undefined) return;
-    const list = seen.get(obj.metadata.name) ?? [];
-    if (list.at(-1) !== state) list.push(state);
-    seen.set(obj.metadata.name, list);
-  });
+  await hosts.createNamespace();
+  stopWatch = await hosts.recordChanges(seen, (h) => h.status?.provisioning?.state);
   const verbose = { LOG_LEVEL: 'trace', TEMPORAL_LOG_LEVEL: 'DEBUG' };
   engine = await startTestEngine(stack, dir, RUN, NS, verbose, { encryption: 'generate' });
   connection = await Connection.connect({ address: stack.temporal.address });
@@ -98,8 +83,8 @@ afterAll(async () => {
 
 async function secret(name: string, username: string, password: string): Promise<string> {
   const body = { metadata: { name }, stringData: { username, password } };
-  const existing = await core.readNamespacedSecret({ namespace: NS, name }).catch(() => undefined);
-  const result = existing ? await core.replaceNamespacedSecret({ namespace: NS, name, body }) : await core.createNamespacedSecret({ namespace: NS, body });
+  const existing = await hosts.core.readNamespacedSecret({ namespace: NS, name }).catch(() => undefined);
+  const result = existing ? await hosts.core.replaceNamespacedSecret({ namespace: NS, name, body }) : await hosts.core.createNamespacedSecret({ namespace: NS, body });
   return result.metadata?.resourceVersion ?? '';
 }
 
@@ -108,30 +93,26 @@ async function secret(name: string, username: string, password: string): Promise
  * `environment.metal3.io` label, bridge/reconcile.ts), so the version a host reports is the labelled one.
  */
 async function secretVersion(name: string): Promise<string> {
-  const current = await core.readNamespacedSecret({ namespace: NS, name });
+  const current = await hosts.core.readNamespacedSecret({ namespace: NS, name });
   expect(current.metadata?.labels?.['environment.metal3.io']).toBe('baremetal');
   return current.metadata?.resourceVersion ?? '';
 }
 
 /** These BMCs (sushy-tools, ipmi_sim, the simulator without its agent) boot no deploy agent: cleaning is off. */
 async function createHost(name: string, specGiven: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
-  const spec = { automatedCleaningMode: 'disabled', ...specGiven };
-  await objects.createNamespacedCustomObject({ ...bmh, body: { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name, ...(annotations ? { annotations } : {}) }, spec } });
+  await hosts.create(name, { automatedCleaningMode: 'disabled', ...specGiven }, annotations);
 }
-
-const getHost = async (name: string): Promise<Bmh> => (await objects.getNamespacedCustomObject({ ...bmh, name })) as Bmh;
-const patchSpec = (name: string, spec: Record<string, unknown>) => objects.patchNamespacedCustomObject({ ...bmh, name, body: { spec } }, mergePatch);
 
 /** Waits until `probe` gives a value; a timeout shows the status of the host named first in `what`. */
 const until = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000) =>
   waitFor(what, probe, {
     timeoutMs,
     intervalMs: 200,
-    detail: () => getHost(what.split(' ')[0] ?? '').then((h) => `status ${JSON.stringify(h.status)}`, () => 'no such host'),
+    detail: () => hosts.get(what.split(' ')[0] ?? '').then((h) => `status ${JSON.stringify(h.status)}`, () => 'no such host'),
   });
 
 /** Remembers what a host's BMC and inventory show that must not be in a history in clear. */
-function noteSensitive(address: string, host: Bmh): void {
+function noteSensitive(address: string, host: Host): void {
   const hardware = host.status?.hardware as
     | { systemVendor?: { serialNumber?: string }; nics?: { mac: string }[] }
     | undefined;
@@ -147,9 +128,9 @@ const settledOn = (name: string, what: string, received: (d: HostDesired) => boo
   until(`${name} settled on ${what}`, () => settledAfter<HostDesired>(hostWorkflow(name), 'syncHost', received));
 
 /** The host shows `state` (and `extra`) when read, and the watch behind `seen` has caught up with it too. */
-const inState = (name: string, state: string, extra: (h: Bmh) => boolean = () => true) =>
+const inState = (name: string, state: string, extra: (h: Host) => boolean = () => true) =>
   until(`${name} in ${state}`, async () => {
-    const h = await getHost(name);
+    const h = await hosts.get(name);
     return h.status?.provisioning?.state === state && extra(h) && seen.get(name)?.at(-1) === state ? h : undefined;
   });
 
@@ -163,7 +144,7 @@ const sushyAddress = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sus
 describe('a BareMetalHost through its lifecycle', () => {
   it('on sushy-tools: available, provisioned with a live ISO the BMC fetched, available again, then deleted', async () => {
     await secret('redfish-0-bmc', sushy.username, SUSHY_PASSWORD);
-    await core.createNamespacedSecret({
+    await hosts.core.createNamespacedSecret({
       namespace: NS,
       body: { metadata: { name: 'redfish-0-user-data' }, stringData: { userData: USER_DATA } },
     });
@@ -180,11 +161,11 @@ describe('a BareMetalHost through its lifecycle', () => {
     expect(available.status?.errorType).toBeUndefined(); // BMO omits an empty errorType
     expect(available.metadata.finalizers).toContain('baremetalhost.metal3.io');
     expect(available.status?.hardware?.nics?.map((n) => n.mac)).toContain(sushy.systems[0]!.mac);
-    const hardwareData = (await objects.getNamespacedCustomObject({ ...bmh, plural: 'hardwaredata', name: 'redfish-0' })) as { spec: { hardware: unknown } };
+    const hardwareData = (await hosts.objects.getNamespacedCustomObject({ ...metal3('hardwaredata'), name: 'redfish-0' })) as { spec: { hardware: unknown } };
     expect(hardwareData.spec.hardware).toEqual(available.status?.hardware);
 
     const iso = images.url('/live.iso');
-    await patchSpec('redfish-0', { online: true, image: { url: iso, format: 'live-iso' } });
+    await hosts.patchSpec('redfish-0', { online: true, image: { url: iso, format: 'live-iso' } });
     const provisioned = await inState('redfish-0', 'provisioned');
     expect(seen.get('redfish-0')?.slice(-2)).toEqual(['provisioning', 'provisioned']);
     expect(provisioned.status).toMatchObject({ poweredOn: true, provisioning: { image: { url: iso } } });
@@ -192,16 +173,16 @@ describe('a BareMetalHost through its lifecycle', () => {
     expect(await redfish(sushy.systems[0]!.path)).toMatchObject({ PowerState: 'On' });
     expect(await redfish(`${sushy.systems[0]!.path}/VirtualMedia/Cd`)).toMatchObject({ Inserted: true, Image: iso });
 
-    await objects.patchNamespacedCustomObject({ ...bmh, name: 'redfish-0', body: { spec: { image: null } } }, mergePatch);
+    await hosts.patchSpec('redfish-0', { image: null });
     await inState('redfish-0', 'available', (h) => h.status?.poweredOn === true);
     expect(seen.get('redfish-0')?.slice(-2)).toEqual(['deprovisioning', 'available']);
     expect(await redfish(`${sushy.systems[0]!.path}/VirtualMedia/Cd`)).toMatchObject({ Inserted: false });
 
-    await objects.deleteNamespacedCustomObject({ ...bmh, name: 'redfish-0' });
-    await until('redfish-0 gone', async () => (await getHost('redfish-0').then(() => false, (e: { code?: number }) => e.code === 404)));
+    await hosts.delete('redfish-0');
+    await hosts.gone('redfish-0', 90_000);
     expect(seen.get('redfish-0')?.slice(-2)).toEqual(['powering off before delete', 'deleting']);
     expect(await redfish(sushy.systems[0]!.path)).toMatchObject({ PowerState: 'Off' });
-    const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-0' });
+    const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-0' });
     expect(new Set(events.items.map((e) => e.reason))).toEqual(expect.objectContaining({}));
     expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['Registered', 'InspectionComplete', 'ProvisioningStarted', 'ProvisioningComplete', 'DeprovisioningStarted']));
   });
@@ -213,9 +194,9 @@ describe('a BareMetalHost through its lifecycle', () => {
     const before = journal().length;
     await createHost('ipmi-1', { online: false, bootMACAddress: '52:54:00:aa:bb:01', bmc: { address: bmc.address, credentialsName: 'ipmi-1-bmc' } });
     await inState('ipmi-1', 'available');
-    await patchSpec('ipmi-1', { online: true });
+    await hosts.patchSpec('ipmi-1', { online: true });
     await inState('ipmi-1', 'available', (h) => h.status?.poweredOn === true);
-    await patchSpec('ipmi-1', { online: false });
+    await hosts.patchSpec('ipmi-1', { online: false });
     await inState('ipmi-1', 'available', (h) => h.status?.poweredOn === false);
     expect(journal().slice(before)).toEqual(['power 1', 'shutdown 1']);
   });
@@ -224,12 +205,12 @@ describe('a BareMetalHost through its lifecycle', () => {
     await secret('redfish-1-bmc', sushy.username, 'wrong-password');
     await createHost('redfish-1', { online: false, bmc: { address: sushyAddress(1), credentialsName: 'redfish-1-bmc' } });
     const failed = await until('redfish-1 registration error', async () => {
-      const h = await getHost('redfish-1');
+      const h = await hosts.get('redfish-1');
       return h.status?.errorType === 'registration error' ? h : undefined;
     });
     expect(failed.status).toMatchObject({ operationalStatus: 'error', provisioning: { state: 'registering' }, errorCount: 1 });
     expect(failed.status?.errorMessage).toMatch(/refused the credentials/);
-    const warnings = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-1,reason=RegistrationError' });
+    const warnings = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-1,reason=RegistrationError' });
     expect(warnings.items.length).toBeGreaterThan(0);
 
     await secret('redfish-1-bmc', sushy.username, SUSHY_PASSWORD);
@@ -240,13 +221,13 @@ describe('a BareMetalHost through its lifecycle', () => {
   });
 
   it('pointing credentialsName at a missing Secret is an error; pointing it back recovers', async () => {
-    await patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'no-such-secret' } });
+    await hosts.patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'no-such-secret' } });
     const failed = await until('redfish-1 credentials error', async () => {
-      const h = await getHost('redfish-1');
+      const h = await hosts.get('redfish-1');
       return h.status?.errorType === 'registration error' ? h : undefined;
     });
     expect(failed.status?.errorMessage).toContain('no-such-secret');
-    await patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'redfish-1-bmc' } });
+    await hosts.patchSpec('redfish-1', { bmc: { address: sushyAddress(1), credentialsName: 'redfish-1-bmc' } });
     await inState('redfish-1', 'available', (h) => h.status?.operationalStatus === 'OK');
   });
 
@@ -254,7 +235,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     await secret('dead-bmc', 'admin', 'whatever');
     await createHost('dead', { online: false, bmc: { address: 'redfish+http://127.0.0.1:9/redfish/v1/Systems/1', credentialsName: 'dead-bmc' } });
     const failed = await until('dead registration error', async () => {
-      const h = await getHost('dead');
+      const h = await hosts.get('dead');
       return h.status?.errorType === 'registration error' ? h : undefined;
     });
     expect(failed.status?.errorMessage).toMatch(/127\.0\.0\.1:9/);
@@ -263,7 +244,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     // nothing running, instead of trying again.
     const backoff = await until('dead backing off', () => waitingOnTimer(hostWorkflow('dead'), 30_000));
     expect(backoff).toBeLessThanOrEqual(120_000);
-    const later = await getHost('dead');
+    const later = await hosts.get('dead');
     expect(later.status?.errorCount).toBe(1);
     let attempts = 0;
     for await (const _wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/dead/register/"` })) attempts += 1;
@@ -279,7 +260,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     bmc.resetCounters();
     images.setDelay(4000); // the BMC's fetch of the ISO takes a while: the insert is in flight
     const iso = images.url('/slow.iso');
-    await patchSpec('sim-0', { online: true, image: { url: iso, format: 'live-iso' } });
+    await hosts.patchSpec('sim-0', { online: true, image: { url: iso, format: 'live-iso' } });
     await until('the BMC fetching the ISO', async () => images.gets('/slow.iso') >= 1, 60_000);
     const victim = engine.worker();
     process.kill(-victim.proc.pid, 'SIGKILL');
@@ -300,7 +281,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     const provisioned = await inState('redfish-2', 'provisioned');
     const isoFetches = images.gets('/live.iso');
 
-    await objects.patchNamespacedCustomObjectStatus({ ...bmh, name: 'redfish-2', body: [{ op: 'remove', path: '/status' }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+    await hosts.objects.patchNamespacedCustomObjectStatus({ ...metal3('baremetalhosts'), name: 'redfish-2', body: [{ op: 'remove', path: '/status' }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
     const rebuilt = await inState('redfish-2', 'provisioned');
     expect(rebuilt.status).toMatchObject({ poweredOn: true, provisioning: { image: { url: iso } }, goodCredentials: { credentialsVersion: await secretVersion('redfish-2-bmc') } });
 
@@ -311,7 +292,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     expect(seen.get('redfish-2-moved')?.[0]).toBe('provisioned');
     // The status is written first, then the consumed annotation is removed (a second write): wait for that.
     await until('redfish-2-moved without its status annotation', async () => {
-      const h = await getHost('redfish-2-moved');
+      const h = await hosts.get('redfish-2-moved');
       return !('baremetalhost.metal3.io/status' in (h.metadata.annotations ?? {}));
     });
     expect(images.gets('/live.iso')).toBe(isoFetches); // restored, not provisioned again
@@ -323,8 +304,8 @@ describe('a BareMetalHost through its lifecycle', () => {
     const iso = images.url('/live.iso');
     await createHost('steady', { online: true, image: { url: iso, format: 'live-iso' }, bmc: { address: bmc.address, credentialsName: 'steady-bmc' } });
     await inState('steady', 'provisioned', (h) => h.status?.poweredOn === true);
-    const annotate = (annotations: Record<string, string | null>) => objects.patchNamespacedCustomObject({ ...bmh, name: 'steady', body: { metadata: { annotations } } }, mergePatch);
-    const annotationsOf = async () => (await getHost('steady')).metadata.annotations ?? {};
+    const annotate = (annotations: Record<string, string | null>) => hosts.annotate('steady', annotations);
+    const annotationsOf = async () => (await hosts.get('steady')).metadata.annotations ?? {};
 
     // Plain reboot: powered off, the annotation removed, powered on again.
     bmc.resetCounters();
@@ -345,13 +326,13 @@ describe('a BareMetalHost through its lifecycle', () => {
 
     // Detached: no power management; deleting a detached host skips deprovisioning and power-off.
     await annotate({ 'baremetalhost.metal3.io/detached': '' });
-    await until('steady detached', async () => (await getHost('steady')).status?.operationalStatus === 'detached');
+    await until('steady detached', async () => (await hosts.get('steady')).status?.operationalStatus === 'detached');
     bmc.resetCounters();
-    await patchSpec('steady', { online: false });
+    await hosts.patchSpec('steady', { online: false });
     await settledOn('steady', 'online: false while detached', (d) => !d.spec.online && d.annotations.detached !== undefined);
     expect(bmc.state().power).toBe('On');
-    await objects.deleteNamespacedCustomObject({ ...bmh, name: 'steady' });
-    await until('steady gone', async () => (await getHost('steady').then(() => false, (e: { code?: number }) => e.code === 404)));
+    await hosts.delete('steady');
+    await hosts.gone('steady', 90_000);
     expect(bmc.counters().powerOff).toBe(0);
     expect(seen.get('steady')).not.toContain('deprovisioning');
   });
@@ -361,18 +342,18 @@ describe('a BareMetalHost through its lifecycle', () => {
     await createHost('reinspect', { online: false, bmc: { address: sushyAddress(0), credentialsName: 'redfish-0-bmc' } });
     const first = await inState('reinspect', 'available');
     expect(first.status?.goodCredentials?.credentialsVersion).toBe(await secretVersion('redfish-0-bmc'));
-    await objects.patchNamespacedCustomObject({ ...bmh, name: 'reinspect', body: { metadata: { annotations: { 'inspect.metal3.io': '' } } } }, mergePatch);
+    await hosts.annotate('reinspect', { 'inspect.metal3.io': '' });
     await until('reinspect inspected again', async () => {
-      const h = await getHost('reinspect');
+      const h = await hosts.get('reinspect');
       return h.status?.provisioning?.state === 'available' && !(h.metadata.annotations && 'inspect.metal3.io' in h.metadata.annotations) && (seen.get('reinspect') ?? []).filter((s) => s === 'inspecting').length === 2;
     });
-    const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=reinspect,reason=InspectionStarted' });
+    const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=reinspect,reason=InspectionStarted' });
     expect(events.items.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(2);
   });
 
   it('a host whose workflow history is lost adopts its object status instead of starting over', async () => {
     // redfish-2-moved is provisioned (previous test). Its history goes (a new Temporal), the bridge restarts.
-    const before = await getHost('redfish-2-moved');
+    const before = await hosts.get('redfish-2-moved');
     expect(before.status?.provisioning?.state).toBe('provisioned');
     const isoFetches = images.gets('/live.iso');
     const lost = await client.workflow.getHandle(`bmh/${NS}/redfish-2-moved`).describe();
@@ -386,7 +367,7 @@ describe('a BareMetalHost through its lifecycle', () => {
     });
     expect(adopted.runId).not.toBe(lost.runId);
     await until('redfish-2-moved registered again', async () => {
-      const events = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-2-moved,reason=StatusAdopted' });
+      const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-2-moved,reason=StatusAdopted' });
       return events.items.length > 0;
     });
     const after = await inState('redfish-2-moved', 'provisioned', (h) => h.status?.operationalStatus === 'OK');

@@ -8,14 +8,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPACITY_LIMITED_STATES } from '../domain/host-state.ts';
 import { startSimulator, type Simulator } from '../sim/index.ts';
 import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
-import { startTestEngine, watchHosts } from './engine-fixture.ts';
+import { bmhClient } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { waitFor } from './wait.ts';
 import { signalInputs } from './workflow-waits.ts';
 import { sharedStack } from './stack-info.ts';
@@ -27,16 +27,7 @@ const LIMIT = 2;
 const HOSTS = 5;
 const PASSWORD = `Limit-${RUN}-pw`;
 
-const kc = new k8s.KubeConfig();
-kc.loadFromFile(stack.kube.kubeconfig);
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const objects = kc.makeApiClient(k8s.CustomObjectsApi);
-const bmh = { group: 'metal3.io', version: 'v1alpha1', namespace: NS, plural: 'baremetalhosts' };
-
-interface Bmh {
-  metadata: { name: string; resourceVersion?: string };
-  status?: { provisioning?: { state?: string }; operationalStatus?: string; conditions?: { type: string; message?: string }[] };
-}
+const hosts = bmhClient(stack.kube.kubeconfig, NS);
 
 let sim: Simulator;
 let images: ImageServer;
@@ -52,8 +43,8 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tempered-limit-'));
   sim = await startSimulator({ bmcs: { count: HOSTS, profiles: ['dmtf'], password: PASSWORD } });
   images = await startImageServer({ '/live.iso': Buffer.alloc(256 * 1024, 1) });
-  await core.createNamespace({ body: { metadata: { name: NS } } });
-  stopWatch = await watchHosts<Bmh>(kc, NS, (type, obj) => {
+  await hosts.createNamespace();
+  stopWatch = await hosts.watch((type, obj) => {
     if (type === 'DELETED') gone.add(obj.metadata.name);
     const state = obj.status?.provisioning?.state;
     if (state === undefined || type === 'DELETED') return;
@@ -75,7 +66,6 @@ afterAll(async () => {
 });
 
 const names = Array.from({ length: HOSTS }, (_, i) => `host-${i}`);
-const list = async () => ((await objects.listNamespacedCustomObject({ ...bmh })) as { items: Bmh[] }).items;
 
 /** The most hosts the timeline ever shows in the provisioning-heavy states at once (not delayed). */
 function mostBusy(): number {
@@ -91,25 +81,22 @@ function mostBusy(): number {
 
 describe('the provisioning limit', () => {
   it(`keeps at most ${LIMIT} of ${HOSTS} hosts in the heavy states; the others show delayed, and all finish`, async ({ annotate }) => {
-    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'bmc' }, stringData: { username: sim.bmcs[0]!.username, password: PASSWORD } } });
+    await hosts.secret('bmc', sim.bmcs[0]!.username, PASSWORD);
     const iso = images.url('/live.iso');
     await Promise.all(
       names.map((name, i) =>
-        objects.createNamespacedCustomObject({
-          ...bmh,
-          body: {
-            apiVersion: 'metal3.io/v1alpha1',
-            kind: 'BareMetalHost',
-            metadata: { name },
-            spec: { online: true, automatedCleaningMode: 'disabled', image: { url: iso, format: 'live-iso' }, bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' } },
-          },
+        hosts.create(name, {
+          online: true,
+          automatedCleaningMode: 'disabled',
+          image: { url: iso, format: 'live-iso' },
+          bmc: { address: sim.bmcs[i]!.address, credentialsName: 'bmc' },
         }),
       ),
     );
     const all = await waitFor('every host provisioned', async () => {
-      const hosts = await list();
-      return hosts.length === HOSTS && hosts.every((h) => h.status?.provisioning?.state === 'provisioned' && h.status.operationalStatus === 'OK') && hosts;
-    }, { timeoutMs: 90_000, intervalMs: 250, detail: async () => (await list()).map((h) => `${h.metadata.name}: ${h.status?.provisioning?.state}/${h.status?.operationalStatus}`) });
+      const listed = await hosts.list();
+      return listed.length === HOSTS && listed.every((h) => h.status?.provisioning?.state === 'provisioned' && h.status.operationalStatus === 'OK') && listed;
+    }, { timeoutMs: 90_000, intervalMs: 250, detail: async () => (await hosts.list()).map((h) => `${h.metadata.name}: ${h.status?.provisioning?.state}/${h.status?.operationalStatus}`) });
     expect(all).toHaveLength(HOSTS);
     expect(mostBusy()).toBe(LIMIT);
     const delayed = timeline.filter((t) => t.delayed);
@@ -118,7 +105,7 @@ describe('the provisioning limit', () => {
     for (const name of names) expect(sim.bmcs[names.indexOf(name)]!.counters().powerOn, name).toBe(1);
 
     // Deleting them all at once: deprovisioning is limited too.
-    await Promise.all(names.map((name) => objects.deleteNamespacedCustomObject({ ...bmh, name })));
+    await Promise.all(names.map((name) => hosts.delete(name)));
     await waitFor('every host gone', () => names.every((n) => gone.has(n)), { timeoutMs: 90_000, intervalMs: 250, detail: () => timeline.slice(-10) });
     expect(mostBusy()).toBe(LIMIT);
     expect(timeline.filter((t) => t.state === 'provisioned' && t.delayed).length).toBeGreaterThan(0);

@@ -1,15 +1,21 @@
 /**
  * Helpers for tests that drive simulated BMCs over real HTTP: a tiny Redfish client (Basic auth or a session
- * token, plain fetch) and a file server for images (virtual media ISOs, firmware) that counts what it serves.
+ * token, plain fetch), a file server for images (virtual media ISOs, firmware) that counts what it serves, and
+ * the per-file fixtures of simulator tests (simulators stopped after each test; for the simulated OS, a disk
+ * image and a fake workload apiserver).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { writeConfigDrive } from '../sim/agent/image.ts';
 import { createDiskFiles } from '../sim/disks.ts';
-import type { SimulatedBmc, Simulator } from '../sim/index.ts';
-import { makeConfigDrive } from './fixtures/disk-images.ts';
+import { type BmcSpec, type SimulatedBmc, type Simulator, startSimulator } from '../sim/index.ts';
+import { type FakeWorkloadApiserver, startFakeWorkloadApiserver } from './fakes/workload-apiserver.ts';
+import { makeConfigDrive, makeRawImage } from './fixtures/disk-images.ts';
 import { waitFor } from './wait.ts';
 
 /** A response as tests look at it. */
@@ -190,6 +196,58 @@ export function useSimulatorFixture(): SimulatorFixture {
       return files;
     },
     running,
+  };
+}
+
+/** What a test file gets from {@link useSimulatedOsFixture}. */
+export interface SimulatedOsFixture {
+  /** Simulators started by the current test; each is stopped after it. */
+  readonly running: Simulator[];
+  /** A whole-disk image (8 MiB, raw) for a host's disk, made once per file. */
+  readonly image: Buffer;
+  /** The fake workload apiserver the hosts' `kubeadm join` reaches, one per file. */
+  readonly apiserver: FakeWorkloadApiserver;
+  /** Starts a simulator of `bmcs` whose OSes hold the apiserver's kubelet credential (stopped after the test). */
+  startSimulator(bmcs: BmcSpec[]): Promise<Simulator>;
+}
+
+/**
+ * The set-up of tests of the simulated OS on a booted disk: {@link useSimulatorFixture}, plus an image to write
+ * to a host's disk and a fake workload apiserver to join, made before the file's first test and removed after
+ * its last. Call once at the top of a test file.
+ */
+export function useSimulatedOsFixture(): SimulatedOsFixture {
+  const { running } = useSimulatorFixture();
+  let dir: string | undefined;
+  let image: Buffer | undefined;
+  let apiserver: FakeWorkloadApiserver | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sim-os-test-'));
+    image = await makeRawImage(join(dir, 'node.raw'), 8);
+    apiserver = await startFakeWorkloadApiserver();
+  }, 120_000);
+  afterAll(async () => {
+    await apiserver?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the OS fixture starts in beforeAll: use it inside a test or hook');
+    return value;
+  };
+  return {
+    running,
+    get image() {
+      return started(image);
+    },
+    get apiserver() {
+      return started(apiserver);
+    },
+    async startSimulator(bmcs) {
+      const sim = await startSimulator({ bmcs });
+      running.push(sim);
+      sim.clusters.hold(started(apiserver).credential);
+      return sim;
+    },
   };
 }
 

@@ -18,9 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { startSimulator, type MdDevice, type SimulatedBmc, type Simulator } from '../sim/index.ts';
 import { imageTools } from '../stack/binaries.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import type { Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { bmhClient, simHostSpec, type Bmh } from './bmh.ts';
+import { startTestEngine } from './engine-fixture.ts';
 import { makeRawImage, readAt, toQcow2 } from './fixtures/disk-images.ts';
 import { unique } from './support.ts';
 import { waitFor } from './wait.ts';
@@ -96,16 +97,7 @@ beforeAll(async () => {
       { id: 'hints', profile: 'dmtf', uniqueIdentity: true, disks: twoDisks },
     ],
   });
-  engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal: stack.temporal,
-    kubeconfig: stack.kube.kubeconfig,
-    watchNamespaces: [NS],
-    hostTaskQueue: unique('swraid-hosts'),
-    bridgeTaskQueue: unique('swraid-bridge'),
-    leaseName: unique('swraid-lease'),
-    env: { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') },
-  });
+  engine = await startTestEngine(stack, dir, NS, NS, { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') });
   await hosts.createNamespace();
   for (const bmc of sim.bmcs) await hosts.secret(`${bmc.id}-bmc`, bmc.username, bmc.password);
 }, 900_000);
