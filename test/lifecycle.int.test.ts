@@ -210,8 +210,11 @@ describe('a BareMetalHost through its lifecycle', () => {
     });
     expect(failed.status).toMatchObject({ operationalStatus: 'error', provisioning: { state: 'registering' }, errorCount: 1 });
     expect(failed.status?.errorMessage).toMatch(/refused the credentials/);
-    const warnings = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-1,reason=RegistrationError' });
-    expect(warnings.items.length).toBeGreaterThan(0);
+    // Events go out after the status write, in the background: wait for the warning, do not expect it there yet.
+    await until('redfish-1 RegistrationError Event', async () => {
+      const warnings = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=redfish-1,reason=RegistrationError' });
+      return warnings.items.length > 0;
+    });
 
     await secret('redfish-1-bmc', sushy.username, SUSHY_PASSWORD);
     const recovered = await inState('redfish-1', 'available');
@@ -347,8 +350,10 @@ describe('a BareMetalHost through its lifecycle', () => {
       const h = await hosts.get('reinspect');
       return h.status?.provisioning?.state === 'available' && !(h.metadata.annotations && 'inspect.metal3.io' in h.metadata.annotations) && (seen.get('reinspect') ?? []).filter((s) => s === 'inspecting').length === 2;
     });
-    const events = await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=reinspect,reason=InspectionStarted' });
-    expect(events.items.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(2);
+    // Events go out after the status writes, in the background: wait for the second, then check there are two.
+    const inspections = async () => (await hosts.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=reinspect,reason=InspectionStarted' })).items.reduce((n, e) => n + (e.count ?? 1), 0);
+    await until('reinspect InspectionStarted Events', async () => (await inspections()) >= 2);
+    expect(await inspections()).toBe(2);
   });
 
   it('a host whose workflow history is lost adopts its object status instead of starting over', async () => {
