@@ -112,13 +112,16 @@ describe('a host whose BMC is gone can be deleted', () => {
 
     // One power-off attempt for 'on' (BMO: three, each after the last's backoff); the Warning says why.
     expect(await operations('on', 'power')).toBe(powerBefore + 1);
-    const on = await reasons('on');
-    const skipped = on.find((e) => e.reason === 'PowerOffSkipped');
+    // Events go out after the status write, in the background: wait for them.
+    const eventually = (name: string, reason: string) =>
+      waitFor(`${name} ${reason} Event`, async () => (await reasons(name)).find((e) => e.reason === reason), { timeoutMs: 30_000, intervalMs: 200 });
+    const skipped = await eventually('on', 'PowerOffSkipped');
     expect(skipped?.message).toMatch(
       /Deleting without powering off: the machine may still be running \(last error: .*127\.0\.0\.1/,
     );
     // 'prov': one deprovision attempt, then one power-off attempt, then released.
     expect(await operations('prov', 'deprovision')).toBe(1);
+    await Promise.all([eventually('prov', 'DeprovisioningSkipped'), eventually('prov', 'PowerOffSkipped')]);
     const prov = (await reasons('prov')).map((e) => e.reason);
     expect(prov).toEqual(expect.arrayContaining(['DeprovisioningSkipped', 'PowerOffSkipped']));
     // The bridge counts what BMO counts for this.
