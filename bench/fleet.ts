@@ -699,8 +699,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       loadAverage: { start: load, end: loadavg() },
       provisioningLimit: o.provisioningLimit ?? DEFAULT_PROVISIONING_LIMIT,
       kubeBudget: { qps: o.kubeQps ?? 20, burst: o.kubeBurst ?? 30 },
-      // Engine settings given through the environment (the processes inherit it): a run is compared with its like.
-      engineEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('TEMPERED_') && !k.startsWith('TEMPERED_ENCRYPTION_'))),
+      // Engine settings given through the environment (the processes inherit it, NODE_OPTIONS too): a run is
+      // compared with its like.
+      engineEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => (k.startsWith('TEMPERED_') && !k.startsWith('TEMPERED_ENCRYPTION_')) || k === 'NODE_OPTIONS')),
       figures,
     };
     const resultsDir = join(ROOT, 'bench', 'results');

@@ -15,6 +15,10 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
     describe: 'a FirmwareRollout over N simulated hosts (compressed flash time): hosts/min, CPU-s per host, flashed once',
     load: () => import('./rollout.ts'),
   },
+  'workflow-memory': {
+    describe: 'heap and RSS per cached host workflow in the reusable V8 context, domain modules shared vs per workflow',
+    load: () => import('./workflow-memory.ts'),
+  },
   image: {
     describe: 'download + sha256 + write of a 1 GiB image onto a file and a loop device, against dd on the same target',
     load: () => import('./image.ts'),

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../workers/data-converter.ts';
+import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -61,7 +62,7 @@ export async function build(outDir: string = DIST_DIR): Promise<BuildResult> {
     });
     const [, bundle] = await timed(async () => {
       const { code } = await bundleWorkflowCode({
-        workflowsPath: join(ROOT, 'workflows', 'index.ts'),
+        ...workflowBundleOptions(),
         // The converter every process uses (workers/data-converter.ts): failure messages go into payloads.
         failureConverterPath: FAILURE_CONVERTER_PATH,
         logger: silent,

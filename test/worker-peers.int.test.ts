@@ -8,10 +8,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { workflowSource } from '../workers/worker.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BmcConnectionPool } from '../activities/bmc/pool.ts';
 import { kubeCredentialsSource } from '../activities/credentials.ts';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   workers = [
     await Worker.create({
       connection: native, namespace: stack.temporal.namespace, taskQueue: HOST_QUEUE,
-      workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+      ...workflowSource(),
       activities: createActivities({ credentials: kubeCredentialsSource(kc), drivers: pool }),
     }),
     await Worker.create({

@@ -15,5 +15,7 @@ describe('workflowSource: which workflow code the worker loads', () => {
     const source = workflowSource(join(tmpdir(), 'no-such-dir', 'workflow-bundle.js'));
     expect(source.workflowBundle).toBeUndefined();
     expect(source.workflowsPath).toMatch(/workflows\/index\.ts$/);
+    // Bundled as `npm run build` bundles it: the pure domain modules shared by all workflows of a thread.
+    expect(source.bundlerOptions?.preloadModules).toEqual(expect.arrayContaining([expect.stringMatching(/domain\/host-state\.ts$/)]));
   });
 });

@@ -24,6 +24,7 @@ import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { EncryptionEnvSchema, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
 import { bmcCallMetrics } from './metrics.ts';
+import { WORKFLOWS_PATH, workflowBundleOptions } from './workflow-bundle.ts';
 import { createLogger, installTemporalRuntime, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
@@ -63,12 +64,15 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(Encr
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
 const BUNDLE = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 
-/** The workflow code: the prebuilt bundle when present (production), else the sources, bundled at start (dev). */
-export function workflowSource(bundle = BUNDLE): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+/**
+ * The workflow code: the prebuilt bundle when present (production), else the sources, bundled at start (dev)
+ * with the same shared modules as the prebuilt one (workers/workflow-bundle.ts).
+ */
+export function workflowSource(bundle = BUNDLE): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
   if (existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
-  const source = ['../workflows/index.ts', '../workflows/index.js'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p));
-  if (!source) throw new Error(`no workflow code: neither ${bundle} nor workflows/index.ts exists`);
-  return { workflowsPath: source };
+  if (!existsSync(WORKFLOWS_PATH)) throw new Error(`no workflow code: neither ${bundle} nor ${WORKFLOWS_PATH} exists`);
+  const { workflowsPath, preloadModules } = workflowBundleOptions();
+  return { workflowsPath, bundlerOptions: { preloadModules } };
 }
 
 /** Runs the worker process until SIGTERM/SIGINT (workers/entrypoint.ts, or this file run directly). */

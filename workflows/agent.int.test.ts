@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { AgentKeys } from '../agent-api/token.ts';
@@ -43,7 +44,7 @@ const fake: FakeHostActivities = fakeHostActivities();
 const agents: FakeAgent[] = [];
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -5,9 +5,9 @@
  * servicing's operational status, a rollout's waves, budget pause, resume and abort through messages only) and
  * records histories for the replay tier (`RECORD_HISTORIES=1`). The real BMCs and bridge: test/firmware.int.test.ts.
  */
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../domain/firmware-rollout.ts';
 import type { FirmwareIntent, HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
@@ -44,7 +44,7 @@ const publications = new Map<string, StatusPublication[]>();
 const rolloutStatuses = new Map<string, RolloutStatus[]>();
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

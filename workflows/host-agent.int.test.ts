@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { temporalMessenger } from '../agent-api/messenger.ts';
@@ -93,7 +94,7 @@ async function ramdisks(): Promise<void> {
 }
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -4,9 +4,9 @@
  * publication, signals, abort, deletion, continue-as-new) and records histories for the replay tier
  * (`RECORD_HISTORIES=1` writes them to test/replay/histories/).
  */
-import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { delay } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
@@ -43,7 +43,7 @@ const refused = new Set<string>();
 const NO_SLOT = 'waiting for a provisioning slot: 2 of 2 hosts are inspecting, provisioning or deprovisioning';
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./index.ts', import.meta.url)), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -2,7 +2,8 @@
  * The replay tier: every history recorded by the workflow tier (test/replay/histories/*.json, written with
  * RECORD_HISTORIES=1) is replayed against the current workflow code. A change that is not behind
  * `patched()` and alters what a recorded workflow does fails here with a determinism error. The bundle is
- * built as production builds it (deploy/build.ts), with the failure converter that encodes messages, so
+ * built as production builds it (deploy/build.ts), with the shared domain modules (workers/workflow-bundle.ts)
+ * and the failure converter that encodes messages, so
  * histories recorded before it (plain failure messages) are shown to replay under it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FAILURE_CONVERTER_PATH } from '../../workers/data-converter.ts';
+import { workflowBundleOptions } from '../../workers/workflow-bundle.ts';
 
 const dir = fileURLToPath(new URL('./histories/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -18,7 +20,7 @@ const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error()
 let bundle: WorkflowBundleWithSourceMap;
 beforeAll(async () => {
   bundle = await bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    ...workflowBundleOptions(),
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: silent,
   });
