@@ -16,7 +16,7 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
     load: () => import('./rollout.ts'),
   },
   'workflow-memory': {
-    describe: 'heap and RSS per cached host workflow in the reusable V8 context, domain modules shared vs per workflow',
+    describe: 'memory per cached host workflow: created (domain modules shared vs per workflow), and provisioned and idle',
     load: () => import('./workflow-memory.ts'),
   },
   image: {

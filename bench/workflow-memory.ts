@@ -1,22 +1,38 @@
 /**
- * What a cached workflow costs the worker before it runs a step: N host workflows are created in the SDK's
- * reusable V8 context (what the worker uses), from the bundle the worker builds (workers/workflow-bundle.ts),
- * with the pure domain modules shared (as shipped) and, for comparison, evaluated per workflow. Each variant
- * runs in a fresh process with `--expose-gc`; the variants alternate, `--runs` times each. Prints heap and RSS
- * per workflow and milliseconds per creation (medians), and appends them to bench/results/workflow-memory.jsonl.
- * It reaches into the SDK's internals (`lib/workflow/reusable-vm.js`), so an SDK upgrade may need it adjusted.
+ * What a cached workflow costs the worker, in two parts, each in a fresh process with `--expose-gc`:
+ * - Created: N host workflows are created in the SDK's reusable V8 context (what the worker uses), from the
+ *   bundle the worker builds (workers/workflow-bundle.ts), with the pure domain modules shared (as shipped) and,
+ *   for comparison, evaluated per workflow; the variants alternate, `--runs` times each. Heap and RSS per
+ *   workflow and milliseconds per creation (medians). This part reaches into the SDK's internals
+ *   (`lib/workflow/reusable-vm.js`), so an SDK upgrade may need it adjusted.
+ * - Running (`--running N`, 0 skips it): N host workflows are driven to `provisioned` (live ISO) on a Temporal
+ *   dev server by an in-process worker whose workflows run on the main thread (`debugMode`, so the process's
+ *   heap figures include them), with the workflow tier's fake BMC activities. Once only the N host workflows
+ *   are cached and idle: heap, V8 heap committed and RSS per host; then again after the worker shut down
+ *   (which evicts them all), to tell live memory from memory the process keeps after use.
+ * Figures are appended to bench/results/workflow-memory.jsonl.
  *
- *   npm run bench -- workflow-memory [--workflows 1000] [--runs 3]
+ *   npm run bench -- workflow-memory [--workflows 1000] [--runs 3] [--running 1000]
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { parseWorkflowCode } from '@temporalio/worker/lib/worker.js';
 import { ReusableVMWorkflowCreator } from '@temporalio/worker/lib/workflow/reusable-vm.js';
+import type { HostDesired, StatusPublication } from '../domain/host-model.ts';
+import { hostWorkflowId } from '../domain/names.ts';
+import { startTemporal } from '../stack/temporal.ts';
+import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
+import { fakeHostActivities } from '../test/fakes/host-activities.ts';
 import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { recordResult } from './results.ts';
 
 type Variant = 'shared' | 'per-workflow';
@@ -76,12 +92,99 @@ async function measure(variant: Variant, n: number): Promise<Sample> {
   };
 }
 
+interface RunningSample {
+  hosts: number;
+  seconds: number;
+  cached: { heapKiB: number; heapCommittedKiB: number; rssKiB: number };
+  afterShutdown: { heapKiB: number; heapCommittedKiB: number; rssKiB: number };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The running part in this process (started with --expose-gc): `n` host workflows to provisioned, then measured. */
+async function measureRunning(n: number): Promise<RunningSample> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const settle = () => {
+    gc();
+    gc();
+    return process.memoryUsage();
+  };
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const stateDir = mkdtempSync(join(tmpdir(), 'tempered-bench-wfmem-'));
+  const temporal = await startTemporal({ stateDir, progress: () => {} });
+  try {
+    const native = await NativeConnection.connect({ address: temporal.address });
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const workflowBundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+    const hosts = await Worker.create({
+      connection: native, namespace: temporal.namespace, taskQueue: 'hosts', workflowBundle, debugMode: true, maxCachedWorkflows: n * 2 + 100,
+      activities: { ...fakeHostActivities(), ...fakeClusterJoin() },
+    });
+    const states = new Map<string, string>();
+    const bridge = await Worker.create({
+      connection: native, namespace: temporal.namespace, taskQueue: 'bridge',
+      activities: {
+        async publishStatus(p: StatusPublication) {
+          for (const snapshot of snapshotsOf(p)) states.set(p.ref.name, snapshot.state.provisioningState);
+          return { written: true };
+        },
+        async releaseHost() {},
+      },
+    });
+    const running = Promise.all([hosts.run(), bridge.run()]);
+    const base = settle();
+    const started = Date.now();
+    for (let i = 0; i < n; i++) {
+      const name = `host-${i}`;
+      const desired: HostDesired = {
+        ref: { namespace: 'bench', name, uid: `uid-${name}` }, generation: 1, resourceVersion: '1',
+        spec: {
+          online: true, automatedCleaningMode: 'disabled', image: { url: 'http://images.example/live.iso', format: 'live-iso' },
+          bmc: { address: `redfish-virtualmedia+http://bmc-${i}.example/redfish/v1/Systems/1`, credentialsName: `${name}-bmc` },
+        },
+        annotations: { paused: false, reboot: {}, invalid: [] }, credentials: { name: `${name}-bmc`, version: '1' }, deleting: false, statusMissing: false,
+      } as HostDesired;
+      await client.workflow.start('hostWorkflow', { taskQueue: 'hosts', workflowId: hostWorkflowId('bench', name), args: [{ desired, config: { bridgeTaskQueue: 'bridge' } }] });
+    }
+    const provisioned = () => [...states.values()].filter((s) => s === 'provisioned').length;
+    while (provisioned() < n) {
+      if (Date.now() - started > 900_000) throw new Error(`${provisioned()} of ${n} hosts provisioned after 15 minutes`);
+      await sleep(250);
+    }
+    // The children have ended and left the cache; the host workflows wait for their next message.
+    while (hosts.getStatus().numCachedWorkflows > n || hosts.getStatus().numInFlightWorkflowActivations > 0) await sleep(100);
+    const seconds = (Date.now() - started) / 1000;
+    const cached = settle();
+    hosts.shutdown();
+    bridge.shutdown();
+    await running;
+    await connection.close();
+    await native.close();
+    const down = settle();
+    const per = (m: NodeJS.MemoryUsage) => ({
+      heapKiB: Math.round((m.heapUsed - base.heapUsed) / n / 1024),
+      heapCommittedKiB: Math.round((m.heapTotal - base.heapTotal) / n / 1024),
+      rssKiB: Math.round((m.rss - base.rss) / n / 1024),
+    });
+    return { hosts: n, seconds, cached: per(cached), afterShutdown: per(down) };
+  } finally {
+    await temporal.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { workflows: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    args,
+    options: { workflows: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' }, running: { type: 'string', default: '1000' } },
+  });
   const n = Number(values.workflows);
   const runs = Number(values.runs);
+  const runningHosts = Number(values.running);
   const samples: Sample[] = [];
   for (let r = 0; r < runs; r++) {
     for (const variant of ['per-workflow', 'shared'] as const) {
@@ -103,10 +206,23 @@ export async function run(args: string[]): Promise<void> {
     figures[variant] = { ...row, samples: mine.map(({ variant: _v, workflows: _w, ...s }) => s) };
     console.log(`${variant.padEnd(14)} heap ${row.heapKiBPerWorkflow} KiB, RSS ${row.rssKiBPerWorkflow} KiB per workflow; ${row.msPerCreate} ms per creation`);
   }
+  if (runningHosts > 0) {
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child-running', String(runningHosts)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const sample = JSON.parse(out.trim().split('\n').at(-1) as string) as RunningSample;
+    figures['running'] = sample;
+    const show = (m: RunningSample['cached']) => `heap ${m.heapKiB} KiB, V8 heap committed ${m.heapCommittedKiB} KiB, RSS ${m.rssKiB} KiB per host`;
+    console.log(`${sample.hosts} host workflows provisioned (live ISO, fake BMCs) in ${sample.seconds.toFixed(1)} s, shared modules`);
+    console.log(`  cached and idle             ${show(sample.cached)}`);
+    console.log(`  after the worker shut down  ${show(sample.afterShutdown)}`);
+  }
   console.log(`results: ${recordResult('workflow-memory', figures)}`);
 }
 
 if (process.argv[2] === '--child') {
   const sample = await measure(process.argv[3] as Variant, Number(process.argv[4]));
   console.log(JSON.stringify(sample));
+} else if (process.argv[2] === '--child-running') {
+  const sample = await measureRunning(Number(process.argv[3]));
+  console.log(JSON.stringify(sample));
+  process.exit(0);
 }
