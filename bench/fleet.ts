@@ -14,6 +14,7 @@
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
  *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
+ *                          [--allocator jemalloc|system]
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ import { DEFAULT_PROVISIONING_LIMIT } from '../bridge/provisioning-limit.ts';
 import type { AgentCounters, BmcSpec } from '../sim/index.ts';
 import { buildStandInIpaIso } from '../activities/images/deploy-iso.ts';
 import { imageTools } from '../stack/binaries.ts';
-import { startEngine, type Engine } from '../stack/engine.ts';
+import { ENGINE_ALLOCATORS, startEngine, type Engine, type EngineAllocator } from '../stack/engine.ts';
 import { makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { createHash } from 'node:crypto';
 import { startImageServer } from '../stack/image-server.ts';
@@ -63,6 +64,8 @@ export interface FleetOptions {
   /** Automated cleaning (metadata needs the deploy agent: the simulator's). */
   cleaning: 'disabled' | 'metadata';
   cpuProf: boolean;
+  /** The engine processes' allocator (stack/engine.ts). */
+  allocator: EngineAllocator;
   /** The worker's sticky-queue schedule-to-start timeout, seconds (TEMPERED_STICKY_TIMEOUT_SECONDS). */
   stickyTimeout: number | undefined;
   /** The worker's workflow task slots (TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS). */
@@ -89,6 +92,7 @@ function parse(args: string[]): FleetOptions {
       'image-mib': { type: 'string', default: '4' },
       cleaning: { type: 'string', default: 'disabled' },
       'cpu-prof': { type: 'boolean', default: false },
+      allocator: { type: 'string', default: 'jemalloc' },
       'sticky-timeout': { type: 'string' },
       'workflow-slots': { type: 'string' },
       'timeout-minutes': { type: 'string', default: '60' },
@@ -124,6 +128,7 @@ function parse(args: string[]): FleetOptions {
     imageMiB: whole('image-mib', values['image-mib'], 2, 64 * 1024),
     cleaning,
     cpuProf: values['cpu-prof'] ?? false,
+    allocator: oneOf('allocator', values.allocator, ENGINE_ALLOCATORS),
     workflowSlots: values['workflow-slots'] === undefined ? undefined : whole('workflow-slots', values['workflow-slots'], 2, 2000),
     stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
@@ -469,7 +474,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
     };
-    engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges });
+    engine = await startEngine({ stateDir: join(dir, 'engine'), temporal, kubeconfig: kube.kubeconfig, env, workers: o.workers, bridges: o.bridges, allocator: o.allocator, progress: (m) => console.log(`  [engine] ${m}`) });
 
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfig);

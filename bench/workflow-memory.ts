@@ -9,10 +9,11 @@
  *   dev server by an in-process worker whose workflows run on the main thread (`debugMode`, so the process's
  *   heap figures include them), with the workflow tier's fake BMC activities. Once only the N host workflows
  *   are cached and idle: heap, V8 heap committed and RSS per host; then again after the worker shut down
- *   (which evicts them all), to tell live memory from memory the process keeps after use.
+ *   (which evicts them all), to tell live memory from memory the process keeps after use. The process runs on
+ *   the engine's allocator (`--allocator`, default jemalloc preloaded, as stack/engine.ts does) or glibc's.
  * Figures are appended to bench/results/workflow-memory.jsonl.
  *
- *   npm run bench -- workflow-memory [--workflows 1000] [--runs 3] [--running 1000]
+ *   npm run bench -- workflow-memory [--workflows 1000] [--runs 3] [--running 1000] [--allocator jemalloc|system]
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +29,8 @@ import { parseWorkflowCode } from '@temporalio/worker/lib/worker.js';
 import { ReusableVMWorkflowCreator } from '@temporalio/worker/lib/workflow/reusable-vm.js';
 import type { HostDesired, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
+import { jemalloc } from '../stack/binaries.ts';
+import { ENGINE_ALLOCATORS, type EngineAllocator } from '../stack/engine.ts';
 import { startTemporal } from '../stack/temporal.ts';
 import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
 import { fakeHostActivities } from '../test/fakes/host-activities.ts';
@@ -180,8 +183,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { workflows: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' }, running: { type: 'string', default: '1000' } },
+    options: {
+      workflows: { type: 'string', default: '1000' }, runs: { type: 'string', default: '3' }, running: { type: 'string', default: '1000' },
+      allocator: { type: 'string', default: 'jemalloc' },
+    },
   });
+  const allocator = values.allocator as EngineAllocator;
+  if (!ENGINE_ALLOCATORS.includes(allocator)) throw new Error(`--allocator must be one of ${ENGINE_ALLOCATORS.join(', ')}, got '${values.allocator}'`);
   const n = Number(values.workflows);
   const runs = Number(values.runs);
   const runningHosts = Number(values.running);
@@ -207,11 +215,13 @@ export async function run(args: string[]): Promise<void> {
     console.log(`${variant.padEnd(14)} heap ${row.heapKiBPerWorkflow} KiB, RSS ${row.rssKiBPerWorkflow} KiB per workflow; ${row.msPerCreate} ms per creation`);
   }
   if (runningHosts > 0) {
-    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child-running', String(runningHosts)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    // The allocator as the engine's processes have it (stack/engine.ts): preloaded, or glibc's malloc.
+    const env = allocator === 'jemalloc' ? { ...process.env, LD_PRELOAD: await jemalloc(() => {}) } : process.env;
+    const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child-running', String(runningHosts)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env });
     const sample = JSON.parse(out.trim().split('\n').at(-1) as string) as RunningSample;
-    figures['running'] = sample;
+    figures['running'] = { ...sample, allocator };
     const show = (m: RunningSample['cached']) => `heap ${m.heapKiB} KiB, V8 heap committed ${m.heapCommittedKiB} KiB, RSS ${m.rssKiB} KiB per host`;
-    console.log(`${sample.hosts} host workflows provisioned (live ISO, fake BMCs) in ${sample.seconds.toFixed(1)} s, shared modules`);
+    console.log(`${sample.hosts} host workflows provisioned (live ISO, fake BMCs) in ${sample.seconds.toFixed(1)} s, shared modules, allocator ${allocator}`);
     console.log(`  cached and idle             ${show(sample.cached)}`);
     console.log(`  after the worker shut down  ${show(sample.afterShutdown)}`);
   }

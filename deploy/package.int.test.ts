@@ -136,10 +136,12 @@ describe('the container image', () => {
 
   const inImage = (entrypoint: string, args: string[]) => run(podman.podman, [...podman.global, 'run', '--rm', ...podman.run, '--network', 'none', '--entrypoint', entrypoint, build.image, ...args]);
 
-  it('has Node 24, ipmitool, qemu-img and xorriso, runs as 65532 with a read-only root, and has no dev dependencies', async () => {
+  it('has Node 24, ipmitool, qemu-img and xorriso, preloads jemalloc, runs as 65532 with a read-only root, and has no dev dependencies', async () => {
     expect((await inImage('/usr/local/bin/node', ['--version'])).stdout.trim()).toMatch(/^v24\./);
     expect((await inImage('ipmitool', ['-V'])).stdout).toMatch(/^ipmitool version/);
     expect((await inImage('qemu-img', ['--version'])).stdout).toMatch(/^qemu-img version/);
+    const mapped = await inImage('/usr/local/bin/node', ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))"]);
+    expect(mapped.stdout).toMatch(/\/libjemalloc\.so\.2$/m);
     const xorriso = await inImage('xorriso', ['-version']);
     expect(xorriso.stdout + xorriso.stderr).toMatch(/xorriso \d/);
     const inspect = JSON.parse((await run(podman.podman, [...podman.global, 'image', 'inspect', build.image])).stdout) as { Config: { User: string; Entrypoint: string[]; Cmd: string[] } }[];

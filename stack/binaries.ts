@@ -352,19 +352,23 @@ function onPath(command: string): string | undefined {
 }
 
 /**
- * Commands from Debian's packages, installed with apt when any is missing from PATH. `commands` maps each
- * command to the package that provides it; one apt run installs every missing package. Concurrent callers
- * (several test files, `npm start` beside a test run) are serialised by a lock, since apt allows one at a time.
- * Returns the absolute path of each command.
+ * Files from Debian's packages (commands, libraries), installed with apt when any is missing. `wanted` maps each
+ * name to the package that provides it and how to find it; one apt run installs every missing package.
+ * Concurrent callers (several test files, `npm start` beside a test run) are serialised by a lock, since apt
+ * allows one at a time. Returns the absolute path of each.
  */
-export async function debianCommands<C extends string>(commands: Record<C, string>, progress: Progress): Promise<Record<C, string>> {
-  const find = () => Object.fromEntries(Object.keys(commands).map((c) => [c, onPath(c)])) as Record<C, string | undefined>;
+async function debianFiles<K extends string>(
+  wanted: Record<K, { pkg: string; find: () => string | undefined }>,
+  progress: Progress,
+): Promise<Record<K, string>> {
+  const names = Object.keys(wanted) as K[];
+  const find = () => Object.fromEntries(names.map((k) => [k, wanted[k].find()])) as Record<K, string | undefined>;
   let found = find();
-  const missing = () => (Object.keys(commands) as C[]).filter((c) => !found[c]);
+  const missing = () => names.filter((k) => !found[k]);
   if (missing().length > 0) {
     await withLock(join(cacheRoot(), 'apt.lock'), async () => {
       found = find();
-      const packages = [...new Set(missing().map((c) => commands[c]))];
+      const packages = [...new Set(missing().map((k) => wanted[k].pkg))];
       if (packages.length === 0) return;
       const root = process.getuid?.() === 0;
       const apt = (args: string[]) => [...(root ? [] : ['sudo', '-n']), 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
@@ -375,9 +379,30 @@ export async function debianCommands<C extends string>(commands: Record<C, strin
       found = find();
     });
     const still = missing();
-    if (still.length > 0) throw new Error(`${still.join(', ')} still missing after installing ${[...new Set(still.map((c) => commands[c]))].join(', ')} from Debian`);
+    if (still.length > 0) throw new Error(`${still.join(', ')} still missing after installing ${[...new Set(still.map((k) => wanted[k].pkg))].join(', ')} from Debian`);
   }
-  return found as Record<C, string>;
+  return found as Record<K, string>;
+}
+
+/** Commands from Debian's packages (`commands` maps each to its package), installed when missing from PATH. */
+export async function debianCommands<C extends string>(commands: Record<C, string>, progress: Progress): Promise<Record<C, string>> {
+  const wanted = Object.fromEntries(Object.entries<string>(commands).map(([c, pkg]) => [c, { pkg, find: () => onPath(c) }]));
+  return debianFiles(wanted as Record<C, { pkg: string; find: () => string | undefined }>, progress);
+}
+
+/** Debian's multiarch directory for this machine's libraries (`/usr/lib/<triplet>`). */
+export const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch as 'x64' | 'arm64'];
+
+/**
+ * jemalloc (Debian's `libjemalloc2`), installed when missing: the allocator the engine's Node processes preload
+ * (stack/engine.ts, and the container image), because glibc's malloc keeps much of what the Temporal SDK's
+ * native side frees (docs/performance.md, "The allocator"). Returns the library's path.
+ */
+export async function jemalloc(progress: Progress): Promise<string> {
+  if (!MULTIARCH) throw new Error(`no Debian multiarch directory known for ${process.arch}`);
+  const path = `/usr/lib/${MULTIARCH}/libjemalloc.so.2`;
+  const found = await debianFiles({ jemalloc: { pkg: 'libjemalloc2', find: () => (existsSync(path) ? path : undefined) } }, progress);
+  return found.jemalloc;
 }
 
 /** OpenIPMI's `ipmi_sim` and `ipmitool`, installed from Debian's packages when missing. */

@@ -3,13 +3,15 @@
  * (`workers/bridge.ts`) and the agent API (`workers/agent-api.ts`), run as real processes with their
  * configuration in the environment, JSON logs in the state directory, and the same supervision as the
  * servers. The agent installation key is generated into the state directory and given to the worker and the
- * agent API as a file. `npm start` and the end-to-end tests use it.
+ * agent API as a file. The processes preload jemalloc as their allocator, as the container image does
+ * (docs/performance.md, "The allocator"). `npm start` and the end-to-end tests use it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newAgentKey } from '../agent-api/token.ts';
+import { jemalloc, type Progress } from './binaries.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
@@ -41,7 +43,17 @@ export interface EngineOptions {
   workerEnv?: NodeJS.ProcessEnv;
   bridgeEnv?: NodeJS.ProcessEnv;
   agentApiEnv?: NodeJS.ProcessEnv;
+  /**
+   * The allocator of the three Node processes: `jemalloc` (default, Debian's libjemalloc2, installed when
+   * missing, preloaded with LD_PRELOAD as in the container image) or `system` (glibc's malloc).
+   */
+  allocator?: EngineAllocator;
+  /** Progress of a set-up step (installing jemalloc). */
+  progress?: Progress;
 }
+
+export const ENGINE_ALLOCATORS = ['jemalloc', 'system'] as const;
+export type EngineAllocator = (typeof ENGINE_ALLOCATORS)[number];
 
 export interface EngineProcess {
   proc: Supervised;
@@ -109,8 +121,10 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   if (options.encryption === 'generate' && keysFile && !existsSync(keysFile)) {
     writeFileSync(keysFile, `${formatKey(generateKey())}\n`, { mode: 0o600 });
   }
+  const preload = (options.allocator ?? 'jemalloc') === 'jemalloc' ? await jemalloc(options.progress ?? (() => {})) : undefined;
   const baseEnv: NodeJS.ProcessEnv = {
     ...inherited,
+    ...(preload ? { LD_PRELOAD: [preload, inherited['LD_PRELOAD']].filter(Boolean).join(':') } : {}),
     TEMPORAL_CONFIG_FILE: temporalToml,
     KUBECONFIG: options.kubeconfig,
     LOG_FORMAT: 'json',

@@ -192,6 +192,7 @@ async function main(): Promise<void> {
     env: { TEMPERED_IPA_ISO_URL: ipaIso },
     workers: options.workers,
     bridges: options.bridges,
+    progress: say,
   });
   // Every other host boots the live ISO, the others get the qcow2 image; the parity flips every six hosts so
   // each vendor profile of the simulator's mix (six of them) gets hosts of both kinds.

@@ -142,6 +142,12 @@ async function redfish(path: string): Promise<Record<string, unknown>> {
 const sushyAddress = (i: number) => `redfish-virtualmedia+http://127.0.0.1:${sushy.port}${sushy.systems[i]!.path}`;
 
 describe('a BareMetalHost through its lifecycle', () => {
+  it("the engine's Node processes run on jemalloc, as in the container image", () => {
+    for (const p of [engine.worker(), ...engine.bridges(), engine.agentApi()]) {
+      expect(readFileSync(`/proc/${p.proc.pid}/maps`, 'utf8'), p.logFile).toMatch(/\/libjemalloc\.so\.2$/m);
+    }
+  });
+
   it('on sushy-tools: available, provisioned with a live ISO the BMC fetched, available again, then deleted', async () => {
     await secret('redfish-0-bmc', sushy.username, SUSHY_PASSWORD);
     await hosts.core.createNamespacedSecret({

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { NODE_VERSION } from '../../bin/node24.mjs';
-import { cacheRoot, cached, debianCommands, type Progress } from '../../stack/binaries.ts';
+import { MULTIARCH, cacheRoot, cached, debianCommands, type Progress } from '../../stack/binaries.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONTAINERFILE = fileURLToPath(new URL('./Containerfile', import.meta.url));
@@ -33,8 +33,8 @@ const execFileAsync = promisify(execFile);
 export const BASE_RECIPE = {
   suite: 'bookworm',
   variant: 'essential',
-  // libstdc++6: Node itself links it.
-  packages: ['ca-certificates', 'libstdc++6', 'ipmitool', 'qemu-utils', 'xorriso'],
+  // libstdc++6: Node itself links it. libjemalloc2: the allocator every process preloads (Containerfile).
+  packages: ['ca-certificates', 'libstdc++6', 'libjemalloc2', 'ipmitool', 'qemu-utils', 'xorriso'],
   mirrors: [
     'deb http://deb.debian.org/debian bookworm main',
     'deb http://deb.debian.org/debian bookworm-updates main',
@@ -216,7 +216,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
     const imageId = async () => (await run(tools.buildah, ['images', '--quiet', '--no-trunc', image]).catch(() => '')).trim();
     const previous = await imageId();
     const [, buildSeconds] = await timed(() =>
-      run(tools.buildah, ['bud', '--quiet', '--layers', '--pull-never', '-f', CONTAINERFILE, '--build-arg', `BASE_IMAGE=${base}`, '-t', image, context]),
+      run(tools.buildah, ['bud', '--quiet', '--layers', '--pull-never', '-f', CONTAINERFILE, '--build-arg', `BASE_IMAGE=${base}`, '--build-arg', `MALLOC_LIBRARY=/usr/lib/${MULTIARCH}/libjemalloc.so.2`, '-t', image, context]),
     );
     // The image this tag named before is now nameless: remove it, unless a container still uses it.
     if (previous && previous !== (await imageId())) await run(tools.buildah, ['rmi', previous]).catch(() => '');
