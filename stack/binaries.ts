@@ -391,7 +391,13 @@ export async function debianCommands<C extends string>(commands: Record<C, strin
 }
 
 /** Debian's multiarch directory for this machine's libraries (`/usr/lib/<triplet>`). */
-export const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch as 'x64' | 'arm64'];
+const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch as 'x64' | 'arm64'];
+
+/** Where Debian's `libjemalloc2` puts the library on this machine's architecture (here and in the image). */
+export function jemallocPath(): string {
+  if (!MULTIARCH) throw new Error(`no Debian multiarch directory known for ${process.arch}`);
+  return `/usr/lib/${MULTIARCH}/libjemalloc.so.2`;
+}
 
 /**
  * jemalloc (Debian's `libjemalloc2`), installed when missing: the allocator the engine's Node processes preload
@@ -399,8 +405,7 @@ export const MULTIARCH = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }
  * native side frees (docs/performance.md, "The allocator"). Returns the library's path.
  */
 export async function jemalloc(progress: Progress): Promise<string> {
-  if (!MULTIARCH) throw new Error(`no Debian multiarch directory known for ${process.arch}`);
-  const path = `/usr/lib/${MULTIARCH}/libjemalloc.so.2`;
+  const path = jemallocPath();
   const found = await debianFiles({ jemalloc: { pkg: 'libjemalloc2', find: () => (existsSync(path) ? path : undefined) } }, progress);
   return found.jemalloc;
 }

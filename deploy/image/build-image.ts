@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { NODE_VERSION } from '../../bin/node24.mjs';
-import { MULTIARCH, cacheRoot, cached, debianCommands, type Progress } from '../../stack/binaries.ts';
+import { cacheRoot, cached, debianCommands, jemallocPath, type Progress } from '../../stack/binaries.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CONTAINERFILE = fileURLToPath(new URL('./Containerfile', import.meta.url));
@@ -216,7 +216,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
     const imageId = async () => (await run(tools.buildah, ['images', '--quiet', '--no-trunc', image]).catch(() => '')).trim();
     const previous = await imageId();
     const [, buildSeconds] = await timed(() =>
-      run(tools.buildah, ['bud', '--quiet', '--layers', '--pull-never', '-f', CONTAINERFILE, '--build-arg', `BASE_IMAGE=${base}`, '--build-arg', `MALLOC_LIBRARY=/usr/lib/${MULTIARCH}/libjemalloc.so.2`, '-t', image, context]),
+      run(tools.buildah, ['bud', '--quiet', '--layers', '--pull-never', '-f', CONTAINERFILE, '--build-arg', `BASE_IMAGE=${base}`, '--build-arg', `MALLOC_LIBRARY=${jemallocPath()}`, '-t', image, context]),
     );
     // The image this tag named before is now nameless: remove it, unless a container still uses it.
     if (previous && previous !== (await imageId())) await run(tools.buildah, ['rmi', previous]).catch(() => '');
