@@ -21,7 +21,7 @@ import { Informer, InformerGroup } from './informer.ts';
 import type { Kube } from './kube.ts';
 import { LeaderElector } from './leader-election.ts';
 import type { BridgeMetrics } from './metrics.ts';
-import { asKubeObject, credentialsNameOf, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
+import { cachedObject, credentialsNameOf, keyOf, objectKey, secretView, type HostObject, type SecretView } from './objects.ts';
 import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
 import { RolloutBridge, type RolloutObject, type RolloutStart } from './rollouts.ts';
@@ -144,7 +144,7 @@ export class Bridge {
         (ns) =>
           new Informer<HostObject>({
             listWatch: o.kube.hosts.listWatch(ns),
-            project: (raw) => asKubeObject(raw) as HostObject | undefined,
+            project: (raw) => cachedObject(raw) as HostObject | undefined,
             key: keyOf,
             resourceVersion: (h) => h.metadata.resourceVersion ?? '',
             onError: (error, retryInMs) => log.warn({ informer: `baremetalhosts${ns ? ` in ${ns}` : ''}`, err: errorMessage(error), retryInMs }, 'watch failed; retrying'),
@@ -171,7 +171,7 @@ export class Bridge {
           (ns) =>
             new Informer<T>({
               listWatch: listWatch(ns),
-              project: (raw) => asKubeObject(raw) as T | undefined,
+              project: (raw) => cachedObject(raw) as T | undefined,
               key: (o) => keyOf(o as HostObject),
               resourceVersion: (o) => (o as HostObject).metadata.resourceVersion ?? '',
               onError: (error, retryInMs) => log.warn({ informer: `${what}${ns ? ` in ${ns}` : ''}`, err: errorMessage(error), retryInMs }, 'watch failed; retrying'),

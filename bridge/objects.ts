@@ -86,6 +86,19 @@ function usableSecretValue(base64: unknown): boolean {
   return false;
 }
 
+/**
+ * What an informer keeps of an object: the object without `metadata.managedFields`. Nothing here reads them,
+ * every write is a merge patch (which leaves them alone), and they are a large part of each object (a field
+ * list per writer: every status field the bridge writes, every firmware setting), so at 5,000 hosts they are
+ * a large part of the caches (client-go's informers strip them the same way, `TransformStripManagedFields`).
+ * The object is the freshly parsed JSON of a list or watch, owned by the caller.
+ */
+export function cachedObject(value: unknown): KubeObject | undefined {
+  const object = asKubeObject(value);
+  if (object) delete object.metadata['managedFields'];
+  return object;
+}
+
 /** Projects a Secret to what the bridge may keep; the content is dropped here. */
 export function secretView(value: unknown): SecretView | undefined {
   const object = asKubeObject(value);

@@ -2,6 +2,7 @@
  * The manifest checks themselves, on a small hand-made install: clean, then with one fault planted at a
  * time, each of which must be reported (so a clean report on the real overlays means something).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import {
@@ -11,9 +12,11 @@ import {
   findOne,
   grantedPermissions,
   isolateRbac,
+  memoryLimitMiB,
   nonPublicPaths,
   parseDocs,
   podSpec,
+  quantityMiB,
   wiringProblems,
   type KubeDoc,
 } from './manifests.ts';
@@ -167,5 +170,22 @@ describe('RBAC: granted against used', () => {
     ]);
     expect(grantedPermissions(moved, 'test-1', 'tempered-bridge')).toEqual(grantedPermissions(install(), NS, 'tempered-bridge'));
     expect(grantedPermissions(moved, NS, 'tempered-bridge')).toEqual([]);
+  });
+});
+
+describe('memory limits', () => {
+  it.each([['2Gi', 2048], ['1536Mi', 1536], ['512Ki', 0], ['1G', 953], ['2147483648', 2048], [' 1.5Gi ', 1536]])('%s is %i MiB', (quantity, mib) => {
+    expect(quantityMiB(quantity)).toBe(mib);
+  });
+
+  it.each(['2 Gi', 'Gi', '2GB', '-1Gi', ''])('%j is refused', (quantity) => {
+    expect(() => quantityMiB(quantity)).toThrow(/not a memory quantity/);
+  });
+
+  it("the worker's manifest hands the container its own memory limit, in MiB, to size its sticky cache", () => {
+    const worker = findOne(parseDocs(readFileSync(new URL('./base/worker.yaml', import.meta.url), 'utf8')), 'Deployment', 'tempered-worker') as KubeDoc;
+    expect(memoryLimitMiB(worker, 'worker')).toBeGreaterThan(0);
+    const env = podSpec(worker).containers.find((c) => c.name === 'worker')?.env?.find((e) => e.name === 'TEMPERED_MEMORY_LIMIT_MIB');
+    expect(env).toEqual({ name: 'TEMPERED_MEMORY_LIMIT_MIB', valueFrom: { resourceFieldRef: { containerName: 'worker', resource: 'limits.memory', divisor: '1Mi' } } });
   });
 });

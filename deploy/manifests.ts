@@ -66,6 +66,22 @@ export function podSpec(deployment: KubeDoc): PodSpec {
   return (deployment['spec'] as { template: { spec: PodSpec } }).template.spec;
 }
 
+/** Binary and decimal suffixes of a Kubernetes memory quantity, in bytes. */
+const QUANTITY_SUFFIXES: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A memory quantity ("2Gi", "1500M", "2147483648") in MiB, rounded down. */
+export function quantityMiB(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(|k|M|G|T|Ki|Mi|Gi|Ti)$/.exec(quantity.trim());
+  if (!match) throw new Error(`not a memory quantity: ${JSON.stringify(quantity)}`);
+  return Math.floor((Number(match[1]) * QUANTITY_SUFFIXES[match[2] ?? '']!) / 2 ** 20);
+}
+
+/** The memory limit (MiB) of a container of a Deployment, or undefined without one. */
+export function memoryLimitMiB(deployment: KubeDoc, container: string): number | undefined {
+  const limit = podSpec(deployment).containers.find((c) => c.name === container)?.resources?.limits?.['memory'];
+  return limit === undefined ? undefined : quantityMiB(limit);
+}
+
 export function podLabels(deployment: KubeDoc): Record<string, string> {
   return (deployment['spec'] as { template: { metadata?: { labels?: Record<string, string> } } }).template.metadata?.labels ?? {};
 }

@@ -11,6 +11,7 @@ import { formatKey, generateKey } from '../lib/payload-codec.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newAgentKey } from '../agent-api/token.ts';
+import { findOne, memoryLimitMiB, parseDocs } from '../deploy/manifests.ts';
 import { jemalloc, type Progress } from './binaries.ts';
 import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
@@ -105,6 +106,17 @@ export function metricsUrlIn(log: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The worker's memory limit in its manifest (deploy/base/worker.yaml). The local worker gets it the way the
+ * deployed one does, so it sizes its sticky cache the same (workers/cache-size.ts); nothing enforces it here.
+ */
+export function workerMemoryLimitMiB(): number {
+  const deployment = findOne(parseDocs(readFileSync(join(ROOT, 'deploy', 'base', 'worker.yaml'), 'utf8')), 'Deployment', 'tempered-worker');
+  const limit = deployment ? memoryLimitMiB(deployment, 'worker') : undefined;
+  if (limit === undefined) throw new Error('deploy/base/worker.yaml: no memory limit on the worker container');
+  return limit;
+}
+
 export async function startEngine(options: EngineOptions): Promise<Engine> {
   mkdirSync(options.stateDir, { recursive: true });
   // The processes find Temporal as in production: a temporal.toml profile (workers/temporal-config.ts). The
@@ -157,7 +169,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   };
 
   const startWorker = async (): Promise<EngineProcess> => {
-    const w = launch('worker', { ...baseEnv, ...options.workerEnv });
+    const w = launch('worker', { TEMPERED_MEMORY_LIMIT_MIB: String(workerMemoryLimitMiB()), ...baseEnv, ...options.workerEnv });
     workers.push(w);
     await waitUntil('worker', async () => readLog(w.logFile).includes('"worker polling"'), { timeoutMs: 60_000, intervalMs: 100, process: w.proc });
     return w;

@@ -15,7 +15,8 @@ import * as k8s from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../sim/index.ts';
-import type { Engine } from '../stack/engine.ts';
+import { workerMemoryLimitMiB, type Engine } from '../stack/engine.ts';
+import { stickyCacheSize } from '../workers/cache-size.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 import type { HostDesired } from '../domain/host-model.ts';
@@ -146,6 +147,16 @@ describe('a BareMetalHost through its lifecycle', () => {
     for (const p of [engine.worker(), ...engine.bridges(), engine.agentApi()]) {
       expect(readFileSync(`/proc/${p.proc.pid}/maps`, 'utf8'), p.logFile).toMatch(/\/libjemalloc\.so\.2$/m);
     }
+  });
+
+  it('the worker sizes its sticky cache to the memory limit in its manifest, as the deployed one does', () => {
+    const line = readFileSync(engine.worker().logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"sticky cache size"'))
+      .map((l) => JSON.parse(l) as { maxCachedWorkflows: number; from: string });
+    const expected = stickyCacheSize({ memoryLimitMiB: workerMemoryLimitMiB() });
+    expect(line).toMatchObject([{ maxCachedWorkflows: expected.maxCachedWorkflows, from: expected.reason }]);
+    expect(expected.reason).toContain(`${workerMemoryLimitMiB()} MiB memory limit`);
   });
 
   it('on sushy-tools: available, provisioned with a live ISO the BMC fetched, available again, then deleted', async () => {

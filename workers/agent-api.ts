@@ -19,7 +19,7 @@ import { startAgentApi } from '../agent-api/server.ts';
 import { loadAgentKeys } from '../agent-api/token.ts';
 import { Informer, InformerGroup } from '../bridge/informer.ts';
 import { createKube, loadKubeConfig } from '../bridge/kube.ts';
-import { asKubeObject, keyOf, type HostObject, type KubeObject } from '../bridge/objects.ts';
+import { cachedObject, keyOf, type HostObject, type KubeObject } from '../bridge/objects.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
 import { clientDataConverter } from './data-converter.ts';
 import { createLogger, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
@@ -93,7 +93,7 @@ export async function main(): Promise<void> {
         (ns) =>
           new Informer<T>({
             listWatch: listWatch(ns),
-            project: (raw) => asKubeObject(raw) as T | undefined,
+            project: (raw) => cachedObject(raw) as T | undefined,
             key: keyOf,
             resourceVersion: (o) => o.metadata.resourceVersion ?? '',
             onError: (err, retryInMs) => logger.warn({ informer: `${what}${ns ? ` in ${ns}` : ''}`, err: (err as Error)?.message, retryInMs }, 'watch failed; retrying'),

@@ -24,14 +24,20 @@ import { HOST_TASK_QUEUE } from '../domain/names.ts';
 import { EncryptionEnvSchema, workerDataConverter } from './data-converter.ts';
 import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadiness } from './health.ts';
 import { bmcCallMetrics } from './metrics.ts';
+import { stickyCacheSize } from './cache-size.ts';
 import { WORKFLOWS_PATH, workflowBundleOptions } from './workflow-bundle.ts';
 import { createLogger, installTemporalRuntime, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
 const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(EncryptionEnvSchema.shape).extend({
   TEMPERED_HOST_TASK_QUEUE: z.string().min(1).default(HOST_TASK_QUEUE),
-  /** Workflows kept in the sticky cache: keep it above the hosts in flight (a small cache costs CPU). */
-  TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().default(2000),
+  /**
+   * Workflows kept in the sticky cache (a small cache costs CPU: evicted workflows replay their histories).
+   * Default: as many as fit in TEMPERED_MEMORY_LIMIT_MIB (workers/cache-size.ts).
+   */
+  TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().optional(),
+  /** The container's memory limit in MiB (the manifest passes its own limit): sizes the sticky cache. */
+  TEMPERED_MEMORY_LIMIT_MIB: z.coerce.number().int().positive().optional(),
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   /**
    * Workflow tasks in progress at once. A task holds its slot while its local activities (BMC calls) run, so
@@ -93,6 +99,8 @@ export async function main(): Promise<void> {
     : undefined;
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const workflows = workflowSource();
+  const cache = stickyCacheSize({ memoryLimitMiB: config.TEMPERED_MEMORY_LIMIT_MIB, override: config.TEMPERED_MAX_CACHED_WORKFLOWS });
+  logger.info({ maxCachedWorkflows: cache.maxCachedWorkflows, from: cache.reason }, 'sticky cache size');
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
@@ -114,7 +122,7 @@ export async function main(): Promise<void> {
         configDrive: (request) => buildConfigDrive(request, { secrets, ...(config.TEMPERED_XORRISO ? { xorriso: config.TEMPERED_XORRISO } : {}) }),
       }),
     },
-    maxCachedWorkflows: config.TEMPERED_MAX_CACHED_WORKFLOWS,
+    maxCachedWorkflows: cache.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS,
