@@ -13,10 +13,13 @@
  */
 import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from 'prom-client';
 import type { HostEvent, StatusPublication } from '../domain/host-model.ts';
+import { HostHistogram } from './host-histogram.ts';
 
 /** The controller name controller-runtime would give the BareMetalHost reconciler (its `controller` label). */
 export const CONTROLLER = 'baremetalhost';
 
+/** client_golang's `DefBuckets` (prom-client's default too): BMO's registration durations use them. */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** BMO's buckets for the slow operations (seconds). */
 const SLOW_OPERATION_BUCKETS = [30, 90, 180, 360, 720, 1440];
 /** client-go's workqueue buckets: 10 ns to 10 s by powers of ten. */
@@ -78,7 +81,7 @@ export class BridgeMetrics {
   readonly metal3ReconcileErrors: Counter;
   readonly hostErrors: Counter<'error_type'>;
   readonly stateChanges: Counter<'prev_state' | 'new_state'>;
-  readonly operationDuration: Record<keyof typeof OPERATION_OF_HISTORY, Histogram<'namespace' | 'host'>>;
+  readonly operationDuration: Record<keyof typeof OPERATION_OF_HISTORY, HostHistogram<'namespace' | 'host'>>;
   readonly powerChanges: Counter<'namespace' | 'host' | 'on_off'>;
   readonly delayedProvisioning: Counter<'namespace' | 'host'>;
   readonly delayedDeprovisioning: Counter<'namespace' | 'host'>;
@@ -144,16 +147,17 @@ export class BridgeMetrics {
       labelNames: ['prev_state', 'new_state'],
       registers,
     });
-    const duration = (op: string, what: string, buckets?: number[]) =>
-      new Histogram({
+    // One series per host, as BMO: kept compact (bridge/host-histogram.ts says why).
+    const duration = (op: string, what: string, buckets: number[]) =>
+      new HostHistogram({
         name: `metal3_operation_${op}_duration_seconds`,
         help: `Length of time per ${what} per host`,
         labelNames: ['namespace', 'host'],
-        ...(buckets ? { buckets } : {}),
+        buckets,
         registers,
       });
     this.operationDuration = {
-      register: duration('register', 'registration'),
+      register: duration('register', 'registration', DEFAULT_BUCKETS),
       inspect: duration('inspect', 'hardware inspection', SLOW_OPERATION_BUCKETS),
       provision: duration('provision', 'hardware provision operation', SLOW_OPERATION_BUCKETS),
       deprovision: duration('deprovision', 'hardware deprovision operation', SLOW_OPERATION_BUCKETS),
