@@ -2,9 +2,10 @@
  * The manifest checks themselves, on a small hand-made install: clean, then with one fault planted at a
  * time, each of which must be reported (so a clean report on the real overlays means something).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import {
   auditedUse,
   compareGrants,
@@ -187,5 +188,17 @@ describe('memory limits', () => {
     expect(memoryLimitMiB(worker, 'worker')).toBeGreaterThan(0);
     const env = podSpec(worker).containers.find((c) => c.name === 'worker')?.env?.find((e) => e.name === 'TEMPERED_MEMORY_LIMIT_MIB');
     expect(env).toEqual({ name: 'TEMPERED_MEMORY_LIMIT_MIB', valueFrom: { resourceFieldRef: { containerName: 'worker', resource: 'limits.memory', divisor: '1Mi' } } });
+  });
+});
+
+describe('every YAML file under deploy/', () => {
+  it('parses (kustomize and kubectl refuse the whole overlay for one bad file)', () => {
+    const files = readdirSync(fileURLToPath(new URL('.', import.meta.url)), { recursive: true, encoding: 'utf8' }).filter((f) => /\.ya?ml$/.test(f));
+    expect(files.length).toBeGreaterThan(20);
+    const bad = files.flatMap((f) => {
+      const text = readFileSync(new URL(`./${f}`, import.meta.url), 'utf8');
+      return parseAllDocuments(text).flatMap((d) => d.errors.map((e) => `${f}: ${e.message.split('\n')[0]}`));
+    });
+    expect(bad).toEqual([]);
   });
 });
