@@ -69,6 +69,14 @@ export interface BridgeOptions {
 }
 
 /** The bridge process's engine (see the file header). */
+/** A bridge worker that ran this long before it stopped was healthy: it starts again at once. */
+const WORKER_HEALTHY_RUN_MS = 60_000;
+
+/** The pause before the bridge worker's next start after `failures` failed or short-lived runs: 1 s doubling to 30 s. */
+export function workerRestartDelayMs(failures: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.min(Math.max(failures, 1) - 1, 5));
+}
+
 export class Bridge {
   readonly #options: BridgeOptions;
   readonly #log: Logger;
@@ -359,6 +367,7 @@ export class Bridge {
     const o = this.#options;
     let failures = 0;
     while (!signal.aborted) {
+      let ranMs = 0;
       try {
         const worker = await Worker.create({
           connection: o.temporal.connection,
@@ -375,7 +384,7 @@ export class Bridge {
         });
         if (signal.aborted) return;
         term.worker = worker;
-        failures = 0;
+        const started = Date.now();
         // The end of the term shuts the worker down; in-flight activities get the grace time to finish.
         const shutdown = () => {
           if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -385,17 +394,21 @@ export class Bridge {
           await worker.run();
         } finally {
           signal.removeEventListener('abort', shutdown);
+          ranMs = Date.now() - started;
         }
         if (signal.aborted) return;
-        this.#log.warn('the bridge worker stopped unexpectedly; starting it again');
+        // A worker that stops as soon as it starts (a Temporal runtime shutting down stops every new worker at
+        // once) must not be restarted in a tight loop: it backs off like a failure.
+        failures = ranMs >= WORKER_HEALTHY_RUN_MS ? 0 : failures + 1;
+        this.#log.warn({ failures, ranMs }, 'the bridge worker stopped unexpectedly; starting it again');
       } catch (error) {
         if (signal.aborted) return;
-        failures++;
+        failures = ranMs >= WORKER_HEALTHY_RUN_MS ? 1 : failures + 1;
         this.#log.error({ err: errorMessage(error), failures }, 'the bridge worker failed; starting it again');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5))).unref());
       } finally {
         term.worker = undefined;
       }
+      if (failures > 0 && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, workerRestartDelayMs(failures)).unref());
     }
   }
 

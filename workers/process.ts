@@ -67,6 +67,11 @@ export async function installTemporalRuntime(logger: Logger, health?: HealthServ
   const sdkLevel = (process.env.TEMPORAL_LOG_LEVEL ?? 'WARN').toUpperCase() as LogLevel;
   const port = health ? await loopbackPort() : undefined;
   Runtime.install({
+    // The SDK's default also shuts every worker down on SIGQUIT and SIGUSR2. SIGUSR2 is Node's heap-snapshot
+    // signal (--heapsnapshot-signal): taking a snapshot of the bridge stopped its worker for good, since a
+    // runtime that is shutting down stops every worker created after. SIGTERM and SIGINT also drain through
+    // onShutdown.
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
       logger[level]({ ...entry.meta, component: 'temporal' }, entry.message);
