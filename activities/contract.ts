@@ -100,6 +100,23 @@ export interface FirmwareActivities {
   readFirmwareVersion(target: BmcTarget, request: { component: string }): Promise<{ version: string | undefined }>;
 }
 
+export interface BootVirtualMediaRequest {
+  /** The ISO to boot. */
+  url: string;
+  /** The one-time boot's mode. */
+  mode: 'UEFI' | 'Legacy';
+  /** Check that this image's URL answers before the BMC is asked to fetch it (a user's live ISO). */
+  check?: ImageIntent;
+  /** Read power and media back at the end: VirtualMediaFailed unless the host is on with `url` inserted. */
+  verify?: boolean;
+}
+
+export interface BootVirtualMediaResult {
+  poweredOn: boolean;
+  /** What was done, in order (empty: the host had already booted this ISO). */
+  steps: string[];
+}
+
 export interface HostActivities extends FirmwareActivities {
   /** Connects, authenticates, reads the system and its power state. */
   registerBmc(target: BmcTarget): Promise<RegisterResult>;
@@ -133,4 +150,9 @@ export interface HostActivities extends FirmwareActivities {
   setSecureBoot(target: BmcTarget, request: { enabled: boolean }): Promise<{ enabled: boolean; changed: boolean }>;
   /** Reads back what the host booted: power, inserted media, boot override. */
   readBootState(target: BmcTarget): Promise<{ poweredOn: boolean; mediaUrl?: string; mediaInserted: boolean }>;
+  /**
+   * Boots an ISO from the virtual CD, deciding from the BMC's state what is left to do (activities/boot-media.ts):
+   * at most one power-off, one insert, one power-on, whatever crash came before.
+   */
+  bootVirtualMedia(target: BmcTarget, request: BootVirtualMediaRequest): Promise<BootVirtualMediaResult>;
 }

@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import type { BmcTarget, HostActivities, InspectResult, RegisterResult } from './contract.ts';
 import type { BmcDriver } from './bmc/driver.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
+import { bootVirtualMedia } from './boot-media.ts';
 import { BmcError } from './bmc/errors.ts';
 import { withBmcFailures } from './bmc/failure.ts';
 import type { BmcConnectionPool } from './bmc/pool.ts';
@@ -108,7 +109,7 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     return signal ? { signal } : {};
   };
 
-  return {
+  const activities: HostActivities = {
     // Metrics name a firmware call by the activity running it (the runner is shared by all of them).
     ...createFirmwareActivities((target, fn) => withDriver(currentActivity(), target, (driver) => fn(driver)), deps.firmware),
 
@@ -224,5 +225,11 @@ export function createActivities(deps: ActivityDeps): HostActivities {
         return { poweredOn: power === 'on', mediaInserted: Boolean(inserted), ...(inserted?.image ? { mediaUrl: inserted.image } : {}) };
       });
     },
+
+    // Made of the calls above, each with its own metrics; one activity, so one Temporal marker.
+    async bootVirtualMedia(target, request) {
+      return bootVirtualMedia(activities, target, request);
+    },
   };
+  return activities;
 }

@@ -39,6 +39,8 @@ const BMC_OPTIONS = {
   power: bmc('5 minutes'),
   /** Virtual media: the BMC downloads the image while the call runs. */
   media: bmc('10 minutes'),
+  /** A whole virtual-media boot (activities/boot-media.ts): an insert and two power changes, each waited for. */
+  boot: bmc('20 minutes'),
   /** Inventory of a whole system (processors, memory, NICs, storage, firmware, BIOS). */
   inventory: bmc('5 minutes'),
   /** Firmware and RAID calls: a BIOS registry or a firmware inventory of dozens of members, a RAID volume created. */
@@ -50,7 +52,8 @@ export const bmcPower = proxyLocalActivities<HostActivities>(BMC_OPTIONS.power);
 export const bmcMedia = proxyLocalActivities<HostActivities>(BMC_OPTIONS.media);
 export const bmcInventory = proxyLocalActivities<HostActivities>(BMC_OPTIONS.inventory);
 const bmcFirmware = proxyLocalActivities<HostActivities>(BMC_OPTIONS.firmware);
-const BMC_PROXIES = { quick: bmcQuick, power: bmcPower, media: bmcMedia, inventory: bmcInventory, firmware: bmcFirmware };
+const bmcBoot = proxyLocalActivities<HostActivities>(BMC_OPTIONS.boot);
+const BMC_PROXIES = { quick: bmcQuick, power: bmcPower, media: bmcMedia, boot: bmcBoot, inventory: bmcInventory, firmware: bmcFirmware };
 
 const PROTOCOL_NAME = { redfish: 'Redfish', ipmi: 'IPMI' } as const;
 

@@ -9,7 +9,7 @@
  * inserted only while the host is off, so "our ISO inserted and power on" means the ramdisk already booted.
  * Agent commands that write are adopted, not repeated (activities/agent/index.ts).
  */
-import { ApplicationFailure, condition, getExternalWorkflowHandle, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { AgentBootPlan, AgentCommandRequest } from '../activities/agent/contract.ts';
 import type { BmcTarget } from '../activities/contract.ts';
 import type { AgentBootPurpose, AgentInspection, AgentSession } from '../domain/agent.ts';
@@ -91,7 +91,8 @@ const failure = (type: string, message: string) => ApplicationFailure.create({ t
 /**
  * Boots this boot's deploy ISO: secure boot off first when the host uses it (a stock ramdisk is not signed),
  * then, unless the BMC shows our ISO already inserted with the host on, power off, insert, one-time boot from
- * the virtual CD, power on. Returns the plan (which ISO, from where).
+ * the virtual CD, power on: one local activity (activities/boot-media.ts; histories from before it replay one
+ * per call). Returns the plan (which ISO, from where).
  */
 export async function bootRamdisk(input: AgentBootInput, purpose: AgentBootPurpose, startedAt: number): Promise<AgentBootPlan> {
   const { target } = input;
@@ -104,6 +105,11 @@ export async function bootRamdisk(input: AgentBootInput, purpose: AgentBootPurpo
   if (input.bootMode === 'UEFISecureBoot') {
     await bmcCall('quick', 'setSecureBoot', 'secure boot off for the deploy ramdisk', target, { enabled: false });
   }
+  const mode = input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const);
+  if (patched('ramdisk-boot-in-one-call')) {
+    await bmcCall('boot', 'bootVirtualMedia', `boot the deploy ISO of boot ${input.bootId} (${plan.source}) from the virtual CD`, target, { url: plan.isoUrl, mode });
+    return plan;
+  }
   const now = await bmcCall('quick', 'readBootState', 'read power and virtual media', target);
   const ours = now.mediaInserted && now.mediaUrl === plan.isoUrl;
   if (!ours) {
@@ -111,7 +117,6 @@ export async function bootRamdisk(input: AgentBootInput, purpose: AgentBootPurpo
     await bmcCall('media', 'insertVirtualMedia', `insert the deploy ISO of boot ${input.bootId} (${plan.source})`, target, { url: plan.isoUrl });
   }
   if (!ours || !now.poweredOn) {
-    const mode = input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const);
     await bmcCall('quick', 'setBootDevice', 'one-time boot from the virtual CD', target, { device: 'Cd', once: true, mode });
     await bmcCall('power', 'setPower', 'power on into the deploy ramdisk', target, { on: true, mode: 'hard' });
   }

@@ -157,13 +157,15 @@ describe('host workflow on the real Temporal server', () => {
     for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/"` })) children.push(wf.type);
     expect(new Set(children)).toEqual(new Set(['registerWorkflow', 'inspectWorkflow', 'provisionWorkflow', 'deprovisionWorkflow', 'powerWorkflow']));
 
-    // Each BMC call in the UI says what it does and through which protocol.
+    // Each BMC call in the UI says what it does and through which protocol; the boot is one call whose
+    // recorded result lists what it did.
     let provisionHistory;
     for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/provision/"` })) provisionHistory = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const summaries = (provisionHistory?.events ?? [])
-      .filter((e) => e.markerRecordedEventAttributes && e.userMetadata?.summary?.data)
-      .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8')) as string);
-    expect(summaries).toEqual(expect.arrayContaining([`insert virtual media ${ISO} via Redfish`, 'one-time boot from virtual CD via Redfish', 'power on via Redfish']));
+    const markers = (provisionHistory?.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    const summaries = markers.map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8')) as string);
+    expect(summaries).toEqual([`check the image URL, then boot the live ISO ${ISO} from the virtual CD via Redfish`]);
+    const booted = JSON.parse(Buffer.from(markers[0]?.markerRecordedEventAttributes?.details?.['result']?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8'));
+    expect(booted).toEqual({ poweredOn: true, steps: ['insert the ISO', 'one-time boot from the virtual CD (UEFI)', 'power on'] });
 
     const history = JSON.stringify(await handle.fetchHistory());
     expect(history).not.toContain(fake.secret);

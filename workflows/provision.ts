@@ -6,12 +6,15 @@
  * Exactly-once under crashes, decided from the BMC's own state: the ISO is inserted only while the host is
  * off, so "our ISO inserted and power on" can only mean the host already booted it. One read tells where the
  * job stands, and a worker killed at any point and replaced (its local activities run again) goes on from
- * there: one insert, one power-on. (Histories from before this rule replay the older, checkpointed path.)
+ * there: one insert, one power-on. The whole job is one local activity (`bootVirtualMedia`,
+ * activities/boot-media.ts), whose result lists the calls it made. Histories from before that replay the job
+ * as one local activity per call, and those from before the read-first rule the older, checkpointed path.
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { ImageIntent } from '../domain/host-model.ts';
+import { liveIsoBootMismatch } from '../domain/virtual-media.ts';
 import { bmcCall, bmcMedia, bmcPower, bmcQuick, checkpoint } from './activities.ts';
 import { asHostFailure } from './failures.ts';
 
@@ -37,6 +40,15 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
   }
   const bootDevice = { device: 'Cd' as const, once: true, mode: input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const) };
   try {
+    if (patched('provision-boot-in-one-call')) {
+      const booted = await bmcCall('boot', 'bootVirtualMedia', `check the image URL, then boot the live ISO ${image.url} from the virtual CD`, target, {
+        url: image.url,
+        mode: bootDevice.mode,
+        check: image,
+        verify: true,
+      });
+      return { poweredOn: booted.poweredOn };
+    }
     await bmcCall('quick', 'checkImage', `check the image URL ${image.url}`, image);
     if (patched('provision-from-bmc-state')) {
       const now = await bmcCall('quick', 'readBootState', 'read power and virtual media', target);
@@ -69,12 +81,7 @@ export async function provisionWorkflow(input: ProvisionInput): Promise<{ powere
 /** The BMC must report the host on with the live ISO inserted. */
 async function verifyBooted(target: BmcTarget, url: string): Promise<{ poweredOn: boolean }> {
   const booted = await bmcCall('quick', 'readBootState', 'verify: power on, live ISO inserted', target);
-  if (!booted.poweredOn || !booted.mediaInserted || booted.mediaUrl !== url) {
-    throw ApplicationFailure.create({
-      message: `after booting, the BMC reports power ${booted.poweredOn ? 'on' : 'off'} and media ${booted.mediaInserted ? `'${booted.mediaUrl}'` : 'not inserted'}, not the live ISO ${url}`,
-      type: 'VirtualMediaFailed',
-      nonRetryable: true,
-    });
-  }
+  const mismatch = liveIsoBootMismatch(booted, url);
+  if (mismatch) throw ApplicationFailure.create({ message: mismatch, type: 'VirtualMediaFailed', nonRetryable: true });
   return { poweredOn: booted.poweredOn };
 }

@@ -4,6 +4,7 @@
  * integration tier runs the real activities against real BMC peers.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { bootVirtualMedia } from '../../activities/boot-media.ts';
 import type { BmcTarget, HostActivities } from '../../activities/contract.ts';
 import type { ErrorCode } from '../../domain/errors.ts';
 
@@ -71,7 +72,7 @@ export function fakeHostActivities(): FakeHostActivities {
   let held: { promise: Promise<void>; release: () => void } | undefined;
   const secret = 'fake-bmc-password-do-not-leak';
   const secretVersions = new Map<string, string>();
-  return {
+  const fake: FakeHostActivities = {
     secret,
     secretVersions,
     bmc,
@@ -215,5 +216,9 @@ export function fakeHostActivities(): FakeHostActivities {
       const b = bmc(target.address);
       return { poweredOn: b.power, mediaInserted: Boolean(b.media), ...(b.media ? { mediaUrl: b.media } : {}) };
     },
+    async bootVirtualMedia(target, request) {
+      return bootVirtualMedia(fake, target, request);
+    },
   };
+  return fake;
 }
