@@ -489,10 +489,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     });
 
     const apiTls = { ca: kube.pki.servingCa.cert, cert: kube.pki.admin.cert, key: kube.pki.admin.key };
-    const sushyLog = sushy ? join(dir, 'sushy', 'sushy.log') : undefined;
-    const sushyRequests = () => (sushyLog ? (readFileSync(sushyLog, 'utf8').match(/HTTP\/1\.[01]" \d{3}/g) ?? []).length : 0);
     const simRequests = async () => Object.values((await sim?.counters()) ?? {}).reduce((s, c) => s + Object.values(c.requests).reduce((a, b) => a + b, 0), 0);
-    const redfishRequests = async () => (sushy ? sushyRequests() : await simRequests());
+    const redfishRequests = async () => (sushy ? sushy.requests() : await simRequests());
 
     const observed = new Map<string, HostObservation>();
     stopWatch = await observeHosts(kc, observed);

@@ -4,7 +4,7 @@
  * images it downloads land there too.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sushyVenv, type Progress } from './binaries.ts';
@@ -36,7 +36,20 @@ export interface SushyEmulator {
   username: string;
   password: string;
   systems: SushySystem[];
+  /** Requests answered so far, from the emulator's access log (`countSushyRequests`). */
+  requests(): number;
   stop(): Promise<void>;
+}
+
+// werkzeug's access log colours a request line by its status and method (POST, PATCH, 3xx, 4xx, 5xx) with ANSI
+// codes inside the quoted request, so they are removed before the line is matched.
+// eslint-disable-next-line no-control-regex -- the ESC byte is what is matched
+const ANSI = /\x1b\[[0-9;]*m/g;
+const REQUEST_LINE = /"[A-Z]+ \S+ HTTP\/1\.[01]" \d{3} /g;
+
+/** How many requests a sushy-tools access log records: every method and status, coloured or not. */
+export function countSushyRequests(log: string): number {
+  return (log.replace(ANSI, '').match(REQUEST_LINE) ?? []).length;
 }
 
 function hex(n: number, width: number): string {
@@ -81,10 +94,11 @@ export async function startSushy(options: SushyOptions): Promise<SushyEmulator> 
   if (options.powerDelay !== 'stock') env.TEMPERED_SUSHY_POWER_DELAY = String(options.powerDelay ?? 0);
   const url = `http://127.0.0.1:${port}`;
   options.progress(`starting sushy-tools Redfish emulator on ${url} with ${systems.length} systems`);
+  const logFile = join(dir, 'sushy.log');
   const proc = startProcess('sushy-emulator', python, [fileURLToPath(new URL('./python/sushy_launcher.py', import.meta.url)), '--config', config], {
     env,
-    logFile: join(dir, 'sushy.log'),
+    logFile,
   });
   await waitUntil('sushy-emulator', async () => (await fetch(`${url}/redfish/v1/`)).ok, { timeoutMs: 30_000, intervalMs: 150, process: proc });
-  return { url, port, username, password, systems, stop: () => proc.stop() };
+  return { url, port, username, password, systems, requests: () => countSushyRequests(readFileSync(logFile, 'utf8')), stop: () => proc.stop() };
 }
