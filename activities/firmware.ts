@@ -18,6 +18,7 @@ import type { FirmwareReading } from '../domain/host-model.ts';
 import type { BmcTarget, FirmwareActivities } from './contract.ts';
 import type { BmcDriver, CallOptions } from './bmc/driver.ts';
 import { BmcError } from './bmc/errors.ts';
+import { withSharedReads } from './bmc/reads.ts';
 
 /** Runs `fn` with the target's driver, BMC errors turned into typed ApplicationFailures (activities/index.ts). */
 export type DriverRunner = <T>(target: BmcTarget, fn: (driver: BmcDriver) => Promise<T>) => Promise<T>;
@@ -99,7 +100,8 @@ export function createFirmwareActivities(run: DriverRunner, options: Partial<Fir
 
   return {
     async readFirmware(target, request): Promise<FirmwareReading> {
-      return run(target, async (driver) => {
+      // One reading: identify, the BIOS and the inventory share their reads of the system and manager.
+      return run(target, (driver) => withSharedReads(async () => {
         const opts = cancellation();
         const reading: FirmwareReading = { components: [] };
         if (!driver.bios || !driver.firmware) return reading;
@@ -135,7 +137,7 @@ export function createFirmwareActivities(run: DriverRunner, options: Partial<Fir
           if (!(err instanceof BmcError && (err.code === 'BmcUnsupported' || err.code === 'BmcNotFound'))) throw err;
         }
         return reading;
-      });
+      }));
     },
 
     async applyBiosSettings(target, request) {

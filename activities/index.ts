@@ -11,6 +11,7 @@ import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { bootVirtualMedia } from './boot-media.ts';
 import { BmcError } from './bmc/errors.ts';
 import { withBmcFailures } from './bmc/failure.ts';
+import { withSharedReads } from './bmc/reads.ts';
 import type { BmcConnectionPool } from './bmc/pool.ts';
 import type { CredentialsSource } from './credentials.ts';
 import { createFirmwareActivities, type FirmwareActivityOptions } from './firmware.ts';
@@ -226,9 +227,10 @@ export function createActivities(deps: ActivityDeps): HostActivities {
       });
     },
 
-    // Made of the calls above, each with its own metrics; one activity, so one Temporal marker.
+    // Made of the calls above, each with its own metrics; one activity, so one Temporal marker. The calls share
+    // their reads of the BMC until one of them changes something (bmc/reads.ts).
     async bootVirtualMedia(target, request) {
-      return bootVirtualMedia(activities, target, request);
+      return withSharedReads(() => bootVirtualMedia(activities, target, request));
     },
   };
   return activities;

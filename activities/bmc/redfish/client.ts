@@ -6,6 +6,7 @@
 import { Pool } from 'undici';
 import { BmcError, classifyHttpStatus, classifyTransportError, parseRetryAfter } from '../errors.ts';
 import { sleep } from '../lock.ts';
+import { sharedReads } from '../reads.ts';
 
 export type RedfishAuthMode = 'auto' | 'session' | 'basic';
 
@@ -53,6 +54,11 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** Statuses that are returned instead of thrown (e.g. 404 when probing). */
   accept?: number[];
+}
+
+/** A GET may be answered by a read kept in the activity's scope (`withSharedReads`, bmc/reads.ts). */
+export interface GetOptions extends Omit<RequestOptions, 'body' | 'etag'> {
+  shared?: boolean;
 }
 
 type JsonObject = Record<string, unknown>;
@@ -140,8 +146,14 @@ export class RedfishClient {
     return this.#root;
   }
 
-  get<T = JsonObject>(path: string, opts: Omit<RequestOptions, 'body' | 'etag'> = {}): Promise<RedfishResponse<T>> {
-    return this.request<T>('GET', path, opts);
+  async get<T = JsonObject>(path: string, opts: GetOptions = {}): Promise<RedfishResponse<T>> {
+    const { shared, ...rest } = opts;
+    const reads = sharedReads();
+    const key = `${this.endpoint}${path}`;
+    if (shared && reads?.has(key)) return reads.get(key) as RedfishResponse<T>;
+    const res = await this.request<T>('GET', path, rest);
+    if (reads && res.status < 300) reads.set(key, res);
+    return res;
   }
 
   post<T = JsonObject>(path: string, body: unknown, opts: Omit<RequestOptions, 'body'> = {}): Promise<RedfishResponse<T>> {
@@ -181,6 +193,17 @@ export class RedfishClient {
 
   /** One request with authentication, re-login on 401, Retry-After and safe retries. */
   async request<T = JsonObject>(method: string, path: string, opts: RequestOptions = {}): Promise<RedfishResponse<T>> {
+    if (method === 'GET' || method === 'HEAD') return this.#request<T>(method, path, opts);
+    // A change: reads kept from before it no longer say how the BMC is (bmc/reads.ts).
+    sharedReads()?.clear();
+    try {
+      return await this.#request<T>(method, path, opts);
+    } finally {
+      sharedReads()?.clear();
+    }
+  }
+
+  async #request<T>(method: string, path: string, opts: RequestOptions): Promise<RedfishResponse<T>> {
     await this.#ensureAuth(opts.signal);
     let relogged = false;
     for (let attempt = 0; ; attempt++) {

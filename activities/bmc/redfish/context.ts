@@ -132,11 +132,15 @@ export class RedfishContext {
     );
   }
 
-  /** A fresh GET of the system (state is never cached). A 404 means the address names no such system. */
-  async system(signal?: AbortSignal): Promise<RedfishResponse<Json>> {
+  /**
+   * A fresh GET of the system (state is never cached across calls); with `shared`, the first look of an operation
+   * may be answered by the activity's read of it since our last change (bmc/reads.ts). A 404 means the address
+   * names no such system.
+   */
+  async system(signal?: AbortSignal, shared = false): Promise<RedfishResponse<Json>> {
     const path = await this.systemPath(signal);
     try {
-      const res = await this.client.get(path, { signal });
+      const res = await this.client.get(path, { signal, shared });
       this.#learnFromSystem(res.body);
       return res;
     } catch (err) {
@@ -178,7 +182,7 @@ export class RedfishContext {
     if (this.#d.vendor !== undefined) return this.#d.vendor;
     const root = await this.root(signal);
     const fromRoot = str(root.Vendor);
-    this.#d.vendor = (fromRoot ?? str((system ?? (await this.system(signal)).body).Manufacturer) ?? '').toLowerCase();
+    this.#d.vendor = (fromRoot ?? str((system ?? (await this.system(signal, true)).body).Manufacturer) ?? '').toLowerCase();
     return this.#d.vendor;
   }
 

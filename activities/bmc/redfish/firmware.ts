@@ -122,9 +122,10 @@ export async function readFirmwareInventory(ctx: RedfishContext, opts: CallOptio
   const signal = opts.signal;
   const { body } = await updateService(ctx, signal);
   const systemPath = await ctx.systemPath(signal);
-  const system = (await ctx.system(signal)).body;
+  // A reading, not a wait: the activity's reads of the system and manager since our last change may answer.
+  const system = (await ctx.system(signal, true)).body;
   const managerPath = await ctx.managerPath(signal);
-  const manager = managerPath ? await ctx.client.get(managerPath, { signal, accept: MEMBER_TOLERATED }) : undefined;
+  const manager = managerPath ? await ctx.client.get(managerPath, { signal, accept: MEMBER_TOLERATED, shared: true }) : undefined;
   const firmware = await inventoryMembers(ctx, link(body.FirmwareInventory), signal);
   const software = await inventoryMembers(ctx, link(body.SoftwareInventory), signal);
   const components = firmwareComponents({

@@ -39,7 +39,7 @@ export function readSlot(path: string, body: Json, headers: Headers): VirtualMed
 /** Where the slot collections are: the System's, else each manager's (cached per connection). */
 async function collections(ctx: RedfishContext, signal?: AbortSignal): Promise<string[]> {
   if (ctx.cachedMediaCollections) return ctx.cachedMediaCollections;
-  const system = (await ctx.system(signal)).body;
+  const system = (await ctx.system(signal, true)).body;
   const found: string[] = [];
   const onSystem = link(system.VirtualMedia);
   if (onSystem) found.push(onSystem);
@@ -63,23 +63,26 @@ interface SlotRead {
   body: Json;
 }
 
-async function readOne(ctx: RedfishContext, path: string, signal?: AbortSignal): Promise<SlotRead> {
-  const res = await ctx.client.get(path, { signal });
+async function readOne(ctx: RedfishContext, path: string, signal?: AbortSignal, shared = false): Promise<SlotRead> {
+  const res = await ctx.client.get(path, { signal, shared });
   return { slot: readSlot(path, res.body, res.headers), etag: res.etag, body: res.body };
 }
 
-/** The CD/DVD slots with their current state (slot paths discovered once per connection). */
-async function readSlots(ctx: RedfishContext, signal?: AbortSignal): Promise<SlotRead[]> {
+/**
+ * The CD/DVD slots with their current state (slot paths discovered once per connection); `shared` for the first
+ * look of an operation (bmc/reads.ts).
+ */
+async function readSlots(ctx: RedfishContext, signal?: AbortSignal, shared = false): Promise<SlotRead[]> {
   if (ctx.cachedCdSlots) {
     const out: SlotRead[] = [];
-    for (const p of ctx.cachedCdSlots) out.push(await readOne(ctx, p, signal));
+    for (const p of ctx.cachedCdSlots) out.push(await readOne(ctx, p, signal, shared));
     return out;
   }
   const out: SlotRead[] = [];
   for (const collection of await collections(ctx, signal)) {
-    const res = await ctx.client.get(collection, { signal });
+    const res = await ctx.client.get(collection, { signal, shared });
     for (const path of links(res.body.Members)) {
-      const read = await readOne(ctx, path, signal);
+      const read = await readOne(ctx, path, signal, shared);
       if (isCdSlot(read.body)) out.push(read);
     }
   }
@@ -206,8 +209,9 @@ export async function ejectAll(ctx: RedfishContext, opts: CallOptions = {}): Pro
  * that refuse (Cisco KVM slots: 400, 405) are skipped for the next one; Dell tries slot "1" first.
  */
 export async function insert(ctx: RedfishContext, url: string, opts: CallOptions = {}): Promise<VirtualMediaResult> {
-  return ctx.converge('insert virtual media', opts, async () => {
-    const reads = await readSlots(ctx, opts.signal);
+  return ctx.converge('insert virtual media', opts, async (attempt) => {
+    // The first attempt may start from the activity's read of the slots; a retry reads them again.
+    const reads = await readSlots(ctx, opts.signal, attempt === 1);
     const dell = (await ctx.vendor(opts.signal)).includes('dell');
     // iDRAC10 boots only from slot "1" (#9): try it first on Dell.
     const usable = reads.filter((r) => r.slot.method !== 'none').sort((a, b) => (dell ? Number(b.slot.id === '1') - Number(a.slot.id === '1') : 0));

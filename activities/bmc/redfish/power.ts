@@ -53,8 +53,8 @@ function unavailable(ctx: RedfishContext, what: string, allowed: string[]): BmcE
   return new BmcError('BmcUnsupported', `the BMC at ${ctx.endpoint} offers no ResetType for ${what} (allowed: ${allowed.join(', ') || 'none'})`);
 }
 
-async function readState(ctx: RedfishContext, signal?: AbortSignal): Promise<{ system: Json; state: PowerState }> {
-  const system = (await ctx.system(signal)).body;
+async function readState(ctx: RedfishContext, signal?: AbortSignal, shared = false): Promise<{ system: Json; state: PowerState }> {
+  const system = (await ctx.system(signal, shared)).body;
   const state = readPowerState(system);
   if (!state) throw new BmcError('BmcServerError', `the system at ${ctx.endpoint} reports an unknown PowerState ${JSON.stringify(system.PowerState)}`);
   return { system, state };
@@ -119,8 +119,9 @@ export async function setPower(ctx: RedfishContext, powerAction: PowerAction, op
   };
   const done = (state: PowerState, changed: boolean): PowerResult => ({ action: powerAction, state, changed, sent, elapsedMs: Date.now() - started });
 
-  return ctx.converge(`power ${powerAction}`, opts, async () => {
-    const { system, state } = await readState(ctx, opts.signal);
+  return ctx.converge(`power ${powerAction}`, opts, async (attempt) => {
+    // The first look may be the activity's read since our last change (bmc/reads.ts); a retry reads again.
+    const { system, state } = await readState(ctx, opts.signal, attempt === 1);
     switch (powerAction) {
       case 'on':
         if (state === 'on') return done('on', sent.length > 0);
