@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseBmcAddress, type RedfishBmcAddress } from '../../../domain/bmc-address.ts';
 import { basicResources, startFakeRedfish, type FakeRedfish, type FakeRedfishOptions, type Json } from '../../../test/fakes/redfish-server.ts';
+import { withSharedReads } from '../reads.ts';
 import { RedfishDriver } from './driver.ts';
 import { failure } from '../../../test/expect-failure.ts';
 
@@ -684,5 +685,76 @@ describe('secure boot', () => {
     expect(await d.secureBoot.set(true)).toMatchObject({ enabled: true, changed: true });
     expect(await d.secureBoot.set(true)).toMatchObject({ changed: false });
     expect(f.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+  });
+});
+
+const INSERT = `${CD}/Actions/VirtualMedia.InsertMedia`;
+
+/** A BMC whose reset is accepted at once and shows On only at the `pollsToOn`-th read of the system after it. */
+function slowToPowerOn(pollsToOn: number): Promise<FakeRedfish> {
+  let polls = 0;
+  return fake({
+    actions: {
+      [RESET]: () => ({ status: 204 }),
+      [INSERT]: (b, fk) => {
+        Object.assign(fk.resources[CD] as Json, { Image: b.Image, Inserted: true });
+        return { status: 204 };
+      },
+    },
+    intercept: (req, fk) => {
+      if (req.method === 'GET' && req.path === SYS && posts(fk, RESET).length > 0 && ++polls === pollsToOn) (fk.resources[SYS] as Json).PowerState = 'On';
+      return undefined;
+    },
+  });
+}
+
+const systemGets = (f: FakeRedfish) => f.requests.filter((r) => r.method === 'GET' && r.path === SYS).length;
+const order = (f: FakeRedfish) => f.requests.filter((r) => r.path !== '/redfish/v1/').map((r) => `${r.method} ${r.path}`);
+
+describe('Redfish reads shared within one activity (bmc/reads.ts)', () => {
+  it("lets a power change start from the activity's last read of the system, and still polls the BMC until it is on", async () => {
+    const shared = await slowToPowerOn(3);
+    const d = driver(shared);
+    await withSharedReads(async () => {
+      expect(await d.getPowerState()).toBe('off');
+      expect(await d.setPower('on')).toMatchObject({ state: 'on', changed: true, sent: ['On'] });
+    });
+    // One look before the change, then three polls after it: the power change's own look was the kept read.
+    expect(systemGets(shared)).toBe(1 + 3);
+
+    const alone = await slowToPowerOn(3);
+    const a = driver(alone);
+    expect(await a.getPowerState()).toBe('off');
+    await a.setPower('on');
+    // Outside a scope nothing is kept: the power change looks again.
+    expect(systemGets(alone)).toBe(1 + 1 + 3);
+  });
+
+  it('forgets what it kept when a request changes the BMC: the next look after an insert reads the system again', async () => {
+    const f = await slowToPowerOn(1);
+    const d = driver(f);
+    await withSharedReads(async () => {
+      await d.getPowerState();
+      await d.virtualMedia!.insert('http://images/live.iso');
+      await d.setPower('on');
+    });
+    const seen = order(f);
+    const inserted = seen.indexOf(`POST ${INSERT}`);
+    const reset = seen.indexOf(`POST ${RESET}`);
+    expect(inserted).toBeGreaterThan(-1);
+    expect(reset).toBeGreaterThan(inserted);
+    // Between the insert and the reset: the insert's read-back of the slot, and a fresh look at the system.
+    expect(seen.slice(inserted + 1, reset)).toEqual([`GET ${CD}`, `GET ${SYS}`]);
+  });
+
+  it("keeps an insert's read-back for the next insert of the same image, which then sends nothing", async () => {
+    const f = await slowToPowerOn(1);
+    const d = driver(f);
+    await withSharedReads(async () => {
+      expect(await d.virtualMedia!.insert('http://images/live.iso')).toMatchObject({ changed: true });
+      const before = f.requests.length;
+      expect(await d.virtualMedia!.insert('http://images/live.iso')).toMatchObject({ changed: false });
+      expect(f.requests.length).toBe(before);
+    });
   });
 });
