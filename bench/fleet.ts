@@ -14,7 +14,7 @@
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
  *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
- *                          [--allocator jemalloc|system]
+ *                          [--allocator jemalloc|system] [--steady-minutes 0]
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ import { startStack, type Stack } from '../stack/index.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
-import { difference, groupCpuSeconds, peakRssMiB, percentile, scrape, scrapeApiserver, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
+import { difference, groupCpuSeconds, peakRssMiB, percentile, rssMiB, scrape, scrapeApiserver, slope, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NS = 'bench';
@@ -72,6 +72,8 @@ export interface FleetOptions {
   workflowSlots: number | undefined;
   /** Give up after this long (the run is then reported as incomplete). */
   timeoutMinutes: number;
+  /** After the fleet is provisioned and measured, leave it alone this long and measure what standing still costs. */
+  steadyMinutes: number;
 }
 
 function parse(args: string[]): FleetOptions {
@@ -96,6 +98,7 @@ function parse(args: string[]): FleetOptions {
       'sticky-timeout': { type: 'string' },
       'workflow-slots': { type: 'string' },
       'timeout-minutes': { type: 'string', default: '60' },
+      'steady-minutes': { type: 'string', default: '0' },
     },
   });
   const whole = (name: string, v: string | undefined, min: number, max: number) => {
@@ -132,6 +135,7 @@ function parse(args: string[]): FleetOptions {
     workflowSlots: values['workflow-slots'] === undefined ? undefined : whole('workflow-slots', values['workflow-slots'], 2, 2000),
     stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
+    steadyMinutes: whole('steady-minutes', values['steady-minutes'], 0, 24 * 60),
   };
 }
 
@@ -388,6 +392,124 @@ async function eventsSettled(read: () => Promise<number>): Promise<void> {
     last = now;
     await new Promise((r) => setTimeout(r, 1500));
   }
+}
+
+interface SteadySample {
+  /** Minutes since the steady phase began. */
+  minute: number;
+  workerRssMiB: number;
+  bridgeRssMiB: number;
+  workerHeapUsedMiB: number | undefined;
+  cachedWorkflows: number | undefined;
+}
+
+/** Sums a metric family over a scrape (a counter may be exposed with or without `_total`); undefined when absent. */
+function metricSum(samples: MetricSample[], name: string): number | undefined {
+  const found = samples.filter((s) => s.name === name || s.name === `${name}_total`);
+  return found.length ? found.reduce((a, s) => a + s.value, 0) : undefined;
+}
+
+/**
+ * The provisioned fleet left alone for `minutes`: the worker's and the bridge's memory every 30 s (does it level
+ * off with more host workflows than cache places?), and what standing still costs per host and hour (CPU by
+ * process, Temporal tasks, local activities, Kubernetes writes, Redfish requests, BMC calls by kind). At the end,
+ * every host is read back: it must still be provisioned, OK and without an error.
+ */
+async function steadyState(minutes: number, c: {
+  n: number;
+  engine: Engine;
+  stack: Stack;
+  readApiserver: () => Promise<MetricSample[]>;
+  redfishRequests: () => Promise<number>;
+  objects: k8s.CustomObjectsApi;
+}) {
+  const workerScrape = async () => (await Promise.all(c.engine.workers().map((w) => w.metricsUrl()).filter((u): u is string => u !== undefined)
+    .map((u) => scrape(`${u}/metrics`).catch(() => [] as MetricSample[])))).flat();
+  const point = async () => {
+    const worker = await workerScrape();
+    return {
+      at: Date.now(),
+      processes: processFigures(),
+      temporal: temporalRequests(await temporalMetrics(c.stack)),
+      apiserver: apiserverWrites(await c.readApiserver()),
+      redfish: await c.redfishRequests(),
+      bmcCalls: sumBy(worker, 'tempered_bmc_call_duration_seconds_count', ['call']),
+      localActivities: metricSum(worker, 'temporal_local_activity'),
+      cacheMisses: metricSum(worker, 'temporal_sticky_cache_miss'),
+      worker,
+    };
+  };
+  const live = (list: { proc: { pid: number; isRunning(): boolean } }[]) => list.filter((p) => p.proc.isRunning()).reduce((s, p) => s + rssMiB(p.proc.pid), 0);
+  const samples: SteadySample[] = [];
+  const begin = await point();
+  const record = (worker: MetricSample[]) => {
+    const heap = metricSum(worker, 'nodejs_heap_size_used_bytes');
+    samples.push({
+      minute: (Date.now() - begin.at) / 60_000,
+      workerRssMiB: live(c.engine.workers()),
+      bridgeRssMiB: live(c.engine.bridges()),
+      workerHeapUsedMiB: heap === undefined ? undefined : heap / 2 ** 20,
+      cachedWorkflows: metricSum(worker, 'temporal_sticky_cache_size'),
+    });
+  };
+  record(begin.worker);
+  const endAt = begin.at + minutes * 60_000;
+  while (Date.now() < endAt) {
+    await new Promise((r) => setTimeout(r, Math.min(30_000, endAt - Date.now())));
+    record(await workerScrape());
+    const s = samples[samples.length - 1] as SteadySample;
+    console.log(`  steady ${fmt(s.minute)} min: worker ${fmt(s.workerRssMiB, 0)} MiB RSS (heap ${fmt(s.workerHeapUsedMiB ?? NaN, 0)} MiB, ${s.cachedWorkflows ?? 'n/a'} cached), bridge ${fmt(s.bridgeRssMiB, 0)} MiB`);
+  }
+  const end = await point();
+  const hours = (end.at - begin.at) / 3_600_000;
+  const perHostHour = (v: number) => v / c.n / hours;
+  const tasks = difference(begin.temporal, end.temporal);
+  const op = (names: readonly string[]) => names.reduce((s, name) => s + (tasks.get(`frontend/${name}`) ?? 0), 0);
+  const writes = difference(begin.apiserver, end.apiserver);
+  const cpu = new Map([...end.processes.cpu].map(([name, v]) => [name, v - (begin.processes.cpu.get(name) ?? 0)]));
+  const engineCpu = [...cpu].filter(([k]) => k.startsWith('tempered-') || k === 'temporal' || k.startsWith('temporal-') || k === 'postgres').reduce((s, [, v]) => s + v, 0);
+  const delta = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+
+  // Where every host stands at the end.
+  const states = new Map<string, number>();
+  let continueToken: string | undefined;
+  do {
+    const page = (await c.objects.listNamespacedCustomObject({ ...BMH, limit: 500, ...(continueToken ? { _continue: continueToken } : {}) })) as {
+      items: { status?: { provisioning?: { state?: string }; operationalStatus?: string; errorType?: string } }[];
+      metadata?: { continue?: string };
+    };
+    for (const h of page.items) {
+      const key = `${h.status?.provisioning?.state ?? 'none'}/${h.status?.operationalStatus ?? 'none'}${h.status?.errorType ? `/${h.status.errorType}` : ''}`;
+      states.set(key, (states.get(key) ?? 0) + 1);
+    }
+    continueToken = page.metadata?.continue || undefined;
+  } while (continueToken);
+
+  const rss = samples.map((s) => s.workerRssMiB);
+  const half = samples.filter((s) => s.minute >= minutes / 2);
+  return {
+    minutes: (end.at - begin.at) / 60_000,
+    hostsAtEnd: Object.fromEntries(states),
+    worker: {
+      rssMiB: { first: rss[0] ?? 0, last: rss[rss.length - 1] ?? 0, max: Math.max(0, ...rss), min: Math.min(...rss) },
+      // The trend over the second half, when the first power checks have been through every host.
+      rssSlopeMiBPerHourSecondHalf: slope(half.map((s) => ({ x: s.minute / 60, y: s.workerRssMiB }))),
+      peakRssMiB: Math.max(0, ...c.engine.workers().map((w) => peakRssMiB(w.proc.pid))),
+    },
+    bridge: { rssMiB: { first: samples[0]?.bridgeRssMiB ?? 0, last: samples[samples.length - 1]?.bridgeRssMiB ?? 0, max: Math.max(0, ...samples.map((s) => s.bridgeRssMiB)) } },
+    perHostHour: {
+      engineCpuSeconds: perHostHour(engineCpu),
+      cpuSeconds: Object.fromEntries([...cpu].map(([k, v]) => [k, perHostHour(v)])),
+      workflowTasks: perHostHour(op(TASK_OPERATIONS.workflowTasks)),
+      activityTasks: perHostHour(op(TASK_OPERATIONS.activityTasks)),
+      localActivities: ((d) => (d === undefined ? undefined : perHostHour(d)))(delta(begin.localActivities, end.localActivities)),
+      stickyCacheMisses: ((d) => (d === undefined ? undefined : perHostHour(d)))(delta(begin.cacheMisses, end.cacheMisses)),
+      kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0).map(([k, v]) => [k, perHostHour(v)])),
+      redfishRequests: perHostHour(end.redfish - begin.redfish),
+      bmcCalls: Object.fromEntries([...difference(begin.bmcCalls, end.bmcCalls)].filter(([, v]) => v > 0).map(([k, v]) => [k, perHostHour(v)])),
+    },
+    samples,
+  };
 }
 
 /** A count map as per-host figures, largest first. */
@@ -694,6 +816,26 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);
 
+    // Standing still: what the provisioned fleet costs, and whether the worker's memory levels off.
+    let steady: Awaited<ReturnType<typeof steadyState>> | undefined;
+    if (o.steadyMinutes > 0 && provisioned === n) {
+      console.log(`steady state: ${n} hosts left alone for ${o.steadyMinutes} min`);
+      steady = await steadyState(o.steadyMinutes, { n, engine, stack, readApiserver: () => scrapeApiserver(kube.server, apiTls), redfishRequests, objects });
+      const h = steady.perHostHour;
+      const steadyRows: [string, string][] = [
+        ['steady state', `${fmt(steady.minutes)} min; hosts at the end: ${Object.entries(steady.hostsAtEnd).map(([k, v]) => `${k} ${v}`).join(', ')}`],
+        ['  worker RSS first / last / max', `${fmt(steady.worker.rssMiB.first, 0)} / ${fmt(steady.worker.rssMiB.last, 0)} / ${fmt(steady.worker.rssMiB.max, 0)} MiB (peak since start ${fmt(steady.worker.peakRssMiB, 0)} MiB); second-half trend ${fmt(steady.worker.rssSlopeMiBPerHourSecondHalf, 0)} MiB/h`],
+        ['  bridge RSS first / last / max', `${fmt(steady.bridge.rssMiB.first, 0)} / ${fmt(steady.bridge.rssMiB.last, 0)} / ${fmt(steady.bridge.rssMiB.max, 0)} MiB`],
+        ['  per host and hour', `engine CPU ${fmt(h.engineCpuSeconds, 3)} s; ${fmt(h.workflowTasks, 2)} workflow tasks, ${fmt(h.activityTasks, 2)} activity tasks, ${fmt(h.localActivities ?? NaN, 2)} local activities, ${fmt(h.stickyCacheMisses ?? NaN, 2)} sticky cache misses; ${fmt(h.redfishRequests, 2)} Redfish requests`],
+        ['  CPU-s per host and hour', Object.entries(h.cpuSeconds).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(', ')],
+        ['  Kubernetes writes per host and hour', Object.entries(h.kubernetesWrites).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v, 2)}`).join(', ') || 'none'],
+        ['  BMC calls per host and hour', Object.entries(h.bmcCalls).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ') || 'none'],
+      ];
+      for (const [k, v] of steadyRows) console.log(`${k.padEnd(44)} ${v}`);
+    } else if (o.steadyMinutes > 0) {
+      console.log(`steady state skipped: ${provisioned} of ${n} hosts provisioned`);
+    }
+
     const result = {
       benchmark: 'fleet',
       commit: measured,
@@ -705,7 +847,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       // Engine settings given through the environment (the processes inherit it, NODE_OPTIONS too): a run is
       // compared with its like.
       engineEnv: Object.fromEntries(Object.entries(process.env).filter(([k]) => (k.startsWith('TEMPERED_') && !k.startsWith('TEMPERED_ENCRYPTION_')) || k === 'NODE_OPTIONS')),
-      figures,
+      figures: steady ? { ...figures, steadyState: steady } : figures,
     };
     const resultsDir = join(ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

@@ -59,6 +59,25 @@ export function peakRssMiB(pid: number): number {
   }
 }
 
+/** Resident set size (VmRSS) of a process now, in MiB; 0 when it is gone. */
+export function rssMiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Least-squares slope of `y` over `x` (0 for fewer than two points). */
+export function slope(points: readonly { x: number; y: number }[]): number {
+  if (points.length < 2) return 0;
+  const mx = points.reduce((s, p) => s + p.x, 0) / points.length;
+  const my = points.reduce((s, p) => s + p.y, 0) / points.length;
+  const sxx = points.reduce((s, p) => s + (p.x - mx) ** 2, 0);
+  return sxx === 0 ? 0 : points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
+}
+
 /** The p-th percentile (nearest rank) of `values`; 0 for none. */
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
