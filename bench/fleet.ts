@@ -399,6 +399,7 @@ interface SteadySample {
   minute: number;
   workerRssMiB: number;
   bridgeRssMiB: number;
+  /** The worker's main-thread V8 heap in use (the workflows' own heaps, in the workflow thread, are not in it). */
   workerHeapUsedMiB: number | undefined;
   cachedWorkflows: number | undefined;
 }
@@ -458,7 +459,7 @@ async function steadyState(minutes: number, c: {
     await new Promise((r) => setTimeout(r, Math.min(30_000, endAt - Date.now())));
     record(await workerScrape());
     const s = samples[samples.length - 1] as SteadySample;
-    console.log(`  steady ${fmt(s.minute)} min: worker ${fmt(s.workerRssMiB, 0)} MiB RSS (heap ${fmt(s.workerHeapUsedMiB ?? NaN, 0)} MiB, ${s.cachedWorkflows ?? 'n/a'} cached), bridge ${fmt(s.bridgeRssMiB, 0)} MiB`);
+    console.log(`  steady ${fmt(s.minute)} min: worker ${fmt(s.workerRssMiB, 0)} MiB RSS (main-thread heap ${fmt(s.workerHeapUsedMiB ?? NaN, 0)} MiB, ${s.cachedWorkflows ?? 'n/a'} workflows cached), bridge ${fmt(s.bridgeRssMiB, 0)} MiB`);
   }
   const end = await point();
   const hours = (end.at - begin.at) / 3_600_000;
