@@ -49,25 +49,22 @@ export function groupCpuSeconds(pgid: number): number {
   return ticks / TICKS;
 }
 
-/** Peak resident set size (VmHWM) of a process, in MiB; 0 when it is gone. */
-export function peakRssMiB(pid: number): number {
+/** A memory figure of /proc/<pid>/status (VmHWM, VmRSS...) in MiB; 0 when the process is gone. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : 0;
   } catch {
     return 0;
   }
 }
 
+/** Peak resident set size (VmHWM) of a process, in MiB; 0 when it is gone. */
+export const peakRssMiB = (pid: number): number => statusMiB(pid, 'VmHWM');
+
 /** Resident set size (VmRSS) of a process now, in MiB; 0 when it is gone. */
-export function rssMiB(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+export const rssMiB = (pid: number): number => statusMiB(pid, 'VmRSS');
+
 
 /** Least-squares slope of `y` over `x` (0 for fewer than two points). */
 export function slope(points: readonly { x: number; y: number }[]): number {
