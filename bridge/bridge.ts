@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { HostDesired } from '../domain/host-model.ts';
 import type { RolloutControl } from '../domain/firmware-rollout.ts';
 import { BRIDGE_TASK_QUEUE, hostWorkflowId, rolloutWorkflowId } from '../domain/names.ts';
+import { HOST_PATCHES } from '../workflows/host-patches.ts';
 import { offerSlot, syncHost, syncRollout } from '../workflows/messages.ts';
 import { createBridgeActivities, type SlotArbiter } from './activities.ts';
 import { FirmwareObjects } from './firmware.ts';
@@ -484,7 +485,7 @@ export class Bridge {
     await o.temporal.client.workflow.signalWithStart(HOST_WORKFLOW_TYPE, {
       workflowId: hostWorkflowId(namespace, name),
       taskQueue: o.hostTaskQueue,
-      args: [Object.keys(config).length > 0 ? { desired, config } : { desired }],
+      args: [{ desired, ...(Object.keys(config).length > 0 ? { config } : {}), patches: HOST_PATCHES }],
       signal: syncHost,
       signalArgs: [desired],
       typedSearchAttributes: [

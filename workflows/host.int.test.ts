@@ -354,4 +354,41 @@ describe('host workflow on the real Temporal server', () => {
     expect(q).toMatchObject({ provisioningState: 'available', goodCredentials: { version: '1' } });
     await client.workflow.getHandle(hostWorkflowId(RUN, name)).terminate('test done');
   });
+
+  it('a steady host continues as new after a power check, without a status write, and still obeys its spec', async () => {
+    const name = 'steady';
+    const id = hostWorkflowId(RUN, name);
+    const handle = await start(name, desiredFor(name, { online: false }), { powerCheckIntervalMs: 300, steadyHistoryEvents: 30 });
+    await until('available', () => lastState(name)?.provisioningState === 'available');
+    const shown = published(name).length;
+    const runs = async () => {
+      const found: { runId: string; closed: boolean }[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = "${id}"` })) found.push({ runId: wf.runId, closed: wf.closeTime !== undefined });
+      return found;
+    };
+    // Two new runs: the first leaves the life so far behind, the second one a run that only checked power.
+    await until('two runs continued as new', async () => (await runs()).length >= 3);
+    const middle = (await runs()).find((r) => r.closed && r.runId !== handle.firstExecutionRunId);
+    const second = (await client.workflow.getHandle(id, middle?.runId).fetchHistory()).events ?? [];
+    // A new run takes the patches its predecessor handed on without a marker (nor a TemporalChangeVersion upsert).
+    expect(second.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    expect(second.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toEqual([]);
+    const first = (await client.workflow.getHandle(id, handle.firstExecutionRunId).fetchHistory()).events ?? [];
+    const last = first.at(-1);
+    expect(last?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    // The power check came just before it, in the same workflow task.
+    const check = first.findLast((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    expect(Number(check?.eventId)).toBeGreaterThan(Number(first.findLast((e) => e.workflowTaskStartedEventAttributes)?.eventId));
+    expect(first.length).toBeGreaterThan(30);
+    // Nothing the host shows changed: no status was published for the checks or the new runs.
+    expect(published(name).length).toBe(shown);
+    const q = await client.workflow.getHandle(id).query(hostState);
+    expect(q).toMatchObject({ provisioningState: 'available', poweredOn: false, goodCredentials: { version: '1' } });
+    // The latest run obeys a spec change (and publishes it).
+    await client.workflow.getHandle(id).signal(syncHost, desiredFor(name, { online: true }));
+    await until('powered on', () => lastState(name)?.poweredOn === true);
+    await record(client.workflow.getHandle(id, handle.firstExecutionRunId), 'host-steady-compaction');
+    await record(client.workflow.getHandle(id, middle?.runId), 'host-steady-compaction-next');
+    await client.workflow.getHandle(id).terminate('test done');
+  });
 });

@@ -88,6 +88,7 @@ import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
 import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
+import { HOST_PATCHES, type HostPatch } from './host-patches.ts';
 import { RolloutDrain } from './rollout-drain.ts';
 import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
 
@@ -96,6 +97,12 @@ export interface HostWorkflowConfig extends LifecycleConfig {
   bridgeTaskQueue?: string;
   /** Continue as new beyond this many events, even if the server has not suggested it yet. */
   maxHistoryEvents: number;
+  /**
+   * A host in its steady state continues as new after a power check once its history is longer than this: a
+   * replay after the worker evicted it from its cache (every check, in a fleet larger than the cache) then reads
+   * a few dozen events, not the whole life of the host so far.
+   */
+  steadyHistoryEvents: number;
   /** How long the join check waits for a CAPM3 host's Node to be Ready before it shows a warning. */
   nodeJoinTimeoutSeconds: number;
   /** How long a firmware rollout may take to drain a joined host's Node before the host fails in it. */
@@ -107,11 +114,18 @@ export interface HostWorkflowInput {
   config?: Partial<HostWorkflowConfig>;
   /** Carried across continue-as-new. */
   carried?: { state: HostState; sequence: number; lastPublished: string };
+  /**
+   * Patches this run takes without recording a marker (workflows/host-patches.ts): a new run takes every patch
+   * its code has, and whoever starts it (the bridge, or the run that continues as new) says which it knew. In the
+   * input, so a replay decides the same. A patch not listed is asked for as usual.
+   */
+  patches?: readonly string[];
 }
 
 const DEFAULT_CONFIG: HostWorkflowConfig = {
   ...DEFAULT_LIFECYCLE_CONFIG,
   maxHistoryEvents: 2000,
+  steadyHistoryEvents: 60,
   nodeJoinTimeoutSeconds: DEFAULT_NODE_JOIN_TIMEOUT_SECONDS,
   drainTimeoutSeconds: DRAIN_TIMEOUTS.drainSeconds,
 };
@@ -162,27 +176,29 @@ function isInternalError(err: unknown): boolean {
 
 export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const config: HostWorkflowConfig = { ...DEFAULT_CONFIG, ...input.config };
+  const handedOn = new Set(input.patches ?? []);
+  const patch = (id: HostPatch) => handedOn.has(id) || patched(id);
   // v2: one search-attribute upsert per decision (not one per attribute change), and a snapshot superseded by
   // a later state in the queue is not published on its own. Each costs server work; histories from before
   // replay the old way.
-  const v2 = patched('coalesce-publications-and-search-attributes');
+  const v2 = patch('coalesce-publications-and-search-attributes');
   // v3: a host the provisioning limit counts claims a slot on the publication of the provisioning-heavy state
   // it enters, and waits for the bridge's answer before going on.
-  const v3 = patched('provisioning-limit');
+  const v3 = patch('provisioning-limit');
   // v4: the deploy agent: disk images and customDeploy are deployed, cleaning runs in preparing and on
   // deprovision, `inspectionMode: agent` inspects in band. Histories from before wait or skip as they did.
-  const v4 = patched('deploy-agent');
+  const v4 = patch('deploy-agent');
   // The states a host passes through while a publication is in flight go out together in the next one
   // (the bridge writes each in order), instead of one activity and one workflow task each.
-  const batched = patched('batch-publications');
+  const batched = patch('batch-publications');
   // v5, beyond Metal3: a host being deleted whose BMC does not answer gives up a step after one attempt (BMO
   // #1666); a BMC replacement (tempered.dev/replace-bmc) registers in place, checked to manage the same machine
   // (BMO #1458). Histories from before decide as they did.
-  const v5 = patched('bmc-escape-hatches');
+  const v5 = patch('bmc-escape-hatches');
   const lifecycle: LifecycleConfig = { ...config, bmcEscapeHatches: v5 && config.bmcEscapeHatches };
   // v6: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
   // cluster (workflows/node-join.ts); a host leaving provisioned drops that record.
-  const v6 = patched('verify-node-join');
+  const v6 = patch('verify-node-join');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -467,7 +483,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     // BMO creates the firmware objects once a host registers: its firmware is read then (Redfish only).
     const readFirmware =
-      request.name === 'register' && address.ok && address.address.protocol === 'redfish' && patched('register-reads-firmware');
+      request.name === 'register' && address.ok && address.address.protocol === 'redfish' && patch('register-reads-firmware');
     const known = state.firmware?.schemaName ? { knownSchema: state.firmware.schemaName } : {};
     const base = planOperation({
       request,
@@ -588,7 +604,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     const raidSet = raid !== undefined && Object.keys(raid).length > 0;
     const work = firmwareWork(state, desired, 'preparing');
     // v5 (before: spec.raid failed preparing, and settings and updates were not applied).
-    if (!((raidSet || hasFirmwareWork(work)) && patched('prepare-firmware-raid'))) {
+    if (!((raidSet || hasFirmwareWork(work)) && patch('prepare-firmware-raid'))) {
       return raidSet ? fail('RAID configuration (spec.raid) is not applied by Tempered yet; remove spec.raid to continue') : undefined;
     }
     // BMO applies RAID when the spec differs from what was applied, or again after a failed preparation.
@@ -599,7 +615,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     let softwareRaid: SoftwareRaidPlan | undefined;
     if (software && (software.length > 0 || hadSoftware)) {
       // Before: software RAID failed preparing.
-      if (!patched('software-raid')) {
+      if (!patch('software-raid')) {
         return fail(
           'software RAID (spec.raid.softwareRAIDVolumes) is not built by Tempered yet; ' +
             'remove softwareRAIDVolumes (or use hardwareRAIDVolumes on a controller) to continue',
@@ -693,7 +709,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     log.info('delayed: no slot under the provisioning limit', { state: moved.state.provisioningState, reason });
     // A slot offered before the refusal was seen is reserved for this host: it claims it at once. Before this
     // patch such an offer was dropped and the host waited until the bridge's reservation expired (2 minutes).
-    const offered = inFlight.offered && patched('slot-offered-during-claim');
+    const offered = inFlight.offered && patch('slot-offered-during-claim');
     // Signals may have changed the state meanwhile; what they change is not shown, so it is what the bridge shows.
     state = delay(onDesiredChanged(before, desired), moved.state.provisioningState, reason, offered);
     lastPublished = visibleKey(state);
@@ -763,8 +779,13 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
   }
 
+  /** Nothing runs beside the steady state's wait that a new run would have to start again. */
+  const quiet = () =>
+    !running && !state.operation && !state.rollout && !state.rolloutDrain && !state.delayed && !claiming && !(v6 && joinCheck.checking);
+
   let detailsKey = '';
   let spins = 0;
+  let previous: Step['kind'] | undefined;
   for (;;) {
     upsert(searchAttributes.state(state));
     const details = describe(state, desired);
@@ -777,7 +798,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (info.continueAsNewSuggested || info.historyLength > config.maxHistoryEvents) {
       await publicationsDone();
       await condition(allHandlersFinished);
-      await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, carried: { state, sequence, lastPublished } });
+      await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, carried: { state, sequence, lastPublished }, patches: HOST_PATCHES });
     }
 
     changed = false;
@@ -790,6 +811,16 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       await condition(() => changed);
       continue;
     }
+    // A steady host whose power was just checked starts a new run with a short history (see
+    // `steadyHistoryEvents`): carried are the state and what the bridge last showed, as at `maxHistoryEvents`.
+    const compact =
+      step.kind === 'wait' && step.why === 'steady' && previous === 'checkPower' && quiet() && workflowInfo().historyLength > config.steadyHistoryEvents;
+    previous = step.kind;
+    if (compact && patch('compact-at-steady-state')) {
+      await publicationsDone();
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, carried: { state, sequence, lastPublished }, patches: HOST_PATCHES });
+    }
     if (step.kind === 'release') {
       if (state.rollout) reply(state.rollout.replyTo, answerOf(state.rollout, 'skipped', 'the host was deleted'));
       await publicationsDone();
@@ -798,9 +829,9 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       // A new object of the same name (recreated with its status annotation, as a move does) can be signalled
       // to this run while it releases the old one. Before this patch the run ended with it, and the new host
       // waited for the bridge's next resync (10 minutes): now a new run takes it over, as a new host.
-      if (desired.ref.uid !== released.uid && patched('recreated-while-releasing')) {
+      if (desired.ref.uid !== released.uid && patch('recreated-while-releasing')) {
         log.info('host released; a new object of the same name arrived meanwhile: a new run takes it over');
-        await continueAsNew<typeof hostWorkflow>({ desired, config: input.config });
+        await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, patches: HOST_PATCHES });
       }
       log.info('host released: workflow ends');
       return;

@@ -53,6 +53,11 @@ export class NodeJoinCheck {
     return joinTarget({ state: this.host.state(), desired: this.host.desired() });
   }
 
+  /** Whether a check is under way (its activity watching the workload cluster). */
+  get checking(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Cancels a check whose host is no longer what it checks (left provisioned, detached, new consumer). */
   reconcile(): void {
     if (this.running && this.target()?.key !== this.running.key) this.running.scope.cancel();
