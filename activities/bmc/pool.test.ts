@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parseBmcAddress } from '../../domain/bmc-address.ts';
+import { DEFAULT_LIFECYCLE_CONFIG } from '../../domain/host-lifecycle.ts';
+import { FakeClock } from '../../test/fake-clock.ts';
+import { basicResources, startFakeRedfish, type FakeRedfish } from '../../test/fakes/redfish-server.ts';
 import type { BmcDriver } from './driver.ts';
 import type { BmcDriverOptions } from './factory.ts';
-import { BmcConnectionPool } from './pool.ts';
+import { BmcConnectionPool, DEFAULT_POOL_IDLE_MS } from './pool.ts';
 
 /** A driver fake that only records its creation and closing. */
 function recordingFactory() {
@@ -79,5 +82,70 @@ describe('BmcConnectionPool', () => {
     await pool.use(target('pw', 'ipmi://10.0.0.4'), (d) => d.getPowerState());
     expect(f.created[0]?.options.ipmi?.cipherSuite).toBe(17);
     await pool.close();
+  });
+});
+
+describe('BmcConnectionPool between power checks', () => {
+  const interval = DEFAULT_LIFECYCLE_CONFIG.powerCheckIntervalMs;
+
+  it('keeps a steady host\'s driver from one power check to the next, and closes it once the host stops calling', async () => {
+    const f = recordingFactory();
+    const clock = new FakeClock();
+    const pool = new BmcConnectionPool({ create: f.create, now: () => clock.now() });
+    expect(DEFAULT_POOL_IDLE_MS).toBeGreaterThan(interval);
+    await pool.use(target(), (d) => d.getPowerState());
+    // Past the old fixed idle time (2 minutes) and up to a check that is a minute late: still open.
+    await clock.advance(120_000 + 1000);
+    expect(await pool.sweep()).toBe(0);
+    await clock.advance(interval + 60_000 - (120_000 + 1000));
+    expect(await pool.sweep()).toBe(0);
+    await pool.use(target(), (d) => d.getPowerState());
+    expect(f.created).toHaveLength(1);
+    expect(f.created[0]?.closed).toBe(false);
+    // No call for the whole idle time: closed, and the next call starts a new driver.
+    await clock.advance(DEFAULT_POOL_IDLE_MS - 1);
+    expect(await pool.sweep()).toBe(0);
+    await clock.advance(1);
+    expect(await pool.sweep()).toBe(1);
+    expect(f.created[0]?.closed).toBe(true);
+    await pool.use(target(), (d) => d.getPowerState());
+    expect(f.created).toHaveLength(2);
+    await pool.close();
+  });
+
+  describe('with a Redfish BMC that expires sessions', () => {
+    let fake: FakeRedfish | undefined;
+    afterEach(async () => {
+      await fake?.close();
+      fake = undefined;
+    });
+
+    it('a power check after the BMC expired the session costs a GET, one re-login and the GET again; close DELETEs the new session', async () => {
+      fake = await startFakeRedfish({ resources: basicResources({}), sessions: true });
+      const clock = new FakeClock();
+      const pool = new BmcConnectionPool({ now: () => clock.now() });
+      const bmc: BmcDriverOptions = { address: `redfish+http://127.0.0.1:${fake.port}/redfish/v1/Systems/1`, credentials: { username: 'admin', password: 'secret' } };
+      const seen = () => fake?.requests.map((r) => `${r.method} ${r.path}`) ?? [];
+      expect(await pool.use(bmc, (d) => d.getPowerState())).toBe('off');
+      expect(seen()).toEqual(['GET /redfish/v1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems/1']);
+
+      // The next check, one interval later: the same session, one request.
+      await clock.advance(interval);
+      expect(await pool.sweep()).toBe(0);
+      fake.requests.length = 0;
+      expect(await pool.use(bmc, (d) => d.getPowerState())).toBe('off');
+      expect(seen()).toEqual(['GET /redfish/v1/Systems/1']);
+
+      // The BMC timed the session out meanwhile: one re-login, no service root, no logout.
+      await clock.advance(interval);
+      fake.tokens.clear();
+      fake.requests.length = 0;
+      expect(await pool.use(bmc, (d) => d.getPowerState())).toBe('off');
+      expect(seen()).toEqual(['GET /redfish/v1/Systems/1', 'POST /redfish/v1/SessionService/Sessions', 'GET /redfish/v1/Systems/1']);
+      expect(fake.requests.map((r) => r.auth)).toEqual(['session', 'none', 'session']);
+
+      await pool.close();
+      expect(fake.deletedSessions).toEqual(['/redfish/v1/SessionService/Sessions/2']);
+    });
   });
 });

@@ -2,18 +2,31 @@
  * A per-process pool of BMC drivers, keyed by address, user and TLS choice, so sessions, keep-alive connections
  * and discovery survive across activity calls (the register→provisioned pipeline's request budget depends on it).
  * Idle drivers are closed (Redfish session DELETEd) after `idleMs`; a changed password replaces the driver.
+ *
+ * A steady host keeps its driver between power checks, as Ironic keeps its sushy connections: a check is then one
+ * GET of the system instead of service root, login, GET and logout. A session the BMC expired meanwhile costs one
+ * re-login (the client's retry on 401). The driver holds no socket while idle (keep-alive ends after 30 s).
  */
 import { createHash } from 'node:crypto';
+import { DEFAULT_LIFECYCLE_CONFIG } from '../../domain/host-lifecycle.ts';
 import type { BmcDriver } from './driver.ts';
 import { createBmcDriver, type BmcDriverOptions } from './factory.ts';
 
+/**
+ * How long an unused driver is kept by default: a power check interval and half of one more, so the next check of a
+ * steady host (due one interval after the last, later when the worker is busy) finds its driver still there.
+ */
+export const DEFAULT_POOL_IDLE_MS = Math.round(DEFAULT_LIFECYCLE_CONFIG.powerCheckIntervalMs * 1.5);
+
 export interface BmcPoolOptions {
-  /** Close a driver unused for this long (default 2 min, well under typical BMC session timeouts). */
+  /** Close a driver unused for this long (default {@link DEFAULT_POOL_IDLE_MS}). */
   idleMs?: number;
   /** Options applied to every driver the pool creates (timings, client knobs, ipmitool path). */
   defaults?: Pick<BmcDriverOptions, 'redfish' | 'ipmi'>;
   /** Builds drivers (tests substitute fakes). */
   create?: (options: BmcDriverOptions) => BmcDriver;
+  /** The clock idle times are measured with (tests substitute a fake one). */
+  now?: () => number;
 }
 
 interface Entry {
@@ -32,13 +45,15 @@ export class BmcConnectionPool {
   readonly #idleMs: number;
   readonly #defaults: BmcPoolOptions['defaults'];
   readonly #create: (options: BmcDriverOptions) => BmcDriver;
+  readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: BmcPoolOptions = {}) {
-    this.#idleMs = options.idleMs ?? 120_000;
+    this.#idleMs = options.idleMs ?? DEFAULT_POOL_IDLE_MS;
     this.#defaults = options.defaults;
     this.#create = options.create ?? createBmcDriver;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Number of open drivers. */
@@ -69,7 +84,7 @@ export class BmcConnectionPool {
         driver: this.#create({ ...this.#defaults, ...options, redfish: { ...this.#defaults?.redfish, ...options.redfish }, ipmi: { ...this.#defaults?.ipmi, ...options.ipmi } }),
         fingerprint: print,
         leases: 0,
-        lastUsed: Date.now(),
+        lastUsed: this.#now(),
       };
       this.#entries.set(key, entry);
       this.#schedule();
@@ -79,13 +94,13 @@ export class BmcConnectionPool {
       return await fn(entry.driver);
     } finally {
       entry.leases--;
-      entry.lastUsed = Date.now();
+      entry.lastUsed = this.#now();
       if (this.#entries.get(key) !== entry && entry.leases === 0) void entry.driver.close();
     }
   }
 
   /** Closes drivers idle for longer than `idleMs`. */
-  async sweep(now: number = Date.now()): Promise<number> {
+  async sweep(now: number = this.#now()): Promise<number> {
     const closing: Promise<void>[] = [];
     for (const [key, entry] of this.#entries) {
       if (entry.leases === 0 && now - entry.lastUsed >= this.#idleMs) {
