@@ -170,7 +170,8 @@ export function createActivities(deps: ActivityDeps): HostActivities {
         if (!driver.inspection) {
           return { poweredOn: (await driver.getPowerState(opts())) === 'on', skipped: `the ${driver.address.type} driver has no out-of-band inspection` };
         }
-        const inventory = await driver.inspection.inventory(opts());
+        // The result keeps the hardware details only: the manager and BIOS attributes are not read.
+        const inventory = await driver.inspection.inventory({ ...opts(), hardwareOnly: true });
         return { poweredOn: inventory.system.powerState === 'on', hardware: inventory.hardware as unknown as Record<string, unknown> };
       });
     },

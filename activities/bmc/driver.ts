@@ -22,6 +22,15 @@ export interface CallOptions {
   onProgress?: (progress: { what: string; elapsedMs: number; detail?: string }) => void;
 }
 
+/** What `identify` reads besides the system. */
+export interface IdentifyOptions extends CallOptions {
+  /**
+   * Also the BMC's own firmware version: on Redfish a GET of the Manager more, which registering and the firmware
+   * reading do without (the firmware inventory has the BMC's version).
+   */
+  firmwareVersion?: boolean;
+}
+
 export type PowerState = 'on' | 'off';
 /** `reboot`: hard (off then on, or the BMC's cycle); `soft-*`: through the OS (ACPI). */
 export type PowerAction = 'on' | 'off' | 'soft-off' | 'reboot' | 'soft-reboot';
@@ -74,7 +83,7 @@ export interface BmcIdentity {
   model: string | undefined;
   /** The system's serial number (Redfish `SerialNumber`); undefined when the protocol does not say. */
   serialNumber?: string | undefined;
-  /** The BMC's own firmware version. */
+  /** The BMC's own firmware version (Redfish: only when asked for, `IdentifyOptions.firmwareVersion`). */
   firmwareVersion: string | undefined;
   /** Redfish only: the protocol version, the system and manager paths in use. */
   redfishVersion?: string | undefined;
@@ -184,8 +193,17 @@ export interface Inventory {
   warnings: string[];
 }
 
+/** What an inventory reads. */
+export interface InventoryOptions extends CallOptions {
+  /**
+   * Only what `hardware` is made of: the manager (`manager`, the BMC's firmware component) and the BIOS attributes
+   * (`biosAttributes`) are left out, two requests fewer on Redfish (inspection keeps only the hardware details).
+   */
+  hardwareOnly?: boolean;
+}
+
 export interface InspectionOps {
-  inventory(opts?: CallOptions): Promise<Inventory>;
+  inventory(opts?: InventoryOptions): Promise<Inventory>;
 }
 
 export type ApplyTime = 'Immediate' | 'OnReset' | 'AtMaintenanceWindowStart' | 'InMaintenanceWindowOnReset';
@@ -358,7 +376,7 @@ export interface SecureBootOps {
 export interface BmcDriver {
   readonly address: BmcAddress;
   /** Checks that the BMC answers and accepts the credentials; what it is. */
-  identify(opts?: CallOptions): Promise<BmcIdentity>;
+  identify(opts?: IdentifyOptions): Promise<BmcIdentity>;
   getPowerState(opts?: CallOptions): Promise<PowerState>;
   /** Requests `action` unless the host is already there, and waits until the state is reached. */
   setPower(action: PowerAction, opts?: PowerOptions): Promise<PowerResult>;

@@ -9,7 +9,9 @@ import type {
   BootOverrideResult,
   CallOptions,
   FirmwareOps,
+  IdentifyOptions,
   InspectionOps,
+  InventoryOptions,
   PowerAction,
   PowerOptions,
   PowerResult,
@@ -87,7 +89,7 @@ export class RedfishDriver implements BmcDriver {
       eject: (o: CallOptions = {}) => x(() => ejectAll(ctx, o)),
     };
     this.inspection = {
-      inventory: (o: CallOptions = {}) => x(async () => normaliseInventory(await collectInventory(ctx, o))),
+      inventory: (o: InventoryOptions = {}) => x(async () => normaliseInventory(await collectInventory(ctx, o))),
     };
     this.bios = {
       get: (o = {}) => x(() => getBios(ctx, o)),
@@ -128,14 +130,14 @@ export class RedfishDriver implements BmcDriver {
     return this.#lease.run(fn, this.context.knownManagerPath);
   }
 
-  identify(opts: CallOptions = {}): Promise<BmcIdentity> {
+  identify(opts: IdentifyOptions = {}): Promise<BmcIdentity> {
     return this.#locked(async () => {
       const ctx = this.context;
       const system = (await ctx.system(opts.signal)).body;
       const root = await ctx.root(opts.signal);
       const managerPath = await ctx.managerPath(opts.signal);
       let firmwareVersion: string | undefined;
-      if (managerPath) {
+      if (managerPath && opts.firmwareVersion) {
         const manager = await ctx.client.get(managerPath, { signal: opts.signal, accept: [404, 500, 501] });
         if (manager.status < 300) firmwareVersion = str(manager.body.FirmwareVersion);
       }

@@ -7,7 +7,7 @@
  * implement (501, 404, 500) leave a warning and a smaller inventory, never a failure: only the system itself is
  * required.
  */
-import type { CallOptions, HardwareDetails, Inventory, ManagerFacts } from '../driver.ts';
+import type { HardwareDetails, Inventory, InventoryOptions, ManagerFacts } from '../driver.ts';
 import type { RedfishContext } from './context.ts';
 import { firmwareComponents, inventoryMembers } from './firmware.ts';
 import { readPowerState } from './power.ts';
@@ -211,8 +211,11 @@ export function normaliseInventory(raw: RawInventory): Inventory {
 
 const OPTIONAL = [400, 404, 405, 500, 501];
 
-/** Collects the inventory resources, one at a time (per-BMC concurrency of one), tolerating what is missing. */
-export async function collectInventory(ctx: RedfishContext, opts: CallOptions = {}): Promise<RawInventory> {
+/**
+ * Collects the inventory resources, one at a time (per-BMC concurrency of one), tolerating what is missing; with
+ * `hardwareOnly`, not the manager and the BIOS attributes.
+ */
+export async function collectInventory(ctx: RedfishContext, opts: InventoryOptions = {}): Promise<RawInventory> {
   const signal = opts.signal;
   const warnings: string[] = [];
   const root = await ctx.root(signal);
@@ -239,7 +242,7 @@ export async function collectInventory(ctx: RedfishContext, opts: CallOptions = 
   };
 
   const managerPath = await ctx.managerPath(signal);
-  const manager = await optional('manager', managerPath);
+  const manager = opts.hardwareOnly ? undefined : await optional('manager', managerPath);
   const processors = await collection('processors', link(system.Processors));
   const memory = await collection('memory', link(system.Memory));
   const nics = await collection('ethernet interfaces', link(system.EthernetInterfaces));
@@ -277,7 +280,7 @@ export async function collectInventory(ctx: RedfishContext, opts: CallOptions = 
       else softwareInventory = read?.members;
     }
   }
-  const bios = await optional('bios', link(system.Bios));
+  const bios = opts.hardwareOnly ? undefined : await optional('bios', link(system.Bios));
 
   return { root, systemPath, system, managerPath, manager, processors, memory, nics, drives, simpleStorage, firmwareInventory, softwareInventory, bios, warnings };
 }
