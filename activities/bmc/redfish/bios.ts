@@ -144,10 +144,17 @@ async function loadRegistry(ctx: RedfishContext, id: string, signal?: AbortSigna
   };
 }
 
-/** The attribute registry the Bios resource names, once per connection and registry id. */
+/**
+ * The attribute registry the Bios resource names, once per connection and registry id. Only the name is needed:
+ * the activity's read of the Bios since our last change may answer (bmc/reads.ts), and the settings object is not
+ * read (a firmware reading asks for the settings, then the registry, and paid for Bios and its settings twice).
+ */
 export async function getBiosRegistry(ctx: RedfishContext, opts: CallOptions = {}): Promise<BiosRegistry | undefined> {
-  const place = await read(ctx, opts.signal);
-  return registryFor(ctx, place.bios, opts.signal);
+  const system = (await ctx.system(opts.signal, true)).body;
+  const biosPath = link(system.Bios);
+  if (!biosPath) throw new BmcError('BmcUnsupported', `the system at ${ctx.endpoint} publishes no Bios resource`);
+  const bios = (await ctx.client.get(biosPath, { signal: opts.signal, shared: true })).body;
+  return registryFor(ctx, bios, opts.signal);
 }
 
 function registryFor(ctx: RedfishContext, bios: Json, signal?: AbortSignal): Promise<BiosRegistry | undefined> {
