@@ -60,9 +60,13 @@ async function readState(ctx: RedfishContext, signal?: AbortSignal, shared = fal
   return { system, state };
 }
 
-/** GET the system's power state. */
+/**
+ * GET the system's power state. A look of its own, never a poll (power changes poll with `waitFor`): the activity's
+ * read of the system since our last change may answer (bmc/reads.ts), e.g. a virtual-media boot's verification
+ * right after the power-on's last poll saw the host on.
+ */
 export async function getPowerState(ctx: RedfishContext, signal?: AbortSignal): Promise<PowerState> {
-  return (await readState(ctx, signal)).state;
+  return (await readState(ctx, signal, true)).state;
 }
 
 /**
