@@ -758,3 +758,32 @@ describe('Redfish reads shared within one activity (bmc/reads.ts)', () => {
     });
   });
 });
+
+describe('firmware inventory links', () => {
+  const update = '/redfish/v1/UpdateService';
+  const inventory = `${update}/FirmwareInventory`;
+
+  it('reads UpdateService once per connection for where the inventories are, and again after it failed', async () => {
+    let failUpdateService = true;
+    const f = await fake({
+      root: { UpdateService: { '@odata.id': update } },
+      intercept: (req) => (req.method === 'GET' && req.path === update && failUpdateService ? { status: 404 } : undefined),
+    });
+    f.resources[update] = { '@odata.id': update, FirmwareInventory: { '@odata.id': inventory } };
+    f.resources[inventory] = { Members: [{ '@odata.id': `${inventory}/BIOS` }] };
+    f.resources[`${inventory}/BIOS`] = { '@odata.id': `${inventory}/BIOS`, Id: 'BIOS', Name: 'System BIOS', Version: '1.2' };
+    const d = driver(f);
+    const updateServiceGets = () => f.requests.filter((r) => r.method === 'GET' && r.path === update).length;
+
+    // Not there this time: a warning, and nothing remembered.
+    expect((await d.inspection.inventory()).warnings).toContain(`update service: HTTP 404 on ${update}`);
+    expect(updateServiceGets()).toBe(1);
+    failUpdateService = false;
+    expect((await d.inspection.inventory()).firmware.map((c) => c.id)).toContain('BIOS');
+    expect(updateServiceGets()).toBe(2);
+    // From now on the links are known: the firmware reading and the next inspection read the inventory only.
+    expect((await d.firmware.inventory()).components.map((c) => c.id)).toContain('BIOS');
+    expect((await d.inspection.inventory({ hardwareOnly: true })).hardware.firmware.bios.version).toBe('1.2');
+    expect(updateServiceGets()).toBe(2);
+  });
+});

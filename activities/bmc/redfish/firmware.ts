@@ -29,6 +29,26 @@ async function updateService(ctx: RedfishContext, signal?: AbortSignal): Promise
   return { path, body: (await ctx.client.get(path, { signal })).body };
 }
 
+/** Where the firmware and software inventories are (UpdateService's links). */
+export interface InventoryLinks {
+  firmware: string | undefined;
+  software: string | undefined;
+}
+
+/**
+ * UpdateService's inventory links, read once per connection (a firmware reading and an inspection both need them,
+ * and they do not change); undefined when the BMC has no UpdateService. A GET that fails is thrown and asked again
+ * next time. UpdateService's state (a push in progress, its actions) is still read fresh by those who need it.
+ */
+export async function inventoryLinks(ctx: RedfishContext, signal?: AbortSignal): Promise<InventoryLinks | undefined> {
+  const path = link((await ctx.root(signal)).UpdateService);
+  if (!path) return undefined;
+  return ctx.remember(`inventory-links:${path}`, async () => {
+    const { body } = await ctx.client.get(path, { signal });
+    return { firmware: link(body.FirmwareInventory), software: link(body.SoftwareInventory) };
+  });
+}
+
 const NIC = /\b(nic|ethernet|network|lan|adapter|fastlinq|connectx)\b/i;
 
 /** What an inventory member is: its RelatedItem links first, then its names. */
@@ -120,14 +140,15 @@ export async function inventoryMembers(ctx: RedfishContext, collection: string |
 /** The whole firmware inventory of the host. */
 export async function readFirmwareInventory(ctx: RedfishContext, opts: CallOptions = {}): Promise<FirmwareInventory> {
   const signal = opts.signal;
-  const { body } = await updateService(ctx, signal);
+  const inventories = await inventoryLinks(ctx, signal);
+  if (!inventories) throw new BmcError('BmcUnsupported', `the BMC at ${ctx.endpoint} has no UpdateService`);
   const systemPath = await ctx.systemPath(signal);
   // A reading, not a wait: the activity's reads of the system and manager since our last change may answer.
   const system = (await ctx.system(signal, true)).body;
   const managerPath = await ctx.managerPath(signal);
   const manager = managerPath ? await ctx.client.get(managerPath, { signal, accept: MEMBER_TOLERATED, shared: true }) : undefined;
-  const firmware = await inventoryMembers(ctx, link(body.FirmwareInventory), signal);
-  const software = await inventoryMembers(ctx, link(body.SoftwareInventory), signal);
+  const firmware = await inventoryMembers(ctx, inventories.firmware, signal);
+  const software = await inventoryMembers(ctx, inventories.software, signal);
   const components = firmwareComponents({
     systemPath,
     system,

@@ -9,7 +9,8 @@
  */
 import type { HardwareDetails, Inventory, InventoryOptions, ManagerFacts } from '../driver.ts';
 import type { RedfishContext } from './context.ts';
-import { firmwareComponents, inventoryMembers } from './firmware.ts';
+import { BmcError } from '../errors.ts';
+import { firmwareComponents, inventoryLinks, inventoryMembers, type InventoryLinks } from './firmware.ts';
 import { readPowerState } from './power.ts';
 import { isObject, link, num, obj, state, str, type Json } from './resources.ts';
 
@@ -269,9 +270,15 @@ export async function collectInventory(ctx: RedfishContext, opts: InventoryOptio
 
   let firmwareInventory: Json[] | undefined;
   let softwareInventory: Json[] | undefined;
-  const updateService = await optional('update service', link(root.UpdateService));
-  if (updateService) {
-    for (const [what, path] of [['firmware inventory', link(updateService.FirmwareInventory)], ['software inventory', link(updateService.SoftwareInventory)]] as const) {
+  let inventories: InventoryLinks | undefined;
+  try {
+    inventories = await inventoryLinks(ctx, signal);
+  } catch (err) {
+    if (!(err instanceof BmcError) || err.status === undefined || !OPTIONAL.includes(err.status)) throw err;
+    warnings.push(`update service: HTTP ${err.status} on ${link(root.UpdateService) ?? 'UpdateService'}`);
+  }
+  if (inventories) {
+    for (const [what, path] of [['firmware inventory', inventories.firmware], ['software inventory', inventories.software]] as const) {
       if (!path) continue;
       const read = await inventoryMembers(ctx, path, signal);
       if (!read) warnings.push(`${what}: not readable at ${path}`);
