@@ -196,8 +196,9 @@ export interface Inventory {
 /** What an inventory reads. */
 export interface InventoryOptions extends CallOptions {
   /**
-   * Only what `hardware` is made of: the manager (`manager`, the BMC's firmware component) and the BIOS attributes
-   * (`biosAttributes`) are left out, two requests fewer on Redfish (inspection keeps only the hardware details).
+   * Only what `hardware` is made of: the manager (`manager`, the BMC's firmware component), the BIOS attributes
+   * (`biosAttributes`) and the software inventory (more firmware components) are left out, up to three requests
+   * fewer on Redfish (inspection keeps only the hardware details).
    */
   hardwareOnly?: boolean;
 }

@@ -787,3 +787,25 @@ describe('firmware inventory links', () => {
     expect(updateServiceGets()).toBe(2);
   });
 });
+
+describe('inspection for the hardware details only', () => {
+  it('reads neither the manager, the BIOS attributes nor the software inventory, and gives the same hardware', async () => {
+    const update = '/redfish/v1/UpdateService';
+    const f = await fake({ root: { UpdateService: { '@odata.id': update } }, system: { Bios: { '@odata.id': `${SYS}/Bios` }, BiosVersion: '1.2' } });
+    f.resources[`${SYS}/Bios`] = { '@odata.id': `${SYS}/Bios`, Attributes: { BootMode: 'Uefi' } };
+    f.resources[update] = { '@odata.id': update, FirmwareInventory: { '@odata.id': `${update}/FirmwareInventory` }, SoftwareInventory: { '@odata.id': `${update}/SoftwareInventory` } };
+    f.resources[`${update}/FirmwareInventory`] = { Members: [{ '@odata.id': `${update}/FirmwareInventory/BIOS` }] };
+    f.resources[`${update}/FirmwareInventory/BIOS`] = { Id: 'BIOS', Name: 'System BIOS', Version: '1.2', ReleaseDate: '2024-01-02T00:00:00Z', Manufacturer: 'Contoso' };
+    f.resources[`${update}/SoftwareInventory`] = { Members: [] };
+    const d = driver(f);
+    const full = await d.inspection.inventory();
+    const before = f.requests.length;
+    const hardware = await d.inspection.inventory({ hardwareOnly: true });
+    const paths = f.requests.slice(before).map((r) => r.path);
+    expect(paths.filter((p) => p.includes('/Managers/') || p.endsWith('/Bios') || p.includes('SoftwareInventory'))).toEqual([]);
+    expect(hardware.hardware).toEqual(full.hardware);
+    expect(hardware.hardware.firmware.bios).toEqual({ version: '1.2', date: '2024-01-02T00:00:00Z', vendor: 'Contoso' });
+    expect(full.manager?.firmwareVersion).toBe('2.1');
+    expect(full.biosAttributes).toEqual({ BootMode: 'Uefi' });
+  });
+});

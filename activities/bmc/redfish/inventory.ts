@@ -214,7 +214,7 @@ const OPTIONAL = [400, 404, 405, 500, 501];
 
 /**
  * Collects the inventory resources, one at a time (per-BMC concurrency of one), tolerating what is missing; with
- * `hardwareOnly`, not the manager and the BIOS attributes.
+ * `hardwareOnly`, not the manager, the BIOS attributes and the software inventory.
  */
 export async function collectInventory(ctx: RedfishContext, opts: InventoryOptions = {}): Promise<RawInventory> {
   const signal = opts.signal;
@@ -278,7 +278,11 @@ export async function collectInventory(ctx: RedfishContext, opts: InventoryOptio
     warnings.push(`update service: HTTP ${err.status} on ${link(root.UpdateService) ?? 'UpdateService'}`);
   }
   if (inventories) {
-    for (const [what, path] of [['firmware inventory', inventories.firmware], ['software inventory', inventories.software]] as const) {
+    // The hardware details take the BIOS's release date and vendor from the firmware inventory; the software
+    // inventory only feeds the firmware components.
+    const wanted: [string, string | undefined][] = [['firmware inventory', inventories.firmware]];
+    if (!opts.hardwareOnly) wanted.push(['software inventory', inventories.software]);
+    for (const [what, path] of wanted) {
       if (!path) continue;
       const read = await inventoryMembers(ctx, path, signal);
       if (!read) warnings.push(`${what}: not readable at ${path}`);
