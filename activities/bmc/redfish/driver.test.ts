@@ -809,3 +809,19 @@ describe('inspection for the hardware details only', () => {
     expect(full.biosAttributes).toEqual({ BootMode: 'Uefi' });
   });
 });
+
+describe('inventory memory', () => {
+  it('reads the DIMMs only when the system does not give its total memory', async () => {
+    const memory = `${SYS}/Memory`;
+    const withTotal = await fake({ system: { Memory: { '@odata.id': memory }, MemorySummary: { TotalSystemMemoryGiB: 64 } } });
+    withTotal.resources[memory] = { Members: [] };
+    expect((await driver(withTotal).inspection.inventory()).hardware.ramMebibytes).toBe(65536);
+    expect(withTotal.requests.filter((r) => r.path.startsWith(memory))).toEqual([]);
+
+    const dimms = await fake({ system: { Memory: { '@odata.id': memory } } });
+    dimms.resources[memory] = { Members: [{ '@odata.id': `${memory}/1` }, { '@odata.id': `${memory}/2` }] };
+    dimms.resources[`${memory}/1`] = { CapacityMiB: 16384 };
+    dimms.resources[`${memory}/2`] = { CapacityMiB: 16384 };
+    expect((await driver(dimms).inspection.inventory()).hardware.ramMebibytes).toBe(32768);
+  });
+});

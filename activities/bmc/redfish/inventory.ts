@@ -245,7 +245,8 @@ export async function collectInventory(ctx: RedfishContext, opts: InventoryOptio
   const managerPath = await ctx.managerPath(signal);
   const manager = opts.hardwareOnly ? undefined : await optional('manager', managerPath);
   const processors = await collection('processors', link(system.Processors));
-  const memory = await collection('memory', link(system.Memory));
+  // The DIMMs only count when the system does not give its total memory (ramOf): not read otherwise.
+  const memory = (num(obj(system.MemorySummary).TotalSystemMemoryGiB) ?? 0) > 0 ? undefined : await collection('memory', link(system.Memory));
   const nics = await collection('ethernet interfaces', link(system.EthernetInterfaces));
 
   let drives: Json[] | undefined;
