@@ -63,13 +63,15 @@ interface Discovered {
   actionInfo: Map<string, Json | null>;
   /** Other discovered facts by key (attribute registries, storage layout), loaded once per connection. */
   memo: Map<string, Promise<unknown>>;
+  /** Linked resources the BMC last answered 404 or 501 for (a hint for optional reads, never for state). */
+  absent: Set<string>;
 }
 
 export class RedfishContext {
   readonly client: RedfishClient;
   readonly address: RedfishBmcAddress;
   readonly timings: RedfishTimings;
-  #d: Discovered = { actionInfo: new Map(), memo: new Map() };
+  #d: Discovered = { actionInfo: new Map(), memo: new Map(), absent: new Set() };
   #recentEjectAt = 0;
 
   constructor(client: RedfishClient, address: RedfishBmcAddress, timings: RedfishTimings) {
@@ -84,7 +86,7 @@ export class RedfishContext {
 
   /** Forgets discovered paths (after a 404 on one of them). */
   forget(): void {
-    this.#d = { actionInfo: new Map(), memo: new Map() };
+    this.#d = { actionInfo: new Map(), memo: new Map(), absent: new Set() };
   }
 
   /**
@@ -101,6 +103,21 @@ export class RedfishContext {
       if (memo.get(key) === loading) memo.delete(key);
     });
     return loading;
+  }
+
+  /**
+   * Records what a linked resource answered: 404 or 501 (not there) marks it absent, anything below 300 present.
+   * Only an optional read that would add detail may skip an absent one (`knownAbsent`); reads that decide
+   * something (a firmware version after a flash) ask the BMC every time.
+   */
+  noteAnswer(path: string, status: number): void {
+    if (status === 404 || status === 501) this.#d.absent.add(path);
+    else if (status < 300) this.#d.absent.delete(path);
+  }
+
+  /** Whether the BMC's last answer on this connection for `path` was 404 or 501. */
+  knownAbsent(path: string): boolean {
+    return this.#d.absent.has(path);
   }
 
   root(signal?: AbortSignal): Promise<Json> {

@@ -825,3 +825,32 @@ describe('inventory memory', () => {
     expect((await driver(dimms).inspection.inventory()).hardware.ramMebibytes).toBe(32768);
   });
 });
+
+describe('an inventory collection the BMC does not have', () => {
+  it('is not asked for again by an inspection right after a firmware reading got 404, but always by the firmware reading', async () => {
+    const update = '/redfish/v1/UpdateService';
+    const inventory = `${update}/FirmwareInventory`;
+    let missing = true;
+    const f = await fake({
+      root: { UpdateService: { '@odata.id': update } },
+      intercept: (req) => (req.method === 'GET' && req.path === inventory && missing ? { status: 404 } : undefined),
+    });
+    f.resources[update] = { '@odata.id': update, FirmwareInventory: { '@odata.id': inventory } };
+    f.resources[inventory] = { Members: [{ '@odata.id': `${inventory}/BIOS` }] };
+    f.resources[`${inventory}/BIOS`] = { '@odata.id': `${inventory}/BIOS`, Id: 'BIOS', Name: 'System BIOS', Version: '1.2', ReleaseDate: '2024-01-02' };
+    const d = driver(f);
+    const inventoryGets = () => f.requests.filter((r) => r.method === 'GET' && r.path === inventory).length;
+
+    expect((await d.firmware.inventory()).components.filter((c) => c.id === 'BIOS')).toEqual([]);
+    expect(inventoryGets()).toBe(1);
+    const hardware = await d.inspection.inventory({ hardwareOnly: true });
+    expect(inventoryGets()).toBe(1);
+    expect(hardware.warnings.join('\n')).toMatch(/firmware inventory: not there/);
+    // A full inventory and the firmware reading ask again; once it answers, the inspection reads it too.
+    missing = false;
+    expect((await d.firmware.inventory()).components.map((c) => c.id)).toContain('BIOS');
+    expect(inventoryGets()).toBe(2);
+    expect((await d.inspection.inventory({ hardwareOnly: true })).hardware.firmware.bios.date).toBe('2024-01-02');
+    expect(inventoryGets()).toBe(3);
+  });
+});

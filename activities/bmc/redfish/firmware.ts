@@ -120,6 +120,7 @@ export async function inventoryMembers(ctx: RedfishContext, collection: string |
   if (!collection) return undefined;
   const expand = await ctx.expandSupported(signal);
   const res = await ctx.client.get(expand ? `${collection}?$expand=.($levels=1)` : collection, { signal, accept: MEMBER_TOLERATED });
+  ctx.noteAnswer(collection, res.status);
   if (res.status >= 300) return undefined;
   const members: Json[] = [];
   const missing: { path: string; status: number }[] = [];

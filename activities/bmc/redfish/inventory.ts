@@ -285,6 +285,12 @@ export async function collectInventory(ctx: RedfishContext, opts: InventoryOptio
     if (!opts.hardwareOnly) wanted.push(['software inventory', inventories.software]);
     for (const [what, path] of wanted) {
       if (!path) continue;
+      // Hardware details only want the BIOS's release date and vendor from here: a collection the BMC just said
+      // it does not have (a firmware reading on this connection) is not asked for again.
+      if (opts.hardwareOnly && ctx.knownAbsent(path)) {
+        warnings.push(`${what}: not there at ${path} (the BMC answered 404 or 501 on this connection)`);
+        continue;
+      }
       const read = await inventoryMembers(ctx, path, signal);
       if (!read) warnings.push(`${what}: not readable at ${path}`);
       for (const gone of read?.missing ?? []) warnings.push(`${what}: HTTP ${gone.status} on ${gone.path}`);
