@@ -149,3 +149,27 @@ describe('BmcConnectionPool between power checks', () => {
     });
   });
 });
+
+describe('BmcConnectionPool.close', () => {
+  it('closes every driver, a bounded number at a time', async () => {
+    let inFlight = 0;
+    let most = 0;
+    let closed = 0;
+    const create = (options: BmcDriverOptions): BmcDriver => ({
+      ...recordingFactory().create(options),
+      close: async () => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        closed++;
+      },
+    });
+    const pool = new BmcConnectionPool({ create });
+    for (let i = 0; i < 100; i++) await pool.use(target('pw', `redfish://10.0.1.${i}`), (d) => d.getPowerState());
+    await pool.close(8);
+    expect(closed).toBe(100);
+    expect(most).toBe(8);
+    expect(pool.size).toBe(0);
+  });
+});

@@ -124,13 +124,21 @@ export class BmcConnectionPool {
     this.#timer.unref();
   }
 
-  /** Closes every driver (worker shutdown). */
-  async close(): Promise<void> {
+  /**
+   * Closes every driver (worker shutdown), `concurrency` at a time: a worker holds a driver per steady host, and
+   * 5,000 session DELETEs at once would open 5,000 connections together. A session not deleted before the process
+   * ends expires on the BMC.
+   */
+  async close(concurrency = 32): Promise<void> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     const all = [...this.#entries.values()];
     this.#entries.clear();
-    await Promise.allSettled(all.map((e) => e.driver.close()));
+    let next = 0;
+    const closer = async () => {
+      for (let entry = all[next++]; entry; entry = all[next++]) await entry.driver.close().catch(() => undefined);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, closer));
   }
 }
