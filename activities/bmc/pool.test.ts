@@ -62,6 +62,21 @@ describe('BmcConnectionPool', () => {
     await pool.close();
   });
 
+  it('drops a driver whose BMC answered that a resource is gone, so the next call learns the BMC afresh', async () => {
+    const f = recordingFactory();
+    const pool = new BmcConnectionPool({ create: f.create });
+    await pool.use(target(), (d) => d.getPowerState());
+    const gone = Object.assign(new Error('GET /redfish/v1/Systems/1: HTTP 404 (no such resource)'), { code: 'BmcNotFound' });
+    await expect(pool.use(target(), () => Promise.reject(gone))).rejects.toBe(gone);
+    expect(f.created[0]?.closed).toBe(true);
+    // Any other failure (a BMC that does not answer) keeps the driver and its session.
+    await pool.use(target(), (d) => d.getPowerState());
+    await expect(pool.use(target(), () => Promise.reject(Object.assign(new Error('timeout'), { code: 'BmcUnreachable' })))).rejects.toThrow('timeout');
+    expect(f.created).toHaveLength(2);
+    expect(f.created[1]?.closed).toBe(false);
+    await pool.close();
+  });
+
   it('closes drivers idle longer than idleMs, never one in use', async () => {
     const f = recordingFactory();
     const pool = new BmcConnectionPool({ create: f.create, idleMs: 1000 });

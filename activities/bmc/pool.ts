@@ -92,6 +92,12 @@ export class BmcConnectionPool {
     entry.leases++;
     try {
       return await fn(entry.driver);
+    } catch (err) {
+      // What the driver learnt of the BMC (its system and manager paths, slots, inventory links) lives as long as
+      // the driver, which for a steady host is as long as the host: a resource gone (404/410: a BMC firmware update,
+      // a replaced board) drops the driver, so the next call learns the BMC afresh.
+      if ((err as { code?: unknown }).code === 'BmcNotFound' && this.#entries.get(key) === entry) this.#entries.delete(key);
+      throw err;
     } finally {
       entry.leases--;
       entry.lastUsed = this.#now();
