@@ -402,6 +402,21 @@ interface SteadySample {
   /** The worker's main-thread V8 heap in use (the workflows' own heaps, in the workflow thread, are not in it). */
   workerHeapUsedMiB: number | undefined;
   cachedWorkflows: number | undefined;
+  /**
+   * Since the steady phase began: CPU seconds of the engine (as `perHostHour.engineCpuSeconds`), of the worker and
+   * of Temporal, and the worker's local activities and sticky-cache misses, so a stretch of the phase (after a
+   * one-time cost such as the first power check) can be told apart from the whole.
+   */
+  engineCpuSeconds: number;
+  workerCpuSeconds: number;
+  temporalCpuSeconds: number;
+  localActivities: number | undefined;
+  cacheMisses: number | undefined;
+}
+
+/** CPU seconds of the engine's processes (ours, Temporal's, its database) in a per-process map. */
+function engineCpuOf(cpu: Map<string, number>): number {
+  return [...cpu].filter(([k]) => k.startsWith('tempered-') || k === 'temporal' || k.startsWith('temporal-') || k === 'postgres').reduce((s, [, v]) => s + v, 0);
 }
 
 /** Sums a metric family over a scrape (a counter may be exposed with or without `_total`); undefined when absent. */
@@ -443,14 +458,22 @@ async function steadyState(minutes: number, c: {
   const live = (list: { proc: { pid: number; isRunning(): boolean } }[]) => list.filter((p) => p.proc.isRunning()).reduce((s, p) => s + rssMiB(p.proc.pid), 0);
   const samples: SteadySample[] = [];
   const begin = await point();
+  const since = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
   const record = (worker: MetricSample[]) => {
     const heap = metricSum(worker, 'nodejs_heap_size_used_bytes');
+    const cpu = processFigures().cpu;
+    const used = (name: string) => (cpu.get(name) ?? 0) - (begin.processes.cpu.get(name) ?? 0);
     samples.push({
       minute: (Date.now() - begin.at) / 60_000,
       workerRssMiB: live(c.engine.workers()),
       bridgeRssMiB: live(c.engine.bridges()),
       workerHeapUsedMiB: heap === undefined ? undefined : heap / 2 ** 20,
       cachedWorkflows: metricSum(worker, 'temporal_sticky_cache_size'),
+      engineCpuSeconds: engineCpuOf(cpu) - engineCpuOf(begin.processes.cpu),
+      workerCpuSeconds: used('tempered-worker'),
+      temporalCpuSeconds: used('temporal'),
+      localActivities: since(begin.localActivities, metricSum(worker, 'temporal_local_activity')),
+      cacheMisses: since(begin.cacheMisses, metricSum(worker, 'temporal_sticky_cache_miss')),
     });
   };
   record(begin.worker);
@@ -468,8 +491,8 @@ async function steadyState(minutes: number, c: {
   const op = (names: readonly string[]) => names.reduce((s, name) => s + (tasks.get(`frontend/${name}`) ?? 0), 0);
   const writes = difference(begin.apiserver, end.apiserver);
   const cpu = new Map([...end.processes.cpu].map(([name, v]) => [name, v - (begin.processes.cpu.get(name) ?? 0)]));
-  const engineCpu = [...cpu].filter(([k]) => k.startsWith('tempered-') || k === 'temporal' || k.startsWith('temporal-') || k === 'postgres').reduce((s, [, v]) => s + v, 0);
-  const delta = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : b - a);
+  const engineCpu = engineCpuOf(cpu);
+  const delta = since;
 
   // Where every host stands at the end.
   const states = new Map<string, number>();
