@@ -283,7 +283,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           }
         }
         recorded.set(name, states);
-        const state = await client.workflow.getHandle(hostWorkflowId(NS, name)).query<{ provisioningState: string }>('hostState');
+        // A query waits for a worker to answer it; one that timed out (a worker killed moments before can still
+        // hold the workflow's sticky queue on the server) is asked again, three times at most, and said.
+        let state: { provisioningState: string } | undefined;
+        for (let attempt = 1; !state; attempt++) {
+          try {
+            state = await client.workflow.getHandle(hostWorkflowId(NS, name)).query<{ provisioningState: string }>('hostState');
+          } catch (err) {
+            const timedOut = (err as { cause?: { code?: unknown } }).cause?.code === 4; // gRPC DEADLINE_EXCEEDED
+            if (!timedOut || attempt >= 3) throw err;
+            say(`the query of ${name}'s workflow timed out (attempt ${attempt}): asking again`);
+          }
+        }
         workflowStates.set(name, state.provisioningState);
       }
     } finally {
