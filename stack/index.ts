@@ -3,7 +3,7 @@
  * 127.0.0.1 (Temporal dev server or cluster, kube-apiserver + etcd, sushy-tools, ipmi_sim), each with free ports, its own
  * state directory and a readiness wait, and to stop everything it started.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { kubeControllerManager, type Progress } from './binaries.ts';
 import { startCapi, type CapiControllers } from './capi.ts';
 import { capiBinaries } from './capi-binaries.ts';
 import { startIpmiSim, type IpmiSim } from './ipmi.ts';
+import { keepState } from './keep-state.ts';
 import { startKube, type KubeApi } from './kube.ts';
 import { stopAllProcesses } from './processes.ts';
 import { startSushy, type SushyEmulator } from './sushy.ts';
@@ -68,6 +69,9 @@ function uiOptions(options: { uiPort?: number; codecEndpoint?: string }): { uiPo
  * already started is stopped before the error propagates.
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  // A directory of its own making is removed by stop() (servers' data, logs, tests' disk images: GBs), unless
+  // TEMPERED_KEEP_STATE is set to look at it afterwards; a directory given is the caller's.
+  const ownDir = options.stateDir === undefined;
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'tempered-stack-'));
   mkdirSync(stateDir, { recursive: true });
   const progress = options.progress ?? quiet;
@@ -91,6 +95,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         stack.sushy?.stop(),
         ...stack.ipmi.map((b) => b.stop()),
       ]);
+      if (ownDir && !keepState()) rmSync(stateDir, { recursive: true, force: true });
     },
   };
   try {

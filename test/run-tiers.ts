@@ -3,6 +3,13 @@
  * TEMPERED_CAPI_FOLLOWS=1 (test/stack-setup.ts builds the Cluster API controllers ahead), then the `capi` tier.
  * Both always run, and `npm test` fails if either fails.
  *
+ * Everything the tests write to the temporary directory (the stacks' state, disk images, agents' files, servers'
+ * own temporary files) goes to one directory per `npm test` (TMPDIR), removed when the tiers end, or kept with
+ * TEMPERED_KEEP_STATE=1 (stack/keep-state.ts) until the next `npm test`, which removes every run directory whose
+ * owner process is gone (a run killed before its end, a kept one). Before, every run left 6-8 GB in /tmp (mostly
+ * disk images under the stacks' state); after about a dozen runs the disk was full, and the CI run on de781f5
+ * failed so.
+ *
  * Each run also writes vitest's JSON report, and a run counts as passed only when the report says so and holds
  * tests. A vitest process that ends with exit code 0 but without its report ran nothing that can be trusted:
  * one `.ci/run` on 41917fa did exactly that (its first run stopped during the stacks' start, printed no result,
@@ -11,10 +18,11 @@
  *   node test/run-tiers.ts [extra vitest arguments for both runs]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keepState } from '../stack/keep-state.ts';
 
 export interface TierRun {
   name: string;
@@ -43,22 +51,62 @@ export function verdict(exit: { status: number | null; signal: string | null }, 
   return undefined;
 }
 
+const RUN_PREFIX = 'tempered-tiers-';
+const OWNER_FILE = 'owner.pid';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the directories of earlier runs under `parent` whose owner process is gone (a run killed before its
+ * end); a run still going on keeps its own. Returns the names removed.
+ */
+export function removeAbandonedRuns(parent: string): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(parent)) {
+    if (!name.startsWith(RUN_PREFIX)) continue;
+    const dir = join(parent, name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
+    } catch {
+      continue; // not written yet (a run starting now), or not ours
+    }
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 function main(extra: string[]): number {
   const vitest = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
-  const dir = mkdtempSync(join(tmpdir(), 'tempered-tiers-'));
+  const parent = tmpdir();
+  for (const name of removeAbandonedRuns(parent)) process.stderr.write(`npm test: removed ${join(parent, name)}, left by a run that did not end\n`);
+  const dir = mkdtempSync(join(parent, RUN_PREFIX));
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
+  const scratch = join(dir, 'tmp');
+  mkdirSync(scratch);
   const failures: string[] = [];
   try {
     TIERS.forEach((tier, i) => {
       const reportFile = join(dir, `report-${i}.json`);
       const run = spawnSync(process.execPath, [vitest, 'run', ...tier.args, '--reporter=default', '--reporter=json', `--outputFile.json=${reportFile}`, ...extra], {
         stdio: 'inherit',
-        env: { ...process.env, ...tier.env },
+        env: { ...process.env, ...tier.env, TMPDIR: scratch },
       });
       const why = verdict({ status: run.status, signal: run.signal }, existsSync(reportFile) ? readFileSync(reportFile, 'utf8') : undefined);
       if (why) failures.push(`${tier.name}: ${why}`);
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (keepState()) process.stderr.write(`npm test: kept ${scratch} (TEMPERED_KEEP_STATE)\n`);
+    else rmSync(dir, { recursive: true, force: true });
   }
   for (const failure of failures) process.stderr.write(`npm test: ${failure}\n`);
   return failures.length === 0 ? 0 : 1;

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, mkdtempSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Progress } from '../../stack/binaries.ts';
 import { ipaAgent, type IpaInstall } from '../../stack/ipa.ts';
 import { attachLoopDevice, type LoopDevice } from '../../stack/loop-devices.ts';
@@ -115,7 +115,9 @@ export function ipaRunner(options: IpaRunnerOptions): IpaRunner {
         const port = await freeServerPort();
         const cmdlineFile = join(dir, 'cmdline');
         writeFileSync(cmdlineFile, `${kernelCommandLine(boot.params)}\n`);
-        const controlSocket = join(dir, 'control.sock');
+        // In Linux's abstract namespace: no file, and no limit from the 107 bytes a socket path may have (the
+        // run's directory can be deep: test/run-tiers.ts puts a whole test run under one).
+        const controlSocket = `\0tempered-ipa-${process.pid}-${basename(dir)}`;
         server = await controlServer(controlSocket, boot);
         const guardLog = join(dir, 'guard.jsonl');
         const specFile = join(dir, 'spec.json');
