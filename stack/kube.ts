@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubeBinaries, type Progress } from './binaries.ts';
 import { base64File, issueCert, makeCa, makeServiceAccountKeys, type CertPair } from './pki.ts';
-import { freePort, freeServerPort } from './ports.ts';
+import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
@@ -138,7 +138,7 @@ export async function startKube(options: KubeOptions): Promise<KubeApi> {
   await waitUntil('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, { timeoutMs: 30_000, process: etcd });
 
   // Below the ephemeral range: a restart binds this port again.
-  const port = await freeServerPort();
+  const port = await freePort();
   const server = `https://127.0.0.1:${port}`;
   const advertise = advertiseAddress();
   options.progress(`starting kube-apiserver on ${server}`);

@@ -1,14 +1,13 @@
 /**
- * Free TCP ports on 127.0.0.1, found by binding port 0 and releasing it, or, for servers that bind late, by
- * probing below the kernel's ephemeral range.
+ * Free TCP ports on 127.0.0.1 for the servers the stack and the tests start: below the kernel's ephemeral range.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const handedOut = new Set<number>();
 
-/** A port on 127.0.0.1 that was free a moment ago and that this process has not handed out before. */
-export async function freePort(): Promise<number> {
+/** A port in the ephemeral range that was free a moment ago and that this process has not handed out before. */
+async function ephemeralPort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer();
@@ -49,20 +48,24 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /**
- * A free port on 127.0.0.1 below the ephemeral range, for a server that binds it seconds after it is chosen
- * (the real IPA listens only after lookup): a port from `freePort()` can be taken meanwhile by any outgoing
- * connection on the machine, one from below the range only by another server choosing it.
+ * A free port on 127.0.0.1 below the ephemeral range, for a server that binds it after it is chosen (every
+ * server the stack starts is another process, and the real IPA listens only after lookup). A port in the
+ * ephemeral range, found by binding port 0 and releasing it, can be taken meanwhile by any outgoing connection or
+ * any listen on port 0 on the machine: one `.ci/run` on 9312bb7 saw the agent API's metrics endpoint (port 0)
+ * get the very port just chosen for its API, and the API fail with EADDRINUSE. One from below the range can be
+ * taken only by another server choosing it.
  */
-export async function freeServerPort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const [low] = ephemeralRange();
   const base = Math.max(10_000, Math.min(low, 32_768) - 12_000);
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = base + Math.floor(Math.random() * (Math.min(low, 65_536) - base));
-    if (handedOut.has(port) || !(await bindable(port))) continue;
-    handedOut.add(port);
-    return port;
+    if (handedOut.has(port)) continue;
+    handedOut.add(port); // before the probe, so two calls at once cannot both take it
+    if (await bindable(port)) return port;
+    handedOut.delete(port);
   }
-  return freePort();
+  return ephemeralPort();
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */

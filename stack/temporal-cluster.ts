@@ -19,7 +19,7 @@ import proto from '@temporalio/proto';
 import { stringify } from 'yaml';
 import { DEFAULT_TEMPORAL_NAMESPACE, SEARCH_ATTRIBUTES } from '../domain/names.ts';
 import { postgresBinaries, run, temporalCli, temporalServerBinaries, type Progress } from './binaries.ts';
-import { freeServerPort, isListening } from './ports.ts';
+import { freePort, isListening } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 import type { TemporalServer } from './temporal.ts';
 
@@ -104,7 +104,7 @@ async function startPostgres(stateDir: string, password: string, progress: Progr
     '-D', dataDir, '-U', DB_USER, `--pwfile=${pwFile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync',
   ]);
   await run('initdb (PostgreSQL for the Temporal cluster)', initdb, initArgs, { progress: () => {} });
-  const port = await freeServerPort();
+  const port = await freePort();
   const [postgres, args] = as(pg.postgres, [
     '-D', dataDir,
     '-c', 'listen_addresses=127.0.0.1', '-c', `port=${port}`, '-c', `unix_socket_directories=${home}`,
@@ -259,11 +259,11 @@ export async function startTemporalCluster(options: TemporalClusterOptions): Pro
         name: i === 1 ? service : `${service}-${i}`,
         service,
         ports: {
-          grpc: await freeServerPort(),
-          membership: await freeServerPort(),
-          ...(service === 'frontend' ? { http: await freeServerPort() } : {}),
-          metrics: await freeServerPort(),
-          pprof: await freeServerPort(),
+          grpc: await freePort(),
+          membership: await freePort(),
+          ...(service === 'frontend' ? { http: await freePort() } : {}),
+          metrics: await freePort(),
+          pprof: await freePort(),
         },
       });
     }

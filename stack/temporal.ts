@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { DEFAULT_TEMPORAL_NAMESPACE, SEARCH_ATTRIBUTES } from '../domain/names.ts';
 import { temporalCli, type Progress } from './binaries.ts';
-import { freeServerPort } from './ports.ts';
+import { freePort } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
 
 export interface TemporalOptions {
@@ -50,15 +50,15 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
   const cli = await temporalCli(options.progress);
   // Below the ephemeral range: a restart binds this port again, and an outgoing connection could take a
   // port of the ephemeral range meanwhile.
-  const port = await freeServerPort();
-  const metricsPort = await freeServerPort();
-  const uiPort = options.ui ? (options.uiPort ?? (await freeServerPort())) : undefined;
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const uiPort = options.ui ? (options.uiPort ?? (await freePort())) : undefined;
   const dbFile = join(options.stateDir, 'temporal.db');
   const namespace = DEFAULT_TEMPORAL_NAMESPACE;
   const args = [
     'server', 'start-dev',
     '--ip', '127.0.0.1', '--port', String(port),
-    '--http-port', String(await freeServerPort()), '--metrics-port', String(metricsPort),
+    '--http-port', String(await freePort()), '--metrics-port', String(metricsPort),
     '--db-filename', dbFile,
     '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',

@@ -14,7 +14,7 @@ import { basename, join } from 'node:path';
 import type { Progress } from '../../stack/binaries.ts';
 import { ipaAgent, type IpaInstall } from '../../stack/ipa.ts';
 import { attachLoopDevice, type LoopDevice } from '../../stack/loop-devices.ts';
-import { freeServerPort } from '../../stack/ports.ts';
+import { freePort } from '../../stack/ports.ts';
 import { startProcess, type ProcessExit, type Supervised } from '../../stack/processes.ts';
 import type { RamdiskBoot, RamdiskRunner, RunningRamdisk, SimDisk } from './runner.ts';
 
@@ -112,7 +112,7 @@ export function ipaRunner(options: IpaRunnerOptions): IpaRunner {
         const tmp = join(dir, 'tmp');
         mkdirSync(tmp);
         for (const disk of boot.disks) loops.push(await attachLoopDevice(disk.path, tools.losetup));
-        const port = await freeServerPort();
+        const port = await freePort();
         const cmdlineFile = join(dir, 'cmdline');
         writeFileSync(cmdlineFile, `${kernelCommandLine(boot.params)}\n`);
         // In Linux's abstract namespace: no file, and no limit from the 107 bytes a socket path may have (the
