@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../bin/node24.mjs';
+import { processAlive } from './processes.ts';
 
 export const VERSIONS = {
   temporalCli: '1.5.1',
@@ -131,12 +132,7 @@ function lockHolder(lock: string): 'alive' | 'gone' | 'unknown' {
   const [host, pidText] = holder.split(' ');
   const pid = Number(pidText);
   if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return 'unknown';
-  try {
-    process.kill(pid, 0);
-    return 'alive';
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH' ? 'gone' : 'alive';
-  }
+  return processAlive(pid) ? 'alive' : 'gone';
 }
 
 export function goEnv(): NodeJS.ProcessEnv {

@@ -141,6 +141,16 @@ export async function stopAllProcesses(): Promise<void> {
 }
 
 /** The processes still running that this module started, oldest first (benchmarks attribute CPU by name). */
+/** True while a process with this pid exists (one we may not signal counts: it exists). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
 export function liveProcesses(): Supervised[] {
   return [...live.values()];
 }

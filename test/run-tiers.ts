@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keepState } from '../stack/keep-state.ts';
+import { processAlive } from '../stack/processes.ts';
 
 export interface TierRun {
   name: string;
@@ -54,15 +55,6 @@ export function verdict(exit: { status: number | null; signal: string | null }, 
 const RUN_PREFIX = 'tempered-tiers-';
 const OWNER_FILE = 'owner.pid';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the directories of earlier runs under `parent` whose owner process is gone (a run killed before its
  * end); a run still going on keeps its own. Returns the names removed.
@@ -78,7 +70,7 @@ export function removeAbandonedRuns(parent: string): string[] {
     } catch {
       continue; // not written yet (a run starting now), or not ours
     }
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) continue;
     rmSync(dir, { recursive: true, force: true });
     removed.push(name);
   }

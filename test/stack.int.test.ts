@@ -13,6 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack } from '../stack/index.ts';
+import { processAlive } from '../stack/processes.ts';
 import { startTemporal } from '../stack/temporal.ts';
 import { waitFor } from './wait.ts';
 import { sharedStack } from './stack-info.ts';
@@ -20,14 +21,6 @@ import { sharedStack } from './stack-info.ts';
 const stack = sharedStack();
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('Temporal dev server', () => {
   let workflowBundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
@@ -184,7 +177,7 @@ describe('ipmi_sim (IPMI)', () => {
 describe('stopping the stack', () => {
   let servers: number[] = [];
   afterAll(() => {
-    for (const pid of servers) if (pidAlive(pid)) process.kill(-pid, 'SIGKILL');
+    for (const pid of servers) if (processAlive(pid)) process.kill(-pid, 'SIGKILL');
   });
 
   it('leaves no process behind after stop()', async () => {
@@ -194,7 +187,7 @@ describe('stopping the stack', () => {
     servers = liveProcessGroups().filter((p) => !before.has(p));
     expect(servers.length).toBe(5); // temporal, etcd, kube-apiserver, sushy, ipmi_sim
     await own.stop();
-    for (const pid of servers) expect(pidAlive(pid), `process ${pid}`).toBe(false);
+    for (const pid of servers) expect(processAlive(pid), `process ${pid}`).toBe(false);
   });
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
@@ -206,9 +199,9 @@ describe('stopping the stack', () => {
       await waitFor('the owner to report its servers', () => out.includes('\n'), { timeoutMs: 120_000 });
       servers = (JSON.parse(out.split('\n')[0]!) as { pids: number[] }).pids;
       expect(servers.length).toBeGreaterThanOrEqual(3);
-      for (const pid of servers) expect(pidAlive(pid)).toBe(true);
+      for (const pid of servers) expect(processAlive(pid)).toBe(true);
       owner.kill(signal);
-      await waitFor(`servers gone after ${signal}`, () => servers.every((pid) => !pidAlive(pid)), { timeoutMs: 20_000 });
+      await waitFor(`servers gone after ${signal}`, () => servers.every((pid) => !processAlive(pid)), { timeoutMs: 20_000 });
     });
   }
 });
