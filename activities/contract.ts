@@ -37,6 +37,13 @@ export interface RegisterResult {
   serialNumber?: string;
 }
 
+/** What `registerBmc` returns; with the firmware when it was asked to read it. */
+export interface RegisterReading extends RegisterResult {
+  firmware?: FirmwareReading;
+  /** Why the firmware could not be read (the registration itself succeeded). */
+  firmwareError?: string;
+}
+
 export interface InspectResult {
   poweredOn: boolean;
   /** Metal3 HardwareDetails (`status.hardware`, HardwareData `spec.hardware`). */
@@ -118,8 +125,12 @@ export interface BootVirtualMediaResult {
 }
 
 export interface HostActivities extends FirmwareActivities {
-  /** Connects, authenticates, reads the system and its power state. */
-  registerBmc(target: BmcTarget): Promise<RegisterResult>;
+  /**
+   * Connects, authenticates, reads the system and its power state; with `firmware`, also reads the firmware as
+   * `readFirmware` does, in the same call (BMO reads it at registration) and sharing its reads. A firmware read
+   * that fails does not fail the registration: once the retry policy has no attempt left, its message is returned.
+   */
+  registerBmc(target: BmcTarget, request?: { firmware?: { knownSchema?: string } }): Promise<RegisterReading>;
   readPower(target: BmcTarget): Promise<{ poweredOn: boolean }>;
   /** Sets power and waits until the BMC reports it (soft falls back to hard on timeout). */
   setPower(target: BmcTarget, request: { on: boolean; mode: 'soft' | 'hard' }): Promise<{ poweredOn: boolean; changed: boolean }>;

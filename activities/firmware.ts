@@ -105,7 +105,8 @@ export function createFirmwareActivities(run: DriverRunner, options: Partial<Fir
         const opts = cancellation();
         const reading: FirmwareReading = { components: [] };
         if (!driver.bios || !driver.firmware) return reading;
-        const identity = await driver.identify(opts);
+        // Right after registering (one call: registerBmc), the system it just read is not read again.
+        const identity = await driver.identify({ ...opts, shared: true });
         if (identity.manufacturer) reading.vendor = identity.manufacturer;
         if (identity.model) reading.model = identity.model;
         let attributes: Record<string, unknown> | undefined;

@@ -5,7 +5,8 @@
  * ApplicationFailures whose type is a Tempered error code.
  */
 import { Context } from '@temporalio/activity';
-import type { BmcTarget, HostActivities, InspectResult, RegisterResult } from './contract.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import type { BmcTarget, HostActivities, InspectResult, RegisterReading, RegisterResult } from './contract.ts';
 import type { BmcDriver } from './bmc/driver.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import { bootVirtualMedia } from './boot-media.ts';
@@ -48,6 +49,23 @@ function currentActivity(): keyof HostActivities {
   } catch {
     return 'readFirmware'; // called outside an activity (unit tests)
   }
+}
+
+/**
+ * Whether the running activity's retry policy runs it again after `err`: a transient failure, attempts left.
+ * False outside an activity.
+ */
+function attemptFollows(err: unknown): boolean {
+  let info;
+  try {
+    info = Context.current().info;
+  } catch {
+    return false; // called outside an activity (unit tests)
+  }
+  const policy = info.retryPolicy;
+  if (!policy?.maximumAttempts || info.attempt >= policy.maximumAttempts) return false;
+  if (!(err instanceof ApplicationFailure)) return true;
+  return !err.nonRetryable && !(policy.nonRetryableErrorTypes ?? []).includes(err.type ?? '');
 }
 
 function cancellationSignal(): AbortSignal | undefined {
@@ -114,19 +132,29 @@ export function createActivities(deps: ActivityDeps): HostActivities {
     // Metrics name a firmware call by the activity running it (the runner is shared by all of them).
     ...createFirmwareActivities((target, fn) => withDriver(currentActivity(), target, (driver) => fn(driver)), deps.firmware),
 
-    async registerBmc(target): Promise<RegisterResult> {
-      return withDriver('registerBmc', target, async (driver, version) => {
-        const identity = await driver.identify(opts());
-        return {
-          poweredOn: identity.powerState === 'on',
-          credentialsVersion: version,
-          bmcAddress: target.address,
-          driver: driver.address.type,
-          ...(identity.manufacturer ? { manufacturer: identity.manufacturer } : {}),
-          ...(identity.model ? { model: identity.model } : {}),
-          ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
-        };
-      }, true);
+    async registerBmc(target, request = {}): Promise<RegisterReading> {
+      return withSharedReads(async () => {
+        const registered: RegisterResult = await withDriver('registerBmc', target, async (driver, version) => {
+          const identity = await driver.identify(opts());
+          return {
+            poweredOn: identity.powerState === 'on',
+            credentialsVersion: version,
+            bmcAddress: target.address,
+            driver: driver.address.type,
+            ...(identity.manufacturer ? { manufacturer: identity.manufacturer } : {}),
+            ...(identity.model ? { model: identity.model } : {}),
+            ...(identity.serialNumber ? { serialNumber: identity.serialNumber } : {}),
+          };
+        }, true);
+        if (!request.firmware) return registered;
+        try {
+          return { ...registered, firmware: await activities.readFirmware(target, request.firmware) };
+        } catch (err) {
+          // A transient failure is tried again with the whole call (registering only reads); the last one is told.
+          if (attemptFollows(err)) throw err;
+          return { ...registered, firmwareError: err instanceof Error ? err.message : String(err) };
+        }
+      });
     },
 
     async readPower(target) {

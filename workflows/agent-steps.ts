@@ -9,7 +9,7 @@
  * inserted only while the host is off, so "our ISO inserted and power on" means the ramdisk already booted.
  * Agent commands that write are adopted, not repeated (activities/agent/index.ts).
  */
-import { ApplicationFailure, condition, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, getExternalWorkflowHandle, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { AgentBootPlan, AgentCommandRequest } from '../activities/agent/contract.ts';
 import type { BmcTarget } from '../activities/contract.ts';
 import type { AgentBootPurpose, AgentInspection, AgentSession } from '../domain/agent.ts';
@@ -17,7 +17,9 @@ import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { HostRef } from '../domain/host-model.ts';
 import { AGENT_TIMING, agentCall, bmcCall } from './activities.ts';
 import { workflowNow } from './clock.ts';
+import type { ChildPatch } from './host-patches.ts';
 import { agentInventory, agentReady, operationStep } from './messages.ts';
+import { patchesHandedOn } from './patches.ts';
 
 export type BootModeSpec = 'UEFI' | 'UEFISecureBoot' | 'legacy';
 
@@ -32,6 +34,8 @@ export interface AgentBootInput {
   rootDevice?: Record<string, string>;
   /** Overrides the callback timeout of this boot's purpose (AGENT_TIMEOUTS); tests use short ones. */
   callbackTimeoutMs?: number;
+  /** Patches taken without a marker (workflows/host-patches.ts), handed on by the host run. */
+  patches?: readonly ChildPatch[];
 }
 
 /** Ironic's node as the agent sees it in step calls: UUID, boot mode, root device hints, erase settings. */
@@ -106,7 +110,7 @@ export async function bootRamdisk(input: AgentBootInput, purpose: AgentBootPurpo
     await bmcCall('quick', 'setSecureBoot', 'secure boot off for the deploy ramdisk', target, { enabled: false });
   }
   const mode = input.bootMode === 'legacy' ? ('Legacy' as const) : ('UEFI' as const);
-  if (patched('ramdisk-boot-in-one-call')) {
+  if (patchesHandedOn<ChildPatch>(input.patches)('ramdisk-boot-in-one-call')) {
     await bmcCall('boot', 'bootVirtualMedia', `boot the deploy ISO of boot ${input.bootId} (${plan.source}) from the virtual CD`, target, { url: plan.isoUrl, mode });
     return plan;
   }

@@ -20,7 +20,6 @@ import {
   getExternalWorkflowHandle,
   log,
   metricMeter,
-  patched,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -88,9 +87,10 @@ import { planOperation, type OperationPlan } from './operation-children.ts';
 import { prepareWorkflow, servicingWorkflow, type FirmwarePlan, type FirmwareOperationResult } from './prepare.ts';
 import { PublicationQueue, takeBatch, unchanged, visibleKey, type QueuedPublication } from './publication-queue.ts';
 import { NodeJoinCheck, withoutStaleJoin } from './node-join.ts';
-import { HOST_PATCHES, type HostPatch } from './host-patches.ts';
+import { CHILD_PATCHES, HOST_PATCHES, type HostPatch } from './host-patches.ts';
+import { patchesHandedOn } from './patches.ts';
 import { RolloutDrain } from './rollout-drain.ts';
-import { SearchAttributeBook, type SearchAttributeUpdate } from './search-attributes.ts';
+import { SearchAttributeBook, type SearchAttributeField, type SearchAttributeUpdate } from './search-attributes.ts';
 
 export interface HostWorkflowConfig extends LifecycleConfig {
   /** The bridge's task queue (tests run bridges on queues of their own). */
@@ -176,8 +176,7 @@ function isInternalError(err: unknown): boolean {
 
 export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   const config: HostWorkflowConfig = { ...DEFAULT_CONFIG, ...input.config };
-  const handedOn = new Set(input.patches ?? []);
-  const patch = (id: HostPatch) => handedOn.has(id) || patched(id);
+  const patch = patchesHandedOn<HostPatch>(input.patches);
   // v2: one search-attribute upsert per decision (not one per attribute change), and a snapshot superseded by
   // a later state in the queue is not published on its own. Each costs server work; histories from before
   // replay the old way.
@@ -199,6 +198,10 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   // v6: a provisioned host that a CAPM3 Metal3Machine consumes is checked for a Ready Node in its workload
   // cluster (workflows/node-join.ts); a host leaving provisioned drops that record.
   const v6 = patch('verify-node-join');
+  // v7: fewer history events, each of which the server writes and indexes: the search-attribute updates of one
+  // workflow task go out as one upsert, when the workflow waits; the operation children take the patches this
+  // run hands on (CHILD_PATCHES) without a marker and an upsert of their own.
+  const v7 = patch('fewer-history-events');
   const bridge = bridgeOn(config.bridgeTaskQueue);
   let desired = input.desired;
   let state: HostState = input.carried?.state ?? initialHostState(desired.ref.uid);
@@ -461,9 +464,30 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   });
 
   const searchAttributes = new SearchAttributeBook(v2);
+  const send = (updates: SearchAttributeUpdate[]) => upsertSearchAttributes(updates.map((u) => ({ key: SA[u.field], value: u.value })));
+  /** v7: the updates not sent yet, the latest value of each attribute. */
+  const unsent = new Map<SearchAttributeField, string>();
   const upsert = (updates: SearchAttributeUpdate[]) => {
-    if (updates.length > 0) upsertSearchAttributes(updates.map((u) => ({ key: SA[u.field], value: u.value })));
+    if (updates.length === 0) return;
+    if (!v7) return send(updates);
+    for (const u of updates) unsent.set(u.field, u.value);
   };
+  /** Sends what `upsert` kept, as one upsert. */
+  const flushSearchAttributes = () => {
+    if (unsent.size === 0) return;
+    send([...unsent].map(([field, value]) => ({ field, value })));
+    unsent.clear();
+  };
+  // A condition is checked once the workflow's code has run as far as it can in this activation: the updates
+  // it made on the way (a state, the next, the operation it starts) go out together.
+  if (v7) {
+    void (async () => {
+      for (;;) {
+        await condition(() => unsent.size > 0);
+        flushSearchAttributes();
+      }
+    })();
+  }
 
   /** Runs an operation (a child workflow, or folded at once when no BMC call is needed) and folds its outcome. */
   async function runOperation(request: OperationRequest): Promise<void> {
@@ -493,6 +517,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       capabilities,
       driver,
       agent: v4,
+      ...(v7 ? { childPatches: CHILD_PATCHES } : {}),
       ...(readFirmware ? { registerFirmware: known } : {}),
       ...(softwareRaid ? { softwareRaid } : {}),
     });
@@ -798,6 +823,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (info.continueAsNewSuggested || info.historyLength > config.maxHistoryEvents) {
       await publicationsDone();
       await condition(allHandlersFinished);
+      flushSearchAttributes();
       await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, carried: { state, sequence, lastPublished }, patches: HOST_PATCHES });
     }
 
@@ -819,6 +845,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     if (compact && patch('compact-at-steady-state')) {
       await publicationsDone();
       await condition(allHandlersFinished);
+      flushSearchAttributes();
       await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, carried: { state, sequence, lastPublished }, patches: HOST_PATCHES });
     }
     if (step.kind === 'release') {
@@ -831,9 +858,11 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       // waited for the bridge's next resync (10 minutes): now a new run takes it over, as a new host.
       if (desired.ref.uid !== released.uid && patch('recreated-while-releasing')) {
         log.info('host released; a new object of the same name arrived meanwhile: a new run takes it over');
+        flushSearchAttributes();
         await continueAsNew<typeof hostWorkflow>({ desired, config: input.config, patches: HOST_PATCHES });
       }
       log.info('host released: workflow ends');
+      flushSearchAttributes();
       return;
     }
     try {

@@ -19,6 +19,7 @@ import type { HostDesired, HostEvent, HostState } from '../domain/host-model.ts'
 import { translateRootDeviceHints } from '../domain/root-device-hints.ts';
 import type { SoftwareRaidPlan } from '../domain/software-raid.ts';
 import type { AgentBootInput } from './agent-steps.ts';
+import type { ChildPatch } from './host-patches.ts';
 import { cleanWorkflow } from './clean.ts';
 import { deployWorkflow } from './deploy.ts';
 import { deprovisionWorkflow } from './deprovision.ts';
@@ -59,6 +60,8 @@ export interface PlanContext {
   agent: boolean;
   /** `register` also reads the BMC's firmware (for the firmware objects), knowing this FirmwareSchema. */
   registerFirmware?: { knownSchema?: string };
+  /** The children's patches the host hands on (workflows/host-patches.ts `CHILD_PATCHES`; host patch `fewer-history-events`). */
+  childPatches?: readonly ChildPatch[];
   /** `prepare` builds (or deletes) software RAID through the agent (patch `software-raid`; the host checked it). */
   softwareRaid?: SoftwareRaidPlan;
 }
@@ -72,6 +75,7 @@ function agentInput(c: PlanContext, bootId: string): AgentBootInput {
     bootId,
     bootMode: c.desired.spec.bootMode ?? 'UEFI',
     ...(Object.keys(hints).length > 0 ? { rootDevice: hints } : {}),
+    ...(c.childPatches ? { patches: c.childPatches } : {}),
   };
 }
 
@@ -93,7 +97,7 @@ export function planOperation(c: PlanContext): OperationPlan {
         run: (o) =>
           executeChild(registerWorkflow, {
             ...o,
-            args: [{ target, ...(c.registerFirmware ? { firmware: c.registerFirmware } : {}) }],
+            args: [{ target, ...(c.registerFirmware ? { firmware: c.registerFirmware } : {}), ...(c.childPatches ? { patches: c.childPatches } : {}) }],
           }),
       };
     case 'power':
@@ -136,7 +140,8 @@ export function planOperation(c: PlanContext): OperationPlan {
       const { image, customDeploy } = request;
       if (!customDeploy && image?.format === 'live-iso') {
         const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
-        return { kind: 'child', run: (o) => executeChild(provisionWorkflow, { ...o, args: [{ target, image, ...bootMode }] }) };
+        const patches = c.childPatches ? { patches: c.childPatches } : {};
+        return { kind: 'child', run: (o) => executeChild(provisionWorkflow, { ...o, args: [{ target, image, ...bootMode, ...patches }] }) };
       }
       const configDrive = {
         host: desired.ref,

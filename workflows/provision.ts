@@ -10,22 +10,27 @@
  * activities/boot-media.ts), whose result lists the calls it made. Histories from before that replay the job
  * as one local activity per call, and those from before the read-first rule the older, checkpointed path.
  */
-import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { BmcTarget } from '../activities/contract.ts';
 import { checkBmcAddress } from '../domain/bmc-address.ts';
 import type { ImageIntent } from '../domain/host-model.ts';
 import { liveIsoBootMismatch } from '../domain/virtual-media.ts';
 import { bmcCall, bmcMedia, bmcPower, bmcQuick, checkpoint } from './activities.ts';
 import { asHostFailure } from './failures.ts';
+import type { ChildPatch } from './host-patches.ts';
+import { patchesHandedOn } from './patches.ts';
 
 export interface ProvisionInput {
   target: BmcTarget;
   image: ImageIntent;
   bootMode?: 'UEFI' | 'UEFISecureBoot' | 'legacy';
+  /** Patches taken without a marker (workflows/host-patches.ts), handed on by the host run. */
+  patches?: readonly ChildPatch[];
 }
 
 export async function provisionWorkflow(input: ProvisionInput): Promise<{ poweredOn: boolean }> {
   const { target, image } = input;
+  const patched = patchesHandedOn<ChildPatch>(input.patches);
   const parsed = checkBmcAddress(target.address);
   if (!parsed.ok) throw ApplicationFailure.create({ message: parsed.message, type: parsed.code, nonRetryable: true });
   if (image.format !== 'live-iso') {

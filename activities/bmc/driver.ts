@@ -29,6 +29,8 @@ export interface IdentifyOptions extends CallOptions {
    * reading do without (the firmware inventory has the BMC's version).
    */
   firmwareVersion?: boolean;
+  /** The system may be read from the reads kept in this activity (bmc/reads.ts): a look right after another. */
+  shared?: boolean;
 }
 
 export type PowerState = 'on' | 'off';

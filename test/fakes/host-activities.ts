@@ -90,11 +90,17 @@ export function fakeHostActivities(): FakeHostActivities {
         held = undefined;
       }
     },
-    async registerBmc(target) {
+    async registerBmc(target, request = {}) {
       check(target, 'registerBmc');
       const b = bmc(target.address);
       b.counters.registrations += 1;
-      return { poweredOn: b.power, credentialsVersion: secretVersions.get(target.credentialsName) ?? '1', bmcAddress: target.address, driver: 'redfish-virtualmedia' };
+      const registered = { poweredOn: b.power, credentialsVersion: secretVersions.get(target.credentialsName) ?? '1', bmcAddress: target.address, driver: 'redfish-virtualmedia' };
+      if (!request.firmware) return registered;
+      try {
+        return { ...registered, firmware: await fake.readFirmware(target, request.firmware) };
+      } catch (err) {
+        return { ...registered, firmwareError: (err as Error).message };
+      }
     },
     async readPower(target) {
       check(target, 'readPower');

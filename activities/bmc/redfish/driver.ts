@@ -133,7 +133,7 @@ export class RedfishDriver implements BmcDriver {
   identify(opts: IdentifyOptions = {}): Promise<BmcIdentity> {
     return this.#locked(async () => {
       const ctx = this.context;
-      const system = (await ctx.system(opts.signal)).body;
+      const system = (await ctx.system(opts.signal, opts.shared)).body;
       const root = await ctx.root(opts.signal);
       const managerPath = await ctx.managerPath(opts.signal);
       let firmwareVersion: string | undefined;
