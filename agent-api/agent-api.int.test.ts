@@ -22,6 +22,7 @@ import type { AgentExpectation, agentHostWorkflow } from '../test/workflows/agen
 import { agentRecord, finish } from '../test/workflows/agent-host.ts';
 import { AgentKeys, newAgentKey } from './token.ts';
 import { sharedStack } from '../test/stack-info.ts';
+import { QUIET_BUNDLER_LOGGER } from '../workers/workflow-bundle.ts';
 
 const stack = sharedStack();
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,7 +30,6 @@ const namespace = unique('agent-api');
 const taskQueue = unique('agent-api-hosts');
 const dir = join(stack.stateDir, namespace);
 const GROUP = { group: 'metal3.io', version: 'v1alpha1', namespace };
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 const kc = new k8s.KubeConfig();
 kc.loadFromFile(stack.kube.kubeconfig);
@@ -76,7 +76,7 @@ beforeAll(async () => {
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../test/workflows/agent-host.ts', import.meta.url)), logger: silent });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../test/workflows/agent-host.ts', import.meta.url)), logger: QUIET_BUNDLER_LOGGER });
   worker = await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue, workflowBundle });
   workerRun = worker.run();
 

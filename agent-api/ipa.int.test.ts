@@ -27,12 +27,12 @@ import { temporalMessenger } from './messenger.ts';
 import { deployKernelParams, startAgentApi, type RunningAgentApi } from './server.ts';
 import { AgentKeys, newAgentKey } from './token.ts';
 import { sharedStack } from '../test/stack-info.ts';
+import { QUIET_BUNDLER_LOGGER } from '../workers/workflow-bundle.ts';
 
 const stack = sharedStack();
 const GiB = 1024 ** 3;
 const root = join(stack.stateDir, unique('ipa-agent-api'));
 const taskQueue = unique('ipa-hosts');
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const keys = new AgentKeys(newAgentKey());
 const timing = { commandTimeoutMs: 60_000, pollIntervalMs: 500, unreachableTimeoutMs: 60_000 };
 const host = { namespace: 'ipa', name: 'ipa-0', uid: `uid-${unique('ipa')}` };
@@ -68,7 +68,7 @@ beforeAll(async () => {
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../test/workflows/agent-host.ts', import.meta.url)), logger: silent });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../test/workflows/agent-host.ts', import.meta.url)), logger: QUIET_BUNDLER_LOGGER });
   worker = await Worker.create({ connection: nativeConnection, namespace: stack.temporal.namespace, taskQueue, workflowBundle });
   workerRun = worker.run();
   await client.workflow.start<typeof agentHostWorkflow>('agentHostWorkflow', { taskQueue, workflowId: hostWorkflowId(host.namespace, host.name), args: [{ bootId: BOOT, purpose: 'inspect' }] });

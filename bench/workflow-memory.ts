@@ -34,7 +34,7 @@ import { ENGINE_ALLOCATORS, type EngineAllocator } from '../stack/engine.ts';
 import { startTemporal } from '../stack/temporal.ts';
 import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
 import { fakeHostActivities } from '../test/fakes/host-activities.ts';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { recordResult } from './results.ts';
 
@@ -47,14 +47,12 @@ interface Sample {
   msPerCreate: number;
 }
 
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
 /** One variant in this process (started with --expose-gc): create `n` host workflows and measure. */
 async function measure(variant: Variant, n: number): Promise<Sample> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with --expose-gc');
   const { workflowsPath, preloadModules } = workflowBundleOptions();
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: silent, ...(variant === 'shared' ? { preloadModules } : {}) });
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: QUIET_BUNDLER_LOGGER, ...(variant === 'shared' ? { preloadModules } : {}) });
   const creator = await ReusableVMWorkflowCreator.create(parseWorkflowCode(code, '/tempered/workflow-bundle.js'), 5000, new Set<string>(), undefined);
   const settle = () => {
     gc();
@@ -120,7 +118,7 @@ async function measureRunning(n: number): Promise<RunningSample> {
     const native = await NativeConnection.connect({ address: temporal.address });
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: temporal.namespace });
-    const workflowBundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+    const workflowBundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: QUIET_BUNDLER_LOGGER });
     const hosts = await Worker.create({
       connection: native, namespace: temporal.namespace, taskQueue: 'hosts', workflowBundle, debugMode: true, maxCachedWorkflows: n * 2 + 100,
       activities: { ...fakeHostActivities(), ...fakeClusterJoin() },

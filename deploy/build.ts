@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../workers/data-converter.ts';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -29,8 +29,6 @@ export const WORKFLOW_BUNDLE = 'workflow-bundle.js';
 
 /** Files the compiled code reads at run time, copied next to it (source, relative to the repo root). */
 const ASSETS = ['sim/mockups'];
-
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 export interface BuildResult {
   outDir: string;
@@ -65,7 +63,7 @@ export async function build(outDir: string = DIST_DIR): Promise<BuildResult> {
         ...workflowBundleOptions(),
         // The converter every process uses (workers/data-converter.ts): failure messages go into payloads.
         failureConverterPath: FAILURE_CONVERTER_PATH,
-        logger: silent,
+        logger: QUIET_BUNDLER_LOGGER,
       });
       writeFileSync(join(staging, WORKFLOW_BUNDLE), code);
     });

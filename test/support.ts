@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import pino, { type Logger } from 'pino';
+import { QUIET_BUNDLER_LOGGER } from '../workers/workflow-bundle.ts';
 
 /** A name no other test run uses. */
 export function unique(prefix: string): string {
@@ -22,9 +23,7 @@ export function capturedLogger(): { logger: Logger; lines: string[] } {
   return { logger: pino({ level: 'debug' }, stream), lines };
 }
 
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
-
 /** The fake host workflow, bundled. */
 export function bundleFakeHostWorkflow(): ReturnType<typeof bundleWorkflowCode> {
-  return bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows/fake-host.ts', import.meta.url)), logger: silent });
+  return bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./workflows/fake-host.ts', import.meta.url)), logger: QUIET_BUNDLER_LOGGER });
 }

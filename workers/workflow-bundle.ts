@@ -78,6 +78,9 @@ export function sharedWorkflowModules(): string[] {
   return shareableModules(WORKFLOWS_PATH, DOMAIN);
 }
 
+/** A logger for `bundleWorkflowCode` that drops webpack's output: a build that fails throws anyway. */
+export const QUIET_BUNDLER_LOGGER = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
 /** `bundleWorkflowCode` options every bundle of the workflow code uses (add the logger and converters). */
 export function workflowBundleOptions(): { workflowsPath: string; preloadModules: string[] } {
   return { workflowsPath: WORKFLOWS_PATH, preloadModules: sharedWorkflowModules() };

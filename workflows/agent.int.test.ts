@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { AgentKeys } from '../agent-api/token.ts';
@@ -28,7 +28,6 @@ import { sharedStack } from '../test/stack-info.ts';
 
 const stack = sharedStack();
 const taskQueue = unique('agent-children');
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const keys = new AgentKeys('installation key of the agent children test');
 const API = 'http://agent-api.example:6385';
 /** What the fake config drive holds: user data, which must reach the agent and never history. */
@@ -44,7 +43,7 @@ const fake: FakeHostActivities = fakeHostActivities();
 const agents: FakeAgent[] = [];
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: QUIET_BUNDLER_LOGGER });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -7,7 +7,7 @@
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutStatus } from '../domain/firmware-rollout.ts';
 import type { FirmwareIntent, HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
@@ -29,7 +29,6 @@ const BRIDGE_QUEUE = `bridge-${RUN}`;
 const ISO = 'http://images.example/live.iso';
 const BIOS = { component: 'bios', url: 'http://fw.example/bios-2.1.0.bin' };
 const BMC = { component: 'bmc', url: 'http://fw.example/bmc-5.2.bin' };
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
@@ -44,7 +43,7 @@ const publications = new Map<string, StatusPublication[]>();
 const rolloutStatuses = new Map<string, RolloutStatus[]>();
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: QUIET_BUNDLER_LOGGER });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentActivities } from '../activities/agent/index.ts';
 import { temporalMessenger } from '../agent-api/messenger.ts';
@@ -35,7 +35,6 @@ const stack = sharedStack();
 const RUN = unique('hagent');
 const HOST_QUEUE = `hosts-${RUN}`;
 const BRIDGE_QUEUE = `bridge-${RUN}`;
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const keys = new AgentKeys(newAgentKey());
 const USER_DATA = `#cloud-config user-data-${RUN}`;
 const QCOW = { url: 'http://images.example/os.qcow2', checksum: 'http://images.example/SHA256SUMS', format: 'qcow2' as const };
@@ -94,7 +93,7 @@ async function ramdisks(): Promise<void> {
 }
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: QUIET_BUNDLER_LOGGER });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

@@ -6,7 +6,7 @@
  */
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { workflowBundleOptions } from '../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { delay } from '../domain/host-lifecycle.ts';
 import type { HostDesired, HostSpecIntent, HostState, PublishResult, StatusPublication } from '../domain/host-model.ts';
@@ -26,7 +26,6 @@ const RUN = `wf${Date.now().toString(36)}`;
 const HOST_QUEUE = `hosts-${RUN}`;
 const BRIDGE_QUEUE = `bridge-${RUN}`;
 const ISO = 'http://images.example/live.iso';
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 let bundle: WorkflowBundleWithSourceMap;
 let client: Client;
@@ -43,7 +42,7 @@ const refused = new Set<string>();
 const NO_SLOT = 'waiting for a provisioning slot: 2 of 2 hosts are inspecting, provisioning or deprovisioning';
 
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: silent });
+  bundle = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: QUIET_BUNDLER_LOGGER });
   nativeConnection = await NativeConnection.connect({ address: stack.temporal.address });
   connection = await Connection.connect({ address: stack.temporal.address });
   client = new Client({ connection, namespace: stack.temporal.namespace });

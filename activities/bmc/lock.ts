@@ -8,27 +8,15 @@
 /** A FIFO mutex: one operation at a time (DESIGN.md: per-BMC concurrency of one). */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
-  #held = 0;
 
   /** Runs `fn` once every earlier holder has finished. */
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.#tail.then(async () => {
-      this.#held++;
-      try {
-        return await fn();
-      } finally {
-        this.#held--;
-      }
-    });
+    const result = this.#tail.then(fn);
     this.#tail = result.then(
       () => undefined,
       () => undefined,
     );
     return result;
-  }
-
-  get busy(): boolean {
-    return this.#held > 0;
   }
 }
 

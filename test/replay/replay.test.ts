@@ -11,18 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FAILURE_CONVERTER_PATH } from '../../workers/data-converter.ts';
-import { workflowBundleOptions } from '../../workers/workflow-bundle.ts';
+import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../../workers/workflow-bundle.ts';
 
 const dir = fileURLToPath(new URL('./histories/', import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-const silent = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 let bundle: WorkflowBundleWithSourceMap;
 beforeAll(async () => {
   bundle = await bundleWorkflowCode({
     ...workflowBundleOptions(),
     failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: silent,
+    logger: QUIET_BUNDLER_LOGGER,
   });
 });
 
