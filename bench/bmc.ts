@@ -5,7 +5,7 @@
  *
  * Env: BENCH_BMC_SECONDS (per scenario, default 5), BENCH_BMC_COUNT (BMCs driven in parallel, default 8).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,8 @@ import { createBmcDriver } from '../activities/bmc/factory.ts';
 import type { BmcDriver } from '../activities/bmc/driver.ts';
 import { spawn } from 'node:child_process';
 import { startSimulator } from '../sim/index.ts';
-import { startSushy } from '../stack/sushy.ts';
+import { endStateDir } from '../stack/keep-state.ts';
+import { startSushy, type SushyEmulator } from '../stack/sushy.ts';
 
 const SECONDS = Number(process.env.BENCH_BMC_SECONDS ?? 5);
 const COUNT = Number(process.env.BENCH_BMC_COUNT ?? 8);
@@ -112,15 +113,16 @@ function print(results: ScenarioResult[]): void {
 /** sushy-tools with COUNT systems (power changes visible on the next GET, as in the integration tier). */
 async function sushyResults(): Promise<ScenarioResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-bmc-'));
-  const sushy = await startSushy({ stateDir: dir, systems: COUNT, progress: () => {} });
+  let sushy: SushyEmulator | undefined;
   try {
-    const targets = sushy.systems.map((s) => ({ address: `redfish+http://127.0.0.1:${sushy.port}${s.path}`, username: sushy.username, password: sushy.password }));
+    const { systems, port, username, password } = (sushy = await startSushy({ stateDir: dir, systems: COUNT, progress: () => {} }));
+    const targets = systems.map((s) => ({ address: `redfish+http://127.0.0.1:${port}${s.path}`, username, password }));
     const out: ScenarioResult[] = [];
     for (const scenario of SCENARIOS) out.push(await measure('sushy-tools', targets, scenario));
     return out;
   } finally {
-    await sushy.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await sushy?.stop();
+    console.log((await endStateDir(dir)).line);
   }
 }
 

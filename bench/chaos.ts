@@ -26,12 +26,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pooledApiClient } from '../lib/kube-client.ts';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, isGrpcDeadlineError } from '@temporalio/client';
 import type { BmcCounters, BmcSpec } from '../sim/index.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startStack, type Stack } from '../stack/index.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
 import { seededRandom } from './fleet.ts';
@@ -49,7 +50,10 @@ export interface ChaosOptions {
   faultRate: number;
   seed: number;
   timeoutMinutes: number;
-  /** Where the stack keeps its state; default a new temporary directory. */
+  /**
+   * Where the stack keeps its state; default a new temporary directory, removed at the end unless
+   * TEMPERED_KEEP_STATE is set. A directory given is the caller's and stays.
+   */
   stateDir?: string;
   progress?: (message: string) => void;
 }
@@ -107,13 +111,18 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/** Runs the chaos scenario and returns its verdict; everything it started is stopped before it returns. */
+/**
+ * Runs the chaos scenario and returns its verdict; everything it started is stopped before it returns, and then
+ * the state directory it made removed (or kept, and said where).
+ */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const say = o.progress ?? (() => {});
   const random = seededRandom(o.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const ownDir = o.stateDir === undefined;
   const dir = o.stateDir ?? mkdtempSync(join(tmpdir(), 'tempered-chaos-'));
   mkdirSync(dir, { recursive: true });
+  say(`state in ${dir}`);
   const deadline = Date.now() + o.timeoutMinutes * 60_000;
 
   let stack: Stack | undefined;
@@ -290,8 +299,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           try {
             state = await client.workflow.getHandle(hostWorkflowId(NS, name)).query<{ provisioningState: string }>('hostState');
           } catch (err) {
-            const timedOut = (err as { cause?: { code?: unknown } }).cause?.code === 4; // gRPC DEADLINE_EXCEEDED
-            if (!timedOut || attempt >= 3) throw err;
+            if (!isGrpcDeadlineError(err) || attempt >= 3) throw err;
             say(`the query of ${name}'s workflow timed out (attempt ${attempt}): asking again`);
           }
         }
@@ -324,6 +332,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await images?.stop();
     await sim?.stop();
     await stack?.stop();
+    if (ownDir) say((await endStateDir(dir)).line);
   }
 }
 

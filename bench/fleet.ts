@@ -17,7 +17,7 @@
  *                          [--allocator jemalloc|system] [--steady-minutes 0]
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,8 +34,9 @@ import { imageTools } from '../stack/binaries.ts';
 import { ENGINE_ALLOCATORS, startEngine, type Engine, type EngineAllocator } from '../stack/engine.ts';
 import { makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { createHash } from 'node:crypto';
-import { startImageServer } from '../stack/image-server.ts';
+import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startStack, type Stack } from '../stack/index.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
@@ -573,12 +574,27 @@ function agentFigures(counters: Record<string, AgentCounters>, n: number) {
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
-/** Runs the benchmark; resolves to the figures it printed and wrote (bench/image.ts reports them too). */
+/**
+ * Runs the benchmark; resolves to the figures it printed and wrote (bench/image.ts reports them too). Its state
+ * directory (servers' data and logs, images: about 1 GB at 1,000 hosts) is removed at the end, unless it holds
+ * the profiles of `--cpu-prof` or TEMPERED_KEEP_STATE is set.
+ */
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const o = parse(args);
+  const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
+  try {
+    return await fleet(o, dir);
+  } finally {
+    const profiles = join(dir, 'profiles');
+    const keepFor = o.cpuProf && existsSync(profiles) ? `CPU profiles (worker, bridge; Temporal's services on the cluster) in ${profiles}` : undefined;
+    console.log((await endStateDir(dir, { keepFor })).line);
+  }
+}
+
+/** The run in `dir`; whatever it started is stopped when it returns or throws. */
+async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unknown>> {
   const n = o.hosts;
   const measured = commit(); // what runs: the tree may change while a long run goes on
-  const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-fleet-'));
   const load = loadavg();
   const what = o.image === 'live-iso' ? 'live ISO over virtual media' : `${o.imageMiB} MiB qcow2 image through the deploy agent`;
   console.log(`${n} hosts, register -> provisioned (${what}, cleaning ${o.cleaning}), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
@@ -593,12 +609,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   });
   let sim: SimulatorProcess | undefined;
   let engine: Engine | undefined;
-  const images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3), ...(await agentFiles(dir, o)) });
-  const image = o.image === 'live-iso'
-    ? { url: images.url('/live.iso'), format: 'live-iso' }
-    : { url: images.url('/os.qcow2'), checksum: images.url('/SHA256SUMS'), checksumType: 'sha256', format: 'qcow2' };
+  let images: ImageServer | undefined;
   let stopWatch = () => {};
   try {
+    images = await startImageServer({ '/live.iso': Buffer.alloc(o.isoKiB * 1024, 3), ...(await agentFiles(dir, o)) });
+    const image = o.image === 'live-iso'
+      ? { url: images.url('/live.iso'), format: 'live-iso' }
+      : { url: images.url('/os.qcow2'), checksum: images.url('/SHA256SUMS'), checksumType: 'sha256', format: 'qcow2' };
     const { temporal, kube, sushy } = stack;
     if (!temporal || !kube) throw new Error('stack incomplete');
     if (o.bmc === 'sim') {
@@ -883,10 +900,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   } finally {
     stopWatch();
     await engine?.stop();
-    await images.stop();
+    await images?.stop();
     await sim?.stop();
     await stack.stop();
-    if (o.cpuProf) console.log(`CPU profiles (worker, bridge; Temporal's services on the cluster): ${join(dir, 'profiles')}`);
   }
 }
 

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { streamImageToTarget } from '../lib/image-stream.ts';
 import { imageTools } from '../stack/binaries.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { attachLoopDevice, type LoopDevice } from '../stack/loop-devices.ts';
 import { run as runFleet } from './fleet.ts';
 import { recordResult } from './results.ts';
@@ -78,7 +79,7 @@ function ddWrite(source: string, target: string, blockSize: number): { seconds: 
 }
 
 /** Serves `file` from a child process, so serving does not share this process's event loop. */
-async function serveFromChild(file: string): Promise<{ url: string; pid: number; stop: () => void }> {
+async function serveFromChild(file: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const server = fileURLToPath(new URL('../stack/image-server.ts', import.meta.url));
   const code = [
     `import { startImageServer } from ${JSON.stringify(server)};`,
@@ -90,6 +91,7 @@ async function serveFromChild(file: string): Promise<{ url: string; pid: number;
     env: { ...process.env, BENCH_IMAGE_FILE: file },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -98,7 +100,12 @@ async function serveFromChild(file: string): Promise<{ url: string; pid: number;
     });
     child.on('exit', (c) => reject(new Error(`the image server exited (${c})`)));
   });
-  return { url, pid: child.pid ?? 0, stop: () => child.stdin.end() };
+  // Resolves once it has exited: it reads the image from the state directory removed next.
+  const stop = async () => {
+    child.stdin.end();
+    await exited;
+  };
+  return { url, pid: child.pid ?? 0, stop };
 }
 
 const median = (values: number[]): number => {
@@ -142,11 +149,12 @@ export async function run(args: string[]): Promise<void> {
     `image: ${sizeBytes / MiB} MiB of random bytes; ${blockSize / MiB} MiB writes; ` +
       `${runs} runs of each, alternating; temp dir ${dir}`,
   );
-  const digest = makeImage(source, sizeBytes);
-  const server = await serveFromChild(source);
+  let server: Awaited<ReturnType<typeof serveFromChild>> | undefined;
   let loop: LoopDevice | undefined;
   const results: TargetResult[] = [];
   try {
+    const digest = makeImage(source, sizeBytes);
+    server = await serveFromChild(source);
     const backing = join(dir, 'loop-backing');
     closeSync(openSync(backing, 'w'));
     spawnSync('truncate', ['-s', String(sizeBytes + 16 * MiB), backing]);
@@ -202,9 +210,9 @@ export async function run(args: string[]): Promise<void> {
       });
     }
   } finally {
-    server.stop();
+    await server?.stop();
     await loop?.detach();
-    rmSync(dir, { recursive: true, force: true });
+    console.log((await endStateDir(dir)).line);
   }
 
   const pressure = { before: pressureBefore, after: cpuPressure() };

@@ -6,11 +6,12 @@
  * agent's process tree, its CPU use while idle, and the time to stop. IPA is installed first (cached), outside
  * the timings.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ipaRunner, type IpaRamdisk } from '../sim/agent/ipa-runner.ts';
 import { ipaAgent } from '../stack/ipa.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { waitUntil } from '../stack/processes.ts';
 import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
 
@@ -73,8 +74,11 @@ export async function run(args: string[]): Promise<void> {
   const runner = ipaRunner({ stateDir: dir });
   type Booted = { ironic: FakeIronic; ramdisk: IpaRamdisk; started: number; lookup: number; heartbeat: number };
   const booted: Booted[] = [];
+  // Every fake Ironic and ramdisk started, booted or not: all are stopped before the directory goes.
+  const started: { ironic: FakeIronic; ramdisk?: IpaRamdisk }[] = [];
   try {
-    await Promise.all(Array.from({ length: hosts }, async (_, i) => {
+    // Settled, not Promise.all: when one host fails, the others must not still be booting while they are stopped.
+    const boots = await Promise.allSettled(Array.from({ length: hosts }, async (_, i) => {
       const mac = `52:54:00:be:00:${i.toString(16).padStart(2, '0')}`;
       const disk = join(dir, `host-${i}.img`);
       writeFileSync(disk, '');
@@ -86,7 +90,9 @@ export async function run(args: string[]): Promise<void> {
         },
         macs: [mac],
       });
-      const started = Date.now();
+      const host: (typeof started)[number] = { ironic };
+      started.push(host);
+      const bootedAt = Date.now();
       const ramdisk = await runner.start({
         host: { id: `bench-${i}`, macs: [mac], cpus: 2, memoryMiB: 4096 },
         params: { 'ipa-api-url': ironic.url, 'ipa-agent-token': 'b'.repeat(43) },
@@ -98,11 +104,14 @@ export async function run(args: string[]): Promise<void> {
         powerOff: () => {},
         log: () => {},
       });
+      host.ramdisk = ramdisk;
       await waitUntil('lookup', async () => ironic.lookups.length > 0, { timeoutMs: 180_000, intervalMs: 20 });
       const lookup = Date.now();
       await waitUntil('heartbeat', async () => ironic.heartbeats.length > 0, { timeoutMs: 180_000, intervalMs: 20 });
-      booted.push({ ironic, ramdisk, started, lookup: lookup - started, heartbeat: Date.now() - started });
+      booted.push({ ironic, ramdisk, started: bootedAt, lookup: lookup - bootedAt, heartbeat: Date.now() - bootedAt });
     }));
+    const failed = boots.find((b) => b.status === 'rejected');
+    if (failed) throw failed.reason;
     console.log(`  ${hosts} hosts booted at once on ${process.env.CI ? 'CI' : 'this machine'}`);
     console.log(`  boot -> lookup (s):         ${stats(booted.map((b) => b.lookup / 1000))}`);
     console.log(`  boot -> first heartbeat (s): ${stats(booted.map((b) => b.heartbeat / 1000))}`);
@@ -132,13 +141,13 @@ export async function run(args: string[]): Promise<void> {
     console.log(`  idle CPU per agent over ${idleSeconds} s (cores): ${stats(idle)}`);
   } finally {
     const stops: number[] = [];
-    for (const { ironic, ramdisk } of booted) {
+    for (const { ironic, ramdisk } of started) {
       const t = performance.now();
-      await ramdisk.stop();
-      stops.push(performance.now() - t);
+      await ramdisk?.stop();
+      if (ramdisk) stops.push(performance.now() - t);
       await ironic.close();
     }
     if (stops.length) console.log(`  stop, incl. loop detach (ms): ${stats(stops)}`);
-    rmSync(dir, { recursive: true, force: true });
+    console.log(`  ${(await endStateDir(dir)).line}`);
   }
 }

@@ -13,10 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { describeFirmwareTiming, maxOverlap, startSimulator } from '../sim/index.ts';
-import { startEngine } from '../stack/engine.ts';
-import { startImageServer } from '../stack/image-server.ts';
-import { startStack } from '../stack/index.ts';
+import { describeFirmwareTiming, maxOverlap, startSimulator, type Simulator } from '../sim/index.ts';
+import { startEngine, type Engine } from '../stack/engine.ts';
+import { startImageServer, type ImageServer } from '../stack/image-server.ts';
+import { startStack, type Stack } from '../stack/index.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { cpuByRole, cpuSpent } from './engine-cpu.ts';
 import { recordResult } from './results.ts';
 
@@ -67,26 +68,31 @@ export async function run(args: string[]): Promise<void> {
   };
   process.once('beforeExit', silentEnd);
   const dir = mkdtempSync(join(tmpdir(), 'tempered-bench-rollout-'));
-  const stack = await startStack({ stateDir: dir, ipmi: false, sushy: false });
-  const sim = await startSimulator({
-    bmcs: Array.from({ length: n }, (_, i) => ({
-      profile: PROFILES[i % PROFILES.length],
-      id: `${PROFILES[i % PROFILES.length]}-${i}`,
-      uniqueIdentity: true,
-      firmwareCompression: compression,
-    })),
-  });
-  const image = 'bios-9.9.9.bin';
-  const files = await startImageServer({ [`/${image}`]: Buffer.alloc(64 * 1024, 9) });
-  const { temporal, kube } = stack;
-  if (!temporal || !kube) throw new Error('stack incomplete');
-  const engine = await startEngine({
-    stateDir: join(dir, 'engine'),
-    temporal,
-    kubeconfig: kube.kubeconfig,
-    env: { TEMPERED_FIRMWARE_TASK_POLL_MS: String(pollMs), TEMPERED_FIRMWARE_HELD_AFTER_MS: String(heldMs) },
-  });
+  console.log(`state in ${dir}`);
+  let stack: Stack | undefined;
+  let sim: Simulator | undefined;
+  let files: ImageServer | undefined;
+  let engine: Engine | undefined;
   try {
+    stack = await startStack({ stateDir: dir, ipmi: false, sushy: false });
+    sim = await startSimulator({
+      bmcs: Array.from({ length: n }, (_, i) => ({
+        profile: PROFILES[i % PROFILES.length],
+        id: `${PROFILES[i % PROFILES.length]}-${i}`,
+        uniqueIdentity: true,
+        firmwareCompression: compression,
+      })),
+    });
+    const image = 'bios-9.9.9.bin';
+    files = await startImageServer({ [`/${image}`]: Buffer.alloc(64 * 1024, 9) });
+    const { temporal, kube } = stack;
+    if (!temporal || !kube) throw new Error('stack incomplete');
+    engine = await startEngine({
+      stateDir: join(dir, 'engine'),
+      temporal,
+      kubeconfig: kube.kubeconfig,
+      env: { TEMPERED_FIRMWARE_TASK_POLL_MS: String(pollMs), TEMPERED_FIRMWARE_HELD_AFTER_MS: String(heldMs) },
+    });
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfig);
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -212,10 +218,11 @@ export async function run(args: string[]): Promise<void> {
     console.log(`recorded in ${recordResult('rollout', figures)}`);
     process.off('beforeExit', silentEnd);
   } finally {
-    await engine.stop();
-    await files.stop();
-    await sim.stop();
-    await stack.stop();
+    await engine?.stop();
+    await files?.stop();
+    await sim?.stop();
+    await stack?.stop();
+    console.log((await endStateDir(dir)).line);
   }
 }
 

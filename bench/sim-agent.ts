@@ -8,13 +8,14 @@
  * Env: BENCH_IMAGE_MIB (image size, default 1024), BENCH_AGENT_HOSTS (default 50).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeIronic } from '../test/fakes/ironic-agent-api.ts';
 import { makeDeployIso, makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { type SimulatedBmc, type Simulator, startSimulator } from '../sim/index.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { type FileServer, bootIso, startFileServer } from '../test/sim.ts';
 
 const MIB = 1024 * 1024;
@@ -40,7 +41,7 @@ function rawWriteSpeed(dir: string, mib: number): number {
  * A static file server for the images in its own process, as the engine's image server would be (serving from
  * the benchmark's own event loop would halve what the agent can receive).
  */
-async function imageServer(dir: string): Promise<{ origin: string; child: ChildProcess }> {
+async function imageServer(dir: string): Promise<{ origin: string; stop: () => Promise<void> }> {
   const code = `
     const http = require('node:http'); const fs = require('node:fs'); const path = require('node:path');
     const server = http.createServer((req, res) => {
@@ -53,10 +54,16 @@ async function imageServer(dir: string): Promise<{ origin: string; child: ChildP
     });
     server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<string>((resolve) =>
     child.stdout?.once('data', (data: Buffer) => resolve(data.toString().trim())),
   );
-  return { origin: `http://127.0.0.1:${port}`, child };
+  // Resolves once it has exited: it reads the images from the state directory removed next.
+  const stop = async () => {
+    child.kill();
+    await exited;
+  };
+  return { origin: `http://127.0.0.1:${port}`, stop };
 }
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -96,11 +103,15 @@ async function images(dir: string, name: string, mib: number) {
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-sim-agent-'));
-  const files = await startFileServer();
-  const server = await imageServer(dir);
+  console.log(`  state in ${dir}`);
+  let files: FileServer | undefined;
+  let server: Awaited<ReturnType<typeof imageServer>> | undefined;
   const apis: FakeIronic[] = [];
   let sim: Simulator | undefined;
   try {
+    // Named apart from the variables the finally stops: closures below keep their types.
+    const isoFiles = (files = await startFileServer());
+    const { origin } = (server = await imageServer(dir));
     // 1. One big image on one host, raw stream and qcow2, against dd on the same file system.
     const big = await images(dir, 'big', IMAGE_MIB);
 
@@ -111,7 +122,7 @@ export async function run(): Promise<void> {
         if (process.env.BENCH_VERBOSE) console.log(line);
       },
     });
-    const ironic = await booted(sim.bmc('big'), files, 'bench-big');
+    const ironic = await booted(sim.bmc('big'), isoFiles, 'bench-big');
     apis.push(ironic);
     const dd = rawWriteSpeed(dir, IMAGE_MIB);
     const timed = async (info: Record<string, unknown>) => {
@@ -121,7 +132,7 @@ export async function run(): Promise<void> {
     };
     const rawSpeed = await timed({
       id: 'big.raw',
-      urls: [`${server.origin}/big.raw`],
+      urls: [`${origin}/big.raw`],
       disk_format: 'raw',
       stream_raw_images: true,
       os_hash_algo: 'sha256',
@@ -129,7 +140,7 @@ export async function run(): Promise<void> {
     });
     const qcow2Speed = await timed({
       id: 'big.qcow2',
-      urls: [`${server.origin}/big.qcow2`],
+      urls: [`${origin}/big.qcow2`],
       disk_format: 'qcow2',
       checksum: big.qcow2Sha256,
     });
@@ -171,11 +182,11 @@ export async function run(): Promise<void> {
     const fleet = sim;
     await Promise.all(
       fleet.bmcs.map(async (host, index) => {
-        const api = await booted(host, files, `bench-${index}`);
+        const api = await booted(host, isoFiles, `bench-${index}`);
         apis.push(api);
         await write(api, {
           id: 'small.qcow2',
-          urls: [`${server.origin}/small.qcow2`],
+          urls: [`${origin}/small.qcow2`],
           disk_format: 'qcow2',
           os_hash_algo: 'sha256',
           os_hash_value: small.qcow2Sha256,
@@ -192,10 +203,10 @@ export async function run(): Promise<void> {
     );
   } finally {
     await sim?.stop();
-    await files.close();
+    await files?.close();
     await Promise.all(apis.map((api) => api.close()));
-    server.child.kill();
-    rmSync(dir, { recursive: true, force: true });
+    await server?.stop();
+    console.log(`  ${(await endStateDir(dir)).line}`);
   }
 }
 

@@ -2,11 +2,12 @@
  * Start-up figures of the local stack with a warm cache: each server alone (time to ready), then the whole
  * stack as the test tier starts it, over a few rounds. The target: warm `npm start` to a live stack ≤ 20 s.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack } from '../stack/index.ts';
 import { startIpmiSim } from '../stack/ipmi.ts';
+import { endStateDir } from '../stack/keep-state.ts';
 import { startKube } from '../stack/kube.ts';
 import { startSushy } from '../stack/sushy.ts';
 import { startTemporal } from '../stack/temporal.ts';
@@ -15,12 +16,17 @@ const quiet = () => {};
 
 async function timed(name: string, start: (dir: string) => Promise<{ stop(): Promise<void> }>): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), `tempered-bench-${name}-`));
-  const t0 = performance.now();
-  const server = await start(dir);
-  const ms = performance.now() - t0;
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-  return ms;
+  try {
+    const t0 = performance.now();
+    const server = await start(dir);
+    const ms = performance.now() - t0;
+    await server.stop();
+    return ms;
+  } finally {
+    // One directory per round: said only when kept.
+    const end = await endStateDir(dir);
+    if (end.kept) console.log(end.line);
+  }
 }
 
 function summary(values: number[]): string {

@@ -17,7 +17,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,8 @@ import type { HostDesired, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { jemalloc } from '../stack/binaries.ts';
 import { ENGINE_ALLOCATORS, type EngineAllocator } from '../stack/engine.ts';
-import { startTemporal } from '../stack/temporal.ts';
+import { endStateDir } from '../stack/keep-state.ts';
+import { startTemporal, type TemporalServer } from '../stack/temporal.ts';
 import { fakeClusterJoin } from '../test/fakes/cluster-join.ts';
 import { fakeHostActivities } from '../test/fakes/host-activities.ts';
 import { QUIET_BUNDLER_LOGGER, workflowBundleOptions } from '../workers/workflow-bundle.ts';
@@ -113,8 +114,9 @@ async function measureRunning(n: number): Promise<RunningSample> {
   };
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const stateDir = mkdtempSync(join(tmpdir(), 'tempered-bench-wfmem-'));
-  const temporal = await startTemporal({ stateDir, progress: () => {} });
+  let temporal: TemporalServer | undefined;
   try {
+    temporal = await startTemporal({ stateDir, progress: () => {} });
     const native = await NativeConnection.connect({ address: temporal.address });
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: temporal.namespace });
@@ -171,8 +173,9 @@ async function measureRunning(n: number): Promise<RunningSample> {
     });
     return { hosts: n, seconds, cached: per(cached), afterShutdown: per(down) };
   } finally {
-    await temporal.stop();
-    rmSync(stateDir, { recursive: true, force: true });
+    await temporal?.stop();
+    // On stderr: the parent reads this child's stdout for its figures.
+    console.error((await endStateDir(stateDir)).line);
   }
 }
 

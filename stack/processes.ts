@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface ProcessExit {
@@ -138,6 +139,18 @@ export function forgetLoopDevice(device: string): void {
 export async function stopAllProcesses(): Promise<void> {
   const procs = [...live.values()].reverse();
   await Promise.all(procs.map((p) => p.stop()));
+}
+
+/**
+ * Stops every process this module started whose log file is under `dir`: what still writes there when the
+ * directory is about to be removed (a server whose start failed half-way is left running by its starter).
+ */
+export async function stopProcessesIn(dir: string): Promise<void> {
+  const under = (file: string) => {
+    const path = relative(dir, file);
+    return path !== '' && !isAbsolute(path) && path.split(sep)[0] !== '..';
+  };
+  await Promise.all([...live.values()].filter((p) => under(p.logFile)).map((p) => p.stop()));
 }
 
 /** The processes still running that this module started, oldest first (benchmarks attribute CPU by name). */
