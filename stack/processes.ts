@@ -153,7 +153,6 @@ export async function stopProcessesIn(dir: string): Promise<void> {
   await Promise.all([...live.values()].filter((p) => under(p.logFile)).map((p) => p.stop()));
 }
 
-/** The processes still running that this module started, oldest first (benchmarks attribute CPU by name). */
 /** True while a process with this pid exists (one we may not signal counts: it exists). */
 export function processAlive(pid: number): boolean {
   try {
@@ -164,6 +163,7 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The processes still running that this module started, oldest first (benchmarks attribute CPU by name). */
 export function liveProcesses(): Supervised[] {
   return [...live.values()];
 }
