@@ -107,4 +107,13 @@ describe('the intent sent to the host workflow', () => {
     expect(firmwareIntentOf({})).toBeUndefined();
     expect(firmwareIntentOf({ hfs: hfs({ BootRetries: 7 }) })).toBeUndefined();
   });
+
+  it('objects that ask for nothing (as the bridge creates them at registration) are no intent', () => {
+    const empty = { metadata: { name: 'h' }, spec: { updates: [] }, status: { components: [{ component: 'bios', initialVersion: '1.0', currentVersion: '1.0' }] } };
+    expect(firmwareIntentOf({ hfs: { ...hfs({}), status: { settings: STATUS } }, schema: schemaObject, hfc: empty })).toBeUndefined();
+    expect(firmwareIntentOf({ hfc: { metadata: { name: 'h' } } })).toBeUndefined();
+    // Updates once applied stay known (adoption), even when the spec no longer asks for any.
+    const applied = [{ component: 'bios', url: 'u' }];
+    expect(firmwareIntentOf({ hfc: { ...empty, status: { updates: applied } } })).toEqual({ updates: { spec: [], applied } });
+  });
 });

@@ -164,8 +164,10 @@ export function firmwareIntentOf(objects: { hfs?: HfsObject; hfc?: HfcObject; hu
     if (problems.length > 0) intent.settings = { values: {}, invalid: problems.map((p) => p.message).join('; ') };
     else intent.settings = { values: validateFirmwareSettings(rules, settings).values };
   }
-  if (hfc) {
-    const spec = hfc.spec?.updates ?? [];
+  const spec = hfc?.spec?.updates ?? [];
+  // An object that asks for nothing and records nothing applied is no intent: the one the bridge creates at
+  // registration then sends the workflow no signal (nothing for it to do).
+  if (hfc && (spec.length > 0 || (hfc.status?.updates ?? []).length > 0)) {
     const problem = spec.map((u) => componentProblem(u.component)).find((p) => p !== undefined);
     intent.updates = {
       spec: spec.map((u) => ({ component: u.component, url: u.url })),
