@@ -25,7 +25,7 @@ export default defineConfig({
           // A ceiling, not a wait: CPU-heavy unit tests (a 64 MiB gzip, 200 requests to a simulated BMC) take
           // seconds on a loaded 2-core CI machine; vitest's 5 s default failed them there.
           testTimeout: 30_000,
-          include: ['{domain,workflows,activities,workers,bridge,agent-api,sim,stack,cli,deploy,lib,test}/**/*.test.ts'],
+          include: ['{domain,workflows,activities,workers,bridge,agent-api,sim,stack,cli,deploy,lib,test,bench}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', 'test/replay/**', 'node_modules/**'],
         },
       },

@@ -6,8 +6,8 @@
  * Everything is counted where it happens, not from Tempered's logs: Temporal tasks at the server's metrics
  * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
  * `/metrics`, Redfish requests at the BMCs, CPU seconds and peak RSS from /proc per process, status lag as
- * the time from the workflow's transition (its search-attribute upsert in history) to the status seen
- * through a watch, split into the wait for the `publishStatus` activity that carries it, that activity's wait
+ * the time from the workflow's transition (its search-attribute upsert in history; a state passed within one
+ * workflow task takes the time of the task's upsert, `fillPassedStates`) to the status seen through a watch, split into the wait for the `publishStatus` activity that carries it, that activity's wait
  * for a bridge, and the bridge's writes until the watch sees it. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
@@ -237,6 +237,30 @@ function temporalRequests(samples: MetricSample[]): Map<string, number> {
 
 function apiserverWrites(samples: MetricSample[]): Map<string, number> {
   return sumBy(samples, 'apiserver_request_total', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
+}
+
+/**
+ * Gives each state a host showed its transition time from history when its workflow recorded none of its own.
+ * A host workflow upserts its search attributes once per workflow task (patch fewer-history-events), so a state
+ * it passed through within a task (preparing, available on the way to provisioning) has no upsert: it was entered
+ * in the task whose upsert records the next state, at that upsert's time (every event of a task completion has
+ * the same time), and went out in the same publication. The next state is the next one the watch saw.
+ */
+export function fillPassedStates(
+  seen: ReadonlyMap<string, number>,
+  transitions: Map<string, number>,
+  publications: Map<string, { scheduled: number; started?: number }> | undefined,
+): void {
+  const order = [...seen.keys()];
+  for (let i = order.length - 1; i >= 0; i--) {
+    const state = order[i] as string;
+    if (transitions.has(state) || state === 'none') continue;
+    const next = order.slice(i + 1).find((s) => transitions.has(s));
+    if (next === undefined) continue;
+    transitions.set(state, transitions.get(next) as number);
+    const carried = publications?.get(next);
+    if (publications && carried && !publications.has(state)) publications.set(state, carried);
+  }
 }
 
 /** What the histories say: local activities (markers), worker identities, and transition times. */
@@ -716,6 +740,11 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const client = new Client({ connection, namespace: temporal.namespace });
     const history = await readHistories(client);
     await connection.close();
+
+    for (const [host, transitions] of history.transitions) {
+      const seen = observed.get(host)?.seen;
+      if (seen) fillPassedStates(seen, transitions, history.publications.get(host));
+    }
 
     const provisioned = done();
     const latencies = [...observed.values()].filter((h) => h.seen.has('provisioned')).map((h) => ((h.seen.get('provisioned') ?? 0) - h.created) / 1000);

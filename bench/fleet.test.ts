@@ -1,0 +1,23 @@
+// The fleet bench's transition times: a state a host passed through within one workflow task has no upsert of
+// its own and takes the time (and the publication) of the next state's.
+import { describe, expect, it } from 'vitest';
+import { fillPassedStates } from './fleet.ts';
+
+describe('fillPassedStates', () => {
+  it('gives the states passed within a task the time and publication of the next upserted one', () => {
+    const seen = new Map([['registering', 10], ['inspecting', 20], ['preparing', 31], ['available', 32], ['provisioning', 33], ['provisioned', 40]]);
+    const transitions = new Map([['registering', 5], ['inspecting', 15], ['provisioning', 30], ['provisioned', 38]]);
+    const carried = { scheduled: 30, started: 30.5 };
+    const publications = new Map([['provisioning', carried]]);
+    fillPassedStates(seen, transitions, publications);
+    expect([...transitions]).toEqual([['registering', 5], ['inspecting', 15], ['provisioning', 30], ['provisioned', 38], ['available', 30], ['preparing', 30]]);
+    expect(publications.get('preparing')).toBe(carried);
+    expect(publications.get('available')).toBe(carried);
+  });
+
+  it('leaves a state with no later upserted state, and every recorded one, as they are', () => {
+    const transitions = new Map([['registering', 5]]);
+    fillPassedStates(new Map([['registering', 10], ['inspecting', 20]]), transitions, undefined);
+    expect([...transitions]).toEqual([['registering', 5]]);
+  });
+});
