@@ -348,9 +348,11 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
     figures.workflows += 1;
     const host = workflowId.split('/').length === 3 ? workflowId.split('/')[2] : undefined;
     const byWorker = new Map<string, number>();
-    // States recorded but not yet carried by a publication (by the workflow task that recorded them), and
-    // publications by their scheduled event, for the lag's parts.
-    let unpublished: { state: string; task: number }[] = [];
+    // States recorded (by the workflow task that recorded them) and publications (by the task that scheduled
+    // them), matched once the history is read: within one task the upsert may come after the publication
+    // (patch fewer-history-events sends it when the workflow waits). Publications by their scheduled event.
+    const recorded: { state: string; task: number }[] = [];
+    const scheduledIn: { task: number; carried: { scheduled: number; started?: number } }[] = [];
     const publicationByEvent = new Map<number, { scheduled: number; started?: number }>();
     for (const e of history.events ?? []) {
       add(figures.eventsByType, proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
@@ -378,25 +380,31 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
         const map = figures.transitions.get(host) ?? new Map<string, number>();
         if (!map.has(state)) {
           map.set(state, tsToMs(e.eventTime));
-          unpublished.push({ state, task: Number(e.upsertWorkflowSearchAttributesEventAttributes?.workflowTaskCompletedEventId ?? 0) });
+          recorded.push({ state, task: Number(e.upsertWorkflowSearchAttributesEventAttributes?.workflowTaskCompletedEventId ?? 0) });
         }
         figures.transitions.set(host, map);
       }
       const publication = e.activityTaskScheduledEventAttributes;
       if (host && scheduled === 'publishStatus' && publication && e.eventTime) {
-        const task = Number(publication.workflowTaskCompletedEventId ?? 0);
         const carried = { scheduled: tsToMs(e.eventTime) };
         publicationByEvent.set(Number(e.eventId), carried);
-        const map = figures.publications.get(host) ?? new Map<string, { scheduled: number; started?: number }>();
-        for (const u of unpublished.filter((u) => u.task <= task)) map.set(u.state, carried);
-        unpublished = unpublished.filter((u) => u.task > task);
-        figures.publications.set(host, map);
+        scheduledIn.push({ task: Number(publication.workflowTaskCompletedEventId ?? 0), carried });
       }
       const started = e.activityTaskStartedEventAttributes;
       if (started && e.eventTime) {
         const carried = publicationByEvent.get(Number(started.scheduledEventId ?? 0));
         if (carried) carried.started = tsToMs(e.eventTime);
       }
+    }
+    if (host && recorded.length > 0) {
+      // A state goes out with the first publication scheduled in or after the task that recorded it (one in
+      // flight holds it back for the next).
+      const map = figures.publications.get(host) ?? new Map<string, { scheduled: number; started?: number }>();
+      for (const r of recorded) {
+        const carrier = scheduledIn.find((p) => p.task >= r.task);
+        if (carrier) map.set(r.state, carrier.carried);
+      }
+      figures.publications.set(host, map);
     }
     if (host) {
       const main = [...byWorker].sort((a, b) => b[1] - a[1])[0]?.[0];
