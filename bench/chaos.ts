@@ -8,7 +8,7 @@
  *
  * The verdict: every host reaches `provisioned` and stays OK; the simulator's counters show one power-on
  * and one media insert per host (no side effect repeated by a retried or re-run step); no status lost: every
- * provisioning state a host's workflow recorded (its search-attribute upserts) was written, in order, and no
+ * provisioning state a host's workflow published (its `publishStatus` inputs) was written, in order, and no
  * host went back to a state it had left; the last status matches the workflow's state. What was written is
  * read from etcd's own watch (every revision of every host): an apiserver watch cannot be the record here,
  * since a restarted apiserver's watch cache starts at etcd's current revision, so a watch resumed across the
@@ -27,7 +27,10 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection, isGrpcDeadlineError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import type { BmcCounters, BmcSpec } from '../sim/index.ts';
+import type { PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
@@ -274,7 +277,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       k.progress = k.done === o.hosts || next === undefined ? undefined : (next - killedAt) / 1000;
     }
 
-    // What the workflows recorded and the state they are in, for the verdict.
+    // What the workflows published and the state they are in, for the verdict.
     const recorded = new Map<string, string[]>();
     const workflowStates = new Map<string, string>();
     const connection = await Connection.connect({ address: temporal.address });
@@ -286,10 +289,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         for await (const wf of client.workflow.list({ query: `WorkflowId = "${hostWorkflowId(NS, name)}"` })) runs.push({ runId: wf.runId, start: wf.startTime.getTime() });
         for (const run of runs.sort((a, b) => a.start - b.start)) {
           const history = await client.workflow.getHandle(hostWorkflowId(NS, name), run.runId).fetchHistory();
-          for (const e of history.events ?? []) {
-            const payload = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.['ProvisioningState'];
-            if (payload?.data) states.push(JSON.parse(Buffer.from(payload.data).toString('utf8')) as string);
-          }
+          states.push(...publishedStates(history.events ?? []));
         }
         recorded.set(name, states);
         // A query waits for a worker to answer it; one that timed out (a worker killed moments before can still
@@ -336,6 +336,32 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+/**
+ * The provisioning states a host workflow's history asked the bridge to write, in order: each `publishStatus`
+ * input's `earlier` snapshots, then its `state`; a slot claim the bridge refused (it showed the state before the
+ * move instead) is left out. Every state the host passed through is there, also those passed within one workflow
+ * task, which have no search-attribute upsert of their own (patch fewer-history-events). The payloads are read
+ * as plain JSON: the chaos run's engine does not encrypt them.
+ */
+export function publishedStates(events: readonly temporal.api.history.v1.IHistoryEvent[]): string[] {
+  const published: { id: number; states: string[] }[] = [];
+  const refused = new Set<number>();
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    const input = scheduled?.input?.payloads?.[0];
+    if (scheduled?.activityType?.name === 'publishStatus' && input) {
+      const p = defaultPayloadConverter.fromPayload<StatusPublication>(input);
+      published.push({ id: Number(e.eventId), states: [...(p.earlier ?? []).map((s) => s.state.provisioningState), p.state.provisioningState] });
+    }
+    const completed = e.activityTaskCompletedEventAttributes;
+    const result = completed?.result?.payloads?.[0];
+    if (completed && result && defaultPayloadConverter.fromPayload<PublishResult | undefined>(result)?.delayed !== undefined) {
+      refused.add(Number(completed.scheduledEventId));
+    }
+  }
+  return published.filter((p) => !refused.has(p.id)).flatMap((p) => p.states);
+}
+
 /** What the verdict looks at, gathered after the run. */
 export interface ChaosObservations {
   hosts: { name: string; bmc: string }[];
@@ -345,7 +371,7 @@ export interface ChaosObservations {
   seen: Map<string, string[]>;
   /** The simulator's side-effect counters by BMC id. */
   counters: Record<string, BmcCounters>;
-  /** The ProvisioningState values each host's workflow upserted, in history order (all runs). */
+  /** The provisioning states each host's workflow published, in history order (all runs): `publishedStates`. */
   recorded: Map<string, string[]>;
   /** The provisioning state each host's workflow reports now. */
   workflowStates: Map<string, string>;
@@ -353,7 +379,7 @@ export interface ChaosObservations {
 
 /**
  * The chaos run's verdict: every host provisioned, OK and powered on; one power-on and one media insert per
- * host; every state its workflow recorded written, in order, and none gone back to; the last status the
+ * host; every state its workflow published written, in order, and none gone back to; the last status the
  * workflow's.
  */
 export function judgeChaos(o: ChaosObservations): { problems: string[]; perHostMax: ChaosReport['perHostMax']; statesChecked: number } {
