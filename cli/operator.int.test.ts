@@ -195,7 +195,8 @@ describe("the operator's CLI", () => {
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split('\n');
     expect(
-      lines.some((l) => /register\/\d+\s+registerBmc ok/.test(l)),
+      // Registering runs in the host workflow (patch inline-bmc-operations): its BMC call is the host's.
+      lines.some((l) => /host\s+registerBmc ok/.test(l)),
       run.stdout,
     ).toBe(true);
     expect(lines.some((l) => /host\s+status available, OK, power off/.test(l))).toBe(true);
@@ -207,7 +208,8 @@ describe("the operator's CLI", () => {
 
     const json = await tempered(['host', 'history', `${NS}/op-0`, '--json', '--codec-endpoint', codecUrl]);
     const parsed = JSON.parse(json.stdout) as { executions: number; entries: { kind: string; where: string }[] };
-    expect(parsed.executions).toBeGreaterThanOrEqual(4);
+    // The host's runs and the provision child (a live-ISO boot is one).
+    expect(parsed.executions).toBeGreaterThanOrEqual(2);
     expect([...new Set(parsed.entries.map((e) => e.kind))]).toEqual(
       expect.arrayContaining(['workflow', 'intent', 'status', 'operation', 'bmc', 'abort']),
     );

@@ -68,7 +68,8 @@ describe('host timeline', () => {
   });
 
   it('counts the attempts of a retried BMC call (a local activity): setPower to a BMC that is gone', async () => {
-    const entries = await hostTimeline(recorded('host-bmc-gone'), plain);
+    // Recorded before the power-off ran in the host workflow: its retries inside one call, one marker.
+    const entries = await hostTimeline(recorded('pre-inline-host-bmc-gone'), plain);
     const retried = entries.filter((e) => e.kind === 'bmc' && (e.attempt ?? 1) > 1);
     expect(retried.map((e) => [e.where, e.attempt])).toEqual([['powerWorkflow/1', 4]]);
     expect(retried[0]?.text).toMatch(/^setPower failed after 4 attempts in \d+\.\d s: Bmc\w+: /);
@@ -76,6 +77,16 @@ describe('host timeline', () => {
     const once = entries.filter((e) => e.kind === 'bmc' && e.attempt === 1);
     expect(once.length).toBeGreaterThan(0);
     for (const e of once) expect(e.text).not.toContain('attempts');
+  });
+
+  it('shows each attempt of a BMC call retried after a backoff on a server timer: the power-off in the host workflow', async () => {
+    const entries = await hostTimeline(recorded('host-bmc-gone'), plain);
+    const powerOffs = entries.filter((e) => e.kind === 'bmc' && e.text.startsWith('setPower failed'));
+    expect(powerOffs.map((e) => [e.where, e.attempt])).toEqual([['host', 1], ['host', 2], ['host', 3], ['host', 4]]);
+    expect(powerOffs.at(-1)?.text).toMatch(/^setPower failed after 4 attempts in \d+\.\d s: Bmc\w+: /);
+    // The backoffs between them are the waits.
+    const waits = entries.filter((e) => e.kind === 'wait' && e.time > (powerOffs[0]?.time ?? '') && e.time < (powerOffs.at(-1)?.time ?? ''));
+    expect(waits).toHaveLength(3);
   });
 
   it('counts the attempts of a retried activity, from the attempt its started event records', async () => {

@@ -1,7 +1,8 @@
 /**
  * Conditions on a running workflow, read from the server (its pending work and its history), for tests that
  * must show a workflow is waiting, for what and since which signal: proof that it is not doing something,
- * without sleeping to see whether it does.
+ * without sleeping to see whether it does. And what a history recorded of its calls: the local activities (the BMC
+ * calls) and the patch markers.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
@@ -76,4 +77,48 @@ export async function settledAfter<T>(handle: WorkflowHandle, name: string, rece
   }
   if (last < 0 || !events.slice(last).some((e) => e.workflowTaskCompletedEventAttributes)) return false;
   return isIdle(handle);
+}
+
+/** One local activity a history recorded (the SDK core's marker): its type, the summary the UI shows, its outcome. */
+export interface LocalActivityCall {
+  /** The marker's index in the history's events. */
+  index: number;
+  type: string;
+  /** Which attempt this marker records: a retry after a backoff on a server timer records one marker each. */
+  attempt: number;
+  summary: string;
+  failed: boolean;
+  /** The decoded result (plain JSON payloads), when it did not fail. */
+  result: unknown;
+}
+
+const json = (data: Uint8Array | null | undefined): unknown => (data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined);
+
+/** Every local activity `history` recorded, in order. */
+export function localActivityCalls(history: History): LocalActivityCall[] {
+  const calls: LocalActivityCall[] = [];
+  (history.events ?? []).forEach((e, index) => {
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_local_activity') return;
+    const data = json(marker.details?.['data']?.payloads?.[0]?.data) as { activity_type?: string; attempt?: number } | undefined;
+    calls.push({
+      index,
+      type: data?.activity_type ?? '',
+      attempt: data?.attempt ?? 1,
+      summary: String(json(e.userMetadata?.summary?.data) ?? ''),
+      failed: Boolean(marker.failure),
+      result: marker.failure ? undefined : json(marker.details?.['result']?.payloads?.[0]?.data),
+    });
+  });
+  return calls;
+}
+
+/** The patch ids `history` recorded a marker for (each `patched()` asked for the first time in a run). */
+export function patchesMarked(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') return [];
+    const data = json(marker.details?.['patch-data']?.payloads?.[0]?.data) as { id?: string } | undefined;
+    return [data?.id ?? ''];
+  });
 }

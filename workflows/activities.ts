@@ -29,6 +29,10 @@ const bmcRetry = {
 const bmc = (startToCloseTimeout: LocalActivityOptions['startToCloseTimeout']): LocalActivityOptions => ({
   startToCloseTimeout,
   retry: bmcRetry,
+  // A retry waits on a server timer, not inside the workflow task: between attempts the workflow task ends, so
+  // the host workflow (which runs the BMC-only operations itself) takes an update, a signal or a query, an
+  // operator's abort among them, at once. The SDK's default (1 minute) would hold the task through every backoff.
+  localRetryThreshold: '500 ms',
 });
 
 /** The time limit of each kind of BMC call. */

@@ -21,6 +21,7 @@ export const HOST_PATCHES = [
   'compact-at-steady-state',
   'recreated-while-releasing',
   'fewer-history-events',
+  'inline-bmc-operations',
 ] as const;
 
 export type HostPatch = (typeof HOST_PATCHES)[number];

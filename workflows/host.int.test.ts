@@ -18,7 +18,8 @@ import type { hostWorkflow } from './host.ts';
 import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
 import { recordHistories } from '../test/replay-record.ts';
 import { waitFor } from '../test/wait.ts';
-import { isIdle, waitingOnTimer } from '../test/workflow-waits.ts';
+import { isIdle, localActivityCalls, patchesMarked, waitingOnTimer } from '../test/workflow-waits.ts';
+import { CHILD_PATCHES } from './host-patches.ts';
 import { sharedStack } from '../test/stack-info.ts';
 
 const stack = sharedStack();
@@ -152,29 +153,32 @@ describe('host workflow on the real Temporal server', () => {
     expect(statesSeen(name).slice(-2)).toEqual(['powering off before delete', 'deleting']);
     expect(b.power).toBe(false);
 
+    // The operations whose BMC calls finish in seconds ran in the host workflow (patch inline-bmc-operations);
+    // the live-ISO boot, which can take minutes while the BMC fetches the ISO, is the one child.
     const children = [];
     for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/"` })) children.push(wf.type);
-    expect(new Set(children)).toEqual(new Set(['registerWorkflow', 'inspectWorkflow', 'provisionWorkflow', 'deprovisionWorkflow', 'powerWorkflow']));
-
+    expect(children).toEqual(['provisionWorkflow']);
+    const hostHistory = await handle.fetchHistory();
+    const calls = localActivityCalls(hostHistory);
+    // register, inspect, deprovision (eject, power off), power on, power off before delete: all hard power changes.
+    expect(calls.map((c) => c.type)).toEqual(['registerBmc', 'inspectHardware', 'ejectVirtualMedia', 'setPower', 'setPower', 'setPower']);
     // Each BMC call in the UI says what it does and through which protocol; the boot is one call whose
     // recorded result lists what it did.
     let provisionHistory;
     for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/provision/"` })) provisionHistory = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const markers = (provisionHistory?.events ?? []).filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
-    const summaries = markers.map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8')) as string);
-    expect(summaries).toEqual([`check the image URL, then boot the live ISO ${ISO} from the virtual CD via Redfish`]);
-    const booted = JSON.parse(Buffer.from(markers[0]?.markerRecordedEventAttributes?.details?.['result']?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8'));
-    expect(booted).toEqual({ poweredOn: true, steps: ['insert the ISO', 'one-time boot from the virtual CD (UEFI)', 'power on'] });
+    const boot = localActivityCalls(provisionHistory ?? {});
+    expect(boot.map((c) => c.summary)).toEqual([`check the image URL, then boot the live ISO ${ISO} from the virtual CD via Redfish`]);
+    expect(boot[0]?.result).toEqual({ poweredOn: true, steps: ['insert the ISO', 'one-time boot from the virtual CD (UEFI)', 'power on'] });
     // The provision child took the patches the host handed on: no marker and no TemporalChangeVersion upsert.
-    expect((provisionHistory?.events ?? []).filter((e) => e.markerRecordedEventAttributes || e.upsertWorkflowSearchAttributesEventAttributes)).toEqual(markers);
+    expect((provisionHistory?.events ?? []).filter((e) => e.markerRecordedEventAttributes || e.upsertWorkflowSearchAttributesEventAttributes)).toHaveLength(boot.length);
+    // So did the operations run in the host: no marker for any child's patch.
+    const marked = patchesMarked(hostHistory);
+    expect(marked).toContain('inline-bmc-operations');
+    expect(marked.filter((id) => (CHILD_PATCHES as readonly string[]).includes(id))).toEqual([]);
     // Registering read the firmware in the same local activity, and the host published the reading.
-    let registerHistory;
-    for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "${hostWorkflowId(RUN, name)}/register/"` })) registerHistory = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const registerMarkers = (registerHistory?.events ?? []).filter((e) => e.markerRecordedEventAttributes);
-    expect(registerMarkers.map((e) => e.markerRecordedEventAttributes?.markerName)).toEqual(['core_local_activity']);
+    expect(calls.find((c) => c.type === 'registerBmc')?.summary).toMatch(/^register: authenticate, read the system, its power and its firmware/);
     expect(published(name).some((p) => p.firmware?.reading.settings !== undefined)).toBe(true);
 
-    const hostHistory = await handle.fetchHistory();
     // The host's search attributes change several times in one workflow task (a state, the next, the operation
     // it starts): one upsert per task carries them (patch fewer-history-events).
     let upserts = 0;
@@ -198,8 +202,9 @@ describe('host workflow on the real Temporal server', () => {
     expect(lastState(name)).toMatchObject({ operationalStatus: 'error', errorCount: 1, provisioningState: 'registering' });
     // Backing off (about a minute or two), not a tight loop: the workflow waits on its timer, nothing running.
     await until('backing off', async () => (await waitingOnTimer(handle, 30_000)) !== undefined);
-    const children = (await handle.fetchHistory()).events?.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes) ?? [];
-    expect(children.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name)).toEqual(['registerWorkflow']);
+    // One registration, in the host workflow (no child), that failed; no other call.
+    const tried = localActivityCalls(await handle.fetchHistory());
+    expect(tried.map((c) => [c.type, c.failed])).toEqual([['registerBmc', true]]);
 
     fake.failNext(d.spec.bmc!.address, 'registerBmc', 'BmcAuthFailed', 0);
     fake.secretVersions.set(`${name}-bmc`, '2');
@@ -277,11 +282,12 @@ describe('host workflow on the real Temporal server', () => {
     expect(statesSeen(name).slice(-2)).toEqual(['powering off before delete', 'deleting']);
     const warnings = published(name).flatMap((p) => p.events).filter((e) => e.type === 'Warning');
     expect(warnings.map((e) => e.reason)).toContain('PowerOffSkipped');
-    // From the history: after the deletion signal, one power child, no second nor third attempt.
-    const events = (await handle.fetchHistory()).events ?? [];
-    const signalled = events.findLastIndex((e) => e.workflowExecutionSignaledEventAttributes);
-    const powerOffs = events.slice(signalled).filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'powerWorkflow');
-    expect(powerOffs).toHaveLength(1);
+    // From the history: after the deletion signal, one power-off call, its attempts within its retry policy (each
+    // after a backoff on a server timer, so one marker each), and no second nor third call.
+    const history = await handle.fetchHistory();
+    const signalled = (history.events ?? []).findLastIndex((e) => e.workflowExecutionSignaledEventAttributes);
+    const afterSignal = localActivityCalls(history).filter((c) => c.index > signalled);
+    expect(afterSignal.map((c) => [c.type, c.attempt, c.failed])).toEqual([1, 2, 3, 4].map((attempt) => ['setPower', attempt, true]));
     await record(handle, 'host-bmc-gone');
   });
 

@@ -226,7 +226,7 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
   let claimAnswer: PublishResult | undefined;
   /** A slot claim is in flight, and whether a slot was offered meanwhile (before its refusal was seen). */
   let claiming: { offered: boolean } | undefined;
-  let running: { scope: CancellationScope; abortReason?: string } | undefined;
+  let running: { scope: CancellationScope; abortReason?: string; inline?: boolean } | undefined;
   // A rollout's cordon and drain of a joined host's Node (patch 'rollout-drain', taken when first needed).
   const drain = new RolloutDrain(
     {
@@ -479,17 +479,24 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     unsent.clear();
   };
   // A condition is checked once the workflow's code has run as far as it can in this activation: the updates
-  // it made on the way (a state, the next, the operation it starts) go out together.
+  // it made on the way (a state, the next, the operation it starts) go out together. An operation this workflow
+  // runs itself (patch inline-bmc-operations) keeps the workflow task open across activations, one per BMC call
+  // it makes: its updates wait until it is over, so one upsert still covers the task.
   if (v7) {
     void (async () => {
       for (;;) {
-        await condition(() => unsent.size > 0);
+        await condition(() => unsent.size > 0 && !running?.inline);
+        // The condition may have been met before such an operation began in this activation: its end sends them.
+        if (running?.inline) continue;
         flushSearchAttributes();
       }
     })();
   }
 
-  /** Runs an operation (a child workflow, or folded at once when no BMC call is needed) and folds its outcome. */
+  /**
+   * Runs an operation (a child workflow; a BMC-only one in this workflow, patch `inline-bmc-operations`; or folded
+   * at once when no BMC call is needed) and folds its outcome.
+   */
   async function runOperation(request: OperationRequest): Promise<void> {
     const now = workflowNow();
     const address = checkBmcAddress(desired.spec.bmc?.address ?? '');
@@ -528,10 +535,12 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
       return;
     }
     events.push(...(plan.events ?? []));
+    // A BMC-only operation runs here, its calls in this history: no child to start and wait for.
+    const inline = plan.inline && patch('inline-bmc-operations') ? plan.inline : undefined;
 
     sequence += 1;
     const { namespace, name } = desired.ref;
-    const workflowId = operationWorkflowId(namespace, name, request.name, sequence);
+    const workflowId = inline ? workflowInfo().workflowId : operationWorkflowId(namespace, name, request.name, sequence);
     const summary = request.name === 'power' ? `power ${request.on ? 'on' : 'off'} (${request.purpose})` : plan.agent === 'clean' ? `${request.name}: cleaning` : request.name;
     state = { ...state, operation: { name: request.name, workflowId, startedAt: new Date(now).toISOString(), summary } };
     upsert(searchAttributes.operation(request.name, state));
@@ -548,14 +557,14 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     }
     const bootId = plan.agent ? agent.begin(plan.agent, workflowId, sequence) : undefined;
     const scope = new CancellationScope();
-    running = { scope };
+    running = inline ? { scope, inline: true } : { scope };
     // Metrics are not recorded in history (nor during replay): no command, no patch needed.
     const recordDuration = (result: string) =>
       metricMeter
-        .createHistogram(OPERATION_DURATION_METRIC, 'float', 's', 'Operation children of host workflows, by result')
+        .createHistogram(OPERATION_DURATION_METRIC, 'float', 's', 'Operations of host workflows (children, or BMC-only ones run in the host workflow), by result')
         .record(Math.max(0, (workflowNow() - now) / 1000), { operation: request.name, result });
     try {
-      const result = await scope.run(() => plan.run(options, bootId));
+      const result = await scope.run(() => (inline ? inline() : plan.run(options, bootId)));
       recordDuration('ok');
       const registered = request.name === 'register' ? (result as OperationResults['register']) : undefined;
       const mismatch = v5 && registered ? replacementMismatch(state, registered) : undefined;

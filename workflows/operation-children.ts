@@ -37,7 +37,7 @@ export interface ChildOptions {
   staticSummary: string;
 }
 
-/** How an operation runs: folded at once (no BMC call), or as a child workflow. */
+/** How an operation runs: folded at once (no BMC call), or as a child workflow (some also in the host workflow). */
 export type OperationPlan =
   | { kind: 'fold'; result: Result; events: HostEvent[] }
   | {
@@ -47,6 +47,13 @@ export type OperationPlan =
       /** Events to show when the child starts (cleaning that cannot run, say). */
       events?: HostEvent[];
       run: (options: ChildOptions, bootId?: string) => Promise<Result>;
+      /**
+       * The same operation run in the host workflow itself (host patch `inline-bmc-operations`): set for the
+       * BMC-only operations whose calls finish in seconds (see `bmcOnly`). Their calls are recorded in the host's
+       * history instead of a child's; the child's start, its own workflow task and its completion are saved
+       * (docs/decisions.md, "Quick BMC-only operations run in the host workflow").
+       */
+      inline?: () => Promise<Result>;
     };
 
 export interface PlanContext {
@@ -79,6 +86,17 @@ function agentInput(c: PlanContext, bootId: string): AgentBootInput {
   };
 }
 
+/**
+ * A BMC-only operation: the workflow function `fn` with `input`, as a child; one whose calls finish in seconds
+ * (`quick`) can also run in the host workflow (`inline`). A live-ISO boot (the BMC fetches the ISO) and a soft
+ * power-off (the OS takes its time) can take minutes: they stay children, so the host answers its messages and
+ * shows the operation meanwhile.
+ */
+function bmcOnly<I>(fn: (input: I) => Promise<Result>, input: I, quick: boolean): OperationPlan {
+  const run = (o: ChildOptions) => executeChild(fn, { ...o, args: [input] });
+  return quick ? { kind: 'child', run, inline: () => fn(input) } : { kind: 'child', run };
+}
+
 /** Plans `c.request` (see the file header). */
 export function planOperation(c: PlanContext): OperationPlan {
   const { request, desired, state, target, capabilities } = c;
@@ -92,16 +110,13 @@ export function planOperation(c: PlanContext): OperationPlan {
   if (!c.agent) return planBeforeAgent(c);
   switch (request.name) {
     case 'register':
-      return {
-        kind: 'child',
-        run: (o) =>
-          executeChild(registerWorkflow, {
-            ...o,
-            args: [{ target, ...(c.registerFirmware ? { firmware: c.registerFirmware } : {}), ...(c.childPatches ? { patches: c.childPatches } : {}) }],
-          }),
-      };
+      return bmcOnly(registerWorkflow, {
+        target,
+        ...(c.registerFirmware ? { firmware: c.registerFirmware } : {}),
+        ...(c.childPatches ? { patches: c.childPatches } : {}),
+      }, true);
     case 'power':
-      return { kind: 'child', run: (o) => executeChild(powerWorkflow, { ...o, args: [{ target, on: request.on, mode: request.mode }] }) };
+      return bmcOnly(powerWorkflow, { target, on: request.on, mode: request.mode }, request.on || request.mode === 'hard');
     case 'inspect':
       if (desired.spec.inspectionMode === 'agent' && virtualMedia) {
         return { kind: 'child', agent: 'inspect', run: (o, bootId) => executeChild(inspectWorkflow, { ...o, args: [{ target, agent: agentInput(c, bootId as string) }] }) };
@@ -110,7 +125,7 @@ export function planOperation(c: PlanContext): OperationPlan {
         const skipped = `the ${c.driver} driver has neither out-of-band inspection nor virtual media to boot the inspection agent`;
         return { kind: 'fold', result: { poweredOn: state.poweredOn, skipped }, events: [] };
       }
-      return { kind: 'child', run: (o) => executeChild(inspectWorkflow, { ...o, args: [{ target }] }) };
+      return bmcOnly(inspectWorkflow, { target }, true);
     case 'prepare': {
       if (c.softwareRaid) {
         // Software RAID is manual cleaning in the agent: it runs whenever asked, with the automated cleaning if due.
@@ -141,7 +156,7 @@ export function planOperation(c: PlanContext): OperationPlan {
       if (!customDeploy && image?.format === 'live-iso') {
         const bootMode = desired.spec.bootMode ? { bootMode: desired.spec.bootMode } : {};
         const patches = c.childPatches ? { patches: c.childPatches } : {};
-        return { kind: 'child', run: (o) => executeChild(provisionWorkflow, { ...o, args: [{ target, image, ...bootMode, ...patches }] }) };
+        return bmcOnly(provisionWorkflow, { target, image, ...bootMode, ...patches }, false);
       }
       const configDrive = {
         host: desired.ref,
@@ -166,11 +181,7 @@ export function planOperation(c: PlanContext): OperationPlan {
       return { kind: 'fold', result: { poweredOn: state.poweredOn }, events: [] };
     case 'deprovision': {
       if (mode === 'disabled' || !virtualMedia) {
-        return {
-          kind: 'child',
-          events: mode === 'disabled' ? [] : [cannotClean('on deprovisioning')],
-          run: (o) => executeChild(deprovisionWorkflow, { ...o, args: [{ target, virtualMedia }] }),
-        };
+        return { ...bmcOnly(deprovisionWorkflow, { target, virtualMedia }, true), events: mode === 'disabled' ? [] : [cannotClean('on deprovisioning')] };
       }
       return {
         kind: 'child',
