@@ -363,10 +363,14 @@ export async function hostWorkflow(input: HostWorkflowInput): Promise<void> {
     changed = true;
   });
 
-  // One publication in flight at a time, in order; unchanged snapshots are not sent.
+  // One publication in flight at a time, in order; unchanged snapshots are not sent. While an operation runs in
+  // this workflow (patch inline-bmc-operations) its workflow task stays open, so a publication scheduled then
+  // would go out only when the task ends anyway: it waits for the operation's end, and carries the states passed
+  // meanwhile with it, written one after the other by the bridge in one activity instead of two or more.
   const publisher = async () => {
     for (;;) {
-      await condition(() => queue.length > 0);
+      await condition(() => queue.length > 0 && !running?.inline);
+      if (running?.inline) continue;
       let next: QueuedPublication | undefined;
       let earlier: QueuedPublication[] = [];
       if (batched) {

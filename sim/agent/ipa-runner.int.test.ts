@@ -113,9 +113,16 @@ async function bootHost(
     powerOff: () => powerOff(),
     log: (line) => process.stderr.write(`[${id}] ${line}\n`),
   });
-  // Fail fast, with the log's name, when the agent dies before it heartbeats.
+  // Fail fast, with the log's name and its last lines, when the agent dies before it heartbeats: the suite's state
+  // directory, the log with it, is gone once the run ends.
   await Promise.race([ironic.heartbeat(), ramdisk.exited.then((exit) => {
-    throw new Error(`IPA exited (${exit.signal ?? exit.code}) before heartbeating; see ${ramdisk.logFile}`);
+    let tail: string;
+    try {
+      tail = readFileSync(ramdisk.logFile, 'utf8').trimEnd().split('\n').slice(-40).join('\n');
+    } catch (err) {
+      tail = `(unreadable: ${String(err)})`;
+    }
+    throw new Error(`IPA exited (${exit.signal ?? exit.code}) before heartbeating; see ${ramdisk.logFile}, which ends:\n${tail}`);
   })]);
   return { ironic, ramdisk, disks, token, mac, poweredOff };
 }
