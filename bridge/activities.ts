@@ -266,6 +266,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         // Snapshots the workflow sent together are written in order, each its own status write (a watch sees
         // every state go by); Events go last, after every write, so a retried activity does not repeat them.
         let written = false;
+        const statesWritten: string[] = [];
         let firmwareSchemaMissing = false;
         const emitted: HostEvent[] = [];
         const snapshots = snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations });
@@ -295,6 +296,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
             }
             host = result.host;
             written ||= result.written;
+            if (result.written) statesWritten.push(snapshot.state.provisioningState);
             emitted.push(...snapshot.events);
           }
           settledAt = now().getTime(); // the status lag ends when the last snapshot's status is written
@@ -312,7 +314,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         const scheduled = scheduledAt();
         deps.metrics?.published(publication, {
           result: delayed !== undefined ? 'delayed' : written ? 'written' : 'unchanged',
-          ...(written ? { before, after: host.status } : {}),
+          ...(written ? { before, after: host.status, states: statesWritten } : {}),
           events: emitted,
           ...(scheduled !== undefined ? { lagSeconds: (settledAt - scheduled) / 1000 } : {}),
         });

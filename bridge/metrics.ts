@@ -358,6 +358,11 @@ export class BridgeMetrics {
       result: 'written' | 'unchanged' | 'delayed' | 'gone';
       before?: StatusView;
       after?: StatusView;
+      /**
+       * The provisioning state each written status showed, in order: a publication that carries states the
+       * host passed together writes each (a watch sees each), and each is a state change, as BMO counts them.
+       */
+      states?: string[];
       events: HostEvent[];
       lagSeconds?: number;
     },
@@ -381,9 +386,11 @@ export class BridgeMetrics {
       ).inc({ namespace, host });
     }
     if (!after) return;
-    const prev = before.provisioning?.state ?? '';
-    const next = after.provisioning?.state ?? '';
-    if (prev !== next) this.stateChanges.inc({ prev_state: prev, new_state: next });
+    let prev = before.provisioning?.state ?? '';
+    for (const next of outcome.states ?? [after.provisioning?.state ?? '']) {
+      if (prev !== next) this.stateChanges.inc({ prev_state: prev, new_state: next });
+      prev = next;
+    }
     for (const [key, op] of Object.entries(OPERATION_OF_HISTORY)) {
       const ended = after.operationHistory?.[key];
       if (!ended?.end || !ended.start || ended.end === before.operationHistory?.[key]?.end) continue;

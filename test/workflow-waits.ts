@@ -86,13 +86,19 @@ export interface LocalActivityCall {
   type: string;
   /** Which attempt this marker records: a retry after a backoff on a server timer records one marker each. */
   attempt: number;
+  /** The summary the UI shows ('' when a codec encrypted it). */
   summary: string;
   failed: boolean;
-  /** The decoded result (plain JSON payloads), when it did not fail. */
+  /** The result, when it did not fail and is plain JSON (undefined when a codec encrypted it). */
   result: unknown;
 }
 
-const json = (data: Uint8Array | null | undefined): unknown => (data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined);
+/** A payload's value when it is plain JSON; undefined when it is encrypted (a codec) or absent. */
+function json(payload: Payload | null | undefined): unknown {
+  const encoding = payload?.metadata?.['encoding'];
+  if (!payload?.data || !encoding || Buffer.from(encoding).toString('utf8') !== 'json/plain') return undefined;
+  return JSON.parse(Buffer.from(payload.data).toString('utf8'));
+}
 
 /** Every local activity `history` recorded, in order. */
 export function localActivityCalls(history: History): LocalActivityCall[] {
@@ -100,14 +106,14 @@ export function localActivityCalls(history: History): LocalActivityCall[] {
   (history.events ?? []).forEach((e, index) => {
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName !== 'core_local_activity') return;
-    const data = json(marker.details?.['data']?.payloads?.[0]?.data) as { activity_type?: string; attempt?: number } | undefined;
+    const data = json(marker.details?.['data']?.payloads?.[0]) as { activity_type?: string; attempt?: number } | undefined;
     calls.push({
       index,
       type: data?.activity_type ?? '',
       attempt: data?.attempt ?? 1,
-      summary: String(json(e.userMetadata?.summary?.data) ?? ''),
+      summary: String(json(e.userMetadata?.summary) ?? ''),
       failed: Boolean(marker.failure),
-      result: marker.failure ? undefined : json(marker.details?.['result']?.payloads?.[0]?.data),
+      result: marker.failure ? undefined : json(marker.details?.['result']?.payloads?.[0]),
     });
   });
   return calls;
@@ -118,7 +124,7 @@ export function patchesMarked(history: History): string[] {
   return (history.events ?? []).flatMap((e) => {
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName !== 'core_patch') return [];
-    const data = json(marker.details?.['patch-data']?.payloads?.[0]?.data) as { id?: string } | undefined;
+    const data = json(marker.details?.['patch-data']?.payloads?.[0]) as { id?: string } | undefined;
     return [data?.id ?? ''];
   });
 }
