@@ -390,8 +390,11 @@ describe('host workflow on the real Temporal server', () => {
       return found;
     };
     // Two new runs: the first leaves the life so far behind, the second one a run that only checked power.
-    await until('two runs continued as new', async () => (await runs()).length >= 3);
-    const middle = (await runs()).find((r) => r.closed && r.runId !== handle.firstExecutionRunId);
+    // Closed as visibility shows it, which can lag behind a new run's start: wait for both to be closed.
+    const middle = await waitFor('two runs continued as new', async () => {
+      const found = await runs();
+      return found.filter((r) => r.closed).length >= 2 ? found.find((r) => r.closed && r.runId !== handle.firstExecutionRunId) : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 50 });
     const second = (await client.workflow.getHandle(id, middle?.runId).fetchHistory()).events ?? [];
     // A new run takes the patches its predecessor handed on without a marker (nor a TemporalChangeVersion upsert).
     expect(second.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
