@@ -311,12 +311,14 @@ describe('host workflow on the real Temporal server', () => {
     const provisioned = desiredFor(name, { online: true, image: { url: ISO, format: 'live-iso' }, consumerRef });
     const noNode = { kind: 'noNode' as const };
     join.answer(name, { outcome: 'timeout', seen: noNode, message: 'no Node has metal3.io/uuid=uid-joiner', cluster: `${RUN}/c1` });
-    join.answer(name, { outcome: 'joined', node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', cluster: `${RUN}/c1` });
     const handle = await start(name, provisioned, { nodeJoinTimeoutSeconds: 30 });
+    // The second check keeps watching until the warning has been published: publications coalesce within a
+    // state, so a Node that joins at once would fold the warning into the 'joined' status.
+    await until('warning shown', () => lastState(name)?.nodeJoin?.status === 'warning');
+    join.answer(name, { outcome: 'joined', node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', cluster: `${RUN}/c1` });
     await until('joined', () => lastState(name)?.nodeJoin?.status === 'joined');
 
     const states = published(name).map((p) => p.state.nodeJoin?.status).filter((s, i, a) => s !== undefined && s !== a[i - 1]);
-    // ('waiting' is folded into the warning that follows at once: publications coalesce within a state.)
     expect(states.slice(-2)).toEqual(['warning', 'joined']);
     expect(lastState(name)?.nodeJoin).toMatchObject({ node: 'worker-7', readyAt: '2026-12-02T10:00:00.000Z', reason: 'NodeReady', cluster: `${RUN}/c1` });
     const events = published(name).flatMap((p) => p.events);
