@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { HostState, StatusPublication } from '../domain/host-model.ts';
 import { createBridgeActivities } from './activities.ts';
 import type { EventBody } from './events.ts';
+import type { FirmwareObjects } from './firmware.ts';
 import { HostCache } from './host-cache.ts';
 import { KubeError, type Kube, type ResourceClient } from './kube.ts';
 import type { HostObject, KubeObject } from './objects.ts';
@@ -98,7 +99,7 @@ function fakeResource(initial?: KubeObject) {
   return { client, store, writes, fail: (e: KubeError | undefined) => (failWith = e) };
 }
 
-function setup(host?: HostObject, limit?: ProvisioningLimiter) {
+function setup(host?: HostObject, limit?: ProvisioningLimiter, firmware?: Pick<FirmwareObjects, 'publish'>) {
   const hosts = fakeResource(host);
   const hardwareData = fakeResource();
   const events: EventBody[] = [];
@@ -120,6 +121,7 @@ function setup(host?: HostObject, limit?: ProvisioningLimiter) {
     logger: pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line) as { level: number; problems?: string[] }) }),
     now: () => new Date('2026-05-01T12:00:00.500Z'),
     ...(limit ? { slots: { limiter: limit, offerFree: () => offered.push(...limit.offers()) } } : {}),
+    ...(firmware ? { firmware: () => firmware as FirmwareObjects } : {}),
   });
   const offered: string[] = [];
   return { activities, eventsIdle, hosts, hardwareData, events, logs, offered, failEvents: () => (eventsFail = true) };
@@ -276,6 +278,38 @@ describe('publishStatus', () => {
     release();
     expect(await publishing).toEqual({ written: true });
     expect(order.at(-1)).toBe('HardwareData written');
+  });
+
+  it("writes a batch's HardwareData beside an earlier snapshot's firmware objects, and ends only when both are written", async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const t = setup(liveHost(), undefined, {
+      publish: async () => {
+        order.push('firmware started');
+        await gate;
+        order.push('firmware written');
+        return { schemaMissing: false };
+      },
+    });
+    const create = t.hardwareData.client.create;
+    t.hardwareData.client.create = async (ns, body) => {
+      const made = await create(ns, body);
+      order.push('HardwareData written');
+      return made;
+    };
+    const step = (provisioningState: HostState['provisioningState'], extra: Partial<StatusPublication> = {}) => ({ state: { ...state, provisioningState }, events: [], removeAnnotations: [], ...extra });
+    const reading = { reading: { components: [{ component: 'bios', version: '1.0' }] }, flashed: [] };
+    let ended = false;
+    const publishing = t.activities
+      .publishStatus({ ref, ...step('available', { hardwareData: { ramMebibytes: 1024 } }), earlier: [step('inspecting', { firmware: reading })] })
+      .finally(() => (ended = true));
+    // Different objects: the HardwareData does not wait for the firmware objects of the snapshot before it.
+    await vi.waitFor(() => expect(order).toEqual(['firmware started', 'HardwareData written']));
+    expect(ended).toBe(false);
+    release();
+    expect(await publishing).toEqual({ written: true });
+    expect(order.at(-1)).toBe('firmware written');
   });
 
   it('keeps the side writes of a batch in order, and a failed one fails the publication after its status writes', async () => {

@@ -69,6 +69,20 @@ function settle(work: Promise<{ firmwareSchemaMissing: boolean }>): Promise<Side
   return work.catch((error: unknown) => ({ error }));
 }
 
+/** A publication's writes of other objects than the host: every one started, and the last of each kind. */
+interface SideWriteChains {
+  all: Promise<SideWrites>[];
+  hardwareData?: Promise<SideWrites>;
+  firmware?: Promise<SideWrites>;
+}
+
+/** Starts `write` once the publication's earlier write of the same kind has ended (either way). */
+function chain(sides: SideWriteChains, kind: 'hardwareData' | 'firmware', write: () => Promise<{ firmwareSchemaMissing: boolean }>): void {
+  const next = settle((sides[kind] ?? Promise.resolve()).then(write));
+  sides[kind] = next;
+  sides.all.push(next);
+}
+
 /** The bridge's side of the provisioning limit, as the status activity sees it. */
 export interface SlotArbiter {
   limiter: ProvisioningLimiter;
@@ -186,11 +200,12 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
   /**
    * Writes one snapshot of a host's state: `.status` (only our fields, only when changed) and the consumed
    * annotations, in that order. HardwareData and the firmware objects are other objects: their writes start
-   * once the status is written and the earlier snapshots' side writes are done (`sideWrites`, in order), and
-   * go on beside the batch's next status writes; the publication waits for all of them before it ends.
+   * once the status is written and the earlier snapshots' writes of the same objects are done (`sides`, one
+   * chain per kind, so a kind keeps the batch's order and kinds go on beside each other), and go on beside
+   * the batch's next status writes; the publication waits for all of them before it ends.
    * Resolves to the host as written, or undefined when the host is gone or replaced.
    */
-  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, sideWrites: Promise<SideWrites>[], shown = false): Promise<{ host: HostObject; written: boolean } | undefined> {
+  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, sides: SideWriteChains, shown = false): Promise<{ host: HostObject; written: boolean } | undefined> {
     const stamp = metaTime(at) as string;
     const { state } = snapshot;
 
@@ -206,20 +221,10 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
       log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
     }
 
-    if (snapshot.hardwareData || (snapshot.firmware && firmware)) {
-      const owner = host;
-      const previous = sideWrites.at(-1) ?? Promise.resolve(undefined);
-      sideWrites.push(
-        settle(
-          previous.then(() =>
-            Promise.all([
-              snapshot.hardwareData ? upsertHardwareData(owner, snapshot.hardwareData, log) : undefined,
-              snapshot.firmware && firmware ? firmware.publish(owner, snapshot.firmware, log) : undefined,
-            ]),
-          ).then(([, firmwareResult]) => ({ firmwareSchemaMissing: firmwareResult?.schemaMissing ?? false })),
-        ),
-      );
-    }
+    const owner = host;
+    const { hardwareData, firmware: reading } = snapshot;
+    if (hardwareData) chain(sides, 'hardwareData', () => upsertHardwareData(owner, hardwareData, log).then(() => ({ firmwareSchemaMissing: false })));
+    if (reading && firmware) chain(sides, 'firmware', () => firmware.publish(owner, reading, log).then((r) => ({ firmwareSchemaMissing: r.schemaMissing })));
 
     const remove = snapshot.removeAnnotations.filter((k) => host.metadata.annotations?.[k] !== undefined);
     if (remove.length > 0) {
@@ -279,9 +284,9 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         if (shownUpTo >= 0) log.info({ skipped: snapshots.slice(0, shownUpTo + 1).map((s) => s.state.provisioningState) }, 'retried publication: states an earlier attempt wrote are not written again');
         // Every side write started is waited for, whatever happens to the status writes after it: a retry
         // must not race an earlier attempt's writes, and a failed one fails the publication (to be retried).
-        const sideWrites: Promise<SideWrites>[] = [];
+        const sides: SideWriteChains = { all: [] };
         const sidesDone = async () => {
-          for (const outcome of await Promise.all(sideWrites)) {
+          for (const outcome of await Promise.all(sides.all)) {
             if ('error' in outcome) throw outcome.error;
             firmwareSchemaMissing ||= outcome.firmwareSchemaMissing;
           }
@@ -289,7 +294,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         let settledAt: number;
         try {
           for (const [i, snapshot] of snapshots.entries()) {
-            const result = await writeSnapshot(host, ref, snapshot, at, log, sideWrites, i <= shownUpTo);
+            const result = await writeSnapshot(host, ref, snapshot, at, log, sides, i <= shownUpTo);
             if (!result) {
               await sidesDone();
               return { written };
@@ -301,7 +306,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           }
           settledAt = now().getTime(); // the status lag ends when the last snapshot's status is written
         } finally {
-          await Promise.all(sideWrites);
+          await Promise.all(sides.all);
         }
         await sidesDone();
         for (const event of emitted) emit(hostEvent(host, event, at, deps.identity), log);

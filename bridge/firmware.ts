@@ -121,9 +121,9 @@ export class FirmwareObjects {
     const stamp = metaTime(this.#now()) as string;
     let schemaMissing = false;
 
-    let schema: SchemaObject | undefined;
-    if (reading.schemaName) {
-      schema = this.#deps.schemas.get(objectKey(namespace, reading.schemaName));
+    const schemaOf = async (): Promise<SchemaObject | undefined> => {
+      if (!reading.schemaName) return undefined;
+      let schema = this.#deps.schemas.get(objectKey(namespace, reading.schemaName));
       if (!schema && reading.schema) {
         const spec: Record<string, unknown> = { schema: reading.schema };
         if (reading.vendor) spec['hardwareVendor'] = reading.vendor;
@@ -138,9 +138,13 @@ export class FirmwareObjects {
         if (schema) log.info({ schema: reading.schemaName, settings: Object.keys(reading.schema).length }, 'created FirmwareSchema');
       }
       if (!schema && !reading.schema) schemaMissing = true;
-    }
+      return schema;
+    };
 
-    if (reading.settings !== undefined) {
+    // HostFirmwareSettings (after its schema) and HostFirmwareComponents are different objects: written side by side.
+    const settings = async () => {
+      const schema = await schemaOf();
+      if (reading.settings === undefined) return;
       let hfs = this.#deps.hfs.get(key);
       if (!hfs) {
         hfs = await this.#create<HfsObject>(kube.hostFirmwareSettings, this.#deps.hfs, namespace, {
@@ -155,9 +159,9 @@ export class FirmwareObjects {
         await this.#writeHfs(hfs, reading.settings, reading.schemaName ? { name: reading.schemaName, namespace } : hfs.status?.schema, schema, stamp, log);
         if (schema) await this.#ownSchema(schema, hfs);
       }
-    }
-
-    if (reading.components.length > 0) {
+    };
+    const components = async () => {
+      if (reading.components.length === 0) return;
       let hfc = this.#deps.hfc.get(key);
       if (!hfc) {
         hfc = await this.#create<HfcObject>(kube.hostFirmwareComponents, this.#deps.hfc, namespace, {
@@ -170,10 +174,13 @@ export class FirmwareObjects {
       }
       if (hfc) {
         const updates = publication.appliedUpdates ? statusUpdatesOf(hfc.spec?.updates, publication.appliedUpdates) : hfc.status?.updates;
-        const components = componentStatuses(hfc.status?.components, reading.components, publication.flashed);
-        await this.#writeHfc(hfc, { components, ...(updates ? { updates } : {}) }, stamp, log);
+        const statuses = componentStatuses(hfc.status?.components, reading.components, publication.flashed);
+        await this.#writeHfc(hfc, { components: statuses, ...(updates ? { updates } : {}) }, stamp, log);
       }
-    }
+    };
+    // Both are waited for either way, so a retried publication never races a write still going on.
+    const failed = (await Promise.allSettled([settings(), components()])).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return { schemaMissing };
   }
 
