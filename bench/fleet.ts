@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { localActivityOf } from '../lib/history-markers.ts';
 import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
@@ -298,17 +299,6 @@ function payloadString(p: proto.temporal.api.common.v1.IPayload | null | undefin
   }
 }
 
-/** The activity type a local-activity marker records (its `data` details hold it, as JSON). */
-function localActivityType(marker: proto.temporal.api.history.v1.IMarkerRecordedEventAttributes): string {
-  const data = marker.details?.['data']?.payloads?.[0];
-  try {
-    const parsed = data?.data ? (JSON.parse(Buffer.from(data.data).toString('utf8')) as { activity_type?: string; activityType?: string }) : undefined;
-    return parsed?.activity_type ?? parsed?.activityType ?? marker.markerName ?? 'marker';
-  } catch {
-    return marker.markerName ?? 'marker';
-  }
-}
-
 /** When each host's state was first written, by the bridges' 'status written' log lines (host key -> state -> ms). */
 function statusWrittenTimes(logFiles: string[]): Map<string, Map<string, number>> {
   const times = new Map<string, Map<string, number>>();
@@ -365,10 +355,10 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
       if (e.workflowTaskCompletedEventAttributes) add(figures.workflowTasksByType, type);
       const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
       if (scheduled) add(figures.activitiesByType, scheduled);
-      // Patch markers (core_patch) are not local activities.
-      if (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName !== 'core_patch') {
+      const localActivity = localActivityOf(e.markerRecordedEventAttributes);
+      if (localActivity) {
         figures.localActivities += 1;
-        add(figures.localActivitiesByType, localActivityType(e.markerRecordedEventAttributes));
+        add(figures.localActivitiesByType, localActivity.type || 'unknown');
       }
       const identity = e.workflowTaskStartedEventAttributes?.identity;
       if (identity) {

@@ -13,6 +13,7 @@ import {
   decodeUserMetadata,
 } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import type { HostDesired, StatusPublication } from '../domain/host-model.ts';
+import { LOCAL_ACTIVITY_MARKER, localActivityData } from '../lib/history-markers.ts';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 type HistoryEvent = NonNullable<History['events']>[number];
@@ -193,19 +194,14 @@ export async function executionTimeline(
       continue;
     }
     const marker = event.markerRecordedEventAttributes;
-    if (marker?.markerName === 'core_local_activity') {
-      const data = (await decodeFirst(converter, marker.details?.['data']?.payloads)) as {
-        activity_type?: string;
-        attempt?: number;
-        complete_time?: { seconds?: number; nanos?: number };
-        original_schedule_time?: { seconds?: number; nanos?: number };
-      };
-      const done = timestampMs(data?.complete_time) ?? time;
-      const begun = timestampMs(data?.original_schedule_time);
+    if (marker?.markerName === LOCAL_ACTIVITY_MARKER) {
+      const data = localActivityData(await decodeFirst(converter, marker.details?.['data']?.payloads));
+      const done = data.completedMs ?? time;
+      const begun = data.scheduledMs;
       const took = begun !== undefined ? ` in ${Math.max(0, (done - begun) / 1000).toFixed(1)} s` : '';
-      const attempt = data?.attempt ?? 1;
+      const attempt = data.attempt;
       const tries = attempts(attempt);
-      const call = data?.activity_type ?? 'BMC call';
+      const call = data.type || 'BMC call';
       if (marker.failure) {
         const error = await failureOf(converter, marker.failure);
         out.push({

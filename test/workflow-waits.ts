@@ -6,6 +6,7 @@
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
+import { localActivityOf, patchOf, plainJson } from '../lib/history-markers.ts';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
@@ -93,27 +94,20 @@ export interface LocalActivityCall {
   result: unknown;
 }
 
-/** A payload's value when it is plain JSON; undefined when it is encrypted (a codec) or absent. */
-function json(payload: Payload | null | undefined): unknown {
-  const encoding = payload?.metadata?.['encoding'];
-  if (!payload?.data || !encoding || Buffer.from(encoding).toString('utf8') !== 'json/plain') return undefined;
-  return JSON.parse(Buffer.from(payload.data).toString('utf8'));
-}
-
 /** Every local activity `history` recorded, in order. */
 export function localActivityCalls(history: History): LocalActivityCall[] {
   const calls: LocalActivityCall[] = [];
   (history.events ?? []).forEach((e, index) => {
     const marker = e.markerRecordedEventAttributes;
-    if (marker?.markerName !== 'core_local_activity') return;
-    const data = json(marker.details?.['data']?.payloads?.[0]) as { activity_type?: string; attempt?: number } | undefined;
+    const call = localActivityOf(marker);
+    if (!marker || !call) return;
     calls.push({
       index,
-      type: data?.activity_type ?? '',
-      attempt: data?.attempt ?? 1,
-      summary: String(json(e.userMetadata?.summary) ?? ''),
+      type: call.type,
+      attempt: call.attempt,
+      summary: String(plainJson(e.userMetadata?.summary) ?? ''),
       failed: Boolean(marker.failure),
-      result: marker.failure ? undefined : json(marker.details?.['result']?.payloads?.[0]),
+      result: marker.failure ? undefined : plainJson(marker.details?.['result']?.payloads?.[0]),
     });
   });
   return calls;
@@ -122,9 +116,7 @@ export function localActivityCalls(history: History): LocalActivityCall[] {
 /** The patch ids `history` recorded a marker for (each `patched()` asked for the first time in a run). */
 export function patchesMarked(history: History): string[] {
   return (history.events ?? []).flatMap((e) => {
-    const marker = e.markerRecordedEventAttributes;
-    if (marker?.markerName !== 'core_patch') return [];
-    const data = json(marker.details?.['patch-data']?.payloads?.[0]) as { id?: string } | undefined;
-    return [data?.id ?? ''];
+    const id = patchOf(e.markerRecordedEventAttributes);
+    return id === undefined ? [] : [id];
   });
 }

@@ -19,6 +19,7 @@ import { abortOperation, hostState, offerSlot, syncHost } from './messages.ts';
 import { recordHistories } from '../test/replay-record.ts';
 import { waitFor } from '../test/wait.ts';
 import { isIdle, localActivityCalls, patchesMarked, waitingOnTimer } from '../test/workflow-waits.ts';
+import { LOCAL_ACTIVITY_MARKER, PATCH_MARKER } from '../lib/history-markers.ts';
 import { CHILD_PATCHES } from './host-patches.ts';
 import { sharedStack } from '../test/stack-info.ts';
 
@@ -400,12 +401,12 @@ describe('host workflow on the real Temporal server', () => {
     const second = (await client.workflow.getHandle(id, middle?.runId).fetchHistory()).events ?? [];
     // A new run takes the patches its predecessor handed on without a marker (nor a TemporalChangeVersion upsert).
     expect(second.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
-    expect(second.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toEqual([]);
+    expect(second.filter((e) => e.markerRecordedEventAttributes?.markerName === PATCH_MARKER)).toEqual([]);
     const first = (await client.workflow.getHandle(id, handle.firstExecutionRunId).fetchHistory()).events ?? [];
     const last = first.at(-1);
     expect(last?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
     // The power check came just before it, in the same workflow task.
-    const check = first.findLast((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    const check = first.findLast((e) => e.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER);
     expect(Number(check?.eventId)).toBeGreaterThan(Number(first.findLast((e) => e.workflowTaskStartedEventAttributes)?.eventId));
     expect(first.length).toBeGreaterThan(30);
     // Nothing the host shows changed: no status was published for the checks or the new runs.
