@@ -75,7 +75,6 @@ async function reasons(name: string): Promise<{ reason: string; message: string 
   return events.items.map((e) => ({ reason: e.reason ?? '', message: e.message ?? '' }));
 }
 
-/** The operation children of a host whose workflow ID names `operation`. */
 /**
  * The BMC calls host `name`'s workflow made itself (patch inline-bmc-operations: a power change, a deprovision
  * without cleaning) from event `from` of its history on: one entry per call, its retries (each after a backoff on
