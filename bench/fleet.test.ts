@@ -1,7 +1,7 @@
 // The fleet bench's transition times: a state a host passed through within one workflow task has no upsert of
 // its own and takes the time (and the publication) of the next state's.
 import { describe, expect, it } from 'vitest';
-import { fillPassedStates } from './fleet.ts';
+import { fillPassedStates, visibleAt } from './fleet.ts';
 
 describe('fillPassedStates', () => {
   it('gives the states passed within a task the time and publication of the next upserted one', () => {
@@ -19,5 +19,16 @@ describe('fillPassedStates', () => {
     const transitions = new Map([['registering', 5]]);
     fillPassedStates(new Map([['registering', 10], ['inspecting', 20]]), transitions, undefined);
     expect([...transitions]).toEqual([['registering', 5]]);
+  });
+});
+
+describe('visibleAt', () => {
+  it('is when the watch saw the state, or, for a state it never saw, the first later state it saw', () => {
+    const transitions = new Map([['registering', 5], ['inspecting', 15], ['provisioning', 30], ['provisioned', 38]]);
+    const seen = new Map([['inspecting', 20], ['provisioned', 45]]);
+    expect(visibleAt('inspecting', seen, transitions)).toBe(20);
+    expect(visibleAt('registering', seen, transitions)).toBe(20); // shown only by the state after it
+    expect(visibleAt('provisioning', seen, transitions)).toBe(45);
+    expect(visibleAt('provisioned', new Map([['inspecting', 20]]), transitions)).toBeUndefined(); // never shown, nor anything after it
   });
 });

@@ -264,6 +264,25 @@ export function fillPassedStates(
   }
 }
 
+/**
+ * When a watch could first tell that the host had reached `state`: when it saw that state, or, for a state the
+ * status never showed (the bridge writes where the host stands, not each state it passed in one publication),
+ * when it saw a state the host entered at or after it. Undefined when it saw neither.
+ */
+export function visibleAt(state: string, seen: ReadonlyMap<string, number>, transitions: ReadonlyMap<string, number>): number | undefined {
+  const own = seen.get(state);
+  if (own !== undefined) return own;
+  const at = transitions.get(state);
+  if (at === undefined) return undefined;
+  let first: number | undefined;
+  for (const [other, entered] of transitions) {
+    const shown = seen.get(other);
+    if (other === state || entered < at || shown === undefined) continue;
+    if (first === undefined || shown < first) first = shown;
+  }
+  return first;
+}
+
 /** What the histories say: local activities (markers), worker identities, and transition times. */
 interface HistoryFigures {
   workflows: number;
@@ -751,7 +770,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     for (const [host, transitions] of history.transitions) {
       const seen = observed.get(host)?.seen;
       for (const [state, at] of transitions) {
-        const visible = seen?.get(state);
+        const visible = seen && visibleAt(state, seen, transitions);
         if (visible === undefined || state === 'none') continue;
         lags.push((visible - at) / 1000);
         lagsByState.set(state, [...(lagsByState.get(state) ?? []), (visible - at) / 1000]);
@@ -763,7 +782,8 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const partsOf: { lag: number; parts: [number, number, number] }[] = [];
     for (const [host, transitions] of history.transitions) {
       for (const [state, at] of transitions) {
-        const visible = observed.get(host)?.seen.get(state);
+        const seen = observed.get(host)?.seen;
+        const visible = seen && visibleAt(state, seen, transitions);
         const carried = history.publications.get(host)?.get(state);
         if (visible === undefined || state === 'none' || !carried?.started) continue;
         lagParts.waitForPublication.push((carried.scheduled - at) / 1000);
@@ -781,7 +801,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       for (const [state] of transitions) {
         const visible = observed.get(host)?.seen.get(state);
         const carried = history.publications.get(host)?.get(state);
-        const wrote = written.get(`${NS}/${host}`)?.get(state);
+        const wrote = written.get(`${NS}/${host}`)?.get(state); // only states whose status was written
         if (visible === undefined || state === 'none' || !carried?.started || wrote === undefined) continue;
         bridgeSplit.startedToWritten.push((wrote - carried.started) / 1000);
         bridgeSplit.writtenToVisible.push((visible - wrote) / 1000);
