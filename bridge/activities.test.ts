@@ -7,6 +7,7 @@ import { createBridgeActivities } from './activities.ts';
 import type { EventBody } from './events.ts';
 import type { FirmwareObjects } from './firmware.ts';
 import { HostCache } from './host-cache.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import { KubeError, type Kube, type ResourceClient } from './kube.ts';
 import type { HostObject, KubeObject } from './objects.ts';
 import { ProvisioningLimiter } from './provisioning-limit.ts';
@@ -99,7 +100,7 @@ function fakeResource(initial?: KubeObject) {
   return { client, store, writes, fail: (e: KubeError | undefined) => (failWith = e) };
 }
 
-function setup(host?: HostObject, limit?: ProvisioningLimiter, firmware?: Pick<FirmwareObjects, 'publish'>) {
+function setup(host?: HostObject, limit?: ProvisioningLimiter, firmware?: Pick<FirmwareObjects, 'publish'>, metrics?: Pick<BridgeMetrics, 'published'>) {
   const hosts = fakeResource(host);
   const hardwareData = fakeResource();
   const events: EventBody[] = [];
@@ -122,6 +123,7 @@ function setup(host?: HostObject, limit?: ProvisioningLimiter, firmware?: Pick<F
     now: () => new Date('2026-05-01T12:00:00.500Z'),
     ...(limit ? { slots: { limiter: limit, offerFree: () => offered.push(...limit.offers()) } } : {}),
     ...(firmware ? { firmware: () => firmware as FirmwareObjects } : {}),
+    ...(metrics ? { metrics } : {}),
   });
   const offered: string[] = [];
   return { activities, eventsIdle, hosts, hardwareData, events, logs, offered, failEvents: () => (eventsFail = true) };
@@ -184,75 +186,62 @@ describe('publishStatus', () => {
     expect(t.logs.some((l) => (l as { msg?: string }).msg === 'could not record event')).toBe(true);
   });
 
-  it('writes the earlier snapshots of a batch first, each its own status write, and their Events after all writes', async () => {
-    const t = setup(liveHost());
+  it('writes only the newest state of a batch, once; Events of every state passed go after it, and each passed state counts as a state change', async () => {
+    const published: { states?: string[] }[] = [];
+    const t = setup(liveHost({ annotations: { 'inspect.metal3.io': '', keep: 'me' } }), undefined, undefined, { published: (_p, outcome) => void published.push(outcome) });
     const seen: string[] = [];
     const patchStatus = t.hosts.client.patchStatus;
     t.hosts.client.patchStatus = async (ns, name, patch) => {
       seen.push(((patch['status'] as { provisioning?: { state?: string } }).provisioning?.state) ?? '?');
       return patchStatus(ns, name, patch);
     };
-    const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
-    const result = await t.activities.publishStatus({ ref, ...step('provisioning', 'ProvisioningStarted'), earlier: [step('preparing', 'Preparing'), step('available', 'Available')] });
+    const step = (provisioningState: HostState['provisioningState'], reason: string, removeAnnotations: string[] = []) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations });
+    const result = await t.activities.publishStatus({ ref, ...step('available', 'Available'), earlier: [step('inspecting', 'InspectionStarted', ['inspect.metal3.io']), step('preparing', 'InspectionComplete')] });
     expect(result).toEqual({ written: true });
-    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
+    expect(seen).toEqual(['available']);
+    expect(t.hosts.writes).toEqual(['status', 'patch {"metadata":{"annotations":{"inspect.metal3.io":null}}}']); // an earlier snapshot's consumed annotation too
     await t.eventsIdle();
-    expect(t.events.map((e) => e.reason)).toEqual(['Preparing', 'Available', 'ProvisioningStarted']);
+    expect(t.events.map((e) => e.reason)).toEqual(['InspectionStarted', 'InspectionComplete', 'Available']);
+    expect(published).toEqual([expect.objectContaining({ result: 'written', states: ['inspecting', 'preparing', 'available'] })]);
+    const written = t.logs.find((l) => (l as { msg?: string }).msg === 'status written') as { state?: string; passed?: string[] } | undefined;
+    expect(written).toMatchObject({ state: 'available', passed: ['inspecting', 'preparing'] });
   });
 
-  it('emits no Event of a batch when one of its writes fails (the retry sends them once)', async () => {
+  it('emits no Event of a batch when its status write fails, and its retry writes it and sends them once', async () => {
     const t = setup(liveHost());
     let calls = 0;
     const patchStatus = t.hosts.client.patchStatus;
     t.hosts.client.patchStatus = async (ns, name, patch) => {
-      if (++calls === 2) throw new KubeError(503, 'ServiceUnavailable', 'apiserver restarting');
+      if (++calls === 1) throw new KubeError(503, 'ServiceUnavailable', 'apiserver restarting');
       return patchStatus(ns, name, patch);
     };
     const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
-    await expect(t.activities.publishStatus({ ref, ...step('provisioning', 'B'), earlier: [step('available', 'A')] })).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
+    const batch: StatusPublication = { ref, ...step('provisioning', 'B'), earlier: [step('available', 'A')] };
+    await expect(t.activities.publishStatus(batch)).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
     await t.eventsIdle();
     expect(t.events).toEqual([]);
-  });
-
-  it('does not write again, on a retry, the states an earlier attempt of the batch wrote (no going back)', async () => {
-    const t = setup(liveHost());
-    const seen: string[] = [];
-    let failNext = false;
-    const patchStatus = t.hosts.client.patchStatus;
-    t.hosts.client.patchStatus = async (ns, name, patch) => {
-      const shown = (patch['status'] as { provisioning?: { state?: string } }).provisioning?.state ?? '?';
-      if (failNext && shown === 'provisioning') throw new KubeError(503, 'ServiceUnavailable', 'apiserver restarting');
-      seen.push(shown);
-      return patchStatus(ns, name, patch);
-    };
-    const step = (provisioningState: HostState['provisioningState'], reason: string) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [] });
-    const batch: StatusPublication = { ref, ...step('provisioning', 'ProvisioningStarted'), earlier: [step('preparing', 'Preparing'), step('available', 'Available')] };
-    // The first attempt writes preparing and available, then the apiserver goes away.
-    failNext = true;
-    await expect(t.activities.publishStatus(batch)).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
-    expect(seen).toEqual(['preparing', 'available']);
-    // Its retry (attempt 2) writes only what the host does not show yet: a watch never sees it go back.
-    failNext = false;
     expect(await new MockActivityEnvironment({ attempt: 2 }).run(t.activities.publishStatus, batch)).toEqual({ written: true });
-    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
+    expect(t.hosts.store.get('ns/h')?.['status']).toMatchObject({ provisioning: { state: 'provisioning' } });
     await t.eventsIdle();
-    expect(t.events.map((e) => e.reason)).toEqual(['Preparing', 'Available', 'ProvisioningStarted']);
+    expect(t.events.map((e) => e.reason)).toEqual(['A', 'B']);
   });
 
-  it('writes a whole batch on a retry when the earlier attempt wrote none of it', async () => {
+  it('does not write the status again on a retry after its side writes failed, and sends the Events once', async () => {
     const t = setup(liveHost());
-    const seen: string[] = [];
-    const patchStatus = t.hosts.client.patchStatus;
-    t.hosts.client.patchStatus = async (ns, name, patch) => {
-      seen.push((patch['status'] as { provisioning?: { state?: string } }).provisioning?.state ?? '?');
-      return patchStatus(ns, name, patch);
-    };
-    const step = (provisioningState: HostState['provisioningState']) => ({ state: { ...state, provisioningState }, events: [], removeAnnotations: [] });
-    await new MockActivityEnvironment({ attempt: 3 }).run(t.activities.publishStatus, { ref, ...step('provisioning'), earlier: [step('preparing'), step('available')] });
-    expect(seen).toEqual(['preparing', 'available', 'provisioning']);
+    const step = (provisioningState: HostState['provisioningState'], reason: string, extra: Partial<StatusPublication> = {}) => ({ state: { ...state, provisioningState }, events: [{ type: 'Normal' as const, reason, message: reason }], removeAnnotations: [], ...extra });
+    const batch: StatusPublication = { ref, ...step('available', 'B'), earlier: [step('preparing', 'A', { hardwareData: { ramMebibytes: 1024 } })] };
+    t.hardwareData.fail(new KubeError(503, 'ServiceUnavailable', 'apiserver restarting'));
+    await expect(t.activities.publishStatus(batch)).rejects.toMatchObject({ type: 'KubernetesUnavailable' });
+    expect(t.hosts.writes).toEqual(['status']);
+    t.hardwareData.fail(undefined);
+    expect(await new MockActivityEnvironment({ attempt: 2 }).run(t.activities.publishStatus, batch)).toEqual({ written: false });
+    expect(t.hosts.writes).toEqual(['status']);
+    expect(t.hardwareData.store.get('ns/h')?.['spec']).toEqual({ hardware: { ramMebibytes: 1024 } });
+    await t.eventsIdle();
+    expect(t.events.map((e) => e.reason)).toEqual(['A', 'B']);
   });
 
-  it("writes a batch's next status beside the HardwareData, and ends only when both are written", async () => {
+  it("writes a batch's status beside its HardwareData, and ends only when both are written", async () => {
     const t = setup(liveHost());
     const order: string[] = [];
     let release!: () => void;
@@ -267,13 +256,14 @@ describe('publishStatus', () => {
     };
     const patchStatus = t.hosts.client.patchStatus;
     t.hosts.client.patchStatus = async (ns, name, patch) => {
+      const written = await patchStatus(ns, name, patch);
       order.push(`status ${(patch['status'] as { provisioning?: { state?: string } }).provisioning?.state}`);
-      return patchStatus(ns, name, patch);
+      return written;
     };
     const step = (provisioningState: HostState['provisioningState'], extra: Partial<StatusPublication> = {}) => ({ state: { ...state, provisioningState }, events: [], removeAnnotations: [], ...extra });
     let ended = false;
     const publishing = t.activities.publishStatus({ ref, ...step('available'), earlier: [step('preparing', { hardwareData: { ramMebibytes: 1024 } })] }).finally(() => (ended = true));
-    await vi.waitFor(() => expect(order).toEqual(['status preparing', 'HardwareData started', 'status available']));
+    await vi.waitFor(() => expect(order).toEqual(['HardwareData started', 'status available']));
     expect(ended).toBe(false); // held by the HardwareData write still in flight
     release();
     expect(await publishing).toEqual({ written: true });

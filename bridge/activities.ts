@@ -52,15 +52,6 @@ function scheduledAt(): number | undefined {
   }
 }
 
-/** Which attempt of its activity this is (1 outside an activity). */
-function attempt(): number {
-  try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1; // called outside an activity (unit tests)
-  }
-}
-
 /** How a snapshot's writes of other objects (HardwareData, firmware objects) ended; never a rejected promise. */
 type SideWrites = { firmwareSchemaMissing: boolean } | { error: unknown };
 
@@ -197,47 +188,6 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
     return statusPatch(host.status, projected.status);
   }
 
-  /**
-   * Writes one snapshot of a host's state: `.status` (only our fields, only when changed) and the consumed
-   * annotations, in that order. HardwareData and the firmware objects are other objects: their writes start
-   * once the status is written and the earlier snapshots' writes of the same objects are done (`sides`, one
-   * chain per kind, so a kind keeps the batch's order and kinds go on beside each other), and go on beside
-   * the batch's next status writes; the publication waits for all of them before it ends.
-   * Resolves to the host as written, or undefined when the host is gone or replaced.
-   */
-  async function writeSnapshot(host: HostObject, ref: HostRef, snapshot: StatusSnapshot, at: Date, log: Logger, sides: SideWriteChains, shown = false): Promise<{ host: HostObject; written: boolean } | undefined> {
-    const stamp = metaTime(at) as string;
-    const { state } = snapshot;
-
-    let written = false;
-    // `shown`: an earlier attempt of this publication wrote this status already (the rest is still done).
-    const patch = shown ? undefined : patchFor(host, ref, state, stamp, log);
-    if (patch) {
-      const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
-      if (!result || result.metadata.uid !== ref.uid) return undefined;
-      hosts.wrote(result);
-      host = result;
-      written = true;
-      log.info({ state: state.provisioningState, operationalStatus: state.operationalStatus, fields: Object.keys(patch) }, 'status written');
-    }
-
-    const owner = host;
-    const { hardwareData, firmware: reading } = snapshot;
-    if (hardwareData) chain(sides, 'hardwareData', () => upsertHardwareData(owner, hardwareData, log).then(() => ({ firmwareSchemaMissing: false })));
-    if (reading && firmware) chain(sides, 'firmware', () => firmware.publish(owner, reading, log).then((r) => ({ firmwareSchemaMissing: r.schemaMissing })));
-
-    const remove = snapshot.removeAnnotations.filter((k) => host.metadata.annotations?.[k] !== undefined);
-    if (remove.length > 0) {
-      const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
-      if (result) {
-        hosts.wrote(result);
-        host = result;
-      }
-      log.info({ annotations: remove }, 'removed consumed annotations');
-    }
-    return { host, written };
-  }
-
   const activities: BridgeActivities = {
     async publishStatus(publication: StatusPublication): Promise<PublishResult> {
       const { ref } = publication;
@@ -268,47 +218,67 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
           }
         }
         const at = now();
-        // Snapshots the workflow sent together are written in order, each its own status write (a watch sees
-        // every state go by); Events go last, after every write, so a retried activity does not repeat them.
-        let written = false;
-        const statesWritten: string[] = [];
-        let firmwareSchemaMissing = false;
-        const emitted: HostEvent[] = [];
-        const snapshots = snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations });
-        // A retried publication (the bridge died, or the apiserver, after writing part of it) does not write
-        // again the states an earlier attempt wrote: the host would go back to them before a watch's eyes.
-        // The status shows the last state that attempt wrote; the snapshots up to it are not written again.
         const stamp = metaTime(at) as string;
-        const current = host;
-        const shownUpTo = attempt() > 1 ? snapshots.findLastIndex((snapshot) => !patchFor(current, ref, snapshot.state, stamp)) : -1;
-        if (shownUpTo >= 0) log.info({ skipped: snapshots.slice(0, shownUpTo + 1).map((s) => s.state.provisioningState) }, 'retried publication: states an earlier attempt wrote are not written again');
-        // Every side write started is waited for, whatever happens to the status writes after it: a retry
-        // must not race an earlier attempt's writes, and a failed one fails the publication (to be retried).
+        // A publication carries the snapshots the host queued while the one before it was in flight (or while an
+        // operation held its workflow task): the states it passed, in order, then where it stands now. The status
+        // shows where it stands, in one write; the states passed are told by their Events and counted as state
+        // changes, not replayed in the status one write after another (docs/decisions.md, "A status shows where
+        // the host stands"). Writes of other objects and consumed annotations are every snapshot's, in order.
+        const snapshots = snapshotsOf({ ...publication, state, events: hostEvents, removeAnnotations });
+        const newest = snapshots.at(-1) as StatusSnapshot;
+        const passed = snapshots.map((s) => s.state.provisioningState);
+        // HardwareData and the firmware objects are other objects: their writes go on beside the status write,
+        // one chain per kind (a kind keeps the batch's order, kinds go side by side). Every one started is
+        // waited for, whatever happens to the status: a retry must not race an earlier attempt's writes, and a
+        // failed one fails the publication (to be retried), before its Events are sent.
         const sides: SideWriteChains = { all: [] };
+        const owner = host;
+        for (const { hardwareData, firmware: reading } of snapshots) {
+          if (hardwareData) chain(sides, 'hardwareData', () => upsertHardwareData(owner, hardwareData, log).then(() => ({ firmwareSchemaMissing: false })));
+          if (reading && firmware) chain(sides, 'firmware', () => firmware.publish(owner, reading, log).then((r) => ({ firmwareSchemaMissing: r.schemaMissing })));
+        }
+        let firmwareSchemaMissing = false;
         const sidesDone = async () => {
           for (const outcome of await Promise.all(sides.all)) {
             if ('error' in outcome) throw outcome.error;
             firmwareSchemaMissing ||= outcome.firmwareSchemaMissing;
           }
         };
+        let written = false;
         let settledAt: number;
         try {
-          for (const [i, snapshot] of snapshots.entries()) {
-            const result = await writeSnapshot(host, ref, snapshot, at, log, sides, i <= shownUpTo);
-            if (!result) {
+          // A retried publication whose earlier attempt wrote the status finds nothing to change here.
+          const patch = patchFor(host, ref, newest.state, stamp, log);
+          if (patch) {
+            const result = await kube.hosts.patchStatus(ref.namespace, ref.name, { status: { ...patch, lastUpdated: stamp } });
+            if (!result || result.metadata.uid !== ref.uid) {
               await sidesDone();
-              return { written };
+              return { written: false };
             }
-            host = result.host;
-            written ||= result.written;
-            if (result.written) statesWritten.push(snapshot.state.provisioningState);
-            emitted.push(...snapshot.events);
+            hosts.wrote(result);
+            host = result;
+            written = true;
+            log.info({ state: newest.state.provisioningState, operationalStatus: newest.state.operationalStatus, fields: Object.keys(patch), ...(passed.length > 1 ? { passed: passed.slice(0, -1) } : {}) }, 'status written');
           }
-          settledAt = now().getTime(); // the status lag ends when the last snapshot's status is written
+          settledAt = now().getTime(); // the status lag ends when the status is written
+          // Annotations a snapshot consumed go once the status shows what they asked for.
+          const consumed = new Set(snapshots.flatMap((s) => s.removeAnnotations));
+          const annotations = host.metadata.annotations ?? {};
+          const remove = [...consumed].filter((k) => annotations[k] !== undefined);
+          if (remove.length > 0) {
+            const result = await kube.hosts.patch(ref.namespace, ref.name, { metadata: { annotations: Object.fromEntries(remove.map((k) => [k, null])) } });
+            if (result) {
+              hosts.wrote(result);
+              host = result;
+            }
+            log.info({ annotations: remove }, 'removed consumed annotations');
+          }
         } finally {
           await Promise.all(sides.all);
         }
         await sidesDone();
+        // Events go last, after every write, so a retried activity does not repeat them.
+        const emitted = snapshots.flatMap((s) => s.events);
         for (const event of emitted) emit(hostEvent(host, event, at, deps.identity), log);
 
         if (slots) {
@@ -319,7 +289,7 @@ export function createBridgeActivities(deps: BridgeActivityDeps): { activities: 
         const scheduled = scheduledAt();
         deps.metrics?.published(publication, {
           result: delayed !== undefined ? 'delayed' : written ? 'written' : 'unchanged',
-          ...(written ? { before, after: host.status, states: statesWritten } : {}),
+          ...(written ? { before, after: host.status, states: passed } : {}),
           events: emitted,
           ...(scheduled !== undefined ? { lagSeconds: (settledAt - scheduled) / 1000 } : {}),
         });

@@ -107,17 +107,18 @@ describe("FirmwareObjects: a new host's first reading", () => {
   const host = { metadata: { name: 'host-0', namespace: NS, uid: 'uid-host-0' } } as HostObject;
   const reading = { settings: { BootMode: 'Uefi' }, schemaName: SCHEMA, schema: { BootMode: { attribute_type: 'Enumeration', allowable_values: ['Uefi', 'Bios'] } }, components: [{ component: 'bios', version: '1.0' }] };
 
-  it('writes HostFirmwareComponents beside the FirmwareSchema and HostFirmwareSettings, not after them', async () => {
+  it("writes HostFirmwareComponents and creates HostFirmwareSettings beside the FirmwareSchema's create; the settings' status waits for the schema", async () => {
     const { objects, order, release } = recording();
     let ended = false;
     const publishing = objects.publish(host, { reading, flashed: [] } as never, silent).finally(() => (ended = true));
-    // The schema's create is held: the components are written meanwhile, and the publication waits for both.
-    await vi.waitFor(() => expect(order).toEqual(['create HostFirmwareComponents', 'status HostFirmwareComponents']));
+    // The schema's create is held: the other objects are written meanwhile, and the publication waits for all.
+    await vi.waitFor(() => expect([...order].sort()).toEqual(['create HostFirmwareComponents', 'create HostFirmwareSettings', 'status HostFirmwareComponents']));
     expect(ended).toBe(false);
     release();
     expect(await publishing).toEqual({ schemaMissing: false });
-    expect(order.slice(2, 4)).toEqual(['create FirmwareSchema', 'create HostFirmwareSettings']);
-    expect(order).toContain('status HostFirmwareSettings');
+    // The settings' status is checked against the schema's rules, and the schema gets its owner: both after it exists.
+    expect(order.slice(3, 4)).toEqual(['create FirmwareSchema']);
+    expect([...order.slice(4)].sort()).toEqual(['patch FirmwareSchema', 'status HostFirmwareSettings']);
   });
 
   it('a failed HostFirmwareComponents write fails the publication only once the settings are written', async () => {
@@ -125,7 +126,7 @@ describe("FirmwareObjects: a new host's first reading", () => {
     let ended = false;
     const publishing = objects.publish(host, { reading, flashed: [] } as never, silent).finally(() => (ended = true));
     publishing.catch(() => {}); // awaited below
-    await vi.waitFor(() => expect(order).toEqual(['create HostFirmwareComponents']));
+    await vi.waitFor(() => expect([...order].sort()).toEqual(['create HostFirmwareComponents', 'create HostFirmwareSettings']));
     expect(ended).toBe(false); // the settings' writes are still going on: a retry must not race them
     release();
     await expect(publishing).rejects.toThrow('apiserver restarting');

@@ -51,6 +51,17 @@ function owner(object: KubeObject, kind: string, controller: boolean): Record<st
 
 const validOf = (conditions: readonly { type: string; status: string }[] | undefined) => conditions?.find((c) => c.type === 'Valid')?.status;
 
+/**
+ * Waits for both writes either way, so a retried publication never races a write still going on, then throws
+ * the first failure, if any.
+ */
+async function allSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
+
 export class FirmwareObjects {
   readonly #deps: FirmwareObjectsDeps;
   /** Per FirmwareSchema: owners waiting to be added, and the last write queued (see #ownSchema). */
@@ -141,24 +152,27 @@ export class FirmwareObjects {
       return schema;
     };
 
-    // HostFirmwareSettings (after its schema) and HostFirmwareComponents are different objects: written side by side.
+    // HostFirmwareSettings and HostFirmwareComponents are different objects: written side by side. So are the
+    // settings object and its schema, until the settings' status, which is checked against the schema's rules;
+    // the schema's new owner is written beside that status.
     const settings = async () => {
-      const schema = await schemaOf();
-      if (reading.settings === undefined) return;
-      let hfs = this.#deps.hfs.get(key);
-      if (!hfs) {
-        hfs = await this.#create<HfsObject>(kube.hostFirmwareSettings, this.#deps.hfs, namespace, {
+      const hfsOf = async (): Promise<HfsObject | undefined> => {
+        if (reading.settings === undefined) return undefined;
+        const existing = this.#deps.hfs.get(key);
+        if (existing) return existing;
+        const created = await this.#create<HfsObject>(kube.hostFirmwareSettings, this.#deps.hfs, namespace, {
           apiVersion: METAL3_API_VERSION,
           kind: 'HostFirmwareSettings',
           metadata: { name: host.metadata.name, namespace, ownerReferences: [owner(host, 'BareMetalHost', true)] },
           spec: { settings: {} },
         });
-        if (hfs) log.info('created HostFirmwareSettings');
-      }
-      if (hfs) {
-        await this.#writeHfs(hfs, reading.settings, reading.schemaName ? { name: reading.schemaName, namespace } : hfs.status?.schema, schema, stamp, log);
-        if (schema) await this.#ownSchema(schema, hfs);
-      }
+        if (created) log.info('created HostFirmwareSettings');
+        return created;
+      };
+      const [schema, hfs] = await allSettled(schemaOf(), hfsOf());
+      if (reading.settings === undefined || !hfs) return;
+      const schemaRef = reading.schemaName ? { name: reading.schemaName, namespace } : hfs.status?.schema;
+      await allSettled(this.#writeHfs(hfs, reading.settings, schemaRef, schema, stamp, log), schema ? this.#ownSchema(schema, hfs) : Promise.resolve());
     };
     const components = async () => {
       if (reading.components.length === 0) return;
@@ -178,9 +192,7 @@ export class FirmwareObjects {
         await this.#writeHfc(hfc, { components: statuses, ...(updates ? { updates } : {}) }, stamp, log);
       }
     };
-    // Both are waited for either way, so a retried publication never races a write still going on.
-    const failed = (await Promise.allSettled([settings(), components()])).find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await allSettled(settings(), components());
     return { schemaMissing };
   }
 
