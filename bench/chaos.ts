@@ -25,12 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { publicationsIn, statesToShow } from '../lib/history-publications.ts';
 import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection, isGrpcDeadlineError } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
 import type { BmcCounters, BmcSpec } from '../sim/index.ts';
-import type { PublishResult, StatusPublication } from '../domain/host-model.ts';
 import { hostWorkflowId } from '../domain/names.ts';
 import { startEngine, type Engine } from '../stack/engine.ts';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
@@ -289,7 +287,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         for await (const wf of client.workflow.list({ query: `WorkflowId = "${hostWorkflowId(NS, name)}"` })) runs.push({ runId: wf.runId, start: wf.startTime.getTime() });
         for (const run of runs.sort((a, b) => a.start - b.start)) {
           const history = await client.workflow.getHandle(hostWorkflowId(NS, name), run.runId).fetchHistory();
-          states.push(...publishedStates(history.events ?? []));
+          states.push(...statesToShow(await publicationsIn(history.events ?? [])));
         }
         recorded.set(name, states);
         // A query waits for a worker to answer it; one that timed out (a worker killed moments before can still
@@ -336,32 +334,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
-/**
- * The provisioning states a host workflow's history asked the bridge to write, in order: each `publishStatus`
- * input's `earlier` snapshots, then its `state`; a slot claim the bridge refused (it showed the state before the
- * move instead) is left out. Every state the host passed through is there, also those passed within one workflow
- * task, which have no search-attribute upsert of their own (patch fewer-history-events). The payloads are read
- * as plain JSON: the chaos run's engine does not encrypt them.
- */
-export function publishedStates(events: readonly temporal.api.history.v1.IHistoryEvent[]): string[] {
-  const published: { id: number; states: string[] }[] = [];
-  const refused = new Set<number>();
-  for (const e of events) {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    const input = scheduled?.input?.payloads?.[0];
-    if (scheduled?.activityType?.name === 'publishStatus' && input) {
-      const p = defaultPayloadConverter.fromPayload<StatusPublication>(input);
-      published.push({ id: Number(e.eventId), states: [...(p.earlier ?? []).map((s) => s.state.provisioningState), p.state.provisioningState] });
-    }
-    const completed = e.activityTaskCompletedEventAttributes;
-    const result = completed?.result?.payloads?.[0];
-    if (completed && result && defaultPayloadConverter.fromPayload<PublishResult | undefined>(result)?.delayed !== undefined) {
-      refused.add(Number(completed.scheduledEventId));
-    }
-  }
-  return published.filter((p) => !refused.has(p.id)).flatMap((p) => p.states);
-}
-
 /** What the verdict looks at, gathered after the run. */
 export interface ChaosObservations {
   hosts: { name: string; bmc: string }[];
@@ -371,7 +343,10 @@ export interface ChaosObservations {
   seen: Map<string, string[]>;
   /** The simulator's side-effect counters by BMC id. */
   counters: Record<string, BmcCounters>;
-  /** The provisioning states each host's workflow published, in history order (all runs): `publishedStates`. */
+  /**
+   * The provisioning states each host's status had to show, in history order (all runs): where the host stood at
+   * each of its workflow's publications (`statesToShow`). The states passed on the way are told by Events.
+   */
   recorded: Map<string, string[]>;
   /** The provisioning state each host's workflow reports now. */
   workflowStates: Map<string, string>;
@@ -379,7 +354,7 @@ export interface ChaosObservations {
 
 /**
  * The chaos run's verdict: every host provisioned, OK and powered on; one power-on and one media insert per
- * host; every state its workflow published written, in order, and none gone back to; the last status the
+ * host; every state its workflow published as where the host stood written, in order, and none gone back to; the last status the
  * workflow's.
  */
 export function judgeChaos(o: ChaosObservations): { problems: string[]; perHostMax: ChaosReport['perHostMax']; statesChecked: number } {

@@ -9,7 +9,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { delay } from '../domain/host-lifecycle.ts';
-import type { BridgeActivities, HostEvent, HostRef, PublishResult, StatusPublication, StatusSnapshot } from '../domain/host-model.ts';
+import type { BridgeActivities, HostRef, PublishResult, StatusPublication, StatusSnapshot } from '../domain/host-model.ts';
 import { METAL3_API_VERSION } from '../domain/names.ts';
 import { snapshotsOf } from '../workflows/publication-queue.ts';
 import { hostEvent, type EventBody } from './events.ts';

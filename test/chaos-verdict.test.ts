@@ -4,11 +4,8 @@
  * workflow recorded that was never written, states written out of order, a host that went back to a state it
  * had left, a status that disagrees with the workflow, and a host that never got there. A clean run passes.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { judgeChaos, publishedStates, type Bmh, type ChaosObservations } from '../bench/chaos.ts';
+import { judgeChaos, type Bmh, type ChaosObservations } from '../bench/chaos.ts';
 import { startSimulator, type BmcCounters, type Simulator } from '../sim/index.ts';
 
 const PIPELINE = ['registering', 'inspecting', 'preparing', 'available', 'provisioning', 'provisioned'];
@@ -61,25 +58,4 @@ describe('the chaos verdict', () => {
       expect(problems.join('\n')).toMatch(message);
     });
   }
-});
-
-describe('the states a host workflow published (publishedStates)', () => {
-  const events = (file: string) =>
-    historyFromJSON(JSON.parse(readFileSync(fileURLToPath(new URL(`./replay/histories/${file}.json`, import.meta.url)), 'utf8'))).events ?? [];
-
-  it('has every state the host passed through, also those passed within one workflow task', () => {
-    // Recorded with one search-attribute upsert per task: preparing and available have no upsert of their own.
-    const history = events('host-lifecycle');
-    const upserted = history
-      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.['ProvisioningState']?.data)
-      .filter((d): d is Uint8Array => d !== undefined && d !== null)
-      .map((d) => JSON.parse(Buffer.from(d).toString('utf8')) as string);
-    expect(upserted).toContain('available');
-    expect(upserted).not.toContain('preparing');
-    expect(publishedStates(history).slice(0, PIPELINE.length)).toEqual(PIPELINE);
-  });
-
-  it('leaves out a slot claim the bridge refused', () => {
-    expect(publishedStates(events('host-delayed'))).toEqual(['registering', 'inspecting', 'preparing', 'available', 'powering off before delete', 'deleting']);
-  });
 });

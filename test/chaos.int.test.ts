@@ -27,7 +27,9 @@ describe('kill -9 anywhere', () => {
     expect(report.kills.map((k) => k.target).sort()).toEqual(expect.arrayContaining(['bridge-leader', 'kube-apiserver', 'temporal', 'worker']));
     expect(report.kills.find((k) => k.target === 'temporal')?.what).toMatch(/^Temporal history/);
     expect(report.faultsInjected).toBeGreaterThan(0);
-    expect(report.statesChecked).toBeGreaterThanOrEqual(20 * 6);
+    // Where each host stood at each publication: at least `provisioning` and `provisioned` (states passed on the
+    // way within one publication are told by Events, docs/decisions.md).
+    expect(report.statesChecked).toBeGreaterThanOrEqual(20 * 2);
     expect(report.problems).toEqual([]);
     expect(report.provisioned).toBe(20);
     expect(report.perHostMax).toMatchObject({ powerOn: 1, mediaInserts: 1 });

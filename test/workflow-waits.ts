@@ -5,7 +5,8 @@
  * calls) and the patch markers.
  */
 import type { WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
+import type { LoadedDataConverter, Payload } from '@temporalio/common';
+import { decoded, publicationsIn, statesPassed } from '../lib/history-publications.ts';
 import { localActivityOf, patchOf, plainJson } from '../lib/history-markers.ts';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
@@ -40,17 +41,18 @@ export async function signalInputs<T>(history: History, name: string, converter?
   const inputs: T[] = [];
   for (const e of history.events ?? []) {
     if (e.workflowExecutionSignaledEventAttributes?.signalName !== name) continue;
-    let payload = e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0] as Payload | undefined;
-    if (!payload) {
-      inputs.push(undefined as T);
-      continue;
-    }
-    for (const codec of [...(converter?.payloadCodecs ?? [])].reverse()) {
-      [payload] = (await codec.decode([payload])) as [Payload];
-    }
-    inputs.push((converter?.payloadConverter ?? defaultPayloadConverter).fromPayload(payload as Payload) as T);
+    inputs.push((await decoded<T>(e.workflowExecutionSignaledEventAttributes.input?.payloads?.[0] as Payload | undefined, converter)) as T);
   }
   return inputs;
+}
+
+/**
+ * Every state a host workflow's history says the host passed, in order, each change once, from its
+ * publications (lib/history-publications.ts): the status shows where the host stands, so a watch sees some
+ * of these, not each. `converter` as for `signalInputs`.
+ */
+export async function passedStates(history: History, converter?: LoadedDataConverter): Promise<string[]> {
+  return statesPassed(await publicationsIn(history.events ?? [], converter));
 }
 
 /**

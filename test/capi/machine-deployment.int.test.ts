@@ -36,6 +36,7 @@ import { startTestEngine, watchHosts, watchObjects } from '../engine-fixture.ts'
 import { makeRawImage, toQcow2 } from '../fixtures/disk-images.ts';
 import { leakedSecrets, textOf } from '../secret-scan.ts';
 import { waitFor } from '../wait.ts';
+import { passedStates } from '../workflow-waits.ts';
 import { applyAll, bootstrapRef, infrastructureRef, JOIN_CONFIGURATION, kubectlJson, qcow2Image, workloadClusterObjects } from './fixtures.ts';
 import { sharedStack } from '../stack-info.ts';
 
@@ -215,6 +216,8 @@ const NOT_AFTER_A_MOVE = [
   'powering off before delete',
 ];
 const DETACHED = 'baremetalhost.metal3.io/detached';
+/** Every state the host's workflow (its latest run) sent the bridge, in order (test/workflow-waits.ts). */
+const passed = async (name: string) => passedStates(await temporal.workflow.getHandle(hostWorkflowId(NS, name)).fetchHistory());
 const mergePatch = (kind: string, object: string, patch: object) =>
   management.kubectlRun(['patch', kind, object, '-n', NS, '--type=merge', '-p', JSON.stringify(patch)]);
 /** The metadata of `h` as a copy to create again (clusterctl copies metadata and spec, not status). */
@@ -410,7 +413,9 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       { timeoutMs: 600_000, intervalMs: 2000, detail },
     );
     for (const h of released) {
-      expect(seen.get(h.metadata.name)?.slice(-2)).toEqual(['deprovisioning', 'available']);
+      // The status shows where a host stands (once per publication); the states it passed are in its history.
+      expect(seen.get(h.metadata.name)?.at(-1)).toBe('available');
+      expect((await passed(h.metadata.name)).slice(-2)).toEqual(['deprovisioning', 'available']);
       // Cleaned: the config drive the deploy wrote is gone from the disk, and the join record with it.
       const bmc = sim.bmc(h.metadata.name);
       const written = bmc.disks().find((d) => d.name === bmc.diskBoot()?.device);
@@ -547,6 +552,9 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       expect(statesWhileGoing, `${name} states while deleted`).not.toContain(state);
       expect(seen.get(name), `${name} states after the move`).not.toContain(state);
     }
+    // Nor passed by the new object's workflow, shown or not (the status shows where a host stands).
+    const afterMove = await passed(name);
+    for (const state of NOT_AFTER_A_MOVE) expect(afterMove, `${name} states its workflow passed after the move`).not.toContain(state);
     // Tempered checks the join of the new object too: its UID is new, the Node is found by its providerID.
     await waitFor(
       `${name} ${NODE_JOINED_CONDITION}=True after the move`,
@@ -623,6 +631,8 @@ describe('a MachineDeployment of 3 workers on 4 simulated hosts, with the real C
       expect(statesWhileGoing, `${name} states while detached and deleted`).not.toContain(state);
       expect(seen.get(name), `${name} states after it came back`).not.toContain(state);
     }
+    const afterReturn = await passed(name);
+    for (const state of NOT_AFTER_A_MOVE) expect(afterReturn, `${name} states its workflow passed after it came back`).not.toContain(state);
     await waitFor(
       `${name} ${NODE_JOINED_CONDITION}=True after it came back`,
       async () => (joined(await host(name))?.status === 'True' ? true : undefined),
