@@ -7,7 +7,9 @@
  * endpoints (and local activities from the histories' markers), Kubernetes writes at the apiserver's
  * `/metrics`, Redfish requests at the BMCs, CPU seconds and peak RSS from /proc per process, status lag as
  * the time from the workflow's transition (its search-attribute upsert in history; a state passed within one
- * workflow task takes the time of the task's upsert, `fillPassedStates`) to the status seen through a watch, split into the wait for the `publishStatus` activity that carries it, that activity's wait
+ * workflow task takes the time of the task's upsert, `fillPassedStates`) to the status seen through a watch (for a
+ * state the status never showed, the first later one it showed, `visibleAt`), split into the wait for the
+ * `publishStatus` activity that carries it, that activity's wait
  * for a bridge, and the bridge's writes until the watch sees it. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
@@ -24,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { localActivityOf } from '../lib/history-markers.ts';
+import { publicationsIn, statesPassed } from '../lib/history-publications.ts';
 import { pooledApiClient } from '../lib/kube-client.ts';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common';
@@ -241,18 +244,19 @@ function apiserverWrites(samples: MetricSample[]): Map<string, number> {
 }
 
 /**
- * Gives each state a host showed its transition time from history when its workflow recorded none of its own.
+ * Gives each state a host passed its transition time from history when its workflow recorded none of its own.
  * A host workflow upserts its search attributes once per workflow task (patch fewer-history-events), so a state
  * it passed through within a task (preparing, available on the way to provisioning) has no upsert: it was entered
  * in the task whose upsert records the next state, at that upsert's time (every event of a task completion has
- * the same time), and went out in the same publication. The next state is the next one the watch saw.
+ * the same time), and went out in the same publication. `passed` is every state in order: what the host's
+ * publications carried (`statesPassed`), whether or not the status showed each.
  */
 export function fillPassedStates(
-  seen: ReadonlyMap<string, number>,
+  passed: readonly string[],
   transitions: Map<string, number>,
   publications: Map<string, { scheduled: number; started?: number }> | undefined,
 ): void {
-  const order = [...seen.keys()];
+  const order = passed;
   for (let i = order.length - 1; i >= 0; i--) {
     const state = order[i] as string;
     if (transitions.has(state) || state === 'none') continue;
@@ -293,6 +297,8 @@ interface HistoryFigures {
   hostsByWorker: Map<string, number>;
   /** host -> provisioning state -> epoch ms of the upsert that recorded it. */
   transitions: Map<string, Map<string, number>>;
+  /** host -> every provisioning state its publications carried, in order (lib/history-publications.ts). */
+  passed: Map<string, string[]>;
   /**
    * host -> provisioning state -> the `publishStatus` activity that carried it to the bridge: epoch ms when it
    * was scheduled (the first one scheduled in or after the workflow task that recorded the state; a state
@@ -346,11 +352,12 @@ function statusWrittenTimes(logFiles: string[]): Map<string, Map<string, number>
 
 async function readHistories(client: Client): Promise<HistoryFigures> {
   const figures: HistoryFigures = {
-    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(), publications: new Map(),
+    workflows: 0, localActivities: 0, tasksByWorker: new Map(), hostsByWorker: new Map(), transitions: new Map(), passed: new Map(), publications: new Map(),
     eventsByType: new Map(), workflowTasksByType: new Map(), localActivitiesByType: new Map(), activitiesByType: new Map(),
   };
   const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
   const runs: { workflowId: string; runId: string; type: string }[] = [];
+  const passedByRun = new Map<string, { start: number; states: string[] }[]>();
   for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH "bmh/${NS}/"` })) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
   await pool(runs, 16, async ({ workflowId, runId, type }) => {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -416,10 +423,18 @@ async function readHistories(client: Client): Promise<HistoryFigures> {
       figures.publications.set(host, map);
     }
     if (host) {
+      // A host's runs (continue-as-new at the steady state) are read side by side: put in order below.
+      const first = history.events?.[0]?.eventTime;
+      const hostRuns = passedByRun.get(host) ?? [];
+      hostRuns.push({ start: first ? tsToMs(first) : 0, states: statesPassed(await publicationsIn(history.events ?? [])) });
+      passedByRun.set(host, hostRuns);
       const main = [...byWorker].sort((a, b) => b[1] - a[1])[0]?.[0];
       if (main) figures.hostsByWorker.set(main, (figures.hostsByWorker.get(main) ?? 0) + 1);
     }
   });
+  for (const [host, byRun] of passedByRun) {
+    figures.passed.set(host, statesPassed(byRun.sort((a, b) => a.start - b.start).map((r) => r.states)));
+  }
   return figures;
 }
 
@@ -759,8 +774,8 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     await connection.close();
 
     for (const [host, transitions] of history.transitions) {
-      const seen = observed.get(host)?.seen;
-      if (seen) fillPassedStates(seen, transitions, history.publications.get(host));
+      const passed = history.passed.get(host) ?? [...(observed.get(host)?.seen.keys() ?? [])];
+      fillPassedStates(passed, transitions, history.publications.get(host));
     }
 
     const provisioned = done();
