@@ -354,8 +354,8 @@ export interface ChaosObservations {
 
 /**
  * The chaos run's verdict: every host provisioned, OK and powered on; one power-on and one media insert per
- * host; every state its workflow published as where the host stood written, in order, and none gone back to; the last status the
- * workflow's.
+ * host; every state its workflow published as where the host stood written, in order, and none gone back to;
+ * the last status the workflow's.
  */
 export function judgeChaos(o: ChaosObservations): { problems: string[]; perHostMax: ChaosReport['perHostMax']; statesChecked: number } {
   const problems: string[] = [];
