@@ -26,6 +26,7 @@ import { cachedObject, credentialsNameOf, keyOf, objectKey, secretView, type Hos
 import { DEFAULT_PROVISIONING_LIMIT, ProvisioningLimiter, slotViewOf } from './provisioning-limit.ts';
 import { HostReconciler, mayChangeDesired, type SendReason } from './reconcile.ts';
 import { RolloutBridge, type RolloutObject, type RolloutStart } from './rollouts.ts';
+import { SchemaOwners, settingsUsing } from './schema-owners.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /** Workflow type of the host workflow the bridge starts (a name recorded in history: never renamed). */
@@ -201,6 +202,7 @@ export class Bridge {
       schemas: new HostCache<SchemaObject>(firmwareInformers.schemas),
       rollouts: new HostCache<RolloutObject>(firmwareInformers.rollouts),
     };
+    const schemaOwners = new SchemaOwners({ kube: o.kube, schemas: firmwareCaches.schemas, hfs: firmwareCaches.hfs, logger: log, signal });
     const firmwareOf = (key: string) => {
       const hfs = firmwareCaches.hfs.get(key);
       const ref = hfs?.status?.schema;
@@ -275,17 +277,22 @@ export class Bridge {
     firmwareInformers.hfs.onChange((kind, object) => {
       firmwareCaches.hfs.observed(kind, object);
       queue.add(keyOf(object));
+      if (kind !== 'delete') schemaOwners.want(object);
     });
     firmwareInformers.hfc.onChange((kind, object) => {
       firmwareCaches.hfc.observed(kind, object);
       queue.add(keyOf(object));
     });
     firmwareInformers.hup.onChange((_kind, object) => queue.add(keyOf(object)));
-    firmwareInformers.schemas.onChange((kind, schema) => {
+    firmwareInformers.schemas.onChange((kind, schema, old) => {
       firmwareCaches.schemas.observed(kind, schema);
-      for (const hfs of firmwareInformers.hfs.list()) {
-        const ref = hfs.status?.schema;
-        if (ref?.name === schema.metadata.name && ref.namespace === schema.metadata.namespace) queue.add(keyOf(hfs));
+      // Its rules are what its hosts' settings are checked against: a change of them reconciles those hosts. A
+      // write of its owners changes no rule (and every host joining the fleet makes one); it is checked for
+      // owners missing, e.g. removed by hand.
+      const rulesChanged = kind !== 'update' || !old || old.metadata.generation !== schema.metadata.generation;
+      for (const hfs of settingsUsing(schema, firmwareInformers.hfs.list())) {
+        if (rulesChanged) queue.add(keyOf(hfs));
+        if (kind !== 'delete') schemaOwners.want(hfs);
       }
     });
     const rollouts = new RolloutBridge({
@@ -316,6 +323,7 @@ export class Bridge {
       rolloutQueue,
       reconciler,
       rollouts,
+      schemaOwners,
       cache,
       limiter,
       worker: undefined,
@@ -425,7 +433,7 @@ export class Bridge {
     await term.workerRun;
     // Events still queued get a few seconds to go out (best effort, as everywhere).
     if (term.eventsIdle) await Promise.race([term.eventsIdle(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    await Promise.all([term.queue.stop(), term.rolloutQueue.stop()]);
+    await Promise.all([term.queue.stop(), term.rolloutQueue.stop(), term.schemaOwners.idle()]);
     await Promise.all(term.informers.map((i) => i.stop()));
     term.reconciler.reset();
     term.rollouts.reset();
@@ -508,6 +516,8 @@ export interface Term {
   rolloutQueue: WorkQueue;
   reconciler: HostReconciler;
   rollouts: RolloutBridge;
+  /** Writes the FirmwareSchemas' owners; its loops end with the term's signal. */
+  schemaOwners: SchemaOwners;
   cache: HostCache;
   /** The provisioning limit's slots and queue of delayed hosts. */
   limiter: ProvisioningLimiter;

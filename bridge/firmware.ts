@@ -1,10 +1,11 @@
 /**
  * The bridge's side of a host's firmware objects: what a host workflow read from its BMC (a `FirmwarePublication`
  * of `publishStatus`) written as BMO writes it. The FirmwareSchema of the host's registry (named after its rules,
- * shared by the hosts of one model in a namespace, owned by their HostFirmwareSettings), the HostFirmwareSettings
- * and HostFirmwareComponents of the host (same name, owned by the BareMetalHost, created when missing), and their
- * status: settings and components read, conditions (bridge/firmware-status.ts), Events `ValidationFailed` on the
- * object when its spec becomes invalid. `reconcile` keeps the conditions true when a spec changes.
+ * shared by the hosts of one model in a namespace, owned by their HostFirmwareSettings: bridge/schema-owners.ts),
+ * the HostFirmwareSettings and HostFirmwareComponents of the host (same name, owned by the BareMetalHost, created
+ * when missing), and their status: settings and components read, conditions (bridge/firmware-status.ts), Events
+ * `ValidationFailed` on the object when its spec becomes invalid. `reconcile` keeps the conditions true when a spec
+ * changes.
  *
  * The bridge is the only writer of these statuses. Reads come from the informers (with the bridge's own last
  * writes overlaid), so the bridge needs no `get` on these kinds.
@@ -45,8 +46,9 @@ const CONTROLLER: Record<string, string> = {
   HostFirmwareComponents: 'metal3.io/hostfirmwarecomponents-controller',
 };
 
-function owner(object: KubeObject, kind: string, controller: boolean): Record<string, unknown> {
-  return { apiVersion: METAL3_API_VERSION, kind, name: object.metadata.name, uid: object.metadata.uid ?? '', ...(controller ? { controller: true } : {}) };
+/** The host as the controlling owner of its firmware objects. */
+function hostOwner(host: HostObject): Record<string, unknown> {
+  return { apiVersion: METAL3_API_VERSION, kind: 'BareMetalHost', name: host.metadata.name, uid: host.metadata.uid ?? '', controller: true };
 }
 
 const validOf = (conditions: readonly { type: string; status: string }[] | undefined) => conditions?.find((c) => c.type === 'Valid')?.status;
@@ -64,8 +66,6 @@ async function allSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
 
 export class FirmwareObjects {
   readonly #deps: FirmwareObjectsDeps;
-  /** Per FirmwareSchema: owners waiting to be added, and the last write queued (see #ownSchema). */
-  readonly #schemaOwners = new Map<string, { pending: Map<string, Record<string, unknown>>; tail: Promise<void> }>();
 
   constructor(deps: FirmwareObjectsDeps) {
     this.#deps = deps;
@@ -153,8 +153,8 @@ export class FirmwareObjects {
     };
 
     // HostFirmwareSettings and HostFirmwareComponents are different objects: written side by side. So are the
-    // settings object and its schema, until the settings' status, which is checked against the schema's rules;
-    // the schema's new owner is written beside that status.
+    // settings object and its schema, until the settings' status, which is checked against the schema's rules.
+    // The settings become an owner of the schema apart, once their status names it (bridge/schema-owners.ts).
     const settings = async () => {
       const hfsOf = async (): Promise<HfsObject | undefined> => {
         if (reading.settings === undefined) return undefined;
@@ -163,7 +163,7 @@ export class FirmwareObjects {
         const created = await this.#create<HfsObject>(kube.hostFirmwareSettings, this.#deps.hfs, namespace, {
           apiVersion: METAL3_API_VERSION,
           kind: 'HostFirmwareSettings',
-          metadata: { name: host.metadata.name, namespace, ownerReferences: [owner(host, 'BareMetalHost', true)] },
+          metadata: { name: host.metadata.name, namespace, ownerReferences: [hostOwner(host)] },
           spec: { settings: {} },
         });
         if (created) log.info('created HostFirmwareSettings');
@@ -172,7 +172,7 @@ export class FirmwareObjects {
       const [schema, hfs] = await allSettled(schemaOf(), hfsOf());
       if (reading.settings === undefined || !hfs) return;
       const schemaRef = reading.schemaName ? { name: reading.schemaName, namespace } : hfs.status?.schema;
-      await allSettled(this.#writeHfs(hfs, reading.settings, schemaRef, schema, stamp, log), schema ? this.#ownSchema(schema, hfs) : Promise.resolve());
+      await this.#writeHfs(hfs, reading.settings, schemaRef, schema, stamp, log);
     };
     const components = async () => {
       if (reading.components.length === 0) return;
@@ -181,7 +181,7 @@ export class FirmwareObjects {
         hfc = await this.#create<HfcObject>(kube.hostFirmwareComponents, this.#deps.hfc, namespace, {
           apiVersion: METAL3_API_VERSION,
           kind: 'HostFirmwareComponents',
-          metadata: { name: host.metadata.name, namespace, ownerReferences: [owner(host, 'BareMetalHost', true)] },
+          metadata: { name: host.metadata.name, namespace, ownerReferences: [hostOwner(host)] },
           spec: { updates: [] },
         });
         if (hfc) log.info('created HostFirmwareComponents');
@@ -244,47 +244,5 @@ export class FirmwareObjects {
     if (before !== 'False' && validOf(written.status?.conditions) === 'False' && computed.problem) {
       this.#event(written, 'HostFirmwareComponents', 'ValidationFailed', `Invalid Firmware Components: ${computed.problem}`, 'Warning', log);
     }
-  }
-
-  /**
-   * The FirmwareSchema is owned by every HostFirmwareSettings that uses it (garbage-collected with the last).
-   * One schema serves every host of a model in a namespace, so many publications want to add an owner at once:
-   * the additions wait in one queue per schema and are written together, one merge patch at a time, each from
-   * the owners last written. Concurrent patches of that one object, each from its own stale copy, dropped one
-   * another's owners and, at 1,000 hosts, timed out in the apiserver (504) and stalled every status behind them.
-   */
-  async #ownSchema(schema: SchemaObject, hfs: HfsObject): Promise<void> {
-    if ((schema.metadata.ownerReferences ?? []).some((o) => o.uid === hfs.metadata.uid)) return;
-    const namespace = schema.metadata.namespace ?? '';
-    const key = objectKey(namespace, schema.metadata.name);
-    let queue = this.#schemaOwners.get(key);
-    if (!queue) {
-      queue = { pending: new Map(), tail: Promise.resolve() };
-      this.#schemaOwners.set(key, queue);
-    }
-    queue.pending.set(hfs.metadata.uid ?? '', owner(hfs, 'HostFirmwareSettings', false));
-    const entry = queue;
-    const flush = async (): Promise<void> => {
-      if (entry.pending.size === 0) return; // an earlier flush wrote this caller's owner
-      const adding = [...entry.pending.values()];
-      entry.pending.clear();
-      try {
-        const current = this.#deps.schemas.get(key) ?? schema;
-        const owners = current.metadata.ownerReferences ?? [];
-        const missing = adding.filter((a) => !owners.some((o) => o.uid === a['uid']));
-        if (missing.length === 0) return;
-        const result = (await this.#deps.kube.firmwareSchemas.patch(namespace, schema.metadata.name, { metadata: { ownerReferences: [...owners, ...missing] } })) as
-          | SchemaObject
-          | undefined;
-        if (result) this.#deps.schemas.wrote(result);
-      } catch (error) {
-        // Not written: the next flush takes them again (this caller's activity fails and is retried).
-        for (const a of adding) if (!entry.pending.has(String(a['uid']))) entry.pending.set(String(a['uid']), a);
-        throw error;
-      }
-    };
-    const run = entry.tail.then(flush, flush);
-    entry.tail = run.catch(() => {});
-    await run;
   }
 }

@@ -84,6 +84,10 @@ export function firmwareClient(kubeconfig: string, namespace: string) {
       const body = { spec: { settings } };
       await objects.patchNamespacedCustomObject({ ...metal3('hostfirmwaresettings'), name, body }, mergePatch);
     },
+    /** Replaces a FirmwareSchema's owner references (a hand edit). */
+    async setSchemaOwners(name: string, ownerReferences: unknown[]): Promise<void> {
+      await objects.patchNamespacedCustomObject({ ...metal3('firmwareschemas'), name, body: { metadata: { ownerReferences } } }, mergePatch);
+    },
     async setUpdates(name: string, updates: { component: string; url: string }[]): Promise<void> {
       const body = { spec: { updates } };
       await objects.patchNamespacedCustomObject({ ...metal3('hostfirmwarecomponents'), name, body }, mergePatch);

@@ -95,11 +95,16 @@ describe('(1) FirmwareSchema and HostFirmwareSettings from the BMC, changes vali
       return o?.status?.schema && Object.keys(o.status.settings ?? {}).length > 0 ? o : undefined;
     });
     expect(hfs.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'BareMetalHost', name })]);
-    // The bridge adds a schema's owners through one queue after it wrote the settings: wait for this one's.
-    const schema = await until(`${name} FirmwareSchema owned by its HostFirmwareSettings`, async () => {
-      const found = await fw.schema(hfs.status?.schema?.name ?? '');
+    // The bridge adds a schema's owners apart from the publication that wrote the settings: wait for this one's.
+    const schemaName = hfs.status?.schema?.name ?? '';
+    const ownedSchema = async () => {
+      const found = await fw.schema(schemaName);
       return found?.metadata.ownerReferences?.some((o) => o.kind === 'HostFirmwareSettings' && o.name === name) ? found : undefined;
-    });
+    };
+    const owned = await until(`${name} FirmwareSchema owned by its HostFirmwareSettings`, ownedSchema);
+    // An owner removed by hand comes back: the bridge keeps what the settings name, not what it once wrote.
+    await fw.setSchemaOwners(schemaName, (owned.metadata.ownerReferences ?? []).filter((o) => o.name !== name));
+    const schema = await until(`${name} FirmwareSchema owned again after its owner was removed`, ownedSchema);
     expect(schema.metadata.name).toMatch(/^schema-[0-9a-f]{8}$/);
     expect(Object.keys(schema.spec?.schema ?? {}).length).toBeGreaterThanOrEqual(attributes);
     expect(schema.spec?.hardwareVendor).toBeTruthy();
