@@ -19,6 +19,10 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
     describe: 'memory per cached host workflow: created (domain modules shared vs per workflow), and provisioned and idle',
     load: () => import('./workflow-memory.ts'),
   },
+  'schema-owners': {
+    describe: "one FirmwareSchema's owners growing with the fleet on a real apiserver: patches, apiserver CPU-s, owner lag, per rest policy",
+    load: () => import('./schema-owners.ts'),
+  },
   image: {
     describe: 'download + sha256 + write of a 1 GiB image onto a file and a loop device, against dd on the same target',
     load: () => import('./image.ts'),
