@@ -256,11 +256,10 @@ export function fillPassedStates(
   transitions: Map<string, number>,
   publications: Map<string, { scheduled: number; started?: number }> | undefined,
 ): void {
-  const order = passed;
-  for (let i = order.length - 1; i >= 0; i--) {
-    const state = order[i] as string;
+  for (let i = passed.length - 1; i >= 0; i--) {
+    const state = passed[i] as string;
     if (transitions.has(state) || state === 'none') continue;
-    const next = order.slice(i + 1).find((s) => transitions.has(s));
+    const next = passed.slice(i + 1).find((s) => transitions.has(s));
     if (next === undefined) continue;
     transitions.set(state, transitions.get(next) as number);
     const carried = publications?.get(next);
