@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { METAL3_API_VERSION } from '../domain/names.ts';
 import type { HfsObject, SchemaObject } from './firmware-status.ts';
 import type { Kube } from './kube.ts';
-import { objectKey, type KubeObject } from './objects.ts';
+import { objectKey, splitKey, type KubeObject } from './objects.ts';
 
 /** The rest after a patch: at least this, */
 const MIN_REST_MS = 1_000;
@@ -125,7 +125,7 @@ export class SchemaOwners {
   async #drain(key: string, loop: Loop): Promise<void> {
     const { kube, logger, signal } = this.#deps;
     const wait = this.#deps.wait ?? ((ms: number, s: AbortSignal) => sleep(ms, undefined, { signal: s }).catch(() => {}));
-    const [namespace, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const { namespace, name } = splitKey(key);
     // Settings delivered together (an informer's list) go in one patch.
     await new Promise((resolve) => setImmediate(resolve));
     while (loop.pending.size > 0 && !signal.aborted) {
@@ -140,9 +140,8 @@ export class SchemaOwners {
       }
       const owners = schema.metadata.ownerReferences ?? [];
       const have = this.#ownerUids(key, schema);
-      const adding = [...loop.pending.entries()]
-        .filter(([uid, { key: hfsKey }]) => !have.has(uid) && this.#deps.hfs.get(hfsKey)?.metadata.uid === uid)
-        .map(([, { reference }]) => reference);
+      const taken = [...loop.pending.entries()].filter(([uid, { key: hfsKey }]) => !have.has(uid) && this.#deps.hfs.get(hfsKey)?.metadata.uid === uid);
+      const adding = taken.map(([, { reference }]) => reference);
       loop.pending.clear();
       if (adding.length === 0) continue;
       const started = this.#now();
@@ -155,10 +154,7 @@ export class SchemaOwners {
         logger.debug({ schema: key, added: adding.length, owners: owners.length + adding.length, ms: Math.round(took) }, 'FirmwareSchema owners written');
       } catch (error) {
         // Not written: taken again after the backoff (unless newer ones were queued for the same objects).
-        for (const reference of adding) {
-          const uid = String(reference['uid']);
-          if (!loop.pending.has(uid)) loop.pending.set(uid, { key: objectKey(namespace, String(reference['name'])), reference });
-        }
+        for (const [uid, entry] of taken) if (!loop.pending.has(uid)) loop.pending.set(uid, entry);
         loop.failures += 1;
         const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (loop.failures - 1));
         loop.notBefore = this.#now() + backoff;
