@@ -114,6 +114,29 @@ export function sumBy(samples: MetricSample[], name: string, by: string[], where
   return out;
 }
 
+/**
+ * The q-quantile (0..1) of a Prometheus histogram from its cumulative buckets (upper bound `le` -> count), found
+ * as PromQL's histogram_quantile finds it: linearly within the bucket it falls in; the highest finite bound when
+ * it falls in +Inf; 0 with no observations.
+ */
+export function histogramQuantile(q: number, buckets: Map<string, number>): number {
+  const sorted = [...buckets].map(([le, count]) => ({ le: le === '+Inf' ? Infinity : Number(le), count })).sort((a, b) => a.le - b.le);
+  const total = sorted.at(-1)?.count ?? 0;
+  if (total === 0) return 0;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const { le, count } of sorted) {
+    if (count >= rank) {
+      if (le === Infinity) return lower;
+      return count === below ? le : lower + ((le - lower) * (rank - below)) / (count - below);
+    }
+    lower = le;
+    below = count;
+  }
+  return lower;
+}
+
 /** `after - before` for every key (keys only in `after` count from 0). */
 export function difference(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
   return new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));

@@ -20,7 +20,7 @@ const json = (code: number, body: unknown, headers: Record<string, string> = {})
 const status = (code: number, reason: string, message: string) => json(code, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 const host = { apiVersion: 'metal3.io/v1alpha1', kind: 'BareMetalHost', metadata: { name: 'h', namespace: 'ns', resourceVersion: '5' } };
 
-function kubeFor(url: string, retry = { attempts: 3, baseMs: 5, maxMs: 50 }, onRetry?: Parameters<typeof createKube>[0]['onRetry']) {
+function kubeFor(url: string, retry = { attempts: 3, baseMs: 5, maxMs: 50 }, onRetry?: Parameters<typeof createKube>[0]['onRetry'], more: Partial<Parameters<typeof createKube>[0]> = {}) {
   const kc = new k8s.KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
@@ -28,7 +28,7 @@ function kubeFor(url: string, retry = { attempts: 3, baseMs: 5, maxMs: 50 }, onR
     contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
     currentContext: 'c',
   });
-  return createKube({ kubeConfig: kc, qps: 0, burst: 1, retry, onRetry });
+  return createKube({ kubeConfig: kc, qps: 0, burst: 1, retry, onRetry, ...more });
 }
 
 let server: Server | undefined;
@@ -49,6 +49,20 @@ describe('createKube against a scripted apiserver', () => {
     // Backoff for the 503; Retry-After (1 s, capped at maxMs) for the 429.
     expect(retries).toEqual([{ code: 503, delayMs: 5 }, { code: 429, delayMs: 50 }]);
     expect(kube.counters).toMatchObject({ reads: 3, retries: 2 });
+  });
+
+  it("tells how long each request waited for the budget, as client-go's rate limiter latency", async () => {
+    const fake = await fakeApiserver([json(200, host), json(200, host), json(200, host)]);
+    server = fake.server;
+    let now = 0;
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const waits: [string, number, string][] = [];
+    const kube = kubeFor(fake.url, undefined, undefined, { qps: 4, burst: 2, clock, onRateLimited: (method, seconds, apiHost) => waits.push([method, seconds, apiHost]) });
+    await kube.hosts.get('ns', 'h');
+    await kube.hosts.patchStatus('ns', 'h', { status: {} });
+    await kube.hosts.get('ns', 'h'); // the burst of 2 is spent: a quarter second for the next token
+    const apiHost = new URL(fake.url).host;
+    expect(waits).toEqual([['GET', 0, apiHost], ['PATCH', 0, apiHost], ['GET', 0.25, apiHost]]);
   });
 
   it('gives up after the retries with a retryable KubeError', async () => {

@@ -148,6 +148,8 @@ export interface KubeOptions {
   onRetry?: (what: string, error: KubeError, attempt: number, delayMs: number) => void;
   /** Told of every request: HTTP method, status code (0 when the apiserver was not reached), seconds, host. */
   onRequest?: (method: string, code: number, seconds: number, host: string) => void;
+  /** Told how long each request waited for its budget before it was sent (0: at once): method, seconds, host. */
+  onRateLimited?: (method: string, seconds: number, host: string) => void;
 }
 
 /** The HTTP method of a call, from the verb its description starts with. */
@@ -196,10 +198,11 @@ export function createKube(options: KubeOptions): Kube {
       return '';
     }
   })();
+  const methodOf = (what: string) => METHOD_OF_VERB[what.split(' ')[0] ?? ''] ?? 'GET';
   /** Reports one request (its success code is the one the API defines for the method: 201 for a create). */
   const report = (what: string, started: number, error?: KubeError) => {
     if (!options.onRequest) return;
-    const method = METHOD_OF_VERB[what.split(' ')[0] ?? ''] ?? 'GET';
+    const method = methodOf(what);
     const code = error ? error.code : method === 'POST' ? 201 : 200;
     options.onRequest(method, code, (performance.now() - started) / 1000, apiHost);
   };
@@ -207,7 +210,9 @@ export function createKube(options: KubeOptions): Kube {
   /** One API call under the budget, with transient failures retried. */
   async function call<T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>, bucket = budget, attempts = retry.attempts): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      const queued = clock.now();
       await bucket.take();
+      options.onRateLimited?.(methodOf(what), (clock.now() - queued) / 1000, apiHost);
       counters[bucket === leaseBudget ? 'lease' : bucket === eventBudget ? 'events' : kind === 'read' ? 'reads' : 'writes']++;
       const started = performance.now();
       try {

@@ -97,6 +97,7 @@ export class BridgeMetrics {
   // client-go REST client
   readonly kubeRequests: Counter<'code' | 'method' | 'host'>;
   readonly kubeRequestDuration: Histogram<'verb' | 'host'>;
+  readonly kubeRateLimiterDuration: Histogram<'verb' | 'host'>;
   // Tempered
   readonly statusLag: Histogram;
   readonly publications: Counter<'result'>;
@@ -251,6 +252,13 @@ export class BridgeMetrics {
       buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
       registers,
     });
+    this.kubeRateLimiterDuration = new Histogram({
+      name: 'rest_client_rate_limiter_duration_seconds',
+      help: 'Client side rate limiter latency in seconds. Broken down by verb, and host.',
+      labelNames: ['verb', 'host'],
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+      registers,
+    });
     new Gauge({
       name: 'leader_election_master_status',
       help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
@@ -345,6 +353,11 @@ export class BridgeMetrics {
   kubeRequest(method: string, code: number, seconds: number, host: string): void {
     this.kubeRequests.inc({ code: code === 0 ? '<error>' : String(code), method, host });
     this.kubeRequestDuration.observe({ verb: method, host }, seconds);
+  }
+
+  /** How long a request waited for the client's budget (client-go's rate limiter latency). */
+  kubeRateLimited(method: string, seconds: number, host: string): void {
+    this.kubeRateLimiterDuration.observe({ verb: method, host }, seconds);
   }
 
   /**

@@ -147,6 +147,7 @@ export async function main(): Promise<void> {
   const kubeConfig = loadKubeConfig(config.KUBECONFIG);
   const kube = createKube({
     onRequest: (method, code, seconds, host) => metrics.kubeRequest(method, code, seconds, host),
+    onRateLimited: (method, seconds, host) => metrics.kubeRateLimited(method, seconds, host),
     kubeConfig,
     qps: config.TEMPERED_KUBE_API_QPS,
     burst: config.TEMPERED_KUBE_API_BURST,
