@@ -44,7 +44,7 @@ import { endStateDir } from '../stack/keep-state.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
 import { watchHosts } from '../stack/watch-hosts.ts';
-import { difference, groupCpuSeconds, histogramQuantile, peakRssMiB, percentile, rssMiB, scrape, scrapeApiserver, slope, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
+import { difference, groupCpuSeconds, histogramChange, histogramReading, peakRssMiB, percentile, rssMiB, scrape, scrapeApiserver, slope, sumBy, threadCpuSeconds, type MetricSample } from './measure.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NS = 'bench';
@@ -222,34 +222,21 @@ function processFigures(): { cpu: Map<string, number>; threads: Map<string, numb
 }
 
 /**
- * How long the bridges' requests waited for their request budget before they were sent, from the bridges' own
- * rest_client_rate_limiter_duration_seconds (client-go's name): cumulative buckets by 'verb/le', sum and count
- * by verb. A diagnostic of where the status lag goes (the budget is the bridge's, so is the count).
+ * The bridges' own view of their Kubernetes requests (client-go's names): how long each waited for the request
+ * budget before it was sent, and how long it then took, by verb. A diagnostic of where the status lag goes.
  */
-async function budgetWaits(engine: Engine) {
+async function bridgeRequests(engine: Engine) {
   const urls = engine.bridges().map((b) => b.metricsUrl()).filter((u): u is string => u !== undefined);
   const samples = (await Promise.all(urls.map((u) => scrape(`${u}/metrics`).catch(() => [] as MetricSample[])))).flat();
-  const name = 'rest_client_rate_limiter_duration_seconds';
-  return { buckets: sumBy(samples, `${name}_bucket`, ['verb', 'le']), sum: sumBy(samples, `${name}_sum`, ['verb']), count: sumBy(samples, `${name}_count`, ['verb']) };
+  return {
+    budgetWait: histogramReading(samples, 'rest_client_rate_limiter_duration_seconds', ['verb']),
+    duration: histogramReading(samples, 'rest_client_request_duration_seconds', ['verb']),
+  };
 }
 
-/** Per verb (and 'all'): requests, mean and p99 wait for the budget between two readings of `budgetWaits`. */
-function budgetWaitFigures(before: Awaited<ReturnType<typeof budgetWaits>>, after: Awaited<ReturnType<typeof budgetWaits>>) {
-  const buckets = difference(before.buckets, after.buckets);
-  const sum = difference(before.sum, after.sum);
-  const count = difference(before.count, after.count);
-  const verbs = [...count.keys()].filter((v) => (count.get(v) ?? 0) > 0);
-  const of = (match: (verb: string) => boolean) => {
-    const les = new Map<string, number>();
-    for (const [key, v] of buckets) {
-      const [verb = '', le = ''] = key.split('/');
-      if (match(verb)) les.set(le, (les.get(le) ?? 0) + v);
-    }
-    const requests = [...count].filter(([v]) => match(v)).reduce((a, [, c]) => a + c, 0);
-    const seconds = [...sum].filter(([v]) => match(v)).reduce((a, [, c]) => a + c, 0);
-    return { requests, meanSeconds: requests ? seconds / requests : 0, p99: histogramQuantile(0.99, les) };
-  };
-  return Object.fromEntries([...verbs.map((v): [string, ReturnType<typeof of>] => [v, of((x) => x === v)]), ['all', of(() => true)]]);
+/** The apiserver's time for each write it served, by verb, resource and subresource (its own histogram). */
+function apiserverWriteDurations(samples: MetricSample[]) {
+  return histogramReading(samples, 'apiserver_request_duration_seconds', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
 }
 
 async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
@@ -746,9 +733,9 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const before = {
       processes: processFigures(),
       temporal: temporalRequests(await temporalMetrics(stack)),
-      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m) }))),
       redfish: await redfishRequests(),
-      budget: await budgetWaits(engine),
+      bridgeRequests: await bridgeRequests(engine),
     };
 
     const t0 = Date.now();
@@ -790,9 +777,9 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const after = {
       processes: processFigures(),
       temporal: temporalRequests(await temporalMetrics(stack)),
-      apiserver: apiserverWrites(await scrapeApiserver(kube.server, apiTls)),
+      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m) }))),
       redfish: await redfishRequests(),
-      budget: await budgetWaits(engine),
+      bridgeRequests: await bridgeRequests(engine),
       at: Date.now(),
     };
     const counters = sim ? await sim.counters() : undefined;
@@ -889,7 +876,11 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
         bridgeToVisibleSplit: Object.fromEntries(Object.entries(bridgeSplit).map(([part, v]) => [part, { p50: percentile(v, 50), p99: percentile(v, 99), samples: v.length }])),
         slowest2Percent: { transitions: tail.length, lagMean: tail.reduce((s, t) => s + t.lag, 0) / tail.length, waitForPublication: tailMean(0), queuedForBridge: tailMean(1), bridgeToVisible: tailMean(2) },
       },
-      kubeBudgetWait: budgetWaitFigures(before.budget, after.budget),
+      bridgeRequests: {
+        budgetWait: histogramChange(before.bridgeRequests.budgetWait, after.bridgeRequests.budgetWait),
+        duration: histogramChange(before.bridgeRequests.duration, after.bridgeRequests.duration),
+      },
+      apiserverWriteSeconds: histogramChange(before.apiserverDurations, after.apiserverDurations),
       kubernetesWritesPerHost: totalWrites / n,
       kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
       statusWritesPerHost: statusWrites / n,
@@ -933,7 +924,11 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       ['  parts (p50/p99)', Object.entries(lagParts).map(([k, v]) => `${k} ${fmt(percentile(v, 50), 2)}/${fmt(percentile(v, 99), 2)}`).join(', ')],
       ['  bridgeToVisible split (p50/p99)', Object.entries(bridgeSplit).map(([k, v]) => `${k} ${fmt(percentile(v, 50), 2)}/${fmt(percentile(v, 99), 2)} (${v.length})`).join(', ')],
       ['  slowest 2 % (mean)', `${tail.length} transitions, lag ${fmt(figures.statusLagParts.slowest2Percent.lagMean, 2)} s: waitForPublication ${fmt(tailMean(0), 2)}, queuedForBridge ${fmt(tailMean(1), 2)}, bridgeToVisible ${fmt(tailMean(2), 2)}`],
-      ['  bridge requests waiting for their budget', Object.entries(figures.kubeBudgetWait).map(([verb, w]) => `${verb} ${w.requests}: mean ${fmt(w.meanSeconds, 3)} s, p99 ${fmt(w.p99, 2)} s`).join('; ')],
+      ...(['budgetWait', 'duration'] as const).map((part): [string, string] => [
+        `  bridge requests: ${part === 'budgetWait' ? 'wait for the budget' : 'duration'} (mean/p99)`,
+        Object.entries(figures.bridgeRequests[part]).map(([verb, h]) => `${verb} ${h.count}: ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', '),
+      ]),
+      ['  apiserver write duration (mean/p99)', Object.entries(figures.apiserverWriteSeconds).filter(([, h]) => h.count >= n / 2).map(([k, h]) => `${k.replace(/\/$/, '')} ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', ')],
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),

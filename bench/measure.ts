@@ -137,6 +137,50 @@ export function histogramQuantile(q: number, buckets: Map<string, number>): numb
   return lower;
 }
 
+/** One reading of a Prometheus histogram family, grouped by the `by` labels joined with '/'. */
+export interface HistogramReading {
+  /** Per key: cumulative count by upper bound (`le`). */
+  buckets: Map<string, Map<string, number>>;
+  sum: Map<string, number>;
+  count: Map<string, number>;
+}
+
+/** Reads histogram `name` (its _bucket, _sum and _count samples) grouped by the `by` labels. */
+export function histogramReading(samples: MetricSample[], name: string, by: string[], where: (labels: Record<string, string>) => boolean = () => true): HistogramReading {
+  const buckets = new Map<string, Map<string, number>>();
+  for (const s of samples) {
+    if (s.name !== `${name}_bucket` || !where(s.labels)) continue;
+    const key = by.map((b) => s.labels[b] ?? '').join('/');
+    const les = buckets.get(key) ?? new Map<string, number>();
+    les.set(s.labels['le'] ?? '+Inf', (les.get(s.labels['le'] ?? '+Inf') ?? 0) + s.value);
+    buckets.set(key, les);
+  }
+  return { buckets, sum: sumBy(samples, `${name}_sum`, by, where), count: sumBy(samples, `${name}_count`, by, where) };
+}
+
+/**
+ * What was observed between two readings, per key with observations, and over all keys as 'all': how many, the
+ * mean and the p99 (histogramQuantile's estimate).
+ */
+export function histogramChange(before: HistogramReading, after: HistogramReading): Record<string, { count: number; mean: number; p99: number }> {
+  const out: Record<string, { count: number; mean: number; p99: number }> = {};
+  const all = new Map<string, number>();
+  let allCount = 0;
+  let allSum = 0;
+  for (const [key, les] of after.buckets) {
+    const count = (after.count.get(key) ?? 0) - (before.count.get(key) ?? 0);
+    if (count <= 0) continue;
+    const sum = (after.sum.get(key) ?? 0) - (before.sum.get(key) ?? 0);
+    const change = difference(before.buckets.get(key) ?? new Map(), les);
+    for (const [le, v] of change) all.set(le, (all.get(le) ?? 0) + v);
+    allCount += count;
+    allSum += sum;
+    out[key] = { count, mean: sum / count, p99: histogramQuantile(0.99, change) };
+  }
+  out['all'] = { count: allCount, mean: allCount ? allSum / allCount : 0, p99: histogramQuantile(0.99, all) };
+  return out;
+}
+
 /** `after - before` for every key (keys only in `after` count from 0). */
 export function difference(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
   return new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]));
