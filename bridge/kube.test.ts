@@ -65,33 +65,6 @@ describe('createKube against a scripted apiserver', () => {
     expect(waits).toEqual([['GET', 0, apiHost], ['PATCH', 0, apiHost], ['GET', 0.25, apiHost]]);
   });
 
-  it("holds a host's other objects to their bound in flight, while a status write goes straight out", async () => {
-    const held: ServerResponse[] = [];
-    const hold = (_q: IncomingMessage, r: ServerResponse) => void held.push(r);
-    const fake = await fakeApiserver([hold, hold, hold]);
-    server = fake.server;
-    const kube = kubeFor(fake.url, undefined, undefined, { sideWritesInFlight: 1 });
-    const data = { apiVersion: 'metal3.io/v1alpha1', kind: 'HardwareData', metadata: { name: 'h', namespace: 'ns' } };
-    const first = kube.hardwareData.create('ns', data);
-    const second = kube.hostFirmwareSettings.create('ns', { ...data, kind: 'HostFirmwareSettings' });
-    const status = kube.hosts.patchStatus('ns', 'h', { status: { operationalStatus: 'OK' } });
-    const sent = async (n: number) => {
-      for (let i = 0; i < 200 && fake.requests.length < n; i++) await new Promise((r) => setTimeout(r, 5));
-      return fake.requests.map((r) => r.split('?')[0]);
-    };
-    // The HardwareData create holds the one place: the settings wait, the status write does not.
-    expect(await sent(2)).toEqual(['POST /apis/metal3.io/v1alpha1/namespaces/ns/hardwaredata', 'PATCH /apis/metal3.io/v1alpha1/namespaces/ns/baremetalhosts/h/status']);
-    held[1]?.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(host));
-    await status;
-    expect(fake.requests).toHaveLength(2);
-    // Its answer gives the place to the settings.
-    held[0]?.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(data));
-    await first;
-    expect((await sent(3))[2]).toBe('POST /apis/metal3.io/v1alpha1/namespaces/ns/hostfirmwaresettings');
-    held[2]?.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(data));
-    await second;
-  });
-
   it('gives up after the retries with a retryable KubeError', async () => {
     const fake = await fakeApiserver(Array.from({ length: 4 }, () => status(500, 'InternalError', 'boom')));
     server = fake.server;

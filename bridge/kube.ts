@@ -1,7 +1,6 @@
 /**
  * The bridge's only contact with `@kubernetes/client-node` (2.x): the few calls it makes, behind a
  * client-side request budget (a token bucket shared by every request but watches, like client-go's QPS/burst),
- * with the requests to a host's other objects (HardwareData, firmware objects) held to a few in flight,
  * with 429/5xx/network failures retried with backoff, 409 conflicts retried with a fresh read where the write
  * carries a resourceVersion precondition, and errors reduced to a `KubeError` that never carries response
  * headers or bodies (so nothing secret can reach a log line through an error).
@@ -12,7 +11,6 @@ import { METAL3_GROUP, METAL3_VERSION, TEMPERED_GROUP, TEMPERED_VERSION } from '
 import type { EventBody } from './events.ts';
 import type { LeaseClient, LeaseRecord } from './leader-election.ts';
 import { SECRET_ENVIRONMENT_SELECTOR, SECRET_ENVIRONMENT_LABEL, SECRET_ENVIRONMENT_VALUE, asKubeObject, secretView, type KubeObject, type SecretView } from './objects.ts';
-import { InFlightLimit } from './in-flight.ts';
 import { TokenBucket, systemClock, type Clock } from './token-bucket.ts';
 
 /** A failed Kubernetes call: HTTP status (0 when the apiserver was not reached), Status reason, message. */
@@ -138,12 +136,6 @@ export interface KubeOptions {
   kubeConfig: k8s.KubeConfig;
   /** Request budget shared by all calls but watches and the Lease: client-go's QPS and burst. */
   qps: number;
-  /**
-   * Requests in flight at once to a host's other objects (HardwareData, HostFirmwareSettings and -Components,
-   * FirmwareSchemas), across the bridge (default 8). They are written beside a publication's status write; under
-   * this bound a burst of them waits in the bridge instead of filling the apiserver ahead of the status writes.
-   */
-  sideWritesInFlight?: number;
   /** Events' own budget (default 10 qps, burst 25). */
   eventQps?: number;
   eventBurst?: number;
@@ -194,7 +186,6 @@ export function createKube(options: KubeOptions): Kube {
   // Events are best effort and plentiful: a budget of their own (like client-go's event recorder), so they
   // never delay a status write.
   const eventBudget = new TokenBucket({ qps: options.eventQps ?? 10, burst: options.eventBurst ?? 25, clock });
-  const sideWrites = new InFlightLimit(options.sideWritesInFlight ?? 8);
   // One pool of kept-alive connections for every call (the client's default opens one per request).
   const objects = pooledApiClient(kc, k8s.CustomObjectsApi);
   const core = pooledApiClient(kc, k8s.CoreV1Api);
@@ -216,14 +207,9 @@ export function createKube(options: KubeOptions): Kube {
     options.onRequest(method, code, (performance.now() - started) / 1000, apiHost);
   };
 
-  /**
-   * One API call under a budget (the shared one unless told), with transient failures retried; with a `lane`, it
-   * also waits for a place among that lane's requests in flight (given back before a retry's backoff).
-   */
-  async function call<T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>, via: { bucket?: TokenBucket; attempts?: number; lane?: InFlightLimit } = {}): Promise<T> {
-    const { bucket = budget, attempts = retry.attempts, lane } = via;
+  /** One API call under the budget, with transient failures retried. */
+  async function call<T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>, bucket = budget, attempts = retry.attempts): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const release = await lane?.acquire();
       const queued = clock.now();
       await bucket.take();
       options.onRateLimited?.(methodOf(what), (clock.now() - queued) / 1000, apiHost);
@@ -231,11 +217,9 @@ export function createKube(options: KubeOptions): Kube {
       const started = performance.now();
       try {
         const result = await fn();
-        release?.();
         report(what, started);
         return result;
       } catch (raw) {
-        release?.();
         const error = toKubeError(raw, what);
         report(what, started, error);
         if (!error.retryable || attempt >= attempts) throw error;
@@ -318,9 +302,8 @@ export function createKube(options: KubeOptions): Kube {
     };
   }
 
-  function customResource(plural: string, lane?: InFlightLimit, group = METAL3_GROUP, version = METAL3_VERSION): ResourceClient {
+  function customResource(plural: string, group = METAL3_GROUP, version = METAL3_VERSION): ResourceClient {
     const ref = (namespace: string, name: string) => ({ group, version, plural, namespace, name });
-    const inLane = <T>(what: string, kind: 'read' | 'write', fn: () => Promise<T>) => call(what, kind, fn, { lane });
     const client: ResourceClient = {
       listWatch(namespace) {
         const description = `${plural}${namespace ? ` in ${namespace}` : ''}`;
@@ -333,26 +316,26 @@ export function createKube(options: KubeOptions): Kube {
       },
       async get(namespace, name) {
         const what = `get ${plural} ${namespace}/${name}`;
-        const found = await orUndefined(inLane(what, 'read', () => objects.getNamespacedCustomObject(ref(namespace, name))));
+        const found = await orUndefined(call(what, 'read', () => objects.getNamespacedCustomObject(ref(namespace, name))));
         return found === undefined ? undefined : object(found, what);
       },
       async create(namespace, body) {
         const what = `create ${plural} ${namespace}`;
-        return object(await inLane(what, 'write', () => objects.createNamespacedCustomObject({ group, version, plural, namespace, body })), what);
+        return object(await call(what, 'write', () => objects.createNamespacedCustomObject({ group, version, plural, namespace, body })), what);
       },
       async patch(namespace, name, patch) {
         const what = `patch ${plural} ${namespace}/${name}`;
-        const result = await orUndefined(inLane(what, 'write', () => objects.patchNamespacedCustomObject({ ...ref(namespace, name), body: patch }, mergePatch())));
+        const result = await orUndefined(call(what, 'write', () => objects.patchNamespacedCustomObject({ ...ref(namespace, name), body: patch }, mergePatch())));
         return result === undefined ? undefined : object(result, what);
       },
       async patchStatus(namespace, name, patch) {
         const what = `patch ${plural}/status ${namespace}/${name}`;
-        const result = await orUndefined(inLane(what, 'write', () => objects.patchNamespacedCustomObjectStatus({ ...ref(namespace, name), body: patch }, mergePatch())));
+        const result = await orUndefined(call(what, 'write', () => objects.patchNamespacedCustomObjectStatus({ ...ref(namespace, name), body: patch }, mergePatch())));
         return result === undefined ? undefined : object(result, what);
       },
       async delete(namespace, name) {
         const what = `delete ${plural} ${namespace}/${name}`;
-        return (await orUndefined(inLane(what, 'write', () => objects.deleteNamespacedCustomObject(ref(namespace, name))))) !== undefined;
+        return (await orUndefined(call(what, 'write', () => objects.deleteNamespacedCustomObject(ref(namespace, name))))) !== undefined;
       },
       async update(namespace, name, mutate, current) {
         let base = current;
@@ -377,12 +360,12 @@ export function createKube(options: KubeOptions): Kube {
 
   return {
     hosts: customResource('baremetalhosts'),
-    hardwareData: customResource('hardwaredata', sideWrites),
-    firmwareSchemas: customResource('firmwareschemas', sideWrites),
-    hostFirmwareSettings: customResource('hostfirmwaresettings', sideWrites),
-    hostFirmwareComponents: customResource('hostfirmwarecomponents', sideWrites),
+    hardwareData: customResource('hardwaredata'),
+    firmwareSchemas: customResource('firmwareschemas'),
+    hostFirmwareSettings: customResource('hostfirmwaresettings'),
+    hostFirmwareComponents: customResource('hostfirmwarecomponents'),
     hostUpdatePolicies: customResource('hostupdatepolicies'),
-    firmwareRollouts: customResource('firmwarerollouts', undefined, TEMPERED_GROUP, TEMPERED_VERSION),
+    firmwareRollouts: customResource('firmwarerollouts', TEMPERED_GROUP, TEMPERED_VERSION),
     secrets: {
       listWatch(namespace) {
         const description = `secrets${namespace ? ` in ${namespace}` : ''} labelled ${SECRET_ENVIRONMENT_SELECTOR}`;
@@ -407,7 +390,7 @@ export function createKube(options: KubeOptions): Kube {
     async createEvent(body) {
       await call(`create event ${body.metadata.namespace}/${body.involvedObject.name}`, 'write', () =>
         core.createNamespacedEvent({ namespace: body.metadata.namespace, body: body as unknown as k8s.CoreV1Event }),
-      { bucket: eventBudget });
+      eventBudget);
     },
     lease(namespace, name) {
       const toRecord = (lease: k8s.V1Lease): LeaseRecord => ({
@@ -433,14 +416,14 @@ export function createKube(options: KubeOptions): Kube {
       const what = `lease ${namespace}/${name}`;
       return {
         async get() {
-          const lease = await orUndefined(call(`get ${what}`, 'read', () => coordination.readNamespacedLease({ namespace, name }), { bucket: leaseBudget, attempts: 0 }));
+          const lease = await orUndefined(call(`get ${what}`, 'read', () => coordination.readNamespacedLease({ namespace, name }), leaseBudget, 0));
           return lease && toRecord(lease);
         },
         async create(record) {
-          return toRecord(await call(`create ${what}`, 'write', () => coordination.createNamespacedLease({ namespace, body: toLease(record) }), { bucket: leaseBudget, attempts: 0 }));
+          return toRecord(await call(`create ${what}`, 'write', () => coordination.createNamespacedLease({ namespace, body: toLease(record) }), leaseBudget, 0));
         },
         async update(record) {
-          return toRecord(await call(`update ${what}`, 'write', () => coordination.replaceNamespacedLease({ namespace, name, body: toLease(record) }), { bucket: leaseBudget, attempts: 0 }));
+          return toRecord(await call(`update ${what}`, 'write', () => coordination.replaceNamespacedLease({ namespace, name, body: toLease(record) }), leaseBudget, 0));
         },
       };
     },

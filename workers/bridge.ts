@@ -43,8 +43,6 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape
   /** Client-side request budget against the apiserver (BMO: -kube-api-qps 20, -kube-api-burst 30). */
   TEMPERED_KUBE_API_QPS: positive().default(20),
   TEMPERED_KUBE_API_BURST: z.coerce.number().int().positive().default(30),
-  /** Requests to a host's other objects (HardwareData, firmware objects) in flight at once (bridge/kube.ts). */
-  TEMPERED_KUBE_SIDE_WRITES_IN_FLIGHT: z.coerce.number().int().positive().default(8),
   TEMPERED_LEASE_NAME: z.string().min(1).default('tempered-bridge'),
   /** Default: POD_NAMESPACE, else the pod's own namespace, else "default". */
   TEMPERED_LEASE_NAMESPACE: z.string().optional(),
@@ -56,7 +54,7 @@ export const BridgeConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape
   /** Reconciles in flight (BMO_CONCURRENCY: the CPU count clamped to 2-8). */
   TEMPERED_BRIDGE_CONCURRENCY: z.coerce.number().int().positive().default(Math.min(8, Math.max(2, availableParallelism()))),
   /** Status publications the bridge runs at once, and how many long polls it keeps open for them. */
-  TEMPERED_BRIDGE_PUBLICATIONS: z.coerce.number().int().positive().default(200),
+  TEMPERED_BRIDGE_PUBLICATIONS: z.coerce.number().int().positive().default(50),
   TEMPERED_BRIDGE_PUBLICATION_POLLS: z.coerce.number().int().min(2).default(10),
   TEMPERED_RESYNC_SECONDS: positive().default(600),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().nonnegative().default(10),
@@ -153,7 +151,6 @@ export async function main(): Promise<void> {
     kubeConfig,
     qps: config.TEMPERED_KUBE_API_QPS,
     burst: config.TEMPERED_KUBE_API_BURST,
-    sideWritesInFlight: config.TEMPERED_KUBE_SIDE_WRITES_IN_FLIGHT,
     onRetry: (what, error, attempt, delayMs) => logger.debug({ what, code: error.code, attempt, delayMs }, 'kubernetes call retried'),
   });
   const stopAdmission = await startAdmission(config, kubeConfig, logger);
