@@ -234,11 +234,6 @@ async function bridgeRequests(engine: Engine) {
   };
 }
 
-/** The apiserver's time for each write it served, by verb, resource and subresource (its own histogram). */
-function apiserverWriteDurations(samples: MetricSample[]) {
-  return histogramReading(samples, 'apiserver_request_duration_seconds', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
-}
-
 async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
   const endpoints = stack.temporal?.metrics ?? [];
   return (await Promise.all(endpoints.map((e) => scrape(e.url)))).flat();
@@ -257,8 +252,16 @@ function temporalRequests(samples: MetricSample[]): Map<string, number> {
   return sumBy(samples, 'service_requests', ['service_name', 'operation'], (l) => l['namespace'] === 'default');
 }
 
+/** The apiserver's metrics samples of writes (its verbs that change an object). */
+const isWrite = (labels: Record<string, string>) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(labels['verb'] ?? '');
+
 function apiserverWrites(samples: MetricSample[]): Map<string, number> {
-  return sumBy(samples, 'apiserver_request_total', ['verb', 'resource', 'subresource'], (l) => ['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY'].includes(l['verb'] ?? ''));
+  return sumBy(samples, 'apiserver_request_total', ['verb', 'resource', 'subresource'], isWrite);
+}
+
+/** The apiserver's time for each write it served, by verb, resource and subresource (its own histogram). */
+function apiserverWriteDurations(samples: MetricSample[]) {
+  return histogramReading(samples, 'apiserver_request_duration_seconds', ['verb', 'resource', 'subresource'], isWrite);
 }
 
 /**

@@ -152,7 +152,8 @@ export function histogramReading(samples: MetricSample[], name: string, by: stri
     if (s.name !== `${name}_bucket` || !where(s.labels)) continue;
     const key = by.map((b) => s.labels[b] ?? '').join('/');
     const les = buckets.get(key) ?? new Map<string, number>();
-    les.set(s.labels['le'] ?? '+Inf', (les.get(s.labels['le'] ?? '+Inf') ?? 0) + s.value);
+    const le = s.labels['le'] ?? '+Inf';
+    les.set(le, (les.get(le) ?? 0) + s.value);
     buckets.set(key, les);
   }
   return { buckets, sum: sumBy(samples, `${name}_sum`, by, where), count: sumBy(samples, `${name}_count`, by, where) };

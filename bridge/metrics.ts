@@ -15,6 +15,9 @@ import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from 'pr
 import type { HostEvent, StatusPublication } from '../domain/host-model.ts';
 import { HostHistogram } from './host-histogram.ts';
 
+/** Buckets of the client-go request histograms (a request's duration, its wait for the budget), in seconds. */
+const REST_CLIENT_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+
 /** The controller name controller-runtime would give the BareMetalHost reconciler (its `controller` label). */
 export const CONTROLLER = 'baremetalhost';
 
@@ -249,14 +252,14 @@ export class BridgeMetrics {
       name: 'rest_client_request_duration_seconds',
       help: 'Request latency in seconds. Broken down by verb and host',
       labelNames: ['verb', 'host'],
-      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+      buckets: REST_CLIENT_BUCKETS,
       registers,
     });
     this.kubeRateLimiterDuration = new Histogram({
       name: 'rest_client_rate_limiter_duration_seconds',
       help: 'Client side rate limiter latency in seconds. Broken down by verb, and host.',
       labelNames: ['verb', 'host'],
-      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+      buckets: REST_CLIENT_BUCKETS,
       registers,
     });
     new Gauge({
