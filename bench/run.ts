@@ -23,6 +23,10 @@ const benches: Record<string, { describe: string; load: () => Promise<{ run(args
     describe: "one FirmwareSchema's owners growing with the fleet on a real apiserver: patches, apiserver CPU-s, owner lag, per rest policy",
     load: () => import('./schema-owners.ts'),
   },
+  dispatch: {
+    describe: "Temporal's wait to hand a workflow or activity task to a waiting worker, nothing else running, per dynamic configuration",
+    load: () => import('./dispatch.ts'),
+  },
   image: {
     describe: 'download + sha256 + write of a 1 GiB image onto a file and a loop device, against dd on the same target',
     load: () => import('./image.ts'),

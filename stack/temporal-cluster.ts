@@ -21,7 +21,7 @@ import { DEFAULT_TEMPORAL_NAMESPACE, SEARCH_ATTRIBUTES } from '../domain/names.t
 import { postgresBinaries, run, temporalCli, temporalServerBinaries, type Progress } from './binaries.ts';
 import { freePort, isListening } from './ports.ts';
 import { startProcess, waitUntil, type Supervised } from './processes.ts';
-import type { TemporalServer } from './temporal.ts';
+import { DYNAMIC_CONFIG, type TemporalServer } from './temporal.ts';
 
 export interface TemporalClusterOptions {
   stateDir: string;
@@ -55,20 +55,18 @@ interface Member {
 
 const DB_USER = 'temporal';
 
-/** The dynamic configuration of the dev server as the stack runs it (stack/temporal.ts), so both compare. */
-const DYNAMIC_CONFIG: Record<string, unknown> = {
+/**
+ * The dev server's dynamic configuration as the stack runs it (stack/temporal.ts), so both compare, and what
+ * the cluster needs besides. The search attributes are registered before history, matching and worker start,
+ * so their caches load them.
+ */
+const CLUSTER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  ...DYNAMIC_CONFIG,
   'frontend.enableServerVersionCheck': false,
-  // The search attributes are registered before history, matching and worker start, so their caches load
-  // them; refreshing the mapping from the database on every read cost the dev server 7 % of its CPU.
-  'system.forceSearchAttributesCacheRefreshOnRead': false,
   'frontend.persistenceMaxQPS': 10000,
   'history.persistenceMaxQPS': 45000,
   'history.hostLevelCacheMaxSize': 8096,
   'frontend.namespaceRPS.visibility': 100,
-  'system.enableActivityEagerExecution': true,
-  'frontend.enableUpdateWorkflowExecution': true,
-  'frontend.enableUpdateWorkflowExecutionAsyncAccepted': true,
-  'limit.maxIDLength': 255,
 };
 
 const { IndexedValueType } = proto.temporal.api.enums.v1;
@@ -143,7 +141,7 @@ function configFiles(dir: string, members: Member[], db: { port: number; passwor
   };
   const frontend = first('frontend');
   const dynamicConfig = join(dir, 'dynamicconfig.yaml');
-  writeFileSync(dynamicConfig, stringify(Object.fromEntries(Object.entries(DYNAMIC_CONFIG).map(([k, value]) => [k, [{ value }]]))));
+  writeFileSync(dynamicConfig, stringify(Object.fromEntries(Object.entries(CLUSTER_DYNAMIC_CONFIG).map(([k, value]) => [k, [{ value }]]))));
   writeFileSync(join(dir, 'cluster.yaml'), stringify({
     log: { stdout: true, level: 'warn' },
     persistence: {

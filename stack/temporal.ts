@@ -17,6 +17,8 @@ export interface TemporalOptions {
   uiPort?: number;
   /** A codec server the UI decodes payloads through (`--ui-codec-endpoint`). */
   codecEndpoint?: string;
+  /** Dynamic configuration over DYNAMIC_CONFIG's (benchmarks compare settings with it). */
+  dynamicConfig?: Readonly<Record<string, boolean | number>>;
   progress: Progress;
 }
 
@@ -46,6 +48,26 @@ export interface TemporalServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The dynamic configuration the stack runs Temporal with: the dev server's, and the base of the cluster's
+ * (stack/temporal-cluster.ts adds what only a cluster needs), so both compare.
+ */
+export const DYNAMIC_CONFIG: Readonly<Record<string, boolean | number>> = {
+  'system.enableActivityEagerExecution': true,
+  'frontend.enableUpdateWorkflowExecution': true,
+  'frontend.enableUpdateWorkflowExecutionAsyncAccepted': true,
+  'limit.maxIDLength': 255,
+  // The server re-reads the search-attribute mapping from its database on every use (so attributes added at run
+  // time show at once); ours are registered at start. A CPU profile put 7 % of the dev server in it.
+  'system.forceSearchAttributesCacheRefreshOnRead': false,
+  // Each history shard reads its transfer queue (workflow and activity tasks to dispatch, children to start,
+  // parents to tell) at most this many times a second; the server's default is 20. The dev server has one
+  // shard, so every dispatch waited for the next read, up to 50 ms: 45 ms from an activity's scheduling to
+  // its start on an idle server, 1.3 ms at 200 (`npm run bench -- dispatch`; docs/performance.md, "The transfer
+  // queue's reads").
+  'history.transferProcessorMaxPollRPS': 200,
+};
+
 export async function startTemporal(options: TemporalOptions): Promise<TemporalServer> {
   const cli = await temporalCli(options.progress);
   // Below the ephemeral range: a restart binds this port again, and an outgoing connection could take a
@@ -61,13 +83,7 @@ export async function startTemporal(options: TemporalOptions): Promise<TemporalS
     '--http-port', String(await freePort()), '--metrics-port', String(metricsPort),
     '--db-filename', dbFile,
     '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
-    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true',
-    '--dynamic-config-value', 'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
-    '--dynamic-config-value', 'limit.maxIDLength=255',
-    // The dev server re-reads the search-attribute mapping from its database on every use (so attributes added
-    // at run time show at once); ours are registered at start. A CPU profile put 7 % of the server in it.
-    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
+    ...Object.entries({ ...DYNAMIC_CONFIG, ...options.dynamicConfig }).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
     '--log-level', 'warn',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']),
