@@ -41,7 +41,9 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(Encr
   TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
   /**
    * Workflow tasks in progress at once. A task holds its slot while its local activities (BMC calls) run, so
-   * this bounds the hosts talking to their BMCs at once. The SDK's 40 by default.
+   * this bounds the hosts talking to their BMCs at once. The SDK's 40 by default: 20 cut the 1,000-host status
+   * lag on the simulator's instant BMCs, and halved the pace of 50 sushy-tools hosts with stock power delays
+   * (docs/performance.md, "Workflow-task slots").
    */
   TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
