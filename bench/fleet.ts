@@ -15,7 +15,7 @@
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
  *                          [--iso-kib 4096] [--cpu-prof] [--image live-iso|qcow2 [--image-mib 4]]
- *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40]
+ *                          [--cleaning disabled|metadata] [--sticky-timeout 10] [--workflow-slots 40|20-100]
  *                          [--allocator jemalloc|system] [--steady-minutes 0]
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -73,8 +73,11 @@ export interface FleetOptions {
   allocator: EngineAllocator;
   /** The worker's sticky-queue schedule-to-start timeout, seconds (TEMPERED_STICKY_TIMEOUT_SECONDS). */
   stickyTimeout: number | undefined;
-  /** The worker's workflow task slots (TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS). */
-  workflowSlots: number | undefined;
+  /**
+   * The worker's workflow-task slots: `N` fixed, or `MIN-MAX` following the CPU (TEMPERED_MIN_/MAX_CONCURRENT_
+   * WORKFLOW_TASKS, workers/workflow-slots.ts); the worker's default when absent.
+   */
+  workflowSlots: { min: number; max: number } | undefined;
   /** Give up after this long (the run is then reported as incomplete). */
   timeoutMinutes: number;
   /** After the fleet is provisioned and measured, leave it alone this long and measure what standing still costs. */
@@ -111,6 +114,13 @@ function parse(args: string[]): FleetOptions {
     if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
     return n;
   };
+  const slotRange = (v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const [min, max = min] = v.split('-');
+    const range = { min: whole('workflow-slots', min, 2, 2000), max: whole('workflow-slots', max, 2, 2000) };
+    if (range.min > range.max) throw new Error(`--workflow-slots MIN-MAX needs MIN <= MAX, got '${v}'`);
+    return range;
+  };
   const oneOf = <T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T => {
     if (!allowed.includes(v as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
     return v as T;
@@ -137,7 +147,7 @@ function parse(args: string[]): FleetOptions {
     cleaning,
     cpuProf: values['cpu-prof'] ?? false,
     allocator: oneOf('allocator', values.allocator, ENGINE_ALLOCATORS),
-    workflowSlots: values['workflow-slots'] === undefined ? undefined : whole('workflow-slots', values['workflow-slots'], 2, 2000),
+    workflowSlots: slotRange(values['workflow-slots']),
     stickyTimeout: values['sticky-timeout'] === undefined ? undefined : whole('sticky-timeout', values['sticky-timeout'], 1, 600),
     timeoutMinutes: whole('timeout-minutes', values['timeout-minutes'], 1, 24 * 60),
     steadyMinutes: whole('steady-minutes', values['steady-minutes'], 0, 24 * 60),
@@ -232,6 +242,46 @@ async function bridgeRequests(engine: Engine) {
     budgetWait: histogramReading(samples, 'rest_client_rate_limiter_duration_seconds', ['verb']),
     duration: histogramReading(samples, 'rest_client_request_duration_seconds', ['verb']),
   };
+}
+
+/** How often the workers' workflow-task slots are read while the fleet provisions. */
+const SLOT_SAMPLE_MS = 2000;
+
+interface SlotSample {
+  /** Workflow-task slots in use, all workers together. */
+  used: number;
+  /** The CPU share (0-1) the slot supplier last read, when it follows the CPU (the highest of the workers). */
+  cpu?: number;
+}
+
+/**
+ * The workers' workflow-task slots in use (the SDK's `temporal_worker_task_slots_used`), and the CPU share their
+ * resource-based supplier acts on (`temporal_resource_slots_cpu_usage`, in percent): how the slots followed the load.
+ */
+async function workflowSlotSample(engine: Engine): Promise<SlotSample> {
+  const urls = engine.workers().map((w) => w.metricsUrl()).filter((u): u is string => u !== undefined);
+  const per = await Promise.all(urls.map((u) => scrape(`${u}/metrics`).catch(() => [] as MetricSample[])));
+  const used = per.flat()
+    .filter((m) => m.name === 'temporal_worker_task_slots_used' && m.labels['worker_type'] === 'WorkflowWorker')
+    .reduce((a, m) => a + m.value, 0);
+  const cpus = per.flat().filter((m) => m.name === 'temporal_resource_slots_cpu_usage').map((m) => m.value / 100);
+  return { used, ...(cpus.length > 0 ? { cpu: Math.max(...cpus) } : {}) };
+}
+
+/** One line of the table: slots in use, and the CPU the supplier read when it follows the CPU. */
+function slotRow(f: ReturnType<typeof slotFigures>): string {
+  if (!f.used) return 'no sample';
+  const used = `${fmt(f.used.p50, 0)}/${fmt(f.used.p90, 0)}/${fmt(f.used.max, 0)} (${f.used.samples} samples)`;
+  return f.cpu ? `${used}; CPU as the supplier read it ${fmt(f.cpu.p50 * 100, 0)}/${fmt(f.cpu.p90 * 100, 0)}/${fmt(f.cpu.max * 100, 0)} %` : used;
+}
+
+/** p50, p90 and max of the slot samples. */
+function slotFigures(samples: readonly SlotSample[]) {
+  const spread = (values: number[]) => (values.length === 0 ? undefined : {
+    p50: percentile(values, 50), p90: percentile(values, 90), max: Math.max(...values), samples: values.length,
+  });
+  const cpu = spread(samples.flatMap((s) => (s.cpu === undefined ? [] : [s.cpu])));
+  return { used: spread(samples.map((s) => s.used)), ...(cpu ? { cpu } : {}) };
 }
 
 async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
@@ -708,7 +758,9 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       ...(o.provisioningLimit !== undefined ? { PROVISIONING_LIMIT: String(o.provisioningLimit) } : {}),
       ...(o.kubeQps !== undefined ? { TEMPERED_KUBE_API_QPS: String(o.kubeQps) } : {}),
       ...(o.kubeBurst !== undefined ? { TEMPERED_KUBE_API_BURST: String(o.kubeBurst) } : {}),
-      ...(o.workflowSlots !== undefined ? { TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: String(o.workflowSlots) } : {}),
+      ...(o.workflowSlots !== undefined
+        ? { TEMPERED_MIN_CONCURRENT_WORKFLOW_TASKS: String(o.workflowSlots.min), TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: String(o.workflowSlots.max) }
+        : {}),
       ...(o.stickyTimeout !== undefined ? { TEMPERED_STICKY_TIMEOUT_SECONDS: String(o.stickyTimeout) } : {}),
       ...(o.image !== 'live-iso' || o.cleaning !== 'disabled' ? { TEMPERED_IPA_ISO_URL: images.url('/ipa.iso') } : {}),
       ...(o.cpuProf ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim() } : {}),
@@ -766,8 +818,14 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const done = () => [...observed.values()].filter((h) => h.seen.has('provisioned')).length;
     const deadline = t0 + o.timeoutMinutes * 60_000;
     let lastReport = Date.now();
+    const slotSamples: SlotSample[] = [];
+    let lastSlotSample = 0;
     while (done() < n && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() - lastSlotSample >= SLOT_SAMPLE_MS) {
+        lastSlotSample = Date.now();
+        slotSamples.push(await workflowSlotSample(engine));
+      }
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();
         console.log(`  ${done()} / ${n} provisioned after ${fmt((Date.now() - t0) / 1000, 0)} s`);
@@ -908,6 +966,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       processInstances: Object.fromEntries(after.processes.instances),
       peakRssMiB: { worker: rssPeak('tempered-worker'), bridge: rssPeak('tempered-bridge'), agentApi: rssPeak('tempered-agent-api') },
       workflowTasksByWorker: Object.fromEntries(history.tasksByWorker),
+      workflowSlots: slotFigures(slotSamples),
       perHost: {
         workflowTasksByWorkflowType: perHostOf(history.workflowTasksByType, n),
         activitiesByType: perHostOf(history.activitiesByType, n),
@@ -941,6 +1000,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
       ['Kubernetes writes per host', `${fmt(figures.kubernetesWritesPerHost)} (${[...writes].filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v / n)}`).join(', ')})`],
       ['status writes', `${fmt(figures.statusWritesPerHost)} per host; ${fmt(figures.statusWritesPerVisibleChange, 2)} per visible status change; ${fmt(figures.provisioningStatesPerHost)} provisioning states per host`],
+      ['workflow-task slots in use (p50/p90/max)', slotRow(figures.workflowSlots)],
       ['workflow tasks by worker', [...history.tasksByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
       ['hosts by worker', [...history.hostsByWorker].map(([k, v]) => `${k}: ${v}`).join(', ')],
       ['  workflow tasks per host by workflow', Object.entries(figures.perHost.workflowTasksByWorkflowType).map(([k, v]) => `${k} ${v}`).join(', ')],

@@ -26,10 +26,11 @@ import { HealthEnvSchema, kubernetesReadiness, startHealthServer, temporalReadin
 import { bmcCallMetrics } from './metrics.ts';
 import { stickyCacheSize } from './cache-size.ts';
 import { WORKFLOWS_PATH, workflowBundleOptions } from './workflow-bundle.ts';
+import { WorkflowSlotsEnvSchema, refineWorkflowSlots, workerSlots } from './workflow-slots.ts';
 import { createLogger, installTemporalRuntime, onShutdown, parseEnv, payloadProtectionFromEnv, temporalFromEnv } from './process.ts';
 import { TemporalEnvSchema } from './temporal-config.ts';
 
-const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(EncryptionEnvSchema.shape).extend({
+const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(EncryptionEnvSchema.shape).extend(WorkflowSlotsEnvSchema.shape).extend({
   TEMPERED_HOST_TASK_QUEUE: z.string().min(1).default(HOST_TASK_QUEUE),
   /**
    * Workflows kept in the sticky cache (a small cache costs CPU: evicted workflows replay their histories).
@@ -38,14 +39,6 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(Encr
   TEMPERED_MAX_CACHED_WORKFLOWS: z.coerce.number().int().positive().optional(),
   /** The container's memory limit in MiB (the manifest passes its own limit): sizes the sticky cache. */
   TEMPERED_MEMORY_LIMIT_MIB: z.coerce.number().int().positive().optional(),
-  TEMPERED_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(200),
-  /**
-   * Workflow tasks in progress at once. A task holds its slot while its local activities (BMC calls) run, so
-   * this bounds the hosts talking to their BMCs at once. The SDK's 40 by default: 20 cut the 1,000-host status
-   * lag on the simulator's instant BMCs, and halved the pace of 50 sushy-tools hosts with stock power delays
-   * (docs/performance.md, "Workflow-task slots").
-   */
-  TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   TEMPERED_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(20),
   /**
    * How long a workflow task waits for this worker on its sticky queue before it goes to the normal queue (where
@@ -67,7 +60,7 @@ const ConfigSchema = TemporalEnvSchema.extend(HealthEnvSchema.shape).extend(Encr
   /** How often a firmware task is polled, and how long a task in Starting means "held for a host reboot". */
   TEMPERED_FIRMWARE_TASK_POLL_MS: z.coerce.number().int().positive().default(10_000),
   TEMPERED_FIRMWARE_HELD_AFTER_MS: z.coerce.number().int().positive().default(30_000),
-});
+}).superRefine(refineWorkflowSlots);
 
 /** The prebuilt bundle `npm run build` writes beside the compiled workers (deploy/build.ts). */
 const BUNDLE = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
@@ -103,6 +96,8 @@ export async function main(): Promise<void> {
   const workflows = workflowSource();
   const cache = stickyCacheSize({ memoryLimitMiB: config.TEMPERED_MEMORY_LIMIT_MIB, override: config.TEMPERED_MAX_CACHED_WORKFLOWS });
   logger.info({ maxCachedWorkflows: cache.maxCachedWorkflows, from: cache.reason }, 'sticky cache size');
+  const slots = workerSlots(config);
+  logger.info(slots.summary, 'task slots');
   const worker = await Worker.create({
     connection,
     namespace: temporal.namespace,
@@ -125,9 +120,7 @@ export async function main(): Promise<void> {
       }),
     },
     maxCachedWorkflows: cache.maxCachedWorkflows,
-    maxConcurrentActivityTaskExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
-    maxConcurrentLocalActivityExecutions: config.TEMPERED_MAX_CONCURRENT_ACTIVITIES,
-    maxConcurrentWorkflowTaskExecutions: config.TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS,
+    tuner: slots.tuner,
     maxConcurrentWorkflowTaskPolls: 20,
     nonStickyToStickyPollRatio: 1,
     stickyQueueScheduleToStartTimeout: `${config.TEMPERED_STICKY_TIMEOUT_SECONDS} seconds`,
