@@ -260,11 +260,11 @@ interface SlotSample {
  */
 async function workflowSlotSample(engine: Engine): Promise<SlotSample> {
   const urls = engine.workers().map((w) => w.metricsUrl()).filter((u): u is string => u !== undefined);
-  const per = await Promise.all(urls.map((u) => scrape(`${u}/metrics`).catch(() => [] as MetricSample[])));
-  const used = per.flat()
+  const samples = (await Promise.all(urls.map((u) => scrape(`${u}/metrics`).catch(() => [] as MetricSample[])))).flat();
+  const used = samples
     .filter((m) => m.name === 'temporal_worker_task_slots_used' && m.labels['worker_type'] === 'WorkflowWorker')
     .reduce((a, m) => a + m.value, 0);
-  const cpus = per.flat().filter((m) => m.name === 'temporal_resource_slots_cpu_usage').map((m) => m.value / 100);
+  const cpus = samples.filter((m) => m.name === 'temporal_resource_slots_cpu_usage').map((m) => m.value / 100);
   return { used, ...(cpus.length > 0 ? { cpu: Math.max(...cpus) } : {}) };
 }
 
@@ -312,6 +312,17 @@ function apiserverWrites(samples: MetricSample[]): Map<string, number> {
 /** The apiserver's time for each write it served, by verb, resource and subresource (its own histogram). */
 function apiserverWriteDurations(samples: MetricSample[]) {
   return histogramReading(samples, 'apiserver_request_duration_seconds', ['verb', 'resource', 'subresource'], isWrite);
+}
+
+/**
+ * Where an apiserver request's time goes besides its own work: the wait in API Priority and Fairness's queues
+ * (by priority level) and the apiserver's calls to etcd (by operation). A diagnostic of the status lag.
+ */
+function apiserverTimeParts(samples: MetricSample[]) {
+  return {
+    flowControlWait: histogramReading(samples, 'apiserver_flowcontrol_request_wait_duration_seconds', ['priority_level']),
+    etcd: histogramReading(samples, 'etcd_request_duration_seconds', ['operation']),
+  };
 }
 
 /**
@@ -788,7 +799,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const before = {
       processes: processFigures(),
       temporal: temporalRequests(await temporalMetrics(stack)),
-      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m) }))),
+      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m), apiserverParts: apiserverTimeParts(m) }))),
       redfish: await redfishRequests(),
       bridgeRequests: await bridgeRequests(engine),
     };
@@ -838,7 +849,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
     const after = {
       processes: processFigures(),
       temporal: temporalRequests(await temporalMetrics(stack)),
-      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m) }))),
+      ...(await scrapeApiserver(kube.server, apiTls).then((m) => ({ apiserver: apiserverWrites(m), apiserverDurations: apiserverWriteDurations(m), apiserverParts: apiserverTimeParts(m) }))),
       redfish: await redfishRequests(),
       bridgeRequests: await bridgeRequests(engine),
       at: Date.now(),
@@ -942,6 +953,8 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
         duration: histogramChange(before.bridgeRequests.duration, after.bridgeRequests.duration),
       },
       apiserverWriteSeconds: histogramChange(before.apiserverDurations, after.apiserverDurations),
+      apiserverFlowControlWaitSeconds: histogramChange(before.apiserverParts.flowControlWait, after.apiserverParts.flowControlWait),
+      apiserverEtcdSeconds: histogramChange(before.apiserverParts.etcd, after.apiserverParts.etcd),
       kubernetesWritesPerHost: totalWrites / n,
       kubernetesWrites: Object.fromEntries([...writes].filter(([, v]) => v > 0)),
       statusWritesPerHost: statusWrites / n,
@@ -991,6 +1004,8 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
         Object.entries(figures.bridgeRequests[part]).map(([verb, h]) => `${verb} ${h.count}: ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', '),
       ]),
       ['  apiserver write duration (mean/p99)', Object.entries(figures.apiserverWriteSeconds).filter(([, h]) => h.count >= n / 2).map(([k, h]) => `${k.replace(/\/$/, '')} ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', ')],
+      ['  apiserver: flow-control wait (mean/p99)', Object.entries(figures.apiserverFlowControlWaitSeconds).map(([k, h]) => `${k} ${h.count}: ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', ') || 'none'],
+      ['  apiserver: etcd calls (mean/p99)', Object.entries(figures.apiserverEtcdSeconds).filter(([, h]) => h.count >= n / 2).map(([k, h]) => `${k} ${h.count}: ${fmt(h.mean, 3)}/${fmt(h.p99, 2)} s`).join(', ')],
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),

@@ -3,7 +3,7 @@
  *
  * A workflow task holds its slot while its local activities (the BMC calls) run, so the workflow-task slots
  * bound how many hosts talk to their BMCs at once. No fixed count suits every fleet (docs/performance.md,
- * "Workflow-task slots"):
+ * "Workflow-task slots" and "Slots that follow the CPU"):
  * - When BMCs answer at once, the tasks are CPU work. More slots than the cores can serve only queue work in
  *   the Temporal server and the apiserver: at 1,000 simulated hosts the status lag p99 was 4.2 s with 100 fixed
  *   slots, 1.4-2.2 s with 40 and about 1 s with 20.
