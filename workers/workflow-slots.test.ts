@@ -5,19 +5,19 @@ const Schema = WorkflowSlotsEnvSchema.superRefine(refineWorkflowSlots);
 const slots = (env: Record<string, string>) => workerSlots(Schema.parse(env));
 
 describe('workerSlots: the worker tuner from the environment', () => {
-  it('by default, 20 workflow-task slots always and up to 100 while the CPU is under 80 %', () => {
+  it('by default, 10 workflow-task slots always and up to 100 while the CPU is under 80 %', () => {
     const { tuner, summary } = slots({});
     expect(tuner).toMatchObject({
       workflowTaskSlotSupplier: {
         type: 'resource-based',
-        minimumSlots: 20,
+        minimumSlots: 10,
         maximumSlots: 100,
         tunerOptions: { targetCpuUsage: 0.8, targetMemoryUsage: 0.95 },
       },
       activityTaskSlotSupplier: { type: 'fixed-size', numSlots: 200 },
       localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 200 },
     });
-    expect(summary.workflowTasks).toBe('20-100, more while the CPU is under 80 %');
+    expect(summary.workflowTasks).toBe('10-100, more while the CPU is under 80 %');
   });
 
   it('a fixed count when the minimum equals the maximum', () => {
@@ -27,7 +27,7 @@ describe('workerSlots: the worker tuner from the environment', () => {
   });
 
   it('a maximum under the default minimum is a fixed count, as the setting meant before there was a minimum', () => {
-    expect(slots({ TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: '10' }).tuner).toMatchObject({ workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 10 } });
+    expect(slots({ TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: '8' }).tuner).toMatchObject({ workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 8 } });
   });
 
   it('the CPU target and the activity slots as set', () => {

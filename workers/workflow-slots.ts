@@ -6,7 +6,8 @@
  * "Workflow-task slots" and "Slots that follow the CPU"):
  * - When BMCs answer at once, the tasks are CPU work. More slots than the cores can serve only queue work in
  *   the Temporal server and the apiserver: at 1,000 simulated hosts the status lag p99 was 4.2 s with 100 fixed
- *   slots, 1.4-2.2 s with 40 and about 1 s with 20.
+ *   slots, 1.4-2.2 s with 40 and about 1 s with 20. Under the supplier a busy machine runs the minimum, and a
+ *   minimum of 10 halved the lag of one of 20 and finished the fleet sooner ("A floor of 10 slots").
  * - When BMCs take seconds to change power, a task mostly waits. Then the slots bound the fleet's pace: 20 fixed
  *   slots took 50 sushy-tools hosts with stock power delays twice as long as 40.
  *
@@ -19,8 +20,11 @@ import { z } from 'zod';
 
 /** The defaults, and why. */
 export const WORKFLOW_SLOT_DEFAULTS = {
-  /** Always there: what a busy 2-core machine serves at 1,000 hosts without a long status lag. */
-  min: 20,
+  /**
+   * Always there: enough to keep a busy 2-core machine's cores fed at 1,000 hosts, few enough that the status lag
+   * stays short. Small fleets of slow BMCs on a busy machine pay for it (12-30 % slower at 50 sushy-tools hosts).
+   */
+  min: 10,
   /** The most: a fleet of slow BMCs gets its pace from here. */
   max: 100,
   /** The CPU share (0-1) under which slots above MIN are handed out. */
@@ -36,7 +40,7 @@ export const MEMORY_TARGET = 0.95;
 const count = z.coerce.number().int().min(2);
 
 export const WorkflowSlotsEnvSchema = z.object({
-  /** Workflow-task slots always handed out. Default 20, or MAX when MAX is lower. */
+  /** Workflow-task slots always handed out. Default 10, or MAX when MAX is lower. */
   TEMPERED_MIN_CONCURRENT_WORKFLOW_TASKS: count.optional(),
   /** The most workflow-task slots. Default 100. */
   TEMPERED_MAX_CONCURRENT_WORKFLOW_TASKS: count.default(WORKFLOW_SLOT_DEFAULTS.max),
