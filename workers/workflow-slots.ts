@@ -7,7 +7,7 @@
  * - When BMCs answer at once, the tasks are CPU work. More slots than the cores can serve only queue work in
  *   the Temporal server and the apiserver: at 1,000 simulated hosts the status lag p99 was 4.2 s with 100 fixed
  *   slots, 1.4-2.2 s with 40 and about 1 s with 20. Under the supplier a busy machine runs the minimum, and a
- *   minimum of 10 halved the lag of one of 20 and finished the fleet sooner ("A floor of 10 slots").
+ *   minimum of 10 halved the lag of one of 20, and the fleet took about as long ("A floor of 10 slots").
  * - When BMCs take seconds to change power, a task mostly waits. Then the slots bound the fleet's pace: 20 fixed
  *   slots took 50 sushy-tools hosts with stock power delays twice as long as 40.
  *
