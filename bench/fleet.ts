@@ -10,7 +10,9 @@
  * workflow task takes the time of the task's upsert, `fillPassedStates`) to the status seen through a watch (for a
  * state the status never showed, the first later one it showed, `visibleAt`), split into the wait for the
  * `publishStatus` activity that carries it, that activity's wait
- * for a bridge, and the bridge's writes until the watch sees it. The figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
+ * for a bridge, and the bridge's writes until the watch sees it. The machine's speed is read before the stack
+ * starts and once the fleet is done (bench/machine-reference.ts): whether one core got slower between runs. The
+ * figures go to stdout and, with the commit and flags, to `bench/results/` as JSON.
  *
  *   npm run bench -- fleet [--hosts 50] [--temporal dev|cluster] [--bmc sushy|sim] [--power-delay 0|stock]
  *                          [--workers 1] [--bridges 1] [--provisioning-limit N] [--kube-qps 20 --kube-burst 30]
@@ -40,6 +42,7 @@ import { makeRawImage, toQcow2 } from '../test/fixtures/disk-images.ts';
 import { createHash } from 'node:crypto';
 import { startImageServer, type ImageServer } from '../stack/image-server.ts';
 import { startStack, type Stack } from '../stack/index.ts';
+import { describeReading, machineReference } from './machine-reference.ts';
 import { endStateDir } from '../stack/keep-state.ts';
 import { liveProcesses } from '../stack/processes.ts';
 import { startSimulatorProcess, type SimulatorProcess } from '../stack/simulator.ts';
@@ -733,6 +736,8 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
   const n = o.hosts;
   const measured = commit(); // what runs: the tree may change while a long run goes on
   const load = loadavg();
+  // The machine's speed before anything starts, and again once the fleet is done (bench/machine-reference.ts).
+  const machineBefore = await machineReference();
   const what = o.image === 'live-iso' ? 'live ISO over virtual media' : `${o.imageMiB} MiB qcow2 image through the deploy agent`;
   console.log(`${n} hosts, register -> provisioned (${what}, cleaning ${o.cleaning}), Temporal ${o.temporal}, BMCs ${o.bmc}, power delay ${o.powerDelay}, ${o.workers} worker(s), ${o.bridges} bridge(s); load average ${load.map((l) => l.toFixed(1)).join(' ')}; state in ${dir}`);
   console.log(`  PROVISIONING_LIMIT=${o.provisioningLimit ?? `${DEFAULT_PROVISIONING_LIMIT} (default)`}: hosts booting virtual media are exempt, as in BMO, so it does not hold back a live-ISO fleet; apiserver budget of the bridge ${o.kubeQps ?? 20} qps, burst ${o.kubeBurst ?? 30}${o.kubeQps === undefined ? ' (default, BMO\'s)' : ''}`);
@@ -854,6 +859,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       bridgeRequests: await bridgeRequests(engine),
       at: Date.now(),
     };
+    const machineAfter = await machineReference();
     const counters = sim ? await sim.counters() : undefined;
     const agentCounters = sim && o.image !== 'live-iso' ? await sim.agentCounters() : undefined;
     stopWatch();
@@ -1009,6 +1015,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       ['  by state (p50/p99)', Object.entries(figures.statusLagByState).map(([k, v]) => `${k} ${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`).join(', ')],
       ['CPU-s per host: worker + bridge + agent API + Temporal', `${fmt(figures.engineCpuSecondsPerHost, 3)}`],
       ...[...cpu].sort((a, b) => b[1] - a[1]).map(([name, v]): [string, string] => [`  ${name}${(after.processes.instances.get(name) ?? 1) > 1 ? ` (x${after.processes.instances.get(name)})` : ''}`, fmt(v / n, 3)]),
+      ['  machine reference, before / after', `${describeReading(machineBefore)} / ${describeReading(machineAfter)}: CPU ms of a fixed workload, larger is slower`],
       ['  by thread (worker, bridge)', Object.entries(figures.threadCpuSecondsPerHost).map(([k, v]) => `${k.replace('tempered-', '')} ${fmt(v, 3)}`).join(', ')],
       ['peak RSS: worker, bridge, agent API', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB, ${fmt(figures.peakRssMiB.agentApi, 0)} MiB`],
       ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
@@ -1052,6 +1059,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       date: new Date().toISOString(),
       flags: o,
       loadAverage: { start: load, end: loadavg() },
+      machineReference: { before: machineBefore, after: machineAfter },
       provisioningLimit: o.provisioningLimit ?? DEFAULT_PROVISIONING_LIMIT,
       kubeBudget: { qps: o.kubeQps ?? 20, burst: o.kubeBurst ?? 30 },
       // Engine settings given through the environment (the processes inherit it, NODE_OPTIONS too): a run is
