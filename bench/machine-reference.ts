@@ -17,10 +17,10 @@ import { promisify } from 'node:util';
 export const REFERENCE_WORKLOAD = 1;
 
 /**
- * The workload, as a script for `node -e`: a few warm-up rounds, then `ROUNDS` timed rounds of the same work
- * (JSON of a BareMetalHost, a regular expression, SHA-256: built-ins, so the JIT's choices barely move it),
- * each in CPU time; prints the rounds. The fastest of many short rounds in one warm process is steady (within
- * a few percent from one reading to the next here) where one long cold run is not.
+ * The workload, as a script for `node -e` (its argument: how many rounds to time): a few warm-up rounds, then
+ * the timed rounds of the same work (JSON of a BareMetalHost, a regular expression, SHA-256: built-ins, so the
+ * JIT's choices barely move it), each in CPU time; prints the rounds. The fastest of many short rounds in one
+ * warm process is steady (within a few percent from one reading to the next here) where one long cold run is not.
  */
 const SCRIPT = String.raw`
 const { createHash } = require('node:crypto');
@@ -48,7 +48,8 @@ const round = () => {
 };
 for (let i = 0; i < 8; i++) round();
 const rounds = [];
-for (let i = 0; i < ROUNDS; i++) rounds.push(round());
+const count = Number(process.argv[1]);
+for (let i = 0; i < count; i++) rounds.push(round());
 process.stdout.write(JSON.stringify({ rounds, check }));
 `;
 
@@ -67,7 +68,7 @@ export interface MachineReading {
 /** Runs the workload once in a fresh process (about a second here). */
 export async function machineReference(): Promise<MachineReading> {
   const run = promisify(execFile);
-  const { stdout } = await run(process.execPath, ['-e', SCRIPT.replace('ROUNDS', String(ROUNDS))], { timeout: 60_000 });
+  const { stdout } = await run(process.execPath, ['-e', SCRIPT, String(ROUNDS)], { timeout: 60_000 });
   const rounds = (JSON.parse(stdout) as { rounds: number[] }).rounds.sort((a, b) => a - b);
   const tenth = (value: number | undefined) => Math.round((value ?? 0) * 10) / 10;
   return {
