@@ -2,7 +2,8 @@
 // its own and takes the time (and the publication) of the next state's; a state the status never showed is
 // visible when a later one is.
 import { describe, expect, it } from 'vitest';
-import { fillPassedStates, visibleAt } from './fleet.ts';
+import { fillPassedStates, persistenceRow, temporalRequests, visibleAt } from './fleet.ts';
+import { parsePrometheus } from './measure.ts';
 
 describe('fillPassedStates', () => {
   it('gives the states passed within a task the time and publication of the next upserted one', () => {
@@ -31,5 +32,26 @@ describe('visibleAt', () => {
     expect(visibleAt('registering', seen, transitions)).toBe(20); // shown only by the state after it
     expect(visibleAt('provisioning', seen, transitions)).toBe(45);
     expect(visibleAt('provisioned', new Map([['inspecting', 20]]), transitions)).toBeUndefined(); // never shown, nor anything after it
+  });
+});
+
+describe('temporalRequests', () => {
+  const text = [
+    'service_requests{namespace="default",operation="RespondWorkflowTaskCompleted",service_name="frontend"} 12',
+    'service_requests{namespace="temporal-system",operation="RespondWorkflowTaskCompleted",service_name="frontend"} 5',
+    'persistence_requests{namespace="default",operation="UpdateWorkflowExecution",service_name="history"} 30',
+    'persistence_requests{namespace="_unknown_",operation="UpdateWorkflowExecution",service_name="history"} 6',
+    'persistence_requests{namespace="default",operation="CreateTasks",service_name="matching"} 4',
+  ].join('\n');
+
+  it('counts the default namespace\'s requests by service and operation, and every database call by operation', () => {
+    const requests = temporalRequests(parsePrometheus(text));
+    expect(requests.get('frontend/RespondWorkflowTaskCompleted')).toBe(12);
+    expect(requests.get('persistence/UpdateWorkflowExecution')).toBe(36);
+    expect(requests.get('persistence/CreateTasks')).toBe(4);
+  });
+
+  it('prints the database calls per host, most first', () => {
+    expect(persistenceRow(temporalRequests(parsePrometheus(text)), 2)).toBe('20.0: UpdateWorkflowExecution 18.0, CreateTasks 2.0');
   });
 });

@@ -292,6 +292,13 @@ async function temporalMetrics(stack: Stack): Promise<MetricSample[]> {
   return (await Promise.all(endpoints.map((e) => scrape(e.url)))).flat();
 }
 
+/** The server's database calls per host in all, and the eight most frequent by operation. */
+export function persistenceRow(requests: Map<string, number>, hosts: number): string {
+  const calls = [...requests].filter(([k, v]) => k.startsWith('persistence/') && v > 0).sort((a, b) => b[1] - a[1]);
+  const total = calls.reduce((s, [, v]) => s + v, 0);
+  return `${fmt(total / hosts, 1)}: ${calls.slice(0, 8).map(([k, v]) => `${k.slice('persistence/'.length)} ${fmt(v / hosts, 1)}`).join(', ')}`;
+}
+
 const TASK_OPERATIONS = {
   workflowTasks: ['RespondWorkflowTaskCompleted', 'RespondWorkflowTaskFailed'],
   activityTasks: ['RespondActivityTaskCompleted', 'RespondActivityTaskFailed', 'RespondActivityTaskCanceled', 'RespondActivityTaskCompletedById', 'RespondActivityTaskFailedById', 'RespondActivityTaskCanceledById'],
@@ -300,9 +307,15 @@ const TASK_OPERATIONS = {
   dispatchedActivityTasks: ['RecordActivityTaskStarted'],
 } as const;
 
-/** Temporal's requests by service/operation in the `default` namespace. */
-function temporalRequests(samples: MetricSample[]): Map<string, number> {
-  return sumBy(samples, 'service_requests', ['service_name', 'operation'], (l) => l['namespace'] === 'default');
+/**
+ * The server's requests by service and operation (namespace `default`), and its calls to its database by
+ * operation as `persistence/<operation>` (every namespace: a shard's own work is in none). A task that finds no
+ * poller waiting is written to the database and read back (`CreateTasks`, `GetTasks`): the second shows the first.
+ */
+export function temporalRequests(samples: MetricSample[]): Map<string, number> {
+  const requests = sumBy(samples, 'service_requests', ['service_name', 'operation'], (l) => l['namespace'] === 'default');
+  for (const [operation, v] of sumBy(samples, 'persistence_requests', ['operation'])) requests.set(`persistence/${operation}`, v);
+  return requests;
 }
 
 /** The apiserver's metrics samples of writes (its verbs that change an object). */
@@ -1019,6 +1032,7 @@ async function fleet(o: FleetOptions, dir: string): Promise<Record<string, unkno
       ['  by thread (worker, bridge)', Object.entries(figures.threadCpuSecondsPerHost).map(([k, v]) => `${k.replace('tempered-', '')} ${fmt(v, 3)}`).join(', ')],
       ['peak RSS: worker, bridge, agent API', `${fmt(figures.peakRssMiB.worker, 0)} MiB, ${fmt(figures.peakRssMiB.bridge, 0)} MiB, ${fmt(figures.peakRssMiB.agentApi, 0)} MiB`],
       ['Temporal tasks per host', `${fmt(figures.temporalTasksPerHost)} (${fmt(figures.temporal.workflowTasksPerHost)} workflow, ${fmt(figures.temporal.activityTasksPerHost)} activity, ${fmt(figures.temporal.localActivitiesPerHost)} local activities; ${fmt(figures.temporal.failedAttemptsPerHost, 2)} failed attempts)`],
+      ['  Temporal database calls per host', persistenceRow(tasks, n)],
       ['Redfish requests per host', fmt(figures.redfishRequestsPerHost)],
       ['Kubernetes writes per host', `${fmt(figures.kubernetesWritesPerHost)} (${[...writes].filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/\/$/, '')} ${fmt(v / n)}`).join(', ')})`],
       ['status writes', `${fmt(figures.statusWritesPerHost)} per host; ${fmt(figures.statusWritesPerVisibleChange, 2)} per visible status change; ${fmt(figures.provisioningStatesPerHost)} provisioning states per host`],
